@@ -1,0 +1,203 @@
+namespace Tollgate.Core.Ledger;
+
+/// <summary>
+/// One customer's ledger state inside a write transaction (or a read view): the loaded rows, mutated in memory
+/// by <see cref="LedgerRules"/>, with every change tracked so the store can persist exactly what moved.
+/// </summary>
+internal sealed class CustomerLedger
+{
+    private readonly Dictionary<string, LotRecord> _lots = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _insertedLots = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _updatedLots = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HoldRecord> _holds = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _insertedHolds = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _updatedHolds = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _debts = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _updatedDebts = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, OperationRecord> _operations = new(StringComparer.Ordinal);
+    private readonly List<OperationRecord> _newOperations = [];
+    private readonly List<EntryRecord> _entries = [];
+    private readonly long _loadedSeq;
+
+    public CustomerLedger(CustomerLedgerData data)
+    {
+        CustomerId = data.CustomerId;
+        Seq = _loadedSeq = data.Seq;
+        foreach (var lot in data.Lots)
+        {
+            _lots[lot.LotId] = lot;
+        }
+
+        foreach (var hold in data.Holds)
+        {
+            _holds[hold.HoldId] = hold;
+        }
+
+        foreach (var (feature, amount) in data.Debts)
+        {
+            _debts[feature] = amount;
+        }
+
+        foreach (var operation in data.Operations)
+        {
+            _operations[operation.OperationKey] = operation;
+        }
+    }
+
+    public string CustomerId { get; }
+
+    /// <summary>Last sequence number used for this customer's lots and entries.</summary>
+    public long Seq { get; private set; }
+
+    public IReadOnlyList<EntryRecord> NewEntries => _entries;
+
+    public IEnumerable<LotRecord> Lots => _lots.Values;
+
+    public IEnumerable<HoldRecord> Holds => _holds.Values;
+
+    public IEnumerable<HoldRecord> ActiveHolds => _holds.Values.Where(h => h.Status == HoldStatus.Active);
+
+    public IEnumerable<string> FeaturesWithDebt => _debts.Where(d => d.Value != 0).Select(d => d.Key);
+
+    public long NextSeq() => ++Seq;
+
+    public LotRecord Lot(string lotId) =>
+        _lots.TryGetValue(lotId, out var lot) ? lot : throw new InvalidOperationException($"Lot {lotId} of {CustomerId} is not loaded.");
+
+    public void AddLot(LotRecord lot)
+    {
+        _lots.Add(lot.LotId, lot);
+        _insertedLots.Add(lot.LotId);
+    }
+
+    public void UpdateLot(LotRecord lot)
+    {
+        if (lot.Remaining < 0 || lot.Held < 0 || lot.Clawed > lot.Amount || lot.Expired > lot.Amount)
+        {
+            throw new InvalidOperationException($"Lot {lot.LotId} would break its bounds: {lot}.");
+        }
+
+        _lots[lot.LotId] = lot;
+        if (!_insertedLots.Contains(lot.LotId))
+        {
+            _updatedLots.Add(lot.LotId);
+        }
+    }
+
+    public HoldRecord? Hold(string holdId) => _holds.GetValueOrDefault(holdId);
+
+    public void AddHold(HoldRecord hold)
+    {
+        _holds.Add(hold.HoldId, hold);
+        _insertedHolds.Add(hold.HoldId);
+    }
+
+    public void UpdateHold(HoldRecord hold)
+    {
+        _holds[hold.HoldId] = hold;
+        if (!_insertedHolds.Contains(hold.HoldId))
+        {
+            _updatedHolds.Add(hold.HoldId);
+        }
+    }
+
+    public long Debt(string feature) => _debts.GetValueOrDefault(feature);
+
+    public void SetDebt(string feature, long amount)
+    {
+        if (amount < 0)
+        {
+            throw new InvalidOperationException($"Debt of {CustomerId}/{feature} would be negative.");
+        }
+
+        _debts[feature] = amount;
+        _updatedDebts.Add(feature);
+    }
+
+    public OperationRecord? Operation(string key) => _operations.GetValueOrDefault(key);
+
+    public void AddOperation(OperationRecord operation)
+    {
+        _operations.Add(operation.OperationKey, operation);
+        _newOperations.Add(operation);
+    }
+
+    public void AddEntry(EntryRecord entry) => _entries.Add(entry);
+
+    /// <summary>Spendable units of a feature. Only meaningful after catch-up, when no loaded lot is past its expiry.</summary>
+    public long Available(string feature)
+    {
+        long sum = 0;
+        foreach (var lot in _lots.Values)
+        {
+            if (lot.Remaining > 0 && lot.Feature == feature)
+            {
+                sum = checked(sum + lot.Remaining);
+            }
+        }
+
+        return sum;
+    }
+
+    /// <summary>Units of a feature reserved by active holds and still owned by the customer (not revoked).</summary>
+    public long Held(string feature)
+    {
+        long sum = 0;
+        foreach (var hold in _holds.Values)
+        {
+            if (hold.Status != HoldStatus.Active)
+            {
+                continue;
+            }
+
+            foreach (var allocation in hold.Allocations)
+            {
+                if (allocation.Feature == feature)
+                {
+                    sum = checked(sum + allocation.Amount - allocation.Revoked);
+                }
+            }
+        }
+
+        return sum;
+    }
+
+    /// <summary>The balance entries add up to: available minus debt.</summary>
+    public long Balance(string feature) => checked(Available(feature) - Debt(feature));
+
+    public bool HasChanges =>
+        Seq != _loadedSeq || _insertedLots.Count > 0 || _updatedLots.Count > 0 || _insertedHolds.Count > 0
+        || _updatedHolds.Count > 0 || _updatedDebts.Count > 0 || _newOperations.Count > 0 || _entries.Count > 0;
+
+    public void CollectChanges(LedgerChangesBuilder builder)
+    {
+        if (!HasChanges)
+        {
+            return;
+        }
+
+        builder.CustomerSeqs[CustomerId] = Seq;
+        builder.InsertedLots.AddRange(_insertedLots.Select(id => _lots[id]));
+        builder.UpdatedLots.AddRange(_updatedLots.Select(id => _lots[id]));
+        builder.InsertedHolds.AddRange(_insertedHolds.Select(id => _holds[id]));
+        builder.UpdatedHolds.AddRange(_updatedHolds.Select(id => _holds[id]));
+        builder.Entries.AddRange(_entries);
+        builder.Debts.AddRange(_updatedDebts.Select(f => (CustomerId, f, _debts[f])));
+        builder.Operations.AddRange(_newOperations);
+    }
+}
+
+internal sealed class LedgerChangesBuilder
+{
+    public Dictionary<string, long> CustomerSeqs { get; } = new(StringComparer.Ordinal);
+    public List<LotRecord> InsertedLots { get; } = [];
+    public List<LotRecord> UpdatedLots { get; } = [];
+    public List<HoldRecord> InsertedHolds { get; } = [];
+    public List<HoldRecord> UpdatedHolds { get; } = [];
+    public List<EntryRecord> Entries { get; } = [];
+    public List<(string CustomerId, string Feature, long Amount)> Debts { get; } = [];
+    public List<OperationRecord> Operations { get; } = [];
+
+    public LedgerChanges Build() =>
+        new(CustomerSeqs, InsertedLots, UpdatedLots, InsertedHolds, UpdatedHolds, Entries, Debts, Operations);
+}

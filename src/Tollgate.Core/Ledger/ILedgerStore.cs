@@ -1,0 +1,41 @@
+namespace Tollgate.Core.Ledger;
+
+/// <summary>Storage port of the ledger. Implementations lock customers, load and save; all rules live in Core.</summary>
+public interface ILedgerStore
+{
+    /// <summary>
+    /// Opens one transaction that locks <paramref name="loads"/>' customers (creating missing ones) in ordinal
+    /// order of their ids, then loads their live state. Nothing is written until <see cref="ILedgerWriteSession.CommitAsync"/>.
+    /// </summary>
+    Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads, CancellationToken cancellationToken);
+
+    /// <summary>Reads a customer's live state without locking (lots with something remaining or held, active holds, debts).</summary>
+    Task<CustomerLedgerData> ReadAsync(string customerId, CancellationToken cancellationToken);
+
+    /// <summary>The customer owning a hold, or null when no such hold exists.</summary>
+    Task<string?> FindHoldOwnerAsync(string holdId, CancellationToken cancellationToken);
+
+    /// <summary>A hold in any status, or null.</summary>
+    Task<HoldRecord?> GetHoldAsync(string holdId, CancellationToken cancellationToken);
+
+    /// <summary>Entries newest first, optionally of one feature, strictly older than <paramref name="before"/>.</summary>
+    Task<EntryPage> GetEntriesAsync(string customerId, string? feature, int limit, long? before, CancellationToken cancellationToken);
+
+    /// <summary>Lots of a customer in any state, for history views and audits.</summary>
+    Task<IReadOnlyList<LotRecord>> GetAllLotsAsync(string customerId, CancellationToken cancellationToken);
+
+    /// <summary>Customers with a lot or an active hold whose expiry is at or before <paramref name="now"/>.</summary>
+    Task<IReadOnlyList<string>> FindCustomersWithDueExpiriesAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken);
+
+    /// <summary>True for errors worth retrying the whole transaction for: lock timeouts, deadlocks, serialization failures.</summary>
+    bool IsTransient(Exception exception);
+}
+
+/// <summary>One locked write transaction.</summary>
+public interface ILedgerWriteSession : IAsyncDisposable
+{
+    IReadOnlyDictionary<string, CustomerLedgerData> Customers { get; }
+
+    /// <summary>Persists <paramref name="changes"/> and commits. Disposing without committing rolls back.</summary>
+    Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken);
+}

@@ -1,0 +1,45 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Tollgate.Core.Ledger;
+
+/// <summary>The JSON forms the ledger stores: allocations and draws in rows, results under idempotency keys.</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    UseStringEnumConverter = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(List<HoldAllocation>))]
+[JsonSerializable(typeof(List<LotDraw>))]
+[JsonSerializable(typeof(EntryDetail))]
+[JsonSerializable(typeof(GrantResult))]
+[JsonSerializable(typeof(ConsumeResult))]
+[JsonSerializable(typeof(HoldResult))]
+[JsonSerializable(typeof(ClawbackResult))]
+internal sealed partial class LedgerJsonContext : JsonSerializerContext;
+
+/// <summary>Extra facts of an entry kept beside its lots.</summary>
+public sealed record EntryDetail(IReadOnlyList<LotDraw> Lots, long? Settled, long? DebtRepaid);
+
+public static class LedgerJson
+{
+    public static string SerializeAllocations(IReadOnlyList<HoldAllocation> allocations) =>
+        JsonSerializer.Serialize(allocations as List<HoldAllocation> ?? [.. allocations], LedgerJsonContext.Default.ListHoldAllocation);
+
+    public static IReadOnlyList<HoldAllocation> DeserializeAllocations(string json) =>
+        JsonSerializer.Deserialize(json, LedgerJsonContext.Default.ListHoldAllocation) ?? [];
+
+    public static string SerializeDetail(EntryRecord entry) =>
+        JsonSerializer.Serialize(new EntryDetail(entry.Lots, entry.Settled, entry.DebtRepaid), LedgerJsonContext.Default.EntryDetail);
+
+    public static EntryDetail DeserializeDetail(string json) =>
+        JsonSerializer.Deserialize(json, LedgerJsonContext.Default.EntryDetail) ?? new EntryDetail([], null, null);
+
+    internal static string SerializeResult<T>(T result)
+        where T : LedgerResult =>
+        JsonSerializer.Serialize(result, typeof(T), LedgerJsonContext.Default);
+
+    internal static T DeserializeResult<T>(string json)
+        where T : LedgerResult =>
+        (T)(JsonSerializer.Deserialize(json, typeof(T), LedgerJsonContext.Default)
+            ?? throw new InvalidOperationException("A stored ledger result is empty."));
+}

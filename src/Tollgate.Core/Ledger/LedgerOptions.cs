@@ -1,0 +1,25 @@
+namespace Tollgate.Core.Ledger;
+
+/// <summary>Settings of a <see cref="LedgerEngine"/>.</summary>
+public sealed record LedgerOptions
+{
+    /// <summary>Parallel write transactions. Each customer always maps to the same lane, so its requests batch together.
+    /// SQLite has one writer, so one lane is right there; PostgreSQL gains from a few.</summary>
+    public int Lanes { get; init; } = 1;
+
+    /// <summary>Most requests written in one transaction.</summary>
+    public int MaxBatchSize { get; init; } = 256;
+
+    /// <summary>Burn order per feature; <see cref="BurnOrder.ExpiringFirst"/> when absent.</summary>
+    public IReadOnlyDictionary<string, BurnOrder> BurnOrders { get; init; } = new Dictionary<string, BurnOrder>();
+
+    /// <summary>Attempts of a batch that failed on a transient database error (lock timeout, serialization failure).</summary>
+    public int TransientRetries { get; init; } = 5;
+
+    public static int DefaultPriority(LotSource source) => source switch
+    {
+        LotSource.SubscriptionPeriod or LotSource.PlanAllowance => 0,
+        LotSource.Promo => 10,
+        _ => 20,
+    };
+}

@@ -1,0 +1,154 @@
+namespace Tollgate.Core.Ledger;
+
+/// <summary>Where a lot's credits came from. Stored by name; the default burn priority follows from it.</summary>
+public enum LotSource
+{
+    /// <summary>A purchase (credit pack).</summary>
+    Payment,
+
+    /// <summary>The allowance of one paid subscription period.</summary>
+    SubscriptionPeriod,
+
+    /// <summary>The allowance of a plan without paid periods (the default plan, lifetime), granted lazily per period.</summary>
+    PlanAllowance,
+
+    /// <summary>A manual grant by an operator.</summary>
+    Admin,
+
+    /// <summary>A promotional gift.</summary>
+    Promo,
+}
+
+public enum EntryType
+{
+    Grant,
+    Consume,
+    Hold,
+    Settle,
+    Release,
+    Expire,
+    Clawback,
+    Debt,
+    Adjust,
+}
+
+public enum HoldStatus
+{
+    Active,
+    Settled,
+    Released,
+    Expired,
+}
+
+/// <summary>One grant of credits (or of a metered allowance) to a customer.</summary>
+/// <param name="Held">Credits of this lot reserved by active holds; kept so a lot drained into holds is still loaded.</param>
+/// <param name="Clawed">Credits of this lot taken back by clawbacks (from what remained, from holds, or as debt).</param>
+/// <param name="Expired">Credits of this lot removed by expiry.</param>
+public sealed record LotRecord(
+    string CustomerId,
+    string LotId,
+    string Feature,
+    long Amount,
+    long Remaining,
+    long Held,
+    long Clawed,
+    long Expired,
+    LotSource Source,
+    string? SourceRef,
+    DateTimeOffset? ExpiresAt,
+    int Priority,
+    long Seq,
+    DateTimeOffset CreatedAt);
+
+/// <summary>Part of a hold taken from one lot. <paramref name="Revoked"/> of it was clawed back while held.</summary>
+public sealed record HoldAllocation(string LotId, string Feature, long Amount, long Revoked);
+
+/// <summary>A reservation of units of <paramref name="Feature"/>; with a spill, units beyond the feature's own
+/// balance are reserved from <paramref name="SpillFeature"/> at <paramref name="SpillUnitCost"/> each.</summary>
+public sealed record HoldRecord(
+    string CustomerId,
+    string HoldId,
+    string Feature,
+    long Amount,
+    HoldStatus Status,
+    IReadOnlyList<HoldAllocation> Allocations,
+    string? SpillFeature,
+    long SpillUnitCost,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset ExpiresAt,
+    DateTimeOffset? ClosedAt,
+    long Settled,
+    string? Reference);
+
+/// <summary>A lot's share of an entry.</summary>
+public sealed record LotDraw(string LotId, long Amount);
+
+/// <summary>One immutable movement. <paramref name="Amount"/> is the change of the feature's balance
+/// (available minus debt); <paramref name="BalanceAfter"/> is that balance after it.</summary>
+public sealed record EntryRecord(
+    string CustomerId,
+    long Seq,
+    string EntryId,
+    string Feature,
+    EntryType Type,
+    long Amount,
+    long BalanceAfter,
+    DateTimeOffset At,
+    IReadOnlyList<LotDraw> Lots,
+    string? Reference,
+    string? HoldId,
+    string? OperationKey,
+    long? Settled = null,
+    long? DebtRepaid = null);
+
+/// <summary>The first result of an idempotent operation, kept under (customer, key).</summary>
+public sealed record OperationRecord(
+    string CustomerId,
+    string OperationKey,
+    string Kind,
+    string Fingerprint,
+    string Result,
+    DateTimeOffset CreatedAt);
+
+/// <summary>What a write transaction loads for one customer, after locking it.</summary>
+/// <param name="OperationKeys">Keys whose stored results the batch may replay.</param>
+/// <param name="SourceRefs">Sources to claw back: their lots are loaded even when depleted.</param>
+/// <param name="HoldIds">Holds to settle or release: loaded in any status.</param>
+public sealed record CustomerLoad(
+    string CustomerId,
+    IReadOnlyCollection<string> OperationKeys,
+    IReadOnlyCollection<string> SourceRefs,
+    IReadOnlyCollection<string> HoldIds);
+
+/// <summary>A customer's live ledger state: lots with something remaining or held (plus requested sources),
+/// active holds (plus requested ones), debts, and requested operation records.</summary>
+public sealed record CustomerLedgerData(
+    string CustomerId,
+    long Seq,
+    IReadOnlyList<LotRecord> Lots,
+    IReadOnlyList<HoldRecord> Holds,
+    IReadOnlyDictionary<string, long> Debts,
+    IReadOnlyList<OperationRecord> Operations)
+{
+    public static CustomerLedgerData Empty(string customerId) =>
+        new(customerId, 0, [], [], new Dictionary<string, long>(), []);
+}
+
+/// <summary>Everything one write transaction persists.</summary>
+public sealed record LedgerChanges(
+    IReadOnlyDictionary<string, long> CustomerSeqs,
+    IReadOnlyList<LotRecord> InsertedLots,
+    IReadOnlyList<LotRecord> UpdatedLots,
+    IReadOnlyList<HoldRecord> InsertedHolds,
+    IReadOnlyList<HoldRecord> UpdatedHolds,
+    IReadOnlyList<EntryRecord> Entries,
+    IReadOnlyList<(string CustomerId, string Feature, long Amount)> Debts,
+    IReadOnlyList<OperationRecord> Operations)
+{
+    public bool IsEmpty =>
+        InsertedLots.Count == 0 && UpdatedLots.Count == 0 && InsertedHolds.Count == 0 && UpdatedHolds.Count == 0
+        && Entries.Count == 0 && Debts.Count == 0 && Operations.Count == 0;
+}
+
+/// <summary>A page of entries, newest first; <paramref name="Next"/> is the cursor of the following page.</summary>
+public sealed record EntryPage(IReadOnlyList<EntryRecord> Entries, long? Next);

@@ -1,0 +1,60 @@
+namespace Tollgate.Core.Ledger;
+
+/// <summary>Units of a feature beyond its own balance are charged to <paramref name="Feature"/> at <paramref name="UnitCost"/> each
+/// (a metered feature spilling into credits).</summary>
+public sealed record Spill(string Feature, long UnitCost);
+
+/// <summary>Grants a lot. Repays the feature's debt before anything else.</summary>
+public sealed record GrantRequest(string CustomerId, string Feature, long Amount, LotSource Source, string IdempotencyKey)
+{
+    /// <summary>The payment, subscription period or other origin; what a clawback names.</summary>
+    public string? SourceRef { get; init; }
+
+    public DateTimeOffset? ExpiresAt { get; init; }
+
+    /// <summary>Lower burns first among lots expiring at the same instant; defaults from <see cref="Source"/>.</summary>
+    public int? Priority { get; init; }
+
+    /// <summary>Free text kept on the entry (an operator's reason, a payment id).</summary>
+    public string? Reference { get; init; }
+}
+
+/// <summary>Consumes all of <see cref="Amount"/> or nothing.</summary>
+public sealed record ConsumeRequest(string CustomerId, string Feature, long Amount, string IdempotencyKey)
+{
+    public Spill? Spill { get; init; }
+
+    public string? Reference { get; init; }
+
+    /// <summary>The entry type to write: <see cref="EntryType.Consume"/>, or <see cref="EntryType.Adjust"/> for an operator's correction.</summary>
+    public EntryType EntryType { get; init; } = EntryType.Consume;
+}
+
+/// <summary>Reserves units until settled, released or <see cref="Ttl"/> passes.</summary>
+public sealed record HoldRequest(string CustomerId, string Feature, long Amount, TimeSpan Ttl, string IdempotencyKey)
+{
+    public Spill? Spill { get; init; }
+
+    public string? Reference { get; init; }
+}
+
+/// <summary>Consumes <see cref="Amount"/> of a hold (all of it when null) and returns the rest to the lots it came from.</summary>
+public sealed record SettleRequest(string HoldId)
+{
+    public long? Amount { get; init; }
+}
+
+/// <summary>Returns all of a hold to the lots it came from.</summary>
+public sealed record ReleaseRequest(string HoldId);
+
+/// <summary>Takes back the credits granted by <see cref="SourceRef"/>, newest lots first. What was already spent
+/// becomes debt. <see cref="Amount"/> limits it (a partial refund); null takes everything still recoverable.</summary>
+public sealed record ClawbackRequest(string CustomerId, string SourceRef, string IdempotencyKey)
+{
+    public long? Amount { get; init; }
+
+    /// <summary>Restricts the clawback to one feature's lots; required with <see cref="Amount"/> when the source granted several.</summary>
+    public string? Feature { get; init; }
+
+    public string? Reference { get; init; }
+}

@@ -1,0 +1,44 @@
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Tollgate.Storage.Migrations;
+
+/// <summary>One versioned schema script, embedded per dialect as <c>Migrations/{Dialect}/{NNNN}_{name}.sql</c>.</summary>
+internal sealed record Migration(int Version, string Name, string Sql, string Checksum)
+{
+    public static IReadOnlyList<Migration> For(DatabaseProvider provider)
+    {
+        var prefix = $"Tollgate.Migrations.{provider}/";
+        var assembly = typeof(Migration).Assembly;
+        var migrations = assembly.GetManifestResourceNames()
+            .Where(n => n.StartsWith(prefix, StringComparison.Ordinal))
+            .Select(n => Load(assembly, n, n[prefix.Length..]))
+            .OrderBy(m => m.Version)
+            .ToList();
+        for (var i = 0; i < migrations.Count; i++)
+        {
+            if (migrations[i].Version != i + 1)
+            {
+                throw new InvalidOperationException($"{provider} migrations must be numbered 1, 2, 3…; found {migrations[i].Version} at position {i + 1}.");
+            }
+        }
+
+        return migrations;
+    }
+
+    private static Migration Load(Assembly assembly, string resource, string fileName)
+    {
+        using var stream = assembly.GetManifestResourceStream(resource)!;
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var sql = reader.ReadToEnd().Replace("\r\n", "\n", StringComparison.Ordinal);
+        var stem = Path.GetFileNameWithoutExtension(fileName);
+        var underscore = stem.IndexOf('_', StringComparison.Ordinal);
+        var version = int.Parse(stem[..underscore], System.Globalization.CultureInfo.InvariantCulture);
+        var checksum = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sql)));
+        return new Migration(version, stem[(underscore + 1)..], sql, checksum);
+    }
+}
+
+/// <summary>What a migration run did.</summary>
+public sealed record MigrationReport(int CurrentVersion, IReadOnlyList<string> Applied);

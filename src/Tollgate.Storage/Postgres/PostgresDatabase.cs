@@ -1,0 +1,92 @@
+using Npgsql;
+using Tollgate.Core.Ledger;
+using Tollgate.Storage.Migrations;
+
+namespace Tollgate.Storage.Postgres;
+
+/// <summary>PostgreSQL through one pooled <see cref="NpgsqlDataSource"/>.</summary>
+internal sealed class PostgresDatabase : TollgateDatabase
+{
+    // Any fixed number works; it only has to be the same in every Tollgate process sharing the database.
+    private const long MigrationLockKey = 0x546f6c6c67617465; // "Tollgate"
+
+    public PostgresDatabase(string connectionString, TimeProvider time)
+    {
+        DataSource = NpgsqlDataSource.Create(connectionString);
+        Ledger = new PostgresLedgerStore(DataSource, time);
+    }
+
+    public NpgsqlDataSource DataSource { get; }
+
+    public override DatabaseProvider Provider => DatabaseProvider.Postgres;
+
+    public override ILedgerStore Ledger { get; }
+
+    public override async Task<MigrationReport> MigrateAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        // A session advisory lock serialises migrators across processes; CREATE TABLE IF NOT EXISTS alone races
+        // (two creators can both pass the check and one then fails on the catalog's unique index).
+        await ExecuteAsync(connection, null, $"SELECT pg_advisory_lock({MigrationLockKey})", cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await ExecuteAsync(connection, null,
+                "CREATE TABLE IF NOT EXISTS tollgate_migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                cancellationToken).ConfigureAwait(false);
+            var applied = new Dictionary<int, string>();
+            await using (var read = new NpgsqlCommand("SELECT version, checksum FROM tollgate_migrations", connection))
+            {
+                await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    applied[reader.GetInt32(0)] = reader.GetString(1);
+                }
+            }
+
+            var known = Migration.For(Provider);
+            var pending = AppliedMigrations.Pending(known, applied);
+            foreach (var migration in pending)
+            {
+                await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                await ExecuteAsync(connection, transaction, migration.Sql, cancellationToken).ConfigureAwait(false);
+                await using (var record = new NpgsqlCommand("INSERT INTO tollgate_migrations (version, name, checksum) VALUES ($1, $2, $3)", connection, transaction))
+                {
+                    record.Parameters.AddWithValue(migration.Version);
+                    record.Parameters.AddWithValue(migration.Name);
+                    record.Parameters.AddWithValue(migration.Checksum);
+                    await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return new MigrationReport(known.Count, pending.Select(m => $"{m.Version:D4}_{m.Name}").ToList());
+        }
+        finally
+        {
+            await ExecuteAsync(connection, null, $"SELECT pg_advisory_unlock({MigrationLockKey})", CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    public override async Task<int?> GetSchemaVersionAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var command = DataSource.CreateCommand(
+                "SELECT CASE WHEN to_regclass('tollgate_migrations') IS NULL THEN 0 ELSE (SELECT coalesce(max(version), 0) FROM tollgate_migrations) END");
+            return (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+        catch (NpgsqlException)
+        {
+            return null;
+        }
+    }
+
+    public override ValueTask DisposeAsync() => DataSource.DisposeAsync();
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+}

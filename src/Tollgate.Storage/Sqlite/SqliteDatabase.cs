@@ -1,0 +1,119 @@
+using Microsoft.Data.Sqlite;
+using Tollgate.Core.Ledger;
+using Tollgate.Storage.Migrations;
+
+namespace Tollgate.Storage.Sqlite;
+
+/// <summary>SQLite in one file: WAL journal, full fsync on commit, and a busy timeout so writers from several
+/// processes queue instead of failing.</summary>
+internal sealed class SqliteDatabase : TollgateDatabase
+{
+    private const string ConnectionPragmas = "PRAGMA busy_timeout = 30000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+    private readonly string _connectionString;
+
+    public SqliteDatabase(string connectionString, TimeProvider time)
+    {
+        var builder = new SqliteConnectionStringBuilder(connectionString) { Pooling = true, DefaultTimeout = 30 };
+        _connectionString = builder.ToString();
+        Ledger = new SqliteLedgerStore(this, time);
+    }
+
+    public override DatabaseProvider Provider => DatabaseProvider.Sqlite;
+
+    public override ILedgerStore Ledger { get; }
+
+    public async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var pragmas = connection.CreateCommand();
+            pragmas.CommandText = ConnectionPragmas;
+            await pragmas.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public override async Task<MigrationReport> MigrateAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(connection, null, "PRAGMA journal_mode = WAL;", cancellationToken).ConfigureAwait(false);
+
+        // BEGIN IMMEDIATE takes the write lock first, so a second process waits here and then sees our versions.
+        await using var transaction = connection.BeginTransaction(deferred: false);
+        await ExecuteAsync(connection, transaction,
+            "CREATE TABLE IF NOT EXISTS tollgate_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT;",
+            cancellationToken).ConfigureAwait(false);
+
+        var applied = new Dictionary<int, string>();
+        await using (var read = connection.CreateCommand())
+        {
+            read.Transaction = transaction;
+            read.CommandText = "SELECT version, checksum FROM tollgate_migrations";
+            await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                applied[reader.GetInt32(0)] = reader.GetString(1);
+            }
+        }
+
+        var known = Migration.For(Provider);
+        var pending = AppliedMigrations.Pending(known, applied);
+        foreach (var migration in pending)
+        {
+            await ExecuteAsync(connection, transaction, migration.Sql, cancellationToken).ConfigureAwait(false);
+            await using var record = connection.CreateCommand();
+            record.Transaction = transaction;
+            record.CommandText = "INSERT INTO tollgate_migrations (version, name, checksum, applied_at) VALUES ($v, $n, $c, unixepoch('subsec') * 1000000)";
+            record.Parameters.AddWithValue("$v", migration.Version);
+            record.Parameters.AddWithValue("$n", migration.Name);
+            record.Parameters.AddWithValue("$c", migration.Checksum);
+            await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return new MigrationReport(known.Count, pending.Select(m => $"{m.Version:D4}_{m.Name}").ToList());
+    }
+
+    public override async Task<int?> GetSchemaVersionAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var exists = connection.CreateCommand();
+            exists.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'tollgate_migrations'";
+            if ((long)(await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! == 0)
+            {
+                return 0;
+            }
+
+            await using var command = connection.CreateCommand();
+            command.CommandText = "SELECT coalesce(max(version), 0) FROM tollgate_migrations";
+            return (int)(long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+        catch (SqliteException)
+        {
+            return null;
+        }
+    }
+
+    public override ValueTask DisposeAsync()
+    {
+        SqliteConnection.ClearAllPools();
+        return ValueTask.CompletedTask;
+    }
+
+    private static async Task ExecuteAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+}

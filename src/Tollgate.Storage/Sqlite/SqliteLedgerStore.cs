@@ -1,0 +1,346 @@
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Tollgate.Core.Common;
+using Tollgate.Core.Ledger;
+using Tollgate.Storage.Common;
+
+namespace Tollgate.Storage.Sqlite;
+
+/// <summary>The ledger on SQLite. A write session is one <c>BEGIN IMMEDIATE</c> transaction: SQLite has one writer,
+/// which is also what serialises concurrent writers across processes.</summary>
+internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider time) : ILedgerStore
+{
+    private static readonly Dialect D = Dialect.Sqlite;
+
+    public async Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads, CancellationToken cancellationToken)
+    {
+        var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        SqliteTransaction? transaction = null;
+        try
+        {
+            transaction = connection.BeginTransaction(deferred: false);
+            var customers = new Dictionary<string, CustomerLedgerData>(StringComparer.Ordinal);
+            var now = Instants.Now(time);
+            foreach (var load in loads)
+            {
+                await using (var ensure = Command(connection, transaction,
+                    "INSERT OR IGNORE INTO customers (customer_id, created_at, updated_at, ledger_seq) VALUES ($c, $now, $now, 0)"))
+                {
+                    ensure.Parameters.AddWithValue("$c", load.CustomerId);
+                    ensure.Parameters.AddWithValue("$now", D.Time(now));
+                    await ensure.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                customers[load.CustomerId] = await LoadAsync(connection, transaction, load, cancellationToken).ConfigureAwait(false);
+            }
+
+            return new Session(connection, transaction, customers);
+        }
+        catch
+        {
+            if (transaction is not null)
+            {
+                await transaction.DisposeAsync().ConfigureAwait(false);
+            }
+
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public async Task<CustomerLedgerData> ReadAsync(string customerId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        // A deferred transaction gives the reads one consistent snapshot under WAL.
+        await using var transaction = connection.BeginTransaction(deferred: true);
+        return await LoadAsync(connection, transaction, new CustomerLoad(customerId, [], [], []), cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<string?> FindHoldOwnerAsync(string holdId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = Command(connection, null, "SELECT customer_id FROM ledger_holds WHERE hold_id = $h");
+        command.Parameters.AddWithValue("$h", holdId);
+        return (string?)await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<HoldRecord?> GetHoldAsync(string holdId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = Command(connection, null, $"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE hold_id = $h");
+        command.Parameters.AddWithValue("$h", holdId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? LedgerRows.Hold(reader, D) : null;
+    }
+
+    public async Task<EntryPage> GetEntriesAsync(string customerId, string? feature, int limit, long? before, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = Command(connection, null,
+            $"""
+            SELECT {LedgerRows.EntryColumns} FROM ledger_entries
+            WHERE customer_id = $c AND ($f IS NULL OR feature = $f) AND seq < $before
+            ORDER BY seq DESC LIMIT $limit
+            """);
+        command.Parameters.AddWithValue("$c", customerId);
+        command.Parameters.AddWithValue("$f", (object?)feature ?? DBNull.Value);
+        command.Parameters.AddWithValue("$before", before ?? long.MaxValue);
+        command.Parameters.AddWithValue("$limit", limit + 1);
+        var entries = new List<EntryRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            entries.Add(LedgerRows.Entry(reader, D));
+        }
+
+        return Page(entries, limit);
+    }
+
+    public async Task<IReadOnlyList<LotRecord>> GetAllLotsAsync(string customerId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = Command(connection, null, $"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $c ORDER BY seq");
+        command.Parameters.AddWithValue("$c", customerId);
+        var lots = new List<LotRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            lots.Add(LedgerRows.Lot(reader, D));
+        }
+
+        return lots;
+    }
+
+    public async Task<IReadOnlyList<string>> FindCustomersWithDueExpiriesAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = Command(connection, null,
+            """
+            SELECT customer_id FROM ledger_lots WHERE remaining > 0 AND expires_at <= $now
+            UNION
+            SELECT customer_id FROM ledger_holds WHERE status = 'active' AND expires_at <= $now
+            LIMIT $limit
+            """);
+        command.Parameters.AddWithValue("$now", D.Time(now));
+        command.Parameters.AddWithValue("$limit", limit);
+        var customers = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            customers.Add(reader.GetString(0));
+        }
+
+        return customers;
+    }
+
+    public bool IsTransient(Exception exception) =>
+        exception is SqliteException { SqliteErrorCode: 5 or 6 }; // SQLITE_BUSY, SQLITE_LOCKED
+
+    internal static EntryPage Page(List<EntryRecord> entries, int limit)
+    {
+        if (entries.Count <= limit)
+        {
+            return new EntryPage(entries, null);
+        }
+
+        entries.RemoveAt(entries.Count - 1);
+        return new EntryPage(entries, entries[^1].Seq);
+    }
+
+    private static async Task<CustomerLedgerData> LoadAsync(SqliteConnection connection, SqliteTransaction transaction, CustomerLoad load, CancellationToken cancellationToken)
+    {
+        var data = new LedgerRows.CustomerDataBuilder(load.CustomerId);
+        await using (var seq = Command(connection, transaction, "SELECT ledger_seq FROM customers WHERE customer_id = $c"))
+        {
+            seq.Parameters.AddWithValue("$c", load.CustomerId);
+            data.Seq = (long?)await seq.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) ?? 0;
+        }
+
+        var lotsSql = $"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $c AND (remaining > 0 OR held > 0)";
+        if (load.SourceRefs.Count > 0)
+        {
+            lotsSql += $" UNION SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $c AND source_ref IN (SELECT value FROM json_each($refs))";
+        }
+
+        await using (var lots = Command(connection, transaction, lotsSql))
+        {
+            lots.Parameters.AddWithValue("$c", load.CustomerId);
+            lots.Parameters.AddWithValue("$refs", JsonSerializer.Serialize(load.SourceRefs));
+            await using var reader = await lots.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                data.Lots.Add(LedgerRows.Lot(reader, D));
+            }
+        }
+
+        await using (var holds = Command(connection, transaction,
+            $"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = $c AND (status = 'active' OR hold_id IN (SELECT value FROM json_each($ids)))"))
+        {
+            holds.Parameters.AddWithValue("$c", load.CustomerId);
+            holds.Parameters.AddWithValue("$ids", JsonSerializer.Serialize(load.HoldIds));
+            await using var reader = await holds.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                data.Holds.Add(LedgerRows.Hold(reader, D));
+            }
+        }
+
+        await using (var debts = Command(connection, transaction, "SELECT feature, amount FROM ledger_debts WHERE customer_id = $c"))
+        {
+            debts.Parameters.AddWithValue("$c", load.CustomerId);
+            await using var reader = await debts.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                data.Debts[reader.GetString(0)] = reader.GetInt64(1);
+            }
+        }
+
+        if (load.OperationKeys.Count > 0)
+        {
+            await using var operations = Command(connection, transaction,
+                $"SELECT {LedgerRows.OperationColumns} FROM ledger_operations WHERE customer_id = $c AND operation_key IN (SELECT value FROM json_each($keys))");
+            operations.Parameters.AddWithValue("$c", load.CustomerId);
+            operations.Parameters.AddWithValue("$keys", JsonSerializer.Serialize(load.OperationKeys));
+            await using var reader = await operations.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                data.Operations.Add(LedgerRows.Operation(reader, D));
+            }
+        }
+
+        return data.Build();
+    }
+
+    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql)
+    {
+        var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        return command;
+    }
+
+    private sealed class Session(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyDictionary<string, CustomerLedgerData> customers)
+        : ILedgerWriteSession
+    {
+        public IReadOnlyDictionary<string, CustomerLedgerData> Customers { get; } = customers;
+
+        public async Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken)
+        {
+            await ExecuteEachAsync(changes.CustomerSeqs, "UPDATE customers SET ledger_seq = $seq WHERE customer_id = $c",
+                (p, s) => { p.AddWithValue("$c", s.Key); p.AddWithValue("$seq", s.Value); }, cancellationToken).ConfigureAwait(false);
+            await ExecuteEachAsync(changes.InsertedLots,
+                $"INSERT INTO ledger_lots ({LedgerRows.LotColumns}) VALUES ($c, $id, $f, $amount, $remaining, $held, $clawed, $expired, $source, $ref, $expires, $priority, $seq, $created)",
+                (p, l) =>
+                {
+                    p.AddWithValue("$c", l.CustomerId);
+                    p.AddWithValue("$id", l.LotId);
+                    p.AddWithValue("$f", l.Feature);
+                    p.AddWithValue("$amount", l.Amount);
+                    p.AddWithValue("$remaining", l.Remaining);
+                    p.AddWithValue("$held", l.Held);
+                    p.AddWithValue("$clawed", l.Clawed);
+                    p.AddWithValue("$expired", l.Expired);
+                    p.AddWithValue("$source", SnakeCase<LotSource>.Name(l.Source));
+                    p.AddWithValue("$ref", (object?)l.SourceRef ?? DBNull.Value);
+                    p.AddWithValue("$expires", D.Time(l.ExpiresAt));
+                    p.AddWithValue("$priority", l.Priority);
+                    p.AddWithValue("$seq", l.Seq);
+                    p.AddWithValue("$created", D.Time(l.CreatedAt));
+                }, cancellationToken).ConfigureAwait(false);
+            await ExecuteEachAsync(changes.UpdatedLots,
+                "UPDATE ledger_lots SET remaining = $remaining, held = $held, clawed = $clawed, expired = $expired WHERE customer_id = $c AND lot_id = $id",
+                (p, l) =>
+                {
+                    p.AddWithValue("$c", l.CustomerId);
+                    p.AddWithValue("$id", l.LotId);
+                    p.AddWithValue("$remaining", l.Remaining);
+                    p.AddWithValue("$held", l.Held);
+                    p.AddWithValue("$clawed", l.Clawed);
+                    p.AddWithValue("$expired", l.Expired);
+                }, cancellationToken).ConfigureAwait(false);
+            await ExecuteEachAsync(changes.InsertedHolds,
+                $"INSERT INTO ledger_holds ({LedgerRows.HoldColumns}) VALUES ($c, $id, $f, $amount, $status, $alloc, $spill, $cost, $created, $expires, $closed, $settled, $ref)",
+                (p, h) =>
+                {
+                    p.AddWithValue("$c", h.CustomerId);
+                    p.AddWithValue("$id", h.HoldId);
+                    p.AddWithValue("$f", h.Feature);
+                    p.AddWithValue("$amount", h.Amount);
+                    p.AddWithValue("$status", SnakeCase<HoldStatus>.Name(h.Status));
+                    p.AddWithValue("$alloc", LedgerJson.SerializeAllocations(h.Allocations));
+                    p.AddWithValue("$spill", (object?)h.SpillFeature ?? DBNull.Value);
+                    p.AddWithValue("$cost", h.SpillUnitCost);
+                    p.AddWithValue("$created", D.Time(h.CreatedAt));
+                    p.AddWithValue("$expires", D.Time(h.ExpiresAt));
+                    p.AddWithValue("$closed", D.Time(h.ClosedAt));
+                    p.AddWithValue("$settled", h.Settled);
+                    p.AddWithValue("$ref", (object?)h.Reference ?? DBNull.Value);
+                }, cancellationToken).ConfigureAwait(false);
+            await ExecuteEachAsync(changes.UpdatedHolds,
+                "UPDATE ledger_holds SET status = $status, allocations = $alloc, closed_at = $closed, settled = $settled WHERE customer_id = $c AND hold_id = $id",
+                (p, h) =>
+                {
+                    p.AddWithValue("$c", h.CustomerId);
+                    p.AddWithValue("$id", h.HoldId);
+                    p.AddWithValue("$status", SnakeCase<HoldStatus>.Name(h.Status));
+                    p.AddWithValue("$alloc", LedgerJson.SerializeAllocations(h.Allocations));
+                    p.AddWithValue("$closed", D.Time(h.ClosedAt));
+                    p.AddWithValue("$settled", h.Settled);
+                }, cancellationToken).ConfigureAwait(false);
+            await ExecuteEachAsync(changes.Entries,
+                $"INSERT INTO ledger_entries ({LedgerRows.EntryColumns}) VALUES ($c, $seq, $id, $f, $type, $amount, $after, $at, $detail, $ref, $hold, $key)",
+                (p, e) =>
+                {
+                    p.AddWithValue("$c", e.CustomerId);
+                    p.AddWithValue("$seq", e.Seq);
+                    p.AddWithValue("$id", e.EntryId);
+                    p.AddWithValue("$f", e.Feature);
+                    p.AddWithValue("$type", SnakeCase<EntryType>.Name(e.Type));
+                    p.AddWithValue("$amount", e.Amount);
+                    p.AddWithValue("$after", e.BalanceAfter);
+                    p.AddWithValue("$at", D.Time(e.At));
+                    p.AddWithValue("$detail", LedgerJson.SerializeDetail(e));
+                    p.AddWithValue("$ref", (object?)e.Reference ?? DBNull.Value);
+                    p.AddWithValue("$hold", (object?)e.HoldId ?? DBNull.Value);
+                    p.AddWithValue("$key", (object?)e.OperationKey ?? DBNull.Value);
+                }, cancellationToken).ConfigureAwait(false);
+            await ExecuteEachAsync(changes.Debts,
+                "INSERT INTO ledger_debts (customer_id, feature, amount) VALUES ($c, $f, $amount) ON CONFLICT (customer_id, feature) DO UPDATE SET amount = excluded.amount",
+                (p, d) =>
+                {
+                    p.AddWithValue("$c", d.CustomerId);
+                    p.AddWithValue("$f", d.Feature);
+                    p.AddWithValue("$amount", d.Amount);
+                }, cancellationToken).ConfigureAwait(false);
+            await ExecuteEachAsync(changes.Operations,
+                $"INSERT INTO ledger_operations ({LedgerRows.OperationColumns}) VALUES ($c, $key, $kind, $fp, $result, $created)",
+                (p, o) =>
+                {
+                    p.AddWithValue("$c", o.CustomerId);
+                    p.AddWithValue("$key", o.OperationKey);
+                    p.AddWithValue("$kind", o.Kind);
+                    p.AddWithValue("$fp", o.Fingerprint);
+                    p.AddWithValue("$result", o.Result);
+                    p.AddWithValue("$created", D.Time(o.CreatedAt));
+                }, cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await transaction.DisposeAsync().ConfigureAwait(false);
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+
+        private async Task ExecuteEachAsync<T>(IEnumerable<T> rows, string sql, Action<SqliteParameterCollection, T> bind, CancellationToken cancellationToken)
+        {
+            await using var command = Command(connection, transaction, sql);
+            foreach (var row in rows)
+            {
+                command.Parameters.Clear();
+                bind(command.Parameters, row);
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+}

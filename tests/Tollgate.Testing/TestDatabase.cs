@@ -1,0 +1,97 @@
+using Npgsql;
+using Tollgate.Storage;
+
+namespace Tollgate.Testing;
+
+/// <summary>A fresh, migrated, real database for one test: a SQLite file in a temp folder, or a PostgreSQL schema
+/// of its own in the <c>TOLLGATE_TEST_POSTGRES</c> database. Dropped on dispose.</summary>
+public sealed class TestDatabase : IAsyncDisposable
+{
+    private readonly Func<ValueTask> _cleanup;
+
+    private TestDatabase(DatabaseOptions options, TollgateDatabase database, Func<ValueTask> cleanup)
+    {
+        Options = options;
+        Database = database;
+        _cleanup = cleanup;
+    }
+
+    public DatabaseOptions Options { get; }
+
+    public TollgateDatabase Database { get; }
+
+    public static async Task<TestDatabase> CreateAsync(DatabaseProvider provider, TimeProvider time, bool migrate = true)
+    {
+        string? folder = null;
+        var options = provider == DatabaseProvider.Sqlite ? NewSqlite(out folder) : await NewPostgresSchemaAsync();
+        var database = TollgateDatabase.Create(options, time);
+        if (migrate)
+        {
+            await database.MigrateAsync(CancellationToken.None);
+        }
+
+        return new TestDatabase(options, database, async () =>
+        {
+            await database.DisposeAsync();
+            if (provider == DatabaseProvider.Sqlite)
+            {
+                TryDelete(folder!);
+            }
+            else
+            {
+                await DropSchemaAsync(options.ConnectionString);
+            }
+        });
+    }
+
+    /// <summary>Another connection pool on the same database, as a second process would have.</summary>
+    public TollgateDatabase OpenAnother(TimeProvider time) => TollgateDatabase.Create(Options, time);
+
+    public ValueTask DisposeAsync() => _cleanup();
+
+    private static DatabaseOptions NewSqlite(out string? folder)
+    {
+        folder = Path.Combine(Path.GetTempPath(), "tollgate-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        return new DatabaseOptions(DatabaseProvider.Sqlite, $"Data Source={Path.Combine(folder, "tollgate.db")}");
+    }
+
+    private static async Task<DatabaseOptions> NewPostgresSchemaAsync()
+    {
+        var baseConnection = Postgres.ConnectionString;
+        var schema = "t_" + Guid.NewGuid().ToString("N")[..16];
+        await using (var connection = new NpgsqlConnection(baseConnection))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"CREATE SCHEMA {schema}", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        var builder = new NpgsqlConnectionStringBuilder(baseConnection) { SearchPath = schema, MaxPoolSize = 40 };
+        return new DatabaseOptions(DatabaseProvider.Postgres, builder.ToString());
+    }
+
+    private static async Task DropSchemaAsync(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        var schema = builder.SearchPath!;
+        builder.SearchPath = null;
+        builder.Pooling = false;
+        await using var connection = new NpgsqlConnection(builder.ToString());
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"DROP SCHEMA {schema} CASCADE", connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private static void TryDelete(string folder)
+    {
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A pooled handle may still be closing; the temp folder is cleaned by the OS later.
+        }
+    }
+}
