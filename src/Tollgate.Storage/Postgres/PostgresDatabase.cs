@@ -72,8 +72,13 @@ internal sealed class PostgresDatabase : TollgateDatabase
     {
         try
         {
-            await using var command = DataSource.CreateCommand(
-                "SELECT CASE WHEN to_regclass('tollgate_migrations') IS NULL THEN 0 ELSE (SELECT coalesce(max(version), 0) FROM tollgate_migrations) END");
+            await using var exists = DataSource.CreateCommand("SELECT to_regclass('tollgate_migrations') IS NOT NULL");
+            if (!(bool)(await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!)
+            {
+                return 0;
+            }
+
+            await using var command = DataSource.CreateCommand("SELECT coalesce(max(version), 0) FROM tollgate_migrations");
             return (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         }
         catch (NpgsqlException)

@@ -105,7 +105,8 @@ internal sealed class SqliteDatabase : TollgateDatabase
 
     public override ValueTask DisposeAsync()
     {
-        SqliteConnection.ClearAllPools();
+        using var connection = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(connection);
         return ValueTask.CompletedTask;
     }
 
