@@ -17,12 +17,11 @@ internal sealed class CustomerLedger
     private readonly Dictionary<string, OperationRecord> _operations = new(StringComparer.Ordinal);
     private readonly List<OperationRecord> _newOperations = [];
     private readonly List<EntryRecord> _entries = [];
-    private readonly long _loadedSeq;
 
     public CustomerLedger(CustomerLedgerData data)
     {
         CustomerId = data.CustomerId;
-        Seq = _loadedSeq = data.Seq;
+        Seq = data.Seq;
         foreach (var lot in data.Lots)
         {
             _lots[lot.LotId] = lot;
@@ -46,7 +45,7 @@ internal sealed class CustomerLedger
 
     public string CustomerId { get; }
 
-    /// <summary>Last sequence number used for this customer's lots and entries.</summary>
+    /// <summary>Last sequence number used for this customer's entries (a lot carries its grant entry's number).</summary>
     public long Seq { get; private set; }
 
     public IReadOnlyList<EntryRecord> NewEntries => _entries;
@@ -166,7 +165,7 @@ internal sealed class CustomerLedger
     public long Balance(string feature) => checked(Available(feature) - Debt(feature));
 
     public bool HasChanges =>
-        Seq != _loadedSeq || _insertedLots.Count > 0 || _updatedLots.Count > 0 || _insertedHolds.Count > 0
+        _insertedLots.Count > 0 || _updatedLots.Count > 0 || _insertedHolds.Count > 0
         || _updatedHolds.Count > 0 || _updatedDebts.Count > 0 || _newOperations.Count > 0 || _entries.Count > 0;
 
     public void CollectChanges(LedgerChangesBuilder builder)
@@ -176,7 +175,6 @@ internal sealed class CustomerLedger
             return;
         }
 
-        builder.CustomerSeqs[CustomerId] = Seq;
         builder.InsertedLots.AddRange(_insertedLots.Select(id => _lots[id]));
         builder.UpdatedLots.AddRange(_updatedLots.Select(id => _lots[id]));
         builder.InsertedHolds.AddRange(_insertedHolds.Select(id => _holds[id]));
@@ -189,7 +187,6 @@ internal sealed class CustomerLedger
 
 internal sealed class LedgerChangesBuilder
 {
-    public Dictionary<string, long> CustomerSeqs { get; } = new(StringComparer.Ordinal);
     public List<LotRecord> InsertedLots { get; } = [];
     public List<LotRecord> UpdatedLots { get; } = [];
     public List<HoldRecord> InsertedHolds { get; } = [];
@@ -199,5 +196,5 @@ internal sealed class LedgerChangesBuilder
     public List<OperationRecord> Operations { get; } = [];
 
     public LedgerChanges Build() =>
-        new(CustomerSeqs, InsertedLots, UpdatedLots, InsertedHolds, UpdatedHolds, Entries, Debts, Operations);
+        new(InsertedLots, UpdatedLots, InsertedHolds, UpdatedHolds, Entries, Debts, Operations);
 }

@@ -29,12 +29,19 @@ public interface ILedgerStore
 
     /// <summary>True for errors worth retrying the whole transaction for: lock timeouts, deadlocks, serialization failures.</summary>
     bool IsTransient(Exception exception);
+
+    /// <summary>True when a commit failed because an operation key was already stored (the unique constraint on
+    /// (customer, key)). The engine then reruns the batch with those keys' stored results loaded.</summary>
+    bool IsDuplicateOperation(Exception exception);
 }
 
 /// <summary>One locked write transaction.</summary>
 public interface ILedgerWriteSession : IAsyncDisposable
 {
     IReadOnlyDictionary<string, CustomerLedgerData> Customers { get; }
+
+    /// <summary>Reads stored operations by (customer, key) inside the open transaction.</summary>
+    Task<IReadOnlyList<OperationRecord>> LoadOperationsAsync(IReadOnlyList<(string CustomerId, string Key)> keys, CancellationToken cancellationToken);
 
     /// <summary>Persists <paramref name="changes"/> and commits. Disposing without committing rolls back.</summary>
     Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken);

@@ -29,14 +29,20 @@ public sealed class LedgerEngine : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxBatchSize, 1, nameof(options));
         _rules = new LedgerRules(_options, time);
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.TransactionsPerLane, 1, nameof(options));
         _lanes = new Channel<PendingOperation>[_options.Lanes];
-        _workers = new Task[_options.Lanes];
+        var workers = new List<Task>();
         for (var i = 0; i < _lanes.Length; i++)
         {
-            var lane = Channel.CreateUnbounded<PendingOperation>(new UnboundedChannelOptions { SingleReader = true });
+            var lane = Channel.CreateUnbounded<PendingOperation>(new UnboundedChannelOptions { SingleReader = _options.TransactionsPerLane == 1 });
             _lanes[i] = lane;
-            _workers[i] = Task.Run(() => RunLaneAsync(lane.Reader));
+            for (var w = 0; w < _options.TransactionsPerLane; w++)
+            {
+                workers.Add(Task.Run(() => RunLaneAsync(lane.Reader)));
+            }
         }
+
+        _workers = [.. workers];
     }
 
     public Task<GrantResult> GrantAsync(GrantRequest request, CancellationToken cancellationToken = default)
@@ -233,12 +239,20 @@ public sealed class LedgerEngine : IAsyncDisposable
 
     private async Task ExecuteWithRetriesAsync(IReadOnlyList<PendingOperation> batch)
     {
+        // Keys are optimistic: a batch first runs as if every key were new. A replayed key makes the commit fail on
+        // the (customer, key) primary key, and the batch then reruns with the stored results loaded.
+        var loadKeys = false;
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await ExecuteOnceAsync(batch).ConfigureAwait(false);
+                await ExecuteOnceAsync(batch, loadKeys).ConfigureAwait(false);
                 return;
+            }
+            catch (Exception ex) when (!loadKeys && _store.IsDuplicateOperation(ex))
+            {
+                loadKeys = true;
+                attempt--;
             }
             catch (Exception ex) when (attempt < _options.TransientRetries && _store.IsTransient(ex))
             {
@@ -249,7 +263,7 @@ public sealed class LedgerEngine : IAsyncDisposable
         }
     }
 
-    private async Task ExecuteOnceAsync(IReadOnlyList<PendingOperation> batch)
+    private async Task ExecuteOnceAsync(IReadOnlyList<PendingOperation> batch, bool loadKeys)
     {
         using var activity = LedgerTelemetry.Source.StartActivity("ledger.batch");
         activity?.SetTag("tollgate.batch_size", batch.Count);
@@ -260,19 +274,48 @@ public sealed class LedgerEngine : IAsyncDisposable
             .OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new CustomerLoad(
                 g.Key,
-                g.Select(o => o.OperationKey).OfType<string>().Distinct(StringComparer.Ordinal).ToList(),
+                loadKeys ? g.Select(o => o.OperationKey).OfType<string>().Distinct(StringComparer.Ordinal).ToList() : [],
                 g.Select(o => o.SourceRef).OfType<string>().Distinct(StringComparer.Ordinal).ToList(),
                 g.Select(o => o.HoldId).OfType<string>().Distinct(StringComparer.Ordinal).ToList()))
             .ToList();
 
         await using var session = await _store.BeginWriteAsync(loads, CancellationToken.None).ConfigureAwait(false);
         var now = Instants.Now(_time);
-        var ledgers = new Dictionary<string, CustomerLedger>(StringComparer.Ordinal);
-        foreach (var load in loads)
+        var ledgers = Apply(batch, session.Customers, now);
+
+        // A refusal may hide a replay: re-executed now, a request can be refused where its first run succeeded.
+        // Its key, if stored, must answer instead, so look such keys up and, if any exist, apply the batch again.
+        var refusedKeys = batch.Where(o => o.RefusedWithKey).Select(o => (o.CustomerId, o.OperationKey!)).Distinct().ToList();
+        if (!loadKeys && refusedKeys.Count > 0)
         {
-            var ledger = new CustomerLedger(session.Customers[load.CustomerId]);
+            var stored = await session.LoadOperationsAsync(refusedKeys, CancellationToken.None).ConfigureAwait(false);
+            if (stored.Count > 0)
+            {
+                var customers = session.Customers.ToDictionary(
+                    c => c.Key,
+                    c => c.Value with { Operations = [.. c.Value.Operations, .. stored.Where(s => s.CustomerId == c.Key)] },
+                    StringComparer.Ordinal);
+                ledgers = Apply(batch, customers, now);
+            }
+        }
+
+        var changes = new LedgerChangesBuilder();
+        foreach (var ledger in ledgers)
+        {
+            ledger.CollectChanges(changes);
+        }
+
+        await session.CommitAsync(changes.Build(), CancellationToken.None).ConfigureAwait(false);
+    }
+
+    private List<CustomerLedger> Apply(IReadOnlyList<PendingOperation> batch, IReadOnlyDictionary<string, CustomerLedgerData> customers, DateTimeOffset now)
+    {
+        var ledgers = new Dictionary<string, CustomerLedger>(StringComparer.Ordinal);
+        foreach (var (customerId, data) in customers)
+        {
+            var ledger = new CustomerLedger(data);
             _rules.CatchUp(ledger, now);
-            ledgers[load.CustomerId] = ledger;
+            ledgers[customerId] = ledger;
         }
 
         foreach (var operation in batch)
@@ -280,13 +323,7 @@ public sealed class LedgerEngine : IAsyncDisposable
             operation.Apply(_rules, ledgers[operation.CustomerId], now);
         }
 
-        var changes = new LedgerChangesBuilder();
-        foreach (var ledger in ledgers.Values)
-        {
-            ledger.CollectChanges(changes);
-        }
-
-        await session.CommitAsync(changes.Build(), CancellationToken.None).ConfigureAwait(false);
+        return [.. ledgers.Values];
     }
 
     private static void Require(string customerId, string feature, string key)

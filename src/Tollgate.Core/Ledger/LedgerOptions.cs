@@ -7,6 +7,11 @@ public sealed record LedgerOptions
     /// SQLite has one writer, so one lane is right there; PostgreSQL gains from a few.</summary>
     public int Lanes { get; init; } = 1;
 
+    /// <summary>Transactions a lane keeps in flight. With two, the next batch is already waiting on the customer's
+    /// lock (inside the database) while the previous one commits, which hides a round trip. Keep one on SQLite, whose
+    /// writers wait for each other by polling.</summary>
+    public int TransactionsPerLane { get; init; } = 1;
+
     /// <summary>Most requests written in one transaction.</summary>
     public int MaxBatchSize { get; init; } = 256;
 

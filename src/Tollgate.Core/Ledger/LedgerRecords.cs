@@ -111,7 +111,8 @@ public sealed record OperationRecord(
     DateTimeOffset CreatedAt);
 
 /// <summary>What a write transaction loads for one customer, after locking it.</summary>
-/// <param name="OperationKeys">Keys whose stored results the batch may replay.</param>
+/// <param name="OperationKeys">Keys whose stored results the batch may replay. Empty on a first attempt: keys are
+/// normally new, and the unique constraint on (customer, key) reports the rare replay when the batch commits.</param>
 /// <param name="SourceRefs">Sources to claw back: their lots are loaded even when depleted.</param>
 /// <param name="HoldIds">Holds to settle or release: loaded in any status.</param>
 public sealed record CustomerLoad(
@@ -120,8 +121,8 @@ public sealed record CustomerLoad(
     IReadOnlyCollection<string> SourceRefs,
     IReadOnlyCollection<string> HoldIds);
 
-/// <summary>A customer's live ledger state: lots with something remaining or held (plus requested sources),
-/// active holds (plus requested ones), debts, and requested operation records.</summary>
+/// <summary>A customer's live ledger state: the last entry sequence number, lots with something remaining or held
+/// (plus requested sources), active holds (plus requested ones), debts, and requested operation records.</summary>
 public sealed record CustomerLedgerData(
     string CustomerId,
     long Seq,
@@ -136,7 +137,6 @@ public sealed record CustomerLedgerData(
 
 /// <summary>Everything one write transaction persists.</summary>
 public sealed record LedgerChanges(
-    IReadOnlyDictionary<string, long> CustomerSeqs,
     IReadOnlyList<LotRecord> InsertedLots,
     IReadOnlyList<LotRecord> UpdatedLots,
     IReadOnlyList<HoldRecord> InsertedHolds,

@@ -91,9 +91,11 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         var debt = ledger.Debt(request.Feature);
         var repaid = Math.Min(debt, request.Amount);
         var expiresAt = request.ExpiresAt is { } e ? Instants.Normalize(e) : (DateTimeOffset?)null;
+        // The lot shares its grant entry's sequence number: "oldest first" and the entry order agree.
+        var seq = ledger.NextSeq();
         var lot = new LotRecord(ledger.CustomerId, Ids.New("lot", _time), request.Feature, request.Amount,
             request.Amount - repaid, 0, 0, 0, request.Source, request.SourceRef, expiresAt,
-            request.Priority ?? LedgerOptions.DefaultPriority(request.Source), ledger.NextSeq(), now);
+            request.Priority ?? LedgerOptions.DefaultPriority(request.Source), seq, now);
         ledger.AddLot(lot);
         if (repaid > 0)
         {
@@ -101,7 +103,7 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         }
 
         var entry = writer.Write(EntryType.Grant, request.Amount, now, [new LotDraw(lot.LotId, request.Amount)],
-            request.Reference ?? request.SourceRef, holdId: null, request.IdempotencyKey, debtRepaid: repaid > 0 ? repaid : null);
+            request.Reference ?? request.SourceRef, holdId: null, request.IdempotencyKey, debtRepaid: repaid > 0 ? repaid : null, seq: seq);
         writer.Verify();
 
         var result = new GrantResult
@@ -582,10 +584,10 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         private long _running = ledger.Balance(feature);
 
         public EntryRecord Write(EntryType type, long amount, DateTimeOffset at, IReadOnlyList<LotDraw> lots, string? reference,
-            string? holdId, string? operationKey, long? settled = null, long? debtRepaid = null)
+            string? holdId, string? operationKey, long? settled = null, long? debtRepaid = null, long? seq = null)
         {
             _running = checked(_running + amount);
-            var entry = new EntryRecord(ledger.CustomerId, ledger.NextSeq(), Ids.New("ent", rules._time), feature, type, amount,
+            var entry = new EntryRecord(ledger.CustomerId, seq ?? ledger.NextSeq(), Ids.New("ent", rules._time), feature, type, amount,
                 _running, at, lots, reference, holdId, operationKey, settled, debtRepaid);
             ledger.AddEntry(entry);
             return entry;

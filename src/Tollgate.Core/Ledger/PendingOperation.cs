@@ -21,6 +21,9 @@ internal abstract class PendingOperation
 
     public abstract void Apply(LedgerRules rules, CustomerLedger ledger, DateTimeOffset now);
 
+    /// <summary>True when the last <see cref="Apply"/> refused a request that carries a key.</summary>
+    public abstract bool RefusedWithKey { get; }
+
     /// <summary>Answers the caller; called only after the batch committed.</summary>
     public abstract void Complete();
 
@@ -43,6 +46,8 @@ internal sealed class PendingOperation<T> : PendingOperation
     public override bool IsAbandoned => _completion.Task.IsCompleted;
 
     public override void Apply(LedgerRules rules, CustomerLedger ledger, DateTimeOffset now) => _result = _apply(rules, ledger, now);
+
+    public override bool RefusedWithKey => OperationKey is not null && _result is { Refusal: not null };
 
     public override void Complete() =>
         _completion.TrySetResult(_result ?? throw new InvalidOperationException("A batch committed without applying every request."));

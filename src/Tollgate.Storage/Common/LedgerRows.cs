@@ -18,6 +18,9 @@ internal static class LedgerRows
 
     public const string OperationColumns = "customer_id, operation_key, kind, fingerprint, result, created_at";
 
+    /// <summary>The stored <c>live</c> flag: a lot with nothing remaining and nothing held is history.</summary>
+    public static bool IsLive(LotRecord lot) => lot.Remaining > 0 || lot.Held > 0;
+
     public static LotRecord Lot(DbDataReader r, Dialect d) => new(
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7),
         SnakeCase<LotSource>.Parse(r.GetString(8)), r.IsDBNull(9) ? null : r.GetString(9), d.ReadNullableTime(r, 10),

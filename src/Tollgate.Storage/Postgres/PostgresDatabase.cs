@@ -12,7 +12,14 @@ internal sealed class PostgresDatabase : TollgateDatabase
 
     public PostgresDatabase(string connectionString, TimeProvider time)
     {
-        DataSource = NpgsqlDataSource.Create(connectionString);
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
+        {
+            // The ledger sends the same few statements all day: preparing them saves a parse and plan per call.
+            builder.ConnectionStringBuilder.MaxAutoPrepare = 64;
+        }
+
+        DataSource = builder.Build();
         Ledger = new PostgresLedgerStore(DataSource, time);
     }
 

@@ -14,89 +14,118 @@ namespace Tollgate.Storage.Postgres;
 /// </summary>
 internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvider time) : ILedgerStore
 {
+    private const int MaxKnownCustomers = 100_000;
     private static readonly Dialect D = Dialect.Postgres;
+
+    // Customers known to have a row: their batches skip the INSERT … ON CONFLICT that creates one.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _knownCustomers = new(StringComparer.Ordinal);
 
     public async Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads, CancellationToken cancellationToken)
     {
         var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        NpgsqlTransaction? transaction = null;
         try
         {
-            transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            var ids = loads.Select(l => l.CustomerId).ToArray();
-            var keyCustomers = loads.SelectMany(l => l.OperationKeys.Select(_ => l.CustomerId)).ToArray();
-            var keys = loads.SelectMany(l => l.OperationKeys).ToArray();
-            var refs = loads.SelectMany(l => l.SourceRefs).Distinct(StringComparer.Ordinal).ToArray();
-            var holdIds = loads.SelectMany(l => l.HoldIds).ToArray();
-
-            await using var batch = new NpgsqlBatch(connection, transaction);
-            Add(batch, "INSERT INTO customers (customer_id, created_at, updated_at) SELECT id, $2, $2 FROM unnest($1::text[]) AS id ORDER BY id ON CONFLICT (customer_id) DO NOTHING", [ids, Instants.Now(time)]);
-            Add(batch, "SELECT customer_id, ledger_seq FROM customers WHERE customer_id = ANY($1) ORDER BY customer_id FOR NO KEY UPDATE", [ids]);
-            if (refs.Length == 0)
-            {
-                Add(batch, $"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = ANY($1) AND (remaining > 0 OR held > 0)", [ids]);
-            }
-            else
-            {
-                Add(batch,
-                    $"""
-                    SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = ANY($1) AND (remaining > 0 OR held > 0)
-                    UNION SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = ANY($1) AND source_ref = ANY($2)
-                    """,
-                    [ids, refs]);
-            }
-
-            Add(batch, $"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = ANY($1) AND (status = 'active' OR hold_id = ANY($2))", [ids, holdIds]);
-            Add(batch, "SELECT customer_id, feature, amount FROM ledger_debts WHERE customer_id = ANY($1)", [ids]);
-            Add(batch, $"SELECT {LedgerRows.OperationColumns} FROM ledger_operations WHERE (customer_id, operation_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))", [keyCustomers, keys]);
-
             var customers = loads.ToDictionary(l => l.CustomerId, l => new LedgerRows.CustomerDataBuilder(l.CustomerId), StringComparer.Ordinal);
+            var lotIds = new HashSet<string>(StringComparer.Ordinal);
+            var holdIds = new HashSet<string>(StringComparer.Ordinal);
+            var locked = 0;
+
+            // Every statement is an equality lookup on a key or key prefix, one customer at a time. Such statements
+            // are planned as index scans even when the plan is cached while a table is still empty (a lookup by
+            // "= ANY($1)" or a join against an array can be cached as a scan and stay one as the table grows).
+            // BEGIN and COMMIT travel inside the batches, not through NpgsqlTransaction, so a write costs two round
+            // trips: BEGIN + locks + loads, then writes + COMMIT.
+            await using var batch = new NpgsqlBatch(connection);
+            var readers = new List<Action<NpgsqlDataReader>>();
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+            var unknown = loads.Select(l => l.CustomerId).Where(id => !_knownCustomers.ContainsKey(id)).ToArray();
+            if (unknown.Length > 0)
+            {
+                Add(batch, "INSERT INTO customers (customer_id, created_at, updated_at) SELECT id, $2, $2 FROM unnest($1::text[]) AS id ORDER BY id ON CONFLICT (customer_id) DO NOTHING",
+                    [unknown, Instants.Now(time)]);
+            }
+
+            // Loads arrive ordered by customer id, so every session takes its locks in the same order.
+            foreach (var load in loads)
+            {
+                Add(batch, "SELECT 1 FROM customers WHERE customer_id = $1 FOR NO KEY UPDATE", [load.CustomerId]);
+                readers.Add(_ => locked++);
+            }
+
+            foreach (var load in loads)
+            {
+                var data = customers[load.CustomerId];
+                // After the locks, in statements of their own: their snapshots include what the previous holder committed.
+                Add(batch, "SELECT seq FROM ledger_entries WHERE customer_id = $1 ORDER BY seq DESC LIMIT 1", [load.CustomerId]);
+                readers.Add(r => data.Seq = r.GetInt64(0));
+                Add(batch, $"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $1 AND live", [load.CustomerId]);
+                readers.Add(r => AddLot(data, LedgerRows.Lot(r, D)));
+                foreach (var sourceRef in load.SourceRefs)
+                {
+                    Add(batch, $"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $1 AND source_ref = $2", [load.CustomerId, sourceRef]);
+                    readers.Add(r => AddLot(data, LedgerRows.Lot(r, D)));
+                }
+
+                Add(batch, $"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = $1 AND status = 'active'", [load.CustomerId]);
+                readers.Add(r => AddHold(data, LedgerRows.Hold(r, D)));
+                foreach (var holdId in load.HoldIds)
+                {
+                    Add(batch, $"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = $1 AND hold_id = $2", [load.CustomerId, holdId]);
+                    readers.Add(r => AddHold(data, LedgerRows.Hold(r, D)));
+                }
+
+                Add(batch, "SELECT feature, amount FROM ledger_debts WHERE customer_id = $1", [load.CustomerId]);
+                readers.Add(r => data.Debts[r.GetString(0)] = r.GetInt64(1));
+                foreach (var key in load.OperationKeys)
+                {
+                    Add(batch, $"SELECT {LedgerRows.OperationColumns} FROM ledger_operations WHERE customer_id = $1 AND operation_key = $2", [load.CustomerId, key]);
+                    readers.Add(r => data.Operations.Add(LedgerRows.Operation(r, D)));
+                }
+            }
+
             await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
             {
-                // The INSERT returns no rows; the reader starts at the first SELECT.
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                // Statements without rows (BEGIN, INSERT) have no result set: the reader starts at the first lock.
+                foreach (var read in readers)
                 {
-                    customers[reader.GetString(0)].Seq = reader.GetInt64(1);
-                }
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        read(reader);
+                    }
 
-                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    var lot = LedgerRows.Lot(reader, D);
-                    customers[lot.CustomerId].Lots.Add(lot);
-                }
-
-                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    var hold = LedgerRows.Hold(reader, D);
-                    customers[hold.CustomerId].Holds.Add(hold);
-                }
-
-                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    customers[reader.GetString(0)].Debts[reader.GetString(1)] = reader.GetInt64(2);
-                }
-
-                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    var operation = LedgerRows.Operation(reader, D);
-                    customers[operation.CustomerId].Operations.Add(operation);
+                    await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
                 }
             }
 
-            return new Session(connection, transaction, customers.ToDictionary(c => c.Key, c => c.Value.Build(), StringComparer.Ordinal));
+            if (locked != loads.Count)
+            {
+                // A customer this process believed to exist has no row; forget what we knew and let the engine retry.
+                _knownCustomers.Clear();
+                throw new CustomerCacheStaleException();
+            }
+
+            RememberCustomers(loads);
+            return new Session(connection, customers.ToDictionary(c => c.Key, c => c.Value.Build(), StringComparer.Ordinal));
+
+            void AddLot(LedgerRows.CustomerDataBuilder data, LotRecord lot)
+            {
+                if (lotIds.Add(lot.LotId))
+                {
+                    data.Lots.Add(lot);
+                }
+            }
+
+            void AddHold(LedgerRows.CustomerDataBuilder data, HoldRecord hold)
+            {
+                if (holdIds.Add(hold.HoldId))
+                {
+                    data.Holds.Add(hold);
+                }
+            }
         }
         catch
         {
-            if (transaction is not null)
-            {
-                await transaction.DisposeAsync().ConfigureAwait(false);
-            }
-
-            await connection.DisposeAsync().ConfigureAwait(false);
+            await Session.AbandonAsync(connection).ConfigureAwait(false);
             throw;
         }
     }
@@ -107,8 +136,8 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
         // REPEATABLE READ gives the four reads one snapshot.
         await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
         await using var batch = new NpgsqlBatch(connection, transaction);
-        Add(batch, "SELECT ledger_seq FROM customers WHERE customer_id = $1", [customerId]);
-        Add(batch, $"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $1 AND (remaining > 0 OR held > 0)", [customerId]);
+        Add(batch, "SELECT coalesce(max(seq), 0) FROM ledger_entries WHERE customer_id = $1", [customerId]);
+        Add(batch, $"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $1 AND live", [customerId]);
         Add(batch, $"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = $1 AND status = 'active'", [customerId]);
         Add(batch, "SELECT feature, amount FROM ledger_debts WHERE customer_id = $1", [customerId]);
         var data = new LedgerRows.CustomerDataBuilder(customerId);
@@ -194,7 +223,7 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
     {
         await using var command = dataSource.CreateCommand(
             """
-            SELECT customer_id FROM ledger_lots WHERE remaining > 0 AND expires_at <= $1
+            SELECT customer_id FROM ledger_lots WHERE live AND expires_at <= $1 AND remaining > 0
             UNION
             SELECT customer_id FROM ledger_holds WHERE status = 'active' AND expires_at <= $1
             LIMIT $2
@@ -212,7 +241,27 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
     }
 
     public bool IsTransient(Exception exception) =>
-        exception is PostgresException { SqlState: "40001" or "40P01" or "55P03" } || exception is NpgsqlException { IsTransient: true };
+        exception is CustomerCacheStaleException
+        || exception is PostgresException { SqlState: "40001" or "40P01" or "55P03" }
+        || exception is NpgsqlException { IsTransient: true };
+
+    public bool IsDuplicateOperation(Exception exception) =>
+        exception is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "ledger_operations_pkey" };
+
+    private void RememberCustomers(IReadOnlyList<CustomerLoad> loads)
+    {
+        if (_knownCustomers.Count > MaxKnownCustomers)
+        {
+            _knownCustomers.Clear();
+        }
+
+        foreach (var load in loads)
+        {
+            _knownCustomers.TryAdd(load.CustomerId, 0);
+        }
+    }
+
+    private sealed class CustomerCacheStaleException() : Exception("A customer row expected by the ledger was not found; retrying.");
 
     // Values come as an explicit array ("[ids]"): with a params array, a lone string[] would be taken as the array itself.
     private static void Add(NpgsqlBatch batch, string sql, object[] values)
@@ -226,41 +275,79 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
         batch.BatchCommands.Add(command);
     }
 
-    private sealed class Session(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyDictionary<string, CustomerLedgerData> customers)
+    private sealed class Session(NpgsqlConnection connection, IReadOnlyDictionary<string, CustomerLedgerData> customers)
         : ILedgerWriteSession
     {
+        private bool _committed;
+
         public IReadOnlyDictionary<string, CustomerLedgerData> Customers { get; } = customers;
+
+        public async Task<IReadOnlyList<OperationRecord>> LoadOperationsAsync(IReadOnlyList<(string CustomerId, string Key)> keys, CancellationToken cancellationToken)
+        {
+            await using var batch = new NpgsqlBatch(connection);
+            foreach (var (customerId, key) in keys)
+            {
+                Add(batch, $"SELECT {LedgerRows.OperationColumns} FROM ledger_operations WHERE customer_id = $1 AND operation_key = $2", [customerId, key]);
+            }
+
+            var found = new List<OperationRecord>();
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            do
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    found.Add(LedgerRows.Operation(reader, D));
+                }
+            }
+            while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
+
+            return found;
+        }
+
+        /// <summary>Rolls back an open transaction and returns the connection to the pool.</summary>
+        public static async Task AbandonAsync(NpgsqlConnection connection)
+        {
+            try
+            {
+                if (connection.State == System.Data.ConnectionState.Open)
+                {
+                    await using var rollback = new NpgsqlCommand("ROLLBACK", connection);
+                    await rollback.ExecuteNonQueryAsync().ConfigureAwait(false);
+                }
+            }
+            catch (NpgsqlException)
+            {
+                // The connection is broken; closing it ends the transaction on the server, which is all we need.
+            }
+            finally
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+        }
 
         public async Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken)
         {
-            await using var batch = new NpgsqlBatch(connection, transaction);
-            if (changes.CustomerSeqs.Count > 0)
-            {
-                Add(batch, "UPDATE customers SET ledger_seq = v.seq FROM unnest($1::text[], $2::bigint[]) AS v(id, seq) WHERE customers.customer_id = v.id", [changes.CustomerSeqs.Keys.ToArray(), changes.CustomerSeqs.Values.ToArray()]);
-            }
+            await using var batch = new NpgsqlBatch(connection);
 
             if (changes.InsertedLots.Count > 0)
             {
                 var l = changes.InsertedLots;
                 Add(batch,
                     $"""
-                    INSERT INTO ledger_lots ({LedgerRows.LotColumns})
+                    INSERT INTO ledger_lots ({LedgerRows.LotColumns}, live)
                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[],
-                        $9::text[], $10::text[], $11::timestamptz[], $12::integer[], $13::bigint[], $14::timestamptz[])
+                        $9::text[], $10::text[], $11::timestamptz[], $12::integer[], $13::bigint[], $14::timestamptz[], $15::boolean[])
                     """, [Col(l, x => x.CustomerId), Col(l, x => x.LotId), Col(l, x => x.Feature), Col(l, x => x.Amount), Col(l, x => x.Remaining),
                     Col(l, x => x.Held), Col(l, x => x.Clawed), Col(l, x => x.Expired), Col(l, x => SnakeCase<LotSource>.Name(x.Source)),
-                    Col(l, x => x.SourceRef), Col(l, x => x.ExpiresAt), Col(l, x => x.Priority), Col(l, x => x.Seq), Col(l, x => x.CreatedAt)]);
+                    Col(l, x => x.SourceRef), Col(l, x => x.ExpiresAt), Col(l, x => x.Priority), Col(l, x => x.Seq), Col(l, x => x.CreatedAt),
+                    l.Select(LedgerRows.IsLive).ToArray()]);
             }
 
-            if (changes.UpdatedLots.Count > 0)
+            foreach (var lot in changes.UpdatedLots)
             {
-                var l = changes.UpdatedLots;
-                Add(batch,
-                    """
-                    UPDATE ledger_lots SET remaining = v.remaining, held = v.held, clawed = v.clawed, expired = v.expired
-                    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS v(customer_id, lot_id, remaining, held, clawed, expired)
-                    WHERE ledger_lots.customer_id = v.customer_id AND ledger_lots.lot_id = v.lot_id
-                    """, [Col(l, x => x.CustomerId), Col(l, x => x.LotId), Col(l, x => x.Remaining), Col(l, x => x.Held), Col(l, x => x.Clawed), Col(l, x => x.Expired)]);
+                // Primary-key updates, one per lot (a batch touches few): no join for a cached plan to get wrong.
+                Add(batch, "UPDATE ledger_lots SET remaining = $3, held = $4, clawed = $5, expired = $6, live = $7 WHERE customer_id = $1 AND lot_id = $2",
+                    [lot.CustomerId, lot.LotId, lot.Remaining, lot.Held, lot.Clawed, lot.Expired, LedgerRows.IsLive(lot)]);
             }
 
             if (changes.InsertedHolds.Count > 0)
@@ -277,16 +364,11 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
                     Col(h, x => x.ClosedAt), Col(h, x => x.Settled), Col(h, x => x.Reference)]);
             }
 
-            if (changes.UpdatedHolds.Count > 0)
+            foreach (var hold in changes.UpdatedHolds)
             {
-                var h = changes.UpdatedHolds;
-                Add(batch,
-                    """
-                    UPDATE ledger_holds SET status = v.status, allocations = v.allocations, closed_at = v.closed_at, settled = v.settled
-                    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[]) AS v(customer_id, hold_id, status, allocations, closed_at, settled)
-                    WHERE ledger_holds.customer_id = v.customer_id AND ledger_holds.hold_id = v.hold_id
-                    """, [Col(h, x => x.CustomerId), Col(h, x => x.HoldId), Col(h, x => SnakeCase<HoldStatus>.Name(x.Status)),
-                    Col(h, x => LedgerJson.SerializeAllocations(x.Allocations)), Col(h, x => x.ClosedAt), Col(h, x => x.Settled)]);
+                Add(batch, "UPDATE ledger_holds SET status = $3, allocations = $4, closed_at = $5, settled = $6 WHERE customer_id = $1 AND hold_id = $2",
+                    [hold.CustomerId, hold.HoldId, SnakeCase<HoldStatus>.Name(hold.Status), LedgerJson.SerializeAllocations(hold.Allocations),
+                        D.Time(hold.ClosedAt), hold.Settled]);
             }
 
             if (changes.Entries.Count > 0)
@@ -319,18 +401,21 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
                     $"INSERT INTO ledger_operations ({LedgerRows.OperationColumns}) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])", [Col(o, x => x.CustomerId), Col(o, x => x.OperationKey), Col(o, x => x.Kind), Col(o, x => x.Fingerprint), Col(o, x => x.Result), Col(o, x => x.CreatedAt)]);
             }
 
-            if (batch.BatchCommands.Count > 0)
-            {
-                await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            _committed = true;
         }
 
         public async ValueTask DisposeAsync()
         {
-            await transaction.DisposeAsync().ConfigureAwait(false);
-            await connection.DisposeAsync().ConfigureAwait(false);
+            if (_committed)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                await AbandonAsync(connection).ConfigureAwait(false);
+            }
         }
 
         private static string?[] Col<T>(IReadOnlyList<T> rows, Func<T, string?> value) => rows.Select(value).ToArray();

@@ -24,7 +24,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
             foreach (var load in loads)
             {
                 await using (var ensure = Command(connection, transaction,
-                    "INSERT OR IGNORE INTO customers (customer_id, created_at, updated_at, ledger_seq) VALUES ($c, $now, $now, 0)"))
+                    "INSERT OR IGNORE INTO customers (customer_id, created_at, updated_at) VALUES ($c, $now, $now)"))
                 {
                     ensure.Parameters.AddWithValue("$c", load.CustomerId);
                     ensure.Parameters.AddWithValue("$now", D.Time(now));
@@ -116,7 +116,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = Command(connection, null,
             """
-            SELECT customer_id FROM ledger_lots WHERE remaining > 0 AND expires_at <= $now
+            SELECT customer_id FROM ledger_lots WHERE live AND expires_at <= $now AND remaining > 0
             UNION
             SELECT customer_id FROM ledger_holds WHERE status = 'active' AND expires_at <= $now
             LIMIT $limit
@@ -136,6 +136,10 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
     public bool IsTransient(Exception exception) =>
         exception is SqliteException { SqliteErrorCode: 5 or 6 }; // SQLITE_BUSY, SQLITE_LOCKED
 
+    public bool IsDuplicateOperation(Exception exception) =>
+        exception is SqliteException { SqliteExtendedErrorCode: 1555 } e // SQLITE_CONSTRAINT_PRIMARYKEY
+        && e.Message.Contains("ledger_operations.", StringComparison.Ordinal);
+
     internal static EntryPage Page(List<EntryRecord> entries, int limit)
     {
         if (entries.Count <= limit)
@@ -150,13 +154,13 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
     private static async Task<CustomerLedgerData> LoadAsync(SqliteConnection connection, SqliteTransaction transaction, CustomerLoad load, CancellationToken cancellationToken)
     {
         var data = new LedgerRows.CustomerDataBuilder(load.CustomerId);
-        await using (var seq = Command(connection, transaction, "SELECT ledger_seq FROM customers WHERE customer_id = $c"))
+        await using (var seq = Command(connection, transaction, "SELECT coalesce(max(seq), 0) FROM ledger_entries WHERE customer_id = $c"))
         {
             seq.Parameters.AddWithValue("$c", load.CustomerId);
             data.Seq = (long?)await seq.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) ?? 0;
         }
 
-        var lotsSql = $"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $c AND (remaining > 0 OR held > 0)";
+        var lotsSql = $"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $c AND live";
         if (load.SourceRefs.Count > 0)
         {
             lotsSql += $" UNION SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $c AND source_ref IN (SELECT value FROM json_each($refs))";
@@ -224,12 +228,30 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
     {
         public IReadOnlyDictionary<string, CustomerLedgerData> Customers { get; } = customers;
 
+        public async Task<IReadOnlyList<OperationRecord>> LoadOperationsAsync(IReadOnlyList<(string CustomerId, string Key)> keys, CancellationToken cancellationToken)
+        {
+            var found = new List<OperationRecord>();
+            await using var command = Command(connection, transaction,
+                $"SELECT {LedgerRows.OperationColumns} FROM ledger_operations WHERE customer_id = $c AND operation_key = $k");
+            foreach (var (customerId, key) in keys)
+            {
+                command.Parameters.Clear();
+                command.Parameters.AddWithValue("$c", customerId);
+                command.Parameters.AddWithValue("$k", key);
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    found.Add(LedgerRows.Operation(reader, D));
+                }
+            }
+
+            return found;
+        }
+
         public async Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken)
         {
-            await ExecuteEachAsync(changes.CustomerSeqs, "UPDATE customers SET ledger_seq = $seq WHERE customer_id = $c",
-                (p, s) => { p.AddWithValue("$c", s.Key); p.AddWithValue("$seq", s.Value); }, cancellationToken).ConfigureAwait(false);
             await ExecuteEachAsync(changes.InsertedLots,
-                $"INSERT INTO ledger_lots ({LedgerRows.LotColumns}) VALUES ($c, $id, $f, $amount, $remaining, $held, $clawed, $expired, $source, $ref, $expires, $priority, $seq, $created)",
+                $"INSERT INTO ledger_lots ({LedgerRows.LotColumns}, live) VALUES ($c, $id, $f, $amount, $remaining, $held, $clawed, $expired, $source, $ref, $expires, $priority, $seq, $created, $live)",
                 (p, l) =>
                 {
                     p.AddWithValue("$c", l.CustomerId);
@@ -246,9 +268,10 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                     p.AddWithValue("$priority", l.Priority);
                     p.AddWithValue("$seq", l.Seq);
                     p.AddWithValue("$created", D.Time(l.CreatedAt));
+                    p.AddWithValue("$live", LedgerRows.IsLive(l));
                 }, cancellationToken).ConfigureAwait(false);
             await ExecuteEachAsync(changes.UpdatedLots,
-                "UPDATE ledger_lots SET remaining = $remaining, held = $held, clawed = $clawed, expired = $expired WHERE customer_id = $c AND lot_id = $id",
+                "UPDATE ledger_lots SET remaining = $remaining, held = $held, clawed = $clawed, expired = $expired, live = $live WHERE customer_id = $c AND lot_id = $id",
                 (p, l) =>
                 {
                     p.AddWithValue("$c", l.CustomerId);
@@ -257,6 +280,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                     p.AddWithValue("$held", l.Held);
                     p.AddWithValue("$clawed", l.Clawed);
                     p.AddWithValue("$expired", l.Expired);
+                    p.AddWithValue("$live", LedgerRows.IsLive(l));
                 }, cancellationToken).ConfigureAwait(false);
             await ExecuteEachAsync(changes.InsertedHolds,
                 $"INSERT INTO ledger_holds ({LedgerRows.HoldColumns}) VALUES ($c, $id, $f, $amount, $status, $alloc, $spill, $cost, $created, $expires, $closed, $settled, $ref)",

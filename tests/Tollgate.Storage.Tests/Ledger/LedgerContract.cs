@@ -151,6 +151,25 @@ public abstract class LedgerContract : LedgerTestBase
     }
 
     [Fact]
+    public async Task Consume_ReplayedAfterTheBalanceRanOut_StillReturnsTheFirstResult()
+    {
+        // Regression: keys are checked optimistically at commit, so a replay that would now be refused must still
+        // find its stored result instead of answering with the refusal.
+        var c = NewCustomer();
+        await Grant(c, "credits", 5);
+        var request = new ConsumeRequest(c, "credits", 5, "usage-1");
+        var first = await Ledger.ConsumeAsync(request);
+
+        var replay = await Ledger.ConsumeAsync(request);
+        var reused = await Ledger.ConsumeAsync(request with { Amount = 6 });
+
+        Assert.True(replay.Replayed);
+        Assert.Equal(first.EntryId, replay.EntryId);
+        Assert.Equal(LedgerRefusal.KeyReused, reused.Refusal);
+        Assert.Single(await AllEntries(c), e => e.Type == EntryType.Consume);
+    }
+
+    [Fact]
     public async Task Consume_RefusedThenRetriedWithSameKeyAfterTopUp_Succeeds()
     {
         var c = NewCustomer();

@@ -1,14 +1,13 @@
 -- Customers and the credits ledger. Every per-customer table carries customer_id first in its key, so the
 -- schema can be distributed by customer (e.g. Citus) without change.
+-- A customer's row is its ledger write lock (SELECT … FOR NO KEY UPDATE); it is never updated by ledger writes.
 CREATE TABLE customers (
     customer_id text PRIMARY KEY,
     email text NULL,
     name text NULL,
     metadata text NULL,
     created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL,
-    -- last sequence number given to this customer's lots and entries; the row is the customer's write lock
-    ledger_seq bigint NOT NULL DEFAULT 0
+    updated_at timestamptz NOT NULL
 );
 
 CREATE TABLE ledger_lots (
@@ -20,6 +19,9 @@ CREATE TABLE ledger_lots (
     held bigint NOT NULL CHECK (held >= 0),
     clawed bigint NOT NULL CHECK (clawed >= 0 AND clawed <= amount),
     expired bigint NOT NULL CHECK (expired >= 0 AND expired <= amount),
+    -- remaining > 0 OR held > 0, kept as its own column so that index predicates name only it: updates that move
+    -- credits without emptying or refilling a lot stay HOT (no index writes) on PostgreSQL.
+    live boolean NOT NULL,
     source text NOT NULL,
     source_ref text NULL,
     expires_at timestamptz NULL,
@@ -27,11 +29,12 @@ CREATE TABLE ledger_lots (
     seq bigint NOT NULL,
     created_at timestamptz NOT NULL,
     PRIMARY KEY (customer_id, lot_id),
-    CHECK (remaining + held <= amount)
+    CHECK (remaining + held <= amount),
+    CHECK (live = (remaining > 0 OR held > 0))
 );
-CREATE INDEX ledger_lots_live ON ledger_lots (customer_id) WHERE remaining > 0 OR held > 0;
+CREATE INDEX ledger_lots_live ON ledger_lots (customer_id) WHERE live;
 CREATE INDEX ledger_lots_source ON ledger_lots (customer_id, source_ref) WHERE source_ref IS NOT NULL;
-CREATE INDEX ledger_lots_due ON ledger_lots (expires_at) WHERE remaining > 0;
+CREATE INDEX ledger_lots_due ON ledger_lots (expires_at) WHERE live;
 
 CREATE TABLE ledger_entries (
     customer_id text NOT NULL,

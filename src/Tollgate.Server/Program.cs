@@ -1,0 +1,3 @@
+using Tollgate.Server.Hosting;
+
+return await TollgateProgram.RunAsync(args);
