@@ -1,0 +1,103 @@
+namespace Tollgate.Core.Payments;
+
+/// <summary>
+/// The port every payment provider implements (Sandbox, Creem, Stripe). Providers know HTTP and their own wire
+/// formats; they know nothing of storage. Calls that reach the provider throw <see cref="ProviderException"/> on
+/// failure, with the provider's own message and never a secret.
+/// </summary>
+public interface IPaymentProvider
+{
+    /// <summary><c>sandbox</c>, <c>creem</c> or <c>stripe</c>.</summary>
+    string Id { get; }
+
+    /// <summary>The live price of a catalog product's provider mapping (Creem product id, Stripe price id).</summary>
+    Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken);
+
+    /// <summary>Creates a hosted checkout carrying Tollgate's checkout id and customer id.</summary>
+    Task<ProviderCheckout> CreateCheckoutAsync(CheckoutRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Cancels now, or at the end of the current period.</summary>
+    Task CancelSubscriptionAsync(string providerSubscriptionId, bool atPeriodEnd, CancellationToken cancellationToken);
+
+    /// <summary>Undoes a cancellation scheduled for the period end.</summary>
+    Task ResumeSubscriptionAsync(string providerSubscriptionId, CancellationToken cancellationToken);
+
+    /// <summary>Moves a subscription to another product/price. <see cref="PlanChangePolicy.Immediate"/> charges the
+    /// prorated difference now; <see cref="PlanChangePolicy.NextCycle"/> switches without proration.</summary>
+    Task ChangeSubscriptionAsync(string providerSubscriptionId, string newProviderProductRef, PlanChangePolicy policy, CancellationToken cancellationToken);
+
+    /// <summary>The provider's own customer portal (payment methods, invoices), or null when it has none.</summary>
+    Task<string?> GetCustomerPortalUrlAsync(string providerCustomerId, string returnUrl, CancellationToken cancellationToken);
+
+    /// <summary>Checks a webhook's signature over the exact raw body. Never parses the body first.</summary>
+    WebhookVerification VerifyWebhook(IReadOnlyDictionary<string, string> headers, ReadOnlySpan<byte> body, DateTimeOffset now);
+
+    /// <summary>Reads a verified webhook body into a normalized event. Throws <see cref="FormatException"/> when the
+    /// body is not the JSON the provider sends (not JSON, or no event id/type).</summary>
+    ProviderEvent ParseWebhook(ReadOnlySpan<byte> body);
+}
+
+public enum PlanChangePolicy
+{
+    /// <summary>The new plan applies now: new allowances now, the prorated difference charged now.</summary>
+    Immediate,
+
+    /// <summary>The new plan applies at the next renewal.</summary>
+    NextCycle,
+}
+
+public enum CheckoutMode
+{
+    /// <summary>A one-time purchase (a credit pack, a lifetime plan).</summary>
+    Payment,
+
+    /// <summary>A recurring subscription.</summary>
+    Subscription,
+}
+
+/// <summary>A price as the provider states it, in minor units.</summary>
+public sealed record ProviderPrice(string ProviderProductRef, long Amount, string Currency, string? Interval);
+
+/// <param name="CheckoutId">Tollgate's checkout id: Creem <c>request_id</c>, Stripe <c>client_reference_id</c>.</param>
+/// <param name="Product">Tollgate's product id (plan or pack), sent as metadata <c>tollgate_product</c>.</param>
+/// <param name="ProviderProductRef">The catalog's mapping for this provider: Creem product id or Stripe price id.</param>
+/// <param name="Metadata">Extra metadata from the app; <c>tollgate_customer_id</c> and <c>tollgate_product</c> are always added.</param>
+public sealed record CheckoutRequest(
+    string CheckoutId,
+    string CustomerId,
+    string Product,
+    string ProviderProductRef,
+    CheckoutMode Mode,
+    string SuccessUrl,
+    string? CancelUrl,
+    string? CustomerEmail,
+    string? ProviderCustomerId,
+    IReadOnlyDictionary<string, string> Metadata);
+
+/// <summary>What a provider returns for a new checkout: its id and the page to send the user to.</summary>
+public sealed record ProviderCheckout(string ProviderCheckoutId, string Url);
+
+public enum WebhookVerification
+{
+    Valid,
+    MissingSignature,
+    InvalidSignature,
+
+    /// <summary>Signed, but older (or newer) than the accepted tolerance.</summary>
+    OutsideTolerance,
+
+    /// <summary>The provider has no webhook secret configured.</summary>
+    NotConfigured,
+}
+
+/// <summary>A failed provider call. Its message is the provider's own explanation, safe to show (never a key).</summary>
+public sealed class ProviderException(string provider, string message, int? statusCode = null, bool transient = false, Exception? inner = null)
+    : Exception(message, inner)
+{
+    public string Provider { get; } = provider;
+
+    public int? StatusCode { get; } = statusCode;
+
+    /// <summary>True for timeouts, 429 and 5xx: worth retrying later.</summary>
+    public bool Transient { get; } = transient;
+}

@@ -1,0 +1,100 @@
+namespace Tollgate.Core.Payments;
+
+/// <summary>
+/// One provider webhook, normalized. <see cref="Facts"/> holds what Tollgate acts on; an event type Tollgate does
+/// not handle has no facts (it is stored and acknowledged, then ignored).
+/// </summary>
+/// <param name="OccurredAt">The provider's own timestamp of the event (Creem <c>created_at</c> ms, Stripe <c>created</c> s):
+/// the order in which events for one subscription apply.</param>
+public sealed record ProviderEvent(string Provider, string EventId, string EventType, DateTimeOffset OccurredAt, IReadOnlyList<PaymentFact> Facts);
+
+/// <summary>Who an event is about, by every key the provider gave. Linking tries them in API.md §5 order.</summary>
+/// <param name="CheckoutId">Tollgate's checkout id (Creem <c>request_id</c>, Stripe <c>client_reference_id</c>).</param>
+/// <param name="CustomerId">Metadata <c>tollgate_customer_id</c>.</param>
+/// <param name="Product">Metadata <c>tollgate_product</c>.</param>
+/// <param name="ProviderCustomerId">Creem <c>cust_…</c>, Stripe <c>cus_…</c>.</param>
+/// <param name="ProviderProductRef">Creem product id or Stripe price id, for the catalog mapping.</param>
+public sealed record PaymentLink(
+    string? CheckoutId,
+    string? CustomerId,
+    string? Product,
+    string? ProviderCustomerId,
+    string? ProviderProductRef,
+    string? CustomerEmail = null);
+
+public abstract record PaymentFact(PaymentLink Link);
+
+/// <summary>A hosted checkout finished. <see cref="Paid"/> is false for one still awaiting an asynchronous payment.</summary>
+/// <param name="ProviderOrderId">Creem <c>ord_…</c>; Stripe's PaymentIntent <c>pi_…</c> (payment mode) — the id refunds name.</param>
+/// <param name="ProviderSubscriptionId">Set when the checkout started a subscription.</param>
+public sealed record CheckoutCompleted(
+    PaymentLink Link,
+    string ProviderCheckoutId,
+    string? ProviderOrderId,
+    string? ProviderSubscriptionId,
+    CheckoutMode Mode,
+    bool Paid,
+    long? Amount,
+    string? Currency) : PaymentFact(Link);
+
+public enum ProviderSubscriptionStatus
+{
+    Incomplete,
+    Trialing,
+    Active,
+    PastDue,
+    Paused,
+
+    /// <summary>Canceled; terminal.</summary>
+    Canceled,
+
+    /// <summary>Ended without payment (Stripe <c>incomplete_expired</c>, <c>unpaid</c>; Creem <c>expired</c>, <c>unpaid</c>).</summary>
+    Expired,
+}
+
+/// <summary>The state of a subscription as of <see cref="ProviderEvent.OccurredAt"/>. Fields the event did not carry are null.</summary>
+public sealed record SubscriptionSnapshot(
+    PaymentLink Link,
+    string ProviderSubscriptionId,
+    ProviderSubscriptionStatus Status,
+    DateTimeOffset? CurrentPeriodStart,
+    DateTimeOffset? CurrentPeriodEnd,
+    bool CancelAtPeriodEnd,
+    DateTimeOffset? CanceledAt) : PaymentFact(Link);
+
+/// <summary>A subscription period was paid (Creem <c>subscription.paid</c>, Stripe <c>invoice.paid</c>).</summary>
+/// <param name="ProviderPaymentId">Creem transaction <c>tran_…</c>, Stripe invoice <c>in_…</c>: unique per payment.</param>
+public sealed record SubscriptionPaymentSucceeded(
+    PaymentLink Link,
+    string ProviderSubscriptionId,
+    string ProviderPaymentId,
+    long? Amount,
+    string? Currency,
+    DateTimeOffset? PeriodStart,
+    DateTimeOffset? PeriodEnd) : PaymentFact(Link);
+
+/// <summary>A subscription payment failed (Stripe <c>invoice.payment_failed</c>).</summary>
+public sealed record SubscriptionPaymentFailed(
+    PaymentLink Link,
+    string ProviderSubscriptionId,
+    string ProviderPaymentId,
+    long? Amount,
+    string? Currency) : PaymentFact(Link);
+
+/// <summary>Money went back to the customer. <see cref="PaymentIds"/> are every id of the refunded payment the event
+/// names (order, transaction, PaymentIntent, charge, checkout), so it can be matched to the payment record.</summary>
+public sealed record RefundIssued(
+    PaymentLink Link,
+    string ProviderRefundId,
+    IReadOnlyList<string> PaymentIds,
+    long? Amount,
+    string? Currency,
+    bool FullyRefunded) : PaymentFact(Link);
+
+/// <summary>The customer disputed a payment (chargeback).</summary>
+public sealed record DisputeOpened(
+    PaymentLink Link,
+    string ProviderDisputeId,
+    IReadOnlyList<string> PaymentIds,
+    long? Amount,
+    string? Currency) : PaymentFact(Link);
