@@ -12,4 +12,16 @@ internal static partial class Log
 
     [LoggerMessage(1003, LogLevel.Debug, "Ledger batch attempt {Attempt} hit a transient database error: {Message}")]
     public static partial void TransientRetry(ILogger logger, int attempt, string message);
+
+    [LoggerMessage(2001, LogLevel.Warning, "External access source failed for customer {CustomerId}; its answer is ignored (fail closed)")]
+    public static partial void ExternalAccessFailed(ILogger logger, string customerId, Exception exception);
+
+    [LoggerMessage(2002, LogLevel.Information, "External access source was unsure about customer {CustomerId}; its answer is ignored")]
+    public static partial void ExternalAccessUnsure(ILogger logger, string customerId);
+
+    [LoggerMessage(2003, LogLevel.Warning, "External access source claimed {Capabilities} for customer {CustomerId}; only feature:* capabilities are taken")]
+    public static partial void ExternalAccessOverreach(ILogger logger, string customerId, string capabilities);
+
+    [LoggerMessage(2004, LogLevel.Error, "Check for customer {CustomerId} could not read the database; answering unavailable")]
+    public static partial void CheckUnavailable(ILogger logger, string customerId, Exception exception);
 }

@@ -1,4 +1,7 @@
+using Tollgate.Core.Customers;
+using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
+using Tollgate.Core.Subscriptions;
 using Tollgate.Storage.Migrations;
 using Tollgate.Storage.Postgres;
 using Tollgate.Storage.Sqlite;
@@ -11,6 +14,14 @@ public abstract class TollgateDatabase : IAsyncDisposable
     public abstract DatabaseProvider Provider { get; }
 
     public abstract ILedgerStore Ledger { get; }
+
+    public abstract ICustomerStore Customers { get; }
+
+    public abstract ISubscriptionStore Subscriptions { get; }
+
+    public abstract IIdempotencyStore Idempotency { get; }
+
+    public abstract ISettingsStore Settings { get; }
 
     /// <summary>The newest schema version this build knows.</summary>
     public int LatestVersion => Migration.For(Provider).Count;
@@ -32,6 +43,17 @@ public abstract class TollgateDatabase : IAsyncDisposable
 
     /// <summary>The applied schema version, or null when the database cannot be reached.</summary>
     public abstract Task<int?> GetSchemaVersionAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Reports customers whose state another process changed, until cancelled. <paramref name="feedUp"/> is told
+    /// whether changes can currently be heard; while they cannot, cached views must not be trusted. SQLite has one
+    /// writing process, so there is nothing to hear: the feed is reported up and the call returns at once.
+    /// </summary>
+    public virtual Task ListenForChangesAsync(Action<string> changed, Action<bool> feedUp, CancellationToken cancellationToken)
+    {
+        feedUp(true);
+        return Task.CompletedTask;
+    }
 
     public abstract ValueTask DisposeAsync();
 }

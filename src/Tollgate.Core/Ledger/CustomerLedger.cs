@@ -17,6 +17,8 @@ internal sealed class CustomerLedger
     private readonly Dictionary<string, OperationRecord> _operations = new(StringComparer.Ordinal);
     private readonly List<OperationRecord> _newOperations = [];
     private readonly List<EntryRecord> _entries = [];
+    private readonly Dictionary<string, long> _counters = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _updatedCounters = new(StringComparer.Ordinal);
 
     public CustomerLedger(CustomerLedgerData data)
     {
@@ -40,6 +42,11 @@ internal sealed class CustomerLedger
         foreach (var operation in data.Operations)
         {
             _operations[operation.OperationKey] = operation;
+        }
+
+        foreach (var (feature, level) in data.Counters)
+        {
+            _counters[feature] = level;
         }
     }
 
@@ -115,6 +122,36 @@ internal sealed class CustomerLedger
 
     public OperationRecord? Operation(string key) => _operations.GetValueOrDefault(key);
 
+    public IReadOnlyDictionary<string, long> Counters => _counters;
+
+    public long Counter(string feature) => _counters.GetValueOrDefault(feature);
+
+    public void SetCounter(string feature, long level)
+    {
+        if (level < 0)
+        {
+            throw new InvalidOperationException($"Count of {CustomerId}/{feature} would be negative.");
+        }
+
+        _counters[feature] = level;
+        _updatedCounters.Add(feature);
+    }
+
+    /// <summary>Units of a feature held by active holds (for a concurrency feature: slots in use).</summary>
+    public long ActiveHoldUnits(string feature)
+    {
+        long sum = 0;
+        foreach (var hold in _holds.Values)
+        {
+            if (hold.Status == HoldStatus.Active && hold.Feature == feature)
+            {
+                sum = checked(sum + hold.Amount);
+            }
+        }
+
+        return sum;
+    }
+
     public void AddOperation(OperationRecord operation)
     {
         _operations.Add(operation.OperationKey, operation);
@@ -166,7 +203,8 @@ internal sealed class CustomerLedger
 
     public bool HasChanges =>
         _insertedLots.Count > 0 || _updatedLots.Count > 0 || _insertedHolds.Count > 0
-        || _updatedHolds.Count > 0 || _updatedDebts.Count > 0 || _newOperations.Count > 0 || _entries.Count > 0;
+        || _updatedHolds.Count > 0 || _updatedDebts.Count > 0 || _newOperations.Count > 0 || _entries.Count > 0
+        || _updatedCounters.Count > 0;
 
     public void CollectChanges(LedgerChangesBuilder builder)
     {
@@ -182,6 +220,7 @@ internal sealed class CustomerLedger
         builder.Entries.AddRange(_entries);
         builder.Debts.AddRange(_updatedDebts.Select(f => (CustomerId, f, _debts[f])));
         builder.Operations.AddRange(_newOperations);
+        builder.Counters.AddRange(_updatedCounters.Select(f => (CustomerId, f, _counters[f])));
     }
 }
 
@@ -194,7 +233,8 @@ internal sealed class LedgerChangesBuilder
     public List<EntryRecord> Entries { get; } = [];
     public List<(string CustomerId, string Feature, long Amount)> Debts { get; } = [];
     public List<OperationRecord> Operations { get; } = [];
+    public List<(string CustomerId, string Feature, long Level)> Counters { get; } = [];
 
     public LedgerChanges Build() =>
-        new(InsertedLots, UpdatedLots, InsertedHolds, UpdatedHolds, Entries, Debts, Operations);
+        new(InsertedLots, UpdatedLots, InsertedHolds, UpdatedHolds, Entries, Debts, Operations, Counters);
 }

@@ -21,6 +21,9 @@ public interface ILedgerStore
     /// <summary>Entries newest first, optionally of one feature, strictly older than <paramref name="before"/>.</summary>
     Task<EntryPage> GetEntriesAsync(string customerId, string? feature, int limit, long? before, CancellationToken cancellationToken);
 
+    /// <summary>Entries of a feature written in [<paramref name="from"/>, <paramref name="to"/>), oldest first.</summary>
+    Task<IReadOnlyList<EntryRecord>> GetEntriesBetweenAsync(string customerId, string feature, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken);
+
     /// <summary>Lots of a customer in any state, for history views and audits.</summary>
     Task<IReadOnlyList<LotRecord>> GetAllLotsAsync(string customerId, CancellationToken cancellationToken);
 

@@ -18,10 +18,21 @@ public sealed record FeatureBalance(string Feature, long Available, long Held, l
     public long Balance => checked(Available - Debt);
 }
 
-public sealed record CustomerBalances(string CustomerId, DateTimeOffset At, IReadOnlyList<FeatureBalance> Features)
+/// <param name="Counters">Levels of count features.</param>
+/// <param name="HoldUnits">Units held by active holds, per feature (for a concurrency feature: slots in use).</param>
+public sealed record CustomerBalances(
+    string CustomerId,
+    DateTimeOffset At,
+    IReadOnlyList<FeatureBalance> Features,
+    IReadOnlyDictionary<string, long> Counters,
+    IReadOnlyDictionary<string, long> HoldUnits)
 {
     public FeatureBalance For(string feature) =>
         Features.FirstOrDefault(f => f.Feature == feature) ?? new FeatureBalance(feature, 0, 0, 0, []);
+
+    public long Counter(string feature) => Counters.GetValueOrDefault(feature);
+
+    public long HeldUnits(string feature) => HoldUnits.GetValueOrDefault(feature);
 
     internal static CustomerBalances From(CustomerLedger ledger, DateTimeOffset at)
     {
@@ -41,6 +52,8 @@ public sealed record CustomerBalances(string CustomerId, DateTimeOffset At, IRea
             list.Add(new FeatureBalance(feature, ledger.Available(feature), ledger.Held(feature), ledger.Debt(feature), lots));
         }
 
-        return new CustomerBalances(ledger.CustomerId, at, list);
+        var holdUnits = ledger.ActiveHolds.GroupBy(h => h.Feature, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Sum(h => h.Amount), StringComparer.Ordinal);
+        return new CustomerBalances(ledger.CustomerId, at, list, new Dictionary<string, long>(ledger.Counters, StringComparer.Ordinal), holdUnits);
     }
 }

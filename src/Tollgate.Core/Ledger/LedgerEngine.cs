@@ -71,6 +71,11 @@ public sealed class LedgerEngine : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(request.Amount, 0, nameof(request));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(request.Ttl, TimeSpan.Zero, nameof(request));
         RequireSpill(request.Feature, request.Spill);
+        if (request.ConcurrencyLimit is not null && request.Spill is not null)
+        {
+            throw new ArgumentException("A concurrency hold reserves slots, not credits: it cannot spill.", nameof(request));
+        }
+
         return Enqueue(new PendingOperation<HoldResult>(request.CustomerId, request.IdempotencyKey, null, null,
             (rules, ledger, now) => rules.Hold(ledger, request, now)), cancellationToken);
     }
@@ -102,6 +107,19 @@ public sealed class LedgerEngine : IAsyncDisposable
             (rules, ledger, now) => rules.Release(ledger, request, now)), cancellationToken).ConfigureAwait(false);
     }
 
+    public Task<CountResult> CountAsync(CountRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        Require(request.CustomerId, request.Feature, request.IdempotencyKey);
+        if (request.Delta == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(request), "A count changes by at least one.");
+        }
+
+        return Enqueue(new PendingOperation<CountResult>(request.CustomerId, request.IdempotencyKey, null, null,
+            (rules, ledger, now) => rules.Count(ledger, request, now)), cancellationToken);
+    }
+
     public Task<ClawbackResult> ClawbackAsync(ClawbackRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -117,11 +135,25 @@ public sealed class LedgerEngine : IAsyncDisposable
     public async Task<CustomerBalances> GetBalancesAsync(string customerId, CancellationToken cancellationToken = default)
     {
         var data = await _store.ReadAsync(customerId, cancellationToken).ConfigureAwait(false);
-        var now = Instants.Now(_time);
-        var ledger = new CustomerLedger(data);
-        _rules.CatchUp(ledger, now);
-        return CustomerBalances.From(ledger, now);
+        return BalancesOf(data, Instants.Now(_time));
     }
+
+    /// <summary>A customer's live state as stored, for a caller that keeps it (a cache) and asks for balances later.</summary>
+    public Task<CustomerLedgerData> ReadAsync(string customerId, CancellationToken cancellationToken = default) =>
+        _store.ReadAsync(customerId, cancellationToken);
+
+    /// <summary>Balances of a stored state as of <paramref name="at"/>, with expiries up to then applied.</summary>
+    public CustomerBalances BalancesOf(CustomerLedgerData data, DateTimeOffset at)
+    {
+        var ledger = new CustomerLedger(data);
+        _rules.CatchUp(ledger, Instants.Normalize(at));
+        return CustomerBalances.From(ledger, at);
+    }
+
+    /// <summary>Entries of a feature written in [<paramref name="from"/>, <paramref name="to"/>), oldest first.</summary>
+    public Task<IReadOnlyList<EntryRecord>> GetEntriesBetweenAsync(string customerId, string feature, DateTimeOffset from, DateTimeOffset to,
+        CancellationToken cancellationToken = default) =>
+        _store.GetEntriesBetweenAsync(customerId, feature, from, to, cancellationToken);
 
     public Task<EntryPage> GetEntriesAsync(string customerId, string? feature = null, int limit = 50, long? before = null,
         CancellationToken cancellationToken = default)

@@ -15,10 +15,11 @@ namespace Tollgate.Core.Ledger;
 [JsonSerializable(typeof(ConsumeResult))]
 [JsonSerializable(typeof(HoldResult))]
 [JsonSerializable(typeof(ClawbackResult))]
+[JsonSerializable(typeof(CountResult))]
 internal sealed partial class LedgerJsonContext : JsonSerializerContext;
 
 /// <summary>Extra facts of an entry kept beside its lots.</summary>
-public sealed record EntryDetail(IReadOnlyList<LotDraw> Lots, long? Settled, long? DebtRepaid);
+public sealed record EntryDetail(IReadOnlyList<LotDraw> Lots, long? Settled, long? DebtRepaid, long? Units = null);
 
 public static class LedgerJson
 {
@@ -29,7 +30,7 @@ public static class LedgerJson
         JsonSerializer.Deserialize(json, LedgerJsonContext.Default.ListHoldAllocation) ?? [];
 
     public static string SerializeDetail(EntryRecord entry) =>
-        JsonSerializer.Serialize(new EntryDetail(entry.Lots, entry.Settled, entry.DebtRepaid), LedgerJsonContext.Default.EntryDetail);
+        JsonSerializer.Serialize(new EntryDetail(entry.Lots, entry.Settled, entry.DebtRepaid, entry.Units), LedgerJsonContext.Default.EntryDetail);
 
     public static EntryDetail DeserializeDetail(string json) =>
         JsonSerializer.Deserialize(json, LedgerJsonContext.Default.EntryDetail) ?? new EntryDetail([], null, null);

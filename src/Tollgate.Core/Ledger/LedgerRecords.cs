@@ -30,6 +30,9 @@ public enum EntryType
     Clawback,
     Debt,
     Adjust,
+
+    /// <summary>A change of a count feature's level (+n / −n); its balance_after is the level.</summary>
+    Count,
 }
 
 public enum HoldStatus
@@ -99,7 +102,19 @@ public sealed record EntryRecord(
     string? HoldId,
     string? OperationKey,
     long? Settled = null,
-    long? DebtRepaid = null);
+    long? DebtRepaid = null,
+    long? Units = null)
+{
+    /// <summary>Units of the entry's feature used: a consume's units (which, for a metered feature that spilled, can
+    /// exceed what its own lots paid), a settle's settled amount, a count's change.</summary>
+    public long UsedUnits => Type switch
+    {
+        EntryType.Consume => Units ?? -Amount,
+        EntryType.Settle => Settled ?? 0,
+        EntryType.Count => Amount,
+        _ => 0,
+    };
+}
 
 /// <summary>The first result of an idempotent operation, kept under (customer, key).</summary>
 public sealed record OperationRecord(
@@ -129,10 +144,11 @@ public sealed record CustomerLedgerData(
     IReadOnlyList<LotRecord> Lots,
     IReadOnlyList<HoldRecord> Holds,
     IReadOnlyDictionary<string, long> Debts,
-    IReadOnlyList<OperationRecord> Operations)
+    IReadOnlyList<OperationRecord> Operations,
+    IReadOnlyDictionary<string, long> Counters)
 {
     public static CustomerLedgerData Empty(string customerId) =>
-        new(customerId, 0, [], [], new Dictionary<string, long>(), []);
+        new(customerId, 0, [], [], new Dictionary<string, long>(), [], new Dictionary<string, long>());
 }
 
 /// <summary>Everything one write transaction persists.</summary>
@@ -143,11 +159,12 @@ public sealed record LedgerChanges(
     IReadOnlyList<HoldRecord> UpdatedHolds,
     IReadOnlyList<EntryRecord> Entries,
     IReadOnlyList<(string CustomerId, string Feature, long Amount)> Debts,
-    IReadOnlyList<OperationRecord> Operations)
+    IReadOnlyList<OperationRecord> Operations,
+    IReadOnlyList<(string CustomerId, string Feature, long Level)> Counters)
 {
-    public bool IsEmpty =>
-        InsertedLots.Count == 0 && UpdatedLots.Count == 0 && InsertedHolds.Count == 0 && UpdatedHolds.Count == 0
-        && Entries.Count == 0 && Debts.Count == 0 && Operations.Count == 0;
+    /// <summary>The customers whose state this changes (for cache invalidation).</summary>
+    public IEnumerable<string> Customers =>
+        Entries.Select(e => e.CustomerId).Concat(Operations.Select(o => o.CustomerId)).Distinct(StringComparer.Ordinal);
 }
 
 /// <summary>A page of entries, newest first; <paramref name="Next"/> is the cursor of the following page.</summary>

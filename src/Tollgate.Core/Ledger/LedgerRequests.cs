@@ -35,6 +35,10 @@ public sealed record HoldRequest(string CustomerId, string Feature, long Amount,
 {
     public Spill? Spill { get; init; }
 
+    /// <summary>For a concurrency feature: the most units its active holds may add up to. Such a hold reserves slots,
+    /// not lots.</summary>
+    public long? ConcurrencyLimit { get; init; }
+
     public string? Reference { get; init; }
 }
 
@@ -42,6 +46,15 @@ public sealed record HoldRequest(string CustomerId, string Feature, long Amount,
 public sealed record SettleRequest(string HoldId)
 {
     public long? Amount { get; init; }
+}
+
+/// <summary>Changes a count feature's level by <see cref="Delta"/> (+n or −n), never past <see cref="Limit"/> upwards
+/// nor below zero.</summary>
+public sealed record CountRequest(string CustomerId, string Feature, long Delta, string IdempotencyKey)
+{
+    public long? Limit { get; init; }
+
+    public string? Reference { get; init; }
 }
 
 /// <summary>Returns all of a hold to the lots it came from.</summary>

@@ -22,6 +22,15 @@ public enum LedgerRefusal
 
     /// <summary>A clawback names a source that granted nothing to this customer, or an amount without one feature.</summary>
     SourceNotFound,
+
+    /// <summary>A count would pass its limit.</summary>
+    LimitReached,
+
+    /// <summary>A count would fall below zero.</summary>
+    BelowZero,
+
+    /// <summary>A concurrency hold would pass its limit of simultaneous holds.</summary>
+    ConcurrencyLimit,
 }
 
 /// <summary>Common shape of every ledger outcome: a success, a replay of the first success, or a refusal.</summary>
@@ -96,6 +105,17 @@ public sealed record SettleResult : LedgerResult
     public long Released { get; init; }
 
     public HoldStatus Status { get; init; }
+}
+
+public sealed record CountResult : LedgerResult
+{
+    public string Feature { get; init; } = "";
+    public string EntryId { get; init; } = "";
+
+    /// <summary>The level after the change (or at the refusal).</summary>
+    public long Level { get; init; }
+
+    public long? Limit { get; init; }
 }
 
 public sealed record ClawbackResult : LedgerResult

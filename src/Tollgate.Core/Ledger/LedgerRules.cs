@@ -150,7 +150,9 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         {
             var writer = new EntryWriter(this, ledger, feature);
             var taken = Take(ledger, feature, amount, reserve: false);
-            var entry = writer.Write(request.EntryType, -amount, now, taken, request.Reference, holdId: null, request.IdempotencyKey);
+            // The requested feature's entry records every unit used, also those its own lots could not pay.
+            var units = feature == request.Feature && request.Spill is not null ? request.Amount : (long?)null;
+            var entry = writer.Write(request.EntryType, -amount, now, taken, request.Reference, holdId: null, request.IdempotencyKey, units: units);
             writer.Verify();
             firstEntryId ??= entry.EntryId;
             draws.AddRange(taken.Select(t => new Draw(t.LotId, feature, t.Amount)));
@@ -178,6 +180,11 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         if (TryReplay<HoldResult>(ledger, request.IdempotencyKey, kind, fingerprint, out var replay))
         {
             return replay;
+        }
+
+        if (request.ConcurrencyLimit is { } limit)
+        {
+            return HoldSlots(ledger, request, limit, fingerprint, now);
         }
 
         var plan = PlanDraw(ledger, request.Feature, request.Amount, request.Spill);
@@ -219,6 +226,72 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
             Remaining = ledger.Available(request.Feature),
             Draws = draws,
         };
+        Remember(ledger, request.IdempotencyKey, kind, fingerprint, result, now);
+        return result;
+    }
+
+    /// <summary>A concurrency hold: reserves slots (no lots) while the feature's active holds stay within the limit.</summary>
+    private HoldResult HoldSlots(CustomerLedger ledger, HoldRequest request, long limit, string fingerprint, DateTimeOffset now)
+    {
+        var inUse = ledger.ActiveHoldUnits(request.Feature);
+        if (checked(inUse + request.Amount) > limit)
+        {
+            return new HoldResult
+            {
+                Refusal = LedgerRefusal.ConcurrencyLimit,
+                Feature = request.Feature,
+                Amount = request.Amount,
+                Remaining = Math.Max(0, limit - inUse),
+                ShortFeature = request.Feature,
+            };
+        }
+
+        var holdId = Ids.New("hold", _time);
+        var writer = new EntryWriter(this, ledger, request.Feature);
+        writer.Write(EntryType.Hold, 0, now, [], request.Reference, holdId, request.IdempotencyKey, units: request.Amount);
+        writer.Verify();
+        var expiresAt = Instants.Normalize(now + request.Ttl);
+        ledger.AddHold(new HoldRecord(ledger.CustomerId, holdId, request.Feature, request.Amount, HoldStatus.Active,
+            [], null, 0, now, expiresAt, null, 0, request.Reference));
+        var result = new HoldResult
+        {
+            HoldId = holdId,
+            Feature = request.Feature,
+            Amount = request.Amount,
+            ExpiresAt = expiresAt,
+            Remaining = limit - inUse - request.Amount,
+        };
+        Remember(ledger, request.IdempotencyKey, "hold", fingerprint, result, now);
+        return result;
+    }
+
+    public CountResult Count(CustomerLedger ledger, CountRequest request, DateTimeOffset now)
+    {
+        const string kind = "count";
+        var fingerprint = Fingerprint(kind, request.Feature, request.Delta, request.Limit, request.Reference);
+        if (TryReplay<CountResult>(ledger, request.IdempotencyKey, kind, fingerprint, out var replay))
+        {
+            return replay;
+        }
+
+        var level = ledger.Counter(request.Feature);
+        var next = checked(level + request.Delta);
+        if (next < 0 || (request.Delta > 0 && request.Limit is { } limit && next > limit))
+        {
+            return new CountResult
+            {
+                Refusal = next < 0 ? LedgerRefusal.BelowZero : LedgerRefusal.LimitReached,
+                Feature = request.Feature,
+                Level = level,
+                Limit = request.Limit,
+            };
+        }
+
+        ledger.SetCounter(request.Feature, next);
+        var entry = new EntryRecord(ledger.CustomerId, ledger.NextSeq(), Ids.New("ent", _time), request.Feature, EntryType.Count,
+            request.Delta, next, now, [], request.Reference, null, request.IdempotencyKey);
+        ledger.AddEntry(entry);
+        var result = new CountResult { Feature = request.Feature, EntryId = entry.EntryId, Level = next, Limit = request.Limit };
         Remember(ledger, request.IdempotencyKey, kind, fingerprint, result, now);
         return result;
     }
@@ -391,10 +464,11 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         }
 
         var tallies = new Dictionary<string, CloseTally>(StringComparer.Ordinal);
-        foreach (var feature in hold.Allocations.Select(a => a.Feature).Distinct(StringComparer.Ordinal))
+        foreach (var feature in hold.Allocations.Select(a => a.Feature).Prepend(hold.Feature).Distinct(StringComparer.Ordinal))
         {
             tallies[feature] = new CloseTally(new EntryWriter(this, ledger, feature));
         }
+
 
         foreach (var allocation in hold.Allocations)
         {
@@ -426,6 +500,8 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
             ledger.UpdateLot(lot);
         }
 
+        // The hold's own feature records every unit settled, also those paid by a spill (or by no lots, for slots).
+        tallies[hold.Feature].Used = settleUnits;
         var entryType = status == HoldStatus.Settled ? EntryType.Settle : EntryType.Release;
         foreach (var (feature, tally) in tallies)
         {
@@ -492,13 +568,8 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
             return new DrawPlan([], 0, spill.Feature);
         }
 
-        var parts = new List<(string, long)>(2);
-        if (available > 0)
-        {
-            parts.Add((feature, available));
-        }
-
-        parts.Add((spill.Feature, charge));
+        // The feature's own part is kept even when zero: its entry records the units used (see Consume).
+        var parts = new List<(string, long)>(2) { (feature, available), (spill.Feature, charge) };
         return new DrawPlan(parts, charge, null);
     }
 
@@ -584,11 +655,11 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         private long _running = ledger.Balance(feature);
 
         public EntryRecord Write(EntryType type, long amount, DateTimeOffset at, IReadOnlyList<LotDraw> lots, string? reference,
-            string? holdId, string? operationKey, long? settled = null, long? debtRepaid = null, long? seq = null)
+            string? holdId, string? operationKey, long? settled = null, long? debtRepaid = null, long? seq = null, long? units = null)
         {
             _running = checked(_running + amount);
             var entry = new EntryRecord(ledger.CustomerId, seq ?? ledger.NextSeq(), Ids.New("ent", rules._time), feature, type, amount,
-                _running, at, lots, reference, holdId, operationKey, settled, debtRepaid);
+                _running, at, lots, reference, holdId, operationKey, settled, debtRepaid, units);
             ledger.AddEntry(entry);
             return entry;
         }

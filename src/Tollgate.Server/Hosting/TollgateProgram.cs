@@ -1,4 +1,3 @@
-using Tollgate.Server.Health;
 using Tollgate.Storage;
 
 namespace Tollgate.Server.Hosting;
@@ -6,12 +5,10 @@ namespace Tollgate.Server.Hosting;
 /// <summary>The <c>tollgate</c> command: <c>serve</c> (default) and <c>migrate</c>.</summary>
 public static class TollgateProgram
 {
-    public const string DefaultUrl = "http://localhost:5080";
-
     public static async Task<int> RunAsync(string[] args)
     {
         var verb = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "serve";
-        var rest = verb == "serve" && (args.Length == 0 || args[0].StartsWith('-')) ? args : args[1..];
+        var rest = args.Length > 0 && !args[0].StartsWith('-') ? args[1..] : args;
         try
         {
             return verb switch
@@ -28,30 +25,9 @@ public static class TollgateProgram
         }
     }
 
-    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
-    {
-        var builder = WebApplication.CreateBuilder(args);
-        if (string.IsNullOrEmpty(builder.Configuration["urls"]))
-        {
-            builder.WebHost.UseUrls(DefaultUrl);
-        }
-
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton(sp => TollgateDatabase.Create(DatabaseConfiguration.Read(builder.Configuration), sp.GetRequiredService<TimeProvider>()));
-        configure?.Invoke(builder);
-
-        var app = builder.Build();
-        app.MapHealthApi();
-        return app;
-    }
-
     private static async Task<int> ServeAsync(string[] args)
     {
-        await using var app = Build(args);
-        var database = app.Services.GetRequiredService<TollgateDatabase>();
-        var report = await database.MigrateAsync(CancellationToken.None);
-        app.Logger.LogInformation("Database {Provider} at schema version {Version}; applied now: {Applied}",
-            database.Provider, report.CurrentVersion, report.Applied.Count == 0 ? "none" : string.Join(", ", report.Applied));
+        await using var app = await TollgateHost.CreateAsync(args);
         await app.RunAsync();
         return 0;
     }
@@ -63,7 +39,7 @@ public static class TollgateProgram
             .AddEnvironmentVariables()
             .AddCommandLine(args)
             .Build();
-        await using var database = TollgateDatabase.Create(DatabaseConfiguration.Read(configuration), TimeProvider.System);
+        await using var database = TollgateDatabase.Create(TollgateSettings.Read(configuration).Database, TimeProvider.System);
         var report = await database.MigrateAsync(CancellationToken.None);
         Console.WriteLine(report.Applied.Count == 0
             ? $"Database is up to date (schema version {report.CurrentVersion})."

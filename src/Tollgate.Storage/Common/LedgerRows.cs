@@ -51,7 +51,8 @@ internal static class LedgerRows
         public List<HoldRecord> Holds { get; } = [];
         public Dictionary<string, long> Debts { get; } = new(StringComparer.Ordinal);
         public List<OperationRecord> Operations { get; } = [];
+        public Dictionary<string, long> Counters { get; } = new(StringComparer.Ordinal);
 
-        public CustomerLedgerData Build() => new(customerId, Seq, Lots, Holds, Debts, Operations);
+        public CustomerLedgerData Build() => new(customerId, Seq, Lots, Holds, Debts, Operations, Counters);
     }
 }

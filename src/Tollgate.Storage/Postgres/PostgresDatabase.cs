@@ -1,5 +1,10 @@
 using Npgsql;
+using Tollgate.Core.Customers;
+using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
+using Tollgate.Core.Subscriptions;
+using Tollgate.Storage.Common;
+using Tollgate.Storage.Stores;
 using Tollgate.Storage.Migrations;
 
 namespace Tollgate.Storage.Postgres;
@@ -21,6 +26,11 @@ internal sealed class PostgresDatabase : TollgateDatabase
 
         DataSource = builder.Build();
         Ledger = new PostgresLedgerStore(DataSource, time);
+        var sql = new Sql(async ct => await DataSource.OpenConnectionAsync(ct).ConfigureAwait(false), Dialect.Postgres);
+        Customers = new CustomerStore(sql);
+        Subscriptions = new SubscriptionStore(sql, (customerId, ct) => sql.ExecuteAsync($"SELECT pg_notify('{ChangeChannel}', @c)", ct, ("@c", customerId)));
+        Idempotency = new IdempotencyStore(sql);
+        Settings = new SettingsStore(sql);
     }
 
     public NpgsqlDataSource DataSource { get; }
@@ -28,6 +38,14 @@ internal sealed class PostgresDatabase : TollgateDatabase
     public override DatabaseProvider Provider => DatabaseProvider.Postgres;
 
     public override ILedgerStore Ledger { get; }
+
+    public override ICustomerStore Customers { get; }
+
+    public override ISubscriptionStore Subscriptions { get; }
+
+    public override IIdempotencyStore Idempotency { get; }
+
+    public override ISettingsStore Settings { get; }
 
     public override async Task<MigrationReport> MigrateAsync(CancellationToken cancellationToken)
     {
@@ -95,6 +113,44 @@ internal sealed class PostgresDatabase : TollgateDatabase
     }
 
     public override ValueTask DisposeAsync() => DataSource.DisposeAsync();
+
+    public override async Task ListenForChangesAsync(Action<string> changed, Action<bool> feedUp, CancellationToken cancellationToken)
+    {
+        var backoff = TimeSpan.FromMilliseconds(200);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+                connection.Notification += (_, e) => changed(e.Payload);
+                await using (var listen = new NpgsqlCommand($"LISTEN {ChangeChannel}", connection))
+                {
+                    await listen.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                feedUp(true);
+                backoff = TimeSpan.FromMilliseconds(200);
+                while (true)
+                {
+                    await connection.WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException)
+            {
+                // Notifications sent while we were not listening are lost: nothing cached can be trusted now.
+                feedUp(false);
+                await Task.Delay(backoff, cancellationToken).ConfigureAwait(false);
+                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
+            }
+        }
+    }
+
+    /// <summary>The channel every write notifies with the customer id it changed.</summary>
+    internal const string ChangeChannel = "tollgate_customers";
 
     private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string sql, CancellationToken cancellationToken)
     {

@@ -76,6 +76,8 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
 
                 Add(batch, "SELECT feature, amount FROM ledger_debts WHERE customer_id = $1", [load.CustomerId]);
                 readers.Add(r => data.Debts[r.GetString(0)] = r.GetInt64(1));
+                Add(batch, "SELECT feature, level FROM ledger_counters WHERE customer_id = $1", [load.CustomerId]);
+                readers.Add(r => data.Counters[r.GetString(0)] = r.GetInt64(1));
                 foreach (var key in load.OperationKeys)
                 {
                     Add(batch, $"SELECT {LedgerRows.OperationColumns} FROM ledger_operations WHERE customer_id = $1 AND operation_key = $2", [load.CustomerId, key]);
@@ -140,6 +142,7 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
         Add(batch, $"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $1 AND live", [customerId]);
         Add(batch, $"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = $1 AND status = 'active'", [customerId]);
         Add(batch, "SELECT feature, amount FROM ledger_debts WHERE customer_id = $1", [customerId]);
+        Add(batch, "SELECT feature, level FROM ledger_counters WHERE customer_id = $1", [customerId]);
         var data = new LedgerRows.CustomerDataBuilder(customerId);
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -163,6 +166,12 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             data.Debts[reader.GetString(0)] = reader.GetInt64(1);
+        }
+
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            data.Counters[reader.GetString(0)] = reader.GetInt64(1);
         }
 
         return data.Build();
@@ -203,6 +212,25 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
         }
 
         return SqliteLedgerStore.Page(entries, limit);
+    }
+
+    public async Task<IReadOnlyList<EntryRecord>> GetEntriesBetweenAsync(string customerId, string feature, DateTimeOffset from, DateTimeOffset to,
+        CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $1 AND feature = $2 AND at >= $3 AND at < $4 ORDER BY at, seq");
+        command.Parameters.AddWithValue(customerId);
+        command.Parameters.AddWithValue(feature);
+        command.Parameters.AddWithValue(D.Time(from));
+        command.Parameters.AddWithValue(D.Time(to));
+        var entries = new List<EntryRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            entries.Add(LedgerRows.Entry(reader, D));
+        }
+
+        return entries;
     }
 
     public async Task<IReadOnlyList<LotRecord>> GetAllLotsAsync(string customerId, CancellationToken cancellationToken)
@@ -399,6 +427,23 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
                 var o = changes.Operations;
                 Add(batch,
                     $"INSERT INTO ledger_operations ({LedgerRows.OperationColumns}) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])", [Col(o, x => x.CustomerId), Col(o, x => x.OperationKey), Col(o, x => x.Kind), Col(o, x => x.Fingerprint), Col(o, x => x.Result), Col(o, x => x.CreatedAt)]);
+            }
+
+            if (changes.Counters.Count > 0)
+            {
+                var c = changes.Counters;
+                Add(batch,
+                    """
+                    INSERT INTO ledger_counters (customer_id, feature, level) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+                    ON CONFLICT (customer_id, feature) DO UPDATE SET level = excluded.level
+                    """,
+                    [Col(c, x => x.CustomerId), Col(c, x => x.Feature), Col(c, x => x.Level)]);
+            }
+
+            // Other servers drop their cached view of these customers when this commits (LISTEN tollgate_customers).
+            foreach (var customer in changes.Customers)
+            {
+                Add(batch, "SELECT pg_notify('tollgate_customers', $1)", [customer]);
             }
 
             batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));

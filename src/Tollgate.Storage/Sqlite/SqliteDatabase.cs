@@ -1,5 +1,10 @@
 using Microsoft.Data.Sqlite;
+using Tollgate.Core.Customers;
+using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
+using Tollgate.Core.Subscriptions;
+using Tollgate.Storage.Common;
+using Tollgate.Storage.Stores;
 using Tollgate.Storage.Migrations;
 
 namespace Tollgate.Storage.Sqlite;
@@ -16,11 +21,24 @@ internal sealed class SqliteDatabase : TollgateDatabase
         var builder = new SqliteConnectionStringBuilder(connectionString) { Pooling = true, DefaultTimeout = 30 };
         _connectionString = builder.ToString();
         Ledger = new SqliteLedgerStore(this, time);
+        var sql = new Sql(async ct => await OpenAsync(ct).ConfigureAwait(false), Dialect.Sqlite);
+        Customers = new CustomerStore(sql);
+        Subscriptions = new SubscriptionStore(sql, null);
+        Idempotency = new IdempotencyStore(sql);
+        Settings = new SettingsStore(sql);
     }
 
     public override DatabaseProvider Provider => DatabaseProvider.Sqlite;
 
     public override ILedgerStore Ledger { get; }
+
+    public override ICustomerStore Customers { get; }
+
+    public override ISubscriptionStore Subscriptions { get; }
+
+    public override IIdempotencyStore Idempotency { get; }
+
+    public override ISettingsStore Settings { get; }
 
     public async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {

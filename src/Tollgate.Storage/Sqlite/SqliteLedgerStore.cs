@@ -96,6 +96,26 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
         return Page(entries, limit);
     }
 
+    public async Task<IReadOnlyList<EntryRecord>> GetEntriesBetweenAsync(string customerId, string feature, DateTimeOffset from, DateTimeOffset to,
+        CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = Command(connection, null,
+            $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $c AND feature = $f AND at >= $from AND at < $to ORDER BY at, seq");
+        command.Parameters.AddWithValue("$c", customerId);
+        command.Parameters.AddWithValue("$f", feature);
+        command.Parameters.AddWithValue("$from", D.Time(from));
+        command.Parameters.AddWithValue("$to", D.Time(to));
+        var entries = new List<EntryRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            entries.Add(LedgerRows.Entry(reader, D));
+        }
+
+        return entries;
+    }
+
     public async Task<IReadOnlyList<LotRecord>> GetAllLotsAsync(string customerId, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -196,6 +216,16 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 data.Debts[reader.GetString(0)] = reader.GetInt64(1);
+            }
+        }
+
+        await using (var counters = Command(connection, transaction, "SELECT feature, level FROM ledger_counters WHERE customer_id = $c"))
+        {
+            counters.Parameters.AddWithValue("$c", load.CustomerId);
+            await using var reader = await counters.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                data.Counters[reader.GetString(0)] = reader.GetInt64(1);
             }
         }
 
@@ -346,6 +376,14 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                     p.AddWithValue("$fp", o.Fingerprint);
                     p.AddWithValue("$result", o.Result);
                     p.AddWithValue("$created", D.Time(o.CreatedAt));
+                }, cancellationToken).ConfigureAwait(false);
+            await ExecuteEachAsync(changes.Counters,
+                "INSERT INTO ledger_counters (customer_id, feature, level) VALUES ($c, $f, $level) ON CONFLICT (customer_id, feature) DO UPDATE SET level = excluded.level",
+                (p, c) =>
+                {
+                    p.AddWithValue("$c", c.CustomerId);
+                    p.AddWithValue("$f", c.Feature);
+                    p.AddWithValue("$level", c.Level);
                 }, cancellationToken).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }

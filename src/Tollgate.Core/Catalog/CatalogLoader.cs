@@ -1,0 +1,435 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Tollgate.Core.Common;
+using Tollgate.Core.Ledger;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Tollgate.Core.Catalog;
+
+/// <summary>
+/// Reads a catalog file (API.md §3) and validates everything before anything is used: unknown keys (a typo such as
+/// <c>limt</c>), wrong types, references to undefined features or plans. The first problem is reported with the file,
+/// the path and the line.
+/// </summary>
+public static partial class CatalogLoader
+{
+    public const string DemoCatalogName = "demo catalog";
+
+    public static ProductCatalog LoadFile(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new CatalogException(path, "", $"cannot be read: {ex.Message}");
+        }
+
+        return Parse(text, path);
+    }
+
+    /// <summary>The built-in demo catalog drawn from the seed teams' plans.</summary>
+    public static ProductCatalog LoadDemo()
+    {
+        using var stream = typeof(CatalogLoader).Assembly.GetManifestResourceStream("Tollgate.Core.Catalog.demo-catalog.yaml")!;
+        using var reader = new StreamReader(stream);
+        return Parse(reader.ReadToEnd(), DemoCatalogName);
+    }
+
+    public static ProductCatalog Parse(string yaml, string file)
+    {
+        var root = ReadRoot(yaml, file);
+        var reader = new NodeReader(file);
+        reader.OnlyKeys(root, "", "features", "plans", "packs");
+
+        var features = new List<Feature>();
+        foreach (var (id, node, path) in reader.Entries(root, "features", required: true))
+        {
+            features.Add(ReadFeature(reader, id, node, path));
+        }
+
+        var featureIds = features.ToDictionary(f => f.Id, StringComparer.Ordinal);
+        var credits = features.Where(f => f.Type == FeatureType.Credits).ToList();
+        if (credits.Count > 1)
+        {
+            throw new CatalogException(file, "features", $"only one feature may have type credits; found {string.Join(", ", credits.Select(c => c.Id))}");
+        }
+
+        foreach (var metered in features.Where(f => f.CreditCost is not null && credits.Count == 0))
+        {
+            throw new CatalogException(file, $"features.{metered.Id}.credit_cost", "needs a feature of type credits to charge");
+        }
+
+        var rawPlans = reader.Entries(root, "plans", required: false).ToList();
+        var planIds = rawPlans.Select(p => p.Id).ToHashSet(StringComparer.Ordinal);
+        var plans = new List<Plan>();
+        var rank = 0;
+        foreach (var (id, node, path) in rawPlans)
+        {
+            plans.Add(ReadPlan(reader, id, node, path, featureIds, planIds, rank++));
+        }
+
+        plans = ResolveIncludes(file, plans);
+        var defaults = plans.Where(p => p.IsDefault).ToList();
+        if (defaults.Count > 1)
+        {
+            throw new CatalogException(file, "plans", $"only one plan may be the default; found {string.Join(", ", defaults.Select(p => p.Id))}");
+        }
+
+        var packs = new List<Pack>();
+        foreach (var (id, node, path) in reader.Entries(root, "packs", required: false))
+        {
+            if (credits.Count == 0)
+            {
+                throw new CatalogException(file, path, "packs sell credits, but no feature has type credits");
+            }
+
+            packs.Add(ReadPack(reader, id, node, path));
+        }
+
+        foreach (var pack in packs.Where(p => planIds.Contains(p.Id)))
+        {
+            throw new CatalogException(file, $"packs.{pack.Id}", "a plan already has this id; product ids must be unique");
+        }
+
+        return new ProductCatalog(features, plans, packs);
+    }
+
+    private static YamlMappingNode ReadRoot(string yaml, string file)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException ex)
+        {
+            throw new CatalogException(file, "", $"is not valid YAML: {ex.InnerException?.Message ?? ex.Message}", (int)ex.Start.Line);
+        }
+
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            throw new CatalogException(file, "", "must be a mapping with features, plans and packs");
+        }
+
+        return root;
+    }
+
+    private static Feature ReadFeature(NodeReader r, string id, YamlNode node, string path)
+    {
+        var map = r.Mapping(node, path);
+        r.OnlyKeys(map, path, "type", "name", "credit_cost", "burn_order");
+        var typeName = r.RequiredString(map, path, "type");
+        if (!SnakeCase<FeatureType>.TryParse(typeName, out var type))
+        {
+            throw r.Error(path + ".type", $"'{typeName}' is not a feature type; use boolean, metered, credits, count or concurrency", map);
+        }
+
+        var creditCost = r.OptionalLong(map, path, "credit_cost", min: 1);
+        if (creditCost is not null && type != FeatureType.Metered)
+        {
+            throw r.Error(path + ".credit_cost", "only metered features spill into credits", map);
+        }
+
+        var burn = BurnOrder.ExpiringFirst;
+        if (r.OptionalString(map, path, "burn_order") is { } burnName)
+        {
+            if (type != FeatureType.Credits && type != FeatureType.Metered)
+            {
+                throw r.Error(path + ".burn_order", "only credits and metered features have lots to burn", map);
+            }
+
+            burn = burnName switch
+            {
+                "expiring_first" => BurnOrder.ExpiringFirst,
+                "priority_first" => BurnOrder.PriorityFirst,
+                _ => throw r.Error(path + ".burn_order", $"'{burnName}' is not a burn order; use expiring_first or priority_first", map),
+            };
+        }
+
+        return new Feature(id, r.OptionalString(map, path, "name") ?? id, type, creditCost, burn);
+    }
+
+    private static Plan ReadPlan(NodeReader r, string id, YamlNode node, string path, IReadOnlyDictionary<string, Feature> features,
+        HashSet<string> planIds, int rank)
+    {
+        var map = r.Mapping(node, path);
+        r.OnlyKeys(map, path, "name", "default", "interval", "price", "providers", "includes", "features");
+        var isDefault = r.OptionalBool(map, path, "default") ?? false;
+        BillingInterval? interval = null;
+        if (r.OptionalString(map, path, "interval") is { } intervalName)
+        {
+            interval = SnakeCase<BillingInterval>.TryParse(intervalName, out var parsed)
+                ? parsed
+                : throw r.Error(path + ".interval", $"'{intervalName}' is not an interval; use month, year or once", map);
+        }
+
+        var price = ReadPrice(r, map, path);
+        if (isDefault && (interval is not null || price is not null))
+        {
+            throw r.Error(path, "the default plan is free: it has no interval and no price", map);
+        }
+
+        if (!isDefault && interval is null)
+        {
+            throw r.Error(path + ".interval", "is required for a plan that is not the default (month, year or once)", map);
+        }
+
+        var includes = r.OptionalString(map, path, "includes");
+        if (includes is not null && (!planIds.Contains(includes) || includes == id))
+        {
+            throw r.Error(path + ".includes", $"'{includes}' is not another plan of this catalog", map);
+        }
+
+        var planFeatures = new Dictionary<string, PlanFeature>(StringComparer.Ordinal);
+        foreach (var (featureId, value, featurePath) in r.Entries(map, path + ".features", "features", required: false))
+        {
+            if (!features.TryGetValue(featureId, out var feature))
+            {
+                throw r.Error(featurePath, $"'{featureId}' is not a feature of this catalog", value);
+            }
+
+            planFeatures[featureId] = ReadPlanFeature(r, feature, value, featurePath);
+        }
+
+        return new Plan(id, r.OptionalString(map, path, "name") ?? id, isDefault, interval, price, ReadProviders(r, map, path),
+            includes, planFeatures, rank);
+    }
+
+    private static PlanFeature ReadPlanFeature(NodeReader r, Feature feature, YamlNode value, string path)
+    {
+        if (feature.Type == FeatureType.Boolean)
+        {
+            return new PlanFeature(feature.Id, r.Bool(value, path), null, null, ResetInterval.Never);
+        }
+
+        var map = r.Mapping(value, path, $"a {SnakeCase<FeatureType>.Name(feature.Type)} feature takes a mapping");
+        switch (feature.Type)
+        {
+            case FeatureType.Metered:
+                r.OnlyKeys(map, path, "limit", "reset");
+                return new PlanFeature(feature.Id, true, r.RequiredLong(map, path, "limit", min: 0), null, ReadReset(r, map, path, required: true));
+            case FeatureType.Credits:
+                r.OnlyKeys(map, path, "grant", "reset");
+                return new PlanFeature(feature.Id, true, null, r.RequiredLong(map, path, "grant", min: 1), ReadReset(r, map, path, required: true));
+            default:
+                r.OnlyKeys(map, path, "limit");
+                return new PlanFeature(feature.Id, true, r.RequiredLong(map, path, "limit", min: 0), null, ResetInterval.Never);
+        }
+    }
+
+    private static ResetInterval ReadReset(NodeReader r, YamlMappingNode map, string path, bool required)
+    {
+        var name = required ? r.RequiredString(map, path, "reset") : r.OptionalString(map, path, "reset") ?? "never";
+        return SnakeCase<ResetInterval>.TryParse(name, out var reset)
+            ? reset
+            : throw r.Error(path + ".reset", $"'{name}' is not a reset; use day, week, month, year or never", map);
+    }
+
+    private static Pack ReadPack(NodeReader r, string id, YamlNode node, string path)
+    {
+        var map = r.Mapping(node, path);
+        r.OnlyKeys(map, path, "name", "credits", "once_per_customer", "expires_after_days", "price", "providers");
+        var expires = r.OptionalLong(map, path, "expires_after_days", min: 1, max: 36_500);
+        return new Pack(id, r.OptionalString(map, path, "name") ?? id, r.RequiredLong(map, path, "credits", min: 1),
+            r.OptionalBool(map, path, "once_per_customer") ?? false, (int?)expires, ReadPrice(r, map, path), ReadProviders(r, map, path));
+    }
+
+    private static Money? ReadPrice(NodeReader r, YamlMappingNode map, string path)
+    {
+        if (!r.TryGet(map, "price", out var node))
+        {
+            return null;
+        }
+
+        var pricePath = path + ".price";
+        var price = r.Mapping(node, pricePath);
+        r.OnlyKeys(price, pricePath, "amount", "currency");
+        var currency = r.RequiredString(price, pricePath, "currency");
+        if (!CurrencyCode().IsMatch(currency))
+        {
+            throw r.Error(pricePath + ".currency", $"'{currency}' is not an ISO 4217 code such as USD or EUR", price);
+        }
+
+        return new Money(r.RequiredLong(price, pricePath, "amount", min: 0), currency);
+    }
+
+    private static ProviderMappings ReadProviders(NodeReader r, YamlMappingNode map, string path)
+    {
+        if (!r.TryGet(map, "providers", out var node))
+        {
+            return ProviderMappings.None;
+        }
+
+        var providersPath = path + ".providers";
+        var providers = r.Mapping(node, providersPath);
+        r.OnlyKeys(providers, providersPath, "stripe", "creem");
+        string? stripe = null, creem = null;
+        if (r.TryGet(providers, "stripe", out var stripeNode))
+        {
+            var s = r.Mapping(stripeNode, providersPath + ".stripe");
+            r.OnlyKeys(s, providersPath + ".stripe", "price");
+            stripe = r.RequiredString(s, providersPath + ".stripe", "price");
+        }
+
+        if (r.TryGet(providers, "creem", out var creemNode))
+        {
+            var c = r.Mapping(creemNode, providersPath + ".creem");
+            r.OnlyKeys(c, providersPath + ".creem", "product");
+            creem = r.RequiredString(c, providersPath + ".creem", "product");
+        }
+
+        return new ProviderMappings(stripe, creem);
+    }
+
+    /// <summary>A plan that includes another starts from its features (own entries win) and may not form a cycle.</summary>
+    private static List<Plan> ResolveIncludes(string file, List<Plan> plans)
+    {
+        var byId = plans.ToDictionary(p => p.Id, StringComparer.Ordinal);
+        var resolved = new Dictionary<string, Plan>(StringComparer.Ordinal);
+
+        Plan Resolve(Plan plan, HashSet<string> visiting)
+        {
+            if (resolved.TryGetValue(plan.Id, out var done))
+            {
+                return done;
+            }
+
+            if (plan.Includes is null)
+            {
+                return resolved[plan.Id] = plan;
+            }
+
+            if (!visiting.Add(plan.Id))
+            {
+                throw new CatalogException(file, $"plans.{plan.Id}.includes", "plans include each other in a cycle");
+            }
+
+            var baseline = Resolve(byId[plan.Includes], visiting);
+            var features = new Dictionary<string, PlanFeature>(baseline.Features, StringComparer.Ordinal);
+            foreach (var (id, feature) in plan.Features)
+            {
+                features[id] = feature;
+            }
+
+            return resolved[plan.Id] = plan with { Features = features };
+        }
+
+        return plans.Select(p => Resolve(p, new HashSet<string>(StringComparer.Ordinal))).ToList();
+    }
+
+    [GeneratedRegex("^[A-Z]{3}$")]
+    private static partial Regex CurrencyCode();
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9_-]{0,63}$")]
+    internal static partial Regex Identifier();
+
+    /// <summary>Typed access to YAML nodes that reports problems with their path and line.</summary>
+    private sealed class NodeReader(string file)
+    {
+        public CatalogException Error(string path, string problem, YamlNode? near) =>
+            new(file, path, problem, near is null ? null : (int)near.Start.Line);
+
+        public YamlMappingNode Mapping(YamlNode node, string path, string? problem = null) =>
+            node as YamlMappingNode ?? throw Error(path, problem ?? "must be a mapping", node);
+
+        public bool TryGet(YamlMappingNode map, string key, out YamlNode node)
+        {
+            if (map.Children.TryGetValue(new YamlScalarNode(key), out var found) && !IsNull(found))
+            {
+                node = found;
+                return true;
+            }
+
+            node = null!;
+            return false;
+        }
+
+        public void OnlyKeys(YamlMappingNode map, string path, params string[] allowed)
+        {
+            foreach (var key in map.Children.Keys)
+            {
+                var name = (key as YamlScalarNode)?.Value ?? "";
+                if (!allowed.Contains(name, StringComparer.Ordinal))
+                {
+                    throw Error(path.Length == 0 ? name : $"{path}.{name}",
+                        $"unknown key; expected one of {string.Join(", ", allowed)}", key);
+                }
+            }
+        }
+
+        public IEnumerable<(string Id, YamlNode Node, string Path)> Entries(YamlMappingNode parent, string key, bool required) =>
+            Entries(parent, key, key, required);
+
+        public IEnumerable<(string Id, YamlNode Node, string Path)> Entries(YamlMappingNode parent, string path, string key, bool required)
+        {
+            if (!TryGet(parent, key, out var node))
+            {
+                if (required)
+                {
+                    throw Error(path, "is required", parent);
+                }
+
+                yield break;
+            }
+
+            foreach (var (idNode, value) in Mapping(node, path).Children)
+            {
+                var id = (idNode as YamlScalarNode)?.Value ?? "";
+                var entryPath = $"{path}.{id}";
+                if (!Identifier().IsMatch(id))
+                {
+                    throw Error(entryPath, "ids are 1–64 characters of a-z, 0-9, _ and -, starting with a letter or digit", idNode);
+                }
+
+                yield return (id, value, entryPath);
+            }
+        }
+
+        public string RequiredString(YamlMappingNode map, string path, string key) =>
+            OptionalString(map, path, key) ?? throw Error($"{path}.{key}", "is required", map);
+
+        public string? OptionalString(YamlMappingNode map, string path, string key)
+        {
+            if (!TryGet(map, key, out var node))
+            {
+                return null;
+            }
+
+            return node is YamlScalarNode { Value: { Length: > 0 } value } ? value : throw Error($"{path}.{key}", "must be a text value", node);
+        }
+
+        public long RequiredLong(YamlMappingNode map, string path, string key, long min, long max = long.MaxValue) =>
+            OptionalLong(map, path, key, min, max) ?? throw Error($"{path}.{key}", "is required", map);
+
+        public long? OptionalLong(YamlMappingNode map, string path, string key, long min, long max = long.MaxValue)
+        {
+            if (!TryGet(map, key, out var node))
+            {
+                return null;
+            }
+
+            if (node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text }
+                && long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value)
+                && value >= min && value <= max)
+            {
+                return value;
+            }
+
+            throw Error($"{path}.{key}", max == long.MaxValue ? $"must be a whole number ≥ {min}" : $"must be a whole number from {min} to {max}", node);
+        }
+
+        public bool? OptionalBool(YamlMappingNode map, string path, string key) =>
+            TryGet(map, key, out var node) ? Bool(node, $"{path}.{key}") : null;
+
+        public bool Bool(YamlNode node, string path) => node is YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" or "false" } scalar
+            ? scalar.Value == "true"
+            : throw Error(path, "must be true or false", node);
+
+        private static bool IsNull(YamlNode node) =>
+            node is YamlScalarNode { Style: ScalarStyle.Plain, Value: "" or "~" or "null" or null };
+    }
+}

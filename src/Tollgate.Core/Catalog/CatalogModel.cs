@@ -1,0 +1,131 @@
+using Tollgate.Core.Common;
+using Tollgate.Core.Ledger;
+
+namespace Tollgate.Core.Catalog;
+
+public enum FeatureType
+{
+    /// <summary>On or off, by plan.</summary>
+    Boolean,
+
+    /// <summary>An allowance per period; past it, optionally charged to credits.</summary>
+    Metered,
+
+    /// <summary>A balance of points from packs and plan grants.</summary>
+    Credits,
+
+    /// <summary>A level in use (projects, seats): +n / −n, bounded by the plan's limit.</summary>
+    Count,
+
+    /// <summary>Simultaneous holds (jobs in flight), bounded by the plan's limit.</summary>
+    Concurrency,
+}
+
+/// <summary>How often an allowance starts afresh.</summary>
+public enum ResetInterval
+{
+    Day,
+    Week,
+    Month,
+    Year,
+    Never,
+}
+
+/// <summary>How a plan is billed: every month, every year, or once (lifetime). Null for the free default plan.</summary>
+public enum BillingInterval
+{
+    Month,
+    Year,
+    Once,
+}
+
+/// <summary>The provider mappings of a plan or pack: Stripe price id, Creem product id.</summary>
+public sealed record ProviderMappings(string? StripePrice, string? CreemProduct)
+{
+    public static readonly ProviderMappings None = new(null, null);
+
+    /// <summary>The mapping for one provider id, or null when the product is not sold there.</summary>
+    public string? For(string provider) => provider switch
+    {
+        "stripe" => StripePrice,
+        "creem" => CreemProduct,
+        _ => null,
+    };
+}
+
+/// <param name="CreditCost">Metered only: credits charged per unit once the allowance is used up.</param>
+public sealed record Feature(string Id, string Name, FeatureType Type, long? CreditCost, BurnOrder BurnOrder);
+
+/// <summary>A plan's setting for one feature. <paramref name="Enabled"/> for booleans; <paramref name="Limit"/> for
+/// metered (per <paramref name="Reset"/>), count and concurrency; <paramref name="Grant"/> for credits (per <paramref name="Reset"/>).</summary>
+public sealed record PlanFeature(string FeatureId, bool Enabled, long? Limit, long? Grant, ResetInterval Reset);
+
+/// <param name="Includes">Another plan whose features this one copies and whose <c>plan:</c> capability it also
+/// grants (a yearly or lifetime variant of a monthly plan).</param>
+/// <param name="Rank">Position in the catalog: when a customer holds several plans, the highest-ranked one sets
+/// limits and allowances.</param>
+public sealed record Plan(
+    string Id,
+    string Name,
+    bool IsDefault,
+    BillingInterval? Interval,
+    Money? Price,
+    ProviderMappings Providers,
+    string? Includes,
+    IReadOnlyDictionary<string, PlanFeature> Features,
+    int Rank)
+{
+    public PlanFeature? Feature(string featureId) => Features.GetValueOrDefault(featureId);
+}
+
+public sealed record Pack(
+    string Id,
+    string Name,
+    long Credits,
+    bool OncePerCustomer,
+    int? ExpiresAfterDays,
+    Money? Price,
+    ProviderMappings Providers);
+
+/// <summary>Features, plans and packs: what Tollgate sells and what each sale entitles. Immutable.</summary>
+public sealed class ProductCatalog
+{
+    public ProductCatalog(IReadOnlyList<Feature> features, IReadOnlyList<Plan> plans, IReadOnlyList<Pack> packs)
+    {
+        Features = features;
+        Plans = plans;
+        Packs = packs;
+        FeaturesById = features.ToDictionary(f => f.Id, StringComparer.Ordinal);
+        PlansById = plans.ToDictionary(p => p.Id, StringComparer.Ordinal);
+        PacksById = packs.ToDictionary(p => p.Id, StringComparer.Ordinal);
+        DefaultPlan = plans.FirstOrDefault(p => p.IsDefault);
+        CreditsFeature = features.FirstOrDefault(f => f.Type == FeatureType.Credits);
+    }
+
+    public IReadOnlyList<Feature> Features { get; }
+    public IReadOnlyList<Plan> Plans { get; }
+    public IReadOnlyList<Pack> Packs { get; }
+    public IReadOnlyDictionary<string, Feature> FeaturesById { get; }
+    public IReadOnlyDictionary<string, Plan> PlansById { get; }
+    public IReadOnlyDictionary<string, Pack> PacksById { get; }
+
+    /// <summary>The plan of every customer without a paid one; null when the catalog has none.</summary>
+    public Plan? DefaultPlan { get; }
+
+    /// <summary>The feature packs fill and metered features spill into; null when the catalog sells no credits.</summary>
+    public Feature? CreditsFeature { get; }
+
+    public Feature? Feature(string id) => FeaturesById.GetValueOrDefault(id);
+
+    /// <summary>The plan or pack a provider product/price id maps to.</summary>
+    public (Plan? Plan, Pack? Pack) FindByProviderRef(string provider, string providerRef)
+    {
+        var plan = Plans.FirstOrDefault(p => p.Providers.For(provider) == providerRef);
+        var pack = plan is null ? Packs.FirstOrDefault(p => p.Providers.For(provider) == providerRef) : null;
+        return (plan, pack);
+    }
+
+    /// <summary>Burn orders per feature, for the ledger.</summary>
+    public IReadOnlyDictionary<string, BurnOrder> BurnOrders() =>
+        Features.Where(f => f.BurnOrder != BurnOrder.ExpiringFirst).ToDictionary(f => f.Id, f => f.BurnOrder, StringComparer.Ordinal);
+}

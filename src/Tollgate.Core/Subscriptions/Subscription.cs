@@ -1,0 +1,62 @@
+namespace Tollgate.Core.Subscriptions;
+
+public enum SubscriptionStatus
+{
+    Incomplete,
+    Trialing,
+    Active,
+    PastDue,
+    Paused,
+    Canceled,
+    Expired,
+}
+
+/// <summary>A customer's subscription to a plan, as the provider last reported it (or as Tollgate created it for a
+/// one-time lifetime purchase, which has no periods).</summary>
+/// <param name="ProviderUpdatedAt">The provider's timestamp of the newest event applied; older events are ignored.</param>
+/// <param name="PendingPlanId">A plan change that takes effect at the next renewal (policy next_cycle).</param>
+public sealed record Subscription(
+    string Id,
+    string CustomerId,
+    string PlanId,
+    string Provider,
+    string? ProviderSubscriptionId,
+    string? ProviderCustomerId,
+    SubscriptionStatus Status,
+    DateTimeOffset? CurrentPeriodStart,
+    DateTimeOffset? CurrentPeriodEnd,
+    bool CancelAtPeriodEnd,
+    string? PendingPlanId,
+    DateTimeOffset? CanceledAt,
+    DateTimeOffset? ProviderUpdatedAt,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt)
+{
+    /// <summary>Whether this subscription gives access at <paramref name="now"/>: active and trialing until a scheduled
+    /// cancellation's period end; past due until the period end when <paramref name="pastDueKeepsAccess"/>; nothing else.</summary>
+    public bool GrantsAccess(DateTimeOffset now, bool pastDueKeepsAccess) => Status switch
+    {
+        SubscriptionStatus.Active or SubscriptionStatus.Trialing =>
+            !(CancelAtPeriodEnd && CurrentPeriodEnd is { } end && now >= end),
+        SubscriptionStatus.PastDue => pastDueKeepsAccess && (CurrentPeriodEnd is not { } pastDueEnd || now < pastDueEnd),
+        _ => false,
+    };
+
+    public bool IsTerminal => Status is SubscriptionStatus.Canceled or SubscriptionStatus.Expired;
+}
+
+/// <summary>Storage port for subscriptions.</summary>
+public interface ISubscriptionStore
+{
+    Task<Subscription?> GetAsync(string subscriptionId, CancellationToken cancellationToken);
+
+    Task<Subscription?> FindByProviderIdAsync(string provider, string providerSubscriptionId, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<Subscription>> ListByCustomerAsync(string customerId, CancellationToken cancellationToken);
+
+    /// <summary>Inserts a new subscription, or replaces the stored one with the same id.</summary>
+    Task SaveAsync(Subscription subscription, CancellationToken cancellationToken);
+
+    /// <summary>All subscriptions in a status, oldest period end first (for renewals and admin views).</summary>
+    Task<IReadOnlyList<Subscription>> ListByStatusAsync(SubscriptionStatus status, int limit, CancellationToken cancellationToken);
+}

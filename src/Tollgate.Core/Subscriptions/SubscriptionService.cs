@@ -1,0 +1,129 @@
+using Tollgate.Core.Catalog;
+using Tollgate.Core.Common;
+using Tollgate.Core.Entitlements;
+using Tollgate.Core.Ledger;
+using Tollgate.Core.Payments;
+using Tollgate.Core.Usage;
+
+namespace Tollgate.Core.Subscriptions;
+
+/// <summary>
+/// The subscription state machine: start, renew, change plan (immediate or next cycle), cancel (now or at period
+/// end), resume. Provider webhooks and the Sandbox drive it; it keeps allowances in step with the plan.
+/// </summary>
+public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionStore store, LedgerEngine ledger, Gate gate, TimeProvider time)
+{
+    /// <summary>Records a subscription (a lifetime plan has no periods) and grants the allowances it owes now.</summary>
+    public async Task<Subscription> StartAsync(string customerId, string planId, string provider, string? providerSubscriptionId,
+        string? providerCustomerId, SubscriptionStatus status, DateTimeOffset? periodStart, DateTimeOffset? periodEnd,
+        DateTimeOffset? providerUpdatedAt = null, CancellationToken cancellationToken = default)
+    {
+        var plan = PlanOf(planId);
+        var now = Instants.Now(time);
+        var lifetime = plan.Interval == BillingInterval.Once;
+        var subscription = new Subscription(Ids.New("sub", time), customerId, plan.Id, provider, providerSubscriptionId, providerCustomerId, status,
+            lifetime ? null : Normalize(periodStart), lifetime ? null : Normalize(periodEnd), false, null, null, Normalize(providerUpdatedAt), now, now);
+        await SaveAsync(subscription, cancellationToken).ConfigureAwait(false);
+        return subscription;
+    }
+
+    /// <summary>A new paid period: the subscription is active again and a next-cycle plan change takes effect.</summary>
+    public async Task<Subscription> RenewAsync(string subscriptionId, DateTimeOffset periodStart, DateTimeOffset periodEnd,
+        DateTimeOffset? providerUpdatedAt = null, CancellationToken cancellationToken = default)
+    {
+        var subscription = await GetAsync(subscriptionId, cancellationToken).ConfigureAwait(false);
+        var renewed = subscription with
+        {
+            PlanId = subscription.PendingPlanId ?? subscription.PlanId,
+            PendingPlanId = null,
+            Status = SubscriptionStatus.Active,
+            CurrentPeriodStart = Normalize(periodStart),
+            CurrentPeriodEnd = Normalize(periodEnd),
+            ProviderUpdatedAt = Normalize(providerUpdatedAt) ?? subscription.ProviderUpdatedAt,
+            UpdatedAt = Instants.Now(time),
+        };
+        await SaveAsync(renewed, cancellationToken).ConfigureAwait(false);
+        return renewed;
+    }
+
+    /// <summary>
+    /// Moves a subscription to another plan. <see cref="PlanChangePolicy.Immediate"/>: the new plan applies now, and
+    /// where its allowance for the current window is larger, the difference is granted at once (the window's usage so
+    /// far counts against the new total; a smaller allowance takes nothing back). <see cref="PlanChangePolicy.NextCycle"/>:
+    /// the change waits for the next renewal.
+    /// </summary>
+    public async Task<Subscription> ChangePlanAsync(string subscriptionId, string newPlanId, PlanChangePolicy policy,
+        CancellationToken cancellationToken = default)
+    {
+        var subscription = await GetAsync(subscriptionId, cancellationToken).ConfigureAwait(false);
+        var newPlan = PlanOf(newPlanId);
+        var now = Instants.Now(time);
+        if (policy == PlanChangePolicy.NextCycle)
+        {
+            var pending = subscription with { PendingPlanId = newPlan.Id == subscription.PlanId ? null : newPlan.Id, UpdatedAt = now };
+            await SaveAsync(pending, cancellationToken).ConfigureAwait(false);
+            return pending;
+        }
+
+        // First make sure the old plan's allowances for this window are in place, so the difference is measured
+        // against what was really granted.
+        await gate.EnsureAllowancesAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false);
+        var oldGrants = Allowances.Due(catalog, new EffectivePlan(PlanOf(subscription.PlanId), subscription, []), now);
+        var changed = subscription with { PlanId = newPlan.Id, PendingPlanId = null, UpdatedAt = now };
+        foreach (var grant in Allowances.Due(catalog, new EffectivePlan(newPlan, changed, []), now))
+        {
+            var before = oldGrants.FirstOrDefault(g => g.Feature == grant.Feature && g.WindowStart == grant.WindowStart)?.Amount ?? 0;
+            if (grant.Amount > before)
+            {
+                await ledger.GrantAsync(new GrantRequest(subscription.CustomerId, grant.Feature, grant.Amount - before, grant.Source,
+                    $"{grant.Key}:to:{newPlan.Id}")
+                {
+                    SourceRef = grant.SourceRef,
+                    ExpiresAt = grant.WindowEnd,
+                    Reference = $"plan change {subscription.PlanId} → {newPlan.Id}",
+                }, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        await SaveAsync(changed, cancellationToken).ConfigureAwait(false);
+        return changed;
+    }
+
+    /// <summary>Cancels now (access ends) or at the period end (access continues until then).</summary>
+    public async Task<Subscription> CancelAsync(string subscriptionId, bool atPeriodEnd, CancellationToken cancellationToken = default)
+    {
+        var subscription = await GetAsync(subscriptionId, cancellationToken).ConfigureAwait(false);
+        var now = Instants.Now(time);
+        var canceled = atPeriodEnd && subscription.CurrentPeriodEnd is not null
+            ? subscription with { CancelAtPeriodEnd = true, CanceledAt = now, UpdatedAt = now }
+            : subscription with { Status = SubscriptionStatus.Canceled, CanceledAt = now, UpdatedAt = now };
+        await SaveAsync(canceled, cancellationToken).ConfigureAwait(false);
+        return canceled;
+    }
+
+    /// <summary>Undoes a cancellation scheduled for the period end.</summary>
+    public async Task<Subscription> ResumeAsync(string subscriptionId, CancellationToken cancellationToken = default)
+    {
+        var subscription = await GetAsync(subscriptionId, cancellationToken).ConfigureAwait(false);
+        var resumed = subscription with { CancelAtPeriodEnd = false, CanceledAt = null, UpdatedAt = Instants.Now(time) };
+        await SaveAsync(resumed, cancellationToken).ConfigureAwait(false);
+        return resumed;
+    }
+
+    /// <summary>Stores a subscription as a provider reported it, then brings the customer's allowances up to date.</summary>
+    public async Task SaveAsync(Subscription subscription, CancellationToken cancellationToken = default)
+    {
+        await store.SaveAsync(subscription, cancellationToken).ConfigureAwait(false);
+        gate.Invalidate(subscription.CustomerId);
+        await gate.EnsureAllowancesAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<Subscription> GetAsync(string subscriptionId, CancellationToken cancellationToken) =>
+        await store.GetAsync(subscriptionId, cancellationToken).ConfigureAwait(false)
+        ?? throw new KeyNotFoundException($"No subscription {subscriptionId}.");
+
+    private Plan PlanOf(string planId) =>
+        catalog.PlansById.GetValueOrDefault(planId) ?? throw new ArgumentException($"'{planId}' is not a plan of the catalog.", nameof(planId));
+
+    private static DateTimeOffset? Normalize(DateTimeOffset? value) => value is { } v ? Instants.Normalize(v) : null;
+}

@@ -1,0 +1,74 @@
+using Tollgate.Core.Catalog;
+using Tollgate.Core.Common;
+using Tollgate.Core.Entitlements;
+using Tollgate.Core.Ledger;
+using Tollgate.Core.Subscriptions;
+
+namespace Tollgate.Core.Usage;
+
+/// <summary>One allowance lot a plan owes for the window containing an instant.</summary>
+/// <param name="Key">The grant's idempotency key: (scope, feature, window start) — it can never be granted twice.</param>
+/// <param name="SourceRef">The period the lot belongs to, shared by all features of that period, so a refunded
+/// period can be clawed back as a whole.</param>
+public sealed record AllowanceGrant(
+    string Feature,
+    long Amount,
+    DateTimeOffset? WindowStart,
+    DateTimeOffset? WindowEnd,
+    LotSource Source,
+    string SourceRef,
+    string Key);
+
+/// <summary>
+/// Which allowance lots a plan owes at an instant. Paid subscriptions grant per paid period, counted from the
+/// period start (a yearly plan with a monthly allowance grants every month of the year); plans without paid periods
+/// (the default plan, lifetime) grant per calendar period. A metered limit of 0 or a never-resetting allowance
+/// outside a window grants nothing.
+/// </summary>
+public static class Allowances
+{
+    public static IReadOnlyList<AllowanceGrant> Due(ProductCatalog catalog, EffectivePlan plan, DateTimeOffset now)
+    {
+        var grants = new List<AllowanceGrant>();
+        var subscription = plan.Subscription;
+        var paidPeriods = subscription is { CurrentPeriodStart: not null } && plan.Primary.Interval is BillingInterval.Month or BillingInterval.Year;
+        if (paidPeriods && (now < subscription!.CurrentPeriodStart || (subscription.CurrentPeriodEnd is { } end && now >= end)))
+        {
+            // Outside the paid period Tollgate knows of: the next period's allowance waits for its payment.
+            return grants;
+        }
+
+        foreach (var setting in plan.Primary.Features.Values)
+        {
+            var feature = catalog.Feature(setting.FeatureId);
+            var amount = feature?.Type switch
+            {
+                FeatureType.Metered => setting.Limit ?? 0,
+                FeatureType.Credits => setting.Grant ?? 0,
+                _ => 0,
+            };
+            if (amount <= 0)
+            {
+                continue;
+            }
+
+            DateTimeOffset? start = null, windowEnd = null;
+            if (setting.Reset != ResetInterval.Never)
+            {
+                var window = paidPeriods
+                    ? Periods.Containing(subscription!.CurrentPeriodStart!.Value, setting.Reset, now)
+                    : Periods.Calendar(setting.Reset, now);
+                start = window.Start;
+                windowEnd = paidPeriods && subscription!.CurrentPeriodEnd is { } periodEnd && periodEnd < window.End ? periodEnd : window.End;
+            }
+
+            var source = paidPeriods ? LotSource.SubscriptionPeriod : LotSource.PlanAllowance;
+            var periodRef = paidPeriods ? $"{plan.Scope}:{Instants.ToUnixMicroseconds(subscription!.CurrentPeriodStart!.Value)}" : plan.Scope;
+            var windowKey = start is { } s ? Instants.ToUnixMicroseconds(s).ToString(System.Globalization.CultureInfo.InvariantCulture) : "never";
+            grants.Add(new AllowanceGrant(feature!.Id, amount, start, windowEnd, source, "allowance:" + periodRef,
+                $"allowance:{plan.Scope}:{feature.Id}:{windowKey}"));
+        }
+
+        return grants;
+    }
+}

@@ -1,0 +1,71 @@
+using Tollgate.Core.Catalog;
+using Tollgate.Core.Common;
+using Tollgate.Core.Ledger;
+using Tollgate.Core.Subscriptions;
+
+namespace Tollgate.Core.Usage;
+
+public sealed partial class Gate
+{
+    /// <summary>Every non-boolean feature of the catalog for a customer: what is available, held, owed, the plan's
+    /// limit, what is used of it and when it resets, with the lots behind it.</summary>
+    public async Task<IReadOnlyList<FeatureBalanceView>> BalancesAsync(string customerId, CancellationToken cancellationToken = default)
+    {
+        var (state, plan, now) = await CurrentAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var balances = _ledger.BalancesOf(state.Ledger, now);
+        var views = new List<FeatureBalanceView>();
+        foreach (var feature in _catalog.Features.Where(f => f.Type != FeatureType.Boolean))
+        {
+            var setting = plan?.Primary.Feature(feature.Id);
+            var balance = balances.For(feature.Id);
+            var type = SnakeCase<FeatureType>.Name(feature.Type);
+            views.Add(feature.Type switch
+            {
+                FeatureType.Credits => new FeatureBalanceView(feature.Id, type, balance.Available, balance.Held, balance.Debt, null, null, null, balance.Lots),
+                FeatureType.Metered => Metered(feature, setting, balance, type),
+                FeatureType.Count => new FeatureBalanceView(feature.Id, type, Math.Max(0, (setting?.Limit ?? 0) - balances.Counter(feature.Id)), 0, 0,
+                    setting?.Limit ?? 0, balances.Counter(feature.Id), null, []),
+                _ => new FeatureBalanceView(feature.Id, type, Math.Max(0, (setting?.Limit ?? 0) - balances.HeldUnits(feature.Id)),
+                    balances.HeldUnits(feature.Id), 0, setting?.Limit ?? 0, balances.HeldUnits(feature.Id), null, []),
+            });
+        }
+
+        return views;
+
+        FeatureBalanceView Metered(Feature feature, PlanFeature? setting, FeatureBalance balance, string type)
+        {
+            var summary = MeteredSummary(feature, plan, setting, balance, now);
+            return new FeatureBalanceView(feature.Id, type, balance.Available, balance.Held, balance.Debt, summary.Limit, summary.Used,
+                summary.ResetsAt, balance.Lots);
+        }
+    }
+
+    /// <summary>Units of a feature used per day or month between two instants (UTC buckets), and the limit of the
+    /// customer's plan for it, for a chart of used against limit.</summary>
+    public async Task<UsageStats> StatsAsync(string customerId, string featureId, ResetInterval bucket, DateTimeOffset from, DateTimeOffset to,
+        CancellationToken cancellationToken = default)
+    {
+        var feature = _catalog.Feature(featureId) ?? throw new UnknownFeatureException(featureId);
+        if (bucket is not (ResetInterval.Day or ResetInterval.Month))
+        {
+            throw new ArgumentOutOfRangeException(nameof(bucket), bucket, "Buckets are days or months.");
+        }
+
+        var plan = await PlanAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var entries = await _ledger.GetEntriesBetweenAsync(customerId, feature.Id, from, to, cancellationToken).ConfigureAwait(false);
+        var buckets = new List<UsageBucket>();
+        for (var start = Periods.Calendar(bucket, from).Start; start < to; start = Periods.Add(start, bucket, 1))
+        {
+            var end = Periods.Add(start, bucket, 1);
+            var used = entries.Where(e => e.At >= start && e.At < end).Sum(e => e.UsedUnits);
+            buckets.Add(new UsageBucket(start, end, used));
+        }
+
+        var setting = plan?.Primary.Feature(feature.Id);
+        return new UsageStats(feature.Id, SnakeCase<ResetInterval>.Name(bucket), from, to, setting?.Limit ?? setting?.Grant, buckets);
+    }
+
+    /// <summary>The customer's subscriptions, as stored.</summary>
+    public async Task<IReadOnlyList<Subscription>> SubscriptionsAsync(string customerId, CancellationToken cancellationToken = default) =>
+        (await StateAsync(customerId, cancellationToken).ConfigureAwait(false)).Subscriptions;
+}

@@ -1,0 +1,100 @@
+using Tollgate.Core.Catalog;
+using Tollgate.Core.Entitlements;
+using Tollgate.Core.Ledger;
+
+namespace Tollgate.Core.Usage;
+
+public sealed partial class Gate
+{
+    /// <summary>Whether the customer may use <paramref name="amount"/> of a feature now, without using it. Never
+    /// throws for a database failure: the answer is then no, with reason <see cref="GateRefusal.Unavailable"/>.</summary>
+    public async Task<CheckResult> CheckAsync(string customerId, string featureId, long amount = 1, CancellationToken cancellationToken = default)
+    {
+        var feature = _catalog.Feature(featureId) ?? throw new UnknownFeatureException(featureId);
+        try
+        {
+            var (state, plan, now) = await CurrentAsync(customerId, cancellationToken).ConfigureAwait(false);
+            var balances = _ledger.BalancesOf(state.Ledger, now);
+            var setting = plan?.Primary.Feature(featureId);
+            return feature.Type switch
+            {
+                FeatureType.Boolean => await CheckBooleanAsync(customerId, feature, plan, cancellationToken).ConfigureAwait(false),
+                FeatureType.Credits => CheckCredits(customerId, feature, balances, amount),
+                FeatureType.Metered => CheckMetered(customerId, feature, plan, setting, balances, amount, now),
+                FeatureType.Count => CheckCount(customerId, feature, setting, balances, amount),
+                _ => CheckConcurrency(customerId, feature, setting, balances, amount),
+            };
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            Log.CheckUnavailable(_logger, customerId, ex);
+            return new CheckResult(customerId, featureId, false, GateRefusal.Unavailable, null);
+        }
+    }
+
+    private async Task<CheckResult> CheckBooleanAsync(string customerId, Feature feature, EffectivePlan? plan, CancellationToken cancellationToken)
+    {
+        var entitled = plan is not null && plan.Plans.Any(p => p.Feature(feature.Id) is { Enabled: true });
+        if (!entitled)
+        {
+            entitled = (await ExternalFeaturesAsync(customerId, cancellationToken).ConfigureAwait(false)).Contains("feature:" + feature.Id);
+        }
+
+        return new CheckResult(customerId, feature.Id, entitled, entitled ? null : GateRefusal.NotEntitled, null);
+    }
+
+    private static CheckResult CheckCredits(string customerId, Feature feature, CustomerBalances balances, long amount)
+    {
+        var balance = balances.For(feature.Id);
+        var allowed = balance.Available >= amount;
+        return new CheckResult(customerId, feature.Id, allowed, allowed ? null : GateRefusal.InsufficientBalance,
+            new BalanceSummary(balance.Available, balance.Held, null, null, null));
+    }
+
+    private CheckResult CheckMetered(string customerId, Feature feature, EffectivePlan? plan, PlanFeature? setting, CustomerBalances balances,
+        long amount, DateTimeOffset now)
+    {
+        var balance = balances.For(feature.Id);
+        var spill = SpillOf(feature);
+        var allowed = balance.Available >= amount;
+        if (!allowed && spill is not null)
+        {
+            var credits = balances.For(spill.Feature).Available;
+            allowed = (amount - balance.Available) <= credits / spill.UnitCost;
+        }
+
+        var reason = allowed ? (GateRefusal?)null : setting is null && spill is null ? GateRefusal.NotEntitled : GateRefusal.QuotaExceeded;
+        return new CheckResult(customerId, feature.Id, allowed, reason, MeteredSummary(feature, plan, setting, balance, now));
+    }
+
+    private BalanceSummary MeteredSummary(Feature feature, EffectivePlan? plan, PlanFeature? setting, FeatureBalance balance, DateTimeOffset now)
+    {
+        var window = plan is null ? null : Allowances.Due(_catalog, plan, now).FirstOrDefault(a => a.Feature == feature.Id);
+        long? used = setting?.Limit is { } limit ? Math.Max(0, limit - balance.Available) : null;
+        return new BalanceSummary(balance.Available, balance.Held, setting?.Limit, used, window?.WindowEnd);
+    }
+
+    private static CheckResult CheckCount(string customerId, Feature feature, PlanFeature? setting, CustomerBalances balances, long amount)
+    {
+        var limit = setting?.Limit ?? 0;
+        var level = balances.Counter(feature.Id);
+        var allowed = level + amount <= limit;
+        var reason = allowed ? (GateRefusal?)null : setting is null ? GateRefusal.NotEntitled : GateRefusal.LimitReached;
+        return new CheckResult(customerId, feature.Id, allowed, reason, new BalanceSummary(Math.Max(0, limit - level), 0, limit, level, null));
+    }
+
+    private static CheckResult CheckConcurrency(string customerId, Feature feature, PlanFeature? setting, CustomerBalances balances, long amount)
+    {
+        var limit = setting?.Limit ?? 0;
+        var inUse = balances.HeldUnits(feature.Id);
+        var allowed = inUse + amount <= limit;
+        var reason = allowed ? (GateRefusal?)null : setting is null ? GateRefusal.NotEntitled : GateRefusal.ConcurrencyLimit;
+        return new CheckResult(customerId, feature.Id, allowed, reason, new BalanceSummary(Math.Max(0, limit - inUse), inUse, limit, inUse, null));
+    }
+}
+
+/// <summary>A feature id the catalog does not define.</summary>
+public sealed class UnknownFeatureException(string featureId) : Exception($"'{featureId}' is not a feature of the catalog.")
+{
+    public string FeatureId { get; } = featureId;
+}

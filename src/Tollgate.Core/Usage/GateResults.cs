@@ -1,0 +1,52 @@
+namespace Tollgate.Core.Usage;
+
+/// <summary>Why the gate said no. Each maps to one stable <c>code</c> of the HTTP API.</summary>
+public enum GateRefusal
+{
+    NotEntitled,
+    InsufficientBalance,
+    QuotaExceeded,
+    LimitReached,
+    ConcurrencyLimit,
+
+    /// <summary>Something needed to decide could not be read (the database); the answer is no.</summary>
+    Unavailable,
+
+    /// <summary>The request does not make sense for the feature (using a boolean, going below zero).</summary>
+    InvalidRequest,
+
+    IdempotencyKeyReused,
+    HoldNotFound,
+    HoldNotActive,
+}
+
+/// <summary>A feature's numbers as a check or a balance shows them.</summary>
+public sealed record BalanceSummary(long Available, long Held, long? Limit, long? Used, DateTimeOffset? ResetsAt);
+
+public sealed record CheckResult(string CustomerId, string Feature, bool Allowed, GateRefusal? Reason, BalanceSummary? Balance);
+
+/// <param name="Remaining">After the change: credits available, allowance left (for a metered feature), or room below the limit (count).</param>
+public sealed record UsageResult(string Feature, bool Allowed, long Remaining, string? EntryId, GateRefusal? Refusal, string? Message, bool Replayed = false);
+
+public sealed record HoldOutcome(string? HoldId, string Feature, long Amount, DateTimeOffset? ExpiresAt, GateRefusal? Refusal, string? Message);
+
+public sealed record SettleOutcome(string HoldId, string Status, long Settled, long Released, GateRefusal? Refusal, string? Message);
+
+public sealed record GrantOutcome(string? LotId, string Feature, long Amount, DateTimeOffset? ExpiresAt, GateRefusal? Refusal, string? Message);
+
+/// <summary>One feature of <c>GET /v1/customers/{id}/balances</c>.</summary>
+public sealed record FeatureBalanceView(
+    string Feature,
+    string Type,
+    long Available,
+    long Held,
+    long Debt,
+    long? Limit,
+    long? Used,
+    DateTimeOffset? ResetsAt,
+    IReadOnlyList<Ledger.LotBalance> Lots);
+
+/// <summary>Usage of a feature per day or month, with the limit of the period it is counted against.</summary>
+public sealed record UsageStats(string Feature, string Bucket, DateTimeOffset From, DateTimeOffset To, long? Limit, IReadOnlyList<UsageBucket> Buckets);
+
+public sealed record UsageBucket(DateTimeOffset Start, DateTimeOffset End, long Used);

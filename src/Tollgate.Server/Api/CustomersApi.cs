@@ -1,0 +1,160 @@
+using System.Globalization;
+using Tollgate.Core.Catalog;
+using Tollgate.Core.Customers;
+using Tollgate.Core.Usage;
+using Tollgate.Server.Api.Http;
+
+namespace Tollgate.Server.Api;
+
+/// <summary><c>/v1/customers/…</c>: customers, capabilities, grants, balances, ledger and usage statistics.</summary>
+public static class CustomersApi
+{
+    public static RouteGroupBuilder MapCustomersApi(this RouteGroupBuilder v1)
+    {
+        var customers = v1.MapGroup("/customers/{id}");
+
+        customers.MapPut("", async (string id, HttpContext http, ICustomerStore store, Gate gate, TimeProvider time) =>
+        {
+            var (body, problem) = await RequestBody.ReadAsync<CustomerBody>(http, allowEmpty: true);
+            body ??= new CustomerBody(null, null, null);
+            problem ??= Validate.First(Validate.CustomerId(id, "id"), Validate.Text(body.Email, "email", 254), Validate.Text(body.Name, "name", 200),
+                Validate.Metadata(body.Metadata));
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            if (body.Email is { } email && !email.Contains('@', StringComparison.Ordinal))
+            {
+                return Problems.InvalidRequest("email must be an email address.");
+            }
+
+            var customer = await store.UpsertAsync(id, body.Email?.Trim(), body.Name?.Trim(), body.Metadata, time.GetUtcNow(), http.RequestAborted);
+            return ApiResult.Ok(await ViewAsync(customer, gate, http.RequestAborted));
+        }).Accepts<CustomerBody>("application/json").Produces<CustomerView>();
+
+        customers.MapGet("", async (string id, ICustomerStore store, Gate gate, CancellationToken ct) =>
+        {
+            if (Validate.CustomerId(id, "id") is { } problem)
+            {
+                return problem;
+            }
+
+            var customer = await store.GetAsync(id, ct);
+            return customer is null
+                ? Problems.NotFound("customer_not_found", $"No customer '{id}'.")
+                : ApiResult.Ok(await ViewAsync(customer, gate, ct));
+        }).Produces<CustomerView>();
+
+        customers.MapGet("/capabilities", async (string id, Gate gate, CancellationToken ct) =>
+            Validate.CustomerId(id, "id") ?? ApiResult.Ok(new CapabilitiesView(id, await gate.CapabilitiesAsync(id, ct))))
+            .Produces<CapabilitiesView>();
+
+        customers.MapPost("/grants", async (string id, HttpContext http, Gate gate) =>
+        {
+            var (body, problem) = await RequestBody.ReadAsync<GrantBody>(http);
+            problem ??= Validate.First(Validate.CustomerId(id, "id"), Validate.Required(body!.Feature, "feature"), Validate.Positive(body.Amount, "amount"),
+                Validate.Text(body.Reason, "reason", 500, required: true));
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            if (body!.ExpiresAt is { } expires && expires <= http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow())
+            {
+                return Problems.InvalidRequest("expires_at must be in the future.");
+            }
+
+            var outcome = await gate.GrantAsync(id, body.Feature!, body.Amount!.Value, body.ExpiresAt, body.Reason!.Trim(),
+                http.Request.Headers[IdempotencyFilter.Header].ToString(), cancellationToken: http.RequestAborted);
+            return outcome.Refusal is { } refusal
+                ? GateProblems.For(refusal, outcome.Message)
+                : ApiResult.Json(StatusCodes.Status201Created, new GrantView(outcome.LotId!, outcome.Feature, outcome.Amount, outcome.ExpiresAt));
+        }).AddEndpointFilter<IdempotencyFilter>().Accepts<GrantBody>("application/json").Produces<GrantView>(StatusCodes.Status201Created);
+
+        customers.MapGet("/balances", async (string id, Gate gate, CancellationToken ct) =>
+        {
+            if (Validate.CustomerId(id, "id") is { } problem)
+            {
+                return problem;
+            }
+
+            var balances = await gate.BalancesAsync(id, ct);
+            return ApiResult.Ok(new BalancesView(id, balances.Select(b => new BalanceView(b.Feature, b.Type, b.Available, b.Held, b.Debt, b.Limit,
+                b.Used, b.ResetsAt, b.Lots.Select(LotView.From).ToList())).ToList()));
+        }).Produces<BalancesView>();
+
+        customers.MapGet("/ledger", async (string id, string? feature, int? limit, string? after, Core.Ledger.LedgerEngine ledger, CancellationToken ct) =>
+        {
+            if (Validate.CustomerId(id, "id") is { } problem)
+            {
+                return problem;
+            }
+
+            if (limit is < 1 or > 200)
+            {
+                return Problems.InvalidRequest("limit must be from 1 to 200.");
+            }
+
+            long? cursor = null;
+            if (after is not null)
+            {
+                if (!long.TryParse(after, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed))
+                {
+                    return Problems.InvalidRequest("after must be the next value of a previous page.");
+                }
+
+                cursor = parsed;
+            }
+
+            var page = await ledger.GetEntriesAsync(id, feature, limit ?? 50, cursor, ct);
+            return ApiResult.Ok(new LedgerView(page.Entries.Select(EntryView.From).ToList(),
+                page.Next?.ToString(CultureInfo.InvariantCulture)));
+        }).Produces<LedgerView>();
+
+        customers.MapGet("/usage", async (string id, string? feature, string? bucket, DateTimeOffset? from, DateTimeOffset? to, Gate gate,
+            TimeProvider time, CancellationToken ct) =>
+        {
+            if (Validate.First(Validate.CustomerId(id, "id"), Validate.Required(feature, "feature")) is { } problem)
+            {
+                return problem;
+            }
+
+            var unit = bucket switch
+            {
+                null or "day" => ResetInterval.Day,
+                "month" => ResetInterval.Month,
+                _ => (ResetInterval?)null,
+            };
+            if (unit is null)
+            {
+                return Problems.InvalidRequest("bucket must be day or month.");
+            }
+
+            var now = time.GetUtcNow();
+            var end = to ?? now;
+            var start = from ?? (unit == ResetInterval.Day ? Core.Subscriptions.Periods.Calendar(ResetInterval.Month, now).Start : end.AddYears(-1));
+            if (start >= end || (unit == ResetInterval.Day && (end - start).TotalDays > 400) || (end - start).TotalDays > 3700)
+            {
+                return Problems.InvalidRequest("from must be before to, at most 400 days apart for daily buckets (10 years for monthly).");
+            }
+
+            return ApiResult.Ok(await gate.StatsAsync(id, feature!, unit.Value, start, end, ct));
+        }).Produces<UsageStats>();
+
+        customers.MapGet("/subscriptions", async (string id, Gate gate, CancellationToken ct) =>
+            Validate.CustomerId(id, "id")
+            ?? ApiResult.Ok(new SubscriptionsView((await gate.SubscriptionsAsync(id, ct)).Select(SubscriptionView.From).ToList())))
+            .Produces<SubscriptionsView>();
+
+        return v1;
+    }
+
+    private static async Task<CustomerView> ViewAsync(Customer customer, Gate gate, CancellationToken ct)
+    {
+        var plan = await gate.PlanAsync(customer.Id, ct);
+        var subscriptions = await gate.SubscriptionsAsync(customer.Id, ct);
+        return new CustomerView(customer.Id, customer.Email, customer.Name, customer.Metadata, plan?.Primary.Id,
+            subscriptions.Select(SubscriptionView.From).ToList(), customer.CreatedAt);
+    }
+}

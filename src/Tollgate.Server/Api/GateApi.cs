@@ -1,0 +1,101 @@
+using Tollgate.Core.Common;
+using Tollgate.Core.Usage;
+using Tollgate.Server.Api.Http;
+
+namespace Tollgate.Server.Api;
+
+/// <summary><c>/v1/check</c>, <c>/v1/usage</c> and <c>/v1/holds</c>: may this customer do X, charge them for X.</summary>
+public static class GateApi
+{
+    private const long MaxTtlSeconds = 7 * 24 * 3600;
+
+    public static RouteGroupBuilder MapGateApi(this RouteGroupBuilder v1)
+    {
+        v1.MapPost("/check", async (HttpContext http, Gate gate) =>
+        {
+            var (body, problem) = await RequestBody.ReadAsync<CheckBody>(http);
+            problem ??= Validate.First(Validate.CustomerId(body!.CustomerId), Validate.Required(body.Feature, "feature"),
+                body.Amount is null ? null : Validate.Positive(body.Amount, "amount"));
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            var result = await gate.CheckAsync(body!.CustomerId!, body.Feature!, body.Amount ?? 1, http.RequestAborted);
+            return ApiResult.Ok(new CheckView(result.CustomerId, result.Feature, result.Allowed,
+                result.Reason is { } reason ? GateProblems.Code(reason) : null, result.Balance));
+        }).Accepts<CheckBody>("application/json").Produces<CheckView>();
+
+        v1.MapPost("/usage", async (HttpContext http, Gate gate) =>
+        {
+            var (body, problem) = await RequestBody.ReadAsync<UsageBody>(http);
+            problem ??= Validate.First(Validate.CustomerId(body!.CustomerId), Validate.Required(body.Feature, "feature"),
+                Validate.Required(body.Amount, "amount"));
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            var result = await gate.UseAsync(body!.CustomerId!, body.Feature!, body.Amount!.Value, http.Request.Headers[IdempotencyFilter.Header].ToString(),
+                http.RequestAborted);
+            return result.Refusal is { } refusal
+                ? GateProblems.For(refusal, result.Message)
+                : ApiResult.Ok(new UsageView(true, result.Feature, result.Remaining, result.EntryId));
+        }).AddEndpointFilter<IdempotencyFilter>().Accepts<UsageBody>("application/json").Produces<UsageView>();
+
+        v1.MapPost("/holds", async (HttpContext http, Gate gate) =>
+        {
+            var (body, problem) = await RequestBody.ReadAsync<HoldBody>(http);
+            problem ??= Validate.First(Validate.CustomerId(body!.CustomerId), Validate.Required(body.Feature, "feature"),
+                Validate.Positive(body.Amount, "amount"),
+                body.TtlSeconds is null or (>= 1 and <= MaxTtlSeconds) ? null : Problems.InvalidRequest($"ttl_seconds must be from 1 to {MaxTtlSeconds}."));
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            var outcome = await gate.HoldAsync(body!.CustomerId!, body.Feature!, body.Amount!.Value,
+                TimeSpan.FromSeconds(body.TtlSeconds ?? 3600), http.Request.Headers[IdempotencyFilter.Header].ToString(), http.RequestAborted);
+            return outcome.Refusal is { } refusal
+                ? GateProblems.For(refusal, outcome.Message)
+                : ApiResult.Json(StatusCodes.Status201Created, new HoldView(outcome.HoldId!, "active", outcome.Amount, outcome.ExpiresAt, outcome.Feature));
+        }).AddEndpointFilter<IdempotencyFilter>().Accepts<HoldBody>("application/json").Produces<HoldView>(StatusCodes.Status201Created);
+
+        v1.MapPost("/holds/{id}/settle", async (string id, HttpContext http, Gate gate) =>
+        {
+            var (body, problem) = await RequestBody.ReadAsync<SettleBody>(http, allowEmpty: true);
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            if (body?.Amount is < 0)
+            {
+                return Problems.InvalidRequest("amount must not be negative.");
+            }
+
+            var outcome = await gate.SettleAsync(id, body?.Amount, http.RequestAborted);
+            return outcome.Refusal is { } refusal
+                ? GateProblems.For(refusal, outcome.Message)
+                : ApiResult.Ok(new SettleView(outcome.HoldId, outcome.Status, outcome.Settled, outcome.Released));
+        }).Accepts<SettleBody>("application/json").Produces<SettleView>();
+
+        v1.MapPost("/holds/{id}/release", async (string id, Gate gate, CancellationToken ct) =>
+        {
+            var outcome = await gate.ReleaseAsync(id, ct);
+            return outcome.Refusal is { } refusal
+                ? GateProblems.For(refusal, outcome.Message)
+                : ApiResult.Ok(new ReleaseView(outcome.HoldId, outcome.Status));
+        }).Produces<ReleaseView>();
+
+        v1.MapGet("/holds/{id}", async (string id, Core.Ledger.LedgerEngine ledger, CancellationToken ct) =>
+        {
+            var hold = await ledger.GetHoldAsync(id, ct);
+            return hold is null
+                ? Problems.NotFound("hold_not_found", $"No hold {id}.")
+                : ApiResult.Ok(new HoldView(hold.HoldId, SnakeCase<Core.Ledger.HoldStatus>.Name(hold.Status), hold.Amount, hold.ExpiresAt, hold.Feature));
+        }).Produces<HoldView>();
+
+        return v1;
+    }
+}

@@ -1,0 +1,44 @@
+using Tollgate.Core.Ledger;
+using Tollgate.Core.Usage;
+using Tollgate.Storage;
+
+namespace Tollgate.Server.Hosting;
+
+/// <summary>Writes the expiry entries of lots and holds that are due. Reads never wait for it (they apply expiries
+/// themselves); it keeps the ledger's history complete.</summary>
+internal sealed class LedgerSweeper(LedgerEngine ledger, TimeProvider time, ILogger<LedgerSweeper> logger) : BackgroundService
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Interval, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                await ledger.SweepAsync(cancellationToken: stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogWarning(ex, "Ledger sweep failed; retrying in {Interval}", Interval);
+            }
+        }
+    }
+}
+
+/// <summary>Keeps the gate's cache honest across servers: drops a customer's cached view when another server
+/// changes them, and turns the cache off while those changes cannot be heard.</summary>
+internal sealed class ChangeFeedListener(TollgateDatabase database, Gate gate, ILogger<ChangeFeedListener> logger) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        database.ListenForChangesAsync(gate.Invalidate, up =>
+        {
+            if (up != gate.CacheEnabled)
+            {
+                logger.LogInformation("Change feed {State}; gate cache {Cache}", up ? "up" : "down", up ? "on" : "off");
+            }
+
+            gate.CacheEnabled = up;
+        }, stoppingToken);
+}

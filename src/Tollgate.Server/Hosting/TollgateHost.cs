@@ -1,0 +1,112 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Tollgate.Core.Catalog;
+using Tollgate.Core.Entitlements;
+using Tollgate.Core.Ledger;
+using Tollgate.Core.Subscriptions;
+using Tollgate.Core.Usage;
+using Tollgate.Server.Api;
+using Tollgate.Server.Api.Http;
+using Tollgate.Server.Health;
+using Tollgate.Storage;
+
+namespace Tollgate.Server.Hosting;
+
+/// <summary>Builds the Tollgate web application: configuration, database (migrated before it serves), engine, API.</summary>
+public static class TollgateHost
+{
+    public const string DefaultUrl = "http://localhost:5080";
+
+    /// <param name="configure">Lets a test host change the builder before Tollgate reads it (a test server, a fake clock, settings).</param>
+    public static async Task<WebApplication> CreateAsync(string[] args, Action<WebApplicationBuilder>? configure = null,
+        CancellationToken cancellationToken = default)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]))
+        {
+            builder.WebHost.UseUrls(DefaultUrl);
+        }
+
+        configure?.Invoke(builder);
+        var settings = TollgateSettings.Read(builder.Configuration);
+        var catalog = settings.LoadCatalog();
+        AddTollgate(builder.Services, settings, catalog);
+
+        var app = builder.Build();
+        var database = app.Services.GetRequiredService<TollgateDatabase>();
+        var report = await database.MigrateAsync(cancellationToken);
+        app.Logger.LogInformation("Database {Provider} at schema version {Version}; applied now: {Applied}",
+            database.Provider, report.CurrentVersion, report.Applied.Count == 0 ? "none" : string.Join(", ", report.Applied));
+        await app.Services.GetRequiredService<ApiKeyRing>().LoadAsync(settings, database.Settings, cancellationToken);
+
+        MapTollgate(app);
+        return app;
+    }
+
+    private static void AddTollgate(IServiceCollection services, TollgateSettings settings, ProductCatalog catalog)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(settings);
+        services.AddSingleton(catalog);
+        services.AddSingleton(sp => TollgateDatabase.Create(settings.Database, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Customers);
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Subscriptions);
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Idempotency);
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Settings);
+        services.AddSingleton(sp => new LedgerEngine(
+            sp.GetRequiredService<TollgateDatabase>().Ledger,
+            sp.GetRequiredService<TimeProvider>(),
+            new LedgerOptions { Lanes = settings.Database.Provider == DatabaseProvider.Postgres ? 4 : 1, BurnOrders = catalog.BurnOrders() },
+            sp.GetRequiredService<ILogger<LedgerEngine>>()));
+        services.AddSingleton(sp => new Gate(catalog, sp.GetRequiredService<LedgerEngine>(), sp.GetRequiredService<ISubscriptionStore>(),
+            sp.GetRequiredService<TimeProvider>(), new GateOptions { PastDueKeepsAccess = settings.PastDueKeepsAccess },
+            sp.GetService<IExternalAccessSource>(), sp.GetRequiredService<ILogger<Gate>>())
+        {
+            // Until the change feed is heard, other servers' writes could be missed: no cache on PostgreSQL yet.
+            CacheEnabled = settings.Database.Provider == DatabaseProvider.Sqlite,
+        });
+        services.AddSingleton(sp => new SubscriptionService(catalog, sp.GetRequiredService<ISubscriptionStore>(), sp.GetRequiredService<LedgerEngine>(),
+            sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<ApiKeyRing>();
+        services.AddSingleton(sp => sp.GetRequiredService<ApiKeyRing>().Keys);
+        services.AddSingleton<ApiKeyFilter>();
+        services.AddSingleton<IdempotencyFilter>();
+        services.AddSingleton<HealthCheck>();
+        services.AddHostedService<LedgerSweeper>();
+        services.AddHostedService<ChangeFeedListener>();
+        services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
+        services.AddOpenApi("v1", o => o.ShouldInclude = d => d.RelativePath?.StartsWith("v1/", StringComparison.Ordinal) == true);
+    }
+
+    private static ApiResult StatusProblem(int status) => status switch
+    {
+        404 => Problems.NotFound("not_found", "No such endpoint."),
+        405 => Problems.Create(405, "method_not_allowed", "This endpoint does not take that method."),
+        415 => Problems.Create(415, "unsupported_media_type", "The body must be JSON.", "Send Content-Type: application/json."),
+        _ => Problems.Create(status, "error", "The request failed."),
+    };
+
+    private static void MapTollgate(WebApplication app)
+    {
+        app.UseExceptionHandler(handler => handler.Run(context => Problems.Internal().ExecuteAsync(context)));
+        // Errors the framework answers with an empty body (no route, wrong method, not JSON) get a problem body too.
+        app.UseStatusCodePages(context => StatusProblem(context.HttpContext.Response.StatusCode).ExecuteAsync(context.HttpContext));
+        app.Use(async (context, next) =>
+        {
+            try
+            {
+                await next(context);
+            }
+            catch (UnknownFeatureException ex) when (!context.Response.HasStarted)
+            {
+                await Problems.NotFound("unknown_feature", $"'{ex.FeatureId}' is not a feature of the catalog.").ExecuteAsync(context);
+            }
+        });
+
+        app.MapHealthApi();
+        app.MapOpenApi("/openapi/{documentName}.json");
+        var v1 = app.MapGroup("/v1").AddEndpointFilter<ApiKeyFilter>();
+        v1.MapCustomersApi();
+        v1.MapGateApi();
+        v1.MapProductsApi();
+    }
+}

@@ -1,0 +1,176 @@
+using Tollgate.Core.Catalog;
+using Tollgate.Storage;
+
+namespace Tollgate.Server.Hosting;
+
+/// <summary>
+/// Tollgate's configuration (API.md §2), read and validated once at start-up. Every problem names the key in its
+/// environment form (<c>Tollgate__Database__Provider</c>), so the one line printed is enough to fix it.
+/// </summary>
+public sealed record TollgateSettings(
+    DatabaseOptions Database,
+    string? CatalogPath,
+    IReadOnlyList<string> ApiKeys,
+    string? AdminKey,
+    Uri? PublicBaseUrl,
+    ProviderSettings Providers,
+    bool PastDueKeepsAccess)
+{
+    public static TollgateSettings Read(IConfiguration configuration)
+    {
+        var section = configuration.GetSection("Tollgate");
+        var database = ReadDatabase(section.GetSection("Database"));
+        var catalog = Blank(section["Catalog"]);
+        if (catalog is not null && !File.Exists(catalog))
+        {
+            throw new ConfigurationException("Tollgate__Catalog", $"no catalog file at '{catalog}'.");
+        }
+
+        var apiKeys = section.GetSection("ApiKeys").GetChildren().Select(c => c.Value).OfType<string>().Where(v => v.Length > 0).ToList();
+        foreach (var key in apiKeys.Where(k => k.Length < 16))
+        {
+            throw new ConfigurationException("Tollgate__ApiKeys", "every API key must be at least 16 characters.");
+        }
+
+        var adminKey = Blank(section["AdminKey"]);
+        if (adminKey is { Length: < 16 })
+        {
+            throw new ConfigurationException("Tollgate__AdminKey", "must be at least 16 characters.");
+        }
+
+        Uri? baseUrl = null;
+        if (Blank(section["PublicBaseUrl"]) is { } url
+            && (!Uri.TryCreate(url, UriKind.Absolute, out baseUrl) || baseUrl.Scheme is not ("http" or "https")))
+        {
+            throw new ConfigurationException("Tollgate__PublicBaseUrl", $"'{url}' is not an absolute http(s) URL.");
+        }
+
+        var pastDue = section["Subscriptions:PastDueKeepsAccess"] is { Length: > 0 } raw
+            ? bool.TryParse(raw, out var parsed) ? parsed : throw new ConfigurationException("Tollgate__Subscriptions__PastDueKeepsAccess", "must be true or false.")
+            : true;
+        return new TollgateSettings(database, catalog, apiKeys, adminKey, baseUrl, ProviderSettings.Read(section.GetSection("Providers")), pastDue);
+    }
+
+    public ProductCatalog LoadCatalog()
+    {
+        try
+        {
+            return CatalogPath is null ? CatalogLoader.LoadDemo() : CatalogLoader.LoadFile(CatalogPath);
+        }
+        catch (CatalogException ex)
+        {
+            throw new ConfigurationException("Tollgate__Catalog", ex.Message);
+        }
+    }
+
+    private static DatabaseOptions ReadDatabase(IConfigurationSection section)
+    {
+        var providerName = section["Provider"];
+        var provider = providerName?.Trim().ToLowerInvariant() switch
+        {
+            null or "" or "sqlite" => DatabaseProvider.Sqlite,
+            "postgres" or "postgresql" => DatabaseProvider.Postgres,
+            _ => throw new ConfigurationException("Tollgate__Database__Provider", $"'{providerName}' is not a database provider; use sqlite or postgres."),
+        };
+        var connectionString = Blank(section["ConnectionString"]);
+        if (connectionString is null)
+        {
+            return provider == DatabaseProvider.Postgres
+                ? throw new ConfigurationException("Tollgate__Database__ConnectionString", "is required when the provider is postgres.")
+                : DatabaseOptions.DefaultSqlite;
+        }
+
+        return new DatabaseOptions(provider, connectionString);
+    }
+
+    internal static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+}
+
+/// <summary>Payment providers: the default for new checkouts and each provider's secrets.</summary>
+public sealed record ProviderSettings(string Default, CreemSettings? Creem, StripeSettings? Stripe)
+{
+    public static ProviderSettings Read(IConfigurationSection section)
+    {
+        var defaultProvider = TollgateSettings.Blank(section["Default"])?.ToLowerInvariant() ?? "sandbox";
+        if (defaultProvider is not ("sandbox" or "creem" or "stripe"))
+        {
+            throw new ConfigurationException("Tollgate__Providers__Default", $"'{defaultProvider}' is not a provider; use sandbox, creem or stripe.");
+        }
+
+        var creem = CreemSettings.Read(section.GetSection("Creem"));
+        var stripe = StripeSettings.Read(section.GetSection("Stripe"));
+        if (defaultProvider == "creem" && creem is null)
+        {
+            throw new ConfigurationException("Tollgate__Providers__Creem__ApiKey", "is required when the default provider is creem.");
+        }
+
+        if (defaultProvider == "stripe" && stripe is null)
+        {
+            throw new ConfigurationException("Tollgate__Providers__Stripe__SecretKey", "is required when the default provider is stripe.");
+        }
+
+        return new ProviderSettings(defaultProvider, creem, stripe);
+    }
+}
+
+public sealed record CreemSettings(string ApiKey, string WebhookSecret, Uri BaseUrl)
+{
+    public static CreemSettings? Read(IConfigurationSection section)
+    {
+        var apiKey = TollgateSettings.Blank(section["ApiKey"]);
+        var secret = TollgateSettings.Blank(section["WebhookSecret"]);
+        if (apiKey is null)
+        {
+            return secret is null ? null : throw new ConfigurationException("Tollgate__Providers__Creem__ApiKey", "is required with a webhook secret.");
+        }
+
+        if (secret is null)
+        {
+            throw new ConfigurationException("Tollgate__Providers__Creem__WebhookSecret", "is required when Creem is enabled (an API key is set).");
+        }
+
+        var baseUrl = TollgateSettings.Blank(section["BaseUrl"])
+            ?? (apiKey.StartsWith("creem_test_", StringComparison.Ordinal) ? "https://test-api.creem.io" : "https://api.creem.io");
+        return Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri)
+            ? new CreemSettings(apiKey, secret, uri)
+            : throw new ConfigurationException("Tollgate__Providers__Creem__BaseUrl", $"'{baseUrl}' is not an absolute URL.");
+    }
+}
+
+public sealed record StripeSettings(string SecretKey, IReadOnlyList<string> WebhookSecrets, Uri BaseUrl, int ToleranceSeconds)
+{
+    public static StripeSettings? Read(IConfigurationSection section)
+    {
+        var key = TollgateSettings.Blank(section["SecretKey"]);
+        var secrets = section.GetSection("WebhookSecrets").GetChildren().Select(c => c.Value).OfType<string>().Where(v => v.Length > 0).ToList();
+        if (key is null)
+        {
+            return secrets.Count == 0 ? null : throw new ConfigurationException("Tollgate__Providers__Stripe__SecretKey", "is required with webhook secrets.");
+        }
+
+        if (secrets.Count == 0)
+        {
+            throw new ConfigurationException("Tollgate__Providers__Stripe__WebhookSecrets__0", "is required when Stripe is enabled (a secret key is set).");
+        }
+
+        var baseUrl = TollgateSettings.Blank(section["BaseUrl"]) ?? "https://api.stripe.com";
+        if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri))
+        {
+            throw new ConfigurationException("Tollgate__Providers__Stripe__BaseUrl", $"'{baseUrl}' is not an absolute URL.");
+        }
+
+        var tolerance = 300;
+        if (TollgateSettings.Blank(section["SignatureToleranceSeconds"]) is { } raw && (!int.TryParse(raw, out tolerance) || tolerance < 1))
+        {
+            throw new ConfigurationException("Tollgate__Providers__Stripe__SignatureToleranceSeconds", "must be a whole number of seconds ≥ 1.");
+        }
+
+        return new StripeSettings(key, secrets, uri, tolerance);
+    }
+}
+
+/// <summary>A configuration error, reported at start-up with the key it concerns.</summary>
+public sealed class ConfigurationException(string key, string problem) : Exception($"{key}: {problem}")
+{
+    public string Key { get; } = key;
+}
