@@ -132,7 +132,7 @@ public static class CustomersApi
             }
 
             var now = time.GetUtcNow();
-            var end = to ?? now;
+            var end = to ?? Core.Subscriptions.Periods.Calendar(unit.Value, now).End;
             var start = from ?? (unit == ResetInterval.Day ? Core.Subscriptions.Periods.Calendar(ResetInterval.Month, now).Start : end.AddYears(-1));
             if (start >= end || (unit == ResetInterval.Day && (end - start).TotalDays > 400) || (end - start).TotalDays > 3700)
             {

@@ -1,0 +1,143 @@
+using Tollgate.Core.Catalog;
+
+namespace Tollgate.Core.Tests.Catalog;
+
+public sealed class CatalogLoaderTests
+{
+    private const string Valid = """
+        features:
+          credits: { type: credits, name: Credits }
+          ai_messages: { type: metered, credit_cost: 2 }
+          hd_export: { type: boolean }
+          projects: { type: count }
+          jobs: { type: concurrency }
+        plans:
+          free:
+            default: true
+            features:
+              ai_messages: { limit: 5, reset: month }
+              projects: { limit: 1 }
+          pro:
+            interval: month
+            price: { amount: 1900, currency: USD }
+            providers: { stripe: { price: price_pro }, creem: { product: prod_pro } }
+            features:
+              hd_export: true
+              ai_messages: { limit: 100, reset: day }
+              credits: { grant: 10, reset: month }
+              jobs: { limit: 3 }
+          pro_yearly:
+            interval: year
+            includes: pro
+            features:
+              credits: { grant: 200, reset: month }
+        packs:
+          small: { credits: 60, once_per_customer: true, expires_after_days: 30, price: { amount: 100, currency: USD } }
+        """;
+
+    [Fact]
+    public void Parse_ReadsEveryKindOfEntry()
+    {
+        var catalog = CatalogLoader.Parse(Valid, "catalog.yaml");
+
+        Assert.Equal(["credits", "ai_messages", "hd_export", "projects", "jobs"], catalog.Features.Select(f => f.Id));
+        Assert.Equal(2, catalog.Feature("ai_messages")!.CreditCost);
+        Assert.Equal("free", catalog.DefaultPlan!.Id);
+        var pro = catalog.PlansById["pro"];
+        Assert.Equal((BillingInterval.Month, 1900L, "USD"), (pro.Interval!.Value, pro.Price!.Value.Amount, pro.Price.Value.Currency));
+        Assert.Equal(("price_pro", "prod_pro"), (pro.Providers.StripePrice, pro.Providers.CreemProduct));
+        Assert.Equal((100L, ResetInterval.Day), (pro.Feature("ai_messages")!.Limit!.Value, pro.Feature("ai_messages")!.Reset));
+        Assert.True(pro.Feature("hd_export")!.Enabled);
+        var pack = catalog.PacksById["small"];
+        Assert.Equal((60L, true, 30), (pack.Credits, pack.OncePerCustomer, pack.ExpiresAfterDays!.Value));
+        Assert.Equal(catalog.PlansById["pro"], catalog.FindByProviderRef("stripe", "price_pro").Plan);
+    }
+
+    [Fact]
+    public void Includes_CopiesTheIncludedPlansFeatures_OwnEntriesWin()
+    {
+        var yearly = CatalogLoader.Parse(Valid, "catalog.yaml").PlansById["pro_yearly"];
+
+        Assert.True(yearly.Feature("hd_export")!.Enabled);
+        Assert.Equal(100, yearly.Feature("ai_messages")!.Limit);
+        Assert.Equal(200, yearly.Feature("credits")!.Grant);
+        Assert.Equal("pro", yearly.Includes);
+    }
+
+    [Fact]
+    public void DemoCatalog_HasTheSeedsPlansAndPacks()
+    {
+        var catalog = CatalogLoader.LoadDemo();
+
+        Assert.Equal(["free", "pro", "pro_yearly", "team", "lifetime"], catalog.Plans.Select(p => p.Id));
+        Assert.Equal([("new_user_pack", 60L), ("starter_pack", 100L), ("popular_pack", 210L), ("premium_pack", 415L)],
+            catalog.Packs.Select(p => (p.Id, p.Credits)));
+        Assert.Equal(100, catalog.PacksById["new_user_pack"].Price!.Value.Amount);
+        Assert.True(catalog.PacksById["new_user_pack"].OncePerCustomer);
+        Assert.Equal(50, catalog.DefaultPlan!.Feature("ai_messages")!.Limit);
+        Assert.Equal((1900L, 19000L, 4900L, 19900L),
+            (catalog.PlansById["pro"].Price!.Value.Amount, catalog.PlansById["pro_yearly"].Price!.Value.Amount,
+             catalog.PlansById["team"].Price!.Value.Amount, catalog.PlansById["lifetime"].Price!.Value.Amount));
+        Assert.Equal(500, catalog.PlansById["lifetime"].Feature("credits")!.Grant);
+        Assert.Equal(BillingInterval.Once, catalog.PlansById["lifetime"].Interval);
+        Assert.Equal(1, catalog.Feature("ai_messages")!.CreditCost);
+    }
+
+    [Theory]
+    [InlineData("plans:\n  free:\n    default: true\n    features:\n      jobs: { limt: 3 }", "plans.free.features.jobs.limt", "unknown key", 5)]
+    [InlineData("plans:\n  pro:\n    interval: weekly", "plans.pro.interval", "'weekly' is not an interval", 3)]
+    [InlineData("plans:\n  pro:\n    interval: month\n    features:\n      jobs: { limit: -1 }", "plans.pro.features.jobs.limit", "whole number ≥ 0", 5)]
+    [InlineData("plans:\n  pro:\n    interval: month\n    features:\n      jobs: { limit: lots }", "plans.pro.features.jobs.limit", "whole number", 5)]
+    [InlineData("plans:\n  pro:\n    interval: month\n    features:\n      video: { limit: 1 }", "plans.pro.features.video", "'video' is not a feature", 5)]
+    [InlineData("plans:\n  pro:\n    interval: month\n    features:\n      hd: yes-please", "plans.pro.features.hd", "true or false", 5)]
+    [InlineData("plans:\n  a: { default: true }\n  b: { default: true }", "plans", "only one plan may be the default", null)]
+    [InlineData("plans:\n  a: { default: true, interval: month }", "plans.a", "the default plan is free", 2)]
+    [InlineData("plans:\n  a: { name: A }", "plans.a.interval", "is required", 2)]
+    [InlineData("plans:\n  a: { interval: month, price: { amount: 5, currency: usd } }", "plans.a.price.currency", "ISO 4217", 2)]
+    [InlineData("plans:\n  a: { interval: month, includes: b }\n  b: { interval: month, includes: a }", "plans.a.includes", "cycle", null)]
+    [InlineData("packs:\n  p: { credits: 0 }", "packs.p.credits", "whole number ≥ 1", 2)]
+    [InlineData("packs:\n  p: { credits: 5, expires_after_days: 0 }", "packs.p.expires_after_days", "from 1 to", 2)]
+    [InlineData("plans:\n  Pro!: { interval: month }", "plans.Pro!", "ids are", 2)]
+    public void Parse_ReportsTheFilePathAndProblem(string plansOrPacks, string path, string problem, int? lineInFragment)
+    {
+        const string features = "features:\n  credits: { type: credits }\n  jobs: { type: concurrency }\n  hd: { type: boolean }\n";
+
+        var error = Assert.Throws<CatalogException>(() => CatalogLoader.Parse(features + plansOrPacks, "shop.yaml"));
+
+        Assert.Equal("shop.yaml", error.File);
+        Assert.Equal(path, error.Path);
+        Assert.Contains(problem, error.Problem, StringComparison.Ordinal);
+        Assert.StartsWith($"shop.yaml: {path}: ", error.Message, StringComparison.Ordinal);
+        if (lineInFragment is { } line)
+        {
+            Assert.EndsWith($"(line {line + 4})", error.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData("features:\n  x: { type: gauge }", "features.x.type", "'gauge' is not a feature type")]
+    [InlineData("features:\n  x: { type: boolean, credit_cost: 1 }", "features.x.credit_cost", "only metered features spill")]
+    [InlineData("features:\n  x: { type: metered, credit_cost: 1 }", "features.x.credit_cost", "needs a feature of type credits")]
+    [InlineData("features:\n  a: { type: credits }\n  b: { type: credits }", "features", "only one feature may have type credits")]
+    [InlineData("features:\n  x: { type: boolean }\npacks:\n  p: { credits: 5 }", "packs.p", "no feature has type credits")]
+    [InlineData("features:\n  x: { type: boolean }\nextras: 1", "extras", "unknown key")]
+    [InlineData("plans: {}", "features", "is required")]
+    [InlineData("features: [1, 2]", "features", "must be a mapping")]
+    [InlineData("features:\n  x: { type: boolean\n", "", "is not valid YAML")]
+    public void Parse_RejectsBadFeaturesAndStructure(string yaml, string path, string problem)
+    {
+        var error = Assert.Throws<CatalogException>(() => CatalogLoader.Parse(yaml, "c.yaml"));
+
+        Assert.Equal(path, error.Path);
+        Assert.Contains(problem, error.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void LoadFile_WhenTheFileIsMissing_NamesIt()
+    {
+        var error = Assert.Throws<CatalogException>(() => CatalogLoader.LoadFile("/nonexistent/catalog.yaml"));
+
+        Assert.Equal("/nonexistent/catalog.yaml", error.File);
+        Assert.Contains("cannot be read", error.Problem, StringComparison.Ordinal);
+    }
+}
