@@ -139,3 +139,9 @@ public static class Json
         return body;
     }
 }
+
+public static class TestClients
+{
+    /// <summary>A client of the test server that sends no secret key.</summary>
+    public static HttpClient GetTestClientWithoutKey(this WebApplication app) => app.GetTestClient();
+}
