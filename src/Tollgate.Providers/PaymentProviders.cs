@@ -1,0 +1,23 @@
+using Microsoft.Extensions.Logging;
+using Tollgate.Core.Payments;
+using Tollgate.Providers.Creem;
+
+namespace Tollgate.Providers;
+
+/// <summary>Builds the Creem implementation of <see cref="IPaymentProvider"/>. The providers are
+/// thread-safe and meant to live as long as the app; they do not own (or dispose) the <see cref="HttpClient"/>.</summary>
+public static class PaymentProviders
+{
+    /// <summary>Creem (<c>creem</c>), calling <see cref="CreemOptions.EffectiveBaseUrl"/> with the given client.</summary>
+    /// <param name="timeProvider">Clock for retry delays and timeouts.</param>
+    /// <param name="logger">Receives a warning for each retry; optional.</param>
+    /// <exception cref="ArgumentException">The options are incomplete or invalid; the message names the setting.</exception>
+    public static IPaymentProvider CreateCreem(HttpClient httpClient, CreemOptions options, TimeProvider timeProvider, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(httpClient);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        options.Validate();
+        return new CreemProvider(new CreemClient(httpClient, options, timeProvider, logger), options.WebhookSecret);
+    }
+}
