@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Tollgate.Core.Payments;
 using Tollgate.Providers.Creem;
+using Tollgate.Providers.Stripe;
 using Tollgate.Providers.Tests.Fakes;
 
 namespace Tollgate.Providers.Tests;
@@ -23,6 +24,12 @@ internal static class TestSupport
         PaymentProviders.CreateCreem(
             SharedHttp,
             new CreemOptions { ApiKey = apiKey, BaseUrl = server.BaseUrl, Resilience = resilience ?? Resilience() },
+            TimeProvider.System);
+
+    public static IPaymentProvider NewStripe(FakeServer server, ProviderResilienceOptions? resilience = null, string secretKey = FakeStripe.SecretKey) =>
+        PaymentProviders.CreateStripe(
+            SharedHttp,
+            new StripeOptions { SecretKey = secretKey, BaseUrl = server.BaseUrl, Resilience = resilience ?? Resilience() },
             TimeProvider.System);
 
     public static byte[] Resource(string name) => File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Resources", name));
