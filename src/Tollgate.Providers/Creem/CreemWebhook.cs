@@ -158,7 +158,6 @@ internal static class CreemWebhook
         }
 
         var (status, cancelAtPeriodEnd) = known;
-
         return
         [
             new SubscriptionSnapshot(
@@ -209,8 +208,7 @@ internal static class CreemWebhook
     private static List<string> PaymentIds(JsonElement obj)
     {
         var transaction = obj.Obj("transaction");
-        string?[] ids = [obj.IdOf("transaction"), obj.IdOf("order") ?? transaction.IdOf("order"), obj.IdOf("checkout")];
-        return ids.OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        return JsonRead.Ids(obj.IdOf("transaction"), obj.IdOf("order") ?? transaction.IdOf("order"), obj.IdOf("checkout"));
     }
 
     private static PaymentLink PaymentContextLink(JsonElement obj)

@@ -132,6 +132,21 @@ internal static class JsonRead
 
     public static string? UpperCurrency(this JsonElement? element, string name) => element.Str(name)?.ToUpperInvariant();
 
+    /// <summary>The ids a payload gave, in order, without nulls or repeats (a payment's ids for refunds and disputes).</summary>
+    public static List<string> Ids(params ReadOnlySpan<string?> ids)
+    {
+        var list = new List<string>(ids.Length);
+        foreach (var id in ids)
+        {
+            if (!string.IsNullOrEmpty(id) && !list.Contains(id, StringComparer.Ordinal))
+            {
+                list.Add(id);
+            }
+        }
+
+        return list;
+    }
+
     public static JsonElement? First(this JsonElement element, string name) => ((JsonElement?)element).First(name);
 
     public static IEnumerable<JsonElement> Items(this JsonElement element, string name) => ((JsonElement?)element).Items(name);

@@ -274,13 +274,12 @@ internal static class StripeWebhook
             ?? $"{chargeId}:{amountRefunded?.ToString(CultureInfo.InvariantCulture) ?? "?"}";
         var (customerId, product) = TollgateMetadata.Read(c.Obj("metadata"));
         var link = new PaymentLink(null, customerId, product, c.IdOf("customer"), null);
-        string?[] ids = [chargeId, c.IdOf("payment_intent"), c.IdOf("invoice")];
         return
         [
             new RefundIssued(
                 link,
                 refundId,
-                ids.OfType<string>().Distinct(StringComparer.Ordinal).ToList(),
+                JsonRead.Ids(chargeId, c.IdOf("payment_intent"), c.IdOf("invoice")),
                 amountRefunded,
                 c.UpperCurrency("currency"),
                 c.Bool("refunded") ?? false),
@@ -296,13 +295,12 @@ internal static class StripeWebhook
 
         var (customerId, product) = TollgateMetadata.Read(d.Obj("metadata"));
         var link = new PaymentLink(null, customerId, product, null, null);
-        string?[] ids = [d.IdOf("charge"), d.IdOf("payment_intent")];
         return
         [
             new DisputeOpened(
                 link,
                 disputeId,
-                ids.OfType<string>().Distinct(StringComparer.Ordinal).ToList(),
+                JsonRead.Ids(d.IdOf("charge"), d.IdOf("payment_intent")),
                 d.Long("amount"),
                 d.UpperCurrency("currency")),
         ];
