@@ -1,0 +1,76 @@
+using Tollgate.Core.Payments;
+using Tollgate.Providers.Http;
+
+namespace Tollgate.Providers.Stripe;
+
+/// <summary>Stripe behind the payments port.</summary>
+/// <remarks>
+/// Idempotency keys: a checkout's key comes from Tollgate's checkout id, so a repeated create (a retry here, or the
+/// server's own retry) returns the same session. Subscription changes and portal sessions get a fresh key per call,
+/// reused by that call's retries only: their arguments do not name one intent (cancel, resume, cancel again within
+/// Stripe's 24-hour key window would replay the first answer), and a portal session must be new each time.
+/// </remarks>
+internal sealed class StripeProvider(StripeClient client, StripeOptions options) : IPaymentProvider
+{
+    public string Id => "stripe";
+
+    public async Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken)
+    {
+        var price = await client.GetPriceAsync(providerProductRef, cancellationToken);
+        return new ProviderPrice(providerProductRef, price.UnitAmount, price.Currency, IntervalOf(price.Interval, price.IntervalCount));
+    }
+
+    public async Task<ProviderCheckout> CreateCheckoutAsync(CheckoutRequest request, CancellationToken cancellationToken)
+    {
+        var session = await client.CreateCheckoutSessionAsync(
+            new StripeCheckoutRequest(
+                request.Mode == CheckoutMode.Subscription ? "subscription" : "payment",
+                request.ProviderProductRef,
+                request.SuccessUrl,
+                request.CancelUrl,
+                request.CheckoutId,
+                TollgateMetadata.For(request),
+                request.ProviderCustomerId,
+                request.CustomerEmail),
+            cancellationToken);
+        return new ProviderCheckout(session.Id, session.Url);
+    }
+
+    public Task CancelSubscriptionAsync(string providerSubscriptionId, bool atPeriodEnd, CancellationToken cancellationToken) =>
+        atPeriodEnd
+            ? client.SetCancelAtPeriodEndAsync(providerSubscriptionId, true, CallKey("cancel", providerSubscriptionId), cancellationToken)
+            : client.CancelNowAsync(providerSubscriptionId, cancellationToken);
+
+    public Task ResumeSubscriptionAsync(string providerSubscriptionId, CancellationToken cancellationToken) =>
+        client.SetCancelAtPeriodEndAsync(providerSubscriptionId, false, CallKey("resume", providerSubscriptionId), cancellationToken);
+
+    public async Task ChangeSubscriptionAsync(string providerSubscriptionId, string newProviderProductRef, PlanChangePolicy policy, CancellationToken cancellationToken)
+    {
+        var itemId = await client.GetFirstSubscriptionItemIdAsync(providerSubscriptionId, cancellationToken);
+        await client.ChangePriceAsync(
+            providerSubscriptionId,
+            itemId,
+            newProviderProductRef,
+            policy == PlanChangePolicy.Immediate ? "always_invoice" : "none",
+            CallKey("change", providerSubscriptionId),
+            cancellationToken);
+    }
+
+    public async Task<string?> GetCustomerPortalUrlAsync(string providerCustomerId, string returnUrl, CancellationToken cancellationToken) =>
+        await client.CreatePortalSessionAsync(providerCustomerId, returnUrl, CallKey("portal", providerCustomerId), cancellationToken);
+
+    public WebhookVerification VerifyWebhook(IReadOnlyDictionary<string, string> headers, ReadOnlySpan<byte> body, DateTimeOffset now) =>
+        StripeWebhook.Verify(options.WebhookSecrets, options.SignatureToleranceSeconds, headers, body, now);
+
+    public ProviderEvent ParseWebhook(ReadOnlySpan<byte> body) => StripeWebhook.Parse(body);
+
+    /// <summary>Catalog intervals are month, year or once (null). Any other cadence (weekly, every three months)
+    /// comes through as e.g. <c>3 month</c>, so that a comparison with the catalog fails visibly.</summary>
+    internal static string? IntervalOf(string? interval, long count) =>
+        interval is null ? null
+        : count == 1 ? interval
+        : $"{count} {interval}";
+
+    private static string CallKey(string operation, string id) =>
+        StripeClient.IdempotencyKey(operation, $"{id}-{Guid.NewGuid():N}");
+}
