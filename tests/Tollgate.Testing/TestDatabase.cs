@@ -44,6 +44,9 @@ public sealed class TestDatabase : IAsyncDisposable
         });
     }
 
+    /// <summary>The same database for a second user (a second server) that must not drop it: disposing it does nothing.</summary>
+    public TestDatabase Borrow() => new(Options, Database, () => ValueTask.CompletedTask);
+
     /// <summary>Another connection pool on the same database, as a second process would have.</summary>
     public TollgateDatabase OpenAnother(TimeProvider time) => TollgateDatabase.Create(Options, time);
 

@@ -27,6 +27,9 @@ public sealed record AllowanceGrant(
 /// </summary>
 public static class Allowances
 {
+    private static bool SameLength(ResetInterval reset, BillingInterval interval) =>
+        (reset, interval) is (ResetInterval.Month, BillingInterval.Month) or (ResetInterval.Year, BillingInterval.Year);
+
     public static IReadOnlyList<AllowanceGrant> Due(ProductCatalog catalog, EffectivePlan plan, DateTimeOffset now)
     {
         var grants = new List<AllowanceGrant>();
@@ -55,9 +58,12 @@ public static class Allowances
             DateTimeOffset? start = null, windowEnd = null;
             if (setting.Reset != ResetInterval.Never)
             {
-                var window = paidPeriods
-                    ? Periods.Containing(subscription!.CurrentPeriodStart!.Value, setting.Reset, now)
-                    : Periods.Calendar(setting.Reset, now);
+                var window = !paidPeriods ? Periods.Calendar(setting.Reset, now)
+                    : SameLength(setting.Reset, plan.Primary.Interval!.Value)
+                        // The paid period itself, as the provider counts it (31 Jan → 28 Feb → 31 Mar).
+                        ? (Start: subscription!.CurrentPeriodStart!.Value,
+                            End: subscription.CurrentPeriodEnd ?? Periods.Add(subscription.CurrentPeriodStart!.Value, plan.Primary.Interval!.Value, 1))
+                        : Periods.Containing(subscription!.CurrentPeriodStart!.Value, setting.Reset, now);
                 start = window.Start;
                 windowEnd = paidPeriods && subscription!.CurrentPeriodEnd is { } periodEnd && periodEnd < window.End ? periodEnd : window.End;
             }

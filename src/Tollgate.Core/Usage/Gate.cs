@@ -154,7 +154,8 @@ public sealed partial class Gate
         timeout.CancelAfter(_options.ExternalAccessTimeout);
         try
         {
-            var answer = await _external.GetAsync(customerId, timeout.Token).WaitAsync(_options.ExternalAccessTimeout, _time, cancellationToken)
+            // A wall-clock timeout: it bounds how long a caller waits, which has nothing to do with business time.
+            var answer = await _external.GetAsync(customerId, timeout.Token).WaitAsync(_options.ExternalAccessTimeout, cancellationToken)
                 .ConfigureAwait(false);
             if (!answer.Known)
             {
