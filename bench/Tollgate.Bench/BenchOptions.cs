@@ -7,6 +7,12 @@ internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Dur
     /// <summary>SQLite always; PostgreSQL when a connection string is given.</summary>
     public IEnumerable<string?> Databases => Postgres is null ? [null] : [null, Postgres];
 
+    /// <summary>Concurrent HTTP connections (= callers) of the http suite.</summary>
+    public int[] Connections { get; init; } = [1, 16, 64];
+
+    /// <summary>The server the http suite starts (<c>tollgate.dll</c>); null: the Release build next to the sources.</summary>
+    public string? Server { get; init; }
+
     public static BenchOptions Parse(string[] args)
     {
         string Value(string name, string fallback)
@@ -15,15 +21,23 @@ internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Dur
             return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
         }
 
+        int[] Numbers(string name, string fallback) =>
+            Value(name, fallback).Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToArray();
+
         var suite = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "ledger";
         var postgres = Value("--postgres", Environment.GetEnvironmentVariable("TOLLGATE_TEST_POSTGRES") ?? "");
+        var server = Value("--server", "");
         return new BenchOptions(
             suite,
             postgres.Length == 0 ? null : postgres,
             TimeSpan.FromSeconds(double.Parse(Value("--duration", "5"), CultureInfo.InvariantCulture)),
             TimeSpan.FromSeconds(double.Parse(Value("--warmup", "1"), CultureInfo.InvariantCulture)),
-            Value("--callers", "1,8,32,64").Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToArray(),
+            Numbers("--callers", "1,8,32,64"),
             int.Parse(Value("--lanes", "4"), CultureInfo.InvariantCulture),
-            int.Parse(Value("--in-flight", "2"), CultureInfo.InvariantCulture));
+            int.Parse(Value("--in-flight", "2"), CultureInfo.InvariantCulture))
+        {
+            Connections = Numbers("--connections", "1,16,64"),
+            Server = server.Length == 0 ? null : server,
+        };
     }
 }

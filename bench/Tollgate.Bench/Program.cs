@@ -3,8 +3,10 @@ using System.Text;
 using Tollgate.Bench;
 
 // dotnet run -c Release --project bench/Tollgate.Bench -- ledger [--postgres "<connection string>"] [--duration 5] [--callers 1,8,32,64]
+// dotnet run -c Release --project bench/Tollgate.Bench -- http [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
 var options = BenchOptions.Parse(args);
 var markdown = new StringBuilder();
+var exitCode = 0;
 switch (options.Suite)
 {
     case "ledger":
@@ -19,10 +21,20 @@ switch (options.Suite)
         }
 
         break;
+    case "http":
+        var cells = await new HttpBenchmark(options).RunAsync();
+        markdown.Append(HttpBenchmark.Markdown(cells));
+        if (cells.Any(c => c.Errors > 0))
+        {
+            Console.Error.WriteLine($"http: {cells.Sum(c => c.Errors)} errors (answers other than 200/402 or failed requests); see the table.");
+            exitCode = 1;
+        }
+
+        break;
     default:
-        Console.Error.WriteLine($"unknown suite '{options.Suite}'; suites: ledger");
+        Console.Error.WriteLine($"unknown suite '{options.Suite}'; suites: ledger, http");
         return 64;
 }
 
 Console.WriteLine(markdown);
-return 0;
+return exitCode;

@@ -22,6 +22,15 @@ internal static partial class Log
     [LoggerMessage(2003, LogLevel.Warning, "External access source claimed {Capabilities} for customer {CustomerId}; only feature:* capabilities are taken")]
     public static partial void ExternalAccessOverreach(ILogger logger, string customerId, string capabilities);
 
+    [LoggerMessage(3001, LogLevel.Warning, "Could not fetch the {Provider} price of {Reference}: {Message}; showing the last known price")]
+    public static partial void PriceFetchFailed(ILogger logger, string provider, string reference, string message);
+
+    [LoggerMessage(3002, LogLevel.Warning, "Applying {Provider} event {EventId} ({EventType}) failed on attempt {Attempt}; retrying at {NextAttempt}")]
+    public static partial void WebhookApplyFailed(ILogger logger, string provider, string eventId, string eventType, int attempt, DateTimeOffset? nextAttempt, Exception exception);
+
+    [LoggerMessage(3003, LogLevel.Information, "{Provider} event {EventId} ({EventType}) names no customer Tollgate knows; kept as unmatched")]
+    public static partial void WebhookUnmatched(ILogger logger, string provider, string eventId, string eventType);
+
     [LoggerMessage(2004, LogLevel.Error, "Check for customer {CustomerId} could not read the database; answering unavailable")]
     public static partial void CheckUnavailable(ILogger logger, string customerId, Exception exception);
 }

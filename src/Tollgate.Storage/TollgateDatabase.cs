@@ -1,6 +1,8 @@
 using Tollgate.Core.Customers;
 using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
+using Tollgate.Core.Payments;
+using Tollgate.Core.Payments.Sandbox;
 using Tollgate.Core.Subscriptions;
 using Tollgate.Storage.Migrations;
 using Tollgate.Storage.Postgres;
@@ -22,6 +24,12 @@ public abstract class TollgateDatabase : IAsyncDisposable
     public abstract IIdempotencyStore Idempotency { get; }
 
     public abstract ISettingsStore Settings { get; }
+
+    public abstract IPaymentStore Payments { get; }
+
+    public abstract IWebhookInbox Webhooks { get; }
+
+    public abstract ISandboxStore Sandbox { get; }
 
     /// <summary>The newest schema version this build knows.</summary>
     public int LatestVersion => Migration.For(Provider).Count;

@@ -37,6 +37,9 @@ public sealed record CheckoutCompleted(
     long? Amount,
     string? Currency) : PaymentFact(Link);
 
+/// <summary>A hosted checkout's payment attempt failed (a declined card); the customer may still retry it.</summary>
+public sealed record CheckoutFailed(PaymentLink Link, string ProviderCheckoutId, string Reason) : PaymentFact(Link);
+
 public enum ProviderSubscriptionStatus
 {
     Incomplete,
@@ -83,13 +86,16 @@ public sealed record SubscriptionPaymentFailed(
 
 /// <summary>Money went back to the customer. <see cref="PaymentIds"/> are every id of the refunded payment the event
 /// names (order, transaction, PaymentIntent, charge, checkout), so it can be matched to the payment record.</summary>
+/// <param name="AmountIsCumulative">True when <paramref name="Amount"/> is everything refunded on the payment so far
+/// (Stripe's <c>amount_refunded</c>), false when it is this refund alone (Creem's <c>refund_amount</c>).</param>
 public sealed record RefundIssued(
     PaymentLink Link,
     string ProviderRefundId,
     IReadOnlyList<string> PaymentIds,
     long? Amount,
     string? Currency,
-    bool FullyRefunded) : PaymentFact(Link);
+    bool FullyRefunded,
+    bool AmountIsCumulative = false) : PaymentFact(Link);
 
 /// <summary>The customer disputed a payment (chargeback).</summary>
 public sealed record DisputeOpened(

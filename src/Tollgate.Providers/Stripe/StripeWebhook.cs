@@ -282,7 +282,8 @@ internal static class StripeWebhook
                 JsonRead.Ids(chargeId, c.IdOf("payment_intent"), c.IdOf("invoice")),
                 amountRefunded,
                 c.UpperCurrency("currency"),
-                c.Bool("refunded") ?? false),
+                c.Bool("refunded") ?? false,
+                AmountIsCumulative: true),
         ];
     }
 

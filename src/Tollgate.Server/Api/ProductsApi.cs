@@ -1,5 +1,6 @@
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Common;
+using Tollgate.Core.Payments;
 using Tollgate.Server.Api.Http;
 
 namespace Tollgate.Server.Api;
@@ -9,26 +10,45 @@ public static class ProductsApi
 {
     public static RouteGroupBuilder MapProductsApi(this RouteGroupBuilder v1)
     {
-        v1.MapGet("/products", (string? customer_id, ProductCatalog catalog) =>
+        v1.MapGet("/products", async (string? customer_id, string? provider, ProductCatalog catalog, PriceBook prices, ProviderRegistry providers,
+            CheckoutService checkouts, CancellationToken ct) =>
         {
             if (customer_id is not null && Validate.CustomerId(customer_id) is { } problem)
             {
                 return problem;
             }
 
-            return ApiResult.Ok(new ProductsView(
-                catalog.Plans.Select(p => new PlanView(p.Id, p.Name, p.Interval is { } i ? SnakeCase<BillingInterval>.Name(i) : null,
-                    PriceView.From(p.Price), p.IsDefault, p.Features.Values.ToDictionary(f => f.FeatureId, FeatureSettingView.From))).ToList(),
-                catalog.Packs.Select(p => new PackView(p.Id, p.Name, p.Credits, p.OncePerCustomer, p.ExpiresAfterDays,
-                    customer_id is null ? null : true, PriceView.From(p.Price))).ToList()));
+            if (provider is not null && providers.Find(provider) is null)
+            {
+                return Problems.InvalidRequest($"provider '{provider}' is not enabled.");
+            }
+
+            var plans = new List<PlanView>();
+            foreach (var plan in catalog.Plans)
+            {
+                var price = plan.IsDefault ? null : await prices.PriceAsync(plan.Id, provider, ct);
+                bool? eligible = customer_id is null || plan.IsDefault ? null : await checkouts.IneligibleAsync(customer_id, plan, null, ct) is null;
+                plans.Add(new PlanView(plan.Id, plan.Name, plan.Interval is { } i ? SnakeCase<BillingInterval>.Name(i) : null, PriceView.From(price),
+                    plan.IsDefault, eligible, plan.Features.Values.ToDictionary(f => f.FeatureId, FeatureSettingView.From)));
+            }
+
+            var packs = new List<PackView>();
+            foreach (var pack in catalog.Packs)
+            {
+                bool? eligible = customer_id is null ? null : await checkouts.IneligibleAsync(customer_id, null, pack, ct) is null;
+                packs.Add(new PackView(pack.Id, pack.Name, pack.Credits, pack.OncePerCustomer, pack.ExpiresAfterDays, eligible,
+                    PriceView.From(await prices.PriceAsync(pack.Id, provider, ct))));
+            }
+
+            return ApiResult.Ok(new ProductsView(provider ?? providers.Default, plans, packs));
         }).Produces<ProductsView>();
         return v1;
     }
 }
 
-public sealed record PriceView(long Amount, string Currency, bool Stale = false)
+public sealed record PriceView(long Amount, string Currency, bool? Stale)
 {
-    public static PriceView? From(Money? price) => price is { } p ? new PriceView(p.Amount, p.Currency) : null;
+    public static PriceView? From(ShownPrice? price) => price is null ? null : new PriceView(price.Amount, price.Currency, price.Stale ? true : null);
 }
 
 public sealed record FeatureSettingView(bool Enabled, long? Limit, long? Grant, string? Reset)
@@ -37,8 +57,9 @@ public sealed record FeatureSettingView(bool Enabled, long? Limit, long? Grant, 
         new(f.Enabled, f.Limit, f.Grant, f.Limit is null && f.Grant is null || f.Reset == ResetInterval.Never ? null : SnakeCase<ResetInterval>.Name(f.Reset));
 }
 
-public sealed record PlanView(string Id, string Name, string? Interval, PriceView? Price, bool Default, IReadOnlyDictionary<string, FeatureSettingView> Features);
+public sealed record PlanView(string Id, string Name, string? Interval, PriceView? Price, bool Default, bool? Eligible,
+    IReadOnlyDictionary<string, FeatureSettingView> Features);
 
 public sealed record PackView(string Id, string Name, long Credits, bool OncePerCustomer, int? ExpiresAfterDays, bool? Eligible, PriceView? Price);
 
-public sealed record ProductsView(IReadOnlyList<PlanView> Plans, IReadOnlyList<PackView> Packs);
+public sealed record ProductsView(string Provider, IReadOnlyList<PlanView> Plans, IReadOnlyList<PackView> Packs);

@@ -1,4 +1,5 @@
 using Tollgate.Core.Ledger;
+using Tollgate.Core.Payments;
 using Tollgate.Core.Usage;
 using Tollgate.Storage;
 
@@ -22,6 +23,54 @@ internal sealed class LedgerSweeper(LedgerEngine ledger, TimeProvider time, ILog
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 logger.LogWarning(ex, "Ledger sweep failed; retrying in {Interval}", Interval);
+            }
+        }
+    }
+}
+
+/// <summary>Applies webhook events whose attempt is due: failed ones, with backoff, and any whose first attempt never
+/// finished (the process stopped between storing and applying).</summary>
+internal sealed class WebhookRetryWorker(WebhookProcessor processor, ILogger<WebhookRetryWorker> logger) : BackgroundService
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // Wall-clock polling: how often to look is operations, not business time; the events' due times come from the clock.
+        using var timer = new PeriodicTimer(Interval);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                while (await processor.RetryDueAsync(cancellationToken: stoppingToken) > 0)
+                {
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogWarning(ex, "Webhook retry pass failed");
+            }
+        }
+    }
+}
+
+/// <summary>Renews (or ends) Sandbox subscriptions whose period has ended, as a real provider's billing run would.</summary>
+internal sealed class SandboxRenewer(Payments.Sandbox.SandboxBilling billing, ILogger<SandboxRenewer> logger) : BackgroundService
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(30);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Interval);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                await billing.RenewDueAsync(stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogWarning(ex, "Sandbox renewal pass failed");
             }
         }
     }

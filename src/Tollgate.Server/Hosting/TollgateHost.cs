@@ -1,5 +1,13 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Tollgate.Core.Catalog;
+using Tollgate.Core.Customers;
+using Tollgate.Core.Payments;
+using Tollgate.Core.Payments.Sandbox;
+using Tollgate.Providers;
+using Tollgate.Providers.Creem;
+using Tollgate.Providers.Stripe;
+using Tollgate.Server.Payments;
+using Tollgate.Server.Payments.Sandbox;
 using Tollgate.Core.Entitlements;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Subscriptions;
@@ -66,6 +74,7 @@ public static class TollgateHost
         });
         services.AddSingleton(sp => new SubscriptionService(catalog, sp.GetRequiredService<ISubscriptionStore>(), sp.GetRequiredService<LedgerEngine>(),
             sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>()));
+        AddPayments(services, settings, catalog);
         services.AddSingleton<ApiKeyRing>();
         services.AddSingleton(sp => sp.GetRequiredService<ApiKeyRing>().Keys);
         services.AddSingleton<ApiKeyFilter>();
@@ -73,6 +82,8 @@ public static class TollgateHost
         services.AddSingleton<HealthCheck>();
         services.AddHostedService<LedgerSweeper>();
         services.AddHostedService<ChangeFeedListener>();
+        services.AddHostedService<WebhookRetryWorker>();
+        services.AddHostedService<SandboxRenewer>();
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         services.AddOpenApi("v1", o => o.ShouldInclude = d => d.RelativePath?.StartsWith("v1/", StringComparison.Ordinal) == true);
     }
@@ -108,5 +119,57 @@ public static class TollgateHost
         v1.MapCustomersApi();
         v1.MapGateApi();
         v1.MapProductsApi();
+        v1.MapPaymentsApi();
+        app.MapWebhooksApi();
+        app.MapSandboxPages();
+    }
+
+    private static void AddPayments(IServiceCollection services, TollgateSettings settings, ProductCatalog catalog)
+    {
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Payments);
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Webhooks);
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Sandbox);
+        services.AddSingleton<PublicUrls>();
+        services.AddSingleton<PortalTokens>();
+        services.AddSingleton<SandboxSecret>();
+        services.AddSingleton(sp => new SandboxBilling(sp.GetRequiredService<ISandboxStore>(), catalog, sp.GetRequiredService<PublicUrls>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<SandboxSecret>().GetAsync, sp.GetRequiredService<ILogger<SandboxBilling>>()));
+        services.AddSingleton(sp =>
+        {
+            // Provider calls time out and back off in wall-clock time, whatever clock the business logic runs on.
+            var providers = new List<IPaymentProvider>
+            {
+                new SandboxProvider(sp.GetRequiredService<ISandboxStore>(), catalog, sp.GetRequiredService<PublicUrls>(), sp.GetRequiredService<SandboxBilling>(),
+                    sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<SandboxSecret>().GetAsync),
+            };
+            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tollgate.Providers");
+            if (settings.Providers.Creem is { } creem)
+            {
+                providers.Add(PaymentProviders.CreateCreem(new HttpClient(), new CreemOptions { ApiKey = creem.ApiKey, WebhookSecret = creem.WebhookSecret, BaseUrl = creem.BaseUrl },
+                    TimeProvider.System, logger));
+            }
+
+            if (settings.Providers.Stripe is { } stripe)
+            {
+                providers.Add(PaymentProviders.CreateStripe(new HttpClient(), new StripeOptions
+                {
+                    SecretKey = stripe.SecretKey,
+                    WebhookSecrets = stripe.WebhookSecrets,
+                    BaseUrl = stripe.BaseUrl,
+                    SignatureToleranceSeconds = stripe.ToleranceSeconds,
+                }, TimeProvider.System, logger));
+            }
+
+            return new ProviderRegistry(providers, settings.Providers.Default);
+        });
+        services.AddSingleton(sp => new PriceBook(catalog, sp.GetRequiredService<ProviderRegistry>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<PriceBook>>()));
+        services.AddSingleton(sp => new CheckoutService(catalog, sp.GetRequiredService<ProviderRegistry>(), sp.GetRequiredService<IPaymentStore>(),
+            sp.GetRequiredService<ICustomerStore>(), sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>(), () => sp.GetRequiredService<PublicUrls>().Base));
+        services.AddSingleton(sp => new PaymentApplier(catalog, sp.GetRequiredService<IPaymentStore>(), sp.GetRequiredService<ISubscriptionStore>(),
+            sp.GetRequiredService<SubscriptionService>(), sp.GetRequiredService<LedgerEngine>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new WebhookProcessor(sp.GetRequiredService<ProviderRegistry>(), sp.GetRequiredService<IWebhookInbox>(),
+            sp.GetRequiredService<PaymentApplier>(), sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<WebhookProcessor>>()));
     }
 }

@@ -2,6 +2,8 @@ using Npgsql;
 using Tollgate.Core.Customers;
 using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
+using Tollgate.Core.Payments;
+using Tollgate.Core.Payments.Sandbox;
 using Tollgate.Core.Subscriptions;
 using Tollgate.Storage.Common;
 using Tollgate.Storage.Stores;
@@ -31,6 +33,9 @@ internal sealed class PostgresDatabase : TollgateDatabase
         Subscriptions = new SubscriptionStore(sql, (customerId, ct) => sql.ExecuteAsync($"SELECT pg_notify('{ChangeChannel}', @c)", ct, ("@c", customerId)));
         Idempotency = new IdempotencyStore(sql);
         Settings = new SettingsStore(sql);
+        Payments = new PaymentStore(sql);
+        Webhooks = new WebhookInbox(sql, skipLocked: true);
+        Sandbox = new SandboxStore(sql);
     }
 
     public NpgsqlDataSource DataSource { get; }
@@ -46,6 +51,12 @@ internal sealed class PostgresDatabase : TollgateDatabase
     public override IIdempotencyStore Idempotency { get; }
 
     public override ISettingsStore Settings { get; }
+
+    public override IPaymentStore Payments { get; }
+
+    public override IWebhookInbox Webhooks { get; }
+
+    public override ISandboxStore Sandbox { get; }
 
     public override async Task<MigrationReport> MigrateAsync(CancellationToken cancellationToken)
     {

@@ -2,6 +2,8 @@ using Microsoft.Data.Sqlite;
 using Tollgate.Core.Customers;
 using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
+using Tollgate.Core.Payments;
+using Tollgate.Core.Payments.Sandbox;
 using Tollgate.Core.Subscriptions;
 using Tollgate.Storage.Common;
 using Tollgate.Storage.Stores;
@@ -26,6 +28,9 @@ internal sealed class SqliteDatabase : TollgateDatabase
         Subscriptions = new SubscriptionStore(sql, null);
         Idempotency = new IdempotencyStore(sql);
         Settings = new SettingsStore(sql);
+        Payments = new PaymentStore(sql);
+        Webhooks = new WebhookInbox(sql, skipLocked: false);
+        Sandbox = new SandboxStore(sql);
     }
 
     public override DatabaseProvider Provider => DatabaseProvider.Sqlite;
@@ -39,6 +44,12 @@ internal sealed class SqliteDatabase : TollgateDatabase
     public override IIdempotencyStore Idempotency { get; }
 
     public override ISettingsStore Settings { get; }
+
+    public override IPaymentStore Payments { get; }
+
+    public override IWebhookInbox Webhooks { get; }
+
+    public override ISandboxStore Sandbox { get; }
 
     public async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {

@@ -1,0 +1,153 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
+
+namespace Tollgate.Bench;
+
+/// <summary>
+/// <c>tollgate.dll</c> in a process of its own on a free loopback port, configured through the environment as API.md §2
+/// describes, with one API key. Ready once <c>GET /healthz</c> answers 200. Disposing kills it.
+/// </summary>
+internal sealed class ServerProcess : IAsyncDisposable
+{
+    public const string ApiKey = "tg_bench_0123456789abcdef";
+
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _output = new();
+
+    private ServerProcess(Process process, Uri baseAddress)
+    {
+        _process = process;
+        BaseAddress = baseAddress;
+    }
+
+    public Uri BaseAddress { get; }
+
+    /// <summary>CPU time the server process has used so far (all its threads).</summary>
+    public TimeSpan CpuTime
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
+    }
+
+    public static async Task<ServerProcess> StartAsync(string? dll, BenchDatabase database)
+    {
+        dll ??= DefaultDll();
+        if (!File.Exists(dll))
+        {
+            throw new InvalidOperationException($"No server at {dll}: build it first (dotnet build -c Release src/Tollgate.Server) or pass --server <tollgate.dll>.");
+        }
+
+        var port = FreePort();
+        var workingDirectory = Path.Combine(Path.GetTempPath(), "tollgate-bench", "server-" + port);
+        Directory.CreateDirectory(workingDirectory);
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(dll);
+        start.ArgumentList.Add("--urls");
+        start.ArgumentList.Add($"http://127.0.0.1:{port}");
+        start.Environment["Tollgate__Database__Provider"] = database.IsPostgres ? "postgres" : "sqlite";
+        start.Environment["Tollgate__Database__ConnectionString"] = database.ConnectionString;
+        start.Environment["Tollgate__ApiKeys__0"] = ApiKey;
+        start.Environment["Logging__LogLevel__Default"] = "Warning";
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+
+        var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start dotnet.");
+        var server = new ServerProcess(process, new Uri($"http://127.0.0.1:{port}"));
+        process.OutputDataReceived += (_, e) => server.Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => server.Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await server.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>What the server printed (the last lines), for error messages.</summary>
+    public string Output => string.Join(Environment.NewLine, _output);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+    }
+
+    private async Task WaitUntilReadyAsync(TimeSpan timeout)
+    {
+        using var client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < timeout)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"The server exited with code {_process.ExitCode} before it was ready:{Environment.NewLine}{Output}");
+            }
+
+            try
+            {
+                using var response = await client.GetAsync(new Uri("/healthz", UriKind.Relative));
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet.
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new InvalidOperationException($"The server was not ready after {timeout.TotalSeconds:F0} s:{Environment.NewLine}{Output}");
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        _output.Enqueue(line);
+        while (_output.Count > 200 && _output.TryDequeue(out _))
+        {
+        }
+    }
+
+    private static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    /// <summary>The server's Release build in the source tree (the bench project references it, so it is built first).</summary>
+    private static string DefaultDll() =>
+        typeof(ServerProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "TollgateServerDll")?.Value
+        ?? throw new InvalidOperationException("The bench was built without the server's path; pass --server <tollgate.dll>.");
+}

@@ -1,0 +1,132 @@
+using System.Globalization;
+using Tollgate.Core.Catalog;
+using Tollgate.Core.Common;
+using Tollgate.Core.Customers;
+using Tollgate.Core.Usage;
+
+namespace Tollgate.Core.Payments;
+
+public enum CheckoutRefusal
+{
+    UnknownProduct,
+    NotEligible,
+    InvalidRequest,
+    ProviderError,
+}
+
+public sealed record CheckoutCommand(string CustomerId, string Product)
+{
+    public string? Provider { get; init; }
+    public string? SuccessUrl { get; init; }
+    public string? CancelUrl { get; init; }
+    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+}
+
+public sealed record CheckoutOutcome(Checkout? Checkout, CheckoutRefusal? Refusal, string? Message);
+
+/// <summary>
+/// Starts hosted checkouts. The provider call comes first: if it fails, nothing is recorded (502). The checkout
+/// carries Tollgate's checkout id and customer id to the provider; only the provider's webhook completes it.
+/// </summary>
+public sealed class CheckoutService(
+    ProductCatalog catalog,
+    ProviderRegistry providers,
+    IPaymentStore payments,
+    ICustomerStore customers,
+    Gate gate,
+    TimeProvider time,
+    Func<Uri> publicBaseUrl)
+{
+    public async Task<CheckoutOutcome> CreateAsync(CheckoutCommand command, CancellationToken cancellationToken = default)
+    {
+        var plan = catalog.PlansById.GetValueOrDefault(command.Product);
+        var pack = plan is null ? catalog.PacksById.GetValueOrDefault(command.Product) : null;
+        if (plan is null && pack is null)
+        {
+            return Refused(CheckoutRefusal.UnknownProduct, $"'{command.Product}' is not a plan or pack of the catalog.");
+        }
+
+        if (plan is { IsDefault: true })
+        {
+            return Refused(CheckoutRefusal.InvalidRequest, $"'{plan.Id}' is the free default plan; it is not bought.");
+        }
+
+        var providerId = command.Provider ?? providers.Default;
+        if (providers.Find(providerId) is not { } provider)
+        {
+            return Refused(CheckoutRefusal.InvalidRequest,
+                $"provider '{providerId}' is not enabled here (enabled: {string.Join(", ", providers.Enabled.Order(StringComparer.Ordinal))}).");
+        }
+
+        var reference = providerId == "sandbox" ? command.Product : (plan?.Providers ?? pack!.Providers).For(providerId);
+        if (reference is null)
+        {
+            return Refused(CheckoutRefusal.InvalidRequest, $"'{command.Product}' is not sold through {providerId}: the catalog has no {providerId} mapping for it.");
+        }
+
+        if (await IneligibleAsync(command.CustomerId, plan, pack, cancellationToken).ConfigureAwait(false) is { } why)
+        {
+            return Refused(CheckoutRefusal.NotEligible, why);
+        }
+
+        var checkoutId = Ids.New("chk", time);
+        var successUrl = command.SuccessUrl
+            ?? new Uri(publicBaseUrl(), "/checkout/return?checkout_id=" + Uri.EscapeDataString(checkoutId)).ToString();
+        var cancelUrl = command.CancelUrl ?? new Uri(publicBaseUrl(), "/pricing").ToString();
+        var customer = await customers.GetAsync(command.CustomerId, cancellationToken).ConfigureAwait(false);
+        var providerCustomer = await payments.FindProviderCustomerAsync(providerId, command.CustomerId, cancellationToken).ConfigureAwait(false);
+        var metadata = new Dictionary<string, string>(command.Metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal)
+        {
+            ["tollgate_customer_id"] = command.CustomerId,
+            ["tollgate_product"] = command.Product,
+            ["tollgate_checkout_id"] = checkoutId,
+        };
+        var mode = pack is not null || plan!.Interval == BillingInterval.Once ? CheckoutMode.Payment : CheckoutMode.Subscription;
+
+        ProviderCheckout created;
+        try
+        {
+            created = await provider.CreateCheckoutAsync(new CheckoutRequest(checkoutId, command.CustomerId, command.Product, reference, mode, successUrl,
+                cancelUrl, customer?.Email, providerCustomer, metadata), cancellationToken).ConfigureAwait(false);
+        }
+        catch (ProviderException ex)
+        {
+            return Refused(CheckoutRefusal.ProviderError, $"{providerId}: {ex.Message}");
+        }
+
+        var now = Instants.Now(time);
+        var checkout = new Checkout(checkoutId, command.CustomerId, command.Product, providerId, created.ProviderCheckoutId, created.Url,
+            CheckoutStatus.Open, successUrl, cancelUrl, metadata, null, now, now, null);
+        await payments.InsertCheckoutAsync(checkout, cancellationToken).ConfigureAwait(false);
+        return new CheckoutOutcome(checkout, null, null);
+    }
+
+    public Task<Checkout?> GetAsync(string checkoutId, CancellationToken cancellationToken = default) =>
+        payments.GetCheckoutAsync(checkoutId, cancellationToken);
+
+    /// <summary>Why the customer may not buy this now, or null: a once-per-customer pack already bought, or the plan
+    /// already held.</summary>
+    public async Task<string?> IneligibleAsync(string customerId, Plan? plan, Pack? pack, CancellationToken cancellationToken)
+    {
+        if (pack is { OncePerCustomer: true } && await payments.HasCompletedPaymentAsync(customerId, pack.Id, cancellationToken).ConfigureAwait(false))
+        {
+            return $"'{pack.Id}' can be bought once per customer, and this customer has bought it.";
+        }
+
+        if (plan is not null)
+        {
+            var held = await gate.SubscriptionsAsync(customerId, cancellationToken).ConfigureAwait(false);
+            var now = time.GetUtcNow();
+            if (held.Any(s => s.PlanId == plan.Id && s.GrantsAccess(now, pastDueKeepsAccess: true) && !s.CancelAtPeriodEnd))
+            {
+                return $"the customer already has '{plan.Id}'.";
+            }
+        }
+
+        return null;
+    }
+
+    private static CheckoutOutcome Refused(CheckoutRefusal refusal, string message) => new(null, refusal, message);
+
+    internal static string Micros(DateTimeOffset at) => Instants.ToUnixMicroseconds(at).ToString(CultureInfo.InvariantCulture);
+}

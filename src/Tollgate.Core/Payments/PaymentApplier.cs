@@ -1,0 +1,411 @@
+using System.Globalization;
+using Tollgate.Core.Catalog;
+using Tollgate.Core.Common;
+using Tollgate.Core.Ledger;
+using Tollgate.Core.Subscriptions;
+
+namespace Tollgate.Core.Payments;
+
+/// <summary>The result of applying one event: applied, not for anyone Tollgate knows (unmatched), or to be tried again
+/// later because something it depends on has not arrived yet (a refund before its payment).</summary>
+public sealed record ApplyOutcome(WebhookStatus Status, string? CustomerId, string? Problem)
+{
+    public static ApplyOutcome Applied(string? customer) => new(WebhookStatus.Applied, customer, null);
+
+    public static ApplyOutcome Unmatched(string problem) => new(WebhookStatus.Unmatched, null, problem);
+
+    public static ApplyOutcome Later(string? customer, string problem) => new(WebhookStatus.Failed, customer, problem);
+}
+
+/// <summary>
+/// Turns verified, normalized provider events into Tollgate state: payment records, credits, subscriptions. Every
+/// effect is keyed (payment by the provider's payment id, grants and clawbacks by ledger keys, subscriptions by the
+/// provider's id and event time), so applying an event twice, or events out of order, changes nothing twice.
+/// </summary>
+public sealed class PaymentApplier(
+    ProductCatalog catalog,
+    IPaymentStore payments,
+    ISubscriptionStore subscriptions,
+    SubscriptionService subscriptionService,
+    LedgerEngine ledger,
+    TimeProvider time)
+{
+    public async Task<ApplyOutcome> ApplyAsync(ProviderEvent e, string payload, CancellationToken cancellationToken)
+    {
+        if (e.Facts.Count == 0)
+        {
+            return new ApplyOutcome(WebhookStatus.Ignored, null, null);
+        }
+
+        ApplyOutcome? result = null;
+        foreach (var fact in e.Facts)
+        {
+            var outcome = fact switch
+            {
+                CheckoutCompleted c => await CheckoutAsync(e, c, payload, cancellationToken).ConfigureAwait(false),
+                CheckoutFailed f => await CheckoutFailedAsync(e, f, cancellationToken).ConfigureAwait(false),
+                SubscriptionSnapshot s => await SnapshotAsync(e, s, cancellationToken).ConfigureAwait(false),
+                SubscriptionPaymentSucceeded p => await PaymentSucceededAsync(e, p, payload, cancellationToken).ConfigureAwait(false),
+                SubscriptionPaymentFailed f => await PaymentFailedAsync(e, f, payload, cancellationToken).ConfigureAwait(false),
+                RefundIssued r => await ReverseAsync(e, r.Link, r.ProviderRefundId, r.PaymentIds, r.Amount, r.FullyRefunded, r.AmountIsCumulative,
+                    PaymentStatus.Refunded, cancellationToken).ConfigureAwait(false),
+                DisputeOpened d => await ReverseAsync(e, d.Link, d.ProviderDisputeId, d.PaymentIds, d.Amount, true, false, PaymentStatus.Disputed,
+                    cancellationToken).ConfigureAwait(false),
+                _ => new ApplyOutcome(WebhookStatus.Ignored, null, null),
+            };
+
+            // The worst outcome wins: later over unmatched over applied, so nothing is marked done too early.
+            if (result is null || Rank(outcome.Status) > Rank(result.Status))
+            {
+                result = outcome with { CustomerId = outcome.CustomerId ?? result?.CustomerId };
+            }
+            else if (result.CustomerId is null && outcome.CustomerId is not null)
+            {
+                result = result with { CustomerId = outcome.CustomerId };
+            }
+        }
+
+        return result!;
+    }
+
+    private static int Rank(WebhookStatus status) => status switch
+    {
+        WebhookStatus.Failed => 3,
+        WebhookStatus.Unmatched => 2,
+        WebhookStatus.Applied => 1,
+        _ => 0,
+    };
+
+    private async Task<ApplyOutcome> CheckoutAsync(ProviderEvent e, CheckoutCompleted c, string payload, CancellationToken ct)
+    {
+        var checkout = await payments.FindCheckoutByProviderIdAsync(e.Provider, c.ProviderCheckoutId, ct).ConfigureAwait(false);
+        var (customer, product, linkedCheckout) = await ResolveAsync(e.Provider, c.Link, ct).ConfigureAwait(false);
+        checkout ??= linkedCheckout;
+        customer ??= checkout?.CustomerId;
+        product ??= checkout?.Product;
+        if (customer is null)
+        {
+            return ApplyOutcome.Unmatched($"checkout {c.ProviderCheckoutId} names no customer Tollgate knows");
+        }
+
+        if (!c.Paid)
+        {
+            return ApplyOutcome.Applied(customer);
+        }
+
+        var plan = product is null ? null : catalog.PlansById.GetValueOrDefault(product);
+        var pack = product is null ? null : catalog.PacksById.GetValueOrDefault(product);
+        if (plan is null && pack is null)
+        {
+            return ApplyOutcome.Unmatched($"checkout {c.ProviderCheckoutId} is for a product the catalog does not know ({product ?? "none named"})");
+        }
+
+        var paymentId = c.ProviderOrderId ?? c.ProviderCheckoutId;
+        if (pack is not null)
+        {
+            await RecordPackAsync(e, customer, pack, paymentId, c, checkout, payload, ct).ConfigureAwait(false);
+        }
+        else if (plan!.Interval == BillingInterval.Once)
+        {
+            await RecordLifetimeAsync(e, customer, plan, paymentId, c, checkout, payload, ct).ConfigureAwait(false);
+        }
+
+        // A subscription's payments come with its own events (Creem subscription.paid, Stripe invoice.paid).
+        if (checkout is { Status: not CheckoutStatus.Completed })
+        {
+            var now = Instants.Now(time);
+            await payments.UpdateCheckoutAsync(checkout with { Status = CheckoutStatus.Completed, Failure = null, UpdatedAt = now, CompletedAt = now }, ct)
+                .ConfigureAwait(false);
+        }
+
+        return ApplyOutcome.Applied(customer);
+    }
+
+    private async Task<ApplyOutcome> CheckoutFailedAsync(ProviderEvent e, CheckoutFailed f, CancellationToken ct)
+    {
+        var checkout = await payments.FindCheckoutByProviderIdAsync(e.Provider, f.ProviderCheckoutId, ct).ConfigureAwait(false);
+        if (checkout is null)
+        {
+            return ApplyOutcome.Unmatched($"failed checkout {f.ProviderCheckoutId} is not one Tollgate started");
+        }
+
+        if (checkout.Status == CheckoutStatus.Open)
+        {
+            await payments.UpdateCheckoutAsync(checkout with { Status = CheckoutStatus.Failed, Failure = f.Reason, UpdatedAt = Instants.Now(time) }, ct)
+                .ConfigureAwait(false);
+        }
+
+        return ApplyOutcome.Applied(checkout.CustomerId);
+    }
+
+    private async Task RecordPackAsync(ProviderEvent e, string customer, Pack pack, string paymentId, CheckoutCompleted c, Checkout? checkout,
+        string payload, CancellationToken ct)
+    {
+        var now = Instants.Now(time);
+        var ledgerRef = $"payment:{e.Provider}:{paymentId}";
+        var flag = pack.OncePerCustomer && await payments.HasCompletedPaymentAsync(customer, pack.Id, ct).ConfigureAwait(false)
+            ? $"second purchase of once-per-customer pack {pack.Id}; credits granted (the customer paid)"
+            : null;
+        await payments.TryInsertPaymentAsync(new Payment(Ids.New("pay", time), customer, e.Provider, PaymentKind.Pack, pack.Id, PaymentStatus.Completed,
+            c.Amount, c.Currency, checkout?.Id, c.ProviderCheckoutId, paymentId, null, null, ledgerRef, pack.Credits, 0, 0, flag, payload, now, now), ct)
+            .ConfigureAwait(false);
+        var payment = (await payments.FindPaymentAsync(e.Provider, [paymentId], ct).ConfigureAwait(false))!;
+        if (payment.Status != PaymentStatus.Completed)
+        {
+            // Refunded or disputed before this event was applied: nothing to grant.
+            return;
+        }
+
+        await ledger.GrantAsync(new GrantRequest(customer, catalog.CreditsFeature!.Id, pack.Credits, LotSource.Payment, "grant:" + ledgerRef)
+        {
+            SourceRef = ledgerRef,
+            ExpiresAt = pack.ExpiresAfterDays is { } days ? payment.CreatedAt.AddDays(days) : null,
+            Reference = $"{pack.Id} ({e.Provider} {paymentId})",
+        }, ct).ConfigureAwait(false);
+    }
+
+    private async Task RecordLifetimeAsync(ProviderEvent e, string customer, Plan plan, string paymentId, CheckoutCompleted c, Checkout? checkout,
+        string payload, CancellationToken ct)
+    {
+        var now = Instants.Now(time);
+        await payments.TryInsertPaymentAsync(new Payment(Ids.New("pay", time), customer, e.Provider, PaymentKind.Lifetime, plan.Id, PaymentStatus.Completed,
+            c.Amount, c.Currency, checkout?.Id, c.ProviderCheckoutId, paymentId, null, null, null, 0, 0, 0, null, payload, now, now), ct).ConfigureAwait(false);
+        var payment = (await payments.FindPaymentAsync(e.Provider, [paymentId], ct).ConfigureAwait(false))!;
+        if (payment.Status != PaymentStatus.Completed || payment.SubscriptionId is not null)
+        {
+            return;
+        }
+
+        // A lifetime plan is a subscription without periods, keyed by its payment so it is created once.
+        var key = "payment:" + paymentId;
+        var existing = await subscriptions.FindByProviderIdAsync(e.Provider, key, ct).ConfigureAwait(false)
+            ?? await subscriptionService.StartAsync(customer, plan.Id, e.Provider, key, c.Link.ProviderCustomerId, SubscriptionStatus.Active, null, null,
+                e.OccurredAt, ct).ConfigureAwait(false);
+        await payments.UpdatePaymentAsync(payment with { SubscriptionId = existing.Id, LedgerRef = "allowance:" + existing.Id, UpdatedAt = now }, ct)
+            .ConfigureAwait(false);
+    }
+
+    private async Task<ApplyOutcome> SnapshotAsync(ProviderEvent e, SubscriptionSnapshot s, CancellationToken ct)
+    {
+        var existing = await subscriptions.FindByProviderIdAsync(e.Provider, s.ProviderSubscriptionId, ct).ConfigureAwait(false);
+        var mappedPlan = s.Link.ProviderProductRef is { } reference ? PlanOf(e.Provider, reference) : null;
+        var status = Map(s.Status);
+        if (existing is null)
+        {
+            var (customer, product, _) = await ResolveAsync(e.Provider, s.Link, ct).ConfigureAwait(false);
+            var plan = mappedPlan ?? (product is null ? null : catalog.PlansById.GetValueOrDefault(product));
+            if (customer is null || plan is null)
+            {
+                return ApplyOutcome.Unmatched($"subscription {s.ProviderSubscriptionId} names no {(customer is null ? "customer" : "plan")} Tollgate knows");
+            }
+
+            var started = await subscriptionService.StartAsync(customer, plan.Id, e.Provider, s.ProviderSubscriptionId, s.Link.ProviderCustomerId, status,
+                s.CurrentPeriodStart, s.CurrentPeriodEnd, e.OccurredAt, ct).ConfigureAwait(false);
+            if (s.CancelAtPeriodEnd || s.CanceledAt is not null)
+            {
+                await subscriptionService.SaveAsync(started with { CancelAtPeriodEnd = s.CancelAtPeriodEnd, CanceledAt = s.CanceledAt }, ct).ConfigureAwait(false);
+            }
+
+            return ApplyOutcome.Applied(customer);
+        }
+
+        if (existing.ProviderUpdatedAt is { } newest && newest > e.OccurredAt)
+        {
+            // An older snapshot than one already applied: it must not overwrite the newer state.
+            return ApplyOutcome.Applied(existing.CustomerId);
+        }
+
+        var renewed = s.CurrentPeriodStart is { } start && (existing.CurrentPeriodStart is null || start > existing.CurrentPeriodStart);
+        var current = existing;
+        if (mappedPlan is not null && mappedPlan.Id != existing.PlanId)
+        {
+            if (renewed)
+            {
+                current = current with { PlanId = mappedPlan.Id, PendingPlanId = null };
+            }
+            else if (existing.PendingPlanId != mappedPlan.Id)
+            {
+                // Changed mid-period at the provider (an immediate change): grant the difference of the larger allowance.
+                current = await subscriptionService.ChangePlanAsync(existing.Id, mappedPlan.Id, PlanChangePolicy.Immediate, ct).ConfigureAwait(false);
+            }
+        }
+        else if (renewed && existing.PendingPlanId is { } pending)
+        {
+            current = current with { PlanId = pending, PendingPlanId = null };
+        }
+
+        var updated = current with
+        {
+            Status = status,
+            CurrentPeriodStart = s.CurrentPeriodStart is { } ps ? Instants.Normalize(ps) : current.CurrentPeriodStart,
+            CurrentPeriodEnd = s.CurrentPeriodEnd is { } pe ? Instants.Normalize(pe) : current.CurrentPeriodEnd,
+            CancelAtPeriodEnd = s.CancelAtPeriodEnd,
+            CanceledAt = s.CanceledAt ?? (status == SubscriptionStatus.Canceled ? e.OccurredAt : current.CanceledAt),
+            ProviderCustomerId = current.ProviderCustomerId ?? s.Link.ProviderCustomerId,
+            ProviderUpdatedAt = Instants.Normalize(e.OccurredAt),
+            UpdatedAt = Instants.Now(time),
+        };
+        await subscriptionService.SaveAsync(updated, ct).ConfigureAwait(false);
+        await LinkAsync(e.Provider, s.Link.ProviderCustomerId, existing.CustomerId, ct).ConfigureAwait(false);
+        return ApplyOutcome.Applied(existing.CustomerId);
+    }
+
+    private async Task<ApplyOutcome> PaymentSucceededAsync(ProviderEvent e, SubscriptionPaymentSucceeded p, string payload, CancellationToken ct)
+    {
+        var subscription = await subscriptions.FindByProviderIdAsync(e.Provider, p.ProviderSubscriptionId, ct).ConfigureAwait(false);
+        if (subscription is null)
+        {
+            var (customer, _, _) = await ResolveAsync(e.Provider, p.Link, ct).ConfigureAwait(false);
+            return customer is null
+                ? ApplyOutcome.Unmatched($"payment {p.ProviderPaymentId} is for subscription {p.ProviderSubscriptionId}, which Tollgate does not know")
+                : ApplyOutcome.Later(customer, $"subscription {p.ProviderSubscriptionId} is not known yet; its creation event has not arrived");
+        }
+
+        var periodStart = p.PeriodStart ?? subscription.CurrentPeriodStart;
+        if (p.PeriodStart is { } start && p.PeriodEnd is { } end && (subscription.CurrentPeriodStart is null || start > subscription.CurrentPeriodStart))
+        {
+            subscription = await subscriptionService.RenewAsync(subscription.Id, start, end, null, ct).ConfigureAwait(false);
+        }
+
+        var now = Instants.Now(time);
+        var ledgerRef = periodStart is { } ps ? $"allowance:{subscription.Id}:{CheckoutService.Micros(Instants.Normalize(ps))}" : null;
+        await payments.TryInsertPaymentAsync(new Payment(Ids.New("pay", time), subscription.CustomerId, e.Provider, PaymentKind.Subscription,
+            subscription.PlanId, PaymentStatus.Completed, p.Amount, p.Currency, null, null, p.ProviderPaymentId, p.ProviderSubscriptionId,
+            subscription.Id, ledgerRef, 0, 0, 0, null, payload, now, now), ct).ConfigureAwait(false);
+        return ApplyOutcome.Applied(subscription.CustomerId);
+    }
+
+    private async Task<ApplyOutcome> PaymentFailedAsync(ProviderEvent e, SubscriptionPaymentFailed f, string payload, CancellationToken ct)
+    {
+        var subscription = await subscriptions.FindByProviderIdAsync(e.Provider, f.ProviderSubscriptionId, ct).ConfigureAwait(false);
+        if (subscription is null)
+        {
+            return ApplyOutcome.Unmatched($"failed payment {f.ProviderPaymentId} is for an unknown subscription {f.ProviderSubscriptionId}");
+        }
+
+        var now = Instants.Now(time);
+        await payments.TryInsertPaymentAsync(new Payment(Ids.New("pay", time), subscription.CustomerId, e.Provider, PaymentKind.Subscription,
+            subscription.PlanId, PaymentStatus.Failed, f.Amount, f.Currency, null, null, f.ProviderPaymentId, f.ProviderSubscriptionId, subscription.Id,
+            null, 0, 0, 0, null, payload, now, now), ct).ConfigureAwait(false);
+        return ApplyOutcome.Applied(subscription.CustomerId);
+    }
+
+    /// <summary>
+    /// A refund or a dispute: the payment's credits are clawed back (what is spent becomes debt), in proportion for a
+    /// partial refund; a full refund or a dispute also revokes the plan the payment bought. The clawback is keyed by
+    /// the reversal and computed from the payment as stored before it, and the payment records the reversal in one
+    /// conditional update, so a retry after a crash anywhere in between neither claws nor counts twice.
+    /// </summary>
+    private async Task<ApplyOutcome> ReverseAsync(ProviderEvent e, PaymentLink link, string reversalId, IReadOnlyList<string> paymentIds, long? amount,
+        bool full, bool cumulative, PaymentStatus reversal, CancellationToken ct)
+    {
+        var payment = await payments.FindPaymentAsync(e.Provider, paymentIds, ct).ConfigureAwait(false);
+        if (payment is null)
+        {
+            var (customer, _, _) = await ResolveAsync(e.Provider, link, ct).ConfigureAwait(false);
+            return customer is null
+                ? ApplyOutcome.Unmatched($"{reversalId} names no payment or customer Tollgate knows")
+                : ApplyOutcome.Later(customer, $"{reversalId}: the payment it reverses ({string.Join(", ", paymentIds)}) is not recorded yet");
+        }
+
+        long? delta = cumulative ? null : amount ?? 0;
+        long? total = cumulative ? amount ?? 0 : null;
+        var refundedAfter = cumulative ? Math.Max(payment.RefundedAmount, total!.Value) : payment.RefundedAmount + delta!.Value;
+        var fully = reversal == PaymentStatus.Disputed || full || (payment.Amount is { } paid && refundedAfter >= paid);
+        long claw = 0;
+        if (payment.LedgerRef is { } source)
+        {
+            long? portion = null;
+            if (!fully && payment.Kind == PaymentKind.Pack && payment.Amount is > 0)
+            {
+                portion = CeilingShare(payment.Credits, refundedAfter, payment.Amount.Value) - CeilingShare(payment.Credits, payment.RefundedAmount, payment.Amount.Value);
+            }
+
+            if (portion is not <= 0)
+            {
+                var result = await ledger.ClawbackAsync(new ClawbackRequest(payment.CustomerId, source, $"{SnakeCase<PaymentStatus>.Name(reversal)}:{e.Provider}:{reversalId}")
+                {
+                    Amount = portion,
+                    Feature = portion is null ? null : catalog.CreditsFeature?.Id,
+                    Reference = $"{SnakeCase<PaymentStatus>.Name(reversal)} of {payment.Product} ({e.Provider} {reversalId})",
+                }, ct).ConfigureAwait(false);
+                // KeyReused: this reversal was clawed by an earlier attempt that then recorded it on the payment.
+                claw = result.Succeeded ? result.Clawed + result.RevokedFromHolds + result.DebtCreated : 0;
+            }
+        }
+
+        var status = reversal == PaymentStatus.Disputed ? PaymentStatus.Disputed : fully ? PaymentStatus.Refunded : payment.Status;
+        await payments.RecordReversalAsync(payment, reversalId, delta, total, claw, status, Instants.Now(time), ct).ConfigureAwait(false);
+        // Whether or not this attempt recorded it (a retry after a crash finds it recorded), a full reversal revokes.
+        if (fully && payment.SubscriptionId is { } subscriptionId
+            && await subscriptions.GetAsync(subscriptionId, ct).ConfigureAwait(false) is { IsTerminal: false })
+        {
+            await subscriptionService.CancelAsync(subscriptionId, atPeriodEnd: false, ct).ConfigureAwait(false);
+        }
+
+        return ApplyOutcome.Applied(payment.CustomerId);
+    }
+
+    /// <summary>⌈credits × refunded / paid⌉: a partial refund takes back at least its share of the credits.</summary>
+    private static long CeilingShare(long credits, long refunded, long paid)
+    {
+        var share = (Int128)credits * Math.Min(refunded, paid);
+        return (long)((share + paid - 1) / paid);
+    }
+
+    /// <summary>Who and what an event is about, in API.md §5 order: Tollgate's checkout id, the tollgate_* metadata,
+    /// a provider customer already linked, the catalog's provider mapping.</summary>
+    private async Task<(string? Customer, string? Product, Checkout? Checkout)> ResolveAsync(string provider, PaymentLink link, CancellationToken ct)
+    {
+        string? customer = null, product = null;
+        Checkout? checkout = null;
+        if (link.CheckoutId is { } checkoutId && await payments.GetCheckoutAsync(checkoutId, ct).ConfigureAwait(false) is { } found)
+        {
+            (checkout, customer, product) = (found, found.CustomerId, found.Product);
+        }
+
+        if (customer is null && link.CustomerId is { } metadataCustomer && CustomerIds.IsValid(metadataCustomer))
+        {
+            customer = metadataCustomer;
+        }
+
+        product ??= link.Product is { } p && (catalog.PlansById.ContainsKey(p) || catalog.PacksById.ContainsKey(p)) ? p : null;
+        if (customer is null && link.ProviderCustomerId is { } providerCustomer)
+        {
+            customer = await payments.FindCustomerByProviderIdAsync(provider, providerCustomer, ct).ConfigureAwait(false);
+        }
+
+        if (product is null && link.ProviderProductRef is { } reference)
+        {
+            var (plan, pack) = provider == "sandbox" ? (catalog.PlansById.GetValueOrDefault(reference), catalog.PacksById.GetValueOrDefault(reference))
+                : catalog.FindByProviderRef(provider, reference);
+            product = plan?.Id ?? pack?.Id;
+        }
+
+        if (customer is not null)
+        {
+            await LinkAsync(provider, link.ProviderCustomerId, customer, ct).ConfigureAwait(false);
+        }
+
+        return (customer, product, checkout);
+    }
+
+    private Task LinkAsync(string provider, string? providerCustomerId, string customer, CancellationToken ct) =>
+        providerCustomerId is null ? Task.CompletedTask : payments.LinkProviderCustomerAsync(provider, providerCustomerId, customer, Instants.Now(time), ct);
+
+    private Plan? PlanOf(string provider, string reference) =>
+        provider == "sandbox" ? catalog.PlansById.GetValueOrDefault(reference) : catalog.FindByProviderRef(provider, reference).Plan;
+
+    private static SubscriptionStatus Map(ProviderSubscriptionStatus status) => status switch
+    {
+        ProviderSubscriptionStatus.Incomplete => SubscriptionStatus.Incomplete,
+        ProviderSubscriptionStatus.Trialing => SubscriptionStatus.Trialing,
+        ProviderSubscriptionStatus.Active => SubscriptionStatus.Active,
+        ProviderSubscriptionStatus.PastDue => SubscriptionStatus.PastDue,
+        ProviderSubscriptionStatus.Paused => SubscriptionStatus.Paused,
+        ProviderSubscriptionStatus.Canceled => SubscriptionStatus.Canceled,
+        _ => SubscriptionStatus.Expired,
+    };
+
+    internal static string Format(long value) => value.ToString(CultureInfo.InvariantCulture);
+}

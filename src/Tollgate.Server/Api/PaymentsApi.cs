@@ -1,0 +1,236 @@
+using Tollgate.Core.Catalog;
+using Tollgate.Core.Customers;
+using Tollgate.Core.Payments;
+using Tollgate.Core.Subscriptions;
+using Tollgate.Core.Usage;
+using Tollgate.Server.Api.Http;
+using Tollgate.Server.Payments;
+
+namespace Tollgate.Server.Api;
+
+public sealed record CheckoutBody(string? CustomerId, string? Product, string? Provider, string? SuccessUrl, string? CancelUrl, Dictionary<string, string>? Metadata);
+
+public sealed record EnsureBody(string? CustomerId, string? Capability, string? Product, string? SuccessUrl);
+
+public sealed record CancelBody(bool? AtPeriodEnd);
+
+public sealed record ChangeBody(string? Plan, string? Policy);
+
+public sealed record CheckoutView(string Id, string Provider, string ProviderCheckoutId, string Url, string Status, string CustomerId, string Product,
+    string? Failure, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt, GrantedView? Granted);
+
+public sealed record GrantedView(long? Credits, string? Plan);
+
+public sealed record EnsureView(bool AlreadyHasAccess, string? CheckoutId, string? CheckoutUrl);
+
+public sealed record AcceptedView(string Id, string Status, string Detail);
+
+public sealed record PortalView(string Url, DateTimeOffset ExpiresAt);
+
+/// <summary><c>/v1/checkouts</c>, <c>/v1/access/ensure</c>, subscription actions and the portal link.</summary>
+public static class PaymentsApi
+{
+    public static RouteGroupBuilder MapPaymentsApi(this RouteGroupBuilder v1)
+    {
+        v1.MapPost("/checkouts", async (HttpContext http, CheckoutService checkouts, ProductCatalog catalog) =>
+        {
+            var (body, problem) = await RequestBody.ReadAsync<CheckoutBody>(http);
+            problem ??= Validate.First(Validate.CustomerId(body!.CustomerId), Validate.Required(body.Product, "product"), Validate.Metadata(body.Metadata),
+                Url(body.SuccessUrl, "success_url"), Url(body.CancelUrl, "cancel_url"));
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            var outcome = await checkouts.CreateAsync(new CheckoutCommand(body!.CustomerId!, body.Product!)
+            {
+                Provider = body.Provider,
+                SuccessUrl = body.SuccessUrl,
+                CancelUrl = body.CancelUrl,
+                Metadata = body.Metadata,
+            }, http.RequestAborted);
+            return outcome.Checkout is { } checkout
+                ? ApiResult.Json(StatusCodes.Status201Created, View(checkout, catalog))
+                : CheckoutProblem(outcome);
+        }).Accepts<CheckoutBody>("application/json").Produces<CheckoutView>(StatusCodes.Status201Created);
+
+        v1.MapGet("/checkouts/{id}", async (string id, CheckoutService checkouts, ProductCatalog catalog, CancellationToken ct) =>
+            await checkouts.GetAsync(id, ct) is { } checkout
+                ? ApiResult.Ok(View(checkout, catalog))
+                : Problems.NotFound("checkout_not_found", $"No checkout {id}.")).Produces<CheckoutView>();
+
+        v1.MapPost("/access/ensure", async (HttpContext http, Gate gate, CheckoutService checkouts) =>
+        {
+            var (body, problem) = await RequestBody.ReadAsync<EnsureBody>(http);
+            problem ??= Validate.First(Validate.CustomerId(body!.CustomerId), Validate.Required(body.Capability, "capability"),
+                Validate.Required(body.Product, "product"), Url(body.SuccessUrl, "success_url"));
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            if ((await gate.CapabilitiesAsync(body!.CustomerId!, http.RequestAborted)).Contains(body.Capability!))
+            {
+                return ApiResult.Ok(new EnsureView(true, null, null));
+            }
+
+            var outcome = await checkouts.CreateAsync(new CheckoutCommand(body.CustomerId!, body.Product!) { SuccessUrl = body.SuccessUrl }, http.RequestAborted);
+            return outcome.Checkout is { } checkout ? ApiResult.Ok(new EnsureView(false, checkout.Id, checkout.Url)) : CheckoutProblem(outcome);
+        }).Accepts<EnsureBody>("application/json").Produces<EnsureView>();
+
+        v1.MapPost("/subscriptions/{id}/cancel", async (string id, HttpContext http, ISubscriptionStore subscriptions, ProviderRegistry providers) =>
+        {
+            var (body, problem) = await RequestBody.ReadAsync<CancelBody>(http, allowEmpty: true);
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            var atPeriodEnd = body?.AtPeriodEnd ?? true;
+            return await WithProviderSubscriptionAsync(id, subscriptions, providers, http.RequestAborted, async (provider, subscription) =>
+            {
+                await provider.CancelSubscriptionAsync(subscription.ProviderSubscriptionId!, atPeriodEnd, http.RequestAborted);
+                return atPeriodEnd ? "cancellation at period end requested" : "cancellation requested";
+            });
+        }).Accepts<CancelBody>("application/json").Produces<AcceptedView>(StatusCodes.Status202Accepted);
+
+        v1.MapPost("/subscriptions/{id}/resume", async (string id, HttpContext http, ISubscriptionStore subscriptions, ProviderRegistry providers) =>
+            await WithProviderSubscriptionAsync(id, subscriptions, providers, http.RequestAborted, async (provider, subscription) =>
+            {
+                if (!subscription.CancelAtPeriodEnd)
+                {
+                    throw new ConflictException($"subscription {id} is not set to cancel");
+                }
+
+                await provider.ResumeSubscriptionAsync(subscription.ProviderSubscriptionId!, http.RequestAborted);
+                return "resume requested";
+            })).Produces<AcceptedView>(StatusCodes.Status202Accepted);
+
+        v1.MapPost("/subscriptions/{id}/change", async (string id, HttpContext http, ISubscriptionStore subscriptions, ProviderRegistry providers,
+            SubscriptionService service, ProductCatalog catalog) =>
+        {
+            var (body, problem) = await RequestBody.ReadAsync<ChangeBody>(http);
+            problem ??= Validate.Required(body!.Plan, "plan");
+            var policy = body?.Policy switch
+            {
+                null or "immediate" => PlanChangePolicy.Immediate,
+                "next_cycle" => PlanChangePolicy.NextCycle,
+                _ => (PlanChangePolicy?)null,
+            };
+            if (problem is null && policy is null)
+            {
+                problem = Problems.InvalidRequest("policy must be immediate or next_cycle.");
+            }
+
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            if (!catalog.PlansById.TryGetValue(body!.Plan!, out var plan) || plan.Interval is not (BillingInterval.Month or BillingInterval.Year))
+            {
+                return Problems.NotFound("unknown_product", $"'{body.Plan}' is not a recurring plan of the catalog.");
+            }
+
+            return await WithProviderSubscriptionAsync(id, subscriptions, providers, http.RequestAborted, async (provider, subscription) =>
+            {
+                if (subscription.PlanId == plan.Id)
+                {
+                    throw new ConflictException($"subscription {id} is already on {plan.Id}");
+                }
+
+                var reference = provider.Id == "sandbox" ? plan.Id : plan.Providers.For(provider.Id)
+                    ?? throw new ConflictException($"'{plan.Id}' is not sold through {provider.Id}");
+                await provider.ChangeSubscriptionAsync(subscription.ProviderSubscriptionId!, reference, policy!.Value, http.RequestAborted);
+                if (policy == PlanChangePolicy.NextCycle)
+                {
+                    // Remembered here: a provider may report the new price at once, but it applies at the renewal.
+                    await service.ChangePlanAsync(subscription.Id, plan.Id, PlanChangePolicy.NextCycle, http.RequestAborted);
+                }
+
+                return $"change to {plan.Id} ({body.Policy ?? "immediate"}) requested";
+            });
+        }).Accepts<ChangeBody>("application/json").Produces<AcceptedView>(StatusCodes.Status202Accepted);
+
+        v1.MapPost("/customers/{id}/portal", async (string id, ICustomerStore customers, PortalTokens tokens, PublicUrls urls, CancellationToken ct) =>
+        {
+            if (Validate.CustomerId(id, "id") is { } problem)
+            {
+                return problem;
+            }
+
+            if (await customers.GetAsync(id, ct) is null)
+            {
+                return Problems.NotFound("customer_not_found", $"No customer '{id}'.");
+            }
+
+            var (token, expires) = await tokens.IssueAsync(id, ct);
+            return ApiResult.Ok(new PortalView(new Uri(urls.Base, "portal?token=" + Uri.EscapeDataString(token)).ToString(), expires));
+        }).Produces<PortalView>();
+
+        return v1;
+    }
+
+    private static async Task<ApiResult> WithProviderSubscriptionAsync(string id, ISubscriptionStore subscriptions, ProviderRegistry providers,
+        CancellationToken ct, Func<IPaymentProvider, Subscription, Task<string>> act)
+    {
+        var subscription = await subscriptions.GetAsync(id, ct);
+        if (subscription is null)
+        {
+            return Problems.NotFound("subscription_not_found", $"No subscription {id}.");
+        }
+
+        if (subscription.IsTerminal)
+        {
+            return Problems.Create(409, "subscription_not_active", "The subscription has ended.", $"subscription {id} is {subscription.Status}");
+        }
+
+        if (subscription.ProviderSubscriptionId is null || subscription.ProviderSubscriptionId.StartsWith("payment:", StringComparison.Ordinal)
+            || providers.Find(subscription.Provider) is not { } provider)
+        {
+            return Problems.Create(409, "subscription_not_changeable", "This subscription cannot be changed through its provider.",
+                "A lifetime plan, or a provider that is no longer enabled.");
+        }
+
+        try
+        {
+            var detail = await act(provider, subscription);
+            return ApiResult.Json(StatusCodes.Status202Accepted, new AcceptedView(id, "pending", detail + "; the subscription changes when the provider confirms."));
+        }
+        catch (ConflictException ex)
+        {
+            return Problems.Create(409, "conflict", "The request conflicts with the subscription's state.", ex.Message);
+        }
+        catch (ProviderException ex)
+        {
+            return Problems.Create(502, "provider_error", "The payment provider refused or failed.", $"{ex.Provider}: {ex.Message}");
+        }
+    }
+
+    private static ApiResult CheckoutProblem(CheckoutOutcome outcome) => outcome.Refusal switch
+    {
+        CheckoutRefusal.UnknownProduct => Problems.NotFound("unknown_product", outcome.Message!),
+        CheckoutRefusal.NotEligible => Problems.Create(409, "not_eligible", "The customer cannot buy this.", outcome.Message),
+        CheckoutRefusal.ProviderError => Problems.Create(502, "provider_error", "The payment provider refused or failed.", outcome.Message),
+        _ => Problems.InvalidRequest(outcome.Message!),
+    };
+
+    private static ApiResult? Url(string? value, string field) =>
+        value is null || (Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+            ? null
+            : Problems.InvalidRequest($"{field} must be an absolute http(s) URL.");
+
+    internal static CheckoutView View(Checkout c, ProductCatalog catalog)
+    {
+        GrantedView? granted = null;
+        if (c.Status == CheckoutStatus.Completed)
+        {
+            granted = catalog.PacksById.TryGetValue(c.Product, out var pack) ? new GrantedView(pack.Credits, null) : new GrantedView(null, c.Product);
+        }
+
+        return new CheckoutView(c.Id, c.Provider, c.ProviderCheckoutId, c.Url, Core.Common.SnakeCase<CheckoutStatus>.Name(c.Status), c.CustomerId, c.Product,
+            c.Failure, c.CreatedAt, c.CompletedAt, granted);
+    }
+
+    private sealed class ConflictException(string message) : Exception(message);
+}

@@ -1,0 +1,73 @@
+using System.Buffers.Text;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Tollgate.Core.Idempotency;
+
+namespace Tollgate.Server.Payments;
+
+/// <summary>
+/// Signed, short-lived links to a customer's portal: <c>base64url(customer|expiry).base64url(HMAC-SHA256)</c>. The
+/// token scopes every portal page and action to that one customer; a forged, altered or expired token is refused.
+/// </summary>
+public sealed class PortalTokens(ISettingsStore settings, TimeProvider time)
+{
+    public static readonly TimeSpan Lifetime = TimeSpan.FromHours(1);
+    private const string SecretSetting = "portal_token_secret";
+    private byte[]? _key;
+
+    public async Task<(string Token, DateTimeOffset ExpiresAt)> IssueAsync(string customerId, CancellationToken ct)
+    {
+        var expires = time.GetUtcNow() + Lifetime;
+        var claims = Encoding.UTF8.GetBytes($"{customerId}|{expires.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}");
+        var mac = HMACSHA256.HashData(await KeyAsync(ct), claims);
+        return ($"{Base64Url.EncodeToString(claims)}.{Base64Url.EncodeToString(mac)}", expires);
+    }
+
+    /// <summary>The customer the token is for, or null (with why) when it is forged, malformed or expired.</summary>
+    public async Task<(string? CustomerId, string? Problem)> ValidateAsync(string? token, CancellationToken ct)
+    {
+        if (string.IsNullOrEmpty(token) || token.Split('.') is not [var claimsPart, var macPart])
+        {
+            return (null, "malformed");
+        }
+
+        byte[] claims, mac;
+        try
+        {
+            claims = Base64Url.DecodeFromChars(claimsPart);
+            mac = Base64Url.DecodeFromChars(macPart);
+        }
+        catch (FormatException)
+        {
+            return (null, "malformed");
+        }
+
+        var key = await KeyAsync(ct);
+        if (!CryptographicOperations.FixedTimeEquals(mac, HMACSHA256.HashData(key, claims)))
+        {
+            return (null, "forged");
+        }
+
+        var text = Encoding.UTF8.GetString(claims);
+        var bar = text.LastIndexOf('|');
+        if (bar <= 0 || !long.TryParse(text[(bar + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var expires))
+        {
+            return (null, "malformed");
+        }
+
+        return DateTimeOffset.FromUnixTimeSeconds(expires) <= time.GetUtcNow() ? (null, "expired") : (text[..bar], null);
+    }
+
+    private async Task<byte[]> KeyAsync(CancellationToken ct) =>
+        _key ??= Convert.FromHexString(await settings.GetOrAddAsync(SecretSetting, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)), ct));
+}
+
+/// <summary>The Sandbox's webhook signing secret, created once and kept in the database.</summary>
+public sealed class SandboxSecret(ISettingsStore settings)
+{
+    private Task<string>? _secret;
+
+    public Task<string> GetAsync() =>
+        _secret ??= settings.GetOrAddAsync("sandbox_webhook_secret", "sbx_whsec_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24)), CancellationToken.None);
+}

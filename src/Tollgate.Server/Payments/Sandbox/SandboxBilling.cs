@@ -1,0 +1,239 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Tollgate.Core.Catalog;
+using Tollgate.Core.Common;
+using Tollgate.Core.Payments;
+using Tollgate.Core.Payments.Sandbox;
+using Tollgate.Core.Subscriptions;
+
+namespace Tollgate.Server.Payments.Sandbox;
+
+public enum SandboxPayment
+{
+    Paid,
+    Declined,
+    InsufficientFunds,
+
+    /// <summary>Not one of the test cards: nothing happens.</summary>
+    UnknownCard,
+
+    /// <summary>The checkout is no longer open.</summary>
+    Closed,
+}
+
+/// <summary>
+/// The Sandbox provider's side of the world: it takes test cards, keeps subscriptions that renew (by the clock or by
+/// an operator's "renew now") and tells Tollgate what happened the way a real provider does — with signed webhooks
+/// posted to <c>/webhooks/sandbox</c>, through the same pipeline as Creem and Stripe.
+/// </summary>
+public sealed class SandboxBilling(ISandboxStore store, ProductCatalog catalog, PublicUrls urls, TimeProvider time, Func<Task<string>> secret,
+    ILogger<SandboxBilling> logger)
+{
+    public const string SuccessCard = "4242424242424242";
+    public const string DeclinedCard = "4000000000000002";
+    public const string InsufficientFundsCard = "4000000000009995";
+
+    public async Task<(SandboxPayment Result, SandboxCheckout? Checkout)> PayAsync(string sessionId, string card, CancellationToken ct)
+    {
+        var checkout = await store.GetCheckoutAsync(sessionId, ct);
+        if (checkout is null || checkout.Status != "open")
+        {
+            return (SandboxPayment.Closed, checkout);
+        }
+
+        var digits = new string(card.Where(char.IsDigit).ToArray());
+        var result = digits switch
+        {
+            SuccessCard => SandboxPayment.Paid,
+            DeclinedCard => SandboxPayment.Declined,
+            InsufficientFundsCard => SandboxPayment.InsufficientFunds,
+            _ => SandboxPayment.UnknownCard,
+        };
+        if (result is SandboxPayment.Declined or SandboxPayment.InsufficientFunds)
+        {
+            await SendAsync("checkout.failed", CheckoutData(checkout, null, null, result == SandboxPayment.Declined ? "card_declined" : "insufficient_funds"), ct);
+            return (result, checkout);
+        }
+
+        if (result != SandboxPayment.Paid)
+        {
+            return (result, checkout);
+        }
+
+        var orderId = Ids.New("sbx_ord", time);
+        if (!await store.TryCloseCheckoutAsync(sessionId, "paid", orderId, ct))
+        {
+            return (SandboxPayment.Closed, checkout);
+        }
+
+        SandboxSubscription? subscription = null;
+        var now = Instants.Now(time);
+        if (checkout.Mode == CheckoutMode.Subscription)
+        {
+            var plan = catalog.PlansById[checkout.Product];
+            subscription = new SandboxSubscription(Ids.New("sbx_sub", time), checkout.CustomerId, plan.Id, "active", now,
+                Periods.Add(now, plan.Interval!.Value, 1), false, null, checkout.Metadata, now);
+            await store.SaveSubscriptionAsync(subscription, ct);
+        }
+
+        await SendAsync("checkout.completed", CheckoutData(checkout, orderId, subscription, null), ct);
+        if (subscription is not null)
+        {
+            await SendPaidAsync(subscription, checkout.Amount, checkout.Currency, ct);
+        }
+
+        return (SandboxPayment.Paid, checkout with { Status = "paid", OrderId = orderId });
+    }
+
+    /// <summary>Renews every active subscription whose period has ended (or ends it, if it was to cancel then).</summary>
+    public async Task<int> RenewDueAsync(CancellationToken ct)
+    {
+        var due = await store.DueAsync(Instants.Now(time), ct);
+        foreach (var subscription in due)
+        {
+            if (subscription.CancelAtPeriodEnd)
+            {
+                await SaveAndSendAsync(subscription with { Status = "canceled" }, ct);
+                continue;
+            }
+
+            await RenewAsync(subscription, subscription.PeriodEnd, ct);
+        }
+
+        return due.Count;
+    }
+
+    /// <summary>An operator's "renew now": the current period ends now and a new one, paid, starts.</summary>
+    public async Task<bool> RenewNowAsync(string subscriptionId, CancellationToken ct)
+    {
+        var subscription = await store.GetSubscriptionAsync(subscriptionId, ct);
+        if (subscription is not { Status: "active" })
+        {
+            return false;
+        }
+
+        await RenewAsync(subscription, Instants.Now(time), ct);
+        return true;
+    }
+
+    public async Task CancelAsync(string subscriptionId, bool atPeriodEnd, CancellationToken ct)
+    {
+        var subscription = await Active(subscriptionId, ct);
+        await SaveAndSendAsync(atPeriodEnd ? subscription with { CancelAtPeriodEnd = true } : subscription with { Status = "canceled" }, ct);
+    }
+
+    public async Task ResumeAsync(string subscriptionId, CancellationToken ct)
+    {
+        var subscription = await Active(subscriptionId, ct);
+        await SaveAndSendAsync(subscription with { CancelAtPeriodEnd = false }, ct);
+    }
+
+    public async Task ChangeAsync(string subscriptionId, string product, PlanChangePolicy policy, CancellationToken ct)
+    {
+        var subscription = await Active(subscriptionId, ct);
+        if (!catalog.PlansById.TryGetValue(product, out var plan) || plan.Interval is not (BillingInterval.Month or BillingInterval.Year))
+        {
+            throw new ProviderException("sandbox", $"'{product}' is not a recurring plan.", 400);
+        }
+
+        await SaveAndSendAsync(policy == PlanChangePolicy.Immediate
+            ? subscription with { Product = product, PendingProduct = null }
+            : subscription with { PendingProduct = product }, ct);
+    }
+
+    /// <summary>Refunds a Sandbox payment (an operator action in the admin console): sends <c>refund.created</c>.</summary>
+    public Task RefundAsync(string customerId, string providerPaymentId, long amount, string currency, bool full, CancellationToken ct) =>
+        SendAsync("refund.created", new JsonObject
+        {
+            ["refund_id"] = Ids.New("sbx_re", time),
+            ["customer_id"] = customerId,
+            ["payment_id"] = providerPaymentId,
+            ["amount"] = amount,
+            ["currency"] = currency,
+            ["full"] = full,
+        }, ct);
+
+    public Task<IReadOnlyList<SandboxSubscription>> SubscriptionsAsync(string customerId, CancellationToken ct) => store.ListByCustomerAsync(customerId, ct);
+
+    private async Task RenewAsync(SandboxSubscription subscription, DateTimeOffset from, CancellationToken ct)
+    {
+        var product = subscription.PendingProduct ?? subscription.Product;
+        var plan = catalog.PlansById[product];
+        var renewed = subscription with { Product = product, PendingProduct = null, PeriodStart = from, PeriodEnd = Periods.Add(from, plan.Interval!.Value, 1) };
+        await store.SaveSubscriptionAsync(renewed, ct);
+        await SendPaidAsync(renewed, plan.Price?.Amount ?? 0, plan.Price?.Currency ?? "USD", ct);
+    }
+
+    private async Task<SandboxSubscription> Active(string subscriptionId, CancellationToken ct)
+    {
+        var subscription = await store.GetSubscriptionAsync(subscriptionId, ct);
+        return subscription is { Status: "active" }
+            ? subscription
+            : throw new ProviderException("sandbox", $"No active Sandbox subscription {subscriptionId}.", 404);
+    }
+
+    private async Task SaveAndSendAsync(SandboxSubscription subscription, CancellationToken ct)
+    {
+        await store.SaveSubscriptionAsync(subscription, ct);
+        await SendAsync("subscription.updated", new JsonObject { ["subscription"] = SandboxEvents.Subscription(subscription) }, ct);
+    }
+
+    private Task SendPaidAsync(SandboxSubscription subscription, long amount, string currency, CancellationToken ct) =>
+        SendAsync("subscription.paid", new JsonObject
+        {
+            ["subscription"] = SandboxEvents.Subscription(subscription),
+            ["transaction_id"] = Ids.New("sbx_txn", time),
+            ["amount"] = amount,
+            ["currency"] = currency,
+        }, ct);
+
+    private JsonObject CheckoutData(SandboxCheckout checkout, string? orderId, SandboxSubscription? subscription, string? reason) => new()
+    {
+        ["session_id"] = checkout.SessionId,
+        ["checkout_id"] = checkout.CheckoutId,
+        ["customer_id"] = checkout.CustomerId,
+        ["product"] = checkout.Product,
+        ["mode"] = SnakeCase<CheckoutMode>.Name(checkout.Mode),
+        ["amount"] = checkout.Amount,
+        ["currency"] = checkout.Currency,
+        ["email"] = checkout.CustomerEmail,
+        ["order_id"] = orderId,
+        ["reason"] = reason,
+        ["metadata"] = SandboxEvents.Metadata(checkout.Metadata),
+        ["subscription"] = subscription is null ? null : SandboxEvents.Subscription(subscription),
+    };
+
+    /// <summary>Signs and posts one event to Tollgate's own webhook endpoint. A failed delivery is retried a few
+    /// times and then logged; a real provider would keep retrying for hours.</summary>
+    private async Task SendAsync(string type, JsonObject data, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var body = Encoding.UTF8.GetBytes(new JsonObject
+        {
+            ["id"] = Ids.New("sbx_evt", time),
+            ["type"] = type,
+            ["created_at"] = Instants.Normalize(now),
+            ["data"] = data,
+        }.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
+        var signature = SandboxSignature.Sign(await secret(), body, now);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                using var client = urls.SelfClient();
+                using var request = new HttpRequestMessage(HttpMethod.Post, "webhooks/sandbox") { Content = new ByteArrayContent(body) };
+                request.Content.Headers.ContentType = new("application/json");
+                request.Headers.Add(SandboxSignature.Header, signature);
+                using var response = await client.SendAsync(request, ct);
+                response.EnsureSuccessStatusCode();
+                return;
+            }
+            catch (HttpRequestException ex) when (attempt < 3)
+            {
+                logger.LogWarning(ex, "Sandbox webhook {Type} delivery attempt {Attempt} failed; retrying", type, attempt);
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), ct);
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+using System.Data.Common;
+using System.Text.Json;
+using Tollgate.Core.Common;
+using Tollgate.Core.Payments;
+using Tollgate.Storage.Common;
+
+namespace Tollgate.Storage.Stores;
+
+internal sealed class PaymentStore(Sql sql) : IPaymentStore
+{
+    private const string CheckoutColumns =
+        "customer_id, checkout_id, product, provider, provider_checkout_id, url, status, success_url, cancel_url, metadata, failure, created_at, updated_at, completed_at";
+
+    private const string PaymentColumns =
+        "customer_id, payment_id, provider, kind, product, status, amount, currency, checkout_id, provider_checkout_id, provider_payment_id, "
+        + "provider_subscription_id, subscription_id, ledger_ref, credits, refunded_amount, credits_clawed, flag, payload, created_at, updated_at";
+
+    private const string InsertColumns = PaymentColumns + ", reversals";
+
+    public Task InsertCheckoutAsync(Checkout c, CancellationToken cancellationToken) =>
+        sql.ExecuteAsync(
+            $"""
+            INSERT INTO checkouts ({CheckoutColumns})
+            VALUES (@c, @id, @product, @provider, @pcid, @url, @status, @success, @cancel, @metadata, @failure, @created, @updated, @completed)
+            """,
+            cancellationToken, CheckoutArgs(c));
+
+    public Task UpdateCheckoutAsync(Checkout c, CancellationToken cancellationToken) =>
+        sql.ExecuteAsync(
+            "UPDATE checkouts SET status = @status, failure = @failure, updated_at = @updated, completed_at = @completed WHERE customer_id = @c AND checkout_id = @id",
+            cancellationToken, CheckoutArgs(c));
+
+    public Task<Checkout?> GetCheckoutAsync(string checkoutId, CancellationToken cancellationToken) =>
+        sql.QuerySingleAsync($"SELECT {CheckoutColumns} FROM checkouts WHERE checkout_id = @id", ReadCheckout, cancellationToken, ("@id", checkoutId));
+
+    public Task<Checkout?> FindCheckoutByProviderIdAsync(string provider, string providerCheckoutId, CancellationToken cancellationToken) =>
+        sql.QuerySingleAsync($"SELECT {CheckoutColumns} FROM checkouts WHERE provider = @p AND provider_checkout_id = @pcid", ReadCheckout,
+            cancellationToken, ("@p", provider), ("@pcid", providerCheckoutId));
+
+    public async Task<bool> TryInsertPaymentAsync(Payment p, CancellationToken cancellationToken) =>
+        await sql.ExecuteAsync(
+            $"""
+            INSERT INTO payments ({InsertColumns})
+            VALUES (@c, @id, @provider, @kind, @product, @status, @amount, @currency, @checkout, @pcheckout, @ppid, @psub, @sub, @ref,
+                    @credits, @refunded, @clawed, @flag, @payload, @created, @updated, '|')
+            ON CONFLICT (provider, provider_payment_id) DO NOTHING
+            """,
+            cancellationToken, PaymentArgs(p)).ConfigureAwait(false) == 1;
+
+    public Task UpdatePaymentAsync(Payment p, CancellationToken cancellationToken) =>
+        sql.ExecuteAsync(
+            """
+            UPDATE payments SET status = @status, subscription_id = @sub, ledger_ref = @ref, credits = @credits, refunded_amount = @refunded,
+                credits_clawed = @clawed, flag = @flag, updated_at = @updated
+            WHERE customer_id = @c AND payment_id = @id
+            """,
+            cancellationToken, PaymentArgs(p));
+
+    public async Task<bool> RecordReversalAsync(Payment payment, string reversalId, long? refundedDelta, long? refundedTotal, long creditsClawed,
+        PaymentStatus status, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var marker = "|" + reversalId + "|";
+        var pattern = "%" + marker.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal)
+            .Replace("_", "\\_", StringComparison.Ordinal) + "%";
+        return await sql.ExecuteAsync(
+            """
+            UPDATE payments SET
+                refunded_amount = CASE WHEN CAST(@total AS BIGINT) IS NULL THEN refunded_amount + @delta
+                                       WHEN refunded_amount < CAST(@total AS BIGINT) THEN CAST(@total AS BIGINT)
+                                       ELSE refunded_amount END,
+                credits_clawed = credits_clawed + @clawed,
+                status = @status,
+                updated_at = @now,
+                reversals = reversals || @append
+            WHERE customer_id = @c AND payment_id = @id AND reversals NOT LIKE @pattern ESCAPE '\'
+            """,
+            cancellationToken, ("@total", refundedTotal), ("@delta", refundedDelta ?? 0), ("@clawed", creditsClawed),
+            ("@status", SnakeCase<PaymentStatus>.Name(status)), ("@now", now), ("@append", reversalId + "|"), ("@c", payment.CustomerId),
+            ("@id", payment.Id), ("@pattern", pattern)).ConfigureAwait(false) == 1;
+    }
+
+    public async Task<Payment?> FindPaymentAsync(string provider, IReadOnlyCollection<string> ids, CancellationToken cancellationToken)
+    {
+        foreach (var id in ids.Where(i => !string.IsNullOrEmpty(i)).Distinct(StringComparer.Ordinal))
+        {
+            var payment = await sql.QuerySingleAsync(
+                $"SELECT {PaymentColumns} FROM payments WHERE provider = @p AND (provider_payment_id = @id OR provider_checkout_id = @id)",
+                ReadPayment, cancellationToken, ("@p", provider), ("@id", id)).ConfigureAwait(false);
+            if (payment is not null)
+            {
+                return payment;
+            }
+        }
+
+        return null;
+    }
+
+    public async Task<IReadOnlyList<Payment>> ListPaymentsAsync(string customerId, CancellationToken cancellationToken) =>
+        await sql.QueryAsync($"SELECT {PaymentColumns} FROM payments WHERE customer_id = @c ORDER BY created_at DESC, payment_id", ReadPayment,
+            cancellationToken, ("@c", customerId)).ConfigureAwait(false);
+
+    public async Task<IReadOnlyList<Payment>> ListFlaggedPaymentsAsync(int limit, CancellationToken cancellationToken) =>
+        await sql.QueryAsync($"SELECT {PaymentColumns} FROM payments WHERE flag IS NOT NULL ORDER BY created_at DESC LIMIT @limit", ReadPayment,
+            cancellationToken, ("@limit", limit)).ConfigureAwait(false);
+
+    public async Task<IReadOnlyList<DailyRevenue>> RevenueByDayAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    {
+        var payments = await sql.QueryAsync(
+            "SELECT created_at, currency, amount, refunded_amount, status FROM payments WHERE created_at >= @from AND created_at < @to AND amount IS NOT NULL",
+            r => (At: sql.Dialect.ReadTime(r, 0), Currency: r.IsDBNull(1) ? "?" : r.GetString(1), Amount: r.GetInt64(2), Refunded: r.GetInt64(3),
+                Status: SnakeCase<PaymentStatus>.Parse(r.GetString(4))),
+            cancellationToken, ("@from", from), ("@to", to)).ConfigureAwait(false);
+        return payments
+            .Where(p => p.Status is PaymentStatus.Completed or PaymentStatus.Refunded or PaymentStatus.Disputed)
+            .GroupBy(p => (Day: DateOnly.FromDateTime(p.At.UtcDateTime), p.Currency))
+            .Select(g => new DailyRevenue(g.Key.Day, g.Key.Currency,
+                g.Sum(p => p.Status == PaymentStatus.Disputed ? 0 : p.Amount - p.Refunded), g.Count()))
+            .OrderBy(r => r.Day).ThenBy(r => r.Currency, StringComparer.Ordinal)
+            .ToList();
+    }
+
+    public async Task<bool> HasCompletedPaymentAsync(string customerId, string product, CancellationToken cancellationToken) =>
+        (await sql.QueryAsync("SELECT 1 FROM payments WHERE customer_id = @c AND product = @p AND status = 'completed' LIMIT 1", r => 1,
+            cancellationToken, ("@c", customerId), ("@p", product)).ConfigureAwait(false)).Count > 0;
+
+    public Task LinkProviderCustomerAsync(string provider, string providerCustomerId, string customerId, DateTimeOffset now,
+        CancellationToken cancellationToken) =>
+        sql.ExecuteAsync(
+            "INSERT INTO provider_customers (provider, provider_customer_id, customer_id, created_at) VALUES (@p, @pcid, @c, @now) ON CONFLICT (provider, provider_customer_id) DO NOTHING",
+            cancellationToken, ("@p", provider), ("@pcid", providerCustomerId), ("@c", customerId), ("@now", now));
+
+    public async Task<string?> FindCustomerByProviderIdAsync(string provider, string providerCustomerId, CancellationToken cancellationToken) =>
+        (await sql.QueryAsync("SELECT customer_id FROM provider_customers WHERE provider = @p AND provider_customer_id = @pcid", r => r.GetString(0),
+            cancellationToken, ("@p", provider), ("@pcid", providerCustomerId)).ConfigureAwait(false)).FirstOrDefault();
+
+    public async Task<string?> FindProviderCustomerAsync(string provider, string customerId, CancellationToken cancellationToken) =>
+        (await sql.QueryAsync("SELECT provider_customer_id FROM provider_customers WHERE provider = @p AND customer_id = @c ORDER BY created_at LIMIT 1",
+            r => r.GetString(0), cancellationToken, ("@p", provider), ("@c", customerId)).ConfigureAwait(false)).FirstOrDefault();
+
+    private static (string, object?)[] CheckoutArgs(Checkout c) =>
+    [
+        ("@c", c.CustomerId), ("@id", c.Id), ("@product", c.Product), ("@provider", c.Provider), ("@pcid", c.ProviderCheckoutId), ("@url", c.Url),
+        ("@status", SnakeCase<CheckoutStatus>.Name(c.Status)), ("@success", c.SuccessUrl), ("@cancel", c.CancelUrl),
+        ("@metadata", JsonSerializer.Serialize(c.Metadata)), ("@failure", c.Failure), ("@created", c.CreatedAt), ("@updated", c.UpdatedAt),
+        ("@completed", c.CompletedAt),
+    ];
+
+    private static (string, object?)[] PaymentArgs(Payment p) =>
+    [
+        ("@c", p.CustomerId), ("@id", p.Id), ("@provider", p.Provider), ("@kind", SnakeCase<PaymentKind>.Name(p.Kind)), ("@product", p.Product),
+        ("@status", SnakeCase<PaymentStatus>.Name(p.Status)), ("@amount", p.Amount), ("@currency", p.Currency), ("@checkout", p.CheckoutId),
+        ("@pcheckout", p.ProviderCheckoutId), ("@ppid", p.ProviderPaymentId), ("@psub", p.ProviderSubscriptionId), ("@sub", p.SubscriptionId),
+        ("@ref", p.LedgerRef), ("@credits", p.Credits), ("@refunded", p.RefundedAmount), ("@clawed", p.CreditsClawed), ("@flag", p.Flag),
+        ("@payload", p.Payload), ("@created", p.CreatedAt), ("@updated", p.UpdatedAt),
+    ];
+
+    private Checkout ReadCheckout(DbDataReader r) => new(
+        r.GetString(1), r.GetString(0), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), SnakeCase<CheckoutStatus>.Parse(r.GetString(6)),
+        r.IsDBNull(7) ? null : r.GetString(7), r.IsDBNull(8) ? null : r.GetString(8),
+        r.IsDBNull(9) ? new Dictionary<string, string>() : JsonSerializer.Deserialize<Dictionary<string, string>>(r.GetString(9)) ?? [],
+        r.IsDBNull(10) ? null : r.GetString(10), sql.Dialect.ReadTime(r, 11), sql.Dialect.ReadTime(r, 12), sql.Dialect.ReadNullableTime(r, 13));
+
+    private Payment ReadPayment(DbDataReader r) => new(
+        r.GetString(1), r.GetString(0), r.GetString(2), SnakeCase<PaymentKind>.Parse(r.GetString(3)), r.GetString(4),
+        SnakeCase<PaymentStatus>.Parse(r.GetString(5)), r.IsDBNull(6) ? null : r.GetInt64(6), r.IsDBNull(7) ? null : r.GetString(7),
+        r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetString(9), r.GetString(10), r.IsDBNull(11) ? null : r.GetString(11),
+        r.IsDBNull(12) ? null : r.GetString(12), r.IsDBNull(13) ? null : r.GetString(13), r.GetInt64(14), r.GetInt64(15), r.GetInt64(16),
+        r.IsDBNull(17) ? null : r.GetString(17), r.GetString(18), sql.Dialect.ReadTime(r, 19), sql.Dialect.ReadTime(r, 20));
+}

@@ -1,0 +1,69 @@
+using System.Data.Common;
+using Tollgate.Core.Common;
+using Tollgate.Core.Payments;
+using Tollgate.Storage.Common;
+
+namespace Tollgate.Storage.Stores;
+
+internal sealed class WebhookInbox(Sql sql, bool skipLocked) : IWebhookInbox
+{
+    private const string Columns =
+        "provider, event_id, event_type, occurred_at, received_at, payload, status, attempts, next_attempt_at, last_error, applied_at, customer_id";
+
+    public async Task<bool> TryStoreAsync(WebhookEvent e, CancellationToken cancellationToken) =>
+        await sql.ExecuteAsync(
+            $"""
+            INSERT INTO webhook_events ({Columns})
+            VALUES (@p, @id, @type, @occurred, @received, @payload, @status, @attempts, @next, @error, @applied, @c)
+            ON CONFLICT (provider, event_id) DO NOTHING
+            """,
+            cancellationToken, Args(e)).ConfigureAwait(false) == 1;
+
+    public Task<WebhookEvent?> GetAsync(string provider, string eventId, CancellationToken cancellationToken) =>
+        sql.QuerySingleAsync($"SELECT {Columns} FROM webhook_events WHERE provider = @p AND event_id = @id", Read, cancellationToken,
+            ("@p", provider), ("@id", eventId));
+
+    public Task UpdateAsync(WebhookEvent e, CancellationToken cancellationToken) =>
+        sql.ExecuteAsync(
+            """
+            UPDATE webhook_events SET status = @status, attempts = @attempts, next_attempt_at = @next, last_error = @error, applied_at = @applied,
+                customer_id = @c
+            WHERE provider = @p AND event_id = @id
+            """,
+            cancellationToken, Args(e));
+
+    public async Task<IReadOnlyList<WebhookEvent>> ClaimDueAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int limit, CancellationToken cancellationToken) =>
+        await sql.QueryAsync(
+            $"""
+            UPDATE webhook_events SET next_attempt_at = @lease
+            WHERE (provider, event_id) IN (
+                SELECT provider, event_id FROM webhook_events
+                WHERE status IN ('failed', 'received') AND next_attempt_at <= @now
+                ORDER BY next_attempt_at LIMIT @limit{(skipLocked ? " FOR UPDATE SKIP LOCKED" : "")})
+            RETURNING {Columns}
+            """,
+            Read, cancellationToken, ("@now", now), ("@lease", leaseUntil), ("@limit", limit)).ConfigureAwait(false);
+
+    public async Task<IReadOnlyList<WebhookEvent>> ListAsync(WebhookStatus? status, int limit, CancellationToken cancellationToken) =>
+        status is { } s
+            ? await sql.QueryAsync($"SELECT {Columns} FROM webhook_events WHERE status = @s ORDER BY received_at DESC, event_id LIMIT @limit", Read,
+                cancellationToken, ("@s", SnakeCase<WebhookStatus>.Name(s)), ("@limit", limit)).ConfigureAwait(false)
+            : await sql.QueryAsync($"SELECT {Columns} FROM webhook_events ORDER BY received_at DESC, event_id LIMIT @limit", Read,
+                cancellationToken, ("@limit", limit)).ConfigureAwait(false);
+
+    public async Task<IReadOnlyList<WebhookEvent>> ListByCustomerAsync(string customerId, int limit, CancellationToken cancellationToken) =>
+        await sql.QueryAsync($"SELECT {Columns} FROM webhook_events WHERE customer_id = @c ORDER BY received_at DESC LIMIT @limit", Read,
+            cancellationToken, ("@c", customerId), ("@limit", limit)).ConfigureAwait(false);
+
+    private static (string, object?)[] Args(WebhookEvent e) =>
+    [
+        ("@p", e.Provider), ("@id", e.EventId), ("@type", e.EventType), ("@occurred", e.OccurredAt), ("@received", e.ReceivedAt),
+        ("@payload", e.Payload), ("@status", SnakeCase<WebhookStatus>.Name(e.Status)), ("@attempts", e.Attempts), ("@next", e.NextAttemptAt),
+        ("@error", e.LastError), ("@applied", e.AppliedAt), ("@c", e.CustomerId),
+    ];
+
+    private WebhookEvent Read(DbDataReader r) => new(
+        r.GetString(0), r.GetString(1), r.GetString(2), sql.Dialect.ReadTime(r, 3), sql.Dialect.ReadTime(r, 4), r.GetString(5),
+        SnakeCase<WebhookStatus>.Parse(r.GetString(6)), r.GetInt32(7), sql.Dialect.ReadNullableTime(r, 8), r.IsDBNull(9) ? null : r.GetString(9),
+        sql.Dialect.ReadNullableTime(r, 10), r.IsDBNull(11) ? null : r.GetString(11));
+}
