@@ -20,9 +20,11 @@ internal enum HttpCall
     Usage,
 }
 
-/// <summary>One measured cell of the http suite, with where the CPU went (per request, warm-up included).</summary>
+/// <summary>One measured cell of the http suite, with where the CPU of the machine went, per request (warm-up included):
+/// the server process, this process (the load generator), every <c>postgres</c> process, and the rest (kernel threads
+/// doing fsync and loopback work, and anything else running: on a shared machine, mostly noise).</summary>
 internal sealed record HttpCell(string Database, HttpCall Call, string Shape, int Connections, Measurement Run, long Ok, long Refused, long Errors,
-    string? FirstError, double ServerCpuUs, double BenchCpuUs, double OtherCpuUs, double MachineBusy);
+    string? FirstError, double ServerCpuUs, double BenchCpuUs, double PostgresCpuUs, double OtherCpuUs, double MachineBusy);
 
 /// <summary>
 /// <c>/v1/check</c> and <c>/v1/usage</c> over HTTP on loopback against <c>GET /healthz</c> of the same server (the cost
@@ -101,15 +103,15 @@ internal sealed class HttpBenchmark(BenchOptions options)
         foreach (var database in results.GroupBy(r => r.Database))
         {
             markdown.AppendLine(CultureInfo.InvariantCulture, $"**{database.Key}**").AppendLine();
-            markdown.AppendLine("| call | shape | conns | req/s | p50 ms | p99 ms | ÷ healthz | +p50 ms | server µs/req | bench µs/req | other µs/req | refused | errors |");
-            markdown.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            markdown.AppendLine("| call | shape | conns | req/s | p50 ms | p99 ms | ÷ healthz | +p50 ms | CPU µs/req: server | bench | postgres | other | refused | errors |");
+            markdown.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var cell in database)
             {
                 var healthz = database.First(h => h.Call == HttpCall.Healthz && h.Connections == cell.Connections);
                 markdown.AppendLine(CultureInfo.InvariantCulture,
                     $"| {Name(cell.Call)} | {cell.Shape} | {cell.Connections} | {cell.Run.PerSecond:F0} | {cell.Run.P50Ms:F2} | {cell.Run.P99Ms:F2} | "
                     + $"{cell.Run.PerSecond / healthz.Run.PerSecond:F2}× | {cell.Run.P50Ms - healthz.Run.P50Ms:F2} | "
-                    + $"{cell.ServerCpuUs:F0} | {cell.BenchCpuUs:F0} | {cell.OtherCpuUs:F0} | {cell.Refused} | {cell.Errors} |");
+                    + $"{cell.ServerCpuUs:F0} | {cell.BenchCpuUs:F0} | {cell.PostgresCpuUs:F0} | {cell.OtherCpuUs:F0} | {cell.Refused} | {cell.Errors} |");
             }
 
             var most = database.Max(c => c.Connections);
@@ -143,13 +145,14 @@ internal sealed class HttpBenchmark(BenchOptions options)
     private static void Report(HttpCell cell, HttpCell healthz) => Console.Error.WriteLine(
         FormattableString.Invariant($"{cell.Database,-10} {Name(cell.Call),-15} {cell.Shape,-6} {cell.Connections,3} conns: {cell.Run.PerSecond,7:F0}/s ")
         + FormattableString.Invariant($"(p50 {cell.Run.P50Ms:F2} ms, p99 {cell.Run.P99Ms:F2} ms) ×{cell.Run.PerSecond / healthz.Run.PerSecond:F2} of healthz; ")
-        + FormattableString.Invariant($"CPU µs/req server {cell.ServerCpuUs:F0}, bench {cell.BenchCpuUs:F0}, other {cell.OtherCpuUs:F0} ")
+        + FormattableString.Invariant($"CPU µs/req server {cell.ServerCpuUs:F0}, bench {cell.BenchCpuUs:F0}, postgres {cell.PostgresCpuUs:F0}, other {cell.OtherCpuUs:F0} ")
         + FormattableString.Invariant($"(machine {cell.MachineBusy:F2} of {Environment.ProcessorCount} cores busy); refused {cell.Refused}, errors {cell.Errors}")
         + (cell.FirstError is null ? "" : $" (first: {cell.FirstError})"));
 
     private async Task<HttpCell> RunCellAsync(ServerProcess server, HttpClient admin, string dbName, HttpCall call, string shape, Customers customers,
         int connections, TimeSpan warmup, TimeSpan duration)
     {
+        await WaitForQuietAsync(server);
         using var client = Client(server, connections);
         var keys = $"{RunId}-{Interlocked.Increment(ref _cells)}-";
         var before = call == HttpCall.Usage ? await AvailableAsync(admin, customers.Ids) : 0;
@@ -173,9 +176,35 @@ internal sealed class HttpBenchmark(BenchOptions options)
         return new HttpCell(dbName, call, shape, connections,
             new Measurement(Name(call), dbName, shape, connections, run.Requests, run.Succeeded, run.Seconds, run.P50, run.P99),
             counts.Ok, counts.Refused, counts.Errors, counts.FirstError,
-            used.Server.TotalMicroseconds / total, used.Bench.TotalMicroseconds / total,
-            Math.Max(0, (used.Machine - used.Server - used.Bench).TotalMicroseconds) / total,
+            used.Server.TotalMicroseconds / total, used.Bench.TotalMicroseconds / total, used.Postgres.TotalMicroseconds / total,
+            Math.Max(0, (used.Machine - used.Server - used.Bench - used.Postgres).TotalMicroseconds) / total,
             used.Machine / used.Wall);
+    }
+
+    /// <summary>The machine is shared: before a cell, wait (up to a minute) until less than a third of a core is busy
+    /// with something other than the idle server, so a build running elsewhere does not land in the middle of a cell.</summary>
+    private static async Task WaitForQuietAsync(ServerProcess server)
+    {
+        var clock = Stopwatch.StartNew();
+        var waited = false;
+        while (true)
+        {
+            var before = CpuSample.Take(server);
+            await Task.Delay(TimeSpan.FromSeconds(0.5));
+            var busy = CpuSample.Take(server) - before;
+            var cores = (busy.Machine - busy.Bench - busy.Server) / busy.Wall;
+            if (cores < 0.33 || clock.Elapsed > TimeSpan.FromMinutes(1))
+            {
+                if (waited)
+                {
+                    Console.Error.WriteLine(FormattableString.Invariant($"  (waited {clock.Elapsed.TotalSeconds:F0} s for a quiet machine; now {cores:F2} cores busy elsewhere)"));
+                }
+
+                return;
+            }
+
+            waited = true;
+        }
     }
 
     private static async Task<bool> SendAsync(HttpClient client, HttpCall call, Customers customers, string keys, long sequence, Counts counts)
@@ -321,20 +350,22 @@ internal sealed class HttpBenchmark(BenchOptions options)
         }
     }
 
-    /// <summary>CPU used so far by the server, this process and the whole machine (Linux /proc/stat; 0 elsewhere).</summary>
-    private readonly record struct CpuSample(TimeSpan Server, TimeSpan Bench, TimeSpan Machine, TimeSpan Wall)
+    /// <summary>CPU used so far by the server, this process, the <c>postgres</c> processes and the whole machine (Linux
+    /// /proc; 0 elsewhere). Ticks of /proc are USER_HZ, 1/100 s.</summary>
+    private readonly record struct CpuSample(TimeSpan Server, TimeSpan Bench, TimeSpan Postgres, TimeSpan Machine, TimeSpan Wall)
     {
         private static readonly Process Self = Process.GetCurrentProcess();
 
         public static CpuSample Take(ServerProcess server)
         {
             Self.Refresh();
-            return new CpuSample(server.CpuTime, Self.TotalProcessorTime, MachineBusy(), Stopwatch.GetElapsedTime(0));
+            return new CpuSample(server.CpuTime, Self.TotalProcessorTime, PostgresBusy(), MachineBusy(), Stopwatch.GetElapsedTime(0));
         }
 
-        public static CpuSample operator -(CpuSample a, CpuSample b) => new(a.Server - b.Server, a.Bench - b.Bench, a.Machine - b.Machine, a.Wall - b.Wall);
+        public static CpuSample operator -(CpuSample a, CpuSample b) =>
+            new(a.Server - b.Server, a.Bench - b.Bench, a.Postgres - b.Postgres, a.Machine - b.Machine, a.Wall - b.Wall);
 
-        /// <summary>Busy time of all cores: user, nice, system, irq and softirq of the first line of /proc/stat, in USER_HZ (1/100 s) ticks.</summary>
+        /// <summary>Busy time of all cores: user, nice, system, irq and softirq of the first line of /proc/stat.</summary>
         private static TimeSpan MachineBusy()
         {
             if (!File.Exists("/proc/stat"))
@@ -344,8 +375,46 @@ internal sealed class HttpBenchmark(BenchOptions options)
 
             var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1)
                 .Select(f => long.Parse(f, CultureInfo.InvariantCulture)).ToArray();
-            var busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6];
-            return TimeSpan.FromMilliseconds(busy * 10);
+            return Ticks(fields[0] + fields[1] + fields[2] + fields[5] + fields[6]);
         }
+
+        /// <summary>User and system time of every process named <c>postgres</c> (the server's backends and the database's own).</summary>
+        private static TimeSpan PostgresBusy()
+        {
+            if (!Directory.Exists("/proc"))
+            {
+                return TimeSpan.Zero;
+            }
+
+            long ticks = 0;
+            foreach (var folder in Directory.EnumerateDirectories("/proc"))
+            {
+                try
+                {
+                    var stat = File.ReadAllText(Path.Combine(folder, "stat"));
+                    var open = stat.IndexOf('(', StringComparison.Ordinal);
+                    var close = stat.LastIndexOf(')');
+                    if (open < 0 || close < 0 || stat[(open + 1)..close] != "postgres")
+                    {
+                        continue;
+                    }
+
+                    // After the command: state is field 3, utime and stime fields 14 and 15.
+                    var fields = stat[(close + 2)..].Split(' ');
+                    ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+                }
+                catch (IOException)
+                {
+                    // Not a process, or it ended while we read.
+                }
+                catch (UnauthorizedAccessException)
+                {
+                }
+            }
+
+            return Ticks(ticks);
+        }
+
+        private static TimeSpan Ticks(long ticks) => TimeSpan.FromMilliseconds(ticks * 10);
     }
 }

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using Tollgate.Core.Payments;
 using Tollgate.Providers.Creem;
 using Tollgate.Providers.Stripe;
-using Tollgate.Providers.Tests.Fakes;
+using Tollgate.Testing.Fakes;
 
 namespace Tollgate.Providers.Tests;
 

@@ -1,7 +1,6 @@
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Customers;
 using Tollgate.Core.Payments;
-using Tollgate.Core.Subscriptions;
 using Tollgate.Core.Usage;
 using Tollgate.Server.Api.Http;
 using Tollgate.Server.Payments;
@@ -78,36 +77,16 @@ public static class PaymentsApi
             return outcome.Checkout is { } checkout ? ApiResult.Ok(new EnsureView(false, checkout.Id, checkout.Url)) : CheckoutProblem(outcome);
         }).Accepts<EnsureBody>("application/json").Produces<EnsureView>();
 
-        v1.MapPost("/subscriptions/{id}/cancel", async (string id, HttpContext http, ISubscriptionStore subscriptions, ProviderRegistry providers) =>
+        v1.MapPost("/subscriptions/{id}/cancel", async (string id, HttpContext http, SubscriptionActions actions) =>
         {
             var (body, problem) = await RequestBody.ReadAsync<CancelBody>(http, allowEmpty: true);
-            if (problem is not null)
-            {
-                return problem;
-            }
-
-            var atPeriodEnd = body?.AtPeriodEnd ?? true;
-            return await WithProviderSubscriptionAsync(id, subscriptions, providers, http.RequestAborted, async (provider, subscription) =>
-            {
-                await provider.CancelSubscriptionAsync(subscription.ProviderSubscriptionId!, atPeriodEnd, http.RequestAborted);
-                return atPeriodEnd ? "cancellation at period end requested" : "cancellation requested";
-            });
+            return problem ?? Answer(id, await actions.CancelAsync(id, body?.AtPeriodEnd ?? true, http.RequestAborted));
         }).Accepts<CancelBody>("application/json").Produces<AcceptedView>(StatusCodes.Status202Accepted);
 
-        v1.MapPost("/subscriptions/{id}/resume", async (string id, HttpContext http, ISubscriptionStore subscriptions, ProviderRegistry providers) =>
-            await WithProviderSubscriptionAsync(id, subscriptions, providers, http.RequestAborted, async (provider, subscription) =>
-            {
-                if (!subscription.CancelAtPeriodEnd)
-                {
-                    throw new ConflictException($"subscription {id} is not set to cancel");
-                }
+        v1.MapPost("/subscriptions/{id}/resume", async (string id, SubscriptionActions actions, CancellationToken ct) =>
+            Answer(id, await actions.ResumeAsync(id, ct))).Produces<AcceptedView>(StatusCodes.Status202Accepted);
 
-                await provider.ResumeSubscriptionAsync(subscription.ProviderSubscriptionId!, http.RequestAborted);
-                return "resume requested";
-            })).Produces<AcceptedView>(StatusCodes.Status202Accepted);
-
-        v1.MapPost("/subscriptions/{id}/change", async (string id, HttpContext http, ISubscriptionStore subscriptions, ProviderRegistry providers,
-            SubscriptionService service, ProductCatalog catalog) =>
+        v1.MapPost("/subscriptions/{id}/change", async (string id, HttpContext http, SubscriptionActions actions) =>
         {
             var (body, problem) = await RequestBody.ReadAsync<ChangeBody>(http);
             problem ??= Validate.Required(body!.Plan, "plan");
@@ -122,34 +101,7 @@ public static class PaymentsApi
                 problem = Problems.InvalidRequest("policy must be immediate or next_cycle.");
             }
 
-            if (problem is not null)
-            {
-                return problem;
-            }
-
-            if (!catalog.PlansById.TryGetValue(body!.Plan!, out var plan) || plan.Interval is not (BillingInterval.Month or BillingInterval.Year))
-            {
-                return Problems.NotFound("unknown_product", $"'{body.Plan}' is not a recurring plan of the catalog.");
-            }
-
-            return await WithProviderSubscriptionAsync(id, subscriptions, providers, http.RequestAborted, async (provider, subscription) =>
-            {
-                if (subscription.PlanId == plan.Id)
-                {
-                    throw new ConflictException($"subscription {id} is already on {plan.Id}");
-                }
-
-                var reference = provider.Id == "sandbox" ? plan.Id : plan.Providers.For(provider.Id)
-                    ?? throw new ConflictException($"'{plan.Id}' is not sold through {provider.Id}");
-                await provider.ChangeSubscriptionAsync(subscription.ProviderSubscriptionId!, reference, policy!.Value, http.RequestAborted);
-                if (policy == PlanChangePolicy.NextCycle)
-                {
-                    // Remembered here: a provider may report the new price at once, but it applies at the renewal.
-                    await service.ChangePlanAsync(subscription.Id, plan.Id, PlanChangePolicy.NextCycle, http.RequestAborted);
-                }
-
-                return $"change to {plan.Id} ({body.Policy ?? "immediate"}) requested";
-            });
+            return problem ?? Answer(id, await actions.ChangeAsync(id, body!.Plan!, policy!.Value, http.RequestAborted));
         }).Accepts<ChangeBody>("application/json").Produces<AcceptedView>(StatusCodes.Status202Accepted);
 
         v1.MapPost("/customers/{id}/portal", async (string id, ICustomerStore customers, PortalTokens tokens, PublicUrls urls, CancellationToken ct) =>
@@ -171,41 +123,14 @@ public static class PaymentsApi
         return v1;
     }
 
-    private static async Task<ApiResult> WithProviderSubscriptionAsync(string id, ISubscriptionStore subscriptions, ProviderRegistry providers,
-        CancellationToken ct, Func<IPaymentProvider, Subscription, Task<string>> act)
+    private static ApiResult Answer(string id, ActionOutcome outcome) => outcome.Result switch
     {
-        var subscription = await subscriptions.GetAsync(id, ct);
-        if (subscription is null)
-        {
-            return Problems.NotFound("subscription_not_found", $"No subscription {id}.");
-        }
-
-        if (subscription.IsTerminal)
-        {
-            return Problems.Create(409, "subscription_not_active", "The subscription has ended.", $"subscription {id} is {subscription.Status}");
-        }
-
-        if (subscription.ProviderSubscriptionId is null || subscription.ProviderSubscriptionId.StartsWith("payment:", StringComparison.Ordinal)
-            || providers.Find(subscription.Provider) is not { } provider)
-        {
-            return Problems.Create(409, "subscription_not_changeable", "This subscription cannot be changed through its provider.",
-                "A lifetime plan, or a provider that is no longer enabled.");
-        }
-
-        try
-        {
-            var detail = await act(provider, subscription);
-            return ApiResult.Json(StatusCodes.Status202Accepted, new AcceptedView(id, "pending", detail + "; the subscription changes when the provider confirms."));
-        }
-        catch (ConflictException ex)
-        {
-            return Problems.Create(409, "conflict", "The request conflicts with the subscription's state.", ex.Message);
-        }
-        catch (ProviderException ex)
-        {
-            return Problems.Create(502, "provider_error", "The payment provider refused or failed.", $"{ex.Provider}: {ex.Message}");
-        }
-    }
+        ActionResult.Accepted => ApiResult.Json(StatusCodes.Status202Accepted, new AcceptedView(id, "pending", outcome.Message)),
+        ActionResult.NotFound => Problems.NotFound(outcome.Message.StartsWith("No subscription", StringComparison.Ordinal) ? "subscription_not_found" : "unknown_product",
+            outcome.Message),
+        ActionResult.Conflict => Problems.Create(409, "conflict", "The request conflicts with the subscription's state.", outcome.Message),
+        _ => Problems.Create(502, "provider_error", "The payment provider refused or failed.", outcome.Message),
+    };
 
     private static ApiResult CheckoutProblem(CheckoutOutcome outcome) => outcome.Refusal switch
     {
@@ -232,5 +157,4 @@ public static class PaymentsApi
             c.Failure, c.CreatedAt, c.CompletedAt, granted);
     }
 
-    private sealed class ConflictException(string message) : Exception(message);
 }

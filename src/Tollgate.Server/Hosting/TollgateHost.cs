@@ -131,6 +131,7 @@ public static class TollgateHost
         services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Sandbox);
         services.AddSingleton<PublicUrls>();
         services.AddSingleton<PortalTokens>();
+        services.AddSingleton<SubscriptionActions>();
         services.AddSingleton<SandboxSecret>();
         services.AddSingleton(sp => new SandboxBilling(sp.GetRequiredService<ISandboxStore>(), catalog, sp.GetRequiredService<PublicUrls>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<SandboxSecret>().GetAsync, sp.GetRequiredService<ILogger<SandboxBilling>>()));

@@ -1,5 +1,5 @@
 using Tollgate.Core.Payments;
-using Tollgate.Providers.Tests.Fakes;
+using Tollgate.Testing.Fakes;
 using static Tollgate.Providers.Tests.TestSupport;
 
 namespace Tollgate.Providers.Tests.Http;

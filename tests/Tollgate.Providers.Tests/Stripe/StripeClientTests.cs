@@ -1,6 +1,6 @@
 using Tollgate.Core.Payments;
 using Tollgate.Providers.Stripe;
-using Tollgate.Providers.Tests.Fakes;
+using Tollgate.Testing.Fakes;
 using static Tollgate.Providers.Tests.TestSupport;
 
 namespace Tollgate.Providers.Tests.Stripe;

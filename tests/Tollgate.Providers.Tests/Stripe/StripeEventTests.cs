@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Tollgate.Core.Payments;
 using Tollgate.Providers.Stripe;
-using Tollgate.Providers.Tests.Fakes;
+using Tollgate.Testing.Fakes;
 using static Tollgate.Providers.Tests.TestSupport;
 
 namespace Tollgate.Providers.Tests.Stripe;

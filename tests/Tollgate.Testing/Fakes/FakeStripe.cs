@@ -1,4 +1,4 @@
-namespace Tollgate.Providers.Tests.Fakes;
+namespace Tollgate.Testing.Fakes;
 
 /// <summary>The Stripe endpoints Tollgate calls (stripe.md §3.7), answering with the documented object shapes.</summary>
 public static class FakeStripe

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Tollgate.Providers.Tests.Fakes;
+namespace Tollgate.Testing.Fakes;
 
 /// <summary>Creem's documented endpoints (creem.md §1.2), answering with the documented entity shapes.</summary>
 public static class FakeCreem

@@ -1,3 +1,4 @@
+using Xunit;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
@@ -11,7 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace Tollgate.Providers.Tests.Fakes;
+namespace Tollgate.Testing.Fakes;
 
 /// <summary>A request as the fake server received it, byte for byte.</summary>
 public sealed record RecordedRequest(string Method, string Path, string Query, IReadOnlyDictionary<string, string> Headers, string Body)

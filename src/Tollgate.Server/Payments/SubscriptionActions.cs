@@ -1,0 +1,105 @@
+using Tollgate.Core.Catalog;
+using Tollgate.Core.Payments;
+using Tollgate.Core.Subscriptions;
+
+namespace Tollgate.Server.Payments;
+
+public enum ActionResult
+{
+    /// <summary>Asked of the provider; the subscription changes when its webhook arrives.</summary>
+    Accepted,
+    NotFound,
+    Conflict,
+    ProviderError,
+}
+
+public sealed record ActionOutcome(ActionResult Result, string Message);
+
+/// <summary>
+/// What a customer (portal) or an app (API) may ask of a subscription: cancel now or at period end, resume, change
+/// plan. Each goes to the subscription's provider; Tollgate's state changes only when the provider's webhook says so,
+/// except a next-cycle plan change, which Tollgate remembers so a provider's early price switch waits for the renewal.
+/// </summary>
+public sealed class SubscriptionActions(ISubscriptionStore subscriptions, ProviderRegistry providers, SubscriptionService service, ProductCatalog catalog)
+{
+    public Task<ActionOutcome> CancelAsync(string subscriptionId, bool atPeriodEnd, CancellationToken ct) =>
+        WithProviderAsync(subscriptionId, ct, async (provider, subscription) =>
+        {
+            await provider.CancelSubscriptionAsync(subscription.ProviderSubscriptionId!, atPeriodEnd, ct);
+            return atPeriodEnd ? "cancellation at period end requested" : "cancellation requested";
+        });
+
+    public Task<ActionOutcome> ResumeAsync(string subscriptionId, CancellationToken ct) =>
+        WithProviderAsync(subscriptionId, ct, async (provider, subscription) =>
+        {
+            if (!subscription.CancelAtPeriodEnd)
+            {
+                throw new ConflictException($"subscription {subscriptionId} is not set to cancel");
+            }
+
+            await provider.ResumeSubscriptionAsync(subscription.ProviderSubscriptionId!, ct);
+            return "resume requested";
+        });
+
+    public async Task<ActionOutcome> ChangeAsync(string subscriptionId, string planId, PlanChangePolicy policy, CancellationToken ct)
+    {
+        if (!catalog.PlansById.TryGetValue(planId, out var plan) || plan.Interval is not (BillingInterval.Month or BillingInterval.Year))
+        {
+            return new ActionOutcome(ActionResult.NotFound, $"'{planId}' is not a recurring plan of the catalog.");
+        }
+
+        return await WithProviderAsync(subscriptionId, ct, async (provider, subscription) =>
+        {
+            if (subscription.PlanId == plan.Id)
+            {
+                throw new ConflictException($"subscription {subscriptionId} is already on {plan.Id}");
+            }
+
+            var reference = provider.Id == "sandbox" ? plan.Id : plan.Providers.For(provider.Id)
+                ?? throw new ConflictException($"'{plan.Id}' is not sold through {provider.Id}");
+            await provider.ChangeSubscriptionAsync(subscription.ProviderSubscriptionId!, reference, policy, ct);
+            if (policy == PlanChangePolicy.NextCycle)
+            {
+                await service.ChangePlanAsync(subscription.Id, plan.Id, PlanChangePolicy.NextCycle, ct);
+            }
+
+            return $"change to {plan.Id} ({(policy == PlanChangePolicy.Immediate ? "immediate" : "next_cycle")}) requested";
+        });
+    }
+
+    private async Task<ActionOutcome> WithProviderAsync(string subscriptionId, CancellationToken ct,
+        Func<IPaymentProvider, Subscription, Task<string>> act)
+    {
+        var subscription = await subscriptions.GetAsync(subscriptionId, ct);
+        if (subscription is null)
+        {
+            return new ActionOutcome(ActionResult.NotFound, $"No subscription {subscriptionId}.");
+        }
+
+        if (subscription.IsTerminal)
+        {
+            return new ActionOutcome(ActionResult.Conflict, $"subscription {subscriptionId} has ended ({subscription.Status}).");
+        }
+
+        if (subscription.ProviderSubscriptionId is null || subscription.ProviderSubscriptionId.StartsWith("payment:", StringComparison.Ordinal)
+            || providers.Find(subscription.Provider) is not { } provider)
+        {
+            return new ActionOutcome(ActionResult.Conflict, "A lifetime plan, or one whose provider is no longer enabled, cannot be changed there.");
+        }
+
+        try
+        {
+            return new ActionOutcome(ActionResult.Accepted, await act(provider, subscription) + "; the subscription changes when the provider confirms.");
+        }
+        catch (ConflictException ex)
+        {
+            return new ActionOutcome(ActionResult.Conflict, ex.Message);
+        }
+        catch (ProviderException ex)
+        {
+            return new ActionOutcome(ActionResult.ProviderError, $"{ex.Provider}: {ex.Message}");
+        }
+    }
+
+    private sealed class ConflictException(string message) : Exception(message);
+}
