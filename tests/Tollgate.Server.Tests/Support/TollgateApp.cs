@@ -64,6 +64,8 @@ public sealed class TollgateApp : IAsyncDisposable
             services?.Invoke(builder.Services);
         });
         await app.StartAsync();
+        // The Sandbox posts its webhooks to the server itself; in a test server that goes through the in-memory handler.
+        app.Services.GetRequiredService<Tollgate.Server.Payments.PublicUrls>().SelfHandler = app.GetTestServer().CreateHandler();
         return new TollgateApp(app, database, clock);
     }
 
@@ -108,6 +110,16 @@ public sealed class TollgateApp : IAsyncDisposable
     {
         var balances = await Json.ReadAsync(await Client.GetAsync($"/v1/customers/{customer}/balances"), 200);
         return balances["balances"]!.AsArray().Single(b => (string)b!["feature"]! == feature)!.AsObject();
+    }
+
+    /// <summary>Starts a checkout and pays it on the Sandbox's page with <paramref name="card"/>; returns the checkout id
+    /// and the page's status code (302 to the success URL when paid).</summary>
+    public async Task<(string CheckoutId, int PayStatus)> BuyInSandboxAsync(string customer, string product, string card = "4242 4242 4242 4242")
+    {
+        var checkout = await Json.ReadAsync(await PostAsync("/v1/checkouts", new { customer_id = customer, product }), 201);
+        var url = new Uri((string)checkout["url"]!);
+        using var pay = await Client.PostAsync(url.PathAndQuery, new FormUrlEncodedContent([KeyValuePair.Create("card", card)]));
+        return ((string)checkout["id"]!, (int)pay.StatusCode);
     }
 
     public async ValueTask DisposeAsync()
