@@ -122,6 +122,18 @@ public sealed class TollgateApp : IAsyncDisposable
         return ((string)checkout["id"]!, (int)pay.StatusCode);
     }
 
+    /// <summary>Rows in a table of the server's database (to prove that nothing was stored).</summary>
+    public async Task<long> CountRowsAsync(string table)
+    {
+        await using var connection = Database.Options.Provider == DatabaseProvider.Postgres
+            ? (System.Data.Common.DbConnection)new Npgsql.NpgsqlConnection(Database.Options.ConnectionString)
+            : new Microsoft.Data.Sqlite.SqliteConnection(Database.Options.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT count(*) FROM {table}";
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await App.StopAsync();
