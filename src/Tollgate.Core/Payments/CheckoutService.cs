@@ -104,6 +104,17 @@ public sealed class CheckoutService(
     public Task<Checkout?> GetAsync(string checkoutId, CancellationToken cancellationToken = default) =>
         payments.GetCheckoutAsync(checkoutId, cancellationToken);
 
+    /// <summary>How long a checkout stays open: the providers' hosted pages expire after a day (Stripe's default).</summary>
+    public static readonly TimeSpan OpenFor = TimeSpan.FromHours(24);
+
+    /// <summary>Marks checkouts nobody completed within <see cref="OpenFor"/> expired. A payment arriving later still
+    /// completes one (the customer paid).</summary>
+    public Task<int> ExpireStaleAsync(CancellationToken cancellationToken = default)
+    {
+        var now = Instants.Now(time);
+        return payments.ExpireCheckoutsAsync(now - OpenFor, now, cancellationToken);
+    }
+
     /// <summary>Why the customer may not buy this now, or null: a once-per-customer pack already bought, or the plan
     /// already held.</summary>
     public async Task<string?> IneligibleAsync(string customerId, Plan? plan, Pack? pack, CancellationToken cancellationToken)

@@ -113,6 +113,9 @@ public interface IPaymentStore
 
     Task<Checkout?> GetCheckoutAsync(string checkoutId, CancellationToken cancellationToken);
 
+    /// <summary>Marks open checkouts created before <paramref name="createdBefore"/> expired; returns how many.</summary>
+    Task<int> ExpireCheckoutsAsync(DateTimeOffset createdBefore, DateTimeOffset now, CancellationToken cancellationToken);
+
     Task<Checkout?> FindCheckoutByProviderIdAsync(string provider, string providerCheckoutId, CancellationToken cancellationToken);
 
     /// <summary>Records a payment unless one with the same provider payment id exists; returns whether it was new.</summary>

@@ -30,7 +30,7 @@ internal sealed class LedgerSweeper(LedgerEngine ledger, TimeProvider time, ILog
 
 /// <summary>Applies webhook events whose attempt is due: failed ones, with backoff, and any whose first attempt never
 /// finished (the process stopped between storing and applying).</summary>
-internal sealed class WebhookRetryWorker(WebhookProcessor processor, ILogger<WebhookRetryWorker> logger) : BackgroundService
+internal sealed class WebhookRetryWorker(WebhookProcessor processor, CheckoutService checkouts, ILogger<WebhookRetryWorker> logger) : BackgroundService
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
 
@@ -45,6 +45,8 @@ internal sealed class WebhookRetryWorker(WebhookProcessor processor, ILogger<Web
                 while (await processor.RetryDueAsync(cancellationToken: stoppingToken) > 0)
                 {
                 }
+
+                await checkouts.ExpireStaleAsync(stoppingToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

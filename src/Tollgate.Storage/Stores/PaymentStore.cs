@@ -33,6 +33,10 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
     public Task<Checkout?> GetCheckoutAsync(string checkoutId, CancellationToken cancellationToken) =>
         sql.QuerySingleAsync($"SELECT {CheckoutColumns} FROM checkouts WHERE checkout_id = @id", ReadCheckout, cancellationToken, ("@id", checkoutId));
 
+    public Task<int> ExpireCheckoutsAsync(DateTimeOffset createdBefore, DateTimeOffset now, CancellationToken cancellationToken) =>
+        sql.ExecuteAsync("UPDATE checkouts SET status = 'expired', updated_at = @now WHERE status IN ('open', 'failed') AND created_at < @before",
+            cancellationToken, ("@now", now), ("@before", createdBefore));
+
     public Task<Checkout?> FindCheckoutByProviderIdAsync(string provider, string providerCheckoutId, CancellationToken cancellationToken) =>
         sql.QuerySingleAsync($"SELECT {CheckoutColumns} FROM checkouts WHERE provider = @p AND provider_checkout_id = @pcid", ReadCheckout,
             cancellationToken, ("@p", provider), ("@pcid", providerCheckoutId));

@@ -215,6 +215,39 @@ public abstract class ProviderWebhooks : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Creem_PastDue_KeepsAccessUntilThePeriodEnds()
+    {
+        var c = TollgateApp.NewCustomer();
+        var t0 = App.Clock.GetUtcNow();
+        await Json.ReadAsync(await Deliver(SignedWebhooks.Creem(CreemSubscription("subscription.paid", "evt_p", c, "sub_pd", t0, t0, t0.AddMonths(1), "tran_p"))), 200);
+
+        App.Clock.Set(t0.AddDays(20));
+        await Json.ReadAsync(await Deliver(SignedWebhooks.Creem(CreemSubscription("subscription.past_due", "evt_pd", c, "sub_pd", t0.AddDays(20), t0, t0.AddMonths(1)))), 200);
+        var during = await App.CheckAsync(c, "hd_export");
+        App.Clock.Set(t0.AddMonths(1));
+        var after = await App.CheckAsync(c, "hd_export");
+
+        Assert.True((bool)during["allowed"]!);
+        Assert.False((bool)after["allowed"]!);
+    }
+
+    [Fact]
+    public async Task Creem_ADispute_ClawsBackThePacksCredits_AndMarksThePaymentDisputed()
+    {
+        var c = TollgateApp.NewCustomer();
+        var checkoutId = await StartCheckoutAsync(c, "pack", "creem");
+        await Json.ReadAsync(await Deliver(SignedWebhooks.Creem(CreemPackPaid("evt_buy", checkoutId, c, "ord_57bf8042UmG8fFypxZrfnj"))), 200);
+        await Json.ReadAsync(await App.UseAsync(c, "credits", 10), 200);
+
+        var answer = await Json.ReadAsync(await Deliver(SignedWebhooks.Creem(SignedWebhooks.Sample("creem", "dispute.created").ToJsonString())), 200);
+        var balance = await App.BalanceAsync(c, "credits");
+
+        Assert.Equal("applied", (string)answer["status"]!);
+        Assert.Equal((0L, 10L), ((long)balance["available"]!, (long)balance["debt"]!));
+        Assert.Equal(PaymentStatus.Disputed, (await Payments.ListPaymentsAsync(c, CancellationToken.None)).Single().Status);
+    }
+
+    [Fact]
     public async Task Creem_ACancelThatArrivesBeforeTheActivation_Wins()
     {
         var c = TollgateApp.NewCustomer();

@@ -194,6 +194,37 @@ public abstract class SandboxFlows : AppTestBase
     }
 
     [Fact]
+    public async Task ACheckoutNobodyPays_ExpiresAfterADay()
+    {
+        var c = TollgateApp.NewCustomer();
+        var checkout = await Json.ReadAsync(await App.PostAsync("/v1/checkouts", new { customer_id = c, product = "starter_pack" }), 201);
+
+        App.Clock.Advance(TimeSpan.FromHours(23));
+        await App.Services.GetRequiredService<CheckoutService>().ExpireStaleAsync();
+        var open = await Json.ReadAsync(await Client.GetAsync($"/v1/checkouts/{checkout["id"]}"), 200);
+        App.Clock.Advance(TimeSpan.FromHours(2));
+        await App.Services.GetRequiredService<CheckoutService>().ExpireStaleAsync();
+        var expired = await Json.ReadAsync(await Client.GetAsync($"/v1/checkouts/{checkout["id"]}"), 200);
+
+        Assert.Equal(("open", "expired"), ((string)open["status"]!, (string)expired["status"]!));
+    }
+
+    [Fact]
+    public async Task ReplayingAnAppliedWebhook_ChangesNothing()
+    {
+        var c = TollgateApp.NewCustomer();
+        await App.BuyInSandboxAsync(c, "starter_pack");
+        var inbox = App.Services.GetRequiredService<IWebhookInbox>();
+        var completed = (await inbox.ListByCustomerAsync(c, 10, CancellationToken.None)).Single(e => e.EventType == "checkout.completed");
+
+        var replayed = await App.Services.GetRequiredService<WebhookProcessor>().ReplayAsync("sandbox", completed.EventId);
+
+        Assert.Equal((WebhookStatus.Applied, 2), (replayed!.Status, replayed.Attempts));
+        Assert.Equal(100, (long)(await App.BalanceAsync(c, "credits"))["available"]!);
+        Assert.Single(await App.Services.GetRequiredService<IPaymentStore>().ListPaymentsAsync(c, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Checkouts_RefuseWhatCannotBeBought()
     {
         var c = TollgateApp.NewCustomer();
