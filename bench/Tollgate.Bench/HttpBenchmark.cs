@@ -42,6 +42,9 @@ internal sealed class HttpBenchmark(BenchOptions options)
     private static readonly Uri UsageUri = new("/v1/usage", UriKind.Relative);
     private static readonly string RunId = Guid.NewGuid().ToString("N")[..8];
 
+    /// <summary>Share of the machine's busy CPU that may go elsewhere before a cell is run again.</summary>
+    private const double MaxNoise = 0.15;
+
     private readonly Dictionary<string, Customers> _shapes = new()
     {
         ["hot"] = new Customers(["hot"]),
@@ -68,7 +71,7 @@ internal sealed class HttpBenchmark(BenchOptions options)
                 // JIT and pools of the server: a few seconds of each call on a customer the measured cells never touch.
                 foreach (var call in Enum.GetValues<HttpCall>())
                 {
-                    await RunCellAsync(server, admin, dbName, call, "warm", warm, 16, TimeSpan.Zero, ServerWarmup);
+                    await RunCellOnceAsync(server, admin, dbName, call, "warm", warm, 16, TimeSpan.Zero, ServerWarmup);
                 }
 
                 foreach (var connections in options.Connections)
@@ -149,7 +152,37 @@ internal sealed class HttpBenchmark(BenchOptions options)
         + FormattableString.Invariant($"(machine {cell.MachineBusy:F2} of {Environment.ProcessorCount} cores busy); refused {cell.Refused}, errors {cell.Errors}")
         + (cell.FirstError is null ? "" : $" (first: {cell.FirstError})"));
 
+    /// <summary>Runs a cell; when more than <see cref="MaxNoise"/> of the machine's busy time went to something other
+    /// than the server, this process and PostgreSQL (another build on the shared machine), runs it again, up to twice,
+    /// and keeps the quietest run.</summary>
     private async Task<HttpCell> RunCellAsync(ServerProcess server, HttpClient admin, string dbName, HttpCall call, string shape, Customers customers,
+        int connections, TimeSpan warmup, TimeSpan duration)
+    {
+        HttpCell? best = null;
+        for (var attempt = 1; attempt <= 3; attempt++)
+        {
+            var cell = await RunCellOnceAsync(server, admin, dbName, call, shape, customers, connections, warmup, duration);
+            if (best is null || Noise(cell) < Noise(best))
+            {
+                best = cell;
+            }
+
+            if (Noise(cell) <= MaxNoise)
+            {
+                break;
+            }
+
+            Console.Error.WriteLine(FormattableString.Invariant(
+                $"  ({Name(call)} {shape} {connections}: {Noise(cell):P0} of the machine's CPU went elsewhere{(attempt < 3 ? "; again" : "; keeping the quietest run")})"));
+        }
+
+        return best!;
+
+        static double Noise(HttpCell cell) =>
+            cell.OtherCpuUs / Math.Max(1, cell.ServerCpuUs + cell.BenchCpuUs + cell.PostgresCpuUs + cell.OtherCpuUs);
+    }
+
+    private async Task<HttpCell> RunCellOnceAsync(ServerProcess server, HttpClient admin, string dbName, HttpCall call, string shape, Customers customers,
         int connections, TimeSpan warmup, TimeSpan duration)
     {
         await WaitForQuietAsync(server);
@@ -350,20 +383,23 @@ internal sealed class HttpBenchmark(BenchOptions options)
         }
     }
 
-    /// <summary>CPU used so far by the server, this process, the <c>postgres</c> processes and the whole machine (Linux
+    /// <summary>CPU used so far by the server, this process, each <c>postgres</c> process and the whole machine (Linux
     /// /proc; 0 elsewhere). Ticks of /proc are USER_HZ, 1/100 s.</summary>
-    private readonly record struct CpuSample(TimeSpan Server, TimeSpan Bench, TimeSpan Postgres, TimeSpan Machine, TimeSpan Wall)
+    private sealed record CpuSample(TimeSpan Server, TimeSpan Bench, IReadOnlyDictionary<int, long> Postgres, TimeSpan Machine, TimeSpan Wall)
     {
         private static readonly Process Self = Process.GetCurrentProcess();
 
         public static CpuSample Take(ServerProcess server)
         {
             Self.Refresh();
-            return new CpuSample(server.CpuTime, Self.TotalProcessorTime, PostgresBusy(), MachineBusy(), Stopwatch.GetElapsedTime(0));
+            return new CpuSample(server.CpuTime, Self.TotalProcessorTime, PostgresTicks(), MachineBusy(), Stopwatch.GetElapsedTime(0));
         }
 
-        public static CpuSample operator -(CpuSample a, CpuSample b) =>
-            new(a.Server - b.Server, a.Bench - b.Bench, a.Postgres - b.Postgres, a.Machine - b.Machine, a.Wall - b.Wall);
+        /// <summary>What was used between two samples; a postgres process that ended in between is left out, one that
+        /// started is counted whole.</summary>
+        public static CpuUse operator -(CpuSample a, CpuSample b) =>
+            new(a.Server - b.Server, a.Bench - b.Bench, Ticks(a.Postgres.Sum(p => p.Value - b.Postgres.GetValueOrDefault(p.Key))),
+                a.Machine - b.Machine, a.Wall - b.Wall);
 
         /// <summary>Busy time of all cores: user, nice, system, irq and softirq of the first line of /proc/stat.</summary>
         private static TimeSpan MachineBusy()
@@ -378,17 +414,22 @@ internal sealed class HttpBenchmark(BenchOptions options)
             return Ticks(fields[0] + fields[1] + fields[2] + fields[5] + fields[6]);
         }
 
-        /// <summary>User and system time of every process named <c>postgres</c> (the server's backends and the database's own).</summary>
-        private static TimeSpan PostgresBusy()
+        /// <summary>User and system ticks of every process named <c>postgres</c> (the server's backends and the database's own), by pid.</summary>
+        private static Dictionary<int, long> PostgresTicks()
         {
+            var ticks = new Dictionary<int, long>();
             if (!Directory.Exists("/proc"))
             {
-                return TimeSpan.Zero;
+                return ticks;
             }
 
-            long ticks = 0;
             foreach (var folder in Directory.EnumerateDirectories("/proc"))
             {
+                if (!int.TryParse(Path.GetFileName(folder), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+                {
+                    continue;
+                }
+
                 try
                 {
                     var stat = File.ReadAllText(Path.Combine(folder, "stat"));
@@ -401,7 +442,7 @@ internal sealed class HttpBenchmark(BenchOptions options)
 
                     // After the command: state is field 3, utime and stime fields 14 and 15.
                     var fields = stat[(close + 2)..].Split(' ');
-                    ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+                    ticks[pid] = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
                 }
                 catch (IOException)
                 {
@@ -412,9 +453,11 @@ internal sealed class HttpBenchmark(BenchOptions options)
                 }
             }
 
-            return Ticks(ticks);
+            return ticks;
         }
 
         private static TimeSpan Ticks(long ticks) => TimeSpan.FromMilliseconds(ticks * 10);
     }
+
+    private readonly record struct CpuUse(TimeSpan Server, TimeSpan Bench, TimeSpan Postgres, TimeSpan Machine, TimeSpan Wall);
 }
