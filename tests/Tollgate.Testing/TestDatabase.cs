@@ -70,7 +70,7 @@ public sealed class TestDatabase : IAsyncDisposable
             await command.ExecuteNonQueryAsync();
         }
 
-        var builder = new NpgsqlConnectionStringBuilder(baseConnection) { SearchPath = schema, MaxPoolSize = 40 };
+        var builder = new NpgsqlConnectionStringBuilder(baseConnection) { SearchPath = schema, MaxPoolSize = 20 };
         return new DatabaseOptions(DatabaseProvider.Postgres, builder.ToString());
     }
 

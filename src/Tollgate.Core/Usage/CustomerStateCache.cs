@@ -8,12 +8,13 @@ namespace Tollgate.Core.Usage;
 internal sealed record CustomerState(IReadOnlyList<Subscription> Subscriptions, CustomerLedgerData Ledger);
 
 /// <summary>
-/// An in-memory view of customers' states, dropped on every write: this process's own writes invalidate it before
+/// An in-memory view of one kind of customer state (subscriptions, or live ledger state), dropped on every write: this process's own writes invalidate it before
 /// they answer, other servers' writes through the database's change feed (PostgreSQL LISTEN/NOTIFY). While the feed
 /// is down the cache is off, so a stale entry can only make a check refuse (expiries and TTLs are applied when the
 /// entry is read, at the read's instant), never allow what the database refuses.
 /// </summary>
-internal sealed class CustomerStateCache(TimeProvider time, TimeSpan lifetime, int capacity = 100_000)
+internal sealed class ViewCache<T>(TimeProvider time, TimeSpan lifetime, int capacity = 100_000)
+    where T : class
 {
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, long> _invalidatedAt = new(StringComparer.Ordinal);
@@ -31,7 +32,7 @@ internal sealed class CustomerStateCache(TimeProvider time, TimeSpan lifetime, i
         }
     }
 
-    public async Task<CustomerState> GetAsync(string customerId, Func<CancellationToken, Task<CustomerState>> load, CancellationToken cancellationToken)
+    public async Task<T> GetAsync(string customerId, Func<CancellationToken, Task<T>> load, CancellationToken cancellationToken)
     {
         if (_enabled && _entries.TryGetValue(customerId, out var entry) && time.GetUtcNow() - entry.LoadedAt < lifetime)
         {
@@ -72,5 +73,5 @@ internal sealed class CustomerStateCache(TimeProvider time, TimeSpan lifetime, i
         Interlocked.Exchange(ref _clearedAt, Interlocked.Increment(ref _generation));
     }
 
-    private sealed record Entry(CustomerState State, DateTimeOffset LoadedAt);
+    private sealed record Entry(T State, DateTimeOffset LoadedAt);
 }

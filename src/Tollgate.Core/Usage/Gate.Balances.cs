@@ -67,5 +67,5 @@ public sealed partial class Gate
 
     /// <summary>The customer's subscriptions, as stored.</summary>
     public async Task<IReadOnlyList<Subscription>> SubscriptionsAsync(string customerId, CancellationToken cancellationToken = default) =>
-        (await StateAsync(customerId, cancellationToken).ConfigureAwait(false)).Subscriptions;
+        await SubscriptionViewAsync(customerId, cancellationToken).ConfigureAwait(false);
 }

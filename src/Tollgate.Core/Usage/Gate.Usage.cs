@@ -25,7 +25,7 @@ public sealed partial class Gate
             return new UsageResult(featureId, false, 0, null, GateRefusal.InvalidRequest, invalid);
         }
 
-        var (_, plan, _) = await CurrentAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var (plan, _) = await PlanNowAsync(customerId, cancellationToken).ConfigureAwait(false);
         var key = "usage:" + idempotencyKey;
         try
         {
@@ -61,7 +61,7 @@ public sealed partial class Gate
         }
         finally
         {
-            _cache.Invalidate(customerId);
+            _ledgerViews.Invalidate(customerId);
         }
     }
 
@@ -78,7 +78,7 @@ public sealed partial class Gate
                 $"a {feature.Type.ToString().ToLowerInvariant()} feature cannot be held; hold credits, metered or concurrency features");
         }
 
-        var (_, plan, _) = await CurrentAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var (plan, _) = await PlanNowAsync(customerId, cancellationToken).ConfigureAwait(false);
         var request = new HoldRequest(customerId, featureId, amount, ttl ?? _options.DefaultHoldTtl, "hold:" + idempotencyKey);
         request = feature.Type == FeatureType.Concurrency
             ? request with { ConcurrencyLimit = plan?.Primary.Feature(featureId)?.Limit ?? 0 }
@@ -100,7 +100,7 @@ public sealed partial class Gate
         }
         finally
         {
-            _cache.Invalidate(customerId);
+            _ledgerViews.Invalidate(customerId);
         }
     }
 
@@ -143,7 +143,7 @@ public sealed partial class Gate
         }
         finally
         {
-            _cache.Invalidate(customerId);
+            _ledgerViews.Invalidate(customerId);
         }
     }
 
@@ -153,7 +153,7 @@ public sealed partial class Gate
     {
         if (result.CustomerId.Length > 0)
         {
-            _cache.Invalidate(result.CustomerId);
+            _ledgerViews.Invalidate(result.CustomerId);
         }
 
         var status = SnakeName(result.Status);

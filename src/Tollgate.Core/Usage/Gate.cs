@@ -24,7 +24,9 @@ public sealed partial class Gate
     private readonly TimeProvider _time;
     private readonly GateOptions _options;
     private readonly ILogger _logger;
-    private readonly CustomerStateCache _cache;
+    // Two views, because most writes are ledger writes: usage drops the ledger view, not the plan.
+    private readonly ViewCache<IReadOnlyList<Subscription>> _subscriptionViews;
+    private readonly ViewCache<CustomerLedgerData> _ledgerViews;
 
     // Allowance grants this process knows are written; the grant key makes a repeat harmless, this makes it rare.
     private readonly ConcurrentDictionary<string, byte> _grantedAllowances = new(StringComparer.Ordinal);
@@ -39,7 +41,8 @@ public sealed partial class Gate
         _options = options ?? new GateOptions();
         _external = external;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _cache = new CustomerStateCache(time, _options.CacheLifetime);
+        _subscriptionViews = new ViewCache<IReadOnlyList<Subscription>>(time, _options.CacheLifetime);
+        _ledgerViews = new ViewCache<CustomerLedgerData>(time, _options.CacheLifetime);
     }
 
     public ProductCatalog Catalog => _catalog;
@@ -47,20 +50,32 @@ public sealed partial class Gate
     /// <summary>Whether cached views may be used. The host turns it off while the change feed is down.</summary>
     public bool CacheEnabled
     {
-        get => _cache.Enabled;
-        set => _cache.Enabled = value;
+        get => _ledgerViews.Enabled;
+        set
+        {
+            _subscriptionViews.Enabled = value;
+            _ledgerViews.Enabled = value;
+        }
     }
 
-    /// <summary>Drops the cached view of a customer (called for changes made elsewhere).</summary>
-    public void Invalidate(string customerId) => _cache.Invalidate(customerId);
+    /// <summary>Drops the cached views of a customer (called for changes made elsewhere).</summary>
+    public void Invalidate(string customerId)
+    {
+        _subscriptionViews.Invalidate(customerId);
+        _ledgerViews.Invalidate(customerId);
+    }
 
-    public void InvalidateAll() => _cache.Clear();
+    public void InvalidateAll()
+    {
+        _subscriptionViews.Clear();
+        _ledgerViews.Clear();
+    }
 
     /// <summary>The plans a customer holds now (the default plan when none), or null when the catalog has no default.</summary>
     public async Task<EffectivePlan?> PlanAsync(string customerId, CancellationToken cancellationToken = default)
     {
-        var state = await StateAsync(customerId, cancellationToken).ConfigureAwait(false);
-        return EffectivePlan.Resolve(_catalog, state.Subscriptions, _time.GetUtcNow(), _options.PastDueKeepsAccess);
+        var subscriptions = await SubscriptionViewAsync(customerId, cancellationToken).ConfigureAwait(false);
+        return EffectivePlan.Resolve(_catalog, subscriptions, _time.GetUtcNow(), _options.PastDueKeepsAccess);
     }
 
     /// <summary><c>plan:*</c> and <c>feature:*</c> capabilities now, with what an external source adds.</summary>
@@ -76,13 +91,11 @@ public sealed partial class Gate
         return [.. capabilities];
     }
 
-    private Task<CustomerState> StateAsync(string customerId, CancellationToken cancellationToken) =>
-        _cache.GetAsync(customerId, async ct =>
-        {
-            var subscriptions = await _subscriptions.ListByCustomerAsync(customerId, ct).ConfigureAwait(false);
-            var ledger = await _ledger.ReadAsync(customerId, ct).ConfigureAwait(false);
-            return new CustomerState(subscriptions, ledger);
-        }, cancellationToken);
+    private Task<IReadOnlyList<Subscription>> SubscriptionViewAsync(string customerId, CancellationToken cancellationToken) =>
+        _subscriptionViews.GetAsync(customerId, ct => _subscriptions.ListByCustomerAsync(customerId, ct), cancellationToken);
+
+    private Task<CustomerLedgerData> LedgerViewAsync(string customerId, CancellationToken cancellationToken) =>
+        _ledgerViews.GetAsync(customerId, ct => _ledger.ReadAsync(customerId, ct), cancellationToken);
 
     /// <summary>Writes the allowance lots the customer's plan owes for the current windows, if this process has not
     /// seen them written. Returns true when something was written (cached views of the customer are then stale).</summary>
@@ -119,7 +132,7 @@ public sealed partial class Gate
 
         if (wrote)
         {
-            _cache.Invalidate(customerId);
+            _ledgerViews.Invalidate(customerId);
         }
 
         return wrote;
@@ -127,20 +140,29 @@ public sealed partial class Gate
 
     /// <summary>Grants what the customer's current plan owes now (after a subscription changed).</summary>
     internal async Task EnsureAllowancesAsync(string customerId, CancellationToken cancellationToken) =>
-        await CurrentAsync(customerId, cancellationToken).ConfigureAwait(false);
+        await PlanNowAsync(customerId, cancellationToken).ConfigureAwait(false);
 
-    /// <summary>The customer's view with its plan's allowances for now in place.</summary>
-    private async Task<(CustomerState State, EffectivePlan? Plan, DateTimeOffset Now)> CurrentAsync(string customerId, CancellationToken cancellationToken)
+    /// <summary>The customer's plan now, with its allowances for now in place.</summary>
+    private async Task<(EffectivePlan? Plan, DateTimeOffset Now)> PlanNowAsync(string customerId, CancellationToken cancellationToken)
     {
-        var state = await StateAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var subscriptions = await SubscriptionViewAsync(customerId, cancellationToken).ConfigureAwait(false);
         var now = Instants.Now(_time);
-        var plan = EffectivePlan.Resolve(_catalog, state.Subscriptions, now, _options.PastDueKeepsAccess);
-        if (plan is not null && await EnsureAllowancesAsync(customerId, plan, now, cancellationToken).ConfigureAwait(false))
+        var plan = EffectivePlan.Resolve(_catalog, subscriptions, now, _options.PastDueKeepsAccess);
+        if (plan is not null)
         {
-            state = await StateAsync(customerId, cancellationToken).ConfigureAwait(false);
+            await EnsureAllowancesAsync(customerId, plan, now, cancellationToken).ConfigureAwait(false);
         }
 
-        return (state, plan, now);
+        return (plan, now);
+    }
+
+    /// <summary>The customer's plan and live ledger state now, with the plan's allowances for now in place.</summary>
+    private async Task<(CustomerState State, EffectivePlan? Plan, DateTimeOffset Now)> CurrentAsync(string customerId, CancellationToken cancellationToken)
+    {
+        var (plan, now) = await PlanNowAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var subscriptions = await SubscriptionViewAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var ledger = await LedgerViewAsync(customerId, cancellationToken).ConfigureAwait(false);
+        return (new CustomerState(subscriptions, ledger), plan, now);
     }
 
     private async Task<IReadOnlyCollection<string>> ExternalFeaturesAsync(string customerId, CancellationToken cancellationToken)

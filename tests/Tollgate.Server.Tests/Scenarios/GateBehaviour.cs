@@ -26,6 +26,7 @@ public abstract class GateBehaviour : AppTestBase
         gate.SetResult();
         var statuses = await Task.WhenAll(calls);
 
+        Assert.True(statuses.All(s => s is 200 or 402), string.Join(", ", statuses.Where(s => s is not (200 or 402))));
         Assert.Equal(10, statuses.Count(s => s == 200));
         Assert.Equal(90, statuses.Count(s => s == 402));
         Assert.Equal(0, (long)(await App.BalanceAsync(c, "credits"))["available"]!);
