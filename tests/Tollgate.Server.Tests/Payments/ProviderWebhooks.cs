@@ -120,6 +120,28 @@ public abstract class ProviderWebhooks : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Creem_ASecondPaidPurchaseOfAOncePerCustomerPack_StillGrants_AndIsFlagged()
+    {
+        var c = TollgateApp.NewCustomer();
+        string Welcome(string eventId, string orderId)
+        {
+            var e = JsonNode.Parse(CreemPackPaid(eventId, "chk_not_ours", c, orderId))!.AsObject();
+            e["object"]!["product"]!["id"] = "prod_welcome";
+            e["object"]!["metadata"] = new JsonObject { ["tollgate_customer_id"] = c, ["tollgate_product"] = "welcome" };
+            return e.ToJsonString();
+        }
+
+        await Json.ReadAsync(await Deliver(SignedWebhooks.Creem(Welcome("evt_w1", "ord_w1"))), 200);
+        await Json.ReadAsync(await Deliver(SignedWebhooks.Creem(Welcome("evt_w2", "ord_w2"))), 200);
+
+        Assert.Equal(120, (long)(await App.BalanceAsync(c, "credits"))["available"]!);
+        var payments = await Payments.ListPaymentsAsync(c, CancellationToken.None);
+        Assert.Equal(2, payments.Count);
+        Assert.Single(payments, p => p.Flag is not null && p.ProviderPaymentId == "ord_w2");
+        Assert.Contains(await Payments.ListFlaggedPaymentsAsync(10, CancellationToken.None), p => p.ProviderPaymentId == "ord_w2");
+    }
+
+    [Fact]
     public async Task Creem_AnotherEventForTheSamePayment_DoesNotGrantAgain()
     {
         var c = TollgateApp.NewCustomer();

@@ -65,6 +65,11 @@ public static class SignedWebhooks
                 credits: 100
                 price: { amount: 4900, currency: USD }
                 providers: { creem: { product: prod_pack }, stripe: { price: price_pack } }
+              welcome:
+                credits: 60
+                once_per_customer: true
+                price: { amount: 100, currency: USD }
+                providers: { creem: { product: prod_welcome } }
             """);
         return path;
     }
