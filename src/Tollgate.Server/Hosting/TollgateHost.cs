@@ -45,6 +45,8 @@ public static class TollgateHost
         app.Logger.LogInformation("Database {Provider} at schema version {Version}; applied now: {Applied}",
             database.Provider, report.CurrentVersion, report.Applied.Count == 0 ? "none" : string.Join(", ", report.Applied));
         await app.Services.GetRequiredService<ApiKeyRing>().LoadAsync(settings, database.Settings, cancellationToken);
+        // Created now, so verifying a Sandbox webhook never waits on the database for it.
+        await app.Services.GetRequiredService<SandboxSecret>().GetAsync();
 
         MapTollgate(app);
         return app;
