@@ -125,6 +125,12 @@ public sealed class AdminTests(BrowserServer server) : BrowserTest(server)
         await Expect(page.Locator("#ledger tr[data-entry-type='adjust']").First).ToContainTextAsync("Duplicate goodwill");
         Assert.Equal(140, await CreditsAsync(customer));
 
+        // A Sandbox refund from the console arrives as the provider's webhook and claws the pack's credits back.
+        await page.Locator("#payments tr[data-payment][data-status='completed']").First.GetByRole(AriaRole.Button, new() { Name = "Refund (Sandbox)" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status)).ToHaveTextAsync("Refund sent to the Sandbox; its webhook has been applied.");
+        await Expect(page.Locator("#payments tr[data-payment][data-status='refunded']")).ToHaveCountAsync(2);
+        Assert.Equal(80, await CreditsAsync(customer));
+
         // The operator's lists.
         await page.GetByRole(AriaRole.Link, new() { Name = "Unmatched events" }).ClickAsync();
         await Expect(page.Locator("tr[data-status='unmatched']").First).ToBeVisibleAsync();

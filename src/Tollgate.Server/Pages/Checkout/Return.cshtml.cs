@@ -1,7 +1,6 @@
 using Microsoft.AspNetCore.Mvc;
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Payments;
-using CheckoutStatus = Tollgate.Server.Web.CheckoutStatus;
 using Tollgate.Server.Web;
 
 namespace Tollgate.Server.Pages.Checkout;
@@ -20,13 +19,13 @@ public sealed class ReturnModel(CheckoutService checkouts, PortalSessions sessio
 
     public async Task<IActionResult> OnGetAsync([FromQuery(Name = "checkout_id")] string? checkoutId)
     {
-        if (await CheckoutStatus.FindAsync(checkoutId, HttpContext, checkouts, sessions) is not { } checkout)
+        if (await CheckoutProgress.FindAsync(checkoutId, HttpContext, checkouts, sessions) is not { } checkout)
         {
             return Problem(new ProblemView(StatusCodes.Status404NotFound, "checkout.notfound.title", "checkout.notfound.message", "checkout.to_pricing", "/pricing"));
         }
 
         CheckoutId = checkout.Id;
-        View = CheckoutStatus.View(checkout, catalog, t);
+        View = CheckoutProgress.View(checkout, catalog, t);
         SignedIn = (await sessions.ResolveAsync(HttpContext)).CustomerId is not null;
         return Page();
     }

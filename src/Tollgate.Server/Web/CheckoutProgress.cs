@@ -8,7 +8,7 @@ namespace Tollgate.Server.Web;
 /// the purchase granted once it is applied. No ids of the customer, no provider secrets.</summary>
 public sealed record CheckoutStatusView(string Status, string Product, string ProductName, IReadOnlyList<string> Granted, string? Failure);
 
-public static class CheckoutStatus
+public static class CheckoutProgress
 {
     /// <summary>The checkout, if the visitor may see it: a signed-in portal customer sees only their own checkouts;
     /// anyone else needs its unguessable id, as with a provider's own checkout page.</summary>
@@ -26,7 +26,7 @@ public static class CheckoutStatus
     public static CheckoutStatusView View(Checkout checkout, ProductCatalog catalog, Texts t)
     {
         var granted = new List<string>();
-        if (checkout.Status == Core.Payments.CheckoutStatus.Completed)
+        if (checkout.Status == CheckoutStatus.Completed)
         {
             if (catalog.PacksById.TryGetValue(checkout.Product, out var pack))
             {
@@ -39,8 +39,8 @@ public static class CheckoutStatus
             }
         }
 
-        var failure = checkout.Status == Core.Payments.CheckoutStatus.Failed ? t.Failure(checkout.Failure) : null;
-        return new CheckoutStatusView(SnakeCase<Core.Payments.CheckoutStatus>.Name(checkout.Status), checkout.Product,
+        var failure = checkout.Status == CheckoutStatus.Failed ? t.Failure(checkout.Failure) : null;
+        return new CheckoutStatusView(SnakeCase<CheckoutStatus>.Name(checkout.Status), checkout.Product,
             t.Name(Catalogs.ProductName(catalog, checkout.Product)), granted, failure);
     }
 
