@@ -8,7 +8,7 @@ using Tollgate.Server.Web;
 namespace Tollgate.Server.Pages;
 
 public sealed class IndexModel(ProviderRegistry providers, ICustomerStore customers, PortalTokens tokens, PortalSessions sessions, PublicUrls urls,
-    TimeProvider time) : TollgatePageModel
+    Texts t, TimeProvider time) : TollgatePageModel
 {
     /// <summary>The demo set-up: the Sandbox sells by default, so anyone may make a customer and pay with test cards.</summary>
     public bool Demo => providers.Default == "sandbox";
@@ -27,7 +27,7 @@ public sealed class IndexModel(ProviderRegistry providers, ICustomerStore custom
         }
 
         var id = "demo_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
-        await customers.UpsertAsync(id, null, "Demo customer", new Dictionary<string, string> { ["demo"] = "true" }, time.GetUtcNow(),
+        await customers.UpsertAsync(id, null, t["home.demo.customer_name"], new Dictionary<string, string> { ["demo"] = "true" }, time.GetUtcNow(),
             HttpContext.RequestAborted);
         var (token, _) = await tokens.IssueAsync(id, HttpContext.RequestAborted);
         // The same door an app uses: the portal link of POST /v1/customers/{id}/portal.

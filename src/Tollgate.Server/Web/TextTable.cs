@@ -51,6 +51,7 @@ internal static class TextTable
         ("home.step4.title", "See it in the portal", "在门户中查看"),
         ("home.step4.text", "Credits, plan, usage and history — granted by the provider's webhook.", "积分、套餐、用量与历史记录——均由支付服务商的 Webhook 发放。"),
         ("home.demo.create", "Create a demo customer", "创建演示客户"),
+        ("home.demo.customer_name", "Demo customer", "演示客户"),
         ("home.demo.signed_in", "You are signed in as the demo customer", "您已作为演示客户登录："),
         ("home.demo.to_pricing", "Go to pricing", "前往价格页"),
         ("home.demo.to_portal", "Open my account", "打开我的账户"),
