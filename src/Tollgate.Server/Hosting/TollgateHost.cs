@@ -15,6 +15,7 @@ using Tollgate.Core.Usage;
 using Tollgate.Server.Api;
 using Tollgate.Server.Api.Http;
 using Tollgate.Server.Health;
+using Tollgate.Server.Web;
 using Tollgate.Storage;
 
 namespace Tollgate.Server.Hosting;
@@ -88,6 +89,7 @@ public static class TollgateHost
         services.AddHostedService<SandboxRenewer>();
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         services.AddOpenApi("v1", o => o.ShouldInclude = d => d.RelativePath?.StartsWith("v1/", StringComparison.Ordinal) == true);
+        services.AddTollgatePages();
     }
 
     private static ApiResult StatusProblem(int status) => status switch
@@ -124,6 +126,7 @@ public static class TollgateHost
         v1.MapPaymentsApi();
         app.MapWebhooksApi();
         app.MapSandboxPages();
+        app.MapTollgatePages();
     }
 
     private static void AddPayments(IServiceCollection services, TollgateSettings settings, ProductCatalog catalog)

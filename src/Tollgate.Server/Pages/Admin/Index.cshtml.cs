@@ -1,0 +1,67 @@
+using Tollgate.Core.Catalog;
+using Tollgate.Core.Payments;
+using Tollgate.Core.Subscriptions;
+using Tollgate.Server.Web;
+
+namespace Tollgate.Server.Pages.Admin;
+
+public sealed record PlanCount(string PlanId, string Name, int Active, int Trialing, int PastDue);
+
+public sealed class IndexModel(IPaymentStore payments, ISubscriptionStore subscriptions, IWebhookInbox inbox, ProductCatalog catalog, Texts t,
+    TimeProvider time) : AdminPageModel
+{
+    public const int Days = 30;
+    private const int CountCap = 500;
+
+    public DateOnly From { get; private set; }
+
+    public DateOnly To { get; private set; }
+
+    public IReadOnlyList<DailyRevenue> Revenue { get; private set; } = [];
+
+    /// <summary>The currency with the most revenue, charted; the table shows every currency.</summary>
+    public string? ChartCurrency { get; private set; }
+
+    public string? RevenueSvg { get; private set; }
+
+    public IReadOnlyList<PlanCount> Plans { get; private set; } = [];
+
+    public int Failed { get; private set; }
+
+    public int Unmatched { get; private set; }
+
+    public int Flagged { get; private set; }
+
+    public static string Count(int count) => count >= CountCap ? CountCap + "+" : count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    public async Task OnGetAsync()
+    {
+        var ct = HttpContext.RequestAborted;
+        var now = time.GetUtcNow();
+        To = DateOnly.FromDateTime(now.UtcDateTime);
+        From = To.AddDays(-(Days - 1));
+        Revenue = await payments.RevenueByDayAsync(new DateTimeOffset(From.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero), now, ct);
+        ChartCurrency = Revenue.GroupBy(r => r.Currency).OrderByDescending(g => g.Sum(r => r.Amount)).Select(g => g.Key).FirstOrDefault();
+        if (ChartCurrency is { } currency)
+        {
+            var byDay = Revenue.Where(r => r.Currency == currency).ToDictionary(r => r.Day, r => r.Amount);
+            var bars = Enumerable.Range(0, Days).Select(i => From.AddDays(i)).Select(day =>
+            {
+                var amount = byDay.GetValueOrDefault(day);
+                var at = new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+                return new BarChart.Bar(t.DayOfMonth(at), amount, t.Date(at) + ": " + t.Money(amount, currency));
+            }).ToList();
+            RevenueSvg = BarChart.Svg(bars, v => t.Money(v, currency), t.F("admin.revenue.chart", currency));
+        }
+
+        var active = await subscriptions.ListByStatusAsync(SubscriptionStatus.Active, 100_000, ct);
+        var trialing = await subscriptions.ListByStatusAsync(SubscriptionStatus.Trialing, 100_000, ct);
+        var pastDue = await subscriptions.ListByStatusAsync(SubscriptionStatus.PastDue, 100_000, ct);
+        Plans = catalog.Plans.Where(p => !p.IsDefault)
+            .Select(p => new PlanCount(p.Id, p.Name, active.Count(s => s.PlanId == p.Id), trialing.Count(s => s.PlanId == p.Id), pastDue.Count(s => s.PlanId == p.Id)))
+            .ToList();
+        Failed = (await inbox.ListAsync(WebhookStatus.Failed, CountCap, ct)).Count;
+        Unmatched = (await inbox.ListAsync(WebhookStatus.Unmatched, CountCap, ct)).Count;
+        Flagged = (await payments.ListFlaggedPaymentsAsync(CountCap, ct)).Count;
+    }
+}

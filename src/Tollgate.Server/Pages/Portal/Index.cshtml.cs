@@ -1,0 +1,184 @@
+using Microsoft.AspNetCore.Mvc;
+using Tollgate.Core.Catalog;
+using Tollgate.Core.Customers;
+using Tollgate.Core.Payments;
+using Tollgate.Core.Subscriptions;
+using Tollgate.Core.Usage;
+using Tollgate.Server.Payments;
+using ActionResult = Tollgate.Server.Payments.ActionResult;
+using Tollgate.Server.Web;
+
+namespace Tollgate.Server.Pages.Portal;
+
+public sealed record PlanChoice(Plan Plan, ShownPrice? Price, bool Upgrade);
+
+public sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore customers, IPaymentStore payments, ProviderRegistry providers,
+    CheckoutService checkouts, PriceBook prices, SubscriptionActions actions, ISubscriptionStore subscriptions, PublicUrls urls, Texts t,
+    TimeProvider time) : PortalPageModel
+{
+    public Customer? Customer { get; private set; }
+
+    public Plan? Plan { get; private set; }
+
+    /// <summary>The subscription behind <see cref="Plan"/>; null on the free plan.</summary>
+    public Subscription? PlanSubscription { get; private set; }
+
+    /// <summary>Other subscriptions that have not ended.</summary>
+    public IReadOnlyList<Subscription> Others { get; private set; } = [];
+
+    public Subscription? Changeable { get; private set; }
+
+    public IReadOnlyList<PlanChoice> Choices { get; private set; } = [];
+
+    public IReadOnlyList<FeatureBalanceView> Balances { get; private set; } = [];
+
+    public IReadOnlyList<PackOffer> Packs { get; private set; } = [];
+
+    public IReadOnlyList<string> ProviderPortals { get; private set; } = [];
+
+    public bool Demo => providers.Default == "sandbox";
+
+    public string? Notice { get; private set; }
+
+    public string? Error { get; private set; }
+
+    public ProductCatalog Catalog => catalog;
+
+    public async Task OnGetAsync(string? done)
+    {
+        Notice = done is "cancel" or "resume" or "change" or "change_next" ? t["portal.done." + done] : null;
+        await LoadAsync();
+    }
+
+    public Task<IActionResult> OnPostCancelAsync(string? subscription) =>
+        ActAsync(subscription, s => actions.CancelAsync(s.Id, atPeriodEnd: true, HttpContext.RequestAborted), "cancel");
+
+    public Task<IActionResult> OnPostResumeAsync(string? subscription) =>
+        ActAsync(subscription, s => actions.ResumeAsync(s.Id, HttpContext.RequestAborted), "resume");
+
+    public async Task<IActionResult> OnPostChangeAsync(string? subscription, string? plan)
+    {
+        if (plan is null || !catalog.PlansById.TryGetValue(plan, out var target) || target.Interval is not (BillingInterval.Month or BillingInterval.Year))
+        {
+            return NotFoundPage();
+        }
+
+        var upgrade = false;
+        return await ActAsync(subscription, s =>
+        {
+            // The policy, as the page explains it: moving up takes effect now, moving down or sideways at the renewal.
+            upgrade = target.Rank > (catalog.PlansById.GetValueOrDefault(s.PlanId)?.Rank ?? int.MaxValue);
+            return actions.ChangeAsync(s.Id, target.Id, upgrade ? PlanChangePolicy.Immediate : PlanChangePolicy.NextCycle, HttpContext.RequestAborted);
+        }, () => upgrade ? "change" : "change_next");
+    }
+
+    /// <summary>Opens the provider's own portal (payment methods, invoices) for this customer.</summary>
+    public async Task<IActionResult> OnPostBillingAsync(string? provider)
+    {
+        if (provider is null || provider == "sandbox" || providers.Find(provider) is not { } paymentProvider
+            || await payments.FindProviderCustomerAsync(provider, CustomerId, HttpContext.RequestAborted) is not { } providerCustomer)
+        {
+            return NotFoundPage();
+        }
+
+        string? url;
+        try
+        {
+            url = await paymentProvider.GetCustomerPortalUrlAsync(providerCustomer, new Uri(urls.Base, "portal").ToString(), HttpContext.RequestAborted);
+        }
+        catch (ProviderException)
+        {
+            url = null;
+        }
+
+        if (url is not null)
+        {
+            return Redirect(url);
+        }
+
+        Error = t["portal.error.billing"];
+        Response.StatusCode = StatusCodes.Status502BadGateway;
+        await LoadAsync();
+        return Page();
+    }
+
+    public IActionResult OnPostSignOut()
+    {
+        PortalSessions.SignOut(HttpContext);
+        return Redirect("/");
+    }
+
+    /// <summary>The recurring subscription a plan change applies to: active, not set to end, and held at a provider.</summary>
+    public static Subscription? ChangeableSubscription(IReadOnlyList<Subscription> held, ProductCatalog catalog, DateTimeOffset now) =>
+        held.Where(s => !s.IsTerminal && !s.CancelAtPeriodEnd && s.GrantsAccess(now, pastDueKeepsAccess: true)
+                && s.ProviderSubscriptionId is { } id && !id.StartsWith("payment:", StringComparison.Ordinal)
+                && catalog.PlansById.GetValueOrDefault(s.PlanId)?.Interval is BillingInterval.Month or BillingInterval.Year)
+            .OrderByDescending(s => catalog.PlansById[s.PlanId].Rank)
+            .FirstOrDefault();
+
+    private Task<IActionResult> ActAsync(string? subscriptionId, Func<Subscription, Task<ActionOutcome>> act, string done) =>
+        ActAsync(subscriptionId, act, () => done);
+
+    private async Task<IActionResult> ActAsync(string? subscriptionId, Func<Subscription, Task<ActionOutcome>> act, Func<string> done)
+    {
+        // Only this customer's own subscriptions: another's id is as unknown here as a made-up one.
+        if (subscriptionId is null || await subscriptions.GetAsync(subscriptionId, HttpContext.RequestAborted) is not { } subscription
+            || subscription.CustomerId != CustomerId)
+        {
+            return NotFoundPage();
+        }
+
+        var outcome = await act(subscription);
+        if (outcome.Result == ActionResult.Accepted)
+        {
+            return Redirect("/portal?done=" + done() + "#plan");
+        }
+
+        Error = outcome.Result == ActionResult.ProviderError ? t["portal.error.provider"] : t["portal.error.conflict"];
+        Response.StatusCode = outcome.Result == ActionResult.ProviderError ? StatusCodes.Status502BadGateway : StatusCodes.Status409Conflict;
+        await LoadAsync();
+        return Page();
+    }
+
+    private async Task LoadAsync()
+    {
+        var ct = HttpContext.RequestAborted;
+        var now = time.GetUtcNow();
+        Customer = await customers.GetAsync(CustomerId, ct);
+        var plan = await gate.PlanAsync(CustomerId, ct);
+        Plan = plan?.Primary;
+        PlanSubscription = plan?.Subscription;
+        var held = await gate.SubscriptionsAsync(CustomerId, ct);
+        Others = held.Where(s => !s.IsTerminal && s.Id != PlanSubscription?.Id).OrderByDescending(s => s.CreatedAt).ToList();
+        Changeable = ChangeableSubscription(held, catalog, now);
+        if (Changeable is not null && catalog.PlansById.GetValueOrDefault(Changeable.PlanId) is { } from)
+        {
+            var choices = new List<PlanChoice>();
+            foreach (var other in catalog.Plans.Where(p => p.Id != from.Id && p.Interval is BillingInterval.Month or BillingInterval.Year))
+            {
+                choices.Add(new PlanChoice(other, await prices.PriceAsync(other.Id, Changeable.Provider, ct), other.Rank > from.Rank));
+            }
+
+            Choices = choices;
+        }
+
+        Balances = await gate.BalancesAsync(CustomerId, ct);
+        var packs = new List<PackOffer>();
+        foreach (var pack in catalog.Packs)
+        {
+            packs.Add(new PackOffer(pack, await prices.PriceAsync(pack.Id, null, ct), await checkouts.IneligibleAsync(CustomerId, null, pack, ct) is null));
+        }
+
+        Packs = packs;
+        var portals = new List<string>();
+        foreach (var provider in providers.Enabled.Where(p => p != "sandbox").Order(StringComparer.Ordinal))
+        {
+            if (await payments.FindProviderCustomerAsync(provider, CustomerId, ct) is not null)
+            {
+                portals.Add(provider);
+            }
+        }
+
+        ProviderPortals = portals;
+    }
+}

@@ -1,0 +1,135 @@
+using Microsoft.AspNetCore.Mvc;
+using Tollgate.Core.Catalog;
+using Tollgate.Core.Payments;
+using Tollgate.Core.Subscriptions;
+using Tollgate.Core.Usage;
+using Tollgate.Server.Web;
+
+namespace Tollgate.Server.Pages;
+
+/// <summary>What the pricing page offers for one plan, for the visitor looking at it.</summary>
+public enum PlanAction
+{
+    /// <summary>Nothing to do: the plan held now, or the free plan for a visitor.</summary>
+    None,
+
+    /// <summary>A visitor without a portal session: buying needs one.</summary>
+    SignIn,
+
+    /// <summary>Start a checkout with the provider.</summary>
+    Checkout,
+
+    /// <summary>Change the recurring subscription held to this plan.</summary>
+    Change,
+
+    /// <summary>The free plan, while a paid one is held: reached by cancelling in the portal.</summary>
+    Cancel,
+
+    /// <summary>Not for sale to this customer now.</summary>
+    Unavailable,
+}
+
+public sealed record PlanOffer(Plan Plan, ShownPrice? Price, bool Current, bool Upgrade, PlanAction Action, bool Immediate, IReadOnlyList<string> Allowances);
+
+public sealed record PackOffer(Pack Pack, ShownPrice? Price, bool Eligible);
+
+public sealed class PricingModel(ProductCatalog catalog, PriceBook prices, CheckoutService checkouts, Gate gate, PortalSessions sessions,
+    ProviderRegistry providers, Texts t, TimeProvider time) : TollgatePageModel
+{
+    public string? CustomerId { get; private set; }
+
+    public Plan? Current { get; private set; }
+
+    /// <summary>The recurring subscription a plan change would apply to.</summary>
+    public Subscription? Changeable { get; private set; }
+
+    public IReadOnlyList<PlanOffer> Plans { get; private set; } = [];
+
+    public IReadOnlyList<PackOffer> Packs { get; private set; } = [];
+
+    public bool Demo => providers.Default == "sandbox";
+
+    public string? Error { get; private set; }
+
+    /// <summary>The currency the catalog sells in, to show the free plan's price in.</summary>
+    public string Currency => catalog.Plans.Select(p => p.Price?.Currency).Concat(catalog.Packs.Select(p => p.Price?.Currency)).FirstOrDefault(c => c is not null) ?? "USD";
+
+    public async Task OnGetAsync()
+    {
+        CustomerId = (await sessions.ResolveAsync(HttpContext)).CustomerId;
+        await LoadAsync();
+    }
+
+    public async Task<IActionResult> OnPostBuyAsync(string? product)
+    {
+        var session = await sessions.ResolveAsync(HttpContext);
+        if (session.CustomerId is null)
+        {
+            return Problem(PortalPageModel.Denied(session.Problem));
+        }
+
+        CustomerId = session.CustomerId;
+        if (string.IsNullOrEmpty(product) || (!catalog.PlansById.ContainsKey(product) && !catalog.PacksById.ContainsKey(product)))
+        {
+            return NotFoundPage();
+        }
+
+        var outcome = await checkouts.CreateAsync(new CheckoutCommand(CustomerId, product), HttpContext.RequestAborted);
+        if (outcome.Checkout is { } checkout)
+        {
+            // The provider's hosted page; the webhook, not the way back, decides what is granted.
+            return Redirect(checkout.Url);
+        }
+
+        Error = outcome.Refusal switch
+        {
+            CheckoutRefusal.NotEligible => t["pricing.error.not_eligible"],
+            CheckoutRefusal.ProviderError => t["pricing.error.provider"],
+            _ => t["pricing.error.other"],
+        };
+        Response.StatusCode = outcome.Refusal == CheckoutRefusal.ProviderError ? StatusCodes.Status502BadGateway : StatusCodes.Status409Conflict;
+        await LoadAsync();
+        return Page();
+    }
+
+    private async Task LoadAsync()
+    {
+        var ct = HttpContext.RequestAborted;
+        var now = time.GetUtcNow();
+        if (CustomerId is not null)
+        {
+            var plan = await gate.PlanAsync(CustomerId, ct);
+            Current = plan?.Primary;
+            Changeable = Portal.IndexModel.ChangeableSubscription(await gate.SubscriptionsAsync(CustomerId, ct), catalog, now);
+        }
+
+        var plans = new List<PlanOffer>();
+        foreach (var plan in catalog.Plans)
+        {
+            var price = plan.IsDefault ? null : await prices.PriceAsync(plan.Id, null, ct);
+            var current = Current?.Id == plan.Id;
+            var upgrade = Current is not null && plan.Rank > Current.Rank;
+            var action = PlanAction.None;
+            if (!current)
+            {
+                action = plan.IsDefault ? (CustomerId is null ? PlanAction.None : PlanAction.Cancel)
+                    : CustomerId is null ? PlanAction.SignIn
+                    : Changeable is not null && plan.Interval is BillingInterval.Month or BillingInterval.Year ? PlanAction.Change
+                    : await checkouts.IneligibleAsync(CustomerId, plan, null, ct) is null ? PlanAction.Checkout
+                    : PlanAction.Unavailable;
+            }
+
+            plans.Add(new PlanOffer(plan, price, current, upgrade, action, upgrade, Catalogs.Allowances(plan, catalog, t)));
+        }
+
+        var packs = new List<PackOffer>();
+        foreach (var pack in catalog.Packs)
+        {
+            var eligible = CustomerId is null || await checkouts.IneligibleAsync(CustomerId, null, pack, ct) is null;
+            packs.Add(new PackOffer(pack, await prices.PriceAsync(pack.Id, null, ct), eligible));
+        }
+
+        Plans = plans;
+        Packs = packs;
+    }
+}

@@ -1,0 +1,127 @@
+using System.Collections.Frozen;
+using System.Globalization;
+using Tollgate.Core.Catalog;
+using Tollgate.Core.Subscriptions;
+
+namespace Tollgate.Server.Web;
+
+/// <summary>
+/// Every visible string of the pages, in English and Simplified Chinese, and the formatting of numbers, money and
+/// dates for each. The process runs with invariant globalization, so formats are spelled out here rather than taken
+/// from a culture. Dates are UTC.
+/// </summary>
+public sealed class Texts
+{
+    private static readonly Texts English = new(Lang.En);
+    private static readonly Texts Chinese = new(Lang.ZhCn);
+
+    private readonly FrozenDictionary<string, string> _strings;
+
+    private Texts(Lang lang)
+    {
+        Lang = lang;
+        _strings = TextTable.All.ToFrozenDictionary(e => e.Key, e => lang == Lang.ZhCn ? e.Zh : e.En, StringComparer.Ordinal);
+    }
+
+    public Lang Lang { get; }
+
+    /// <summary>The language tag for <c>&lt;html lang&gt;</c>.</summary>
+    public string Code => Languages.Code(Lang);
+
+    public static Texts For(Lang lang) => lang == Lang.ZhCn ? Chinese : English;
+
+    /// <summary>Every key, for the check that each page string exists in both languages.</summary>
+    public static IEnumerable<string> Keys => TextTable.All.Select(e => e.Key);
+
+    /// <summary>A missing key shows as itself in brackets (and a test fails), never as an exception on a page.</summary>
+    public string this[string key] => _strings.TryGetValue(key, out var text) ? text : "[" + key + "]";
+
+    public string F(string key, params object?[] args) => string.Format(CultureInfo.InvariantCulture, this[key], args);
+
+    /// <summary>A catalog name (plan, pack, feature) in this language, when the pages know it; else as the catalog has it.</summary>
+    public string Name(string catalogName) =>
+        Lang == Lang.ZhCn && TextTable.CatalogNames.TryGetValue(catalogName, out var zh) ? zh : catalogName;
+
+    public string Number(long value) => value.ToString("#,0", CultureInfo.InvariantCulture);
+
+    public string Signed(long value) => value > 0 ? "+" + Number(value) : value < 0 ? "−" + Number(-value) : "0";
+
+    /// <summary>Money from integer minor units of an ISO 4217 currency.</summary>
+    public string Money(long minorUnits, string currency)
+    {
+        var code = currency.ToUpperInvariant();
+        var exponent = code switch
+        {
+            "BIF" or "CLP" or "DJF" or "GNF" or "ISK" or "JPY" or "KMF" or "KRW" or "PYG" or "RWF" or "UGX" or "VND" or "VUV" or "XAF" or "XOF" or "XPF" => 0,
+            "BHD" or "JOD" or "KWD" or "OMR" or "TND" => 3,
+            _ => 2,
+        };
+        var amount = minorUnits / (decimal)Math.Pow(10, exponent);
+        var number = amount.ToString(exponent == 0 ? "#,0" : "#,0." + new string('0', exponent), CultureInfo.InvariantCulture);
+        var symbol = (code, Lang) switch
+        {
+            ("USD", Lang.En) => "$",
+            ("USD", Lang.ZhCn) => "US$",
+            ("CNY", Lang.ZhCn) => "¥",
+            ("CNY", Lang.En) => "CN¥",
+            ("EUR", _) => "€",
+            ("GBP", _) => "£",
+            ("JPY", Lang.En) => "¥",
+            ("JPY", Lang.ZhCn) => "JP¥",
+            _ => null,
+        };
+        return symbol is null ? number + " " + code : symbol + number;
+    }
+
+    public string Date(DateTimeOffset at)
+    {
+        var utc = at.ToUniversalTime();
+        return Lang == Lang.ZhCn
+            ? string.Create(CultureInfo.InvariantCulture, $"{utc.Year}年{utc.Month}月{utc.Day}日")
+            : utc.ToString("d MMM yyyy", CultureInfo.InvariantCulture);
+    }
+
+    public string Date(DateTimeOffset? at) => at is { } value ? Date(value) : "—";
+
+    public string Date(DateOnly day) => Date(new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero));
+
+    public string DateTime(DateTimeOffset at) => Date(at) + " " + at.ToUniversalTime().ToString("HH:mm", CultureInfo.InvariantCulture) + " UTC";
+
+    /// <summary>A day on a chart's axis: "15" in English, "15日" in Chinese.</summary>
+    public string DayOfMonth(DateTimeOffset at)
+    {
+        var day = at.ToUniversalTime().Day.ToString(CultureInfo.InvariantCulture);
+        return Lang == Lang.ZhCn ? day + "日" : day;
+    }
+
+    /// <summary>"/ month" after a price.</summary>
+    public string Interval(BillingInterval? interval) => interval switch
+    {
+        BillingInterval.Month => this["interval.month"],
+        BillingInterval.Year => this["interval.year"],
+        BillingInterval.Once => this["interval.once"],
+        _ => "",
+    };
+
+    /// <summary>The unit of "per …": month, 月.</summary>
+    public string Per(ResetInterval reset) => this["per." + Core.Common.SnakeCase<ResetInterval>.Name(reset)];
+
+    public string Status(SubscriptionStatus status) => this["status." + Core.Common.SnakeCase<SubscriptionStatus>.Name(status)];
+
+    public string ProviderName(string provider) => provider switch
+    {
+        "sandbox" => this["provider.sandbox"],
+        "stripe" => "Stripe",
+        "creem" => "Creem",
+        _ => provider,
+    };
+
+    /// <summary>Why a checkout failed, as the provider said it (<c>card_declined</c>), in words.</summary>
+    public string Failure(string? reason) => reason switch
+    {
+        "card_declined" => this["failure.card_declined"],
+        "insufficient_funds" => this["failure.insufficient_funds"],
+        null or "" => this["failure.other"],
+        _ => this["failure.other"] + " (" + reason + ")",
+    };
+}

@@ -1,0 +1,51 @@
+// Tollgate pages: the one script. The checkout return page asks for the checkout's status until the provider's
+// webhook has been applied, then shows what was granted. It only displays; it never grants anything.
+(() => {
+  "use strict";
+  const box = document.querySelector("[data-status-url]");
+  if (!box || box.dataset.status !== "open") {
+    return;
+  }
+
+  let tries = 0;
+  const show = (status) => {
+    box.dataset.status = status;
+    for (const part of box.querySelectorAll("[data-when]")) {
+      part.hidden = part.dataset.when !== status;
+    }
+  };
+
+  const poll = async () => {
+    tries += 1;
+    try {
+      const response = await fetch(box.dataset.statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" });
+      if (response.ok) {
+        const data = await response.json();
+        if (data.status && data.status !== "open") {
+          const granted = box.querySelector("[data-granted]");
+          granted.replaceChildren(...(data.granted || []).map((text) => {
+            const item = document.createElement("li");
+            item.textContent = text;
+            return item;
+          }));
+          const failure = box.querySelector("[data-failure]");
+          failure.textContent = data.failure || "";
+          show(data.status);
+          return;
+        }
+      }
+    } catch (error) {
+      // A network hiccup: ask again on the next round.
+      console.debug("checkout status", error);
+    }
+
+    if (tries === 15) {
+      box.querySelector("[data-slow]").hidden = false;
+    }
+    if (tries < 150) {
+      setTimeout(poll, tries < 30 ? 1000 : 5000);
+    }
+  };
+
+  setTimeout(poll, 500);
+})();

@@ -1,0 +1,112 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Microsoft.Playwright;
+using Tollgate.Browser.Tests.Support;
+using static Microsoft.Playwright.Assertions;
+
+namespace Tollgate.Browser.Tests;
+
+/// <summary>The whole product as a newcomer meets it after <c>dotnet run</c>: landing page → demo customer → new user
+/// pack in the Sandbox → credits in the portal → Pro → cancel at period end.</summary>
+public sealed class NewcomerFlowTests(BrowserServer server) : BrowserTest(server)
+{
+    [Fact]
+    public async Task Newcomer_BuysPackThenPro_SeesCreditsPlanAndCancellation()
+    {
+        var page = await NewPageAsync();
+
+        // The landing page, then a demo customer of one's own.
+        await page.GotoAsync("/");
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync("Know who paid for what");
+        await Screenshots.TakeAsync(page, "01-home");
+        var customer = await CreateDemoCustomerAsync(page);
+        Assert.StartsWith("demo_", customer, StringComparison.Ordinal);
+        await Expect(page.Locator("#plan")).ToHaveAttributeAsync("data-plan", "free");
+        Assert.Equal(0, await AvailableAsync(page, "credits"));
+        await AssertCleanAsync(page);
+
+        // Pricing, signed in: the free plan is current, the pack can be bought.
+        await page.GetByRole(AriaRole.Link, new() { Name = "Pricing", Exact = true }).ClickAsync();
+        await Expect(page.Locator("[data-plan='free'] [data-state='current']")).ToHaveTextAsync("Current");
+        await Screenshots.TakeAsync(page, "02-pricing");
+
+        // The new user pack, paid in the Sandbox; the return page shows what the webhook granted.
+        await page.Locator("[data-pack='new_user_pack']").GetByRole(AriaRole.Button, new() { Name = "Buy" }).ClickAsync();
+        await page.WaitForURLAsync(new Regex("/sandbox/checkout/"));
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("New user pack");
+        await Screenshots.TakeAsync(page, "03-sandbox-checkout");
+        await PayOnSandboxAsync(page, PaysCard);
+        await page.WaitForURLAsync(new Regex("/checkout/return\\?checkout_id=chk_"));
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Payment received" })).ToBeVisibleAsync();
+        await Expect(page.Locator("[data-granted]")).ToContainTextAsync("60 credits");
+        await Screenshots.TakeAsync(page, "04-checkout-return");
+
+        // 60 credits in the portal, from one purchased lot that expires.
+        await page.GetByRole(AriaRole.Link, new() { Name = "Go to my account" }).ClickAsync();
+        await page.WaitForURLAsync(PortalUrl());
+        Assert.Equal(60, await AvailableAsync(page, "credits"));
+        await Expect(page.Locator("[data-feature='credits'] .big")).ToHaveTextAsync("60");
+        await Expect(page.Locator("[data-feature='credits'] tr[data-lot-source='payment']")).ToHaveCountAsync(1);
+
+        // The once-per-customer pack is no longer for sale to this customer.
+        await page.GotoAsync("/pricing");
+        var pack = page.Locator("[data-pack='new_user_pack']");
+        await Expect(pack.GetByRole(AriaRole.Button, new() { Name = "Already bought" })).ToBeDisabledAsync();
+        await Expect(pack.GetByRole(AriaRole.Button, new() { Name = "Buy" })).ToHaveCountAsync(0);
+
+        // Pro, by subscription.
+        await BuyOnPricingAsync(page, page.Locator("[data-plan='pro']").GetByRole(AriaRole.Button, new() { Name = "Choose" }));
+        await Expect(page.Locator("[data-granted]")).ToContainTextAsync("The Pro plan");
+        await Expect(page.Locator("[data-granted]")).ToContainTextAsync("Credits: 500 per month");
+
+        await page.GotoAsync("/portal");
+        await Expect(page.Locator("#plan")).ToHaveAttributeAsync("data-plan", "pro");
+        await Expect(page.Locator("#plan [data-status]")).ToHaveTextAsync("Active");
+        var subscription = (await Server.ApiJsonAsync(HttpMethod.Get, $"/v1/customers/{customer}/subscriptions"))["subscriptions"]!.AsArray().Single()!;
+        var periodEnd = DateTimeOffset.Parse((string)subscription["current_period_end"]!, CultureInfo.InvariantCulture);
+        await Expect(page.Locator("#plan [data-renews]")).ToHaveTextAsync($"Renews on {periodEnd.UtcDateTime.ToString("d MMM yyyy", CultureInfo.InvariantCulture)}.");
+        var allowances = page.Locator("#plan .ticks");
+        await Expect(allowances).ToContainTextAsync("AI messages: 1,000 per month");
+        await Expect(allowances).ToContainTextAsync("Credits: 500 per month");
+        await Expect(allowances).ToContainTextAsync("HD export");
+        Assert.Equal(560, await AvailableAsync(page, "credits"));
+        await Expect(page.Locator("[data-feature='ai_messages'] .big")).ToHaveTextAsync("0 / 1,000");
+
+        // Pricing now knows the plan: Pro current, Team an upgrade (a plan change, explained), the pack still bought.
+        await page.GotoAsync("/pricing");
+        await Expect(page.Locator("[data-plan='pro'] [data-state='current']")).ToBeVisibleAsync();
+        await Expect(page.Locator("[data-plan='team'] button[data-state='upgrade']")).ToHaveTextAsync("Upgrade");
+        await Expect(page.Locator("[data-plan='team']")).ToContainTextAsync("Takes effect now");
+        await Screenshots.TakeAsync(page, "05-pricing-signed-in");
+
+        // Some use of it, through the API as the app would, for the usage page and the history.
+        await Server.ApiJsonAsync(HttpMethod.Post, "/v1/usage", new { customer_id = customer, feature = "ai_messages", amount = 120 });
+        await Server.ApiJsonAsync(HttpMethod.Post, "/v1/usage", new { customer_id = customer, feature = "credits", amount = 35 });
+        await page.GotoAsync("/portal/usage");
+        await Expect(page.Locator("[data-feature='ai_messages']")).ToHaveAttributeAsync("data-used", "120");
+        await Expect(page.Locator("[data-feature='ai_messages'] svg.usage-chart rect.bar-day")).ToHaveCountAsync(1);
+        await Expect(page.Locator("[data-feature='ai_messages'] svg line.limit")).ToHaveCountAsync(1);
+        await Expect(page.Locator("[data-feature='ai_messages']")).ToContainTextAsync("120 used · Limit 1,000");
+        await Screenshots.TakeAsync(page, "06-portal-usage");
+
+        await page.GotoAsync("/portal/history");
+        await Expect(page.Locator("tr[data-entry-type='consume']")).ToHaveCountAsync(2);
+        await Expect(page.Locator("tr[data-entry-type='grant']").First).ToBeVisibleAsync();
+        await Screenshots.TakeAsync(page, "07-portal-history");
+
+        // Cancel at period end: the plan stays until the end date, which the portal shows.
+        await page.GotoAsync("/portal");
+        await Screenshots.TakeAsync(page, "08-portal-pro");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Cancel at period end" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("Your plan will end at the end of this period.");
+        await Expect(page.Locator("#plan [data-status]")).ToHaveTextAsync("Ends at period end");
+        await Expect(page.Locator("#plan [data-ends]")).ToHaveTextAsync(
+            $"Ends on {periodEnd.UtcDateTime.ToString("d MMM yyyy", CultureInfo.InvariantCulture)}. You keep everything until then.");
+        await Expect(page.Locator("#plan")).ToHaveAttributeAsync("data-plan", "pro");
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Resume my plan" })).ToBeVisibleAsync();
+        await Screenshots.TakeAsync(page, "09-portal-canceling");
+        subscription = (await Server.ApiJsonAsync(HttpMethod.Get, $"/v1/customers/{customer}/subscriptions"))["subscriptions"]!.AsArray().Single()!;
+        Assert.True((bool)subscription["cancel_at_period_end"]!);
+        await AssertCleanAsync(page);
+    }
+}
