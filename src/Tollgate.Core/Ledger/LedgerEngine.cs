@@ -120,6 +120,15 @@ public sealed class LedgerEngine : IAsyncDisposable
             (rules, ledger, now) => rules.Count(ledger, request, now)), cancellationToken);
     }
 
+    public Task<RetireResult> RetireAsync(RetireRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        Require(request.CustomerId, "-", request.IdempotencyKey);
+        ArgumentException.ThrowIfNullOrEmpty(request.SourceRef, nameof(request));
+        return Enqueue(new PendingOperation<RetireResult>(request.CustomerId, request.IdempotencyKey, request.SourceRef, null,
+            (rules, ledger, now) => rules.Retire(ledger, request, now)), cancellationToken);
+    }
+
     public Task<ClawbackResult> ClawbackAsync(ClawbackRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);

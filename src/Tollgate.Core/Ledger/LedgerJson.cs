@@ -16,6 +16,7 @@ namespace Tollgate.Core.Ledger;
 [JsonSerializable(typeof(HoldResult))]
 [JsonSerializable(typeof(ClawbackResult))]
 [JsonSerializable(typeof(CountResult))]
+[JsonSerializable(typeof(RetireResult))]
 internal sealed partial class LedgerJsonContext : JsonSerializerContext;
 
 /// <summary>Extra facts of an entry kept beside its lots.</summary>

@@ -60,6 +60,11 @@ public sealed record CountRequest(string CustomerId, string Feature, long Delta,
 /// <summary>Returns all of a hold to the lots it came from.</summary>
 public sealed record ReleaseRequest(string HoldId);
 
+/// <summary>Ends the lots granted by <see cref="SourceRef"/> now, as if they expired at this instant (a plan's allowance
+/// that a better plan replaces). Unlike a clawback nothing becomes debt: what was used stays used. Credits held by
+/// active holds stay held and expire when they come back.</summary>
+public sealed record RetireRequest(string CustomerId, string SourceRef, string IdempotencyKey);
+
 /// <summary>Takes back the credits granted by <see cref="SourceRef"/>, newest lots first. What was already spent
 /// becomes debt. <see cref="Amount"/> limits it (a partial refund); null takes everything still recoverable.</summary>
 public sealed record ClawbackRequest(string CustomerId, string SourceRef, string IdempotencyKey)

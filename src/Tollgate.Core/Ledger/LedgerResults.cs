@@ -118,6 +118,12 @@ public sealed record CountResult : LedgerResult
     public long? Limit { get; init; }
 }
 
+public sealed record RetireResult : LedgerResult
+{
+    /// <summary>Units that were still available and ended.</summary>
+    public long Retired { get; init; }
+}
+
 public sealed record ClawbackResult : LedgerResult
 {
     /// <summary>Credits removed from what was still available.</summary>

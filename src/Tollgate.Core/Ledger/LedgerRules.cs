@@ -399,6 +399,28 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         return result;
     }
 
+    public RetireResult Retire(CustomerLedger ledger, RetireRequest request, DateTimeOffset now)
+    {
+        const string kind = "retire";
+        var fingerprint = Fingerprint(kind, request.SourceRef);
+        if (TryReplay<RetireResult>(ledger, request.IdempotencyKey, kind, fingerprint, out var replay))
+        {
+            return replay;
+        }
+
+        long retired = 0;
+        foreach (var lot in ledger.Lots.Where(l => l.SourceRef == request.SourceRef && (l.ExpiresAt is null || l.ExpiresAt > now)).ToList())
+        {
+            retired += lot.Remaining;
+            ledger.UpdateLot(lot with { ExpiresAt = now });
+            ExpireLot(ledger, lot.LotId, now);
+        }
+
+        var result = new RetireResult { Retired = retired };
+        Remember(ledger, request.IdempotencyKey, kind, fingerprint, result, now);
+        return result;
+    }
+
     /// <summary>Marks up to <paramref name="amount"/> credits of a lot inside active holds as clawed back; returns how many.</summary>
     private static long RevokeHeld(CustomerLedger ledger, string lotId, long amount)
     {

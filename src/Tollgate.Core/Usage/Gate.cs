@@ -130,6 +130,20 @@ public sealed partial class Gate
             }
         }
 
+        // A subscription's plan replaces the default plan: the default plan's allowances end now, so the month's
+        // free messages are not used before (and counted beside) the paid plan's.
+        if (plan.Subscription is { } subscription && _catalog.DefaultPlan is not null)
+        {
+            var memo = $"{customerId}|retire-default|{subscription.Id}";
+            if (!_grantedAllowances.ContainsKey(memo))
+            {
+                var retired = await _ledger.RetireAsync(new RetireRequest(customerId, "allowance:default", "retire-default:" + subscription.Id),
+                    cancellationToken).ConfigureAwait(false);
+                wrote |= retired is { Succeeded: true, Replayed: false, Retired: > 0 };
+                _grantedAllowances.TryAdd(memo, 0);
+            }
+        }
+
         if (wrote)
         {
             _ledgerViews.Invalidate(customerId);

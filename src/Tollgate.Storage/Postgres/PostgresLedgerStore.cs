@@ -303,6 +303,8 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
         batch.BatchCommands.Add(command);
     }
 
+    private static object TimeOrNull(DateTimeOffset? value) => value is { } v ? Instants.Normalize(v) : DBNull.Value;
+
     private sealed class Session(NpgsqlConnection connection, IReadOnlyDictionary<string, CustomerLedgerData> customers)
         : ILedgerWriteSession
     {
@@ -374,8 +376,8 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
             foreach (var lot in changes.UpdatedLots)
             {
                 // Primary-key updates, one per lot (a batch touches few): no join for a cached plan to get wrong.
-                Add(batch, "UPDATE ledger_lots SET remaining = $3, held = $4, clawed = $5, expired = $6, live = $7 WHERE customer_id = $1 AND lot_id = $2",
-                    [lot.CustomerId, lot.LotId, lot.Remaining, lot.Held, lot.Clawed, lot.Expired, LedgerRows.IsLive(lot)]);
+                Add(batch, "UPDATE ledger_lots SET remaining = $3, held = $4, clawed = $5, expired = $6, live = $7, expires_at = $8 WHERE customer_id = $1 AND lot_id = $2",
+                    [lot.CustomerId, lot.LotId, lot.Remaining, lot.Held, lot.Clawed, lot.Expired, LedgerRows.IsLive(lot), TimeOrNull(lot.ExpiresAt)]);
             }
 
             if (changes.InsertedHolds.Count > 0)

@@ -301,7 +301,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                     p.AddWithValue("$live", LedgerRows.IsLive(l));
                 }, cancellationToken).ConfigureAwait(false);
             await ExecuteEachAsync(changes.UpdatedLots,
-                "UPDATE ledger_lots SET remaining = $remaining, held = $held, clawed = $clawed, expired = $expired, live = $live WHERE customer_id = $c AND lot_id = $id",
+                "UPDATE ledger_lots SET remaining = $remaining, held = $held, clawed = $clawed, expired = $expired, live = $live, expires_at = $expires WHERE customer_id = $c AND lot_id = $id",
                 (p, l) =>
                 {
                     p.AddWithValue("$c", l.CustomerId);
@@ -311,6 +311,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                     p.AddWithValue("$clawed", l.Clawed);
                     p.AddWithValue("$expired", l.Expired);
                     p.AddWithValue("$live", LedgerRows.IsLive(l));
+                    p.AddWithValue("$expires", D.Time(l.ExpiresAt));
                 }, cancellationToken).ConfigureAwait(false);
             await ExecuteEachAsync(changes.InsertedHolds,
                 $"INSERT INTO ledger_holds ({LedgerRows.HoldColumns}) VALUES ($c, $id, $f, $amount, $status, $alloc, $spill, $cost, $created, $expires, $closed, $settled, $ref)",

@@ -67,6 +67,20 @@ public abstract class TimeTravelScenarios : AppTestBase
     }
 
     [Fact]
+    public async Task SubscribingMidMonth_EndsTheFreeAllowance_SoOnlyThePaidPlansCounts()
+    {
+        var c = TollgateApp.NewCustomer();
+        App.Clock.Set(Utc(2025, 1, 10));
+        await Json.ReadAsync(await App.UseAsync(c, "ai_messages", 20), 200);
+
+        await Subscriptions.StartAsync(c, "pro", "sandbox", null, null, SubscriptionStatus.Active, Utc(2025, 1, 10), Utc(2025, 2, 10));
+        var messages = await App.BalanceAsync(c, "ai_messages");
+
+        Assert.Equal((1000L, 1000L, 0L), ((long)messages["available"]!, (long)messages["limit"]!, (long)messages["used"]!));
+        Assert.Single(messages["lots"]!.AsArray());
+    }
+
+    [Fact]
     public async Task YearlyPro_GrantsTheMonthlyAllowanceEveryMonthOfTheYear()
     {
         var c = TollgateApp.NewCustomer();

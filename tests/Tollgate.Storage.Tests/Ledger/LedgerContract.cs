@@ -484,6 +484,28 @@ public abstract class LedgerContract : LedgerTestBase
     }
 
     [Fact]
+    public async Task Retire_EndsASourcesLotsNow_WithoutDebt_AndHeldCreditsExpireWhenTheyComeBack()
+    {
+        var c = NewCustomer();
+        await Grant(c, "msgs", 50, LotSource.PlanAllowance, "allowance:default", Clock.GetUtcNow().AddDays(10));
+        await Grant(c, "msgs", 7, LotSource.Admin, "other");
+        await Consume(c, "msgs", 20);
+        var hold = await Hold(c, "msgs", 5);
+
+        var retired = await Ledger.RetireAsync(new RetireRequest(c, "allowance:default", "retire-1"));
+        var replay = await Ledger.RetireAsync(new RetireRequest(c, "allowance:default", "retire-1"));
+        var after = await Balance(c, "msgs");
+        await Ledger.ReleaseAsync(new ReleaseRequest(hold.HoldId));
+        var released = await Balance(c, "msgs");
+
+        Assert.Equal(25, retired.Retired);
+        Assert.True(replay.Replayed);
+        Assert.Equal((7L, 0L, 5L), (after.Available, after.Debt, after.Held));
+        Assert.Equal((7L, 0L), (released.Available, released.Held));
+        await AssertBooksBalance(c);
+    }
+
+    [Fact]
     public async Task Entries_ArePagedNewestFirst_AndFilterByFeature()
     {
         var c = NewCustomer();
