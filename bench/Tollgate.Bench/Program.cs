@@ -4,6 +4,7 @@ using Tollgate.Bench;
 
 // dotnet run -c Release --project bench/Tollgate.Bench -- ledger [--postgres "<connection string>"] [--duration 5] [--callers 1,8,32,64]
 // dotnet run -c Release --project bench/Tollgate.Bench -- http [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
+// dotnet run -c Release --project bench/Tollgate.Bench -- webhooks [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
 var options = BenchOptions.Parse(args);
 var markdown = new StringBuilder();
 var exitCode = 0;
@@ -31,8 +32,18 @@ switch (options.Suite)
         }
 
         break;
+    case "webhooks":
+        var (webhookCells, bursts) = await new WebhookBenchmark(options).RunAsync();
+        markdown.Append(WebhookBenchmark.Markdown(webhookCells, bursts));
+        if (webhookCells.Any(c => c.Errors > 0) || bursts.Any(b => b.Errors > 0 || !b.Books.Balanced))
+        {
+            Console.Error.WriteLine("webhooks: errors, or books that do not balance; see the tables.");
+            exitCode = 1;
+        }
+
+        break;
     default:
-        Console.Error.WriteLine($"unknown suite '{options.Suite}'; suites: ledger, http");
+        Console.Error.WriteLine($"unknown suite '{options.Suite}'; suites: ledger, http, webhooks");
         return 64;
 }
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Reflection;
 
@@ -35,7 +36,8 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<ServerProcess> StartAsync(string? dll, BenchDatabase database)
+    /// <param name="environment">More configuration (API.md §2, environment form), e.g. a provider's keys.</param>
+    public static async Task<ServerProcess> StartAsync(string? dll, BenchDatabase database, IReadOnlyDictionary<string, string>? environment = null)
     {
         dll ??= DefaultDll();
         if (!File.Exists(dll))
@@ -61,6 +63,10 @@ internal sealed class ServerProcess : IAsyncDisposable
         start.Environment["Tollgate__ApiKeys__0"] = ApiKey;
         start.Environment["Logging__LogLevel__Default"] = "Warning";
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[key] = value;
+        }
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start dotnet.");
         var server = new ServerProcess(process, new Uri($"http://127.0.0.1:{port}"));
@@ -79,6 +85,23 @@ internal sealed class ServerProcess : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>A client with exactly <paramref name="connections"/> pooled HTTP/1.1 connections to the server, sending the API key.</summary>
+    public HttpClient CreateClient(int connections) =>
+        new(new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = connections,
+            UseProxy = false,
+            UseCookies = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+        })
+        {
+            BaseAddress = BaseAddress,
+            Timeout = TimeSpan.FromSeconds(30),
+            DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue("Bearer", ApiKey) },
+        };
 
     /// <summary>What the server printed (the last lines), for error messages.</summary>
     public string Output => string.Join(Environment.NewLine, _output);

@@ -87,8 +87,15 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
     {
         foreach (var id in ids.Where(i => !string.IsNullOrEmpty(i)).Distinct(StringComparer.Ordinal))
         {
+            // Two indexed lookups in one round trip (an OR of the two columns may be planned as a scan), the payment id first.
             var payment = await sql.QuerySingleAsync(
-                $"SELECT {PaymentColumns} FROM payments WHERE provider = @p AND (provider_payment_id = @id OR provider_checkout_id = @id)",
+                $"""
+                 SELECT {PaymentColumns} FROM (
+                     SELECT {PaymentColumns}, 0 AS preference FROM payments WHERE provider = @p AND provider_payment_id = @id
+                     UNION ALL
+                     SELECT {PaymentColumns}, 1 AS preference FROM payments WHERE provider = @p AND provider_checkout_id = @id
+                 ) found ORDER BY preference LIMIT 1
+                 """,
                 ReadPayment, cancellationToken, ("@p", provider), ("@id", id)).ConfigureAwait(false);
             if (payment is not null)
             {
