@@ -34,7 +34,7 @@ internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Dur
             TimeSpan.FromSeconds(double.Parse(Value("--warmup", "1"), CultureInfo.InvariantCulture)),
             Numbers("--callers", "1,8,32,64"),
             int.Parse(Value("--lanes", "4"), CultureInfo.InvariantCulture),
-            int.Parse(Value("--in-flight", "2"), CultureInfo.InvariantCulture))
+            int.Parse(Value("--in-flight", "1"), CultureInfo.InvariantCulture))
         {
             Connections = Numbers("--connections", "1,16,64"),
             Server = server.Length == 0 ? null : server,

@@ -1,3 +1,4 @@
+using System.Text;
 using Npgsql;
 using Tollgate.Core.Customers;
 using Tollgate.Core.Idempotency;
@@ -133,7 +134,13 @@ internal sealed class PostgresDatabase : TollgateDatabase
             try
             {
                 await using var connection = await DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-                connection.Notification += (_, e) => changed(e.Payload);
+                connection.Notification += (_, e) =>
+                {
+                    foreach (var customerId in e.Payload.Split(ChangeSeparator))
+                    {
+                        changed(customerId);
+                    }
+                };
                 await using (var listen = new NpgsqlCommand($"LISTEN {ChangeChannel}", connection))
                 {
                     await listen.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -160,8 +167,38 @@ internal sealed class PostgresDatabase : TollgateDatabase
         }
     }
 
-    /// <summary>The channel every write notifies with the customer id it changed.</summary>
+    /// <summary>The channel every write notifies with the ids of the customers it changed.</summary>
     internal const string ChangeChannel = "tollgate_customers";
+
+    /// <summary>Separates customer ids in a notification's payload; customer ids never contain it.</summary>
+    internal const char ChangeSeparator = ',';
+
+    /// <summary>Customer ids joined into as few payloads as PostgreSQL's 8,000-byte payload limit allows.</summary>
+    internal static IEnumerable<string> ChangePayloads(IEnumerable<string> customerIds)
+    {
+        const int MaxPayloadBytes = 7900;
+        var payload = new StringBuilder();
+        foreach (var id in customerIds)
+        {
+            if (payload.Length > 0 && payload.Length + 1 + id.Length > MaxPayloadBytes)
+            {
+                yield return payload.ToString();
+                payload.Clear();
+            }
+
+            if (payload.Length > 0)
+            {
+                payload.Append(ChangeSeparator);
+            }
+
+            payload.Append(id);
+        }
+
+        if (payload.Length > 0)
+        {
+            yield return payload.ToString();
+        }
+    }
 
     private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string sql, CancellationToken cancellationToken)
     {

@@ -442,15 +442,40 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
                     [Col(c, x => x.CustomerId), Col(c, x => x.Feature), Col(c, x => x.Level)]);
             }
 
-            // Other servers drop their cached view of these customers when this commits (LISTEN tollgate_customers).
-            foreach (var customer in changes.Customers)
-            {
-                Add(batch, "SELECT pg_notify('tollgate_customers', $1)", [customer]);
-            }
-
             batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
             await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             _committed = true;
+            await NotifyAsync(changes.Customers).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Tells other servers to drop their cached view of these customers (LISTEN tollgate_customers), after the commit
+        /// and before anyone is answered. Not inside the write: a transaction that notifies holds PostgreSQL's global
+        /// notify lock from its commit until its WAL is flushed, so every notifying write of every server would commit
+        /// one at a time. A notification lost here (the connection broke just after the commit) leaves other servers'
+        /// views of these customers stale until the cache lifetime ends; the write itself stands either way.
+        /// </summary>
+        private async Task NotifyAsync(IEnumerable<string> customerIds)
+        {
+            try
+            {
+                await using var batch = new NpgsqlBatch(connection);
+                foreach (var payload in PostgresDatabase.ChangePayloads(customerIds))
+                {
+                    Add(batch, $"SELECT pg_notify('{PostgresDatabase.ChangeChannel}', $1)", [payload]);
+                }
+
+                if (batch.BatchCommands.Count == 0)
+                {
+                    return;
+                }
+
+                await batch.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException)
+            {
+                // Committed: failing the write now would make its callers retry something that happened.
+            }
         }
 
         public async ValueTask DisposeAsync()
