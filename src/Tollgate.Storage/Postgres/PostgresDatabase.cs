@@ -178,20 +178,25 @@ internal sealed class PostgresDatabase : TollgateDatabase
     {
         const int MaxPayloadBytes = 7900;
         var payload = new StringBuilder();
+        var bytes = 0;
         foreach (var id in customerIds)
         {
-            if (payload.Length > 0 && payload.Length + 1 + id.Length > MaxPayloadBytes)
+            var idBytes = Encoding.UTF8.GetByteCount(id);
+            if (payload.Length > 0 && bytes + 1 + idBytes > MaxPayloadBytes)
             {
                 yield return payload.ToString();
                 payload.Clear();
+                bytes = 0;
             }
 
             if (payload.Length > 0)
             {
                 payload.Append(ChangeSeparator);
+                bytes++;
             }
 
             payload.Append(id);
+            bytes += idBytes;
         }
 
         if (payload.Length > 0)
