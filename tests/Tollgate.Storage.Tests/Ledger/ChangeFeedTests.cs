@@ -43,6 +43,8 @@ public sealed class PostgresChangeFeedTests : LedgerTestBase
         await stop.CancelAsync();
         await listening;
         Assert.All(customers, c => Assert.True(heard.ContainsKey(c), $"no notification named {c[..3]}…"));
-        Assert.All(heard.Keys, id => Assert.Contains(id, customers));
+        // Other tests write to the same database (the channel is per database, not per schema): only check that every
+        // payload was split into single ids.
+        Assert.All(heard.Keys, id => Assert.DoesNotContain(',', id));
     }
 }
