@@ -151,6 +151,10 @@ public sealed class LedgerEngine : IAsyncDisposable
     public Task<CustomerLedgerData> ReadAsync(string customerId, CancellationToken cancellationToken = default) =>
         _store.ReadAsync(customerId, cancellationToken);
 
+    /// <summary>Every lot of a customer, depleted and expired ones too (what a window was granted in all).</summary>
+    public Task<IReadOnlyList<LotRecord>> GetAllLotsAsync(string customerId, CancellationToken cancellationToken = default) =>
+        _store.GetAllLotsAsync(customerId, cancellationToken);
+
     /// <summary>Balances of a stored state as of <paramref name="at"/>, with expiries up to then applied.</summary>
     public CustomerBalances BalancesOf(CustomerLedgerData data, DateTimeOffset at)
     {
