@@ -1,4 +1,6 @@
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Tollgate.Core.Payments;
 using Tollgate.Server.Tests.Support;
 using Tollgate.Storage;
 using Tollgate.Testing.Fakes;
@@ -96,6 +98,8 @@ public abstract class PaymentSafety : IAsyncLifetime
         GC.SuppressFinalize(this);
     }
 
+    private IPaymentStore Payments => App.Services.GetRequiredService<IPaymentStore>();
+
     private Task<HttpResponseMessage> Deliver(HttpRequestMessage request) => App.Client.SendAsync(request);
 
     private async Task<JsonObject> DeliverCreemAsync(string body) => await Json.ReadAsync(await Deliver(SignedWebhooks.Creem(body)), 200);
@@ -115,6 +119,23 @@ public abstract class PaymentSafety : IAsyncLifetime
         o["subscription"]!["id"] = subscriptionId;
         o["metadata"] = Metadata(customer, "pro");
         o["subscription"]!["metadata"] = Metadata(customer, "pro");
+        return e.ToJsonString();
+    }
+
+    /// <summary>The documented checkout.completed, turned into a one-time purchase (a pack or a lifetime plan).</summary>
+    private static string CreemOneTimeCheckout(string eventId, string customer, string product, string creemProduct, string orderId)
+    {
+        var e = SignedWebhooks.Sample("creem", "checkout.completed");
+        e["id"] = eventId;
+        var o = e["object"]!.AsObject();
+        o["request_id"] = null;
+        o.Remove("subscription");
+        o["order"]!["id"] = orderId;
+        o["order"]!["product"] = creemProduct;
+        o["order"]!["type"] = "onetime";
+        o["product"]!["id"] = creemProduct;
+        o["product"]!["billing_type"] = "onetime";
+        o["metadata"] = Metadata(customer, product);
         return e.ToJsonString();
     }
 
@@ -238,6 +259,56 @@ public abstract class PaymentSafety : IAsyncLifetime
         var onBig = await App.BalanceAsync(c, "credits");
 
         Assert.Equal((100L, 200L, 400L), ((long)onSmall["available"]!, (long)onMid["available"]!, (long)onBig["available"]!));
+    }
+
+    [Fact]
+    public async Task Bug9_4_Creem_ASecondEventForTheSameOrder_NamingAnotherCustomer_GrantsNothingMore()
+    {
+        var (buyer, other) = (TollgateApp.NewCustomer(), TollgateApp.NewCustomer());
+
+        await DeliverCreemAsync(CreemOneTimeCheckout("evt_buy", buyer, "pack", "prod_pack", "ord_once"));
+        var second = await DeliverCreemAsync(CreemOneTimeCheckout("evt_buy_again", other, "pack", "prod_pack", "ord_once"));
+
+        Assert.Equal(100, (long)(await App.BalanceAsync(buyer, "credits"))["available"]!);
+        Assert.Equal(0, (long)(await App.BalanceAsync(other, "credits"))["available"]!);
+        Assert.Equal(buyer, Assert.Single(await Payments.ListPaymentsAsync(buyer, CancellationToken.None)).CustomerId);
+        Assert.Empty(await Payments.ListPaymentsAsync(other, CancellationToken.None));
+        Assert.Equal("applied", (string)second["status"]!);
+    }
+
+    [Fact]
+    public async Task Bug9_4_Creem_ALifetimeOrderDeliveredAgainForAnotherCustomer_GivesThePlanOnlyToTheBuyer()
+    {
+        var (buyer, other) = (TollgateApp.NewCustomer(), TollgateApp.NewCustomer());
+
+        await DeliverCreemAsync(CreemOneTimeCheckout("evt_life", buyer, "lifetime", "prod_lifetime", "ord_life"));
+        await DeliverCreemAsync(CreemOneTimeCheckout("evt_life_again", other, "lifetime", "prod_lifetime", "ord_life"));
+
+        Assert.True((bool)(await App.CheckAsync(buyer, "hd_export"))["allowed"]!);
+        Assert.False((bool)(await App.CheckAsync(other, "hd_export"))["allowed"]!);
+        var subscriptions = await Json.ReadAsync(await App.Client.GetAsync($"/v1/customers/{other}/subscriptions"), 200);
+        Assert.Empty(subscriptions["subscriptions"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task Bug9_4_Stripe_ASecondSessionEventForTheSamePaymentIntent_NamingAnotherCustomer_GrantsNothingMore()
+    {
+        var (buyer, other) = (TollgateApp.NewCustomer(), TollgateApp.NewCustomer());
+        var now = App.Clock.GetUtcNow();
+        string Paid(string eventId, string customer)
+        {
+            var e = SignedWebhooks.Sample("stripe", "checkout.session.completed.payment");
+            e["id"] = eventId;
+            e["data"]!["object"]!["client_reference_id"] = null;
+            e["data"]!["object"]!["metadata"] = Metadata(customer, "pack");
+            return e.ToJsonString();
+        }
+
+        await Json.ReadAsync(await Deliver(SignedWebhooks.Stripe(Paid("evt_pi_1", buyer), now)), 200);
+        await Json.ReadAsync(await Deliver(SignedWebhooks.Stripe(Paid("evt_pi_2", other), now)), 200);
+
+        Assert.Equal(100, (long)(await App.BalanceAsync(buyer, "credits"))["available"]!);
+        Assert.Equal(0, (long)(await App.BalanceAsync(other, "credits"))["available"]!);
     }
 }
 
