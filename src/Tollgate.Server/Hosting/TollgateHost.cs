@@ -45,6 +45,9 @@ public static class TollgateHost
         var report = await database.MigrateAsync(cancellationToken);
         app.Logger.LogInformation("Database {Provider} at schema version {Version}; applied now: {Applied}",
             database.Provider, report.CurrentVersion, report.Applied.Count == 0 ? "none" : string.Join(", ", report.Applied));
+        // An operator must be able to see whether test cards can buy anything here (issue 9, item 3).
+        Log.ProvidersLive(app.Logger, string.Join(", ", settings.Providers.Live), settings.Providers.Default,
+            settings.Providers.SandboxEnabled ? "ON: anyone can pay with a test card" : "off");
         await app.Services.GetRequiredService<ApiKeyRing>().LoadAsync(settings, database.Settings, cancellationToken);
         // Created now, so verifying a Sandbox webhook never waits on the database for it.
         await app.Services.GetRequiredService<SandboxSecret>().GetAsync();
@@ -86,7 +89,11 @@ public static class TollgateHost
         services.AddHostedService<LedgerSweeper>();
         services.AddHostedService<ChangeFeedListener>();
         services.AddHostedService<WebhookRetryWorker>();
-        services.AddHostedService<SandboxRenewer>();
+        if (settings.Providers.SandboxEnabled)
+        {
+            services.AddHostedService<SandboxRenewer>();
+        }
+
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         services.AddOpenApi("v1", o => o.ShouldInclude = d => d.RelativePath?.StartsWith("v1/", StringComparison.Ordinal) == true);
         services.AddTollgatePages();
@@ -125,7 +132,11 @@ public static class TollgateHost
         v1.MapProductsApi();
         v1.MapPaymentsApi();
         app.MapWebhooksApi();
-        app.MapSandboxPages();
+        if (app.Services.GetRequiredService<TollgateSettings>().Providers.SandboxEnabled)
+        {
+            app.MapSandboxPages();
+        }
+
         app.MapTollgatePages();
     }
 
@@ -143,11 +154,13 @@ public static class TollgateHost
         services.AddSingleton(sp =>
         {
             // Provider calls time out and back off in wall-clock time, whatever clock the business logic runs on.
-            var providers = new List<IPaymentProvider>
+            var providers = new List<IPaymentProvider>();
+            if (settings.Providers.SandboxEnabled)
             {
-                new SandboxProvider(sp.GetRequiredService<ISandboxStore>(), catalog, sp.GetRequiredService<PublicUrls>(), sp.GetRequiredService<SandboxBilling>(),
-                    sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<SandboxSecret>().GetAsync),
-            };
+                providers.Add(new SandboxProvider(sp.GetRequiredService<ISandboxStore>(), catalog, sp.GetRequiredService<PublicUrls>(),
+                    sp.GetRequiredService<SandboxBilling>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<SandboxSecret>().GetAsync));
+            }
+
             var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tollgate.Providers");
             if (settings.Providers.Creem is { } creem)
             {

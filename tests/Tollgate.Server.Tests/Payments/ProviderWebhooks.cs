@@ -29,6 +29,7 @@ public abstract class ProviderWebhooks : IAsyncLifetime
         App = await TollgateApp.StartAsync(Provider, settings: new Dictionary<string, string?>
         {
             ["Tollgate:Catalog"] = _catalog,
+            ["Tollgate:Providers:Default"] = "creem",
             ["Tollgate:Providers:Creem:ApiKey"] = FakeCreem.ApiKey,
             ["Tollgate:Providers:Creem:WebhookSecret"] = SignedWebhooks.CreemSecret,
             ["Tollgate:Providers:Creem:BaseUrl"] = _creem.BaseUrl.ToString(),
