@@ -1,6 +1,6 @@
 using Tollgate.Core.Ledger;
 
-namespace Tollgate.Storage.Tests.Ledger;
+namespace Tollgate.Testing.LedgerModel;
 
 /// <summary>
 /// A plain reference ledger for one customer: lists of lots and holds, one operation at a time, no entries, no
@@ -8,7 +8,7 @@ namespace Tollgate.Storage.Tests.Ledger;
 /// the request types' contracts) so the model test can run it beside the engine and compare every answer and balance.
 /// Ids are not the model's business: a grant or hold that succeeds takes the id the engine gave it.
 /// </summary>
-internal sealed class ReferenceLedger(IReadOnlyDictionary<string, BurnOrder> burnOrders)
+public sealed class ReferenceLedger(IReadOnlyDictionary<string, BurnOrder> burnOrders)
 {
     private readonly List<LotState> _lots = [];
     private readonly List<HoldState> _holds = [];
@@ -304,7 +304,7 @@ internal sealed class ReferenceLedger(IReadOnlyDictionary<string, BurnOrder> bur
     // Extension point, issue 15 (POST /v1/usage/{entry_id}/reverse): a reversal is not in the engine yet. When it
     // lands, add Reverse(entry) here — the reversed consume's units go back to the lots it drew from (into expiry at
     // once where the lot has expired, against debt first where a clawback made some) — and a ReverseStep to
-    // LedgerModelProperties' generator. Until then neither side has it, so nothing is compared.
+    // LedgerModelRun's generator. Until then neither side has it, so nothing is compared.
 
     private static Answer Describe(HoldState hold) => new()
     {
