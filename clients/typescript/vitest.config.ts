@@ -16,7 +16,7 @@ export default defineConfig({
           name: "client-integration",
           include: ["packages/client/test/integration/**/*.test.ts"],
           environment: "node",
-          // A real Tollgate server (SQLite, Sandbox), started once for the project: scripts/tollgate-server.mjs.
+          // A real Tollgate server (SQLite unless TOLLGATE_TEST_DATABASE_* say otherwise; the Sandbox), started once: scripts/tollgate-server.mjs.
           globalSetup: ["packages/client/test/integration/global-setup.ts"],
           testTimeout: 30_000,
           hookTimeout: 120_000,

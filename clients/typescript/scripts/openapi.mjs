@@ -5,11 +5,11 @@
 // Tollgate server is started for the purpose (scripts/tollgate-server.mjs).
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import openapiTS, { astToString } from "openapi-typescript";
 import { startTollgate } from "./tollgate-server.mjs";
 
-const target = join(dirname(fileURLToPath(import.meta.url)), "../packages/client/src/generated/openapi.ts");
+export const target = join(dirname(fileURLToPath(import.meta.url)), "../packages/client/src/generated/openapi.ts");
 const header = `// Generated from Tollgate's /openapi/v1.json by \`npm run generate\` (openapi-typescript). Do not edit:
 // a test regenerates it from the running server and fails when it differs.
 
@@ -32,7 +32,7 @@ export async function generate(document) {
   return header + astToString(await openapiTS(document));
 }
 
-const command = process.argv[2];
+const command = import.meta.url === pathToFileURL(process.argv[1] ?? "").href ? process.argv[2] : undefined;
 if (command === "generate" || command === "check") {
   const fresh = await generate(await liveDocument());
   if (command === "generate") {
@@ -53,7 +53,7 @@ if (command === "generate" || command === "check") {
     }
     console.log("openapi.ts matches the live /openapi/v1.json");
   }
-} else if (command !== undefined) {
+} else if (command !== undefined || import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   console.error(`unknown command ${command}: generate | check`);
   process.exit(2);
 }

@@ -39,6 +39,15 @@ export async function freePort() {
   });
 }
 
+/** SQLite in the server's temp folder, unless TOLLGATE_TEST_DATABASE_CONNECTION names another database (the .NET test
+ * project passes a PostgreSQL schema of its own there, with TOLLGATE_TEST_DATABASE_PROVIDER=postgres). */
+function database(folder) {
+  const connection = process.env.TOLLGATE_TEST_DATABASE_CONNECTION;
+  return connection
+    ? { Tollgate__Database__Provider: process.env.TOLLGATE_TEST_DATABASE_PROVIDER ?? "postgres", Tollgate__Database__ConnectionString: connection }
+    : { Tollgate__Database__Provider: "sqlite", Tollgate__Database__ConnectionString: `Data Source=${join(folder, "tollgate.db")}` };
+}
+
 /** @returns {Promise<{ url: string, secretKey: string, stop: () => Promise<void>, log: () => string }>} */
 export async function startTollgate({ env = {}, timeoutMs = 90_000 } = {}) {
   const dll = serverDll();
@@ -51,8 +60,7 @@ export async function startTollgate({ env = {}, timeoutMs = 90_000 } = {}) {
     cwd: folder,
     env: {
       ...process.env,
-      Tollgate__Database__Provider: "sqlite",
-      Tollgate__Database__ConnectionString: `Data Source=${join(folder, "tollgate.db")}`,
+      ...database(folder),
       Tollgate__ApiKeys__0: secretKey,
       Logging__LogLevel__Default: "Warning",
       "Logging__LogLevel__Microsoft.AspNetCore.DataProtection": "Error",
