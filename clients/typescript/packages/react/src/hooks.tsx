@@ -1,4 +1,4 @@
-import { type Balance, type Checkout, TollgateError } from "@tollgate/client";
+import { type Balance, type Checkout, type Products, TollgateError } from "@tollgate/client";
 import { type ReactNode, useCallback, useEffect, useRef, useState } from "react";
 import { type LoadStatus, useTollgateContext } from "./provider.js";
 
@@ -48,14 +48,20 @@ export interface FeatureState {
 }
 
 /**
- * May the customer use `feature` now? Their plan must include it (`feature:<id>`), and a feature with a balance
- * (credits, metered, count, concurrency) must have some left. The server's check at the time of use decides; this
- * decides what to show.
+ * May the customer use `feature` now, as the server's check would answer for one unit? A feature with a balance
+ * (credits, metered, count, concurrency) needs some left: a metered one whose allowance is used up may still spill
+ * into credits; a feature without one (boolean) needs `feature:<id>` in the customer's capabilities. The server's
+ * check at the time of use decides; this decides what to show.
  */
 export function useFeature(feature: string): FeatureState {
   const { status, error, has, balance } = useCustomer();
   const left = balance(feature);
-  const allowed = status === "loading" ? undefined : status === "error" ? false : has(`feature:${feature}`) && (left === undefined || left.available > 0);
+  let allowed: boolean | undefined;
+  if (status === "loading") allowed = undefined;
+  else if (status === "error") allowed = false;
+  else if (left === undefined) allowed = has(`feature:${feature}`);
+  else if (left.type === "metered") allowed = left.available > 0 || (balance("credits")?.available ?? 0) > 0;
+  else allowed = left.available > 0;
   return { allowed, isLoading: status === "loading", error, balance: left };
 }
 
@@ -96,11 +102,6 @@ export interface AccessAndCheckout {
   startCheckout: () => Promise<void>;
 }
 
-interface Pending {
-  checkoutId: string;
-  product: string;
-}
-
 /**
  * Seed 000's flow for a paid action: is `capability` there? If not, `startCheckout()` asks the server to ensure access
  * (which answers a checkout of `product`) and sends the browser to it. Back on this page, the checkout is polled until
@@ -109,11 +110,101 @@ interface Pending {
  */
 export function useAccessAndCheckout({ capability, product }: { capability: string; product: string }): AccessAndCheckout {
   const context = useTollgateContext();
-  const { api, storage, navigate, refresh, pollIntervalMs, confirmTimeoutMs } = context;
-  const [phase, setPhase] = useState<{ status: "idle" | "redirecting" | "confirming" | "error"; error?: TollgateError; checkout?: Checkout }>({
-    status: "idle",
-  });
-  const storageKey = `tollgate:checkout:${capability}`;
+  const flow = useCheckoutFlow(`tollgate:checkout:${capability}`);
+  const { api } = context;
+  const hasAccess = context.status === "ready" ? (context.capabilities?.includes(capability) ?? false) : context.status === "error" ? false : undefined;
+
+  const { run } = flow;
+  const startCheckout = useCallback(
+    () =>
+      run(async (successUrl) => {
+        if (hasAccess) return undefined;
+        const answer = await api.ensureAccess({ capability, product, successUrl });
+        return answer.already_has_access ? undefined : { checkoutId: answer.checkout_id!, url: answer.checkout_url! };
+      }),
+    [run, hasAccess, api, capability, product],
+  );
+
+  const status: AccessStatus =
+    flow.phase.status === "idle" ? (context.status === "loading" ? "loading" : context.status === "error" ? "error" : "ready") : flow.phase.status;
+  return {
+    hasAccess,
+    status,
+    isLoading: status === "loading" || status === "redirecting" || status === "confirming",
+    error: flow.phase.error ?? (flow.phase.status === "idle" ? context.error : undefined),
+    checkout: flow.phase.checkout,
+    startCheckout,
+  };
+}
+
+export type CheckoutStatus = "idle" | "redirecting" | "confirming" | "error";
+
+export interface CheckoutState {
+  status: CheckoutStatus;
+  error: TollgateError | undefined;
+  /** The checkout being confirmed after a return, as last read; `status: "completed"` once its webhook was applied. */
+  checkout: Checkout | undefined;
+  /** Sends the browser to a checkout of `product` (a pack, a plan); back here, confirms it and refreshes balances. */
+  buy: (product: string) => Promise<void>;
+}
+
+/** Buying a pack or plan outright, with the same return-and-confirm flow as {@link useAccessAndCheckout}. */
+export function useCheckout(): CheckoutState {
+  const { api } = useTollgateContext();
+  const flow = useCheckoutFlow("tollgate:checkout:purchase");
+  const { run } = flow;
+  const buy = useCallback(
+    (product: string) =>
+      run(async (successUrl) => {
+        const checkout = await api.createCheckout({ product, successUrl, cancelUrl: withReturn("cancel") });
+        return { checkoutId: checkout.id, url: checkout.url };
+      }),
+    [run, api],
+  );
+  return { status: flow.phase.status, error: flow.phase.error, checkout: flow.phase.checkout, buy };
+}
+
+export interface ProductsState {
+  products: Products | undefined;
+  isLoading: boolean;
+  error: TollgateError | undefined;
+}
+
+/** Plans and packs with prices, and for the signed-in customer whether each may still be bought (`eligible`). */
+export function useProducts(): ProductsState {
+  const { api, capabilities } = useTollgateContext();
+  const [state, setState] = useState<ProductsState>({ products: undefined, isLoading: true, error: undefined });
+  useEffect(() => {
+    // Read again whenever the customer's capabilities change (a purchase makes a once-only pack ineligible).
+    const controller = new AbortController();
+    api.products(controller.signal).then(
+      (products) => setState({ products, isLoading: false, error: undefined }),
+      (error: unknown) => {
+        if (!controller.signal.aborted) setState({ products: undefined, isLoading: false, error: asError(error) });
+      },
+    );
+    return () => controller.abort();
+  }, [api, capabilities]);
+  return state;
+}
+
+interface Pending {
+  checkoutId: string;
+}
+
+interface Phase {
+  status: "idle" | "redirecting" | "confirming" | "error";
+  error?: TollgateError;
+  checkout?: Checkout;
+}
+
+/**
+ * The part both checkout hooks share: remember the checkout under `storageKey` and leave for it; back on the page
+ * (`?tollgate_checkout=success`), poll it until the provider's webhook has been applied, then refresh the customer.
+ */
+function useCheckoutFlow(storageKey: string) {
+  const { api, storage, navigate, refresh, pollIntervalMs, confirmTimeoutMs } = useTollgateContext();
+  const [phase, setPhase] = useState<Phase>({ status: "idle" });
   const alive = useRef(true);
   useEffect(() => {
     alive.current = true;
@@ -122,7 +213,6 @@ export function useAccessAndCheckout({ capability, product }: { capability: stri
     };
   }, []);
 
-  // Back from a checkout: confirm it, once per return.
   useEffect(() => {
     const returned = new URL(window.location.href).searchParams.get(ReturnParameter);
     const pending = read(storage, storageKey);
@@ -173,37 +263,34 @@ export function useAccessAndCheckout({ capability, product }: { capability: stri
     return () => controller.abort();
   }, [api, storage, storageKey, refresh, pollIntervalMs, confirmTimeoutMs]);
 
-  const hasAccess = context.status === "ready" ? (context.capabilities?.includes(capability) ?? false) : context.status === "error" ? false : undefined;
-
-  const startCheckout = useCallback(async () => {
-    if (hasAccess) return;
-    setPhase({ status: "redirecting" });
-    try {
-      const back = new URL(window.location.href);
-      back.searchParams.set(ReturnParameter, "success");
-      const answer = await api.ensureAccess({ capability, product, successUrl: back.toString() });
-      if (answer.already_has_access) {
-        await refresh();
-        if (alive.current) setPhase({ status: "idle" });
-        return;
+  /** `open` answers the checkout to leave for, or undefined when there is nothing to buy (access is already there). */
+  const run = useCallback(
+    async (open: (successUrl: string) => Promise<{ checkoutId: string; url: string } | undefined>) => {
+      setPhase({ status: "redirecting" });
+      try {
+        const checkout = await open(withReturn("success"));
+        if (checkout === undefined) {
+          await refresh();
+          if (alive.current) setPhase({ status: "idle" });
+          return;
+        }
+        storage?.setItem(storageKey, JSON.stringify({ checkoutId: checkout.checkoutId } satisfies Pending));
+        navigate(checkout.url);
+      } catch (error) {
+        if (alive.current) setPhase({ status: "error", error: asError(error) });
       }
-      storage?.setItem(storageKey, JSON.stringify({ checkoutId: answer.checkout_id!, product } satisfies Pending));
-      navigate(answer.checkout_url!);
-    } catch (error) {
-      if (alive.current) setPhase({ status: "error", error: asError(error) });
-    }
-  }, [hasAccess, api, capability, product, refresh, storage, storageKey, navigate]);
+    },
+    [refresh, storage, storageKey, navigate],
+  );
 
-  const status: AccessStatus =
-    phase.status === "idle" ? (context.status === "loading" ? "loading" : context.status === "error" ? "error" : "ready") : phase.status;
-  return {
-    hasAccess,
-    status,
-    isLoading: status === "loading" || status === "redirecting" || status === "confirming",
-    error: phase.error ?? (phase.status === "idle" ? context.error : undefined),
-    checkout: phase.checkout,
-    startCheckout,
-  };
+  return { phase, run };
+}
+
+/** This page's address, marked so that the hooks know a checkout sent the browser back. */
+function withReturn(outcome: "success" | "cancel"): string {
+  const url = new URL(window.location.href);
+  url.searchParams.set(ReturnParameter, outcome);
+  return url.toString();
 }
 
 function read(storage: { getItem(key: string): string | null } | undefined, key: string): Pending | undefined {

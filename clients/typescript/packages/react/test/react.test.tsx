@@ -1,7 +1,7 @@
 import { act, cleanup, render, renderHook, screen, waitFor } from "@testing-library/react";
 import type { ReactNode } from "react";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FeatureGate, TollgateProvider, useAccessAndCheckout, useCustomer, useFeature } from "../src/index.js";
+import { FeatureGate, TollgateProvider, useAccessAndCheckout, useCheckout, useCustomer, useFeature, useProducts } from "../src/index.js";
 
 /** The app's handler as the browser sees it: routes answered from the test's own state. */
 function fakeApp(state: { capabilities: string[]; balances?: unknown[]; checkouts?: Record<string, string[]> }) {
@@ -23,12 +23,15 @@ function fakeApp(state: { capabilities: string[]; balances?: unknown[]; checkout
         ? json({ already_has_access: true })
         : json({ already_has_access: false, checkout_id: "chk_1", checkout_url: "https://pay.example/checkout/s1" });
     }
+    if (path === "checkouts" && method === "POST") return json({ id: "chk_2", url: "https://pay.example/checkout/s2", status: "open" }, 201);
+    if (path === "products") return json({ provider: "sandbox", plans: [], packs: [{ id: "new_user_pack", name: "New user pack", credits: 60, once_per_customer: true }] });
     if (path === "portal") return json({ url: "https://tollgate.example/portal?token=t", expires_at: "2030-01-01T00:00:00Z" });
     if (path.startsWith("checkouts/")) {
       const id = path.slice("checkouts/".length);
       const statuses = state.checkouts![id]!;
       const status = statuses.length > 1 ? statuses.shift()! : statuses[0]!;
-      if (status === "completed") state.capabilities = [...state.capabilities, "feature:hd_export"];
+      if (status === "completed" && id === "chk_1") state.capabilities = [...state.capabilities, "feature:hd_export"];
+      if (status === "completed" && id === "chk_2") state.balances = [{ feature: "credits", type: "credits", available: 60, held: 0, debt: 0, lots: [] }];
       return json({ id, status, customer_id: "alice", product: "pro", url: "u", ...(status === "failed" ? { failure: "card_declined" } : {}) });
     }
     return json({ code: "not_found" }, 404);
@@ -128,6 +131,20 @@ describe("useFeature and useCustomer", () => {
     expect(result.current.ai.balance).toMatchObject({ used: 50, limit: 50 });
   });
 
+  it("Credits_AreUsableWithoutAPlan_WhileSomeAreLeft_AndSpillForAUsedUpAllowance", async () => {
+    const app = fakeApp({
+      capabilities: ["plan:free", "feature:ai_messages"],
+      balances: [
+        { feature: "credits", type: "credits", available: 60, held: 0, debt: 0, lots: [] },
+        { feature: "ai_messages", type: "metered", available: 0, held: 0, debt: 0, limit: 50, used: 50, lots: [] },
+      ],
+    });
+
+    const { result } = renderHook(() => [useFeature("credits").allowed, useFeature("ai_messages").allowed], { wrapper: wrapper(app) });
+
+    await waitFor(() => expect(result.current).toEqual([true, true]));
+  });
+
   it("OpenPortal_SendsTheBrowserToThePortalLink", async () => {
     const app = fakeApp({ capabilities: ["plan:free"] });
     const visited: string[] = [];
@@ -139,6 +156,50 @@ describe("useFeature and useCustomer", () => {
     expect(result.current.has("plan:free")).toBe(true);
     expect(visited).toEqual(["https://tollgate.example/portal?token=t"]);
     expect(app.calls.at(-1)).toMatchObject({ method: "POST", path: "portal" });
+  });
+});
+
+describe("useCheckout and useProducts", () => {
+  it("BuyingAPack_LeavesForTheCheckout_AndBackHere_ConfirmsItAndShowsTheCredits", async () => {
+    const app = fakeApp({ capabilities: ["plan:free"], checkouts: { chk_2: ["open", "completed"] } });
+    const storage = memoryStorage();
+    const visited: string[] = [];
+    const first = renderHook(() => ({ checkout: useCheckout(), products: useProducts() }), {
+      wrapper: wrapper(app, { navigate: (url) => visited.push(url), storage }),
+    });
+    await waitFor(() => expect(first.result.current.products.products?.packs[0]?.id).toBe("new_user_pack"));
+
+    await act(() => first.result.current.checkout.buy("new_user_pack"));
+    first.unmount();
+    expect(visited).toEqual(["https://pay.example/checkout/s2"]);
+    expect(app.calls.find((c) => c.path === "checkouts")?.body).toEqual({
+      product: "new_user_pack",
+      success_url: `${window.location.origin}/export?tollgate_checkout=success`,
+      cancel_url: `${window.location.origin}/export?tollgate_checkout=cancel`,
+    });
+
+    // The provider sends the browser back; a new page load.
+    window.history.replaceState(null, "", "/export?tollgate_checkout=success");
+    const back = renderHook(() => ({ checkout: useCheckout(), credits: useFeature("credits") }), { wrapper: wrapper(app, { storage }) });
+
+    await waitFor(() => expect(back.result.current.credits.allowed).toBe(true));
+    expect(back.result.current.checkout).toMatchObject({ status: "idle", checkout: { id: "chk_2", status: "completed" } });
+    expect(back.result.current.credits.balance?.available).toBe(60);
+    expect(storage.map.size).toBe(0);
+  });
+
+  it("ACancelledCheckout_IsForgotten_WithoutPolling", async () => {
+    window.history.replaceState(null, "", "/export?tollgate_checkout=cancel");
+    const app = fakeApp({ capabilities: ["plan:free"], checkouts: { chk_2: ["open"] } });
+    const storage = memoryStorage();
+    storage.setItem("tollgate:checkout:purchase", JSON.stringify({ checkoutId: "chk_2" }));
+
+    const { result } = renderHook(() => useCheckout(), { wrapper: wrapper(app, { storage }) });
+
+    await waitFor(() => expect(storage.map.size).toBe(0));
+    expect(result.current.status).toBe("idle");
+    expect(window.location.search).toBe("");
+    expect(app.calls.some((c) => c.path.startsWith("checkouts/"))).toBe(false);
   });
 });
 
@@ -161,7 +222,7 @@ describe("useAccessAndCheckout", () => {
       success_url: `${window.location.origin}/export?tollgate_checkout=success`,
     });
     expect(visited).toEqual(["https://pay.example/checkout/s1"]);
-    expect(JSON.parse(storage.map.get("tollgate:checkout:feature:hd_export")!)).toEqual({ checkoutId: "chk_1", product: "pro" });
+    expect(JSON.parse(storage.map.get("tollgate:checkout:feature:hd_export")!)).toEqual({ checkoutId: "chk_1" });
     expect(result.current.status).toBe("redirecting");
   });
 
