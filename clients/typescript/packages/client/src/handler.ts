@@ -159,14 +159,15 @@ function returnUrl(body: Record<string, unknown>, request: Request, field = "suc
   const value = body[field];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "string") throw new TollgateError(400, "invalid_request", `${field} must be a URL.`);
+  const origins = siteOrigins(request);
   let url: URL;
   try {
-    url = new URL(value, request.url);
+    url = new URL(value, request.headers.get("Origin") ?? request.url);
   } catch {
     throw new TollgateError(400, "invalid_request", `${field} must be a URL.`);
   }
-  if (url.origin !== new URL(request.url).origin) {
-    throw new TollgateError(400, "invalid_request", `${field} must be on this site (${new URL(request.url).origin}).`);
+  if (!origins.has(url.origin)) {
+    throw new TollgateError(400, "invalid_request", `${field} must be on this site (${[...origins][0]}).`);
   }
   return url.toString();
 }
@@ -177,7 +178,21 @@ function returnUrl(body: Record<string, unknown>, request: Request, field = "suc
  */
 function assertSameOrigin(request: Request): void {
   const origin = request.headers.get("Origin");
-  if (origin !== null && origin !== new URL(request.url).origin) {
+  if (origin !== null && !siteOrigins(request).has(origin)) {
     throw new TollgateError(403, "cross_origin", "Requests from other sites are refused.");
   }
+}
+
+/**
+ * The origins this site answers on: the request's URL, and the host the browser asked for (Host, or X-Forwarded-Host
+ * behind a proxy), which frameworks do not always copy into the URL (`next start` reports localhost for 127.0.0.1).
+ */
+function siteOrigins(request: Request): Set<string> {
+  const url = new URL(request.url);
+  const protocol = request.headers.get("X-Forwarded-Proto")?.split(",")[0]?.trim() ?? url.protocol.replace(":", "");
+  const origins = new Set([url.origin]);
+  for (const host of [request.headers.get("Host"), request.headers.get("X-Forwarded-Host")?.split(",")[0]?.trim()]) {
+    if (host) origins.add(`${protocol}://${host}`);
+  }
+  return origins;
 }

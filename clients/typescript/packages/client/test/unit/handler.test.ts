@@ -102,6 +102,21 @@ describe("createTollgateHandler", () => {
     expect(fake.calls).toHaveLength(0);
   });
 
+  it("TheHostTheBrowserUsed_CountsAsThisSite_WhenTheFrameworksUrlSaysOtherwise", async () => {
+    // `next start --hostname 127.0.0.1` hands route handlers http://localhost:… URLs; the browser is on 127.0.0.1.
+    const { fake, handle } = handler([ok({ id: "chk_1", url: "u", status: "open" }, 201)]);
+    const request = new Request("http://localhost:3000/api/tollgate/checkouts", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Origin: "http://127.0.0.1:3000", Host: "127.0.0.1:3000" },
+      body: JSON.stringify({ product: "pro", success_url: "http://127.0.0.1:3000/?tollgate_checkout=success" }),
+    });
+
+    const response = await handle(request);
+
+    expect(response.status).toBe(201);
+    expect(JSON.parse(fake.calls[0]!.body!)).toMatchObject({ success_url: "http://127.0.0.1:3000/?tollgate_checkout=success" });
+  });
+
   it("BadInput_GetsAClearProblem_AndTollgateIsNotCalled", async () => {
     const { fake, handle } = handler([]);
 
