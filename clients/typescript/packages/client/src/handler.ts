@@ -84,7 +84,7 @@ export function createTollgateHandler(options: TollgateHandlerOptions): Tollgate
     try {
       const path = new URL(request.url).pathname;
       if (path !== base && !path.startsWith(`${base}/`)) return problem(404, "not_found", "No such endpoint.");
-      const segments = path.slice(base.length + 1).split("/").filter(Boolean).map(decodeURIComponent);
+      const segments = path.slice(base.length + 1).split("/").filter(Boolean).map(decodeSegment);
       const [key, params] = match(segments);
       const route = key === undefined ? undefined : routes[key];
       if (route === undefined) return problem(404, "not_found", "No such endpoint.");
@@ -132,9 +132,23 @@ function problem(status: number, code: string, detail: string, headers: Record<s
   });
 }
 
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new TollgateError(400, "invalid_request", "The path is not valid.");
+  }
+}
+
+/** The bodies here are a few fields; anything bigger is not one of them. */
+const maxBodyBytes = 16 * 1024;
+
 async function readBody(request: Request): Promise<Record<string, unknown>> {
   if (!(request.headers.get("Content-Type") ?? "").toLowerCase().startsWith("application/json")) {
     throw new TollgateError(415, "unsupported_media_type", "Send Content-Type: application/json.");
+  }
+  if (Number(request.headers.get("Content-Length") ?? 0) > maxBodyBytes) {
+    throw new TollgateError(413, "payload_too_large", `The body may be at most ${maxBodyBytes} bytes.`);
   }
   let body: unknown;
   try {

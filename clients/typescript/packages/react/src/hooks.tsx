@@ -173,6 +173,7 @@ export interface ProductsState {
 /** Plans and packs with prices, and for the signed-in customer whether each may still be bought (`eligible`). */
 export function useProducts(): ProductsState {
   const { api, capabilities } = useTollgateContext();
+  const key = capabilities?.join(" ");
   const [state, setState] = useState<ProductsState>({ products: undefined, isLoading: true, error: undefined });
   useEffect(() => {
     // Read again whenever the customer's capabilities change (a purchase makes a once-only pack ineligible).
@@ -184,7 +185,7 @@ export function useProducts(): ProductsState {
       },
     );
     return () => controller.abort();
-  }, [api, capabilities]);
+  }, [api, key]);
   return state;
 }
 
