@@ -83,23 +83,26 @@ export async function startTollgate({ env = {}, timeoutMs = 90_000 } = {}) {
     rmSync(folder, { recursive: true, force: true });
   };
 
+  try {
+    await waitUntilAnswers(`${url}/healthz`, { child, output: () => output, timeoutMs, what: "The Tollgate server" });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url, secretKey, stop, log: () => output };
+}
+
+/** Waits until `url` answers 2xx; fails early when `child` exits first, with its output. */
+export async function waitUntilAnswers(url, { child, output, timeoutMs, what }) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null) {
-      await stop();
-      throw new Error(`The Tollgate server exited with ${child.exitCode} before it was healthy:\n${output}`);
-    }
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode} before it answered:\n${output()}`);
     try {
-      const health = await fetch(`${url}/healthz`);
-      if (health.ok) break;
+      if ((await fetch(url)).ok) return;
     } catch {
       // Not listening yet.
     }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`The Tollgate server was not healthy within ${timeoutMs} ms:\n${output}`);
-    }
+    if (Date.now() > deadline) throw new Error(`${what} did not answer within ${timeoutMs} ms:\n${output()}`);
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { url, secretKey, stop, log: () => output };
 }

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
-import { freePort, startTollgate } from "../../../scripts/tollgate-server.mjs";
+import { freePort, startTollgate, waitUntilAnswers } from "../../../scripts/tollgate-server.mjs";
 import { chromiumMissing } from "./chromium.js";
 
 declare module "vitest" {
@@ -53,22 +53,11 @@ export default async function setup(project: TestProject) {
     await tollgate.stop();
   };
 
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (next.exitCode !== null) {
-      await stop();
-      throw new Error(`next start exited with ${next.exitCode}:\n${output}`);
-    }
-    try {
-      if ((await fetch(appUrl)).ok) break;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`next start did not answer within 60 s:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
+  try {
+    await waitUntilAnswers(appUrl, { child: next, output: () => output, timeoutMs: 60_000, what: "next start" });
+  } catch (error) {
+    await stop();
+    throw error;
   }
 
   project.provide("example", { appUrl, tollgateUrl: tollgate.url, secretKey: tollgate.secretKey });

@@ -50,7 +50,7 @@ export function createTollgateHandler(options: TollgateHandlerOptions): Tollgate
         const checkout = await tollgate.checkouts.get({ checkoutId: params[0]! });
         // Someone else's checkout does not exist, as far as this customer can tell.
         if (checkout.customer_id !== customerId) throw new TollgateError(404, "checkout_not_found", "No such checkout.");
-        return json(Promise.resolve(checkout));
+        return json(checkout);
       },
     },
     "access/ensure": {
@@ -86,7 +86,7 @@ export function createTollgateHandler(options: TollgateHandlerOptions): Tollgate
       if (path !== base && !path.startsWith(`${base}/`)) return problem(404, "not_found", "No such endpoint.");
       const segments = path.slice(base.length + 1).split("/").filter(Boolean).map(decodeSegment);
       const [key, params] = match(segments);
-      const route = key === undefined ? undefined : routes[key];
+      const route = key !== undefined && Object.hasOwn(routes, key) ? routes[key] : undefined;
       if (route === undefined) return problem(404, "not_found", "No such endpoint.");
       const handler = route[request.method];
       if (handler === undefined) {
@@ -118,7 +118,7 @@ function match(segments: string[]): [string | undefined, string[]] {
   return [undefined, []];
 }
 
-async function json(answer: Promise<unknown>, status = 200): Promise<Response> {
+async function json(answer: unknown, status = 200): Promise<Response> {
   return new Response(JSON.stringify(await answer), {
     status,
     headers: { "Content-Type": "application/json", "Cache-Control": "no-store" },

@@ -128,12 +128,13 @@ describe("createTollgateHandler", () => {
     );
     const missing = await handle(post("access/ensure", { product: "pro" }));
     const unknown = await handle(new Request(`${site}/api/tollgate/secret-key`));
+    const inherited = await handle(new Request(`${site}/api/tollgate/constructor`));
     const method = await handle(new Request(`${site}/api/tollgate/balances`, { method: "DELETE" }));
     const badPath = await handle(new Request(`${site}/api/tollgate/checkouts/%E0%A4%A`));
     const huge = await handle(post("checkouts", { product: "x".repeat(20_000) }, { "Content-Length": "20020" }));
 
-    expect([notJson.status, malformed.status, missing.status, unknown.status, method.status, badPath.status, huge.status]).toEqual([
-      415, 400, 400, 404, 405, 400, 413,
+    expect([notJson.status, malformed.status, missing.status, unknown.status, inherited.status, method.status, badPath.status, huge.status]).toEqual([
+      415, 400, 400, 404, 404, 405, 400, 413,
     ]);
     expect(await missing.json()).toMatchObject({ code: "invalid_request", detail: "capability is required." });
     expect(method.headers.get("Allow")).toBe("GET");
