@@ -95,7 +95,11 @@ public static class TollgateHost
         }
 
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
-        services.AddOpenApi("v1", o => o.ShouldInclude = d => d.RelativePath?.StartsWith("v1/", StringComparison.Ordinal) == true);
+        services.AddOpenApi("v1", o =>
+        {
+            o.ShouldInclude = d => d.RelativePath?.StartsWith("v1/", StringComparison.Ordinal) == true;
+            ApiDocs.Configure(o);
+        });
         services.AddTollgatePages();
     }
 
@@ -126,7 +130,7 @@ public static class TollgateHost
 
         app.MapHealthApi();
         app.MapOpenApi("/openapi/{documentName}.json");
-        var v1 = app.MapGroup("/v1").AddEndpointFilter<ApiKeyFilter>();
+        var v1 = app.MapGroup("/v1").AddEndpointFilter<ApiKeyFilter>().Refuses(401, "unauthorized").Refuses(500, "internal_error");
         v1.MapCustomersApi();
         v1.MapGateApi();
         v1.MapProductsApi();
