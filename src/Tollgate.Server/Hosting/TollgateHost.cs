@@ -103,13 +103,13 @@ public static class TollgateHost
     {
         404 => Problems.NotFound("not_found", "No such endpoint."),
         405 => Problems.Create(405, "method_not_allowed", "This endpoint does not take that method."),
-        415 => Problems.Create(415, "unsupported_media_type", "The body must be JSON.", "Send Content-Type: application/json."),
+        415 => Problems.UnsupportedMediaType(),
         _ => Problems.Create(status, "error", "The request failed."),
     };
 
     private static void MapTollgate(WebApplication app)
     {
-        app.UseExceptionHandler(handler => handler.Run(context => Problems.Internal().ExecuteAsync(context)));
+        app.UseExceptionHandler(handler => handler.Run(RequestGuard.HandleExceptionAsync));
         // Errors the framework answers with an empty body (no route, wrong method, not JSON) get a problem body too.
         app.UseStatusCodePages(context => StatusProblem(context.HttpContext.Response.StatusCode).ExecuteAsync(context.HttpContext));
         app.Use(async (context, next) =>
@@ -124,6 +124,7 @@ public static class TollgateHost
             }
         });
 
+        app.UseApiRequestGuard();
         app.MapHealthApi();
         app.MapOpenApi("/openapi/{documentName}.json");
         var v1 = app.MapGroup("/v1").AddEndpointFilter<ApiKeyFilter>();

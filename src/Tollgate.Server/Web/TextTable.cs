@@ -369,6 +369,7 @@ internal static class TextTable
         ("webhook.failed", "Failed", "失败"),
         ("webhook.ignored", "Ignored", "已忽略"),
         ("webhook.unmatched", "Unmatched", "未匹配"),
+        ("webhook.rejected", "Rejected", "已拒绝"),
         ("payment.pending", "Pending", "待处理"),
         ("payment.completed", "Completed", "已完成"),
         ("payment.failed", "Failed", "失败"),
