@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Customers;
@@ -29,7 +30,12 @@ public static class TollgateHost
     public static async Task<WebApplication> CreateAsync(string[] args, Action<WebApplicationBuilder>? configure = null,
         CancellationToken cancellationToken = default)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // appsettings.json is read from the app's own folder, wherever the server is started from: its logging rules
+        // must apply even when the working directory is elsewhere (issue 9, item 7).
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        // The framework's request log prints every request's query string, and a portal link carries its token there.
+        // Added after the configuration's rules, so no setting turns it back on; RequestLog writes paths without queries.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         if (string.IsNullOrEmpty(builder.Configuration["urls"]))
         {
             builder.WebHost.UseUrls(DefaultUrl);
@@ -95,6 +101,12 @@ public static class TollgateHost
         }
 
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
+        services.AddHsts(o =>
+        {
+            o.MaxAge = TimeSpan.FromDays(180);
+            o.IncludeSubDomains = false;
+        });
+        services.AddAdminLoginRateLimit();
         services.AddOpenApi("v1", o =>
         {
             o.ShouldInclude = d => d.RelativePath?.StartsWith("v1/", StringComparison.Ordinal) == true;
@@ -107,13 +119,25 @@ public static class TollgateHost
     {
         404 => Problems.NotFound("not_found", "No such endpoint."),
         405 => Problems.Create(405, "method_not_allowed", "This endpoint does not take that method."),
-        415 => Problems.Create(415, "unsupported_media_type", "The body must be JSON.", "Send Content-Type: application/json."),
+        415 => Problems.UnsupportedMediaType(),
         _ => Problems.Create(status, "error", "The request failed."),
     };
 
     private static void MapTollgate(WebApplication app)
     {
-        app.UseExceptionHandler(handler => handler.Run(context => Problems.Internal().ExecuteAsync(context)));
+        var settings = app.Services.GetRequiredService<TollgateSettings>();
+        if (settings.ForwardedHeaders)
+        {
+            var forwarded = new ForwardedHeadersOptions { ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto };
+            // Turned on by the operator for the proxy in front of Tollgate, wherever it runs (a container network).
+            forwarded.KnownIPNetworks.Clear();
+            forwarded.KnownProxies.Clear();
+            app.UseForwardedHeaders(forwarded);
+        }
+
+        app.UseRequestLog();
+        app.UseHsts();
+        app.UseExceptionHandler(handler => handler.Run(RequestGuard.HandleExceptionAsync));
         // Errors the framework answers with an empty body (no route, wrong method, not JSON) get a problem body too.
         app.UseStatusCodePages(context => StatusProblem(context.HttpContext.Response.StatusCode).ExecuteAsync(context.HttpContext));
         app.Use(async (context, next) =>
@@ -128,6 +152,8 @@ public static class TollgateHost
             }
         });
 
+        app.UseApiRequestGuard();
+        app.UseRateLimiter();
         app.MapHealthApi();
         app.MapOpenApi("/openapi/{documentName}.json");
         var v1 = app.MapGroup("/v1").AddEndpointFilter<ApiKeyFilter>().Refuses(401, "unauthorized").Refuses(500, "internal_error");
@@ -136,7 +162,7 @@ public static class TollgateHost
         v1.MapProductsApi();
         v1.MapPaymentsApi();
         app.MapWebhooksApi();
-        if (app.Services.GetRequiredService<TollgateSettings>().Providers.SandboxEnabled)
+        if (settings.Providers.SandboxEnabled)
         {
             app.MapSandboxPages();
         }

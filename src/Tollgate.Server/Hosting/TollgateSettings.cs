@@ -14,7 +14,8 @@ public sealed record TollgateSettings(
     string? AdminKey,
     Uri? PublicBaseUrl,
     ProviderSettings Providers,
-    bool PastDueKeepsAccess)
+    bool PastDueKeepsAccess,
+    bool ForwardedHeaders = false)
 {
     public static TollgateSettings Read(IConfiguration configuration)
     {
@@ -48,7 +49,12 @@ public sealed record TollgateSettings(
         var pastDue = section["Subscriptions:PastDueKeepsAccess"] is { Length: > 0 } raw
             ? bool.TryParse(raw, out var parsed) ? parsed : throw new ConfigurationException("Tollgate__Subscriptions__PastDueKeepsAccess", "must be true or false.")
             : true;
-        return new TollgateSettings(database, catalog, apiKeys, adminKey, baseUrl, ProviderSettings.Read(section.GetSection("Providers")), pastDue);
+        // Behind a TLS proxy, requests arrive as plain HTTP: X-Forwarded-Proto says they were HTTPS, so cookies get Secure
+        // and HSTS is sent. Off by default, since without a proxy in front anyone could send those headers.
+        var forwarded = section["ForwardedHeaders"] is { Length: > 0 } rawForwarded
+            ? bool.TryParse(rawForwarded, out var parsedForwarded) ? parsedForwarded : throw new ConfigurationException("Tollgate__ForwardedHeaders", "must be true or false.")
+            : false;
+        return new TollgateSettings(database, catalog, apiKeys, adminKey, baseUrl, ProviderSettings.Read(section.GetSection("Providers")), pastDue, forwarded);
     }
 
     public ProductCatalog LoadCatalog()
