@@ -340,6 +340,7 @@ public sealed class LedgerRulesTests
     [InlineData("feature")]
     [InlineData("reference")]
     [InlineData("source")]
+    [InlineData("reference with a bar")]
     public void Rule_AKeyReusedWithAnyTextFieldChanged_IsRefused(string field)
     {
         var grant = new GrantRequest(Customer, "credits", 5, LotSource.Payment, "same-key") { SourceRef = "pay_1", Reference = "first" };
@@ -349,6 +350,7 @@ public sealed class LedgerRulesTests
         {
             "feature" => grant with { Feature = "msgs" },
             "reference" => grant with { Reference = "second" },
+            "reference with a bar" => grant with { Reference = "first|" },
             _ => grant with { SourceRef = "pay_2" },
         };
 
@@ -363,5 +365,58 @@ public sealed class LedgerRulesTests
         _rules.Consume(_ledger, consume, Now);
 
         Assert.Equal(LedgerRefusal.KeyReused, _rules.Consume(_ledger, consume with { Reference = "" }, Now).Refusal);
+    }
+
+    [Fact]
+    public void Rule_CatchUpWritesWhatTimeDidInTimeOrder_WhateverKindOfEvent()
+    {
+        var t0 = _clock.GetUtcNow();
+        Grant("credits", 5, expiresAt: t0.AddMinutes(10));
+        Grant("msgs", 7);
+        _rules.Hold(_ledger, new HoldRequest(Customer, "msgs", 7, TimeSpan.FromMinutes(20), Key()), Now);
+        var before = _ledger.NewEntries.Count;
+
+        _clock.Set(t0.AddMinutes(30));
+        _rules.CatchUp(_ledger, Now);
+
+        Assert.Equal(
+            [(EntryType.Expire, "credits", t0.AddMinutes(10)), (EntryType.Release, "msgs", t0.AddMinutes(20))],
+            EntriesFrom(before).Select(e => (e.Type, e.Feature, e.At)));
+    }
+
+    [Fact]
+    public void Rule_LotsExpiringAtOneInstant_ExpireInLotIdOrder()
+    {
+        // Twenty lots, so the order comes from the tie-break and not from the order the lots were loaded in.
+        var expiresAt = _clock.GetUtcNow().AddMinutes(10);
+        var lots = Enumerable.Range(0, 20).Select(_ => Grant("credits", 1, expiresAt: expiresAt).LotId).ToList();
+        var before = _ledger.NewEntries.Count;
+
+        _clock.Set(expiresAt);
+        _rules.CatchUp(_ledger, Now);
+
+        Assert.Equal(lots.Order(StringComparer.Ordinal), EntriesFrom(before).Select(e => e.Lots.Single().LotId));
+    }
+
+    [Fact]
+    public void Rule_SettlingOrReleasingAHoldTheStateDoesNotHold_IsHoldNotFound()
+    {
+        var settle = _rules.Settle(_ledger, new SettleRequest("hold_nope") { Amount = 1 }, Now);
+        var release = _rules.Release(_ledger, new ReleaseRequest("hold_nope"), Now);
+
+        Assert.Equal((LedgerRefusal.HoldNotFound, "hold_nope"), (settle.Refusal, settle.HoldId));
+        Assert.Equal((LedgerRefusal.HoldNotFound, "hold_nope"), (release.Refusal, release.HoldId));
+        Assert.Empty(_ledger.NewEntries);
+    }
+
+    [Fact]
+    public void Rule_AGrantsLotAndEntryShareOneSequenceNumber_SoOldestFirstAndEntryOrderAgree()
+    {
+        var first = Grant("credits", 1);
+        var second = Grant("credits", 1);
+
+        var entries = _ledger.NewEntries;
+        Assert.Equal([1L, 2L], entries.Select(e => e.Seq));
+        Assert.Equal([1L, 2L], new[] { _ledger.Lot(first.LotId).Seq, _ledger.Lot(second.LotId).Seq });
     }
 }
