@@ -194,6 +194,10 @@ public sealed class LedgerEngine : IAsyncDisposable
         CancellationToken cancellationToken = default) =>
         _store.ReadAsync(customerId, operationKeys ?? [], cancellationToken);
 
+    /// <summary>Every lot of a customer, depleted and expired ones too (what a window was granted in all).</summary>
+    public Task<IReadOnlyList<LotRecord>> GetAllLotsAsync(string customerId, CancellationToken cancellationToken = default) =>
+        _store.GetAllLotsAsync(customerId, cancellationToken);
+
     /// <summary>Balances of a stored state as of <paramref name="at"/>, with expiries up to then applied, and the
     /// writes the plan owes (<paramref name="due"/>) applied as they would be — shown, not written. Those whose key is
     /// among the state's operations are written already and change nothing.</summary>

@@ -101,13 +101,14 @@ public sealed class PaymentApplier(
         }
 
         var paymentId = c.ProviderOrderId ?? c.ProviderCheckoutId;
+        Payment? payment = null;
         if (pack is not null)
         {
-            await RecordPackAsync(e, customer, pack, paymentId, c, checkout, payload, ct).ConfigureAwait(false);
+            payment = await RecordPackAsync(e, customer, pack, paymentId, c, checkout, payload, ct).ConfigureAwait(false);
         }
         else if (plan!.Interval == BillingInterval.Once)
         {
-            await RecordLifetimeAsync(e, customer, plan, paymentId, c, checkout, payload, ct).ConfigureAwait(false);
+            payment = await RecordLifetimeAsync(e, customer, plan, paymentId, c, checkout, payload, ct).ConfigureAwait(false);
         }
 
         // A subscription's payments come with its own events (Creem subscription.paid, Stripe invoice.paid).
@@ -118,7 +119,15 @@ public sealed class PaymentApplier(
                 .ConfigureAwait(false);
         }
 
-        return ApplyOutcome.Applied(customer);
+        if (payment is not null && payment.CustomerId != customer)
+        {
+            // The payment was recorded for another customer by an earlier event: it granted there, once, and this
+            // event's customer gets nothing. Kept visible on the event for an operator (issue 9, item 4).
+            return new ApplyOutcome(WebhookStatus.Applied, payment.CustomerId,
+                $"payment {paymentId} belongs to customer {payment.CustomerId}; this event names {customer}, who was granted nothing");
+        }
+
+        return ApplyOutcome.Applied(payment?.CustomerId ?? customer);
     }
 
     private async Task<ApplyOutcome> CheckoutFailedAsync(ProviderEvent e, CheckoutFailed f, CancellationToken ct)
@@ -138,7 +147,10 @@ public sealed class PaymentApplier(
         return ApplyOutcome.Applied(checkout.CustomerId);
     }
 
-    private async Task RecordPackAsync(ProviderEvent e, string customer, Pack pack, string paymentId, CheckoutCompleted c, Checkout? checkout,
+    /// <summary>Records a pack's payment (unique by the provider's payment id) and grants its credits to the customer the
+    /// payment was recorded for, under a key of the payment: a later event for the same payment, whatever customer it
+    /// names, grants nothing more.</summary>
+    private async Task<Payment> RecordPackAsync(ProviderEvent e, string customer, Pack pack, string paymentId, CheckoutCompleted c, Checkout? checkout,
         string payload, CancellationToken ct)
     {
         var now = Instants.Now(time);
@@ -150,39 +162,47 @@ public sealed class PaymentApplier(
             c.Amount, c.Currency, checkout?.Id, c.ProviderCheckoutId, paymentId, null, null, ledgerRef, pack.Credits, 0, 0, flag, payload, now, now), ct)
             .ConfigureAwait(false);
         var payment = (await payments.FindPaymentAsync(e.Provider, [paymentId], ct).ConfigureAwait(false))!;
-        if (payment.Status != PaymentStatus.Completed)
+        if (payment.Status != PaymentStatus.Completed || payment.Kind != PaymentKind.Pack || payment.Credits <= 0
+            || catalog.PacksById.GetValueOrDefault(payment.Product) is not { } recorded)
         {
-            // Refunded or disputed before this event was applied: nothing to grant.
-            return;
+            // Refunded or disputed before this event was applied, or recorded as something else: nothing to grant.
+            return payment;
         }
 
-        await ledger.GrantAsync(new GrantRequest(customer, catalog.CreditsFeature!.Id, pack.Credits, LotSource.Payment, "grant:" + ledgerRef)
+        // What the payment was recorded as (customer, pack), not what this event says: the grant key is per customer.
+        await ledger.GrantAsync(new GrantRequest(payment.CustomerId, catalog.CreditsFeature!.Id, payment.Credits, LotSource.Payment, "grant:" + ledgerRef)
         {
             SourceRef = ledgerRef,
-            ExpiresAt = pack.ExpiresAfterDays is { } days ? payment.CreatedAt.AddDays(days) : null,
-            Reference = $"{pack.Id} ({e.Provider} {paymentId})",
+            ExpiresAt = recorded.ExpiresAfterDays is { } days ? payment.CreatedAt.AddDays(days) : null,
+            Reference = $"{recorded.Id} ({e.Provider} {paymentId})",
         }, ct).ConfigureAwait(false);
+        return payment;
     }
 
-    private async Task RecordLifetimeAsync(ProviderEvent e, string customer, Plan plan, string paymentId, CheckoutCompleted c, Checkout? checkout,
+    /// <summary>Records a lifetime plan's payment and starts its subscription, for the customer and plan the payment was
+    /// recorded with, once per payment.</summary>
+    private async Task<Payment> RecordLifetimeAsync(ProviderEvent e, string customer, Plan plan, string paymentId, CheckoutCompleted c, Checkout? checkout,
         string payload, CancellationToken ct)
     {
         var now = Instants.Now(time);
         await payments.TryInsertPaymentAsync(new Payment(Ids.New("pay", time), customer, e.Provider, PaymentKind.Lifetime, plan.Id, PaymentStatus.Completed,
             c.Amount, c.Currency, checkout?.Id, c.ProviderCheckoutId, paymentId, null, null, null, 0, 0, 0, null, payload, now, now), ct).ConfigureAwait(false);
         var payment = (await payments.FindPaymentAsync(e.Provider, [paymentId], ct).ConfigureAwait(false))!;
-        if (payment.Status != PaymentStatus.Completed || payment.SubscriptionId is not null)
+        if (payment.Status != PaymentStatus.Completed || payment.SubscriptionId is not null || payment.Kind != PaymentKind.Lifetime
+            || !catalog.PlansById.ContainsKey(payment.Product))
         {
-            return;
+            return payment;
         }
 
         // A lifetime plan is a subscription without periods, keyed by its payment so it is created once.
         var key = "payment:" + paymentId;
         var existing = await subscriptions.FindByProviderIdAsync(e.Provider, key, ct).ConfigureAwait(false)
-            ?? await subscriptionService.StartAsync(customer, plan.Id, e.Provider, key, c.Link.ProviderCustomerId, SubscriptionStatus.Active, null, null,
-                e.OccurredAt, ct).ConfigureAwait(false);
+            ?? await subscriptionService.StartAsync(payment.CustomerId, payment.Product, e.Provider, key,
+                payment.CustomerId == customer ? c.Link.ProviderCustomerId : null, SubscriptionStatus.Active, null, null, e.OccurredAt, ct)
+                .ConfigureAwait(false);
         await payments.UpdatePaymentAsync(payment with { SubscriptionId = existing.Id, LedgerRef = "allowance:" + existing.Id, UpdatedAt = now }, ct)
             .ConfigureAwait(false);
+        return payment;
     }
 
     private async Task<ApplyOutcome> SnapshotAsync(ProviderEvent e, SubscriptionSnapshot s, CancellationToken ct)

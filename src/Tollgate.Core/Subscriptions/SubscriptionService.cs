@@ -66,17 +66,23 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
         }
 
         // First make sure the old plan's allowances for this window are in place, so the difference is measured
-        // against what was really granted.
+        // against what was really granted: every lot of the window, whichever plans it was on before (up, down and
+        // up again grants the largest allowance once, not each step's difference).
         await gate.EnsureAllowancesAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false);
-        var oldGrants = Allowances.Due(catalog, new EffectivePlan(PlanOf(subscription.PlanId), subscription, []), now);
+        var lots = await ledger.GetAllLotsAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false);
         var changed = subscription with { PlanId = newPlan.Id, PendingPlanId = null, UpdatedAt = now };
         foreach (var grant in Allowances.Due(catalog, new EffectivePlan(newPlan, changed, []), now))
         {
-            var before = oldGrants.FirstOrDefault(g => g.Feature == grant.Feature && g.WindowStart == grant.WindowStart)?.Amount ?? 0;
+            var windowEnd = Normalize(grant.WindowEnd);
+            var before = lots.Where(l => l.Feature == grant.Feature && l.SourceRef == grant.SourceRef && Normalize(l.ExpiresAt) == windowEnd)
+                .Sum(l => l.Amount);
             if (grant.Amount > before)
             {
-                await ledger.GrantAsync(new GrantRequest(subscription.CustomerId, grant.Feature, grant.Amount - before, grant.Source,
-                    $"{grant.Key}:to:{newPlan.Id}")
+                // Nothing granted in this window yet (the old plan lacked the feature): the window's own key, so the
+                // allowance check that follows finds it granted. Otherwise a top-up keyed by the total it brings the
+                // window to, so two deliveries of one change top up once.
+                var key = before == 0 ? grant.Key : $"{grant.Key}:upto:{PaymentApplier.Format(grant.Amount)}";
+                await ledger.GrantAsync(new GrantRequest(subscription.CustomerId, grant.Feature, grant.Amount - before, grant.Source, key)
                 {
                     SourceRef = grant.SourceRef,
                     ExpiresAt = grant.WindowEnd,

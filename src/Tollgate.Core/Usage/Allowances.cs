@@ -22,8 +22,8 @@ public sealed record AllowanceGrant(
 /// <summary>
 /// Which allowance lots a plan owes at an instant. Paid subscriptions grant per paid period, counted from the
 /// period start (a yearly plan with a monthly allowance grants every month of the year); plans without paid periods
-/// (the default plan, lifetime) grant per calendar period. A metered limit of 0 or a never-resetting allowance
-/// outside a window grants nothing.
+/// (the default plan, lifetime) grant per calendar period. A paid subscription whose period the provider has not named
+/// yet, a metered limit of 0 or a never-resetting allowance outside a window grants nothing.
 /// </summary>
 public static class Allowances
 {
@@ -34,7 +34,16 @@ public static class Allowances
     {
         var grants = new List<AllowanceGrant>();
         var subscription = plan.Subscription;
-        var paidPeriods = subscription is { CurrentPeriodStart: not null } && plan.Primary.Interval is BillingInterval.Month or BillingInterval.Year;
+        var recurring = plan.Primary.Interval is BillingInterval.Month or BillingInterval.Year;
+        if (subscription is { CurrentPeriodStart: null } && recurring)
+        {
+            // A paid plan's allowance is owed once per paid period, keyed by the period's start. Until the provider names
+            // the period (Creem's checkout.completed and subscription.active carry none; subscription.paid does), nothing
+            // is owed: a calendar-window grant made now would stay beside the period's grant (issue 9, item 1).
+            return grants;
+        }
+
+        var paidPeriods = subscription is not null && recurring;
         if (paidPeriods && (now < subscription!.CurrentPeriodStart || (subscription.CurrentPeriodEnd is { } end && now >= end)))
         {
             // Outside the paid period Tollgate knows of: the next period's allowance waits for its payment.
