@@ -13,6 +13,9 @@ internal static partial class Log
     [LoggerMessage(1003, LogLevel.Debug, "Ledger batch attempt {Attempt} hit a transient database error: {Message}")]
     public static partial void TransientRetry(ILogger logger, int attempt, string message);
 
+    [LoggerMessage(1004, LogLevel.Error, "A ledger batch committed, but its observer failed; its callers are answered all the same")]
+    public static partial void ObserverFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(2001, LogLevel.Warning, "External access source failed for customer {CustomerId}; its answer is ignored (fail closed)")]
     public static partial void ExternalAccessFailed(ILogger logger, string customerId, Exception exception);
 

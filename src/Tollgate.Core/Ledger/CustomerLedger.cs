@@ -20,9 +20,13 @@ internal sealed class CustomerLedger
     private readonly Dictionary<string, long> _counters = new(StringComparer.Ordinal);
     private readonly HashSet<string> _updatedCounters = new(StringComparer.Ordinal);
 
+    // While set, every change records how to undo itself (see BeginUndo).
+    private List<Action>? _undo;
+
     public CustomerLedger(CustomerLedgerData data)
     {
         CustomerId = data.CustomerId;
+        Exists = data.Exists;
         Seq = data.Seq;
         foreach (var lot in data.Lots)
         {
@@ -52,6 +56,9 @@ internal sealed class CustomerLedger
 
     public string CustomerId { get; }
 
+    /// <summary>Whether the customer has a row (see <see cref="CustomerLedgerData.Exists"/>).</summary>
+    public bool Exists { get; }
+
     /// <summary>Last sequence number used for this customer's entries (a lot carries its grant entry's number).</summary>
     public long Seq { get; private set; }
 
@@ -65,7 +72,15 @@ internal sealed class CustomerLedger
 
     public IEnumerable<string> FeaturesWithDebt => _debts.Where(d => d.Value != 0).Select(d => d.Key);
 
-    public long NextSeq() => ++Seq;
+    public long NextSeq()
+    {
+        if (_undo is not null)
+        {
+            Record(() => Seq--);
+        }
+
+        return ++Seq;
+    }
 
     public LotRecord Lot(string lotId) =>
         _lots.TryGetValue(lotId, out var lot) ? lot : throw new InvalidOperationException($"Lot {lotId} of {CustomerId} is not loaded.");
@@ -74,6 +89,10 @@ internal sealed class CustomerLedger
     {
         _lots.Add(lot.LotId, lot);
         _insertedLots.Add(lot.LotId);
+        if (_undo is not null)
+        {
+            RecordAdded(_lots, _insertedLots, lot.LotId);
+        }
     }
 
     public void UpdateLot(LotRecord lot)
@@ -81,6 +100,11 @@ internal sealed class CustomerLedger
         if (lot.Remaining < 0 || lot.Held < 0 || lot.Clawed > lot.Amount || lot.Expired > lot.Amount)
         {
             throw new InvalidOperationException($"Lot {lot.LotId} would break its bounds: {lot}.");
+        }
+
+        if (_undo is not null)
+        {
+            RecordReplaced(_lots, _updatedLots, lot.LotId);
         }
 
         _lots[lot.LotId] = lot;
@@ -96,10 +120,19 @@ internal sealed class CustomerLedger
     {
         _holds.Add(hold.HoldId, hold);
         _insertedHolds.Add(hold.HoldId);
+        if (_undo is not null)
+        {
+            RecordAdded(_holds, _insertedHolds, hold.HoldId);
+        }
     }
 
     public void UpdateHold(HoldRecord hold)
     {
+        if (_undo is not null)
+        {
+            RecordReplaced(_holds, _updatedHolds, hold.HoldId);
+        }
+
         _holds[hold.HoldId] = hold;
         if (!_insertedHolds.Contains(hold.HoldId))
         {
@@ -114,6 +147,11 @@ internal sealed class CustomerLedger
         if (amount < 0)
         {
             throw new InvalidOperationException($"Debt of {CustomerId}/{feature} would be negative.");
+        }
+
+        if (_undo is not null)
+        {
+            RecordReplaced(_debts, _updatedDebts, feature);
         }
 
         _debts[feature] = amount;
@@ -131,6 +169,11 @@ internal sealed class CustomerLedger
         if (level < 0)
         {
             throw new InvalidOperationException($"Count of {CustomerId}/{feature} would be negative.");
+        }
+
+        if (_undo is not null)
+        {
+            RecordReplaced(_counters, _updatedCounters, feature);
         }
 
         _counters[feature] = level;
@@ -156,9 +199,93 @@ internal sealed class CustomerLedger
     {
         _operations.Add(operation.OperationKey, operation);
         _newOperations.Add(operation);
+        if (_undo is not null)
+        {
+            RecordOperation(operation.OperationKey);
+        }
     }
 
-    public void AddEntry(EntryRecord entry) => _entries.Add(entry);
+    public void AddEntry(EntryRecord entry)
+    {
+        _entries.Add(entry);
+        if (_undo is not null)
+        {
+            Record(() => _entries.RemoveAt(_entries.Count - 1));
+        }
+    }
+
+    /// <summary>Starts recording changes so that <see cref="Undo"/> can take them back (writes a refused request
+    /// carried with it are not kept).</summary>
+    public void BeginUndo() => _undo = [];
+
+    /// <summary>Takes back every change since <see cref="BeginUndo"/> and stops recording.</summary>
+    public void Undo()
+    {
+        var undo = _undo ?? throw new InvalidOperationException("Nothing is being recorded.");
+        _undo = null;
+        for (var i = undo.Count - 1; i >= 0; i--)
+        {
+            undo[i]();
+        }
+    }
+
+    /// <summary>Keeps the changes since <see cref="BeginUndo"/> and stops recording.</summary>
+    public void EndUndo() => _undo = null;
+
+    private void Record(Action undo) => _undo!.Add(undo);
+
+    private void RecordOperation(string key) =>
+        Record(() =>
+        {
+            _operations.Remove(key);
+            _newOperations.RemoveAt(_newOperations.Count - 1);
+        });
+
+    private void RecordAdded<T>(Dictionary<string, T> values, HashSet<string> inserted, string id) =>
+        Record(() =>
+        {
+            values.Remove(id);
+            inserted.Remove(id);
+        });
+
+    // The value before the change (or its absence) and whether it was already marked as changed.
+    private void RecordReplaced<T>(Dictionary<string, T> values, HashSet<string> changed, string id)
+    {
+        var had = values.TryGetValue(id, out var before);
+        var marked = changed.Contains(id);
+        Record(() =>
+        {
+            if (had)
+            {
+                values[id] = before!;
+            }
+            else
+            {
+                values.Remove(id);
+            }
+
+            if (!marked)
+            {
+                changed.Remove(id);
+            }
+        });
+    }
+
+    /// <summary>The state as it is now, as a read would load it after this transaction: live lots, active holds,
+    /// debts, counters, and the operations loaded or written.</summary>
+    public CustomerLedgerData Snapshot() =>
+        new(CustomerId, Seq,
+            _lots.Values.Where(l => l.Remaining > 0 || l.Held > 0).ToList(),
+            _holds.Values.Where(h => h.Status == HoldStatus.Active).ToList(),
+            new Dictionary<string, long>(_debts, StringComparer.Ordinal),
+            [.. _operations.Values],
+            new Dictionary<string, long>(_counters, StringComparer.Ordinal))
+        {
+            Exists = Exists || HasChanges,
+        };
+
+    /// <summary>Keys of the operations this state knows of (loaded or written).</summary>
+    public IEnumerable<string> OperationKeys => _operations.Keys;
 
     /// <summary>Spendable units of a feature. Only meaningful after catch-up, when no loaded lot is past its expiry.</summary>
     public long Available(string feature)
@@ -234,7 +361,13 @@ internal sealed class LedgerChangesBuilder
     public List<(string CustomerId, string Feature, long Amount)> Debts { get; } = [];
     public List<OperationRecord> Operations { get; } = [];
     public List<(string CustomerId, string Feature, long Level)> Counters { get; } = [];
+    public List<string> NewCustomers { get; } = [];
+    public List<ApiResponseRecord> ApiResponses { get; } = [];
 
     public LedgerChanges Build() =>
-        new(InsertedLots, UpdatedLots, InsertedHolds, UpdatedHolds, Entries, Debts, Operations, Counters);
+        new(InsertedLots, UpdatedLots, InsertedHolds, UpdatedHolds, Entries, Debts, Operations, Counters)
+        {
+            NewCustomers = NewCustomers,
+            ApiResponses = ApiResponses,
+        };
 }

@@ -4,13 +4,17 @@ namespace Tollgate.Core.Ledger;
 public interface ILedgerStore
 {
     /// <summary>
-    /// Opens one transaction that locks <paramref name="loads"/>' customers (creating missing ones) in ordinal
-    /// order of their ids, then loads their live state. Nothing is written until <see cref="ILedgerWriteSession.CommitAsync"/>.
+    /// Opens one transaction that locks <paramref name="loads"/>' customers in ordinal order of their ids (a customer
+    /// without a row is not created: see <see cref="CustomerLedgerData.Exists"/> and <see cref="LedgerChanges.NewCustomers"/>),
+    /// then loads their live state and the API responses stored under <paramref name="apiKeys"/>. Nothing is written
+    /// until <see cref="ILedgerWriteSession.CommitAsync"/>.
     /// </summary>
-    Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads, CancellationToken cancellationToken);
+    Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads, IReadOnlyCollection<(string Scope, string Key)> apiKeys,
+        CancellationToken cancellationToken);
 
-    /// <summary>Reads a customer's live state without locking (lots with something remaining or held, active holds, debts).</summary>
-    Task<CustomerLedgerData> ReadAsync(string customerId, CancellationToken cancellationToken);
+    /// <summary>Reads a customer's live state without locking (lots with something remaining or held, active holds,
+    /// debts, counters), with the stored operations among <paramref name="operationKeys"/>.</summary>
+    Task<CustomerLedgerData> ReadAsync(string customerId, IReadOnlyCollection<string> operationKeys, CancellationToken cancellationToken);
 
     /// <summary>The customer owning a hold, or null when no such hold exists.</summary>
     Task<string?> FindHoldOwnerAsync(string holdId, CancellationToken cancellationToken);
@@ -33,15 +37,19 @@ public interface ILedgerStore
     /// <summary>True for errors worth retrying the whole transaction for: lock timeouts, deadlocks, serialization failures.</summary>
     bool IsTransient(Exception exception);
 
-    /// <summary>True when a commit failed because an operation key was already stored (the unique constraint on
-    /// (customer, key)). The engine then reruns the batch with those keys' stored results loaded.</summary>
-    bool IsDuplicateOperation(Exception exception);
+    /// <summary>True when a commit failed on a unique key another transaction stored first: an operation's
+    /// (customer, key), an API call's (scope, key), a new customer's row. The engine then reruns the batch at once with
+    /// the stored keys loaded.</summary>
+    bool IsKeyConflict(Exception exception);
 }
 
 /// <summary>One locked write transaction.</summary>
 public interface ILedgerWriteSession : IAsyncDisposable
 {
     IReadOnlyDictionary<string, CustomerLedgerData> Customers { get; }
+
+    /// <summary>API responses stored under the keys the session was opened with.</summary>
+    IReadOnlyDictionary<(string Scope, string Key), Idempotency.StoredResponse> ApiResponses { get; }
 
     /// <summary>Reads stored operations by (customer, key) inside the open transaction.</summary>
     Task<IReadOnlyList<OperationRecord>> LoadOperationsAsync(IReadOnlyList<(string CustomerId, string Key)> keys, CancellationToken cancellationToken);

@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tollgate.Core.Common;
+using Tollgate.Core.Idempotency;
 
 namespace Tollgate.Core.Ledger;
 
@@ -19,6 +20,7 @@ public sealed class LedgerEngine : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Channel<PendingOperation>[] _lanes;
     private readonly Task[] _workers;
+    private ILedgerObserver? _observer;
 
     public LedgerEngine(ILedgerStore store, TimeProvider time, LedgerOptions? options = null, ILogger<LedgerEngine>? logger = null)
     {
@@ -45,26 +47,48 @@ public sealed class LedgerEngine : IAsyncDisposable
         _workers = [.. workers];
     }
 
-    public Task<GrantResult> GrantAsync(GrantRequest request, CancellationToken cancellationToken = default)
+    /// <summary>Registers the one observer told about every committed write (a cache of customer views).</summary>
+    public void Observe(ILedgerObserver observer)
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        if (Interlocked.CompareExchange(ref _observer, observer, null) is not null)
+        {
+            throw new InvalidOperationException("The ledger already has an observer.");
+        }
+    }
+
+    public Task<GrantResult> GrantAsync(GrantRequest request, CancellationToken cancellationToken = default) =>
+        GrantAsync(request, null, cancellationToken);
+
+    /// <summary>Grants a lot; <paramref name="write"/> carries writes the plan owes and an API call into the same transaction.</summary>
+    public Task<GrantResult> GrantAsync(GrantRequest request, LedgerWrite? write, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         Require(request.CustomerId, request.Feature, request.IdempotencyKey);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(request.Amount, 0, nameof(request));
-        return Enqueue(new PendingOperation<GrantResult>(request.CustomerId, request.IdempotencyKey, null, null,
+        return Enqueue(new PendingOperation<GrantResult>(request.CustomerId, request.IdempotencyKey, null, null, write,
             (rules, ledger, now) => rules.Grant(ledger, request, now)), cancellationToken);
     }
 
-    public Task<ConsumeResult> ConsumeAsync(ConsumeRequest request, CancellationToken cancellationToken = default)
+    public Task<ConsumeResult> ConsumeAsync(ConsumeRequest request, CancellationToken cancellationToken = default) =>
+        ConsumeAsync(request, null, cancellationToken);
+
+    /// <summary>Consumes; <paramref name="write"/> carries writes the plan owes and an API call into the same transaction.</summary>
+    public Task<ConsumeResult> ConsumeAsync(ConsumeRequest request, LedgerWrite? write, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         Require(request.CustomerId, request.Feature, request.IdempotencyKey);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(request.Amount, 0, nameof(request));
         RequireSpill(request.Feature, request.Spill);
-        return Enqueue(new PendingOperation<ConsumeResult>(request.CustomerId, request.IdempotencyKey, null, null,
+        return Enqueue(new PendingOperation<ConsumeResult>(request.CustomerId, request.IdempotencyKey, null, null, write,
             (rules, ledger, now) => rules.Consume(ledger, request, now)), cancellationToken);
     }
 
-    public Task<HoldResult> HoldAsync(HoldRequest request, CancellationToken cancellationToken = default)
+    public Task<HoldResult> HoldAsync(HoldRequest request, CancellationToken cancellationToken = default) =>
+        HoldAsync(request, null, cancellationToken);
+
+    /// <summary>Reserves; <paramref name="write"/> carries writes the plan owes and an API call into the same transaction.</summary>
+    public Task<HoldResult> HoldAsync(HoldRequest request, LedgerWrite? write, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         Require(request.CustomerId, request.Feature, request.IdempotencyKey);
@@ -76,7 +100,7 @@ public sealed class LedgerEngine : IAsyncDisposable
             throw new ArgumentException("A concurrency hold reserves slots, not credits: it cannot spill.", nameof(request));
         }
 
-        return Enqueue(new PendingOperation<HoldResult>(request.CustomerId, request.IdempotencyKey, null, null,
+        return Enqueue(new PendingOperation<HoldResult>(request.CustomerId, request.IdempotencyKey, null, null, write,
             (rules, ledger, now) => rules.Hold(ledger, request, now)), cancellationToken);
     }
 
@@ -90,7 +114,7 @@ public sealed class LedgerEngine : IAsyncDisposable
             return new SettleResult { Refusal = LedgerRefusal.HoldNotFound, HoldId = request.HoldId };
         }
 
-        return await Enqueue(new PendingOperation<SettleResult>(owner, null, null, request.HoldId,
+        return await Enqueue(new PendingOperation<SettleResult>(owner, null, null, request.HoldId, null,
             (rules, ledger, now) => rules.Settle(ledger, request, now)), cancellationToken).ConfigureAwait(false);
     }
 
@@ -103,11 +127,15 @@ public sealed class LedgerEngine : IAsyncDisposable
             return new SettleResult { Refusal = LedgerRefusal.HoldNotFound, HoldId = request.HoldId };
         }
 
-        return await Enqueue(new PendingOperation<SettleResult>(owner, null, null, request.HoldId,
+        return await Enqueue(new PendingOperation<SettleResult>(owner, null, null, request.HoldId, null,
             (rules, ledger, now) => rules.Release(ledger, request, now)), cancellationToken).ConfigureAwait(false);
     }
 
-    public Task<CountResult> CountAsync(CountRequest request, CancellationToken cancellationToken = default)
+    public Task<CountResult> CountAsync(CountRequest request, CancellationToken cancellationToken = default) =>
+        CountAsync(request, null, cancellationToken);
+
+    /// <summary>Moves a count; <paramref name="write"/> carries writes the plan owes and an API call into the same transaction.</summary>
+    public Task<CountResult> CountAsync(CountRequest request, LedgerWrite? write, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         Require(request.CustomerId, request.Feature, request.IdempotencyKey);
@@ -116,8 +144,21 @@ public sealed class LedgerEngine : IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(request), "A count changes by at least one.");
         }
 
-        return Enqueue(new PendingOperation<CountResult>(request.CustomerId, request.IdempotencyKey, null, null,
+        return Enqueue(new PendingOperation<CountResult>(request.CustomerId, request.IdempotencyKey, null, null, write,
             (rules, ledger, now) => rules.Count(ledger, request, now)), cancellationToken);
+    }
+
+    /// <summary>Writes what a customer's plan owes (<paramref name="due"/>) and nothing else, as a write of its own
+    /// (after a subscription changed the plan).</summary>
+    public async Task ApplyDueAsync(string customerId, DueWrites due, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(due);
+        Require(customerId, "-", "-");
+        if (!due.IsEmpty)
+        {
+            await Enqueue(new PendingOperation<SweepResult>(customerId, null, null, null, new LedgerWrite { Due = due },
+                (_, _, _) => new SweepResult()), cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public Task<RetireResult> RetireAsync(RetireRequest request, CancellationToken cancellationToken = default)
@@ -125,7 +166,7 @@ public sealed class LedgerEngine : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(request);
         Require(request.CustomerId, "-", request.IdempotencyKey);
         ArgumentException.ThrowIfNullOrEmpty(request.SourceRef, nameof(request));
-        return Enqueue(new PendingOperation<RetireResult>(request.CustomerId, request.IdempotencyKey, request.SourceRef, null,
+        return Enqueue(new PendingOperation<RetireResult>(request.CustomerId, request.IdempotencyKey, request.SourceRef, null, null,
             (rules, ledger, now) => rules.Retire(ledger, request, now)), cancellationToken);
     }
 
@@ -135,7 +176,7 @@ public sealed class LedgerEngine : IAsyncDisposable
         Require(request.CustomerId, request.Feature ?? "-", request.IdempotencyKey);
         ArgumentException.ThrowIfNullOrEmpty(request.SourceRef, nameof(request));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(request.Amount ?? 1, 0, nameof(request));
-        return Enqueue(new PendingOperation<ClawbackResult>(request.CustomerId, request.IdempotencyKey, request.SourceRef, null,
+        return Enqueue(new PendingOperation<ClawbackResult>(request.CustomerId, request.IdempotencyKey, request.SourceRef, null, null,
             (rules, ledger, now) => rules.Clawback(ledger, request, now)), cancellationToken);
     }
 
@@ -143,23 +184,33 @@ public sealed class LedgerEngine : IAsyncDisposable
     /// not the sweep has written them yet.</summary>
     public async Task<CustomerBalances> GetBalancesAsync(string customerId, CancellationToken cancellationToken = default)
     {
-        var data = await _store.ReadAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var data = await _store.ReadAsync(customerId, [], cancellationToken).ConfigureAwait(false);
         return BalancesOf(data, Instants.Now(_time));
     }
 
-    /// <summary>A customer's live state as stored, for a caller that keeps it (a cache) and asks for balances later.</summary>
-    public Task<CustomerLedgerData> ReadAsync(string customerId, CancellationToken cancellationToken = default) =>
-        _store.ReadAsync(customerId, cancellationToken);
+    /// <summary>A customer's live state as stored, for a caller that keeps it (a cache) and asks for balances later,
+    /// with the stored operations among <paramref name="operationKeys"/> (whether a write the plan owes is written).</summary>
+    public Task<CustomerLedgerData> ReadAsync(string customerId, IReadOnlyCollection<string>? operationKeys = null,
+        CancellationToken cancellationToken = default) =>
+        _store.ReadAsync(customerId, operationKeys ?? [], cancellationToken);
 
     /// <summary>Every lot of a customer, depleted and expired ones too (what a window was granted in all).</summary>
     public Task<IReadOnlyList<LotRecord>> GetAllLotsAsync(string customerId, CancellationToken cancellationToken = default) =>
         _store.GetAllLotsAsync(customerId, cancellationToken);
 
-    /// <summary>Balances of a stored state as of <paramref name="at"/>, with expiries up to then applied.</summary>
-    public CustomerBalances BalancesOf(CustomerLedgerData data, DateTimeOffset at)
+    /// <summary>Balances of a stored state as of <paramref name="at"/>, with expiries up to then applied, and the
+    /// writes the plan owes (<paramref name="due"/>) applied as they would be — shown, not written. Those whose key is
+    /// among the state's operations are written already and change nothing.</summary>
+    public CustomerBalances BalancesOf(CustomerLedgerData data, DateTimeOffset at, DueWrites? due = null)
     {
         var ledger = new CustomerLedger(data);
-        _rules.CatchUp(ledger, Instants.Normalize(at));
+        var now = Instants.Normalize(at);
+        _rules.CatchUp(ledger, now);
+        if (due is { IsEmpty: false })
+        {
+            ApplyDue(ledger, due, now);
+        }
+
         return CustomerBalances.From(ledger, at);
     }
 
@@ -191,7 +242,7 @@ public sealed class LedgerEngine : IAsyncDisposable
     public async Task<int> SweepAsync(int maxCustomers = 1000, CancellationToken cancellationToken = default)
     {
         var due = await _store.FindCustomersWithDueExpiriesAsync(Instants.Now(_time), maxCustomers, cancellationToken).ConfigureAwait(false);
-        var sweeps = due.Select(customer => Enqueue(new PendingOperation<SweepResult>(customer, null, null, null,
+        var sweeps = due.Select(customer => Enqueue(new PendingOperation<SweepResult>(customer, null, null, null, null,
             (_, _, _) => new SweepResult()), cancellationToken));
         await Task.WhenAll(sweeps).ConfigureAwait(false);
         return due.Count;
@@ -208,7 +259,7 @@ public sealed class LedgerEngine : IAsyncDisposable
     }
 
     private Task<T> Enqueue<T>(PendingOperation<T> operation, CancellationToken cancellationToken)
-        where T : LedgerResult
+        where T : LedgerResult, new()
     {
         if (cancellationToken.CanBeCanceled)
         {
@@ -251,7 +302,8 @@ public sealed class LedgerEngine : IAsyncDisposable
     {
         try
         {
-            await ExecuteWithRetriesAsync(batch).ConfigureAwait(false);
+            var committed = await ExecuteWithRetriesAsync(batch).ConfigureAwait(false);
+            Publish(committed);
             batch.ForEach(o => o.Complete());
             return;
         }
@@ -271,7 +323,8 @@ public sealed class LedgerEngine : IAsyncDisposable
         {
             try
             {
-                await ExecuteWithRetriesAsync([operation]).ConfigureAwait(false);
+                var committed = await ExecuteWithRetriesAsync([operation]).ConfigureAwait(false);
+                Publish(committed);
                 operation.Complete();
             }
             catch (Exception ex)
@@ -282,21 +335,44 @@ public sealed class LedgerEngine : IAsyncDisposable
         }
     }
 
-    private async Task ExecuteWithRetriesAsync(IReadOnlyList<PendingOperation> batch)
+    /// <summary>Tells the observer what a committed batch left, before its callers are answered (so a caller's next
+    /// read in this process sees its write).</summary>
+    private void Publish(Committed committed)
+    {
+        if (_observer is not { } observer)
+        {
+            return;
+        }
+
+        try
+        {
+            observer.Committed(committed.Stamp, committed.Snapshots);
+        }
+        catch (Exception ex)
+        {
+            // The batch is committed whatever a cache makes of it: its callers must get their results, not a failure
+            // that would make them retry something that happened.
+            Log.ObserverFailed(_logger, ex);
+        }
+    }
+
+    private async Task<Committed> ExecuteWithRetriesAsync(IReadOnlyList<PendingOperation> batch)
     {
         // Keys are optimistic: a batch first runs as if every key were new. A replayed key makes the commit fail on
-        // the (customer, key) primary key, and the batch then reruns with the stored results loaded.
+        // its unique key (an operation's, an API call's, a new customer's row), and the batch then runs again at once
+        // with the stored results loaded.
         var loadKeys = false;
+        var conflicts = 0;
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await ExecuteOnceAsync(batch, loadKeys).ConfigureAwait(false);
-                return;
+                return await ExecuteOnceAsync(batch, loadKeys).ConfigureAwait(false);
             }
-            catch (Exception ex) when (!loadKeys && _store.IsDuplicateOperation(ex))
+            catch (Exception ex) when (conflicts < MaxKeyConflicts && _store.IsKeyConflict(ex))
             {
                 loadKeys = true;
+                conflicts++;
                 attempt--;
             }
             catch (Exception ex) when (attempt < _options.TransientRetries && _store.IsTransient(ex))
@@ -308,7 +384,13 @@ public sealed class LedgerEngine : IAsyncDisposable
         }
     }
 
-    private async Task ExecuteOnceAsync(IReadOnlyList<PendingOperation> batch, bool loadKeys)
+    // A key stored by another transaction after this batch loaded its keys can fail the commit again; a few reruns
+    // settle it (each finds more of the keys stored).
+    private const int MaxKeyConflicts = 5;
+
+    private sealed record Committed(long Stamp, IReadOnlyList<LedgerSnapshot> Snapshots);
+
+    private async Task<Committed> ExecuteOnceAsync(IReadOnlyList<PendingOperation> batch, bool loadKeys)
     {
         using var activity = LedgerTelemetry.Source.StartActivity("ledger.batch");
         activity?.SetTag("tollgate.batch_size", batch.Count);
@@ -319,14 +401,24 @@ public sealed class LedgerEngine : IAsyncDisposable
             .OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new CustomerLoad(
                 g.Key,
-                loadKeys ? g.Select(o => o.OperationKey).OfType<string>().Distinct(StringComparer.Ordinal).ToList() : [],
-                g.Select(o => o.SourceRef).OfType<string>().Distinct(StringComparer.Ordinal).ToList(),
+                // Keys of writes the plan owes are looked up on the first attempt too: they are often stored already.
+                g.SelectMany(o => o.Due?.Keys ?? [])
+                    .Concat(loadKeys ? g.Select(o => o.OperationKey).OfType<string>() : [])
+                    .Distinct(StringComparer.Ordinal).ToList(),
+                g.Select(o => o.SourceRef).Concat(g.Select(o => o.Due?.Retire?.SourceRef)).OfType<string>()
+                    .Distinct(StringComparer.Ordinal).ToList(),
                 g.Select(o => o.HoldId).OfType<string>().Distinct(StringComparer.Ordinal).ToList()))
             .ToList();
+        var apiKeys = loadKeys
+            ? batch.Select(o => o.Call).OfType<Idempotency.IdempotentCall<LedgerResult>>().Select(c => (c.Scope, c.Key)).Distinct().ToList()
+            : [];
 
-        await using var session = await _store.BeginWriteAsync(loads, CancellationToken.None).ConfigureAwait(false);
+        var stamp = _observer?.BeforeWrite() ?? 0;
+        await using var session = await _store.BeginWriteAsync(loads, apiKeys, CancellationToken.None).ConfigureAwait(false);
         var now = Instants.Now(_time);
-        var ledgers = Apply(batch, session.Customers, now);
+        var responses = new List<ApiResponseRecord>();
+        var customers = session.Customers;
+        var ledgers = Apply(batch, customers, session.ApiResponses, now, responses);
 
         // A refusal may hide a replay: re-executed now, a request can be refused where its first run succeeded.
         // Its key, if stored, must answer instead, so look such keys up and, if any exist, apply the batch again.
@@ -336,11 +428,11 @@ public sealed class LedgerEngine : IAsyncDisposable
             var stored = await session.LoadOperationsAsync(refusedKeys, CancellationToken.None).ConfigureAwait(false);
             if (stored.Count > 0)
             {
-                var customers = session.Customers.ToDictionary(
+                customers = customers.ToDictionary(
                     c => c.Key,
                     c => c.Value with { Operations = [.. c.Value.Operations, .. stored.Where(s => s.CustomerId == c.Key)] },
                     StringComparer.Ordinal);
-                ledgers = Apply(batch, customers, now);
+                ledgers = Apply(batch, customers, session.ApiResponses, now, responses);
             }
         }
 
@@ -348,12 +440,28 @@ public sealed class LedgerEngine : IAsyncDisposable
         foreach (var ledger in ledgers)
         {
             ledger.CollectChanges(changes);
+            if (!ledger.Exists && ledger.HasChanges)
+            {
+                changes.NewCustomers.Add(ledger.CustomerId);
+            }
         }
 
+        changes.ApiResponses.AddRange(responses);
         await session.CommitAsync(changes.Build(), CancellationToken.None).ConfigureAwait(false);
+
+        if (_observer is null)
+        {
+            return new Committed(stamp, []);
+        }
+
+        var checkedKeys = loads.ToDictionary(l => l.CustomerId, l => l.OperationKeys, StringComparer.Ordinal);
+        return new Committed(stamp, ledgers
+            .Select(l => new LedgerSnapshot(l.Snapshot(), l.OperationKeys.Concat(checkedKeys[l.CustomerId]).ToHashSet(StringComparer.Ordinal)))
+            .ToList());
     }
 
-    private List<CustomerLedger> Apply(IReadOnlyList<PendingOperation> batch, IReadOnlyDictionary<string, CustomerLedgerData> customers, DateTimeOffset now)
+    private List<CustomerLedger> Apply(IReadOnlyList<PendingOperation> batch, IReadOnlyDictionary<string, CustomerLedgerData> customers,
+        IReadOnlyDictionary<(string Scope, string Key), StoredResponse> storedResponses, DateTimeOffset now, List<ApiResponseRecord> responses)
     {
         var ledgers = new Dictionary<string, CustomerLedger>(StringComparer.Ordinal);
         foreach (var (customerId, data) in customers)
@@ -363,12 +471,69 @@ public sealed class LedgerEngine : IAsyncDisposable
             ledgers[customerId] = ledger;
         }
 
+        responses.Clear();
+        // API keys answered so far: stored before (loaded) or claimed by an earlier request of this batch.
+        Dictionary<(string Scope, string Key), StoredResponse>? claims = null;
         foreach (var operation in batch)
         {
-            operation.Apply(_rules, ledgers[operation.CustomerId], now);
+            var call = operation.Call;
+            if (call is not null)
+            {
+                claims ??= new Dictionary<(string, string), StoredResponse>(storedResponses);
+                if (claims.TryGetValue((call.Scope, call.Key), out var claimed))
+                {
+                    // The key is taken: the same request replays its response, another one is refused. Neither writes.
+                    operation.AnswerFromStore(claimed.RequestHash == call.RequestHash ? claimed : null);
+                    continue;
+                }
+            }
+
+            var ledger = ledgers[operation.CustomerId];
+            if (operation.Due is { } due)
+            {
+                ledger.BeginUndo();
+                ApplyDue(ledger, due, now);
+                operation.Apply(_rules, ledger, now);
+                if (operation.Result!.Refusal is null)
+                {
+                    ledger.EndUndo();
+                }
+                else
+                {
+                    // A refusal writes nothing: not the allowance it carried either (a read shows it all the same).
+                    ledger.Undo();
+                }
+            }
+            else
+            {
+                operation.Apply(_rules, ledger, now);
+            }
+
+            if (call is not null)
+            {
+                var response = call.Render(operation.Result!) with { RequestHash = call.RequestHash };
+                operation.Attach(response);
+                claims![(call.Scope, call.Key)] = response;
+                responses.Add(new ApiResponseRecord(call.Scope, call.Key, response, now));
+            }
         }
 
         return [.. ledgers.Values];
+    }
+
+    /// <summary>Applies writes a plan owes. A grant whose key is stored replays and changes nothing; one refused
+    /// (its key used with other terms, a balance that would overflow) is left out, as before.</summary>
+    private void ApplyDue(CustomerLedger ledger, DueWrites due, DateTimeOffset now)
+    {
+        foreach (var grant in due.Grants)
+        {
+            _rules.Grant(ledger, grant, now);
+        }
+
+        if (due.Retire is { } retire)
+        {
+            _rules.Retire(ledger, retire, now);
+        }
     }
 
     private static void Require(string customerId, string feature, string key)

@@ -147,6 +147,10 @@ public sealed record CustomerLedgerData(
     IReadOnlyList<OperationRecord> Operations,
     IReadOnlyDictionary<string, long> Counters)
 {
+    /// <summary>Whether the customer has a row. A customer is created by its first write that changes something,
+    /// in that write's transaction; reads and refused writes never create one.</summary>
+    public bool Exists { get; init; } = true;
+
     public static CustomerLedgerData Empty(string customerId) =>
         new(customerId, 0, [], [], new Dictionary<string, long>(), [], new Dictionary<string, long>());
 }
@@ -162,10 +166,21 @@ public sealed record LedgerChanges(
     IReadOnlyList<OperationRecord> Operations,
     IReadOnlyList<(string CustomerId, string Feature, long Level)> Counters)
 {
+    /// <summary>Customers without a row that this write changes: their rows are inserted with it (a concurrent first
+    /// write of the same customer then fails on the key and its batch runs again).</summary>
+    public IReadOnlyList<string> NewCustomers { get; init; } = [];
+
+    /// <summary>Responses of API calls stored under their Idempotency-Key with this write. A key stored meanwhile by
+    /// another transaction fails the commit on the key; the batch then runs again with the stored responses loaded.</summary>
+    public IReadOnlyList<ApiResponseRecord> ApiResponses { get; init; } = [];
+
     /// <summary>The customers whose state this changes (for cache invalidation).</summary>
     public IEnumerable<string> Customers =>
         Entries.Select(e => e.CustomerId).Concat(Operations.Select(o => o.CustomerId)).Distinct(StringComparer.Ordinal);
 }
+
+/// <summary>A response of an API call stored under (scope, Idempotency-Key).</summary>
+public sealed record ApiResponseRecord(string Scope, string Key, Idempotency.StoredResponse Response, DateTimeOffset CreatedAt);
 
 /// <summary>A page of entries, newest first; <paramref name="Next"/> is the cursor of the following page.</summary>
 public sealed record EntryPage(IReadOnlyList<EntryRecord> Entries, long? Next);

@@ -17,6 +17,10 @@ public sealed record GrantRequest(string CustomerId, string Feature, long Amount
 
     /// <summary>Free text kept on the entry (an operator's reason, a payment id).</summary>
     public string? Reference { get; init; }
+
+    /// <summary>A fixed id for the lot (a new one when null). An allowance's is derived from its key, so a read that
+    /// shows the allowance before it is written names the lot it will be. Not part of the request's fingerprint.</summary>
+    public string? LotId { get; init; }
 }
 
 /// <summary>Consumes all of <see cref="Amount"/> or nothing.</summary>

@@ -1,3 +1,6 @@
+using System.Text.Json.Serialization;
+using Tollgate.Core.Idempotency;
+
 namespace Tollgate.Core.Ledger;
 
 /// <summary>Why the ledger refused an operation. Refusals change nothing.</summary>
@@ -40,6 +43,13 @@ public abstract record LedgerResult
 
     /// <summary>True when this is the stored result of an earlier call with the same key.</summary>
     public bool Replayed { get; init; }
+
+    /// <summary>With an API call (<see cref="LedgerWrite.Call"/>): the response stored under its Idempotency-Key in the
+    /// write's transaction, or the one stored by an earlier call with the same key and request (then nothing else of
+    /// this result is set). Null when the key was used with another request: the refusal is then
+    /// <see cref="LedgerRefusal.KeyReused"/> and nothing was written.</summary>
+    [JsonIgnore]
+    public StoredResponse? Response { get; init; }
 
     public bool Succeeded => Refusal is null;
 }

@@ -93,7 +93,7 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         var expiresAt = request.ExpiresAt is { } e ? Instants.Normalize(e) : (DateTimeOffset?)null;
         // The lot shares its grant entry's sequence number: "oldest first" and the entry order agree.
         var seq = ledger.NextSeq();
-        var lot = new LotRecord(ledger.CustomerId, Ids.New("lot", _time), request.Feature, request.Amount,
+        var lot = new LotRecord(ledger.CustomerId, request.LotId ?? Ids.New("lot", _time), request.Feature, request.Amount,
             request.Amount - repaid, 0, 0, 0, request.Source, request.SourceRef, expiresAt,
             request.Priority ?? LedgerOptions.DefaultPriority(request.Source), seq, now);
         ledger.AddLot(lot);

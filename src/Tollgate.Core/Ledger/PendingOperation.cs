@@ -1,14 +1,18 @@
+using Tollgate.Core.Idempotency;
+
 namespace Tollgate.Core.Ledger;
 
 /// <summary>A request waiting in a lane for its batch. Its result is held back until the batch commits.</summary>
 internal abstract class PendingOperation
 {
-    protected PendingOperation(string customerId, string? operationKey, string? sourceRef, string? holdId)
+    protected PendingOperation(string customerId, string? operationKey, string? sourceRef, string? holdId, LedgerWrite? write)
     {
         CustomerId = customerId;
         OperationKey = operationKey;
         SourceRef = sourceRef;
         HoldId = holdId;
+        Due = write?.Due is { IsEmpty: false } due ? due : null;
+        Call = write?.Call;
     }
 
     public string CustomerId { get; }
@@ -16,10 +20,26 @@ internal abstract class PendingOperation
     public string? SourceRef { get; }
     public string? HoldId { get; }
 
+    /// <summary>Writes the customer's plan owes, applied first and kept only if this request is not refused.</summary>
+    public DueWrites? Due { get; }
+
+    /// <summary>The API call whose response is stored with this request's effect.</summary>
+    public IdempotentCall<LedgerResult>? Call { get; }
+
     /// <summary>True when the caller gave up before the batch started; such requests are not executed.</summary>
     public abstract bool IsAbandoned { get; }
 
+    /// <summary>The outcome of the last <see cref="Apply"/> or <see cref="AnswerFromStore"/>.</summary>
+    public abstract LedgerResult? Result { get; }
+
     public abstract void Apply(LedgerRules rules, CustomerLedger ledger, DateTimeOffset now);
+
+    /// <summary>Answers without applying: with the response an earlier call stored under the same API key and the same
+    /// request, or (<paramref name="replay"/> null) as a key reused with another request.</summary>
+    public abstract void AnswerFromStore(StoredResponse? replay);
+
+    /// <summary>Attaches the response stored for <see cref="Call"/> to the result.</summary>
+    public abstract void Attach(StoredResponse response);
 
     /// <summary>True when the last <see cref="Apply"/> refused a request that carries a key.</summary>
     public abstract bool RefusedWithKey { get; }
@@ -31,23 +51,39 @@ internal abstract class PendingOperation
 }
 
 internal sealed class PendingOperation<T> : PendingOperation
-    where T : LedgerResult
+    where T : LedgerResult, new()
 {
     private readonly Func<LedgerRules, CustomerLedger, DateTimeOffset, T> _apply;
     private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private T? _result;
+    private bool _fromStore;
 
-    public PendingOperation(string customerId, string? operationKey, string? sourceRef, string? holdId,
+    public PendingOperation(string customerId, string? operationKey, string? sourceRef, string? holdId, LedgerWrite? write,
         Func<LedgerRules, CustomerLedger, DateTimeOffset, T> apply)
-        : base(customerId, operationKey, sourceRef, holdId) => _apply = apply;
+        : base(customerId, operationKey, sourceRef, holdId, write) => _apply = apply;
 
     public Task<T> Task => _completion.Task;
 
     public override bool IsAbandoned => _completion.Task.IsCompleted;
 
-    public override void Apply(LedgerRules rules, CustomerLedger ledger, DateTimeOffset now) => _result = _apply(rules, ledger, now);
+    public override LedgerResult? Result => _result;
 
-    public override bool RefusedWithKey => OperationKey is not null && _result is { Refusal: not null };
+    public override void Apply(LedgerRules rules, CustomerLedger ledger, DateTimeOffset now)
+    {
+        _fromStore = false;
+        _result = _apply(rules, ledger, now);
+    }
+
+    public override void AnswerFromStore(StoredResponse? replay)
+    {
+        _fromStore = true;
+        _result = replay is null ? new T { Refusal = LedgerRefusal.KeyReused } : new T { Replayed = true, Response = replay };
+    }
+
+    public override void Attach(StoredResponse response) =>
+        _result = (T)((LedgerResult)(_result ?? throw new InvalidOperationException("Nothing was applied.")) with { Response = response });
+
+    public override bool RefusedWithKey => OperationKey is not null && !_fromStore && _result is { Refusal: not null };
 
     public override void Complete() =>
         _completion.TrySetResult(_result ?? throw new InvalidOperationException("A batch committed without applying every request."));
@@ -57,5 +93,5 @@ internal sealed class PendingOperation<T> : PendingOperation
     public void Cancel(CancellationToken cancellationToken) => _completion.TrySetCanceled(cancellationToken);
 }
 
-/// <summary>A request that only brings a customer up to date (expired holds and lots).</summary>
+/// <summary>A request that only brings a customer up to date (expired holds and lots, writes its plan owes).</summary>
 internal sealed record SweepResult : LedgerResult;

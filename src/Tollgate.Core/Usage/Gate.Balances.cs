@@ -11,8 +11,7 @@ public sealed partial class Gate
     /// limit, what is used of it and when it resets, with the lots behind it.</summary>
     public async Task<IReadOnlyList<FeatureBalanceView>> BalancesAsync(string customerId, CancellationToken cancellationToken = default)
     {
-        var (state, plan, now) = await CurrentAsync(customerId, cancellationToken).ConfigureAwait(false);
-        var balances = _ledger.BalancesOf(state.Ledger, now);
+        var (balances, plan, now) = await CurrentAsync(customerId, cancellationToken).ConfigureAwait(false);
         var views = new List<FeatureBalanceView>();
         foreach (var feature in _catalog.Features.Where(f => f.Type != FeatureType.Boolean))
         {

@@ -13,8 +13,7 @@ public sealed partial class Gate
         var feature = _catalog.Feature(featureId) ?? throw new UnknownFeatureException(featureId);
         try
         {
-            var (state, plan, now) = await CurrentAsync(customerId, cancellationToken).ConfigureAwait(false);
-            var balances = _ledger.BalancesOf(state.Ledger, now);
+            var (balances, plan, now) = await CurrentAsync(customerId, cancellationToken).ConfigureAwait(false);
             var setting = plan?.Primary.Feature(featureId);
             return feature.Type switch
             {

@@ -1,15 +1,21 @@
 using Tollgate.Core.Catalog;
+using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
 
 namespace Tollgate.Core.Usage;
 
 public sealed partial class Gate
 {
+    public Task<UsageResult> UseAsync(string customerId, string featureId, long amount, string idempotencyKey,
+        CancellationToken cancellationToken = default) =>
+        UseAsync(customerId, featureId, amount, idempotencyKey, null, cancellationToken);
+
     /// <summary>Uses a feature, all or nothing: credits are consumed; a metered feature takes its allowance first and
     /// charges the rest to credits at its credit cost; a count feature moves its level by +n / −n within the limit.
-    /// <paramref name="idempotencyKey"/> makes it happen once, however often it is sent.</summary>
+    /// <paramref name="idempotencyKey"/> makes it happen once, however often it is sent. With <paramref name="call"/>,
+    /// the call's response is stored in the same transaction as the usage (<see cref="UsageResult.Response"/>).</summary>
     public async Task<UsageResult> UseAsync(string customerId, string featureId, long amount, string idempotencyKey,
-        CancellationToken cancellationToken = default)
+        IdempotentCall<UsageResult>? call, CancellationToken cancellationToken = default)
     {
         var feature = _catalog.Feature(featureId) ?? throw new UnknownFeatureException(featureId);
         var invalid = feature.Type switch
@@ -25,7 +31,7 @@ public sealed partial class Gate
             return new UsageResult(featureId, false, 0, null, GateRefusal.InvalidRequest, invalid);
         }
 
-        var (plan, _) = await PlanNowAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var (plan, now) = await PlanNowAsync(customerId, cancellationToken).ConfigureAwait(false);
         var key = "usage:" + idempotencyKey;
         try
         {
@@ -33,43 +39,61 @@ public sealed partial class Gate
             {
                 var setting = plan?.Primary.Feature(featureId);
                 var count = await _ledger.CountAsync(new CountRequest(customerId, featureId, amount, key) { Limit = setting?.Limit ?? 0 },
-                    cancellationToken).ConfigureAwait(false);
-                var room = (count.Limit ?? 0) - count.Level;
-                return count.Refusal switch
-                {
-                    null => new UsageResult(featureId, true, Math.Max(0, room), count.EntryId, null, null, count.Replayed),
-                    LedgerRefusal.LimitReached => new UsageResult(featureId, false, Math.Max(0, room), null,
-                        setting is null ? GateRefusal.NotEntitled : GateRefusal.LimitReached, $"{featureId} is at {count.Level} of {count.Limit ?? 0}"),
-                    LedgerRefusal.BelowZero => new UsageResult(featureId, false, Math.Max(0, room), null, GateRefusal.InvalidRequest,
-                        $"{featureId} is at {count.Level}; it cannot go below zero"),
-                    _ => Refused(featureId, count.Refusal.Value),
-                };
+                    WriteFor(customerId, plan, now, Wrap(call, r => CountUsage(featureId, setting, (CountResult)r))), cancellationToken)
+                    .ConfigureAwait(false);
+                return CountUsage(featureId, setting, count) with { Response = count.Response };
             }
 
-            var result = await _ledger.ConsumeAsync(new ConsumeRequest(customerId, featureId, amount, key) { Spill = SpillOf(feature) },
-                cancellationToken).ConfigureAwait(false);
-            return result.Refusal switch
-            {
-                null => new UsageResult(featureId, true, result.Remaining, result.EntryId, null, null, result.Replayed),
-                LedgerRefusal.InsufficientBalance => new UsageResult(featureId, false, result.Remaining, null,
-                    feature.Type == FeatureType.Metered ? GateRefusal.QuotaExceeded : GateRefusal.InsufficientBalance,
-                    feature.Type == FeatureType.Metered
-                        ? $"{featureId} allowance is used up{(SpillOf(feature) is null ? "" : " and credits do not cover the rest")}"
-                        : $"{result.Remaining} {featureId} available, {amount} needed"),
-                _ => Refused(featureId, result.Refusal.Value),
-            };
+            var spill = SpillOf(feature);
+            var result = await _ledger.ConsumeAsync(new ConsumeRequest(customerId, featureId, amount, key) { Spill = spill },
+                WriteFor(customerId, plan, now, Wrap(call, r => ConsumeUsage(feature, amount, spill, (ConsumeResult)r))), cancellationToken)
+                .ConfigureAwait(false);
+            return ConsumeUsage(feature, amount, spill, result) with { Response = result.Response };
         }
-        finally
+        catch
         {
+            // The write's outcome is unknown here (it may have committed): the next read loads the customer afresh.
             _ledgerViews.Invalidate(customerId);
+            throw;
         }
     }
+
+    private static UsageResult CountUsage(string featureId, PlanFeature? setting, CountResult count)
+    {
+        var room = (count.Limit ?? 0) - count.Level;
+        return count.Refusal switch
+        {
+            null => new UsageResult(featureId, true, Math.Max(0, room), count.EntryId, null, null, count.Replayed),
+            LedgerRefusal.LimitReached => new UsageResult(featureId, false, Math.Max(0, room), null,
+                setting is null ? GateRefusal.NotEntitled : GateRefusal.LimitReached, $"{featureId} is at {count.Level} of {count.Limit ?? 0}"),
+            LedgerRefusal.BelowZero => new UsageResult(featureId, false, Math.Max(0, room), null, GateRefusal.InvalidRequest,
+                $"{featureId} is at {count.Level}; it cannot go below zero"),
+            _ => Refused(featureId, count.Refusal.Value),
+        };
+    }
+
+    private static UsageResult ConsumeUsage(Feature feature, long amount, Spill? spill, ConsumeResult result) => result.Refusal switch
+    {
+        null => new UsageResult(feature.Id, true, result.Remaining, result.EntryId, null, null, result.Replayed),
+        LedgerRefusal.InsufficientBalance => new UsageResult(feature.Id, false, result.Remaining, null,
+            feature.Type == FeatureType.Metered ? GateRefusal.QuotaExceeded : GateRefusal.InsufficientBalance,
+            feature.Type == FeatureType.Metered
+                ? $"{feature.Id} allowance is used up{(spill is null ? "" : " and credits do not cover the rest")}"
+                : $"{result.Remaining} {feature.Id} available, {amount} needed"),
+        _ => Refused(feature.Id, result.Refusal.Value),
+    };
 
     /// <summary>Reserves units of a feature until settled, released or expired: credits and metered features reserve
     /// balance (a metered one spills into credits like usage does); a concurrency feature reserves one of its plan's
     /// simultaneous slots.</summary>
+    public Task<HoldOutcome> HoldAsync(string customerId, string featureId, long amount, TimeSpan? ttl, string idempotencyKey,
+        CancellationToken cancellationToken = default) =>
+        HoldAsync(customerId, featureId, amount, ttl, idempotencyKey, null, cancellationToken);
+
+    /// <summary>Reserves as <see cref="HoldAsync(string, string, long, TimeSpan?, string, CancellationToken)"/>; with
+    /// <paramref name="call"/>, the call's response is stored in the same transaction as the hold.</summary>
     public async Task<HoldOutcome> HoldAsync(string customerId, string featureId, long amount, TimeSpan? ttl, string idempotencyKey,
-        CancellationToken cancellationToken = default)
+        IdempotentCall<HoldOutcome>? call, CancellationToken cancellationToken = default)
     {
         var feature = _catalog.Feature(featureId) ?? throw new UnknownFeatureException(featureId);
         if (feature.Type is FeatureType.Boolean or FeatureType.Count)
@@ -78,31 +102,35 @@ public sealed partial class Gate
                 $"a {feature.Type.ToString().ToLowerInvariant()} feature cannot be held; hold credits, metered or concurrency features");
         }
 
-        var (plan, _) = await PlanNowAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var (plan, now) = await PlanNowAsync(customerId, cancellationToken).ConfigureAwait(false);
         var request = new HoldRequest(customerId, featureId, amount, ttl ?? _options.DefaultHoldTtl, "hold:" + idempotencyKey);
         request = feature.Type == FeatureType.Concurrency
             ? request with { ConcurrencyLimit = plan?.Primary.Feature(featureId)?.Limit ?? 0 }
             : request with { Spill = SpillOf(feature) };
         try
         {
-            var result = await _ledger.HoldAsync(request, cancellationToken).ConfigureAwait(false);
-            return result.Refusal switch
-            {
-                null => new HoldOutcome(result.HoldId, featureId, amount, result.ExpiresAt, null, null),
-                LedgerRefusal.ConcurrencyLimit => new HoldOutcome(null, featureId, amount, null, GateRefusal.ConcurrencyLimit,
-                    $"{featureId} allows {request.ConcurrencyLimit} at a time"),
-                LedgerRefusal.InsufficientBalance => new HoldOutcome(null, featureId, amount, null,
-                    feature.Type == FeatureType.Metered ? GateRefusal.QuotaExceeded : GateRefusal.InsufficientBalance,
-                    $"{result.Remaining} {featureId} available, {amount} needed"),
-                LedgerRefusal.KeyReused => new HoldOutcome(null, featureId, amount, null, GateRefusal.IdempotencyKeyReused, KeyReusedMessage),
-                _ => new HoldOutcome(null, featureId, amount, null, GateRefusal.InvalidRequest, result.Refusal.Value.ToString()),
-            };
+            var result = await _ledger.HoldAsync(request, WriteFor(customerId, plan, now, Wrap(call, r => HoldOutcomeOf(feature, request, (HoldResult)r))),
+                cancellationToken).ConfigureAwait(false);
+            return HoldOutcomeOf(feature, request, result) with { Response = result.Response };
         }
-        finally
+        catch
         {
             _ledgerViews.Invalidate(customerId);
+            throw;
         }
     }
+
+    private static HoldOutcome HoldOutcomeOf(Feature feature, HoldRequest request, HoldResult result) => result.Refusal switch
+    {
+        null => new HoldOutcome(result.HoldId, feature.Id, request.Amount, result.ExpiresAt, null, null),
+        LedgerRefusal.ConcurrencyLimit => new HoldOutcome(null, feature.Id, request.Amount, null, GateRefusal.ConcurrencyLimit,
+            $"{feature.Id} allows {request.ConcurrencyLimit} at a time"),
+        LedgerRefusal.InsufficientBalance => new HoldOutcome(null, feature.Id, request.Amount, null,
+            feature.Type == FeatureType.Metered ? GateRefusal.QuotaExceeded : GateRefusal.InsufficientBalance,
+            $"{result.Remaining} {feature.Id} available, {request.Amount} needed"),
+        LedgerRefusal.KeyReused => new HoldOutcome(null, feature.Id, request.Amount, null, GateRefusal.IdempotencyKeyReused, KeyReusedMessage),
+        _ => new HoldOutcome(null, feature.Id, request.Amount, null, GateRefusal.InvalidRequest, result.Refusal.Value.ToString()),
+    };
 
     public async Task<SettleOutcome> SettleAsync(string holdId, long? amount, CancellationToken cancellationToken = default)
     {
@@ -116,9 +144,14 @@ public sealed partial class Gate
         return Outcome(result);
     }
 
-    /// <summary>Grants credits (or extra allowance of a metered feature) by hand, with the reason kept on the entry.</summary>
+    public Task<GrantOutcome> GrantAsync(string customerId, string featureId, long amount, DateTimeOffset? expiresAt, string reason,
+        string idempotencyKey, LotSource source = LotSource.Admin, CancellationToken cancellationToken = default) =>
+        GrantAsync(customerId, featureId, amount, expiresAt, reason, idempotencyKey, null, source, cancellationToken);
+
+    /// <summary>Grants credits (or extra allowance of a metered feature) by hand, with the reason kept on the entry.
+    /// With <paramref name="call"/>, the call's response is stored in the same transaction as the grant.</summary>
     public async Task<GrantOutcome> GrantAsync(string customerId, string featureId, long amount, DateTimeOffset? expiresAt, string reason,
-        string idempotencyKey, LotSource source = LotSource.Admin, CancellationToken cancellationToken = default)
+        string idempotencyKey, IdempotentCall<GrantOutcome>? call, LotSource source = LotSource.Admin, CancellationToken cancellationToken = default)
     {
         var feature = _catalog.Feature(featureId) ?? throw new UnknownFeatureException(featureId);
         if (feature.Type is not (FeatureType.Credits or FeatureType.Metered))
@@ -127,35 +160,40 @@ public sealed partial class Gate
                 "only credits and metered features hold granted lots");
         }
 
+        var (plan, now) = await PlanNowAsync(customerId, cancellationToken).ConfigureAwait(false);
         try
         {
             var result = await _ledger.GrantAsync(new GrantRequest(customerId, featureId, amount, source, "grant:" + idempotencyKey)
             {
                 ExpiresAt = expiresAt,
                 Reference = reason,
-            }, cancellationToken).ConfigureAwait(false);
-            return result.Refusal switch
-            {
-                null => new GrantOutcome(result.LotId, featureId, amount, result.ExpiresAt, null, null),
-                LedgerRefusal.KeyReused => new GrantOutcome(null, featureId, amount, expiresAt, GateRefusal.IdempotencyKeyReused, KeyReusedMessage),
-                _ => new GrantOutcome(null, featureId, amount, expiresAt, GateRefusal.InvalidRequest, "the balance would overflow"),
-            };
+            }, WriteFor(customerId, plan, now, Wrap(call, r => GrantOutcomeOf(featureId, amount, expiresAt, (GrantResult)r))), cancellationToken)
+                .ConfigureAwait(false);
+            return GrantOutcomeOf(featureId, amount, expiresAt, result) with { Response = result.Response };
         }
-        finally
+        catch
         {
             _ledgerViews.Invalidate(customerId);
+            throw;
         }
     }
 
+    private static GrantOutcome GrantOutcomeOf(string featureId, long amount, DateTimeOffset? expiresAt, GrantResult result) => result.Refusal switch
+    {
+        null => new GrantOutcome(result.LotId, featureId, amount, result.ExpiresAt, null, null),
+        LedgerRefusal.KeyReused => new GrantOutcome(null, featureId, amount, expiresAt, GateRefusal.IdempotencyKeyReused, KeyReusedMessage),
+        _ => new GrantOutcome(null, featureId, amount, expiresAt, GateRefusal.InvalidRequest, "the balance would overflow"),
+    };
+
     private const string KeyReusedMessage = "this idempotency key was used with a different request";
 
-    private SettleOutcome Outcome(SettleResult result)
-    {
-        if (result.CustomerId.Length > 0)
-        {
-            _ledgerViews.Invalidate(result.CustomerId);
-        }
+    /// <summary>An API call at the gate's level turned into one at the ledger's: the ledger's result is mapped as the
+    /// gate maps it, then rendered.</summary>
+    private static IdempotentCall<LedgerResult>? Wrap<T>(IdempotentCall<T>? call, Func<LedgerResult, T> map) =>
+        call is null ? null : new IdempotentCall<LedgerResult>(call.Scope, call.Key, call.RequestHash, r => call.Render(map(r)));
 
+    private static SettleOutcome Outcome(SettleResult result)
+    {
         var status = SnakeName(result.Status);
         return result.Refusal switch
         {

@@ -1,10 +1,13 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
+using System.Security.Cryptography;
+using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Common;
 using Tollgate.Core.Entitlements;
+using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Subscriptions;
 
@@ -12,10 +15,12 @@ namespace Tollgate.Core.Usage;
 
 /// <summary>
 /// The part of Tollgate an app calls on every request: <i>may this customer do X</i> (capabilities, check) and
-/// <i>charge them for X</i> (usage, holds). Reads come from a cached view of each customer; every write goes through
-/// the ledger and drops the view. Thread-safe; one per process.
+/// <i>charge them for X</i> (usage, holds). Reads come from a cached view of each customer and never write: what the
+/// customer's plan owes and is not written yet (the free plan's allowance of this month) is shown as it will be.
+/// Every write goes through the ledger, carrying those writes into its own transaction, and leaves the view as it
+/// committed it. Thread-safe; one per process.
 /// </summary>
-public sealed partial class Gate
+public sealed partial class Gate : ILedgerObserver
 {
     private readonly ProductCatalog _catalog;
     private readonly LedgerEngine _ledger;
@@ -24,12 +29,13 @@ public sealed partial class Gate
     private readonly TimeProvider _time;
     private readonly GateOptions _options;
     private readonly ILogger _logger;
-    // Two views, because most writes are ledger writes: usage drops the ledger view, not the plan.
+    // Two views, because most writes are ledger writes: they replace the ledger view and leave the plan alone.
     private readonly ViewCache<IReadOnlyList<Subscription>> _subscriptionViews;
-    private readonly ViewCache<CustomerLedgerData> _ledgerViews;
+    private readonly ViewCache<LedgerSnapshot> _ledgerViews;
 
-    // Allowance grants this process knows are written; the grant key makes a repeat harmless, this makes it rare.
-    private readonly ConcurrentDictionary<string, byte> _grantedAllowances = new(StringComparer.Ordinal);
+    // Writes a plan owes that are known to be stored ("customer|key"): they are stored for good, so this only grows
+    // (bounded), and a write need not carry them nor a read look them up again.
+    private readonly ConcurrentDictionary<string, byte> _written = new(StringComparer.Ordinal);
 
     public Gate(ProductCatalog catalog, LedgerEngine ledger, ISubscriptionStore subscriptions, TimeProvider time,
         GateOptions? options = null, IExternalAccessSource? external = null, ILogger<Gate>? logger = null)
@@ -42,7 +48,8 @@ public sealed partial class Gate
         _external = external;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _subscriptionViews = new ViewCache<IReadOnlyList<Subscription>>(time, _options.CacheLifetime);
-        _ledgerViews = new ViewCache<CustomerLedgerData>(time, _options.CacheLifetime);
+        _ledgerViews = new ViewCache<LedgerSnapshot>(time, _options.CacheLifetime);
+        ledger.Observe(this);
     }
 
     public ProductCatalog Catalog => _catalog;
@@ -64,6 +71,9 @@ public sealed partial class Gate
         _subscriptionViews.Invalidate(customerId);
         _ledgerViews.Invalidate(customerId);
     }
+
+    /// <summary>Drops the cached ledger view of a customer, keeping its subscriptions (another server's ledger write).</summary>
+    public void InvalidateLedger(string customerId) => _ledgerViews.Invalidate(customerId);
 
     public void InvalidateAll()
     {
@@ -91,93 +101,127 @@ public sealed partial class Gate
         return [.. capabilities];
     }
 
+    long ILedgerObserver.BeforeWrite() => _ledgerViews.Stamp();
+
+    void ILedgerObserver.Committed(long stamp, IReadOnlyList<LedgerSnapshot> customers)
+    {
+        foreach (var snapshot in customers)
+        {
+            RememberWritten(snapshot.Data);
+            _ledgerViews.Replace(snapshot.Data.CustomerId, snapshot, stamp);
+        }
+    }
+
     private Task<IReadOnlyList<Subscription>> SubscriptionViewAsync(string customerId, CancellationToken cancellationToken) =>
         _subscriptionViews.GetAsync(customerId, ct => _subscriptions.ListByCustomerAsync(customerId, ct), cancellationToken);
 
-    private Task<CustomerLedgerData> LedgerViewAsync(string customerId, CancellationToken cancellationToken) =>
-        _ledgerViews.GetAsync(customerId, ct => _ledger.ReadAsync(customerId, ct), cancellationToken);
-
-    /// <summary>Writes the allowance lots the customer's plan owes for the current windows, if this process has not
-    /// seen them written. Returns true when something was written (cached views of the customer are then stale).</summary>
-    private async Task<bool> EnsureAllowancesAsync(string customerId, EffectivePlan plan, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>The customer's live ledger state, from the cache when it tells whether each of <paramref name="due"/>
+    /// is written, otherwise read with those keys.</summary>
+    private async Task<CustomerLedgerData> LedgerViewAsync(string customerId, DueWrites due, CancellationToken cancellationToken)
     {
-        var wrote = false;
-        foreach (var due in Allowances.Due(_catalog, plan, now))
+        var view = await _ledgerViews.GetAsync(customerId, async ct =>
         {
-            var memo = customerId + "|" + due.Key;
-            if (_grantedAllowances.ContainsKey(memo))
-            {
-                continue;
-            }
-
-            var result = await _ledger.GrantAsync(new GrantRequest(customerId, due.Feature, due.Amount, due.Source, due.Key)
-            {
-                SourceRef = due.SourceRef,
-                ExpiresAt = due.WindowEnd,
-                Reference = "plan " + plan.Primary.Id,
-            }, cancellationToken).ConfigureAwait(false);
-            // A key used before with another amount is this window's grant under a plan the customer has since left;
-            // the window keeps it (a plan change grants only the difference, see SubscriptionService).
-            if (result.Succeeded || result.Refusal == LedgerRefusal.KeyReused)
-            {
-                wrote |= result is { Succeeded: true, Replayed: false };
-                if (_grantedAllowances.Count > 500_000)
-                {
-                    _grantedAllowances.Clear();
-                }
-
-                _grantedAllowances.TryAdd(memo, 0);
-            }
-        }
-
-        // A subscription's plan replaces the default plan: the default plan's allowances end now, so the month's
-        // free messages are not used before (and counted beside) the paid plan's.
-        if (plan.Subscription is { } subscription && _catalog.DefaultPlan is not null)
-        {
-            var memo = $"{customerId}|retire-default|{subscription.Id}";
-            if (!_grantedAllowances.ContainsKey(memo))
-            {
-                var retired = await _ledger.RetireAsync(new RetireRequest(customerId, "allowance:default", "retire-default:" + subscription.Id),
-                    cancellationToken).ConfigureAwait(false);
-                wrote |= retired is { Succeeded: true, Replayed: false, Retired: > 0 };
-                _grantedAllowances.TryAdd(memo, 0);
-            }
-        }
-
-        if (wrote)
-        {
-            _ledgerViews.Invalidate(customerId);
-        }
-
-        return wrote;
+            var keys = due.Keys.ToList();
+            var data = await _ledger.ReadAsync(customerId, keys, ct).ConfigureAwait(false);
+            return new LedgerSnapshot(data, keys.ToHashSet(StringComparer.Ordinal));
+        }, cancellationToken, cached => due.Keys.All(cached.CheckedKeys.Contains)).ConfigureAwait(false);
+        RememberWritten(view.Data);
+        return view.Data;
     }
 
-    /// <summary>Grants what the customer's current plan owes now (after a subscription changed).</summary>
-    internal async Task EnsureAllowancesAsync(string customerId, CancellationToken cancellationToken) =>
-        await PlanNowAsync(customerId, cancellationToken).ConfigureAwait(false);
+    /// <summary>What the customer's plan owes now and is not known to be written: the allowances of the current
+    /// windows and, under a subscription, the end of the default plan's allowances (so the month's free messages are
+    /// not used before, and counted beside, the paid plan's).</summary>
+    private DueWrites DueOf(string customerId, EffectivePlan? plan, DateTimeOffset now)
+    {
+        if (plan is null)
+        {
+            return DueWrites.None;
+        }
 
-    /// <summary>The customer's plan now, with its allowances for now in place.</summary>
+        List<GrantRequest>? grants = null;
+        foreach (var due in Allowances.Due(_catalog, plan, now))
+        {
+            if (!IsWritten(customerId, due.Key))
+            {
+                (grants ??= []).Add(new GrantRequest(customerId, due.Feature, due.Amount, due.Source, due.Key)
+                {
+                    SourceRef = due.SourceRef,
+                    ExpiresAt = due.WindowEnd,
+                    Reference = "plan " + plan.Primary.Id,
+                    LotId = AllowanceLotId(customerId, due.Key),
+                });
+            }
+        }
+
+        RetireRequest? retire = null;
+        if (plan.Subscription is { } subscription && _catalog.DefaultPlan is not null)
+        {
+            var key = RetireDefaultPrefix + subscription.Id;
+            if (!IsWritten(customerId, key))
+            {
+                retire = new RetireRequest(customerId, "allowance:default", key);
+            }
+        }
+
+        return grants is null && retire is null ? DueWrites.None : new DueWrites(grants ?? [], retire);
+    }
+
+    private const string AllowancePrefix = "allowance:";
+    private const string RetireDefaultPrefix = "retire-default:";
+
+    private bool IsWritten(string customerId, string key) => _written.ContainsKey(customerId + "|" + key);
+
+    private void RememberWritten(CustomerLedgerData data)
+    {
+        foreach (var operation in data.Operations)
+        {
+            if (operation.OperationKey.StartsWith(AllowancePrefix, StringComparison.Ordinal)
+                || operation.OperationKey.StartsWith(RetireDefaultPrefix, StringComparison.Ordinal))
+            {
+                if (_written.Count > 500_000)
+                {
+                    _written.Clear();
+                }
+
+                _written.TryAdd(data.CustomerId + "|" + operation.OperationKey, 0);
+            }
+        }
+    }
+
+    /// <summary>An allowance lot's id, fixed by its key: a read that shows the allowance before it is written names
+    /// the lot it will be.</summary>
+    private static string AllowanceLotId(string customerId, string key) =>
+        "lot_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(customerId + "|" + key)), 0, 16);
+
+    /// <summary>Writes what the customer's current plan owes now (after a subscription changed).</summary>
+    internal async Task EnsureAllowancesAsync(string customerId, CancellationToken cancellationToken)
+    {
+        var (plan, now) = await PlanNowAsync(customerId, cancellationToken).ConfigureAwait(false);
+        await _ledger.ApplyDueAsync(customerId, DueOf(customerId, plan, now), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The customer's plan now (from the cached subscriptions).</summary>
     private async Task<(EffectivePlan? Plan, DateTimeOffset Now)> PlanNowAsync(string customerId, CancellationToken cancellationToken)
     {
         var subscriptions = await SubscriptionViewAsync(customerId, cancellationToken).ConfigureAwait(false);
         var now = Instants.Now(_time);
-        var plan = EffectivePlan.Resolve(_catalog, subscriptions, now, _options.PastDueKeepsAccess);
-        if (plan is not null)
-        {
-            await EnsureAllowancesAsync(customerId, plan, now, cancellationToken).ConfigureAwait(false);
-        }
-
-        return (plan, now);
+        return (EffectivePlan.Resolve(_catalog, subscriptions, now, _options.PastDueKeepsAccess), now);
     }
 
-    /// <summary>The customer's plan and live ledger state now, with the plan's allowances for now in place.</summary>
-    private async Task<(CustomerState State, EffectivePlan? Plan, DateTimeOffset Now)> CurrentAsync(string customerId, CancellationToken cancellationToken)
+    /// <summary>The customer's plan and balances now, with what the plan owes shown as written. Writes nothing.</summary>
+    private async Task<(CustomerBalances Balances, EffectivePlan? Plan, DateTimeOffset Now)> CurrentAsync(string customerId,
+        CancellationToken cancellationToken)
     {
         var (plan, now) = await PlanNowAsync(customerId, cancellationToken).ConfigureAwait(false);
-        var subscriptions = await SubscriptionViewAsync(customerId, cancellationToken).ConfigureAwait(false);
-        var ledger = await LedgerViewAsync(customerId, cancellationToken).ConfigureAwait(false);
-        return (new CustomerState(subscriptions, ledger), plan, now);
+        var due = DueOf(customerId, plan, now);
+        var ledger = await LedgerViewAsync(customerId, due, cancellationToken).ConfigureAwait(false);
+        return (_ledger.BalancesOf(ledger, now, due), plan, now);
     }
+
+    /// <summary>What travels with a write of this customer: the writes the plan owes, and the API call if any.</summary>
+    private LedgerWrite WriteFor(string customerId, EffectivePlan? plan, DateTimeOffset now, IdempotentCall<LedgerResult>? call) =>
+        new() { Due = DueOf(customerId, plan, now), Call = call };
 
     private async Task<IReadOnlyCollection<string>> ExternalFeaturesAsync(string customerId, CancellationToken cancellationToken)
     {

@@ -1,3 +1,5 @@
+using Tollgate.Core.Idempotency;
+
 namespace Tollgate.Core.Usage;
 
 /// <summary>Why the gate said no. Each maps to one stable <c>code</c> of the HTTP API.</summary>
@@ -26,13 +28,26 @@ public sealed record BalanceSummary(long Available, long Held, long? Limit, long
 public sealed record CheckResult(string CustomerId, string Feature, bool Allowed, GateRefusal? Reason, BalanceSummary? Balance);
 
 /// <param name="Remaining">After the change: credits available, allowance left (for a metered feature), or room below the limit (count).</param>
-public sealed record UsageResult(string Feature, bool Allowed, long Remaining, string? EntryId, GateRefusal? Refusal, string? Message, bool Replayed = false);
+public sealed record UsageResult(string Feature, bool Allowed, long Remaining, string? EntryId, GateRefusal? Refusal, string? Message, bool Replayed = false)
+{
+    /// <summary>With an API call: the response stored under its Idempotency-Key (see <see cref="Ledger.LedgerResult.Response"/>).
+    /// When set, it is the answer; a replayed one comes without the rest of the result.</summary>
+    public StoredResponse? Response { get; init; }
+}
 
-public sealed record HoldOutcome(string? HoldId, string Feature, long Amount, DateTimeOffset? ExpiresAt, GateRefusal? Refusal, string? Message);
+public sealed record HoldOutcome(string? HoldId, string Feature, long Amount, DateTimeOffset? ExpiresAt, GateRefusal? Refusal, string? Message)
+{
+    /// <summary>With an API call: the response stored under its Idempotency-Key (see <see cref="UsageResult.Response"/>).</summary>
+    public StoredResponse? Response { get; init; }
+}
 
 public sealed record SettleOutcome(string HoldId, string Status, long Settled, long Released, GateRefusal? Refusal, string? Message);
 
-public sealed record GrantOutcome(string? LotId, string Feature, long Amount, DateTimeOffset? ExpiresAt, GateRefusal? Refusal, string? Message);
+public sealed record GrantOutcome(string? LotId, string Feature, long Amount, DateTimeOffset? ExpiresAt, GateRefusal? Refusal, string? Message)
+{
+    /// <summary>With an API call: the response stored under its Idempotency-Key (see <see cref="UsageResult.Response"/>).</summary>
+    public StoredResponse? Response { get; init; }
+}
 
 /// <summary>One feature of <c>GET /v1/customers/{id}/balances</c>.</summary>
 public sealed record FeatureBalanceView(

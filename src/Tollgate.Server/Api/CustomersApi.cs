@@ -65,11 +65,10 @@ public static class CustomersApi
                 return Problems.InvalidRequest("expires_at must be in the future.");
             }
 
-            var outcome = await gate.GrantAsync(id, body.Feature!, body.Amount!.Value, body.ExpiresAt, body.Reason!.Trim(),
-                http.Request.Headers[IdempotencyFilter.Header].ToString(), cancellationToken: http.RequestAborted);
-            return outcome.Refusal is { } refusal
-                ? GateProblems.For(refusal, outcome.Message)
-                : ApiResult.Json(StatusCodes.Status201Created, new GrantView(outcome.LotId!, outcome.Feature, outcome.Amount, outcome.ExpiresAt));
+            var call = IdempotencyFilter.Call<GrantOutcome>(http, GrantAnswer);
+            var outcome = await gate.GrantAsync(id, body.Feature!, body.Amount!.Value, body.ExpiresAt, body.Reason!.Trim(), call.Key, call,
+                cancellationToken: http.RequestAborted);
+            return IdempotencyFilter.Answer(http, outcome.Response, outcome.Refusal == GateRefusal.IdempotencyKeyReused) ?? GrantAnswer(outcome);
         }).Idempotent().JsonBody<GrantBody>().Produces<GrantView>(StatusCodes.Status201Created).WithName("createGrant")
             .Refuses(404, "unknown_feature").Refuses(503, "unavailable");
 
@@ -150,6 +149,10 @@ public static class CustomersApi
 
         return v1;
     }
+
+    private static ApiResult GrantAnswer(GrantOutcome outcome) => outcome.Refusal is { } refusal
+        ? GateProblems.For(refusal, outcome.Message)
+        : ApiResult.Json(StatusCodes.Status201Created, new GrantView(outcome.LotId!, outcome.Feature, outcome.Amount, outcome.ExpiresAt));
 
     private static async Task<CustomerView> ViewAsync(Customer customer, Gate gate, CancellationToken ct)
     {

@@ -36,11 +36,9 @@ public static class GateApi
                 return problem;
             }
 
-            var result = await gate.UseAsync(body!.CustomerId!, body.Feature!, body.Amount!.Value, http.Request.Headers[IdempotencyFilter.Header].ToString(),
-                http.RequestAborted);
-            return result.Refusal is { } refusal
-                ? GateProblems.For(refusal, result.Message)
-                : ApiResult.Ok(new UsageView(true, result.Feature, result.Remaining, result.EntryId));
+            var call = IdempotencyFilter.Call<UsageResult>(http, UsageAnswer);
+            var result = await gate.UseAsync(body!.CustomerId!, body.Feature!, body.Amount!.Value, call.Key, call, http.RequestAborted);
+            return IdempotencyFilter.Answer(http, result.Response, result.Refusal == GateRefusal.IdempotencyKeyReused) ?? UsageAnswer(result);
         }).Idempotent().JsonBody<UsageBody>().Produces<UsageView>().WithName("usage")
             .Refuses(402, "insufficient_balance", "quota_exceeded", "limit_reached", "not_entitled").Refuses(404, "unknown_feature")
             .Refuses(429, "concurrency_limit").Refuses(503, "unavailable");
@@ -56,11 +54,10 @@ public static class GateApi
                 return problem;
             }
 
+            var call = IdempotencyFilter.Call<HoldOutcome>(http, HoldAnswer);
             var outcome = await gate.HoldAsync(body!.CustomerId!, body.Feature!, body.Amount!.Value,
-                TimeSpan.FromSeconds(body.TtlSeconds ?? 3600), http.Request.Headers[IdempotencyFilter.Header].ToString(), http.RequestAborted);
-            return outcome.Refusal is { } refusal
-                ? GateProblems.For(refusal, outcome.Message)
-                : ApiResult.Json(StatusCodes.Status201Created, new HoldView(outcome.HoldId!, "active", outcome.Amount, outcome.ExpiresAt, outcome.Feature));
+                TimeSpan.FromSeconds(body.TtlSeconds ?? 3600), call.Key, call, http.RequestAborted);
+            return IdempotencyFilter.Answer(http, outcome.Response, outcome.Refusal == GateRefusal.IdempotencyKeyReused) ?? HoldAnswer(outcome);
         }).Idempotent().JsonBody<HoldBody>().Produces<HoldView>(StatusCodes.Status201Created).WithName("createHold")
             .Refuses(402, "insufficient_balance", "quota_exceeded", "limit_reached", "not_entitled").Refuses(404, "unknown_feature")
             .Refuses(429, "concurrency_limit").Refuses(503, "unavailable");
@@ -103,4 +100,12 @@ public static class GateApi
 
         return v1;
     }
+
+    private static ApiResult UsageAnswer(UsageResult result) => result.Refusal is { } refusal
+        ? GateProblems.For(refusal, result.Message)
+        : ApiResult.Ok(new UsageView(true, result.Feature, result.Remaining, result.EntryId));
+
+    private static ApiResult HoldAnswer(HoldOutcome outcome) => outcome.Refusal is { } refusal
+        ? GateProblems.For(refusal, outcome.Message)
+        : ApiResult.Json(StatusCodes.Status201Created, new HoldView(outcome.HoldId!, "active", outcome.Amount, outcome.ExpiresAt, outcome.Feature));
 }

@@ -47,12 +47,13 @@ internal static class LedgerRows
     public sealed class CustomerDataBuilder(string customerId)
     {
         public long Seq { get; set; }
+        public bool Exists { get; set; } = true;
         public List<LotRecord> Lots { get; } = [];
         public List<HoldRecord> Holds { get; } = [];
         public Dictionary<string, long> Debts { get; } = new(StringComparer.Ordinal);
         public List<OperationRecord> Operations { get; } = [];
         public Dictionary<string, long> Counters { get; } = new(StringComparer.Ordinal);
 
-        public CustomerLedgerData Build() => new(customerId, Seq, Lots, Holds, Debts, Operations, Counters);
+        public CustomerLedgerData Build() => new(customerId, Seq, Lots, Holds, Debts, Operations, Counters) { Exists = Exists };
     }
 }

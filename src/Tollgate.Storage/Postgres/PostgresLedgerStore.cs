@@ -1,6 +1,7 @@
 using Npgsql;
 using NpgsqlTypes;
 using Tollgate.Core.Common;
+using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
 using Tollgate.Storage.Common;
 using Tollgate.Storage.Sqlite;
@@ -14,13 +15,10 @@ namespace Tollgate.Storage.Postgres;
 /// </summary>
 internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvider time) : ILedgerStore
 {
-    private const int MaxKnownCustomers = 100_000;
     private static readonly Dialect D = Dialect.Postgres;
 
-    // Customers known to have a row: their batches skip the INSERT … ON CONFLICT that creates one.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _knownCustomers = new(StringComparer.Ordinal);
-
-    public async Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads, CancellationToken cancellationToken)
+    public async Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads, IReadOnlyCollection<(string Scope, string Key)> apiKeys,
+        CancellationToken cancellationToken)
     {
         var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -28,7 +26,7 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
             var customers = loads.ToDictionary(l => l.CustomerId, l => new LedgerRows.CustomerDataBuilder(l.CustomerId), StringComparer.Ordinal);
             var lotIds = new HashSet<string>(StringComparer.Ordinal);
             var holdIds = new HashSet<string>(StringComparer.Ordinal);
-            var locked = 0;
+            var responses = new Dictionary<(string Scope, string Key), StoredResponse>();
 
             // Every statement is an equality lookup on a key or key prefix, one customer at a time. Such statements
             // are planned as index scans even when the plan is cached while a table is still empty (a lookup by
@@ -38,18 +36,16 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
             await using var batch = new NpgsqlBatch(connection);
             var readers = new List<Action<NpgsqlDataReader>>();
             batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
-            var unknown = loads.Select(l => l.CustomerId).Where(id => !_knownCustomers.ContainsKey(id)).ToArray();
-            if (unknown.Length > 0)
-            {
-                Add(batch, "INSERT INTO customers (customer_id, created_at, updated_at) SELECT id, $2, $2 FROM unnest($1::text[]) AS id ORDER BY id ON CONFLICT (customer_id) DO NOTHING",
-                    [unknown, Instants.Now(time)]);
-            }
 
-            // Loads arrive ordered by customer id, so every session takes its locks in the same order.
+            // Loads arrive ordered by customer id, so every session takes its locks in the same order. A customer
+            // without a row is not created here (a read or a refusal must not create one): the commit inserts the row
+            // of a customer it changes, and a concurrent first write of the same customer then fails on its key.
             foreach (var load in loads)
             {
+                var data = customers[load.CustomerId];
+                data.Exists = false;
                 Add(batch, "SELECT 1 FROM customers WHERE customer_id = $1 FOR NO KEY UPDATE", [load.CustomerId]);
-                readers.Add(_ => locked++);
+                readers.Add(_ => data.Exists = true);
             }
 
             foreach (var load in loads)
@@ -85,9 +81,15 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
                 }
             }
 
+            foreach (var (scope, key) in apiKeys)
+            {
+                Add(batch, "SELECT request_hash, status, response FROM api_idempotency WHERE scope = $1 AND idempotency_key = $2", [scope, key]);
+                readers.Add(r => responses[(scope, key)] = new StoredResponse(r.GetString(0), r.GetInt32(1), r.GetString(2)));
+            }
+
             await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
             {
-                // Statements without rows (BEGIN, INSERT) have no result set: the reader starts at the first lock.
+                // Statements without rows (BEGIN) have no result set: the reader starts at the first lock.
                 foreach (var read in readers)
                 {
                     while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -99,15 +101,7 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
                 }
             }
 
-            if (locked != loads.Count)
-            {
-                // A customer this process believed to exist has no row; forget what we knew and let the engine retry.
-                _knownCustomers.Clear();
-                throw new CustomerCacheStaleException();
-            }
-
-            RememberCustomers(loads);
-            return new Session(connection, customers.ToDictionary(c => c.Key, c => c.Value.Build(), StringComparer.Ordinal));
+            return new Session(connection, customers.ToDictionary(c => c.Key, c => c.Value.Build(), StringComparer.Ordinal), responses, time);
 
             void AddLot(LedgerRows.CustomerDataBuilder data, LotRecord lot)
             {
@@ -132,17 +126,24 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
         }
     }
 
-    public async Task<CustomerLedgerData> ReadAsync(string customerId, CancellationToken cancellationToken)
+    public async Task<CustomerLedgerData> ReadAsync(string customerId, IReadOnlyCollection<string> operationKeys, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        // REPEATABLE READ gives the four reads one snapshot.
-        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-        await using var batch = new NpgsqlBatch(connection, transaction);
+        // One snapshot for all the reads: BEGIN ISOLATION LEVEL REPEATABLE READ travels in the batch, and the
+        // transaction ends (read-only, nothing to roll back) with a COMMIT in the same round trip.
+        await using var batch = new NpgsqlBatch(connection);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
         Add(batch, "SELECT coalesce(max(seq), 0) FROM ledger_entries WHERE customer_id = $1", [customerId]);
         Add(batch, $"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $1 AND live", [customerId]);
         Add(batch, $"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = $1 AND status = 'active'", [customerId]);
         Add(batch, "SELECT feature, amount FROM ledger_debts WHERE customer_id = $1", [customerId]);
         Add(batch, "SELECT feature, level FROM ledger_counters WHERE customer_id = $1", [customerId]);
+        foreach (var key in operationKeys)
+        {
+            Add(batch, $"SELECT {LedgerRows.OperationColumns} FROM ledger_operations WHERE customer_id = $1 AND operation_key = $2", [customerId, key]);
+        }
+
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
         var data = new LedgerRows.CustomerDataBuilder(customerId);
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -172,6 +173,15 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             data.Counters[reader.GetString(0)] = reader.GetInt64(1);
+        }
+
+        foreach (var _ in operationKeys)
+        {
+            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                data.Operations.Add(LedgerRows.Operation(reader, D));
+            }
         }
 
         return data.Build();
@@ -269,27 +279,15 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
     }
 
     public bool IsTransient(Exception exception) =>
-        exception is CustomerCacheStaleException
-        || exception is PostgresException { SqlState: "40001" or "40P01" or "55P03" }
+        exception is PostgresException { SqlState: "40001" or "40P01" or "55P03" }
         || exception is NpgsqlException { IsTransient: true };
 
-    public bool IsDuplicateOperation(Exception exception) =>
-        exception is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "ledger_operations_pkey" };
-
-    private void RememberCustomers(IReadOnlyList<CustomerLoad> loads)
-    {
-        if (_knownCustomers.Count > MaxKnownCustomers)
+    public bool IsKeyConflict(Exception exception) =>
+        exception is PostgresException
         {
-            _knownCustomers.Clear();
-        }
-
-        foreach (var load in loads)
-        {
-            _knownCustomers.TryAdd(load.CustomerId, 0);
-        }
-    }
-
-    private sealed class CustomerCacheStaleException() : Exception("A customer row expected by the ledger was not found; retrying.");
+            SqlState: PostgresErrorCodes.UniqueViolation,
+            ConstraintName: "ledger_operations_pkey" or "api_idempotency_pkey" or "customers_pkey",
+        };
 
     // Values come as an explicit array ("[ids]"): with a params array, a lone string[] would be taken as the array itself.
     private static void Add(NpgsqlBatch batch, string sql, object[] values)
@@ -305,12 +303,15 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
 
     private static object TimeOrNull(DateTimeOffset? value) => value is { } v ? Instants.Normalize(v) : DBNull.Value;
 
-    private sealed class Session(NpgsqlConnection connection, IReadOnlyDictionary<string, CustomerLedgerData> customers)
+    private sealed class Session(NpgsqlConnection connection, IReadOnlyDictionary<string, CustomerLedgerData> customers,
+        IReadOnlyDictionary<(string Scope, string Key), StoredResponse> apiResponses, TimeProvider time)
         : ILedgerWriteSession
     {
         private bool _committed;
 
         public IReadOnlyDictionary<string, CustomerLedgerData> Customers { get; } = customers;
+
+        public IReadOnlyDictionary<(string Scope, string Key), StoredResponse> ApiResponses { get; } = apiResponses;
 
         public async Task<IReadOnlyList<OperationRecord>> LoadOperationsAsync(IReadOnlyList<(string CustomerId, string Key)> keys, CancellationToken cancellationToken)
         {
@@ -358,6 +359,14 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
         public async Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken)
         {
             await using var batch = new NpgsqlBatch(connection);
+
+            if (changes.NewCustomers.Count > 0)
+            {
+                // A plain insert: a concurrent first write of the same customer fails here on the key (after waiting
+                // for the other to commit) and its batch runs again, this time locking the row.
+                Add(batch, "INSERT INTO customers (customer_id, created_at, updated_at) SELECT id, $2, $2 FROM unnest($1::text[]) AS id ORDER BY id",
+                    [changes.NewCustomers.ToArray(), Instants.Now(time)]);
+            }
 
             if (changes.InsertedLots.Count > 0)
             {
@@ -440,6 +449,19 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
                     ON CONFLICT (customer_id, feature) DO UPDATE SET level = excluded.level
                     """,
                     [Col(c, x => x.CustomerId), Col(c, x => x.Feature), Col(c, x => x.Level)]);
+            }
+
+            if (changes.ApiResponses.Count > 0)
+            {
+                // A plain insert: a key stored meanwhile fails the commit, and the engine reruns the batch with it loaded.
+                var r = changes.ApiResponses;
+                Add(batch,
+                    """
+                    INSERT INTO api_idempotency (scope, idempotency_key, request_hash, status, response, created_at)
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::timestamptz[])
+                    """,
+                    [Col(r, x => x.Scope), Col(r, x => x.Key), Col(r, x => x.Response.RequestHash), Col(r, x => x.Response.Status),
+                        Col(r, x => x.Response.Body), Col(r, x => x.CreatedAt)]);
             }
 
             batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));

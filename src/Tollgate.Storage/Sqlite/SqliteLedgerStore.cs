@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using Tollgate.Core.Common;
+using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
 using Tollgate.Storage.Common;
 
@@ -12,29 +13,40 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
 {
     private static readonly Dialect D = Dialect.Sqlite;
 
-    public async Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads, CancellationToken cancellationToken)
+    public async Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads, IReadOnlyCollection<(string Scope, string Key)> apiKeys,
+        CancellationToken cancellationToken)
     {
         var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         SqliteTransaction? transaction = null;
         try
         {
+            // BEGIN IMMEDIATE takes the write lock now: everything read below stays true until the commit.
             transaction = connection.BeginTransaction(deferred: false);
             var customers = new Dictionary<string, CustomerLedgerData>(StringComparer.Ordinal);
-            var now = Instants.Now(time);
             foreach (var load in loads)
             {
-                await using (var ensure = Command(connection, transaction,
-                    "INSERT OR IGNORE INTO customers (customer_id, created_at, updated_at) VALUES ($c, $now, $now)"))
-                {
-                    ensure.Parameters.AddWithValue("$c", load.CustomerId);
-                    ensure.Parameters.AddWithValue("$now", D.Time(now));
-                    await ensure.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                }
-
                 customers[load.CustomerId] = await LoadAsync(connection, transaction, load, cancellationToken).ConfigureAwait(false);
             }
 
-            return new Session(connection, transaction, customers);
+            var responses = new Dictionary<(string Scope, string Key), StoredResponse>();
+            if (apiKeys.Count > 0)
+            {
+                await using var command = Command(connection, transaction,
+                    "SELECT request_hash, status, response FROM api_idempotency WHERE scope = $s AND idempotency_key = $k");
+                foreach (var (scope, key) in apiKeys)
+                {
+                    command.Parameters.Clear();
+                    command.Parameters.AddWithValue("$s", scope);
+                    command.Parameters.AddWithValue("$k", key);
+                    await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        responses[(scope, key)] = new StoredResponse(reader.GetString(0), reader.GetInt32(1), reader.GetString(2));
+                    }
+                }
+            }
+
+            return new Session(connection, transaction, customers, responses, time);
         }
         catch
         {
@@ -48,12 +60,12 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
         }
     }
 
-    public async Task<CustomerLedgerData> ReadAsync(string customerId, CancellationToken cancellationToken)
+    public async Task<CustomerLedgerData> ReadAsync(string customerId, IReadOnlyCollection<string> operationKeys, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         // A deferred transaction gives the reads one consistent snapshot under WAL.
         await using var transaction = connection.BeginTransaction(deferred: true);
-        return await LoadAsync(connection, transaction, new CustomerLoad(customerId, [], [], []), cancellationToken).ConfigureAwait(false);
+        return await LoadAsync(connection, transaction, new CustomerLoad(customerId, operationKeys, [], []), cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<string?> FindHoldOwnerAsync(string holdId, CancellationToken cancellationToken)
@@ -156,9 +168,11 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
     public bool IsTransient(Exception exception) =>
         exception is SqliteException { SqliteErrorCode: 5 or 6 }; // SQLITE_BUSY, SQLITE_LOCKED
 
-    public bool IsDuplicateOperation(Exception exception) =>
+    public bool IsKeyConflict(Exception exception) =>
         exception is SqliteException { SqliteExtendedErrorCode: 1555 } e // SQLITE_CONSTRAINT_PRIMARYKEY
-        && e.Message.Contains("ledger_operations.", StringComparison.Ordinal);
+        && (e.Message.Contains("ledger_operations.", StringComparison.Ordinal)
+            || e.Message.Contains("api_idempotency.", StringComparison.Ordinal)
+            || e.Message.Contains("customers.", StringComparison.Ordinal));
 
     internal static EntryPage Page(List<EntryRecord> entries, int limit)
     {
@@ -174,10 +188,14 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
     private static async Task<CustomerLedgerData> LoadAsync(SqliteConnection connection, SqliteTransaction transaction, CustomerLoad load, CancellationToken cancellationToken)
     {
         var data = new LedgerRows.CustomerDataBuilder(load.CustomerId);
-        await using (var seq = Command(connection, transaction, "SELECT coalesce(max(seq), 0) FROM ledger_entries WHERE customer_id = $c"))
+        await using (var seq = Command(connection, transaction,
+            "SELECT (SELECT count(*) FROM customers WHERE customer_id = $c), (SELECT coalesce(max(seq), 0) FROM ledger_entries WHERE customer_id = $c)"))
         {
             seq.Parameters.AddWithValue("$c", load.CustomerId);
-            data.Seq = (long?)await seq.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) ?? 0;
+            await using var reader = await seq.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            data.Exists = reader.GetInt64(0) > 0;
+            data.Seq = reader.GetInt64(1);
         }
 
         var lotsSql = $"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $c AND live";
@@ -253,10 +271,13 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
         return command;
     }
 
-    private sealed class Session(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyDictionary<string, CustomerLedgerData> customers)
+    private sealed class Session(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyDictionary<string, CustomerLedgerData> customers,
+        IReadOnlyDictionary<(string Scope, string Key), StoredResponse> apiResponses, TimeProvider time)
         : ILedgerWriteSession
     {
         public IReadOnlyDictionary<string, CustomerLedgerData> Customers { get; } = customers;
+
+        public IReadOnlyDictionary<(string Scope, string Key), StoredResponse> ApiResponses { get; } = apiResponses;
 
         public async Task<IReadOnlyList<OperationRecord>> LoadOperationsAsync(IReadOnlyList<(string CustomerId, string Key)> keys, CancellationToken cancellationToken)
         {
@@ -280,6 +301,14 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
 
         public async Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken)
         {
+            var now = Instants.Now(time);
+            await ExecuteEachAsync(changes.NewCustomers,
+                "INSERT INTO customers (customer_id, created_at, updated_at) VALUES ($c, $now, $now)",
+                (p, c) =>
+                {
+                    p.AddWithValue("$c", c);
+                    p.AddWithValue("$now", D.Time(now));
+                }, cancellationToken).ConfigureAwait(false);
             await ExecuteEachAsync(changes.InsertedLots,
                 $"INSERT INTO ledger_lots ({LedgerRows.LotColumns}, live) VALUES ($c, $id, $f, $amount, $remaining, $held, $clawed, $expired, $source, $ref, $expires, $priority, $seq, $created, $live)",
                 (p, l) =>
@@ -385,6 +414,18 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                     p.AddWithValue("$c", c.CustomerId);
                     p.AddWithValue("$f", c.Feature);
                     p.AddWithValue("$level", c.Level);
+                }, cancellationToken).ConfigureAwait(false);
+            // A plain insert: a key stored meanwhile fails the commit, and the engine reruns the batch with it loaded.
+            await ExecuteEachAsync(changes.ApiResponses,
+                "INSERT INTO api_idempotency (scope, idempotency_key, request_hash, status, response, created_at) VALUES ($s, $k, $h, $status, $body, $at)",
+                (p, r) =>
+                {
+                    p.AddWithValue("$s", r.Scope);
+                    p.AddWithValue("$k", r.Key);
+                    p.AddWithValue("$h", r.Response.RequestHash);
+                    p.AddWithValue("$status", r.Response.Status);
+                    p.AddWithValue("$body", r.Response.Body);
+                    p.AddWithValue("$at", D.Time(r.CreatedAt));
                 }, cancellationToken).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
