@@ -161,6 +161,8 @@ public abstract class BadInputCorpusTests
         await SendAsync("POST", $"/v1/customers/{Customer}/grants",
             Encoding.UTF8.GetBytes("""{"feature":"credits","amount":1,"reason":"r","expires_at":"99999-01-01T00:00:00Z"}"""), "application/json", "year 99999",
             "corpus-expiry");
+        await SendAsync("POST", $"/v1/customers/{Customer}/grants",
+            Encoding.UTF8.GetBytes("""{"feature":"credits","amount":9223372036854775807,"reason":"r"}"""), "application/json", "grant 2^63-1 onto a balance");
 
         foreach (var (name, body, contentType) in Bodies())
         {

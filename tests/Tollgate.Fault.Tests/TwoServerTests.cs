@@ -1,3 +1,7 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
 using Tollgate.Fault.Tests.Support;
 using Tollgate.Storage;
 
@@ -34,5 +38,52 @@ public sealed class TwoServerTests
         Assert.Equal((0, 0, 0), (doubled, burst.Unsettled, burst.ServerErrors));
         Assert.Equal((0L, 0L), (availableA, availableB));
         Assert.True(books.Balanced);
+    }
+
+    [Fact]
+    public async Task AThousandConcurrentCopiesOfOneSignedWebhook_AcrossTwoServers_GrantOnce()
+    {
+        const int Copies = 1000;
+        const string secret = "whsec_fault_copies_0001";
+        var creem = new Dictionary<string, string>
+        {
+            ["Tollgate__Providers__Creem__ApiKey"] = "creem_test_fault_copies",
+            ["Tollgate__Providers__Creem__WebhookSecret"] = secret,
+            ["Tollgate__Providers__Creem__BaseUrl"] = "http://127.0.0.1:9",
+        };
+        await using var database = await FaultDatabase.CreateAsync(DatabaseProvider.Postgres);
+        await using var first = await ServerProcess.StartAsync(database, creem);
+        await using var second = await ServerProcess.StartAsync(database, creem);
+        using var a = first.CreateClient();
+        using var b = second.CreateClient();
+        var customer = "cus_copies_" + Guid.NewGuid().ToString("N")[..8];
+        // The documented checkout.completed, as a one-time purchase of the demo catalog's starter pack (100 credits).
+        var e = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "Resources", "creem", "checkout.completed.json"),
+            TestContext.Current.CancellationToken))!.AsObject();
+        var o = e["object"]!.AsObject();
+        o.Remove("subscription");
+        o["request_id"] = null;
+        o["order"]!["type"] = "onetime";
+        o["order"]!["product"] = "prod_697ay0pXFXrBYEVC7HS0MR";
+        o["product"]!["id"] = "prod_697ay0pXFXrBYEVC7HS0MR";
+        o["metadata"] = new JsonObject { ["tollgate_customer_id"] = customer, ["tollgate_product"] = "starter_pack" };
+        var body = Encoding.UTF8.GetBytes(e.ToJsonString());
+        var signature = Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), body));
+
+        var statuses = await Task.WhenAll(Enumerable.Range(0, Copies).Select(i => Task.Run(async () =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/webhooks/creem") { Content = new ByteArrayContent(body) };
+            request.Content.Headers.ContentType = new("application/json");
+            request.Headers.Add("creem-signature", signature);
+            using var response = await (i % 2 == 0 ? a : b).SendAsync(request);
+            return response.StatusCode;
+        })));
+        var books = await database.BooksAsync(customer, "credits");
+        var available = await Api.AvailableAsync(a, customer);
+        Figures.Report($"one signed webhook, {Copies} concurrent copies over two servers: 200 {statuses.Count(s => s == HttpStatusCode.OK)}, "
+            + $"other {statuses.Count(s => s != HttpStatusCode.OK)}; credits granted {books.EntrySum} (the pack: 100)");
+
+        Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
+        Assert.Equal((100L, 100L), (available, books.EntrySum));
     }
 }
