@@ -10,7 +10,8 @@ namespace Tollgate.Fault.Tests;
 /// </summary>
 public sealed class OutageTests
 {
-    private const int Keys = 1000;
+    // Enough that the burst outlasts the outage on a fast machine too: the stop must meet requests in flight.
+    private const int Keys = 2500;
     private const int Lanes = 32;
 
     [Fact]
