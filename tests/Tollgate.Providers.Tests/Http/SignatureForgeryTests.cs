@@ -86,4 +86,23 @@ public sealed class SignatureForgeryTests
 
         Assert.Equal(WebhookVerification.InvalidSignature, VerifyCreem(signature));
     }
+
+    [Fact]
+    public void Stripe_AHeaderItemWithoutAName_IsInvalid_EvenBesideAValidSignature()
+    {
+        var header = $"t={SignedAt},=junk,v1={StripeMac}";
+
+        Assert.Equal(WebhookVerification.InvalidSignature,
+            Stripe.VerifyWebhook(new Dictionary<string, string> { ["Stripe-Signature"] = header }, StripeBody, Now));
+    }
+
+    [Fact]
+    public void Stripe_TheSameValidSignatureTwice_IsStillValid()
+    {
+        // Any matching v1 is enough; a second match must not cancel the first.
+        var header = $"t={SignedAt},v1={StripeMac},v1={StripeMac}";
+
+        Assert.Equal(WebhookVerification.Valid,
+            Stripe.VerifyWebhook(new Dictionary<string, string> { ["Stripe-Signature"] = header }, StripeBody, Now));
+    }
 }
