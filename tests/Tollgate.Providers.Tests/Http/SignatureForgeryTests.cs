@@ -105,4 +105,18 @@ public sealed class SignatureForgeryTests
         Assert.Equal(WebhookVerification.Valid,
             Stripe.VerifyWebhook(new Dictionary<string, string> { ["Stripe-Signature"] = header }, StripeBody, Now));
     }
+
+    [Fact]
+    public void Stripe_AnEmptySecretAmongTheConfiguredOnes_SignsNothing()
+    {
+        // A blank entry in the secrets list (a rotation slot left empty) must not make an empty-key HMAC acceptable.
+        var stripe = PaymentProviders.CreateStripe(
+            SharedHttp, new StripeOptions { SecretKey = FakeStripe.SecretKey, WebhookSecrets = ["", StripeSecret] }, TimeProvider.System);
+        var emptyKeyMac = HmacHex("", [.. Encoding.UTF8.GetBytes(SignedAt.ToString(CultureInfo.InvariantCulture) + "."), .. StripeBody]);
+
+        Assert.Equal(WebhookVerification.InvalidSignature,
+            stripe.VerifyWebhook(new Dictionary<string, string> { ["Stripe-Signature"] = $"t={SignedAt},v1={emptyKeyMac}" }, StripeBody, Now));
+        Assert.Equal(WebhookVerification.Valid,
+            stripe.VerifyWebhook(new Dictionary<string, string> { ["Stripe-Signature"] = $"t={SignedAt},v1={StripeMac}" }, StripeBody, Now));
+    }
 }
