@@ -86,4 +86,37 @@ public sealed class SignatureForgeryTests
 
         Assert.Equal(WebhookVerification.InvalidSignature, VerifyCreem(signature));
     }
+
+    [Fact]
+    public void Stripe_AHeaderItemWithoutAName_IsInvalid_EvenBesideAValidSignature()
+    {
+        var header = $"t={SignedAt},=junk,v1={StripeMac}";
+
+        Assert.Equal(WebhookVerification.InvalidSignature,
+            Stripe.VerifyWebhook(new Dictionary<string, string> { ["Stripe-Signature"] = header }, StripeBody, Now));
+    }
+
+    [Fact]
+    public void Stripe_TheSameValidSignatureTwice_IsStillValid()
+    {
+        // Any matching v1 is enough; a second match must not cancel the first.
+        var header = $"t={SignedAt},v1={StripeMac},v1={StripeMac}";
+
+        Assert.Equal(WebhookVerification.Valid,
+            Stripe.VerifyWebhook(new Dictionary<string, string> { ["Stripe-Signature"] = header }, StripeBody, Now));
+    }
+
+    [Fact]
+    public void Stripe_AnEmptySecretAmongTheConfiguredOnes_SignsNothing()
+    {
+        // A blank entry in the secrets list (a rotation slot left empty) must not make an empty-key HMAC acceptable.
+        var stripe = PaymentProviders.CreateStripe(
+            SharedHttp, new StripeOptions { SecretKey = FakeStripe.SecretKey, WebhookSecrets = ["", StripeSecret] }, TimeProvider.System);
+        var emptyKeyMac = HmacHex("", [.. Encoding.UTF8.GetBytes(SignedAt.ToString(CultureInfo.InvariantCulture) + "."), .. StripeBody]);
+
+        Assert.Equal(WebhookVerification.InvalidSignature,
+            stripe.VerifyWebhook(new Dictionary<string, string> { ["Stripe-Signature"] = $"t={SignedAt},v1={emptyKeyMac}" }, StripeBody, Now));
+        Assert.Equal(WebhookVerification.Valid,
+            stripe.VerifyWebhook(new Dictionary<string, string> { ["Stripe-Signature"] = $"t={SignedAt},v1={StripeMac}" }, StripeBody, Now));
+    }
 }
