@@ -265,6 +265,8 @@ public sealed class PaymentApplier(
             ProviderUpdatedAt = Instants.Normalize(e.OccurredAt),
             UpdatedAt = Instants.Now(time),
         };
+        // The read above is only a shortcut: the save itself refuses to overwrite a newer event's state, which another
+        // server or thread may have stored since (issue 9, item 8); then that newer state stands.
         await subscriptionService.SaveAsync(updated, ct).ConfigureAwait(false);
         await LinkAsync(e.Provider, s.Link.ProviderCustomerId, existing.CustomerId, ct).ConfigureAwait(false);
         return ApplyOutcome.Applied(existing.CustomerId);

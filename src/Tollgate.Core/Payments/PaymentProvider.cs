@@ -1,14 +1,18 @@
 namespace Tollgate.Core.Payments;
 
 /// <summary>
-/// The port every payment provider implements (Sandbox, Creem, Stripe). Providers know HTTP and their own wire
+/// The port every payment provider implements (Sandbox, Creem, Stripe, App Store). Providers know HTTP and their own wire
 /// formats; they know nothing of storage. Calls that reach the provider throw <see cref="ProviderException"/> on
 /// failure, with the provider's own message and never a secret.
 /// </summary>
 public interface IPaymentProvider
 {
-    /// <summary><c>sandbox</c>, <c>creem</c> or <c>stripe</c>.</summary>
+    /// <summary><c>sandbox</c>, <c>creem</c>, <c>stripe</c> or <c>apple</c>.</summary>
     string Id { get; }
+
+    /// <summary>What this provider can do when a server asks. The App Store sells only inside the app: it has no
+    /// hosted checkout, no price lookup and no subscription actions for a server.</summary>
+    ProviderCapabilities Capabilities => ProviderCapabilities.All;
 
     /// <summary>The live price of a catalog product's provider mapping (Creem product id, Stripe price id).</summary>
     Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken);
@@ -35,6 +39,24 @@ public interface IPaymentProvider
     /// <summary>Reads a verified webhook body into a normalized event. Throws <see cref="FormatException"/> when the
     /// body is not the JSON the provider sends (not JSON, or no event id/type).</summary>
     ProviderEvent ParseWebhook(ReadOnlySpan<byte> body);
+}
+
+/// <summary>The server-side calls a provider supports; what it lacks is refused with a clear answer, never tried.</summary>
+[Flags]
+public enum ProviderCapabilities
+{
+    None = 0,
+
+    /// <summary><see cref="IPaymentProvider.CreateCheckoutAsync"/>: web payments on a hosted page.</summary>
+    Checkout = 1,
+
+    /// <summary><see cref="IPaymentProvider.GetPriceAsync"/>; without it the catalog's price is shown.</summary>
+    PriceLookup = 2,
+
+    /// <summary>Cancel, resume and change subscriptions on request.</summary>
+    ManageSubscriptions = 4,
+
+    All = Checkout | PriceLookup | ManageSubscriptions,
 }
 
 public enum PlanChangePolicy

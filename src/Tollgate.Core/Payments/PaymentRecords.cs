@@ -85,6 +85,10 @@ public enum WebhookStatus
 
     /// <summary>Verified, but it names no customer Tollgate knows; kept for the operator.</summary>
     Unmatched,
+
+    /// <summary>Signed correctly, but not a body the provider sends (invalid UTF-8, a NUL, a duplicate key, an
+    /// impossible number or date): answered 400, kept for the operator, never applied.</summary>
+    Rejected,
 }
 
 public sealed record WebhookEvent(

@@ -24,9 +24,13 @@ public sealed record PaymentLink(
 
 public abstract record PaymentFact(PaymentLink Link);
 
-/// <summary>A hosted checkout finished. <see cref="Paid"/> is false for one still awaiting an asynchronous payment.</summary>
-/// <param name="ProviderOrderId">Creem <c>ord_…</c>; Stripe's PaymentIntent <c>pi_…</c> (payment mode) — the id refunds name.</param>
+/// <summary>A hosted checkout finished (or, for the App Store, a one-time purchase was made in the app). <see cref="Paid"/>
+/// is false for one still awaiting an asynchronous payment.</summary>
+/// <param name="ProviderOrderId">Creem <c>ord_…</c>; Stripe's PaymentIntent <c>pi_…</c> (payment mode); App Store
+/// <c>transactionId</c> — the id refunds name.</param>
 /// <param name="ProviderSubscriptionId">Set when the checkout started a subscription.</param>
+/// <param name="Quantity">Units bought: a pack bought three times at once grants three times its credits (App Store
+/// consumables can be bought in quantity; hosted checkouts are always 1).</param>
 public sealed record CheckoutCompleted(
     PaymentLink Link,
     string ProviderCheckoutId,
@@ -35,7 +39,8 @@ public sealed record CheckoutCompleted(
     CheckoutMode Mode,
     bool Paid,
     long? Amount,
-    string? Currency) : PaymentFact(Link);
+    string? Currency,
+    int Quantity = 1) : PaymentFact(Link);
 
 /// <summary>A hosted checkout's payment attempt failed (a declined card); the customer may still retry it.</summary>
 public sealed record CheckoutFailed(PaymentLink Link, string ProviderCheckoutId, string Reason) : PaymentFact(Link);
@@ -56,6 +61,9 @@ public enum ProviderSubscriptionStatus
 }
 
 /// <summary>The state of a subscription as of <see cref="ProviderEvent.OccurredAt"/>. Fields the event did not carry are null.</summary>
+/// <param name="AccessEndsAt">When the provider itself states until when the customer is entitled (App Store: the
+/// period's <c>expiresDate</c>, or the end of a billing grace period), access ends then whatever the status, unless a
+/// newer event moves it. Null: the provider does not say, and the status alone decides.</param>
 public sealed record SubscriptionSnapshot(
     PaymentLink Link,
     string ProviderSubscriptionId,
@@ -63,7 +71,13 @@ public sealed record SubscriptionSnapshot(
     DateTimeOffset? CurrentPeriodStart,
     DateTimeOffset? CurrentPeriodEnd,
     bool CancelAtPeriodEnd,
-    DateTimeOffset? CanceledAt) : PaymentFact(Link);
+    DateTimeOffset? CanceledAt,
+    DateTimeOffset? AccessEndsAt = null) : PaymentFact(Link);
+
+/// <summary>The customer chose another product for the subscription's next renewal (App Store
+/// <c>DID_CHANGE_RENEWAL_PREF</c> downgrade); the current plan's own product cancels a pending change.</summary>
+/// <param name="ProviderProductRef">The product the subscription will renew into.</param>
+public sealed record PlanChangeScheduled(PaymentLink Link, string ProviderSubscriptionId, string ProviderProductRef) : PaymentFact(Link);
 
 /// <summary>A subscription period was paid (Creem <c>subscription.paid</c>, Stripe <c>invoice.paid</c>).</summary>
 /// <param name="ProviderPaymentId">Creem transaction <c>tran_…</c>, Stripe invoice <c>in_…</c>: unique per payment.</param>
@@ -104,3 +118,13 @@ public sealed record DisputeOpened(
     IReadOnlyList<string> PaymentIds,
     long? Amount,
     string? Currency) : PaymentFact(Link);
+
+/// <summary>A refund was reversed (App Store <c>REFUND_REVERSED</c>): the payment stands again, and what its refund took
+/// back is given back.</summary>
+/// <param name="ProviderReversalId">Unique per reversal, so it is applied once.</param>
+public sealed record RefundReversed(PaymentLink Link, string ProviderReversalId, IReadOnlyList<string> PaymentIds) : PaymentFact(Link);
+
+/// <summary>The provider asks how a purchase was used before it decides a customer's refund request (App Store
+/// <c>CONSUMPTION_REQUEST</c>). Tollgate records it on the payment for the operator, who answers the provider.</summary>
+/// <param name="Reason">The provider's reason code (<c>UNINTENDED_PURCHASE</c>, …), when it gives one.</param>
+public sealed record ConsumptionRequested(PaymentLink Link, IReadOnlyList<string> PaymentIds, string? Reason) : PaymentFact(Link);

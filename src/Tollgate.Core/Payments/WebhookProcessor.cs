@@ -70,6 +70,8 @@ public sealed class WebhookProcessor(
         }
         catch (Exception ex) when (ex is FormatException or DecoderFallbackException)
         {
+            // Answered 400, so the provider stops retrying it; kept, so an operator can see what was refused.
+            await inbox.TryStoreAsync(Rejected(providerId, body, now, ex.Message), cancellationToken).ConfigureAwait(false);
             return (WebhookReceipt.Malformed, null);
         }
 
@@ -116,6 +118,11 @@ public sealed class WebhookProcessor(
 
     private async Task<WebhookEvent> ApplyStoredAsync(WebhookEvent stored)
     {
+        if (stored.Status == WebhookStatus.Rejected)
+        {
+            return stored;
+        }
+
         var provider = providers.Find(stored.Provider);
         if (provider is null)
         {
@@ -209,6 +216,16 @@ public sealed class WebhookProcessor(
 
         await inbox.UpdateAsync(updated, CancellationToken.None).ConfigureAwait(false);
         return updated;
+    }
+
+    /// <summary>A signed body that could not be read, as a stored event: keyed by its hash (a redelivery is one row), its
+    /// text made storable (invalid UTF-8 and NUL become U+FFFD).</summary>
+    private static WebhookEvent Rejected(string provider, byte[] body, DateTimeOffset now, string reason)
+    {
+        var id = "rejected:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(body))[..32];
+        var text = Encoding.UTF8.GetString(body).Replace('\0', '\uFFFD');
+        return new WebhookEvent(provider, id, "rejected", now, now, text, WebhookStatus.Rejected, 0, null,
+            reason.Length > 2000 ? reason[..2000] : reason, null, null);
     }
 
     /// <summary>Backoff 30 s, 1 min, 2 min … capped at 6 h; after <see cref="MaxAttempts"/> only an operator replays it.</summary>

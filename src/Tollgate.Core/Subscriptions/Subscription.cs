@@ -54,8 +54,13 @@ public interface ISubscriptionStore
 
     Task<IReadOnlyList<Subscription>> ListByCustomerAsync(string customerId, CancellationToken cancellationToken);
 
-    /// <summary>Inserts a new subscription, or replaces the stored one with the same id.</summary>
-    Task SaveAsync(Subscription subscription, CancellationToken cancellationToken);
+    /// <summary>
+    /// Inserts a new subscription, or replaces the stored one with the same id unless the stored one reflects a newer
+    /// provider event (its <see cref="Subscription.ProviderUpdatedAt"/> is later than this one's, or set while this
+    /// one's is not). The check is part of the write itself, so two writers that both read the older state cannot
+    /// both win. Returns false when the stored subscription was newer and was kept.
+    /// </summary>
+    Task<bool> SaveAsync(Subscription subscription, CancellationToken cancellationToken);
 
     /// <summary>All subscriptions in a status, oldest period end first (for renewals and admin views).</summary>
     Task<IReadOnlyList<Subscription>> ListByStatusAsync(SubscriptionStatus status, int limit, CancellationToken cancellationToken);

@@ -13,6 +13,8 @@ namespace Tollgate.Core.Subscriptions;
 /// </summary>
 public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionStore store, LedgerEngine ledger, Gate gate, TimeProvider time)
 {
+    private const int MaxSaveAttempts = 10;
+
     /// <summary>Records a subscription (a lifetime plan has no periods) and grants the allowances it owes now.</summary>
     public async Task<Subscription> StartAsync(string customerId, string planId, string provider, string? providerSubscriptionId,
         string? providerCustomerId, SubscriptionStatus status, DateTimeOffset? periodStart, DateTimeOffset? periodEnd,
@@ -27,12 +29,11 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
         return subscription;
     }
 
-    /// <summary>A new paid period: the subscription is active again and a next-cycle plan change takes effect.</summary>
-    public async Task<Subscription> RenewAsync(string subscriptionId, DateTimeOffset periodStart, DateTimeOffset periodEnd,
-        DateTimeOffset? providerUpdatedAt = null, CancellationToken cancellationToken = default)
-    {
-        var subscription = await GetAsync(subscriptionId, cancellationToken).ConfigureAwait(false);
-        var renewed = subscription with
+    /// <summary>A new paid period: the subscription is active again and a next-cycle plan change takes effect. A period
+    /// that does not start after the stored one changes nothing (it was renewed already).</summary>
+    public Task<Subscription> RenewAsync(string subscriptionId, DateTimeOffset periodStart, DateTimeOffset periodEnd,
+        DateTimeOffset? providerUpdatedAt = null, CancellationToken cancellationToken = default) =>
+        UpdateAsync(subscriptionId, subscription => subscription.CurrentPeriodStart >= Normalize(periodStart) ? null : subscription with
         {
             PlanId = subscription.PendingPlanId ?? subscription.PlanId,
             PendingPlanId = null,
@@ -41,10 +42,7 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
             CurrentPeriodEnd = Normalize(periodEnd),
             ProviderUpdatedAt = Normalize(providerUpdatedAt) ?? subscription.ProviderUpdatedAt,
             UpdatedAt = Instants.Now(time),
-        };
-        await SaveAsync(renewed, cancellationToken).ConfigureAwait(false);
-        return renewed;
-    }
+        }, cancellationToken);
 
     /// <summary>
     /// Moves a subscription to another plan. <see cref="PlanChangePolicy.Immediate"/>: the new plan applies now, and
@@ -60,9 +58,8 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
         var now = Instants.Now(time);
         if (policy == PlanChangePolicy.NextCycle)
         {
-            var pending = subscription with { PendingPlanId = newPlan.Id == subscription.PlanId ? null : newPlan.Id, UpdatedAt = now };
-            await SaveAsync(pending, cancellationToken).ConfigureAwait(false);
-            return pending;
+            return await UpdateAsync(subscriptionId, current => current with { PendingPlanId = newPlan.Id == current.PlanId ? null : newPlan.Id, UpdatedAt = now },
+                cancellationToken).ConfigureAwait(false);
         }
 
         // First make sure the old plan's allowances for this window are in place, so the difference is measured
@@ -91,37 +88,60 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
             }
         }
 
-        await SaveAsync(changed, cancellationToken).ConfigureAwait(false);
-        return changed;
+        return await UpdateAsync(subscriptionId, current => current with { PlanId = newPlan.Id, PendingPlanId = null, UpdatedAt = now }, cancellationToken)
+            .ConfigureAwait(false);
     }
 
     /// <summary>Cancels now (access ends) or at the period end (access continues until then).</summary>
-    public async Task<Subscription> CancelAsync(string subscriptionId, bool atPeriodEnd, CancellationToken cancellationToken = default)
+    public Task<Subscription> CancelAsync(string subscriptionId, bool atPeriodEnd, CancellationToken cancellationToken = default)
     {
-        var subscription = await GetAsync(subscriptionId, cancellationToken).ConfigureAwait(false);
         var now = Instants.Now(time);
-        var canceled = atPeriodEnd && subscription.CurrentPeriodEnd is not null
+        return UpdateAsync(subscriptionId, subscription => atPeriodEnd && subscription.CurrentPeriodEnd is not null
             ? subscription with { CancelAtPeriodEnd = true, CanceledAt = now, UpdatedAt = now }
-            : subscription with { Status = SubscriptionStatus.Canceled, CanceledAt = now, UpdatedAt = now };
-        await SaveAsync(canceled, cancellationToken).ConfigureAwait(false);
-        return canceled;
+            : subscription with { Status = SubscriptionStatus.Canceled, CanceledAt = now, UpdatedAt = now }, cancellationToken);
     }
 
     /// <summary>Undoes a cancellation scheduled for the period end.</summary>
-    public async Task<Subscription> ResumeAsync(string subscriptionId, CancellationToken cancellationToken = default)
+    public Task<Subscription> ResumeAsync(string subscriptionId, CancellationToken cancellationToken = default) =>
+        UpdateAsync(subscriptionId, subscription => subscription with { CancelAtPeriodEnd = false, CanceledAt = null, UpdatedAt = Instants.Now(time) },
+            cancellationToken);
+
+    /// <summary>Stores a subscription as a provider reported it, then brings the customer's allowances up to date.
+    /// Returns false when the stored subscription reflects a newer provider event and was kept.</summary>
+    public async Task<bool> SaveAsync(Subscription subscription, CancellationToken cancellationToken = default)
     {
-        var subscription = await GetAsync(subscriptionId, cancellationToken).ConfigureAwait(false);
-        var resumed = subscription with { CancelAtPeriodEnd = false, CanceledAt = null, UpdatedAt = Instants.Now(time) };
-        await SaveAsync(resumed, cancellationToken).ConfigureAwait(false);
-        return resumed;
+        var saved = await store.SaveAsync(subscription, cancellationToken).ConfigureAwait(false);
+        gate.Invalidate(subscription.CustomerId);
+        if (saved)
+        {
+            await gate.EnsureAllowancesAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false);
+        }
+
+        return saved;
     }
 
-    /// <summary>Stores a subscription as a provider reported it, then brings the customer's allowances up to date.</summary>
-    public async Task SaveAsync(Subscription subscription, CancellationToken cancellationToken = default)
+    /// <summary>Reads, changes (null: nothing to change) and saves. A save refused because a newer provider event was
+    /// stored between the read and the write is made again on what that event stored, so neither change is lost.</summary>
+    private async Task<Subscription> UpdateAsync(string subscriptionId, Func<Subscription, Subscription?> change, CancellationToken cancellationToken)
     {
-        await store.SaveAsync(subscription, cancellationToken).ConfigureAwait(false);
-        gate.Invalidate(subscription.CustomerId);
-        await gate.EnsureAllowancesAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false);
+        for (var attempt = 1; ; attempt++)
+        {
+            var current = await GetAsync(subscriptionId, cancellationToken).ConfigureAwait(false);
+            if (change(current) is not { } changed)
+            {
+                return current;
+            }
+
+            if (await SaveAsync(changed, cancellationToken).ConfigureAwait(false))
+            {
+                return changed;
+            }
+
+            if (attempt == MaxSaveAttempts)
+            {
+                throw new InvalidOperationException($"Subscription {subscriptionId} changed under {attempt} saves in a row; giving up.");
+            }
+        }
     }
 
     public async Task<Subscription> GetAsync(string subscriptionId, CancellationToken cancellationToken) =>

@@ -44,7 +44,7 @@ internal static class CreemWebhook
 
         var createdAt = root.Long("created_at") ?? throw new FormatException("The Creem webhook body has no created_at.");
         var facts = root.Obj("object") is { } obj ? Facts(type, obj) : [];
-        return new ProviderEvent("creem", id, type, DateTimeOffset.FromUnixTimeMilliseconds(createdAt), facts);
+        return new ProviderEvent("creem", id, type, JsonRead.FromUnixMilliseconds(createdAt, "created_at"), facts);
     }
 
     private static List<PaymentFact> Facts(string type, JsonElement obj)

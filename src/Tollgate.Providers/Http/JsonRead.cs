@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Tollgate.Core.Common;
 
 namespace Tollgate.Providers.Http;
 
@@ -9,9 +10,15 @@ namespace Tollgate.Providers.Http;
 /// </summary>
 internal static class JsonRead
 {
-    /// <summary>Parses a webhook body; anything that is not a JSON object is a <see cref="FormatException"/>.</summary>
+    /// <summary>Parses a webhook body; anything that is not a JSON object, or that <see cref="StrictJson"/> refuses (invalid
+    /// UTF-8, a NUL, a duplicate key), is a <see cref="FormatException"/>.</summary>
     public static JsonDocument ParseObject(ReadOnlySpan<byte> body, string provider)
     {
+        if (StrictJson.Problem(body) is { } problem)
+        {
+            throw new FormatException($"The {provider} webhook body is not acceptable JSON: {problem}");
+        }
+
         JsonDocument document;
         try
         {
@@ -114,14 +121,29 @@ internal static class JsonRead
 
     /// <summary>A timestamp given as Unix seconds (Stripe).</summary>
     public static DateTimeOffset? UnixSeconds(this JsonElement? element, string name) =>
-        element.Long(name) is { } seconds ? DateTimeOffset.FromUnixTimeSeconds(seconds) : null;
+        element.Long(name) is { } seconds ? FromUnixSeconds(seconds, name) : null;
+
+    /// <summary>Unix seconds as an instant; one outside years 1–9999 is not a date a provider sends: a <see cref="FormatException"/>.</summary>
+    public static DateTimeOffset FromUnixSeconds(long seconds, string name) =>
+        seconds is >= MinUnixSeconds and <= MaxUnixSeconds
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : throw new FormatException($"'{name}' ({seconds.ToString(CultureInfo.InvariantCulture)}) is not a time.");
+
+    /// <summary>Unix milliseconds as an instant; out of range is a <see cref="FormatException"/>.</summary>
+    public static DateTimeOffset FromUnixMilliseconds(long millis, string name) =>
+        millis is >= MinUnixSeconds * 1000 and <= (MaxUnixSeconds * 1000) + 999
+            ? DateTimeOffset.FromUnixTimeMilliseconds(millis)
+            : throw new FormatException($"'{name}' ({millis.ToString(CultureInfo.InvariantCulture)}) is not a time.");
+
+    private const long MinUnixSeconds = -62_135_596_800;
+    private const long MaxUnixSeconds = 253_402_300_799;
 
     /// <summary>A timestamp given as Unix milliseconds or as an ISO-8601 string (Creem uses both, by entity).</summary>
     public static DateTimeOffset? MillisOrIso(this JsonElement? element, string name)
     {
         if (element.Long(name) is { } millis)
         {
-            return DateTimeOffset.FromUnixTimeMilliseconds(millis);
+            return FromUnixMilliseconds(millis, name);
         }
 
         return element.Str(name) is { } text

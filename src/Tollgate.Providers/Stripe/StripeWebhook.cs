@@ -101,7 +101,7 @@ internal static class StripeWebhook
 
         var created = root.Long("created") ?? throw new FormatException("The Stripe webhook body has no created time.");
         var facts = root.Obj("data").Obj("object") is { } obj ? Facts(type, obj) : [];
-        return new ProviderEvent("stripe", id, type, DateTimeOffset.FromUnixTimeSeconds(created), facts);
+        return new ProviderEvent("stripe", id, type, JsonRead.FromUnixSeconds(created, "created"), facts);
     }
 
     private static List<PaymentFact> Facts(string type, JsonElement obj) => type switch

@@ -31,7 +31,7 @@ public static class CustomersApi
 
             var customer = await store.UpsertAsync(id, body.Email?.Trim(), body.Name?.Trim(), body.Metadata, time.GetUtcNow(), http.RequestAborted);
             return ApiResult.Ok(await ViewAsync(customer, gate, http.RequestAborted));
-        }).Accepts<CustomerBody>("application/json").Produces<CustomerView>();
+        }).JsonBody<CustomerBody>().Produces<CustomerView>().WithName("upsertCustomer");
 
         customers.MapGet("", async (string id, ICustomerStore store, Gate gate, CancellationToken ct) =>
         {
@@ -44,11 +44,11 @@ public static class CustomersApi
             return customer is null
                 ? Problems.NotFound("customer_not_found", $"No customer '{id}'.")
                 : ApiResult.Ok(await ViewAsync(customer, gate, ct));
-        }).Produces<CustomerView>();
+        }).Produces<CustomerView>().WithName("getCustomer").Refuses(400, "invalid_request").Refuses(404, "customer_not_found");
 
         customers.MapGet("/capabilities", async (string id, Gate gate, CancellationToken ct) =>
             Validate.CustomerId(id, "id") ?? ApiResult.Ok(new CapabilitiesView(id, await gate.CapabilitiesAsync(id, ct))))
-            .Produces<CapabilitiesView>();
+            .Produces<CapabilitiesView>().WithName("getCapabilities").Refuses(400, "invalid_request");
 
         customers.MapPost("/grants", async (string id, HttpContext http, Gate gate) =>
         {
@@ -69,7 +69,8 @@ public static class CustomersApi
             var outcome = await gate.GrantAsync(id, body.Feature!, body.Amount!.Value, body.ExpiresAt, body.Reason!.Trim(), call.Key, call,
                 cancellationToken: http.RequestAborted);
             return IdempotencyFilter.Answer(http, outcome.Response, outcome.Refusal == GateRefusal.IdempotencyKeyReused) ?? GrantAnswer(outcome);
-        }).AddEndpointFilter<IdempotencyFilter>().Accepts<GrantBody>("application/json").Produces<GrantView>(StatusCodes.Status201Created);
+        }).Idempotent().JsonBody<GrantBody>().Produces<GrantView>(StatusCodes.Status201Created).WithName("createGrant")
+            .Refuses(404, "unknown_feature").Refuses(503, "unavailable");
 
         customers.MapGet("/balances", async (string id, Gate gate, CancellationToken ct) =>
         {
@@ -81,7 +82,7 @@ public static class CustomersApi
             var balances = await gate.BalancesAsync(id, ct);
             return ApiResult.Ok(new BalancesView(id, balances.Select(b => new BalanceView(b.Feature, b.Type, b.Available, b.Held, b.Debt, b.Limit,
                 b.Used, b.ResetsAt, b.Lots.Select(LotView.From).ToList())).ToList()));
-        }).Produces<BalancesView>();
+        }).Produces<BalancesView>().WithName("getBalances").Refuses(400, "invalid_request");
 
         customers.MapGet("/ledger", async (string id, string? feature, int? limit, string? after, Core.Ledger.LedgerEngine ledger, CancellationToken ct) =>
         {
@@ -109,7 +110,7 @@ public static class CustomersApi
             var page = await ledger.GetEntriesAsync(id, feature, limit ?? 50, cursor, ct);
             return ApiResult.Ok(new LedgerView(page.Entries.Select(EntryView.From).ToList(),
                 page.Next?.ToString(CultureInfo.InvariantCulture)));
-        }).Produces<LedgerView>();
+        }).Produces<LedgerView>().WithName("getLedger").Refuses(400, "invalid_request");
 
         customers.MapGet("/usage", async (string id, string? feature, string? bucket, DateTimeOffset? from, DateTimeOffset? to, Gate gate,
             TimeProvider time, CancellationToken ct) =>
@@ -139,12 +140,12 @@ public static class CustomersApi
             }
 
             return ApiResult.Ok(await gate.StatsAsync(id, feature!, unit.Value, start, end, ct));
-        }).Produces<UsageStats>();
+        }).Produces<UsageStats>().WithName("getUsageStats").Refuses(400, "invalid_request").Refuses(404, "unknown_feature");
 
         customers.MapGet("/subscriptions", async (string id, Gate gate, CancellationToken ct) =>
             Validate.CustomerId(id, "id")
             ?? ApiResult.Ok(new SubscriptionsView((await gate.SubscriptionsAsync(id, ct)).Select(SubscriptionView.From).ToList())))
-            .Produces<SubscriptionsView>();
+            .Produces<SubscriptionsView>().WithName("getSubscriptions").Refuses(400, "invalid_request");
 
         return v1;
     }

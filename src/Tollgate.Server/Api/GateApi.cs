@@ -24,7 +24,7 @@ public static class GateApi
             var result = await gate.CheckAsync(body!.CustomerId!, body.Feature!, body.Amount ?? 1, http.RequestAborted);
             return ApiResult.Ok(new CheckView(result.CustomerId, result.Feature, result.Allowed,
                 result.Reason is { } reason ? GateProblems.Code(reason) : null, result.Balance));
-        }).Accepts<CheckBody>("application/json").Produces<CheckView>();
+        }).JsonBody<CheckBody>().Produces<CheckView>().WithName("check").Refuses(404, "unknown_feature");
 
         v1.MapPost("/usage", async (HttpContext http, Gate gate) =>
         {
@@ -39,7 +39,9 @@ public static class GateApi
             var call = IdempotencyFilter.Call<UsageResult>(http, UsageAnswer);
             var result = await gate.UseAsync(body!.CustomerId!, body.Feature!, body.Amount!.Value, call.Key, call, http.RequestAborted);
             return IdempotencyFilter.Answer(http, result.Response, result.Refusal == GateRefusal.IdempotencyKeyReused) ?? UsageAnswer(result);
-        }).AddEndpointFilter<IdempotencyFilter>().Accepts<UsageBody>("application/json").Produces<UsageView>();
+        }).Idempotent().JsonBody<UsageBody>().Produces<UsageView>().WithName("usage")
+            .Refuses(402, "insufficient_balance", "quota_exceeded", "limit_reached", "not_entitled").Refuses(404, "unknown_feature")
+            .Refuses(429, "concurrency_limit").Refuses(503, "unavailable");
 
         v1.MapPost("/holds", async (HttpContext http, Gate gate) =>
         {
@@ -56,7 +58,9 @@ public static class GateApi
             var outcome = await gate.HoldAsync(body!.CustomerId!, body.Feature!, body.Amount!.Value,
                 TimeSpan.FromSeconds(body.TtlSeconds ?? 3600), call.Key, call, http.RequestAborted);
             return IdempotencyFilter.Answer(http, outcome.Response, outcome.Refusal == GateRefusal.IdempotencyKeyReused) ?? HoldAnswer(outcome);
-        }).AddEndpointFilter<IdempotencyFilter>().Accepts<HoldBody>("application/json").Produces<HoldView>(StatusCodes.Status201Created);
+        }).Idempotent().JsonBody<HoldBody>().Produces<HoldView>(StatusCodes.Status201Created).WithName("createHold")
+            .Refuses(402, "insufficient_balance", "quota_exceeded", "limit_reached", "not_entitled").Refuses(404, "unknown_feature")
+            .Refuses(429, "concurrency_limit").Refuses(503, "unavailable");
 
         v1.MapPost("/holds/{id}/settle", async (string id, HttpContext http, Gate gate) =>
         {
@@ -75,7 +79,8 @@ public static class GateApi
             return outcome.Refusal is { } refusal
                 ? GateProblems.For(refusal, outcome.Message)
                 : ApiResult.Ok(new SettleView(outcome.HoldId, outcome.Status, outcome.Settled, outcome.Released));
-        }).Accepts<SettleBody>("application/json").Produces<SettleView>();
+        }).JsonBody<SettleBody>().Produces<SettleView>().WithName("settleHold")
+            .Refuses(404, "hold_not_found").Refuses(409, "hold_not_active").Refuses(503, "unavailable");
 
         v1.MapPost("/holds/{id}/release", async (string id, Gate gate, CancellationToken ct) =>
         {
@@ -83,7 +88,7 @@ public static class GateApi
             return outcome.Refusal is { } refusal
                 ? GateProblems.For(refusal, outcome.Message)
                 : ApiResult.Ok(new ReleaseView(outcome.HoldId, outcome.Status));
-        }).Produces<ReleaseView>();
+        }).Produces<ReleaseView>().WithName("releaseHold").Refuses(404, "hold_not_found").Refuses(409, "hold_not_active").Refuses(503, "unavailable");
 
         v1.MapGet("/holds/{id}", async (string id, Core.Ledger.LedgerEngine ledger, CancellationToken ct) =>
         {
@@ -91,7 +96,7 @@ public static class GateApi
             return hold is null
                 ? Problems.NotFound("hold_not_found", $"No hold {id}.")
                 : ApiResult.Ok(new HoldView(hold.HoldId, SnakeCase<Core.Ledger.HoldStatus>.Name(hold.Status), hold.Amount, hold.ExpiresAt, hold.Feature));
-        }).Produces<HoldView>();
+        }).Produces<HoldView>().WithName("getHold").Refuses(404, "hold_not_found");
 
         return v1;
     }

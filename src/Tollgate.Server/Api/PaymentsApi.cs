@@ -51,12 +51,14 @@ public static class PaymentsApi
             return outcome.Checkout is { } checkout
                 ? ApiResult.Json(StatusCodes.Status201Created, View(checkout, catalog))
                 : CheckoutProblem(outcome);
-        }).Accepts<CheckoutBody>("application/json").Produces<CheckoutView>(StatusCodes.Status201Created);
+        }).JsonBody<CheckoutBody>().Produces<CheckoutView>(StatusCodes.Status201Created).WithName("createCheckout")
+            .Refuses(404, "unknown_product").Refuses(409, "not_eligible").Refuses(502, "provider_error");
 
         v1.MapGet("/checkouts/{id}", async (string id, CheckoutService checkouts, ProductCatalog catalog, CancellationToken ct) =>
             await checkouts.GetAsync(id, ct) is { } checkout
                 ? ApiResult.Ok(View(checkout, catalog))
-                : Problems.NotFound("checkout_not_found", $"No checkout {id}.")).Produces<CheckoutView>();
+                : Problems.NotFound("checkout_not_found", $"No checkout {id}.")).Produces<CheckoutView>().WithName("getCheckout")
+            .Refuses(404, "checkout_not_found");
 
         v1.MapPost("/access/ensure", async (HttpContext http, Gate gate, CheckoutService checkouts) =>
         {
@@ -75,16 +77,19 @@ public static class PaymentsApi
 
             var outcome = await checkouts.CreateAsync(new CheckoutCommand(body.CustomerId!, body.Product!) { SuccessUrl = body.SuccessUrl }, http.RequestAborted);
             return outcome.Checkout is { } checkout ? ApiResult.Ok(new EnsureView(false, checkout.Id, checkout.Url)) : CheckoutProblem(outcome);
-        }).Accepts<EnsureBody>("application/json").Produces<EnsureView>();
+        }).JsonBody<EnsureBody>().Produces<EnsureView>().WithName("ensureAccess")
+            .Refuses(404, "unknown_product").Refuses(409, "not_eligible").Refuses(502, "provider_error");
 
         v1.MapPost("/subscriptions/{id}/cancel", async (string id, HttpContext http, SubscriptionActions actions) =>
         {
             var (body, problem) = await RequestBody.ReadAsync<CancelBody>(http, allowEmpty: true);
             return problem ?? Answer(id, await actions.CancelAsync(id, body?.AtPeriodEnd ?? true, http.RequestAborted));
-        }).Accepts<CancelBody>("application/json").Produces<AcceptedView>(StatusCodes.Status202Accepted);
+        }).JsonBody<CancelBody>().Produces<AcceptedView>(StatusCodes.Status202Accepted).WithName("cancelSubscription")
+            .Refuses(404, "subscription_not_found").Refuses(409, "conflict").Refuses(502, "provider_error");
 
         v1.MapPost("/subscriptions/{id}/resume", async (string id, SubscriptionActions actions, CancellationToken ct) =>
-            Answer(id, await actions.ResumeAsync(id, ct))).Produces<AcceptedView>(StatusCodes.Status202Accepted);
+            Answer(id, await actions.ResumeAsync(id, ct))).Produces<AcceptedView>(StatusCodes.Status202Accepted).WithName("resumeSubscription")
+            .Refuses(404, "subscription_not_found").Refuses(409, "conflict").Refuses(502, "provider_error");
 
         v1.MapPost("/subscriptions/{id}/change", async (string id, HttpContext http, SubscriptionActions actions) =>
         {
@@ -102,7 +107,8 @@ public static class PaymentsApi
             }
 
             return problem ?? Answer(id, await actions.ChangeAsync(id, body!.Plan!, policy!.Value, http.RequestAborted));
-        }).Accepts<ChangeBody>("application/json").Produces<AcceptedView>(StatusCodes.Status202Accepted);
+        }).JsonBody<ChangeBody>().Produces<AcceptedView>(StatusCodes.Status202Accepted).WithName("changeSubscription")
+            .Refuses(404, "subscription_not_found", "unknown_product").Refuses(409, "conflict").Refuses(502, "provider_error");
 
         v1.MapPost("/customers/{id}/portal", async (string id, ICustomerStore customers, PortalTokens tokens, PublicUrls urls, CancellationToken ct) =>
         {
@@ -118,7 +124,7 @@ public static class PaymentsApi
 
             var (token, expires) = await tokens.IssueAsync(id, ct);
             return ApiResult.Ok(new PortalView(new Uri(urls.Base, "portal?token=" + Uri.EscapeDataString(token)).ToString(), expires));
-        }).Produces<PortalView>();
+        }).Produces<PortalView>().WithName("createPortalLink").Refuses(400, "invalid_request").Refuses(404, "customer_not_found");
 
         return v1;
     }

@@ -41,7 +41,7 @@ public static class ProductsApi
             }
 
             return ApiResult.Ok(new ProductsView(provider ?? providers.Default, plans, packs));
-        }).Produces<ProductsView>();
+        }).Produces<ProductsView>().WithName("listProducts").Refuses(400, "invalid_request");
         return v1;
     }
 }

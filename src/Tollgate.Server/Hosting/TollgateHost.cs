@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Customers;
@@ -29,7 +30,12 @@ public static class TollgateHost
     public static async Task<WebApplication> CreateAsync(string[] args, Action<WebApplicationBuilder>? configure = null,
         CancellationToken cancellationToken = default)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // appsettings.json is read from the app's own folder, wherever the server is started from: its logging rules
+        // must apply even when the working directory is elsewhere (issue 9, item 7).
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        // The framework's request log prints every request's query string, and a portal link carries its token there.
+        // Added after the configuration's rules, so no setting turns it back on; RequestLog writes paths without queries.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         if (string.IsNullOrEmpty(builder.Configuration["urls"]))
         {
             builder.WebHost.UseUrls(DefaultUrl);
@@ -45,6 +51,9 @@ public static class TollgateHost
         var report = await database.MigrateAsync(cancellationToken);
         app.Logger.LogInformation("Database {Provider} at schema version {Version}; applied now: {Applied}",
             database.Provider, report.CurrentVersion, report.Applied.Count == 0 ? "none" : string.Join(", ", report.Applied));
+        // An operator must be able to see whether test cards can buy anything here (issue 9, item 3).
+        Log.ProvidersLive(app.Logger, string.Join(", ", settings.Providers.Live), settings.Providers.Default,
+            settings.Providers.SandboxEnabled ? "ON: anyone can pay with a test card" : "off");
         await app.Services.GetRequiredService<ApiKeyRing>().LoadAsync(settings, database.Settings, cancellationToken);
         // Created now, so verifying a Sandbox webhook never waits on the database for it.
         await app.Services.GetRequiredService<SandboxSecret>().GetAsync();
@@ -86,9 +95,23 @@ public static class TollgateHost
         services.AddHostedService<LedgerSweeper>();
         services.AddHostedService<ChangeFeedListener>();
         services.AddHostedService<WebhookRetryWorker>();
-        services.AddHostedService<SandboxRenewer>();
+        if (settings.Providers.SandboxEnabled)
+        {
+            services.AddHostedService<SandboxRenewer>();
+        }
+
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
-        services.AddOpenApi("v1", o => o.ShouldInclude = d => d.RelativePath?.StartsWith("v1/", StringComparison.Ordinal) == true);
+        services.AddHsts(o =>
+        {
+            o.MaxAge = TimeSpan.FromDays(180);
+            o.IncludeSubDomains = false;
+        });
+        services.AddAdminLoginRateLimit();
+        services.AddOpenApi("v1", o =>
+        {
+            o.ShouldInclude = d => d.RelativePath?.StartsWith("v1/", StringComparison.Ordinal) == true;
+            ApiDocs.Configure(o);
+        });
         services.AddTollgatePages();
     }
 
@@ -96,13 +119,25 @@ public static class TollgateHost
     {
         404 => Problems.NotFound("not_found", "No such endpoint."),
         405 => Problems.Create(405, "method_not_allowed", "This endpoint does not take that method."),
-        415 => Problems.Create(415, "unsupported_media_type", "The body must be JSON.", "Send Content-Type: application/json."),
+        415 => Problems.UnsupportedMediaType(),
         _ => Problems.Create(status, "error", "The request failed."),
     };
 
     private static void MapTollgate(WebApplication app)
     {
-        app.UseExceptionHandler(handler => handler.Run(context => Problems.Internal().ExecuteAsync(context)));
+        var settings = app.Services.GetRequiredService<TollgateSettings>();
+        if (settings.ForwardedHeaders)
+        {
+            var forwarded = new ForwardedHeadersOptions { ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto };
+            // Turned on by the operator for the proxy in front of Tollgate, wherever it runs (a container network).
+            forwarded.KnownIPNetworks.Clear();
+            forwarded.KnownProxies.Clear();
+            app.UseForwardedHeaders(forwarded);
+        }
+
+        app.UseRequestLog();
+        app.UseHsts();
+        app.UseExceptionHandler(handler => handler.Run(RequestGuard.HandleExceptionAsync));
         // Errors the framework answers with an empty body (no route, wrong method, not JSON) get a problem body too.
         app.UseStatusCodePages(context => StatusProblem(context.HttpContext.Response.StatusCode).ExecuteAsync(context.HttpContext));
         app.Use(async (context, next) =>
@@ -117,15 +152,21 @@ public static class TollgateHost
             }
         });
 
+        app.UseApiRequestGuard();
+        app.UseRateLimiter();
         app.MapHealthApi();
         app.MapOpenApi("/openapi/{documentName}.json");
-        var v1 = app.MapGroup("/v1").AddEndpointFilter<ApiKeyFilter>();
+        var v1 = app.MapGroup("/v1").AddEndpointFilter<ApiKeyFilter>().Refuses(401, "unauthorized").Refuses(500, "internal_error");
         v1.MapCustomersApi();
         v1.MapGateApi();
         v1.MapProductsApi();
         v1.MapPaymentsApi();
         app.MapWebhooksApi();
-        app.MapSandboxPages();
+        if (settings.Providers.SandboxEnabled)
+        {
+            app.MapSandboxPages();
+        }
+
         app.MapTollgatePages();
     }
 
@@ -143,11 +184,13 @@ public static class TollgateHost
         services.AddSingleton(sp =>
         {
             // Provider calls time out and back off in wall-clock time, whatever clock the business logic runs on.
-            var providers = new List<IPaymentProvider>
+            var providers = new List<IPaymentProvider>();
+            if (settings.Providers.SandboxEnabled)
             {
-                new SandboxProvider(sp.GetRequiredService<ISandboxStore>(), catalog, sp.GetRequiredService<PublicUrls>(), sp.GetRequiredService<SandboxBilling>(),
-                    sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<SandboxSecret>().GetAsync),
-            };
+                providers.Add(new SandboxProvider(sp.GetRequiredService<ISandboxStore>(), catalog, sp.GetRequiredService<PublicUrls>(),
+                    sp.GetRequiredService<SandboxBilling>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<SandboxSecret>().GetAsync));
+            }
+
             var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tollgate.Providers");
             if (settings.Providers.Creem is { } creem)
             {

@@ -35,7 +35,7 @@ public static class TollgateProgram
     private static async Task<int> MigrateAsync(string[] args)
     {
         var configuration = new ConfigurationBuilder()
-            .AddJsonFile("appsettings.json", optional: true)
+            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true)
             .AddEnvironmentVariables()
             .AddCommandLine(args)
             .Build();

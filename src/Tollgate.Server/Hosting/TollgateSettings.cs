@@ -14,7 +14,8 @@ public sealed record TollgateSettings(
     string? AdminKey,
     Uri? PublicBaseUrl,
     ProviderSettings Providers,
-    bool PastDueKeepsAccess)
+    bool PastDueKeepsAccess,
+    bool ForwardedHeaders = false)
 {
     public static TollgateSettings Read(IConfiguration configuration)
     {
@@ -48,7 +49,12 @@ public sealed record TollgateSettings(
         var pastDue = section["Subscriptions:PastDueKeepsAccess"] is { Length: > 0 } raw
             ? bool.TryParse(raw, out var parsed) ? parsed : throw new ConfigurationException("Tollgate__Subscriptions__PastDueKeepsAccess", "must be true or false.")
             : true;
-        return new TollgateSettings(database, catalog, apiKeys, adminKey, baseUrl, ProviderSettings.Read(section.GetSection("Providers")), pastDue);
+        // Behind a TLS proxy, requests arrive as plain HTTP: X-Forwarded-Proto says they were HTTPS, so cookies get Secure
+        // and HSTS is sent. Off by default, since without a proxy in front anyone could send those headers.
+        var forwarded = section["ForwardedHeaders"] is { Length: > 0 } rawForwarded
+            ? bool.TryParse(rawForwarded, out var parsedForwarded) ? parsedForwarded : throw new ConfigurationException("Tollgate__ForwardedHeaders", "must be true or false.")
+            : false;
+        return new TollgateSettings(database, catalog, apiKeys, adminKey, baseUrl, ProviderSettings.Read(section.GetSection("Providers")), pastDue, forwarded);
     }
 
     public ProductCatalog LoadCatalog()
@@ -86,19 +92,45 @@ public sealed record TollgateSettings(
     internal static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 }
 
-/// <summary>Payment providers: the default for new checkouts and each provider's secrets.</summary>
-public sealed record ProviderSettings(string Default, CreemSettings? Creem, StripeSettings? Stripe)
+/// <summary>Payment providers: the default for new checkouts, each provider's secrets, and whether the Sandbox (test cards,
+/// and with it the landing page's demo path) is live.</summary>
+/// <param name="SandboxEnabled">Only when no real provider is configured, unless an operator turns it on: with Creem or
+/// Stripe live, a Sandbox left on would let anyone buy anything with a test card (issue 9, item 3).</param>
+public sealed record ProviderSettings(string Default, CreemSettings? Creem, StripeSettings? Stripe, bool SandboxEnabled = true)
 {
+    /// <summary>The providers that take payments, the default first (for the start-up log).</summary>
+    public IReadOnlyList<string> Live =>
+        new[] { SandboxEnabled ? "sandbox" : null, Creem is null ? null : "creem", Stripe is null ? null : "stripe" }
+            .OfType<string>().OrderBy(p => p == Default ? 0 : 1).ThenBy(p => p, StringComparer.Ordinal).ToList();
+
     public static ProviderSettings Read(IConfigurationSection section)
     {
-        var defaultProvider = TollgateSettings.Blank(section["Default"])?.ToLowerInvariant() ?? "sandbox";
-        if (defaultProvider is not ("sandbox" or "creem" or "stripe"))
-        {
-            throw new ConfigurationException("Tollgate__Providers__Default", $"'{defaultProvider}' is not a provider; use sandbox, creem or stripe.");
-        }
-
         var creem = CreemSettings.Read(section.GetSection("Creem"));
         var stripe = StripeSettings.Read(section.GetSection("Stripe"));
+        var real = new[] { creem is null ? null : "creem", stripe is null ? null : "stripe" }.OfType<string>().ToList();
+
+        bool? sandboxSetting = null;
+        if (TollgateSettings.Blank(section["Sandbox:Enabled"]) is { } rawSandbox)
+        {
+            sandboxSetting = bool.TryParse(rawSandbox, out var enabled)
+                ? enabled
+                : throw new ConfigurationException("Tollgate__Providers__Sandbox__Enabled", $"'{rawSandbox}' must be true or false.");
+        }
+
+        var sandbox = sandboxSetting ?? real.Count == 0;
+        var explicitDefault = TollgateSettings.Blank(section["Default"])?.ToLowerInvariant();
+        if (explicitDefault is not (null or "sandbox" or "creem" or "stripe"))
+        {
+            throw new ConfigurationException("Tollgate__Providers__Default", $"'{explicitDefault}' is not a provider; use sandbox, creem or stripe.");
+        }
+
+        var defaultProvider = explicitDefault ?? real.Count switch
+        {
+            0 => "sandbox",
+            1 => real[0],
+            _ => throw new ConfigurationException("Tollgate__Providers__Default",
+                $"{string.Join(" and ", real)} are both configured; name the one new checkouts use (creem or stripe)."),
+        };
         if (defaultProvider == "creem" && creem is null)
         {
             throw new ConfigurationException("Tollgate__Providers__Creem__ApiKey", "is required when the default provider is creem.");
@@ -109,7 +141,14 @@ public sealed record ProviderSettings(string Default, CreemSettings? Creem, Stri
             throw new ConfigurationException("Tollgate__Providers__Stripe__SecretKey", "is required when the default provider is stripe.");
         }
 
-        return new ProviderSettings(defaultProvider, creem, stripe);
+        if (defaultProvider == "sandbox" && !sandbox)
+        {
+            throw new ConfigurationException("Tollgate__Providers__Sandbox__Enabled", real.Count == 0
+                ? "is false and no real provider (Creem or Stripe) is configured: nothing could take a payment."
+                : $"must be true for the Sandbox to be the default beside {string.Join(" and ", real)}; test cards would then buy anything.");
+        }
+
+        return new ProviderSettings(defaultProvider, creem, stripe, sandbox);
     }
 }
 

@@ -8,7 +8,8 @@ namespace Tollgate.Server.Payments;
 
 /// <summary>
 /// Signed, short-lived links to a customer's portal: <c>base64url(customer|expiry).base64url(HMAC-SHA256)</c>. The
-/// token scopes every portal page and action to that one customer; a forged, altered or expired token is refused.
+/// token scopes every portal page and action to that one customer; a forged, altered, expired or revoked (signed out)
+/// token is refused.
 /// </summary>
 public sealed class PortalTokens(ISettingsStore settings, TimeProvider time)
 {
@@ -56,8 +57,25 @@ public sealed class PortalTokens(ISettingsStore settings, TimeProvider time)
             return (null, "malformed");
         }
 
-        return DateTimeOffset.FromUnixTimeSeconds(expires) <= time.GetUtcNow() ? (null, "expired") : (text[..bar], null);
+        if (DateTimeOffset.FromUnixTimeSeconds(expires) <= time.GetUtcNow())
+        {
+            return (null, "expired");
+        }
+
+        return await settings.GetAsync(RevokedSetting(mac), ct) is not null ? (null, "revoked") : (text[..bar], null);
     }
+
+    /// <summary>Ends a token before its expiry (the portal's sign-out): the link and the cookie holding it stop working on
+    /// every server. Kept by the token's signature in the settings store; a forged token has nothing to revoke.</summary>
+    public async Task RevokeAsync(string? token, CancellationToken ct)
+    {
+        if (token?.Split('.') is [_, var macPart] && Base64Url.IsValid(macPart) && await ValidateAsync(token, ct) is { CustomerId: not null })
+        {
+            await settings.GetOrAddAsync(RevokedSetting(Base64Url.DecodeFromChars(macPart)), "revoked", ct);
+        }
+    }
+
+    private static string RevokedSetting(byte[] mac) => "portal_revoked:" + Convert.ToHexStringLower(mac);
 
     private async Task<byte[]> KeyAsync(CancellationToken ct) =>
         _key ??= Convert.FromHexString(await settings.GetOrAddAsync(SecretSetting, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)), ct));

@@ -58,6 +58,7 @@ public abstract class PortalPageModel : TollgatePageModel
     public static ProblemView Denied(string? problem) => problem switch
     {
         "expired" => new ProblemView(StatusCodes.Status401Unauthorized, "portal.denied.expired.title", "portal.denied.expired.message"),
+        "revoked" => new ProblemView(StatusCodes.Status401Unauthorized, "portal.denied.revoked.title", "portal.denied.revoked.message"),
         "none" or null => new ProblemView(StatusCodes.Status401Unauthorized, "portal.denied.none.title", "portal.denied.none.message"),
         _ => new ProblemView(StatusCodes.Status403Forbidden, "portal.denied.invalid.title", "portal.denied.invalid.message"),
     };

@@ -3,7 +3,7 @@ using Tollgate.Server.Payments;
 namespace Tollgate.Server.Web;
 
 /// <summary>Who the portal is open for: the customer of a valid portal token, or why there is none.</summary>
-/// <param name="Problem"><c>none</c> (no token at all), <c>malformed</c>, <c>forged</c> or <c>expired</c>.</param>
+/// <param name="Problem"><c>none</c> (no token at all), <c>malformed</c>, <c>forged</c>, <c>expired</c> or <c>revoked</c>.</param>
 public sealed record PortalSession(string? CustomerId, string? Problem);
 
 /// <summary>
@@ -54,7 +54,12 @@ public sealed class PortalSessions(PortalTokens tokens)
         return session;
     }
 
-    public static void SignOut(HttpContext http) => http.Response.Cookies.Delete(Cookie, new CookieOptions { Path = "/" });
+    /// <summary>Signs out: the token is revoked server-side (the link stops working too), then the cookie is dropped.</summary>
+    public async Task SignOutAsync(HttpContext http)
+    {
+        await tokens.RevokeAsync(http.Request.Cookies[Cookie], http.RequestAborted);
+        http.Response.Cookies.Delete(Cookie, new CookieOptions { Path = "/", Secure = http.Request.IsHttps, HttpOnly = true });
+    }
 
     private async Task<PortalSession> ValidateAsync(string token, CancellationToken ct)
     {

@@ -50,12 +50,7 @@ public sealed class Texts
     public string Money(long minorUnits, string currency)
     {
         var code = currency.ToUpperInvariant();
-        var exponent = code switch
-        {
-            "BIF" or "CLP" or "DJF" or "GNF" or "ISK" or "JPY" or "KMF" or "KRW" or "PYG" or "RWF" or "UGX" or "VND" or "VUV" or "XAF" or "XOF" or "XPF" => 0,
-            "BHD" or "JOD" or "KWD" or "OMR" or "TND" => 3,
-            _ => 2,
-        };
+        var exponent = Core.Common.Currencies.MinorDigits(code);
         var amount = minorUnits / (decimal)Math.Pow(10, exponent);
         var number = amount.ToString(exponent == 0 ? "#,0" : "#,0." + new string('0', exponent), CultureInfo.InvariantCulture);
         var symbol = (code, Lang) switch

@@ -27,9 +27,12 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
         await sql.QueryAsync($"SELECT {Columns} FROM subscriptions WHERE status = @s ORDER BY current_period_end, subscription_id LIMIT @limit", Read,
             cancellationToken, ("@s", SnakeCase<SubscriptionStatus>.Name(status)), ("@limit", limit)).ConfigureAwait(false);
 
-    public async Task SaveAsync(Subscription s, CancellationToken cancellationToken)
+    public async Task<bool> SaveAsync(Subscription s, CancellationToken cancellationToken)
     {
-        await sql.ExecuteAsync(
+        // The ordering rule is in the upsert, not in a read before it: of two events applied at the same moment, the
+        // older one's write changes nothing, whichever commits last (issue 9, item 8). Equal times pass, so the
+        // facts of one event (a snapshot, then its payment's renewal) and local changes made on a fresh read apply.
+        var saved = await sql.ExecuteAsync(
             $"""
             INSERT INTO subscriptions ({Columns})
             VALUES (@c, @id, @plan, @provider, @pid, @pcid, @status, @start, @end, @cancel, @pending, @canceled, @pupdated, @created, @updated)
@@ -39,16 +42,19 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
                 current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
                 cancel_at_period_end = excluded.cancel_at_period_end, pending_plan_id = excluded.pending_plan_id,
                 canceled_at = excluded.canceled_at, provider_updated_at = excluded.provider_updated_at, updated_at = excluded.updated_at
+            WHERE subscriptions.provider_updated_at IS NULL OR subscriptions.provider_updated_at <= excluded.provider_updated_at
             """,
             cancellationToken,
             ("@c", s.CustomerId), ("@id", s.Id), ("@plan", s.PlanId), ("@provider", s.Provider), ("@pid", s.ProviderSubscriptionId),
             ("@pcid", s.ProviderCustomerId), ("@status", SnakeCase<SubscriptionStatus>.Name(s.Status)), ("@start", s.CurrentPeriodStart),
             ("@end", s.CurrentPeriodEnd), ("@cancel", s.CancelAtPeriodEnd), ("@pending", s.PendingPlanId), ("@canceled", s.CanceledAt),
-            ("@pupdated", s.ProviderUpdatedAt), ("@created", s.CreatedAt), ("@updated", s.UpdatedAt)).ConfigureAwait(false);
-        if (notify is not null)
+            ("@pupdated", s.ProviderUpdatedAt), ("@created", s.CreatedAt), ("@updated", s.UpdatedAt)).ConfigureAwait(false) == 1;
+        if (saved && notify is not null)
         {
             await notify(s.CustomerId, cancellationToken).ConfigureAwait(false);
         }
+
+        return saved;
     }
 
     private Subscription Read(DbDataReader r) => new(

@@ -19,6 +19,8 @@ public sealed class ConfigurationTests
     [InlineData("Tollgate:Providers:Creem:ApiKey", "creem_test_abc", "Tollgate__Providers__Creem__WebhookSecret")]
     [InlineData("Tollgate:Providers:Stripe:SecretKey", "sk_test_abc", "Tollgate__Providers__Stripe__WebhookSecrets__0")]
     [InlineData("Tollgate:Subscriptions:PastDueKeepsAccess", "maybe", "Tollgate__Subscriptions__PastDueKeepsAccess")]
+    [InlineData("Tollgate:Providers:Sandbox:Enabled", "maybe", "Tollgate__Providers__Sandbox__Enabled")]
+    [InlineData("Tollgate:Providers:Sandbox:Enabled", "false", "Tollgate__Providers__Sandbox__Enabled")]
     public void ABadSetting_IsReportedWithItsKey(string key, string value, string reportedKey)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [key] = value }).Build();
@@ -35,9 +37,52 @@ public sealed class ConfigurationTests
         var settings = TollgateSettings.Read(new ConfigurationBuilder().Build());
 
         Assert.Equal((DatabaseProvider.Sqlite, "Data Source=tollgate.db"), (settings.Database.Provider, settings.Database.ConnectionString));
-        Assert.Equal("sandbox", settings.Providers.Default);
+        Assert.Equal(("sandbox", true), (settings.Providers.Default, settings.Providers.SandboxEnabled));
         Assert.Empty(settings.ApiKeys);
         Assert.Equal(5, settings.LoadCatalog().Plans.Count);
+    }
+
+    private static TollgateSettings Read(params (string Key, string Value)[] settings) =>
+        TollgateSettings.Read(new ConfigurationBuilder().AddInMemoryCollection(settings.Select(s => KeyValuePair.Create(s.Key, (string?)s.Value))).Build());
+
+    private static readonly (string, string)[] Creem =
+        [("Tollgate:Providers:Creem:ApiKey", "creem_test_abc"), ("Tollgate:Providers:Creem:WebhookSecret", "whsec_abc")];
+
+    private static readonly (string, string)[] Stripe =
+        [("Tollgate:Providers:Stripe:SecretKey", "sk_test_abc"), ("Tollgate:Providers:Stripe:WebhookSecrets:0", "whsec_abc")];
+
+    [Fact]
+    public void Bug9_3_WithARealProviderConfigured_TheSandboxIsOff_AndTheRealProviderIsTheDefault()
+    {
+        var creem = Read(Creem);
+        var stripe = Read(Stripe);
+
+        Assert.Equal(("creem", false), (creem.Providers.Default, creem.Providers.SandboxEnabled));
+        Assert.Equal(["creem"], creem.Providers.Live);
+        Assert.Equal(("stripe", false), (stripe.Providers.Default, stripe.Providers.SandboxEnabled));
+    }
+
+    [Fact]
+    public void Bug9_3_TheSandboxBesideARealProvider_OnlyWhenAnOperatorTurnsItOn()
+    {
+        var beside = Read([.. Creem, ("Tollgate:Providers:Sandbox:Enabled", "true")]);
+        var asDefault = Read([.. Creem, ("Tollgate:Providers:Sandbox:Enabled", "true"), ("Tollgate:Providers:Default", "sandbox")]);
+        var refused = Assert.Throws<ConfigurationException>(() => Read([.. Creem, ("Tollgate:Providers:Default", "sandbox")]));
+
+        Assert.Equal(("creem", true), (beside.Providers.Default, beside.Providers.SandboxEnabled));
+        Assert.Equal(["creem", "sandbox"], beside.Providers.Live);
+        Assert.Equal(("sandbox", true), (asDefault.Providers.Default, asDefault.Providers.SandboxEnabled));
+        Assert.Equal("Tollgate__Providers__Sandbox__Enabled", refused.Key);
+    }
+
+    [Fact]
+    public void TwoRealProvidersAndNoDefault_IsAMisconfiguration_NamingTheKey()
+    {
+        var error = Assert.Throws<ConfigurationException>(() => Read([.. Creem, .. Stripe]));
+        var named = Read([.. Creem, .. Stripe, ("Tollgate:Providers:Default", "stripe")]);
+
+        Assert.Equal("Tollgate__Providers__Default", error.Key);
+        Assert.Equal(("stripe", false), (named.Providers.Default, named.Providers.SandboxEnabled));
     }
 
     [Fact]

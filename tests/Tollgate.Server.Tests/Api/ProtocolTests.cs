@@ -103,6 +103,40 @@ public abstract class ProtocolTests : AppTestBase
         Assert.Contains("/v1/customers/{id}/balances", paths);
         Assert.DoesNotContain("/healthz", paths);
     }
+
+    [Fact]
+    public async Task OpenApiDocument_IsExactEnoughToGenerateAClient()
+    {
+        using var client = App.App.GetTestClientWithoutKey();
+        var document = await Json.ReadAsync(await client.GetAsync("/openapi/v1.json"), 200);
+
+        var operations = document["paths"]!.AsObject().SelectMany(p => p.Value!.AsObject().Select(o => (Path: p.Key, Operation: o.Value!.AsObject()))).ToList();
+        foreach (var (path, operation) in operations)
+        {
+            // Clients name their methods after these, and every /v1 call may be refused for a missing key.
+            Assert.False(string.IsNullOrEmpty((string?)operation["operationId"]), $"{path} has no operationId");
+            Assert.Equal("unauthorized", (string?)Codes(operation, "401").Single());
+        }
+
+        var usage = document["paths"]!["/v1/usage"]!["post"]!.AsObject();
+        var header = usage["parameters"]!.AsArray().Single(p => (string?)p!["name"] == "Idempotency-Key")!;
+        Assert.Equal("header", (string?)header["in"]);
+        Assert.True((bool)header["required"]!);
+        Assert.Equal(["insufficient_balance", "limit_reached", "not_entitled", "quota_exceeded"], Codes(usage, "402"));
+        Assert.Equal(["idempotency_key_reused"], Codes(usage, "422"));
+
+        // Nulls are never written, so nullable fields are optional rather than required-and-null; bodies require what is validated.
+        var schemas = document["components"]!["schemas"]!;
+        Assert.Equal(["customer_id", "feature", "allowed"], schemas["CheckView"]!["required"]!.AsArray().Select(n => (string)n!));
+        Assert.Equal("string", (string?)schemas["CheckView"]!["properties"]!["reason"]!["type"]);
+        Assert.Equal(["customer_id", "feature", "amount"], schemas["UsageBody"]!["required"]!.AsArray().Select(n => (string)n!));
+        Assert.Equal(["open", "completed", "expired", "failed"],
+            schemas["CheckoutView"]!["properties"]!["status"]!["enum"]!.AsArray().Select(n => (string)n!));
+    }
+
+    private static List<string> Codes(System.Text.Json.Nodes.JsonObject operation, string status) =>
+        operation["responses"]![status]!["content"]!["application/problem+json"]!["schema"]!["allOf"]![1]!["properties"]!["code"]!["enum"]!
+            .AsArray().Select(n => (string)n!).ToList();
 }
 
 public sealed class SqliteProtocolTests : ProtocolTests

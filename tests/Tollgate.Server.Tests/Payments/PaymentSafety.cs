@@ -310,6 +310,31 @@ public abstract class PaymentSafety : IAsyncLifetime
         Assert.Equal(100, (long)(await App.BalanceAsync(buyer, "credits"))["available"]!);
         Assert.Equal(0, (long)(await App.BalanceAsync(other, "credits"))["available"]!);
     }
+
+    [Fact]
+    public async Task Bug9_8_ConcurrentEventsForOneSubscription_LeaveTheNewestEventsState()
+    {
+        const int Events = 24;
+        var random = new Random(98);
+        var t0 = App.Clock.GetUtcNow();
+        for (var round = 0; round < 3; round++)
+        {
+            var c = TollgateApp.NewCustomer();
+            var subscription = $"sub_race_{round}";
+            await DeliverCreemAsync(CreemSubscription("subscription.paid", $"evt_start_{round}", c, subscription, t0, t0, t0.AddMonths(1), $"tran_{round}"));
+            // Only the newest event schedules the cancellation: an older event written after it would undo it.
+            var bodies = Enumerable.Range(1, Events)
+                .Select(i => CreemSubscription(i == Events ? "subscription.scheduled_cancel" : "subscription.update", $"evt_race_{round}_{i}", c, subscription,
+                    t0.AddSeconds(i), t0, t0.AddMonths(1)))
+                .OrderBy(_ => random.Next())
+                .ToList();
+
+            await Task.WhenAll(bodies.Select(body => Task.Run(() => DeliverCreemAsync(body))));
+            var stored = await Json.ReadAsync(await App.Client.GetAsync($"/v1/customers/{c}/subscriptions"), 200);
+
+            Assert.True((bool)stored["subscriptions"]![0]!["cancel_at_period_end"]!, $"round {round}: an older event overwrote the newest");
+        }
+    }
 }
 
 public sealed class SqlitePaymentSafety : PaymentSafety

@@ -29,6 +29,7 @@ public abstract class ProviderWebhooks : IAsyncLifetime
         App = await TollgateApp.StartAsync(Provider, settings: new Dictionary<string, string?>
         {
             ["Tollgate:Catalog"] = _catalog,
+            ["Tollgate:Providers:Default"] = "creem",
             ["Tollgate:Providers:Creem:ApiKey"] = FakeCreem.ApiKey,
             ["Tollgate:Providers:Creem:WebhookSecret"] = SignedWebhooks.CreemSecret,
             ["Tollgate:Providers:Creem:BaseUrl"] = _creem.BaseUrl.ToString(),
@@ -177,13 +178,15 @@ public abstract class ProviderWebhooks : IAsyncLifetime
     }
 
     [Fact]
-    public async Task AValidSignatureOverMalformedJson_Is400_AndNothingIsStored()
+    public async Task AValidSignatureOverMalformedJson_Is400_AndIsKeptAsRejected_NeverApplied()
     {
         await Json.ProblemAsync(await Deliver(SignedWebhooks.Creem("{\"id\": \"evt_1\", \"eventType\": ")), 400, "invalid_request");
         await Json.ProblemAsync(await Deliver(SignedWebhooks.Creem("[1,2,3]")), 400, "invalid_request");
         await Json.ProblemAsync(await Deliver(SignedWebhooks.Stripe("not json", App.Clock.GetUtcNow())), 400, "invalid_request");
 
-        Assert.Equal(0, await App.CountRowsAsync("webhook_events"));
+        var stored = await App.Services.GetRequiredService<IWebhookInbox>().ListAsync(null, 10, CancellationToken.None);
+        Assert.Equal(3, stored.Count);
+        Assert.All(stored, e => Assert.Equal((WebhookStatus.Rejected, null), (e.Status, e.NextAttemptAt)));
     }
 
     [Fact]

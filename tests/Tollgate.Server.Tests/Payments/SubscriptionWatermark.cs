@@ -31,6 +31,8 @@ public abstract class SubscriptionWatermark : IAsyncLifetime
         App = await TollgateApp.StartAsync(Provider, settings: new Dictionary<string, string?>
         {
             ["Tollgate:Catalog"] = _catalog,
+            // Both real providers are enabled, so one must be named the default (API.md §2).
+            ["Tollgate:Providers:Default"] = "creem",
             ["Tollgate:Providers:Creem:ApiKey"] = FakeCreem.ApiKey,
             ["Tollgate:Providers:Creem:WebhookSecret"] = SignedWebhooks.CreemSecret,
             ["Tollgate:Providers:Creem:BaseUrl"] = _creem.BaseUrl.ToString(),

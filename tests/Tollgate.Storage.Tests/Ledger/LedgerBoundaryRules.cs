@@ -68,6 +68,29 @@ public abstract class LedgerBoundaryRules : LedgerTestBase
         Assert.Equal(["ai_messages"], result.Draws.Select(d => d.Feature).Distinct());
         await AssertBooksBalance(c);
     }
+
+    [Theory]
+    [InlineData(BurnOrder.ExpiringFirst)]
+    [InlineData(BurnOrder.PriorityFirst)]
+    public async Task Rule_AmongLotsEqualInExpiryAndPriority_TheOldestBurnsFirst_EvenAmongMany(BurnOrder order)
+    {
+        // Enough alike lots (40) that the sort cannot fall back on keeping their input order: only the age tie-break
+        // decides (small lists are insertion-sorted, which would hide a missing tie-break).
+        await using var engine = new LedgerEngine(Db.Database.Ledger, Clock,
+            Options with { BurnOrders = new Dictionary<string, BurnOrder> { ["credits"] = order } });
+        var c = NewCustomer();
+        var expiresAt = Clock.GetUtcNow().AddDays(30);
+        var lots = new List<string>();
+        for (var i = 0; i < 40; i++)
+        {
+            var grant = await engine.GrantAsync(new GrantRequest(c, "credits", 1, LotSource.Payment, $"g{i}") { ExpiresAt = expiresAt });
+            lots.Add(grant.LotId);
+        }
+
+        var result = await engine.ConsumeAsync(new ConsumeRequest(c, "credits", 25, "use"));
+
+        Assert.Equal(lots.Take(25), result.Draws.Select(d => d.LotId));
+    }
 }
 
 public sealed class SqliteLedgerBoundaryRules : LedgerBoundaryRules

@@ -23,6 +23,12 @@ public static class Problems
 
     public static ApiResult Internal() => Create(500, "internal_error", "Something went wrong on our side.", "The error was logged.");
 
+    public static ApiResult Unavailable() =>
+        Create(503, "unavailable", "Tollgate cannot reach its database.", "Nothing was changed; retry with the same Idempotency-Key.");
+
+    public static ApiResult UnsupportedMediaType() =>
+        Create(415, "unsupported_media_type", "The body must be JSON.", "Send Content-Type: application/json (UTF-8).");
+
     /// <summary>The problem+json body.</summary>
     public sealed record Problem(string Type, string Title, int Status, string? Detail, string Code);
 }

@@ -1,10 +1,12 @@
 using System.Text.Json;
+using Tollgate.Core.Common;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Tollgate.Server.Api.Http;
 
 /// <summary>Reads a JSON body with problem+json answers for everything that can go
-/// wrong: empty, not JSON, wrong types (naming the field), over the size limit.</summary>
+/// wrong: empty, not JSON, a duplicate key, a NUL character or invalid UTF-8, wrong types (naming the field), over the
+/// size limit.</summary>
 public static class RequestBody
 {
     public const long MaxBytes = 64 * 1024;
@@ -21,6 +23,12 @@ public static class RequestBody
         if (bytes.Length == 0 || bytes.AsSpan().Trim(" \t\r\n"u8).IsEmpty)
         {
             return allowEmpty ? (null, null) : (null, Problems.InvalidRequest("The body must be a JSON object."));
+        }
+
+        if (StrictJson.Problem(bytes) is { } malformed)
+        {
+            // Refused before binding: a duplicate key would otherwise be last-one-wins, and a NUL reach the database.
+            return (null, Problems.InvalidRequest("The body is not acceptable JSON: " + malformed));
         }
 
         try

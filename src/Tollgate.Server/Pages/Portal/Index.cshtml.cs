@@ -102,9 +102,9 @@ public sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore
         return Page();
     }
 
-    public IActionResult OnPostSignOut()
+    public async Task<IActionResult> OnPostSignOutAsync()
     {
-        PortalSessions.SignOut(HttpContext);
+        await HttpContext.RequestServices.GetRequiredService<PortalSessions>().SignOutAsync(HttpContext);
         return Redirect("/");
     }
 

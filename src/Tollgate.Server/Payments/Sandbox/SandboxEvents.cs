@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Tollgate.Core.Common;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Payments.Sandbox;
 
@@ -31,7 +32,26 @@ public static class SandboxEvents
         return json;
     }
 
+    /// <summary>Reads a Sandbox event; a body it cannot read (not its JSON, a value of the wrong kind) is a
+    /// <see cref="FormatException"/>, answered 400 and kept as rejected.</summary>
     public static ProviderEvent Parse(ReadOnlySpan<byte> body)
+    {
+        if (StrictJson.Problem(body) is { } problem)
+        {
+            throw new FormatException("The Sandbox event is not acceptable JSON: " + problem);
+        }
+
+        try
+        {
+            return Read(body);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or JsonException)
+        {
+            throw new FormatException("The Sandbox event has a value of the wrong kind: " + ex.Message, ex);
+        }
+    }
+
+    private static ProviderEvent Read(ReadOnlySpan<byte> body)
     {
         JsonObject root;
         try

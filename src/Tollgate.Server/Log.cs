@@ -1,0 +1,14 @@
+namespace Tollgate.Server;
+
+/// <summary>The server's log messages (source-generated, stable event ids).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(5001, LogLevel.Information, "Payment providers live: {Providers} (default {Default}); Sandbox test cards {Sandbox}")]
+    public static partial void ProvidersLive(ILogger logger, string providers, string @default, string sandbox);
+
+    [LoggerMessage(5002, LogLevel.Debug, "HTTP {Method} {Path} answered {Status} in {Milliseconds:0.0} ms")]
+    public static partial void Request(ILogger logger, string method, string path, int status, double milliseconds);
+
+    [LoggerMessage(5003, LogLevel.Warning, "Admin sign-in attempts from {Address} are over the limit; refused with 429")]
+    public static partial void AdminLoginLimited(ILogger logger, string address);
+}

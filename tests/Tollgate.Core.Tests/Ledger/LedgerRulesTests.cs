@@ -1,0 +1,422 @@
+using Tollgate.Core.Common;
+using Tollgate.Core.Ledger;
+using Tollgate.Testing;
+
+namespace Tollgate.Core.Tests.Ledger;
+
+/// <summary>
+/// The ledger's rules where the model test cannot see them: the entries each operation writes (what
+/// <c>GET /v1/customers/{id}/ledger</c> shows and usage statistics count), requests applied one after another in one
+/// batch (as the engine applies them inside one transaction, without catching up in between), arithmetic at the edge
+/// of 64 bits, and revocation spread over several holds. Each test names its rule. Found by mutation testing (issue 19,
+/// docs/testing.md).
+/// </summary>
+public sealed class LedgerRulesTests
+{
+    private const string Customer = "cus_rules";
+    private readonly ManualTimeProvider _clock = new();
+    private readonly LedgerRules _rules;
+    private readonly CustomerLedger _ledger = new(CustomerLedgerData.Empty(Customer));
+    private int _keys;
+
+    public LedgerRulesTests() => _rules = new LedgerRules(new LedgerOptions(), _clock);
+
+    private DateTimeOffset Now => Instants.Now(_clock);
+
+    private string Key() => $"k{++_keys}";
+
+    /// <summary>Entries written since <paramref name="from"/> entries ago, in order.</summary>
+    private List<EntryRecord> EntriesFrom(int from) => [.. _ledger.NewEntries.Skip(from)];
+
+    private GrantResult Grant(string feature, long amount, string? sourceRef = null, DateTimeOffset? expiresAt = null, string? reference = null) =>
+        _rules.Grant(_ledger, new GrantRequest(Customer, feature, amount, LotSource.Payment, Key())
+        {
+            SourceRef = sourceRef,
+            ExpiresAt = expiresAt,
+            Reference = reference,
+        }, Now);
+
+    private HoldResult Hold(string feature, long amount, Spill? spill = null) =>
+        _rules.Hold(_ledger, new HoldRequest(Customer, feature, amount, TimeSpan.FromHours(1), Key()) { Spill = spill }, Now);
+
+    [Fact]
+    public void Rule_EveryIdCarriesItsKindsPrefix()
+    {
+        var grant = Grant("credits", 10);
+        var hold = Hold("credits", 2);
+        var slots = _rules.Hold(_ledger, new HoldRequest(Customer, "jobs", 1, TimeSpan.FromHours(1), Key()) { ConcurrencyLimit = 2 }, Now);
+        var count = _rules.Count(_ledger, new CountRequest(Customer, "seats", 1, Key()), Now);
+
+        Assert.StartsWith("lot_", grant.LotId);
+        Assert.StartsWith("ent_", grant.EntryId);
+        Assert.StartsWith("hold_", hold.HoldId);
+        Assert.StartsWith("hold_", slots.HoldId);
+        Assert.StartsWith("ent_", count.EntryId);
+        Assert.All(_ledger.NewEntries, e => Assert.StartsWith("ent_", e.EntryId));
+    }
+
+    [Fact]
+    public void Rule_AGrantThatRepaysDebt_RecordsWhatItRepaid_AndItsReferenceOrElseItsSource()
+    {
+        Grant("credits", 10, sourceRef: "pay_1");
+        _rules.Consume(_ledger, new ConsumeRequest(Customer, "credits", 10, Key()), Now);
+        _rules.Clawback(_ledger, new ClawbackRequest(Customer, "pay_1", Key()), Now); // 10 spent: debt 10
+        var before = _ledger.NewEntries.Count;
+
+        Grant("credits", 4, sourceRef: "pay_2");
+        Grant("credits", 20, sourceRef: "pay_3", reference: "starter pack");
+        Grant("credits", 5, sourceRef: "pay_4");
+
+        Assert.Equal(
+            [("pay_2", 4L, (long?)4), ("starter pack", 20L, 6), ("pay_4", 5L, null)],
+            EntriesFrom(before).Select(e => (e.Reference, e.Amount, e.DebtRepaid)));
+    }
+
+    [Fact]
+    public void Rule_ASpilledConsume_RecordsEveryUnitUsedOnTheFeaturesEntry_AndAnswersWithTheFirstEntry()
+    {
+        Grant("msgs", 3);
+        Grant("credits", 10);
+        var before = _ledger.NewEntries.Count;
+
+        var spilled = _rules.Consume(_ledger, new ConsumeRequest(Customer, "msgs", 5, Key()) { Spill = new Spill("credits", 2) }, Now);
+        var plain = _rules.Consume(_ledger, new ConsumeRequest(Customer, "credits", 1, Key()), Now);
+
+        var entries = EntriesFrom(before);
+        Assert.Equal(
+            [("msgs", EntryType.Consume, -3L, (long?)5, 5L), ("credits", EntryType.Consume, -4L, null, 4L), ("credits", EntryType.Consume, -1L, null, 1L)],
+            entries.Select(e => (e.Feature, e.Type, e.Amount, e.Units, e.UsedUnits)));
+        Assert.Equal(entries[0].EntryId, spilled.EntryId);
+        Assert.Equal(entries[2].EntryId, plain.EntryId);
+    }
+
+    [Fact]
+    public void Rule_SettlingASpilledHold_WritesSettleEntries_OwnFeatureFirst_WithWhatEachFeatureUsed_AndReturnsOnlyWhatMoved()
+    {
+        var allowance = Grant("msgs", 3);
+        var credits = Grant("credits", 10);
+        var hold = Hold("msgs", 5, new Spill("credits", 2));
+        var before = _ledger.NewEntries.Count;
+
+        _rules.Settle(_ledger, new SettleRequest(hold.HoldId) { Amount = 4 }, Now); // 3 msgs + 1 unit of credits (2)
+
+        Assert.Equal(
+            [("msgs", EntryType.Settle, 0L, (long?)4, 0), ("credits", EntryType.Settle, 2L, 2, 1)],
+            EntriesFrom(before).Select(e => (e.Feature, e.Type, e.Amount, e.Settled, e.Lots.Count)));
+        Assert.Equal((credits.LotId, 2L), (EntriesFrom(before)[1].Lots[0].LotId, EntriesFrom(before)[1].Lots[0].Amount));
+        Assert.Equal(0, _ledger.Lot(allowance.LotId).Remaining);
+    }
+
+    [Fact]
+    public void Rule_ReleasingAHold_WritesReleaseEntries_WithoutASettledAmount()
+    {
+        Grant("credits", 10);
+        var hold = Hold("credits", 6);
+        var before = _ledger.NewEntries.Count;
+
+        _rules.Release(_ledger, new ReleaseRequest(hold.HoldId), Now);
+
+        var release = Assert.Single(EntriesFrom(before));
+        Assert.Equal((EntryType.Release, 6L, (long?)null, 0L), (release.Type, release.Amount, release.Settled, release.UsedUnits));
+    }
+
+    [Fact]
+    public void Rule_CreditsReturningToAnExpiredLot_ExpireAtOnce_InOneExpireEntry_AndNothingElseIsWritten()
+    {
+        var expiresAt = _clock.GetUtcNow().AddMinutes(10);
+        Grant("credits", 10, expiresAt: expiresAt);
+        var hold = Hold("credits", 4);
+        _clock.Set(expiresAt);
+        _rules.CatchUp(_ledger, Now); // the 6 left expire
+        var before = _ledger.NewEntries.Count;
+
+        _rules.Settle(_ledger, new SettleRequest(hold.HoldId) { Amount = 1 }, Now);
+
+        Assert.Equal(
+            [(EntryType.Settle, 3L, 1), (EntryType.Expire, -3L, 1)],
+            EntriesFrom(before).Select(e => (e.Type, e.Amount, e.Lots.Count)));
+    }
+
+    [Fact]
+    public void Rule_AClawbackWritesAClawbackEntryForWhatRemained_ADebtEntryForWhatWasSpent_OnlyWhenNonZero_UnderItsReference()
+    {
+        Grant("credits", 4, sourceRef: "pay_z");
+        var start = _ledger.NewEntries.Count;
+        _rules.Clawback(_ledger, new ClawbackRequest(Customer, "pay_z", Key()), Now);
+        var unspent = EntriesFrom(start);
+
+        Grant("credits", 10, sourceRef: "pay_x");
+        Grant("credits", 7, sourceRef: "pay_x");
+        _rules.Consume(_ledger, new ConsumeRequest(Customer, "credits", 10, Key()), Now); // the older pay_x lot
+        var middle = _ledger.NewEntries.Count;
+        _rules.Clawback(_ledger, new ClawbackRequest(Customer, "pay_x", Key()) { Reference = "refund re_1" }, Now);
+        var mixed = EntriesFrom(middle);
+        var end = _ledger.NewEntries.Count;
+        var again = _rules.Clawback(_ledger, new ClawbackRequest(Customer, "pay_x", Key()), Now);
+
+        Assert.Equal([(EntryType.Clawback, -4L, "pay_z", 1)], unspent.Select(e => (e.Type, e.Amount, e.Reference, e.Lots.Count)));
+        Assert.Equal(
+            [(EntryType.Clawback, -7L, "refund re_1", 1), (EntryType.Debt, -10L, "refund re_1", 0)],
+            mixed.Select(e => (e.Type, e.Amount, e.Reference, e.Lots.Count)));
+        Assert.Equal((0L, 0L, 0L), (again.Clawed, again.RevokedFromHolds, again.DebtCreated));
+        Assert.Equal(end, _ledger.NewEntries.Count);
+    }
+
+    [Fact]
+    public void Rule_AClawbackOverSeveralFeatures_WritesThemInFeatureOrder()
+    {
+        Grant("msgs", 5, sourceRef: "sub_1");
+        Grant("credits", 5, sourceRef: "sub_1");
+        Grant("api_calls", 5, sourceRef: "sub_1");
+        var before = _ledger.NewEntries.Count;
+
+        _rules.Clawback(_ledger, new ClawbackRequest(Customer, "sub_1", Key()), Now);
+
+        Assert.Equal(["api_calls", "credits", "msgs"], EntriesFrom(before).Select(e => e.Feature));
+    }
+
+    [Fact]
+    public void Rule_SettlingRevokedCredits_WritesTheDebtItMakes_AndNoEmptyEntries()
+    {
+        Grant("credits", 10, sourceRef: "pay_1");
+        var hold = Hold("credits", 10);
+        _rules.Clawback(_ledger, new ClawbackRequest(Customer, "pay_1", Key()), Now); // all 10 held: revoked
+        var before = _ledger.NewEntries.Count;
+
+        _rules.Settle(_ledger, new SettleRequest(hold.HoldId) { Amount = 4 }, Now);
+
+        Assert.Equal(
+            [(EntryType.Settle, 0L, 0), (EntryType.Debt, -4L, 0)],
+            EntriesFrom(before).Select(e => (e.Type, e.Amount, e.Lots.Count)));
+        Assert.Equal(4, _ledger.Debt("credits"));
+    }
+
+    [Fact]
+    public void Rule_AnExpiryWritesOneEntryPerLotThatStillHadCredits_NoneForALotWhollyHeld()
+    {
+        var expiresAt = _clock.GetUtcNow().AddMinutes(10);
+        Grant("credits", 5, expiresAt: expiresAt);
+        Grant("credits", 3, expiresAt: expiresAt);
+        Hold("credits", 5); // the older lot is wholly held
+        var before = _ledger.NewEntries.Count;
+
+        _clock.Set(expiresAt);
+        _rules.CatchUp(_ledger, Now);
+
+        Assert.Equal([(EntryType.Expire, -3L)], EntriesFrom(before).Select(e => (e.Type, e.Amount)));
+    }
+
+    [Fact]
+    public void Rule_SettlingAHoldPaidEntirelyBySpill_StillWritesTheFeaturesOwnEntryFirst()
+    {
+        Grant("credits", 10);
+        var hold = Hold("msgs", 2, new Spill("credits", 2)); // no msgs at all: 4 credits held
+        var before = _ledger.NewEntries.Count;
+
+        _rules.Settle(_ledger, new SettleRequest(hold.HoldId), Now);
+
+        Assert.Equal(
+            [("msgs", EntryType.Settle, (long?)2), ("credits", EntryType.Settle, 4)],
+            EntriesFrom(before).Select(e => (e.Feature, e.Type, e.Settled)));
+    }
+
+    [Fact]
+    public void Rule_ConcurrencyHoldsAndCounts_WriteTheirEntries_AndConcurrencyHoldsReplay()
+    {
+        var before = _ledger.NewEntries.Count;
+        var request = new HoldRequest(Customer, "jobs", 2, TimeSpan.FromHours(1), "job-1") { ConcurrencyLimit = 3 };
+
+        var first = _rules.Hold(_ledger, request, Now);
+        var replay = _rules.Hold(_ledger, request, Now);
+        _rules.Count(_ledger, new CountRequest(Customer, "seats", 2, Key()), Now);
+
+        Assert.Equal(
+            [("jobs", EntryType.Hold, 0L, 2L), ("seats", EntryType.Count, 2L, 2L)],
+            EntriesFrom(before).Select(e => (e.Feature, e.Type, e.Amount, e.Type == EntryType.Hold ? e.Units!.Value : e.BalanceAfter)));
+        Assert.True(replay.Replayed);
+        Assert.Equal(first.HoldId, replay.HoldId);
+        Assert.Equal(2, _ledger.ActiveHoldUnits("jobs"));
+    }
+
+    [Fact]
+    public void Rule_InOneBatch_CreditsRetiredByAnEarlierRequest_CannotBeSpentByALaterOne()
+    {
+        // The engine applies a batch's requests one after another on one state, catching up only once, before the first.
+        Grant("msgs", 10, sourceRef: "allowance:free");
+
+        var retired = _rules.Retire(_ledger, new RetireRequest(Customer, "allowance:free", Key()), Now);
+        var spend = _rules.Consume(_ledger, new ConsumeRequest(Customer, "msgs", 1, Key()), Now);
+
+        Assert.Equal(10, retired.Retired);
+        Assert.Equal(LedgerRefusal.InsufficientBalance, spend.Refusal);
+    }
+
+    [Fact]
+    public void Rule_InOneBatch_CreditsReleasedAtTheirLotsExpiryInstant_CannotBeSpentByALaterRequest()
+    {
+        var expiresAt = _clock.GetUtcNow().AddMinutes(10);
+        Grant("credits", 10, expiresAt: expiresAt);
+        var hold = Hold("credits", 10);
+        _clock.Set(expiresAt);
+        _rules.CatchUp(_ledger, Now);
+
+        _rules.Release(_ledger, new ReleaseRequest(hold.HoldId), Now);
+        var spend = _rules.Consume(_ledger, new ConsumeRequest(Customer, "credits", 1, Key()), Now);
+
+        Assert.Equal(LedgerRefusal.InsufficientBalance, spend.Refusal);
+    }
+
+    [Fact]
+    public void Rule_APartialClawbackOfHeldCredits_RevokesExactlyWhatItTakes_AcrossSeveralHolds_NewestFirst()
+    {
+        var lot = Grant("credits", 10, sourceRef: "pay_1");
+        var older = Hold("credits", 3);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        var newer = Hold("credits", 4);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+
+        // 3 remain; taking 8 clears them, then revokes 5 of the 7 held: the newer hold's 4, then 1 of the older's.
+        var clawback = _rules.Clawback(_ledger, new ClawbackRequest(Customer, "pay_1", Key()) { Amount = 8 }, Now);
+
+        Assert.Equal((3L, 5L, 0L), (clawback.Clawed, clawback.RevokedFromHolds, clawback.DebtCreated));
+        Assert.Equal([4L], _ledger.Hold(newer.HoldId)!.Allocations.Select(a => a.Revoked));
+        Assert.Equal([1L], _ledger.Hold(older.HoldId)!.Allocations.Select(a => a.Revoked));
+        Assert.Equal((0L, 7L, 8L), (_ledger.Lot(lot.LotId).Remaining, _ledger.Lot(lot.LotId).Held, _ledger.Lot(lot.LotId).Clawed));
+    }
+
+    [Fact]
+    public void Rule_AmongHoldsMadeAtTheSameInstant_RevocationGoesByHoldId()
+    {
+        Grant("credits", 10, sourceRef: "pay_1");
+        var a = Hold("credits", 5);
+        var b = Hold("credits", 5);
+        var (first, second) = string.CompareOrdinal(a.HoldId, b.HoldId) < 0 ? (a, b) : (b, a);
+
+        _rules.Clawback(_ledger, new ClawbackRequest(Customer, "pay_1", Key()) { Amount = 3 }, Now);
+
+        Assert.Equal(3, _ledger.Hold(first.HoldId)!.Allocations.Sum(x => x.Revoked));
+        Assert.Equal(0, _ledger.Hold(second.HoldId)!.Allocations.Sum(x => x.Revoked));
+    }
+
+    [Fact]
+    public void Rule_AGrantThatWouldOverflowTheBalance_CountingHeldCredits_IsRefused_AndChangesNothing()
+    {
+        Grant("credits", long.MaxValue - 10);
+        Hold("credits", 5);
+        var entries = _ledger.NewEntries.Count;
+
+        var refused = Grant("credits", 12); // available + held + 12 passes long.MaxValue by 2
+        var fits = Grant("credits", 10);
+
+        Assert.Equal((LedgerRefusal.Overflow, "credits", 12L), (refused.Refusal, refused.Feature, refused.Amount));
+        Assert.True(fits.Succeeded);
+        Assert.Equal(entries + 1, _ledger.NewEntries.Count);
+        Assert.Equal(LedgerRefusal.Overflow, Grant("credits", 1).Refusal);
+    }
+
+    [Fact]
+    public void Rule_ASpillWhoseChargePasses64Bits_IsRefusedAsShortOfTheSpill()
+    {
+        Grant("credits", 100);
+
+        var result = _rules.Consume(_ledger, new ConsumeRequest(Customer, "msgs", long.MaxValue / 2, Key()) { Spill = new Spill("credits", 4) }, Now);
+
+        Assert.Equal((LedgerRefusal.InsufficientBalance, "credits"), (result.Refusal, result.ShortFeature));
+        Assert.Equal(100, _ledger.Available("credits"));
+    }
+
+    [Fact]
+    public void Rule_ConcurrencyAndCountArithmetic_NeverWraps_PastItsLimitItThrows()
+    {
+        _rules.Hold(_ledger, new HoldRequest(Customer, "jobs", 1, TimeSpan.FromHours(1), Key()) { ConcurrencyLimit = long.MaxValue }, Now);
+        _rules.Count(_ledger, new CountRequest(Customer, "seats", long.MaxValue, Key()), Now);
+
+        Assert.Throws<OverflowException>(() =>
+            _rules.Hold(_ledger, new HoldRequest(Customer, "jobs", long.MaxValue, TimeSpan.FromHours(1), Key()) { ConcurrencyLimit = long.MaxValue }, Now));
+        Assert.Throws<OverflowException>(() => _rules.Count(_ledger, new CountRequest(Customer, "seats", 1, Key()), Now));
+    }
+
+    [Theory]
+    [InlineData("feature")]
+    [InlineData("reference")]
+    [InlineData("source")]
+    [InlineData("reference with a bar")]
+    public void Rule_AKeyReusedWithAnyTextFieldChanged_IsRefused(string field)
+    {
+        var grant = new GrantRequest(Customer, "credits", 5, LotSource.Payment, "same-key") { SourceRef = "pay_1", Reference = "first" };
+        _rules.Grant(_ledger, grant, Now);
+
+        var changed = field switch
+        {
+            "feature" => grant with { Feature = "msgs" },
+            "reference" => grant with { Reference = "second" },
+            "reference with a bar" => grant with { Reference = "first|" },
+            _ => grant with { SourceRef = "pay_2" },
+        };
+
+        Assert.Equal(LedgerRefusal.KeyReused, _rules.Grant(_ledger, changed, Now).Refusal);
+    }
+
+    [Fact]
+    public void Rule_AKeyReusedWithAReferenceWhereThereWasNone_IsRefused()
+    {
+        var consume = new ConsumeRequest(Customer, "credits", 1, "same-key");
+        Grant("credits", 5);
+        _rules.Consume(_ledger, consume, Now);
+
+        Assert.Equal(LedgerRefusal.KeyReused, _rules.Consume(_ledger, consume with { Reference = "" }, Now).Refusal);
+    }
+
+    [Fact]
+    public void Rule_CatchUpWritesWhatTimeDidInTimeOrder_WhateverKindOfEvent()
+    {
+        var t0 = _clock.GetUtcNow();
+        Grant("credits", 5, expiresAt: t0.AddMinutes(10));
+        Grant("msgs", 7);
+        _rules.Hold(_ledger, new HoldRequest(Customer, "msgs", 7, TimeSpan.FromMinutes(20), Key()), Now);
+        var before = _ledger.NewEntries.Count;
+
+        _clock.Set(t0.AddMinutes(30));
+        _rules.CatchUp(_ledger, Now);
+
+        Assert.Equal(
+            [(EntryType.Expire, "credits", t0.AddMinutes(10)), (EntryType.Release, "msgs", t0.AddMinutes(20))],
+            EntriesFrom(before).Select(e => (e.Type, e.Feature, e.At)));
+    }
+
+    [Fact]
+    public void Rule_LotsExpiringAtOneInstant_ExpireInLotIdOrder()
+    {
+        // Twenty lots, so the order comes from the tie-break and not from the order the lots were loaded in.
+        var expiresAt = _clock.GetUtcNow().AddMinutes(10);
+        var lots = Enumerable.Range(0, 20).Select(_ => Grant("credits", 1, expiresAt: expiresAt).LotId).ToList();
+        var before = _ledger.NewEntries.Count;
+
+        _clock.Set(expiresAt);
+        _rules.CatchUp(_ledger, Now);
+
+        Assert.Equal(lots.Order(StringComparer.Ordinal), EntriesFrom(before).Select(e => e.Lots.Single().LotId));
+    }
+
+    [Fact]
+    public void Rule_SettlingOrReleasingAHoldTheStateDoesNotHold_IsHoldNotFound()
+    {
+        var settle = _rules.Settle(_ledger, new SettleRequest("hold_nope") { Amount = 1 }, Now);
+        var release = _rules.Release(_ledger, new ReleaseRequest("hold_nope"), Now);
+
+        Assert.Equal((LedgerRefusal.HoldNotFound, "hold_nope"), (settle.Refusal, settle.HoldId));
+        Assert.Equal((LedgerRefusal.HoldNotFound, "hold_nope"), (release.Refusal, release.HoldId));
+        Assert.Empty(_ledger.NewEntries);
+    }
+
+    [Fact]
+    public void Rule_AGrantsLotAndEntryShareOneSequenceNumber_SoOldestFirstAndEntryOrderAgree()
+    {
+        var first = Grant("credits", 1);
+        var second = Grant("credits", 1);
+
+        var entries = _ledger.NewEntries;
+        Assert.Equal([1L, 2L], entries.Select(e => e.Seq));
+        Assert.Equal([1L, 2L], new[] { _ledger.Lot(first.LotId).Seq, _ledger.Lot(second.LotId).Seq });
+    }
+}
