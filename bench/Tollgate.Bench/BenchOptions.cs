@@ -13,6 +13,15 @@ internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Dur
     /// <summary>The server the http suite starts (<c>tollgate.dll</c>); null: the Release build next to the sources.</summary>
     public string? Server { get; init; }
 
+    /// <summary>Arrival rate of the http suite's open-loop usage run (requests per second; 0 skips it).</summary>
+    public int OpenLoopRate { get; init; } = 5000;
+
+    /// <summary>How long the open-loop run is measured.</summary>
+    public TimeSpan OpenLoopDuration { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Usage requests of the http suite's long run, after which the server's memory is read (0 skips it).</summary>
+    public long LongRun { get; init; } = 1_000_000;
+
     public static BenchOptions Parse(string[] args)
     {
         string Value(string name, string fallback)
@@ -38,6 +47,9 @@ internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Dur
         {
             Connections = Numbers("--connections", "1,16,64"),
             Server = server.Length == 0 ? null : server,
+            OpenLoopRate = int.Parse(Value("--open-loop-rate", "5000"), CultureInfo.InvariantCulture),
+            OpenLoopDuration = TimeSpan.FromSeconds(double.Parse(Value("--open-loop-duration", "10"), CultureInfo.InvariantCulture)),
+            LongRun = long.Parse(Value("--long-run", "1000000"), CultureInfo.InvariantCulture),
         };
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
@@ -24,6 +25,14 @@ internal enum HttpCall
 /// doing fsync and loopback work, and anything else running: on a shared machine, mostly noise).</summary>
 internal sealed record HttpCell(string Database, HttpCall Call, string Shape, int Connections, Measurement Run, long Ok, long Refused, long Errors,
     string? FirstError, double ServerCpuUs, double BenchCpuUs, double PostgresCpuUs, double OtherCpuUs, double MachineBusy);
+
+/// <summary>What the http suite measures beside its cells, per database, in the same run: the ledger engine alone (hot
+/// customer, as many callers as the most connections), the seed teams' per-request baseline (spread, same callers;
+/// PostgreSQL), a usage run at a fixed arrival rate, and a long usage run after which the server's memory is read.</summary>
+internal sealed record HttpExtras(string Database, Measurement Engine, Measurement? Baseline, OpenLoopResult? OpenLoop, LongRun? LongRun);
+
+/// <summary>A long closed-loop usage run (spread over 1,000 customers) and the server's resident memory around it.</summary>
+internal sealed record LongRun(long Requests, long Ok, long Errors, double Seconds, double RssBeforeMiB, double RssAfterMiB, bool BooksExact);
 
 /// <summary>
 /// <c>/v1/check</c> and <c>/v1/usage</c> over HTTP on loopback against <c>GET /healthz</c> of the same server (the cost
@@ -52,12 +61,26 @@ internal sealed class HttpBenchmark(BenchOptions options)
 
     private int _cells;
 
-    public async Task<List<HttpCell>> RunAsync()
+    public async Task<(List<HttpCell> Cells, List<HttpExtras> Extras)> RunAsync()
     {
         var results = new List<HttpCell>();
+        var extras = new List<HttpExtras>();
         foreach (var postgres in options.Databases)
         {
             var dbName = postgres is null ? "SQLite" : "PostgreSQL";
+            var most = options.Connections.Max();
+            var ledger = new LedgerBenchmark(options);
+            var engine = await ledger.MeasureEngineAsync(postgres, "hot", most) with { Database = dbName };
+            Console.Error.WriteLine(FormattableString.Invariant(
+                $"{dbName,-10} the ledger engine alone, hot, {most} callers: {engine.PerSecond:F0}/s (p50 {engine.P50Ms:F2} ms, p99 {engine.P99Ms:F2} ms)"));
+            Measurement? baseline = null;
+            if (postgres is not null)
+            {
+                baseline = await ledger.MeasureBaselineAsync(postgres, "spread", most) with { Database = dbName };
+                Console.Error.WriteLine(FormattableString.Invariant(
+                    $"{dbName,-10} per-request baseline, spread, {most} callers: {baseline.PerSecond:F0}/s (p50 {baseline.P50Ms:F2} ms, p99 {baseline.P99Ms:F2} ms)"));
+            }
+
             var bench = await BenchDatabase.CreateAsync(postgres);
             try
             {
@@ -88,6 +111,26 @@ internal sealed class HttpBenchmark(BenchOptions options)
                         }
                     }
                 }
+
+                OpenLoopResult? open = null;
+                if (options.OpenLoopRate > 0)
+                {
+                    open = await RunOpenLoopAsync(server, admin, dbName, _shapes["hot"]);
+                    Console.Error.WriteLine(FormattableString.Invariant(
+                        $"{dbName,-10} usage open loop at {open.Rate}/s, hot: {open.AchievedPerSecond:F0}/s answered 200; latency from the scheduled instant ")
+                        + FormattableString.Invariant($"p50 {open.P50Ms:F2} ms, p99 {open.P99Ms:F2} ms, p99.9 {open.P999Ms:F2} ms, max {open.MaxMs:F2} ms; errors {open.Errors}"));
+                }
+
+                LongRun? run = null;
+                if (options.LongRun > 0)
+                {
+                    run = await RunLongAsync(server, admin, _shapes["spread"], most, options.LongRun);
+                    Console.Error.WriteLine(FormattableString.Invariant(
+                        $"{dbName,-10} long run: {run.Requests:N0} usages (spread, {most} conns) in {run.Seconds:F0} s ({run.Ok / run.Seconds:F0}/s); ")
+                        + FormattableString.Invariant($"server RSS {run.RssBeforeMiB:F0} → {run.RssAfterMiB:F0} MiB; books exact: {run.BooksExact}; errors {run.Errors}"));
+                }
+
+                extras.Add(new HttpExtras(dbName, engine, baseline, open, run));
             }
             finally
             {
@@ -95,11 +138,12 @@ internal sealed class HttpBenchmark(BenchOptions options)
             }
         }
 
-        return results;
+        return (results, extras);
     }
 
-    /// <summary>One table per database, with the check ÷ healthz ratio at the largest connection count.</summary>
-    public static string Markdown(IReadOnlyList<HttpCell> results)
+    /// <summary>One table per database, with the check ÷ healthz ratio at the largest connection count, and the
+    /// write path's targets (issue 10) against what was measured in the same run.</summary>
+    public static string Markdown(IReadOnlyList<HttpCell> results, IReadOnlyList<HttpExtras> extras)
     {
         var markdown = new StringBuilder();
         foreach (var database in results.GroupBy(r => r.Database))
@@ -127,6 +171,11 @@ internal sealed class HttpBenchmark(BenchOptions options)
                     $"- check ÷ healthz at {most} connections, {check.Shape}: **{ratio:F2}×** ({check.Run.PerSecond:F0} vs {baseline.Run.PerSecond:F0} req/s) — {verdict}");
             }
 
+            if (extras.FirstOrDefault(e => e.Database == database.Key) is { } extra)
+            {
+                AppendTargets(markdown, database.Key, [.. database], extra, most);
+            }
+
             var errors = database.Where(c => c.Errors > 0).ToList();
             markdown.AppendLine(errors.Count == 0
                 ? "- errors (answers other than 200/402, failed requests): 0 in every cell"
@@ -135,6 +184,62 @@ internal sealed class HttpBenchmark(BenchOptions options)
         }
 
         return markdown.ToString();
+    }
+
+    /// <summary>Issue 10's targets for the usage path, each with what this run measured.</summary>
+    private static void AppendTargets(StringBuilder markdown, string database, IReadOnlyList<HttpCell> cells, HttpExtras extra, int most)
+    {
+        HttpCell? Cell(HttpCall call, string shape, int connections) =>
+            cells.FirstOrDefault(c => c.Call == call && c.Shape == shape && c.Connections == connections);
+        static string Verdict(bool met) => met ? "met" : "**NOT met**";
+
+        var healthz = Cell(HttpCall.Healthz, "—", most);
+        var usageHot = Cell(HttpCall.Usage, "hot", most);
+        var usageSpread = Cell(HttpCall.Usage, "spread", most);
+        var checkHot = Cell(HttpCall.Check, "hot", most);
+        var single = Cell(HttpCall.Usage, "hot", 1);
+        if (healthz is not null && usageHot is not null)
+        {
+            var ratio = usageHot.Run.PerSecond / healthz.Run.PerSecond;
+            markdown.AppendLine(CultureInfo.InvariantCulture,
+                $"- usage ÷ healthz at {most} connections, hot: **{ratio:F2}×** ({usageHot.Run.PerSecond:F0} vs {healthz.Run.PerSecond:F0} req/s) — target ≥ 0.2×: {Verdict(ratio >= 0.2)}");
+            var ofEngine = usageHot.Run.PerSecond / extra.Engine.PerSecond;
+            markdown.AppendLine(CultureInfo.InvariantCulture,
+                $"- usage over HTTP ÷ the ledger engine alone (hot, {most} callers, this run): **{ofEngine:F2}×** ({usageHot.Run.PerSecond:F0} vs {extra.Engine.PerSecond:F0} req/s) — target ≥ 0.5×: {Verdict(ofEngine >= 0.5)}");
+        }
+
+        if (single is not null)
+        {
+            var limit = database == "SQLite" ? 1.0 : 1.5;
+            markdown.AppendLine(CultureInfo.InvariantCulture,
+                $"- usage at 1 connection, hot: p50 **{single.Run.P50Ms:F2} ms** (p99 {single.Run.P99Ms:F2} ms) — target ≤ {limit:F1} ms: {Verdict(single.Run.P50Ms <= limit)}");
+        }
+
+        if (extra.Baseline is { } baseline && usageSpread is not null)
+        {
+            var ratio = usageSpread.Run.PerSecond / baseline.PerSecond;
+            markdown.AppendLine(CultureInfo.InvariantCulture,
+                $"- usage over HTTP, spread over 1,000 customers, {most} connections ÷ the per-request baseline (same shape and callers, in process, no HTTP): **{ratio:F1}×** ({usageSpread.Run.PerSecond:F0} vs {baseline.PerSecond:F0} req/s) — target ≥ 3×: {Verdict(ratio >= 3)}");
+        }
+
+        if (usageHot is not null && checkHot is not null)
+        {
+            var ratio = usageHot.ServerCpuUs / checkHot.ServerCpuUs;
+            markdown.AppendLine(CultureInfo.InvariantCulture,
+                $"- server CPU per usage ÷ per check at {most} connections, hot: **{ratio:F1}×** ({usageHot.ServerCpuUs:F0} vs {checkHot.ServerCpuUs:F0} µs) — target ≤ 3×: {Verdict(ratio <= 3)}");
+        }
+
+        if (extra.OpenLoop is { } open)
+        {
+            markdown.AppendLine(CultureInfo.InvariantCulture,
+                $"- open loop, usage at a fixed {open.Rate:N0}/s for {open.Seconds:F0} s, hot: {open.AchievedPerSecond:F0}/s answered 200; latency from each request's scheduled instant p50 **{open.P50Ms:F2} ms**, p99 **{open.P99Ms:F2} ms**, p99.9 **{open.P999Ms:F2} ms**, max {open.MaxMs:F2} ms; errors {open.Errors}");
+        }
+
+        if (extra.LongRun is { } run)
+        {
+            markdown.AppendLine(CultureInfo.InvariantCulture,
+                $"- long run: {run.Requests:N0} usages spread over 1,000 customers at {most} connections in {run.Seconds:F0} s ({run.Ok / run.Seconds:F0}/s); server RSS {run.RssBeforeMiB:F0} MiB before, **{run.RssAfterMiB:F0} MiB** after; books exact: {(run.BooksExact ? "yes" : "**NO**")}; errors {run.Errors}");
+        }
     }
 
     private static string Name(HttpCall call) => call switch
@@ -179,6 +284,52 @@ internal sealed class HttpBenchmark(BenchOptions options)
 
         static double Noise(HttpCell cell) =>
             cell.OtherCpuUs / Math.Max(1, cell.ServerCpuUs + cell.BenchCpuUs + cell.PostgresCpuUs + cell.OtherCpuUs);
+    }
+
+    /// <summary>Usage at a fixed arrival rate (<see cref="OpenLoop"/>), with the books checked after.</summary>
+    private async Task<OpenLoopResult> RunOpenLoopAsync(ServerProcess server, HttpClient admin, string dbName, Customers customers)
+    {
+        await CpuSample.WaitForQuietAsync(server);
+        // Enough connections that no request waits for one at the client: only the server's own queueing shows.
+        using var client = server.CreateClient(1024);
+        var keys = $"{RunId}-open-";
+        var counts = new Counts();
+        var before = await AvailableAsync(admin, customers.Ids);
+        var result = await OpenLoop.RunAsync(options.OpenLoopRate, options.Warmup, options.OpenLoopDuration,
+            sequence => SendAsync(client, HttpCall.Usage, customers, keys, sequence, counts));
+        var after = await AvailableAsync(admin, customers.Ids);
+        if (before - after != counts.Ok)
+        {
+            throw new InvalidOperationException($"{dbName} open loop: books do not add up: {counts.Ok} answers 200, credits fell by {before - after}.");
+        }
+
+        return result with { Errors = counts.Errors };
+    }
+
+    /// <summary><paramref name="requests"/> usages as fast as <paramref name="connections"/> callers go, the books checked
+    /// after, and the server's resident memory before and after.</summary>
+    private async Task<LongRun> RunLongAsync(ServerProcess server, HttpClient admin, Customers customers, int connections, long requests)
+    {
+        await CpuSample.WaitForQuietAsync(server);
+        using var client = server.CreateClient(connections);
+        var keys = $"{RunId}-long-";
+        var counts = new Counts();
+        var before = await AvailableAsync(admin, customers.Ids);
+        var rssBefore = server.RssMiB;
+        long sequence = 0;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, connections).Select(async _ =>
+        {
+            await Task.Yield();
+            for (var s = Interlocked.Increment(ref sequence); s <= requests; s = Interlocked.Increment(ref sequence))
+            {
+                await SendAsync(client, HttpCall.Usage, customers, keys, s, counts);
+            }
+        }));
+        var seconds = clock.Elapsed.TotalSeconds;
+        var rssAfter = server.RssMiB;
+        var after = await AvailableAsync(admin, customers.Ids);
+        return new LongRun(requests, counts.Ok, counts.Errors, seconds, rssBefore, rssAfter, before - after == counts.Ok);
     }
 
     private async Task<HttpCell> RunCellOnceAsync(ServerProcess server, HttpClient admin, string dbName, HttpCall call, string shape, Customers customers,
@@ -251,8 +402,8 @@ internal sealed class HttpBenchmark(BenchOptions options)
         }
     }
 
-    /// <summary>Grants every customer credits and reads their balances once (which also writes their plan's allowances,
-    /// so no check cell writes them).</summary>
+    /// <summary>Grants every customer credits (a write, which also writes their plan's allowances) and reads their
+    /// balances once.</summary>
     private static async Task PrepareAsync(HttpClient admin, IReadOnlyList<string> customers)
     {
         await Parallel.ForEachAsync(customers, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (customer, ct) =>

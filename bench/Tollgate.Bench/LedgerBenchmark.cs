@@ -42,7 +42,7 @@ internal sealed class LedgerBenchmark(BenchOptions options)
         return results;
     }
 
-    private async Task<Measurement> MeasureEngineAsync(string? postgres, string shape, int callers)
+    internal async Task<Measurement> MeasureEngineAsync(string? postgres, string shape, int callers)
     {
         var bench = await BenchDatabase.CreateAsync(postgres);
         try
@@ -76,7 +76,7 @@ internal sealed class LedgerBenchmark(BenchOptions options)
         }
     }
 
-    private async Task<Measurement> MeasureBaselineAsync(string? postgres, string shape, int callers)
+    internal async Task<Measurement> MeasureBaselineAsync(string? postgres, string shape, int callers)
     {
         var bench = await BenchDatabase.CreateAsync(postgres);
         try

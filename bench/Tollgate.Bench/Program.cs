@@ -4,6 +4,7 @@ using Tollgate.Bench;
 
 // dotnet run -c Release --project bench/Tollgate.Bench -- ledger [--postgres "<connection string>"] [--duration 5] [--callers 1,8,32,64]
 // dotnet run -c Release --project bench/Tollgate.Bench -- http [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
+//     [--open-loop-rate 5000] [--open-loop-duration 10] [--long-run 1000000]
 // dotnet run -c Release --project bench/Tollgate.Bench -- webhooks [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
 var options = BenchOptions.Parse(args);
 var markdown = new StringBuilder();
@@ -23,9 +24,9 @@ switch (options.Suite)
 
         break;
     case "http":
-        var cells = await new HttpBenchmark(options).RunAsync();
-        markdown.Append(HttpBenchmark.Markdown(cells));
-        if (cells.Any(c => c.Errors > 0))
+        var (cells, extras) = await new HttpBenchmark(options).RunAsync();
+        markdown.Append(HttpBenchmark.Markdown(cells, extras));
+        if (cells.Any(c => c.Errors > 0) || extras.Any(e => e.OpenLoop is { Errors: > 0 } || e.LongRun is { BooksExact: false } or { Errors: > 0 }))
         {
             Console.Error.WriteLine($"http: {cells.Sum(c => c.Errors)} errors (answers other than 200/402 or failed requests); see the table.");
             exitCode = 1;

@@ -36,6 +36,16 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The server's resident memory now (Linux: VmRSS), in MiB.</summary>
+    public double RssMiB
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.WorkingSet64 / (1024.0 * 1024.0);
+        }
+    }
+
     /// <param name="environment">More configuration (API.md §2, environment form), e.g. a provider's keys.</param>
     public static async Task<ServerProcess> StartAsync(string? dll, BenchDatabase database, IReadOnlyDictionary<string, string>? environment = null)
     {

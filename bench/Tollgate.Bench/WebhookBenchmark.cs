@@ -15,7 +15,11 @@ internal sealed record WebhookCell(string Database, string Load, int Connections
 
 /// <summary>A burst: a fixed list of deliveries sent as fast as the connections allow, then the books checked.</summary>
 internal sealed record WebhookBurst(string Database, int Deliveries, int Events, int Connections, double Seconds, double P50Ms, double P99Ms,
-    long Errors, string? FirstError, WebhookBooks Books);
+    long Errors, string? FirstError, WebhookBooks Books)
+{
+    /// <summary>The server's resident memory right after the burst (before the books are checked), in MiB.</summary>
+    public double RssAfterMiB { get; init; }
+}
 
 /// <summary>What the database holds after a run against what was sent: every event stored once and applied, one payment
 /// and one pack of credits per event, and every customer's balance exactly its purchases.</summary>
@@ -103,14 +107,14 @@ internal sealed class WebhookBenchmark(BenchOptions options)
         }
 
         markdown.AppendLine();
-        markdown.AppendLine("| database | burst | events | conns | seconds | deliveries/s | p50 ms | p99 ms | errors | events stored / applied | payments | credits granted | customers checked (wrong) | no loss, no double grant |");
-        markdown.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        markdown.AppendLine("| database | burst | events | conns | seconds | deliveries/s | p50 ms | p99 ms | errors | events stored / applied | payments | credits granted | customers checked (wrong) | no loss, no double grant | server RSS after |");
+        markdown.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");
         foreach (var b in bursts)
         {
             markdown.AppendLine(CultureInfo.InvariantCulture,
                 $"| {b.Database} | {b.Deliveries:N0} | {b.Events:N0} | {b.Connections} | {b.Seconds:F2} | {b.Deliveries / b.Seconds:F0} | {b.P50Ms:F2} | {b.P99Ms:F2} | {b.Errors} | "
                 + $"{b.Books.EventsStored:N0} / {b.Books.EventsApplied:N0} of {b.Books.EventsSent:N0} | {b.Books.Payments:N0} | {b.Books.CreditsGranted:N0} | "
-                + $"{b.Books.CustomersChecked:N0} ({b.Books.CustomersWrong}) | {(b.Books.Balanced ? "yes" : "**NO**")} |");
+                + $"{b.Books.CustomersChecked:N0} ({b.Books.CustomersWrong}) | {(b.Books.Balanced ? "yes" : "**NO**")} | {b.RssAfterMiB:F0} MiB |");
         }
 
         return markdown.ToString();
@@ -161,11 +165,12 @@ internal sealed class WebhookBenchmark(BenchOptions options)
             }
         }));
         var seconds = clock.Elapsed.TotalSeconds;
+        var rss = server.RssMiB;
         Array.Sort(latencies);
         double Percentile(double p) => latencies[Math.Min(latencies.Length - 1, (int)(p * latencies.Length))] * 1000.0 / Stopwatch.Frequency;
         var books = await CheckBooksAsync(server, bench, sent);
         return new WebhookBurst(dbName, deliveries.Count, deliveries.Select(d => d.EventId).Distinct().Count(), BurstConnections, seconds,
-            Percentile(0.50), Percentile(0.99), counts.Errors, counts.FirstError, books);
+            Percentile(0.50), Percentile(0.99), counts.Errors, counts.FirstError, books) { RssAfterMiB = rss };
     }
 
     /// <summary>One delivery; a 200 that says the event was applied (or is a duplicate) is a success, anything else an error.</summary>

@@ -1,3 +1,4 @@
+using Tollgate.Core.Common;
 using Tollgate.Core.Customers;
 using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
@@ -9,6 +10,9 @@ using Tollgate.Storage.Postgres;
 using Tollgate.Storage.Sqlite;
 
 namespace Tollgate.Storage;
+
+/// <summary>A customer another process changed: only its ledger, or (a subscription) everything cached about it.</summary>
+public readonly record struct CustomerChange(string CustomerId, bool LedgerOnly);
 
 /// <summary>One Tollgate database: its migrations, health and the stores over it. Thread-safe; one per process.</summary>
 public abstract class TollgateDatabase : IAsyncDisposable
@@ -30,6 +34,9 @@ public abstract class TollgateDatabase : IAsyncDisposable
     public abstract IWebhookInbox Webhooks { get; }
 
     public abstract ISandboxStore Sandbox { get; }
+
+    /// <summary>Transactions a flow of store calls runs in (a webhook: stored and applied in one).</summary>
+    public abstract IDatabaseTransactions Transactions { get; }
 
     /// <summary>The newest schema version this build knows.</summary>
     public int LatestVersion => Migration.For(Provider).Count;
@@ -57,7 +64,13 @@ public abstract class TollgateDatabase : IAsyncDisposable
     /// whether changes can currently be heard; while they cannot, cached views must not be trusted. SQLite has one
     /// writing process, so there is nothing to hear: the feed is reported up and the call returns at once.
     /// </summary>
-    public virtual Task ListenForChangesAsync(Action<string> changed, Action<bool> feedUp, CancellationToken cancellationToken)
+    public Task ListenForChangesAsync(Action<string> changed, Action<bool> feedUp, CancellationToken cancellationToken) =>
+        ListenForChangesAsync(change => changed(change.CustomerId), feedUp, cancellationToken);
+
+    /// <summary>As <see cref="ListenForChangesAsync(Action{string}, Action{bool}, CancellationToken)"/>, saying whether
+    /// only the customer's ledger changed (its subscriptions did not). This instance's own ledger writes are not
+    /// reported: the ledger's observer has seen them.</summary>
+    public virtual Task ListenForChangesAsync(Action<CustomerChange> changed, Action<bool> feedUp, CancellationToken cancellationToken)
     {
         feedUp(true);
         return Task.CompletedTask;

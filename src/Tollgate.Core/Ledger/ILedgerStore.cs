@@ -3,6 +3,11 @@ namespace Tollgate.Core.Ledger;
 /// <summary>Storage port of the ledger. Implementations lock customers, load and save; all rules live in Core.</summary>
 public interface ILedgerStore
 {
+    /// <summary>True when the calling flow runs in a transaction of this store's database
+    /// (<see cref="Common.IDatabaseTransactions"/>): a write session then joins it, writes without committing, and
+    /// creates its customers up front; the flow commits.</summary>
+    bool InTransaction { get; }
+
     /// <summary>
     /// Opens one transaction that locks <paramref name="loads"/>' customers in ordinal order of their ids (a customer
     /// without a row is not created: see <see cref="CustomerLedgerData.Exists"/> and <see cref="LedgerChanges.NewCustomers"/>),

@@ -22,6 +22,12 @@ public sealed class LedgerEngine : IAsyncDisposable
     private readonly Task[] _workers;
     private ILedgerObserver? _observer;
 
+    // The customer owning each active hold this process has written or loaded. A hold's owner never changes, so a
+    // settle or release of such a hold goes straight to its customer's lane, like any other write, without a lookup
+    // of its own; an unknown hold is looked up.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _holdOwners = new(StringComparer.Ordinal);
+    private const int MaxHoldOwners = 200_000;
+
     public LedgerEngine(ILedgerStore store, TimeProvider time, LedgerOptions? options = null, ILogger<LedgerEngine>? logger = null)
     {
         _store = store;
@@ -34,18 +40,27 @@ public sealed class LedgerEngine : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.TransactionsPerLane, 1, nameof(options));
         _lanes = new Channel<PendingOperation>[_options.Lanes];
         var workers = new List<Task>();
-        for (var i = 0; i < _lanes.Length; i++)
+        // The lanes must not inherit the creating flow's context: a flow's database transaction (async-local) would
+        // otherwise be theirs too.
+        using (ExecutionContext.SuppressFlow())
         {
-            var lane = Channel.CreateUnbounded<PendingOperation>(new UnboundedChannelOptions { SingleReader = _options.TransactionsPerLane == 1 });
-            _lanes[i] = lane;
-            for (var w = 0; w < _options.TransactionsPerLane; w++)
+            for (var i = 0; i < _lanes.Length; i++)
             {
-                workers.Add(Task.Run(() => RunLaneAsync(lane.Reader)));
+                var lane = Channel.CreateUnbounded<PendingOperation>(new UnboundedChannelOptions { SingleReader = _options.TransactionsPerLane == 1 });
+                _lanes[i] = lane;
+                for (var w = 0; w < _options.TransactionsPerLane; w++)
+                {
+                    workers.Add(Task.Run(() => RunLaneAsync(lane.Reader)));
+                }
             }
         }
 
         _workers = [.. workers];
     }
+
+    /// <summary>True when the calling flow runs in a database transaction of the ledger's database
+    /// (<see cref="Common.IDatabaseTransactions"/>): its writes join it and commit with it; what it reads is not committed yet.</summary>
+    public bool InTransaction => _store.InTransaction;
 
     /// <summary>Registers the one observer told about every committed write (a cache of customer views).</summary>
     public void Observe(ILedgerObserver observer)
@@ -108,7 +123,7 @@ public sealed class LedgerEngine : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentOutOfRangeException.ThrowIfNegative(request.Amount ?? 0, nameof(request));
-        var owner = await _store.FindHoldOwnerAsync(request.HoldId, cancellationToken).ConfigureAwait(false);
+        var owner = await HoldOwnerAsync(request.HoldId, cancellationToken).ConfigureAwait(false);
         if (owner is null)
         {
             return new SettleResult { Refusal = LedgerRefusal.HoldNotFound, HoldId = request.HoldId };
@@ -121,7 +136,7 @@ public sealed class LedgerEngine : IAsyncDisposable
     public async Task<SettleResult> ReleaseAsync(ReleaseRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var owner = await _store.FindHoldOwnerAsync(request.HoldId, cancellationToken).ConfigureAwait(false);
+        var owner = await HoldOwnerAsync(request.HoldId, cancellationToken).ConfigureAwait(false);
         if (owner is null)
         {
             return new SettleResult { Refusal = LedgerRefusal.HoldNotFound, HoldId = request.HoldId };
@@ -129,6 +144,33 @@ public sealed class LedgerEngine : IAsyncDisposable
 
         return await Enqueue(new PendingOperation<SettleResult>(owner, null, null, request.HoldId, null,
             (rules, ledger, now) => rules.Release(ledger, request, now)), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask<string?> HoldOwnerAsync(string holdId, CancellationToken cancellationToken) =>
+        _holdOwners.TryGetValue(holdId, out var owner) ? owner : await _store.FindHoldOwnerAsync(holdId, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Remembers the owners of the active holds a committed batch left, forgets those it closed.</summary>
+    private void RememberHoldOwners(IEnumerable<CustomerLedger> ledgers)
+    {
+        foreach (var ledger in ledgers)
+        {
+            foreach (var hold in ledger.Holds)
+            {
+                if (hold.Status == HoldStatus.Active)
+                {
+                    if (_holdOwners.Count >= MaxHoldOwners)
+                    {
+                        _holdOwners.Clear();
+                    }
+
+                    _holdOwners.TryAdd(hold.HoldId, ledger.CustomerId);
+                }
+                else
+                {
+                    _holdOwners.TryRemove(hold.HoldId, out _);
+                }
+            }
+        }
     }
 
     public Task<CountResult> CountAsync(CountRequest request, CancellationToken cancellationToken = default) =>
@@ -261,6 +303,11 @@ public sealed class LedgerEngine : IAsyncDisposable
     private Task<T> Enqueue<T>(PendingOperation<T> operation, CancellationToken cancellationToken)
         where T : LedgerResult, new()
     {
+        if (_store.InTransaction)
+        {
+            return ExecuteInFlowAsync(operation);
+        }
+
         if (cancellationToken.CanBeCanceled)
         {
             var registration = cancellationToken.Register(static (state, token) => ((PendingOperation<T>)state!).Cancel(token), operation);
@@ -275,6 +322,20 @@ public sealed class LedgerEngine : IAsyncDisposable
         }
 
         return operation.Task;
+    }
+
+    /// <summary>
+    /// A write inside a flow's database transaction (<see cref="Common.IDatabaseTransactions"/>): it joins that
+    /// transaction, alone, with its keys loaded up front. Not retried here: a failure (a lock timeout, a deadlock)
+    /// aborts the flow's transaction, and the flow retries as a whole. The flow commits, and then drops what the
+    /// gate caches of its customers: no snapshot is published for a write that is not committed yet.
+    /// </summary>
+    private async Task<T> ExecuteInFlowAsync<T>(PendingOperation<T> operation)
+        where T : LedgerResult, new()
+    {
+        await ExecuteOnceAsync([operation], loadKeys: true).ConfigureAwait(false);
+        operation.Complete();
+        return await operation.Task.ConfigureAwait(false);
     }
 
     private async Task RunLaneAsync(ChannelReader<PendingOperation> reader)
@@ -448,6 +509,7 @@ public sealed class LedgerEngine : IAsyncDisposable
 
         changes.ApiResponses.AddRange(responses);
         await session.CommitAsync(changes.Build(), CancellationToken.None).ConfigureAwait(false);
+        RememberHoldOwners(ledgers);
 
         if (_observer is null)
         {

@@ -22,15 +22,18 @@ public enum WebhookReceipt
 }
 
 /// <summary>
-/// The webhook pipeline, the same for every provider: verify the raw body's signature → parse → store in the inbox,
-/// unique by (provider, event id), before answering → apply idempotently → on failure, retry with backoff and keep the
-/// error visible. An operator can replay any stored event.
+/// The webhook pipeline, the same for every provider: verify the raw body's signature → parse → in one database
+/// transaction: store in the inbox, unique by (provider, event id), and apply idempotently → commit → answer. A duplicate
+/// finds the event stored (waiting for a concurrent first delivery to commit) and changes nothing. When applying
+/// fails, the transaction is rolled back and the event is stored on its own as failed, with the error visible and a
+/// retry with backoff; an operator can replay any stored event.
 /// </summary>
 public sealed class WebhookProcessor(
     ProviderRegistry providers,
     IWebhookInbox inbox,
     PaymentApplier applier,
     Gate gate,
+    IDatabaseTransactions transactions,
     TimeProvider time,
     ILogger<WebhookProcessor>? logger = null)
 {
@@ -38,6 +41,9 @@ public sealed class WebhookProcessor(
     public static readonly TimeSpan InlineLease = TimeSpan.FromMinutes(1);
 
     public const int MaxAttempts = 12;
+
+    // A deadlock or serialization failure aborts a delivery's transaction: it runs again from the start, a few times.
+    private const int TransactionAttempts = 4;
 
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
 
@@ -69,15 +75,24 @@ public sealed class WebhookProcessor(
             return (WebhookReceipt.Malformed, null);
         }
 
-        var stored = new WebhookEvent(providerId, parsed.EventId, parsed.EventType, Instants.Normalize(parsed.OccurredAt), now, payload,
+        var received = new WebhookEvent(providerId, parsed.EventId, parsed.EventType, Instants.Normalize(parsed.OccurredAt), now, payload,
             WebhookStatus.Received, 0, now + InlineLease, null, null, null);
-        if (!await inbox.TryStoreAsync(stored, cancellationToken).ConfigureAwait(false))
+        // From here on the provider's request no longer cancels anything: the event is stored whatever happens.
+        var stored = await InTransactionAsync(async () =>
         {
-            return (WebhookReceipt.Duplicate, await inbox.GetAsync(providerId, parsed.EventId, cancellationToken).ConfigureAwait(false));
+            if (!await inbox.TryStoreAsync(received, CancellationToken.None).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            return await ApplyAsync(received, parsed).ConfigureAwait(false);
+        }, received).ConfigureAwait(false);
+        if (stored is null)
+        {
+            return (WebhookReceipt.Duplicate, await inbox.GetAsync(providerId, parsed.EventId, CancellationToken.None).ConfigureAwait(false));
         }
 
-        // Stored: from here on the event is safe whatever happens; applying it now just makes it visible sooner.
-        return (WebhookReceipt.Accepted, await ApplyAsync(stored, parsed, CancellationToken.None).ConfigureAwait(false));
+        return (WebhookReceipt.Accepted, stored);
     }
 
     /// <summary>Applies events whose attempt is due (failed ones, and received ones whose first attempt never finished).</summary>
@@ -87,7 +102,7 @@ public sealed class WebhookProcessor(
         var due = await inbox.ClaimDueAsync(now, now + InlineLease, limit, cancellationToken).ConfigureAwait(false);
         foreach (var stored in due)
         {
-            await ApplyStoredAsync(stored, cancellationToken).ConfigureAwait(false);
+            await ApplyStoredAsync(stored).ConfigureAwait(false);
         }
 
         return due.Count;
@@ -98,10 +113,10 @@ public sealed class WebhookProcessor(
     public async Task<WebhookEvent?> ReplayAsync(string providerId, string eventId, CancellationToken cancellationToken = default)
     {
         var stored = await inbox.GetAsync(providerId, eventId, cancellationToken).ConfigureAwait(false);
-        return stored is null ? null : await ApplyStoredAsync(stored, cancellationToken).ConfigureAwait(false);
+        return stored is null ? null : await ApplyStoredAsync(stored).ConfigureAwait(false);
     }
 
-    private async Task<WebhookEvent> ApplyStoredAsync(WebhookEvent stored, CancellationToken cancellationToken)
+    private async Task<WebhookEvent> ApplyStoredAsync(WebhookEvent stored)
     {
         if (stored.Status == WebhookStatus.Rejected)
         {
@@ -112,49 +127,94 @@ public sealed class WebhookProcessor(
         if (provider is null)
         {
             var orphan = stored with { Status = WebhookStatus.Failed, LastError = $"provider {stored.Provider} is not enabled", NextAttemptAt = null };
-            await inbox.UpdateAsync(orphan, cancellationToken).ConfigureAwait(false);
+            await inbox.UpdateAsync(orphan, CancellationToken.None).ConfigureAwait(false);
             return orphan;
         }
 
-        return await ApplyAsync(stored, provider.ParseWebhook(Encoding.UTF8.GetBytes(stored.Payload)), cancellationToken).ConfigureAwait(false);
+        var parsed = provider.ParseWebhook(Encoding.UTF8.GetBytes(stored.Payload));
+        return (await InTransactionAsync(() => ApplyAsync(stored, parsed), stored).ConfigureAwait(false))!;
     }
 
-    private async Task<WebhookEvent> ApplyAsync(WebhookEvent stored, ProviderEvent parsed, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs <paramref name="work"/> (store and apply, or apply again) in one transaction and commits it, then drops
+    /// what the gate caches of the event's customer. A transaction aborted by the database (a deadlock, a
+    /// serialization failure, a busy lock) runs again from the start. When applying fails otherwise, nothing of it is
+    /// kept, and <paramref name="webhookEvent"/> is stored (or updated) as failed, on its own, to be retried.
+    /// </summary>
+    /// <returns>The event as stored, or null when <paramref name="work"/> found it stored already (a duplicate).</returns>
+    private async Task<WebhookEvent?> InTransactionAsync(Func<Task<WebhookEvent?>> work, WebhookEvent webhookEvent)
     {
-        var attempt = stored.Attempts + 1;
-        WebhookEvent updated;
-        try
+        Exception? failure = null;
+        for (var attempt = 1; attempt <= TransactionAttempts; attempt++)
         {
-            var outcome = await applier.ApplyAsync(parsed, stored.Payload, cancellationToken).ConfigureAwait(false);
-            var now = Instants.Now(time);
-            updated = outcome.Status == WebhookStatus.Failed
-                ? Failed(stored, attempt, outcome.Problem!, now) with { CustomerId = outcome.CustomerId ?? stored.CustomerId }
-                : stored with
-                {
-                    Status = outcome.Status,
-                    Attempts = attempt,
-                    NextAttemptAt = null,
-                    LastError = outcome.Problem,
-                    AppliedAt = outcome.Status == WebhookStatus.Applied ? now : stored.AppliedAt,
-                    CustomerId = outcome.CustomerId ?? stored.CustomerId,
-                };
-            if (outcome.Status == WebhookStatus.Unmatched)
+            try
             {
-                Log.WebhookUnmatched(_logger, stored.Provider, stored.EventId, stored.EventType);
+                WebhookEvent? result;
+                await using (var transaction = transactions.Begin())
+                {
+                    result = await work().ConfigureAwait(false);
+                    if (result is null)
+                    {
+                        return null;
+                    }
+
+                    await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+
+                if (result.CustomerId is { } customer)
+                {
+                    gate.Invalidate(customer);
+                }
+
+                return result;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                failure = ex;
+                if (!transactions.IsTransient(ex))
+                {
+                    break;
+                }
             }
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+
+        // Nothing of the attempt is kept: store the event as failed, so it is retried and visible.
+        var failed = Failed(webhookEvent, webhookEvent.Attempts + 1, failure!.Message, Instants.Now(time));
+        Log.WebhookApplyFailed(_logger, webhookEvent.Provider, webhookEvent.EventId, webhookEvent.EventType, failed.Attempts, failed.NextAttemptAt, failure);
+        if (webhookEvent.Status == WebhookStatus.Received && webhookEvent.Attempts == 0
+            && !await inbox.TryStoreAsync(failed, CancellationToken.None).ConfigureAwait(false))
         {
-            updated = Failed(stored, attempt, ex.Message, Instants.Now(time));
-            Log.WebhookApplyFailed(_logger, stored.Provider, stored.EventId, stored.EventType, attempt, updated.NextAttemptAt, ex);
+            // Stored meanwhile by a concurrent delivery of the same event: that one answers for it.
+            return await inbox.GetAsync(webhookEvent.Provider, webhookEvent.EventId, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        await inbox.UpdateAsync(failed, CancellationToken.None).ConfigureAwait(false);
+        return failed;
+    }
+
+    /// <summary>Applies an event inside the caller's transaction and records the outcome on the stored event.</summary>
+    private async Task<WebhookEvent?> ApplyAsync(WebhookEvent stored, ProviderEvent parsed)
+    {
+        var attempt = stored.Attempts + 1;
+        var outcome = await applier.ApplyAsync(parsed, stored.Payload, CancellationToken.None).ConfigureAwait(false);
+        var now = Instants.Now(time);
+        var updated = outcome.Status == WebhookStatus.Failed
+            ? Failed(stored, attempt, outcome.Problem!, now) with { CustomerId = outcome.CustomerId ?? stored.CustomerId }
+            : stored with
+            {
+                Status = outcome.Status,
+                Attempts = attempt,
+                NextAttemptAt = null,
+                LastError = outcome.Problem,
+                AppliedAt = outcome.Status == WebhookStatus.Applied ? now : stored.AppliedAt,
+                CustomerId = outcome.CustomerId ?? stored.CustomerId,
+            };
+        if (outcome.Status == WebhookStatus.Unmatched)
+        {
+            Log.WebhookUnmatched(_logger, stored.Provider, stored.EventId, stored.EventType);
         }
 
         await inbox.UpdateAsync(updated, CancellationToken.None).ConfigureAwait(false);
-        if (updated.CustomerId is { } customer)
-        {
-            gate.Invalidate(customer);
-        }
-
         return updated;
     }
 

@@ -112,13 +112,22 @@ public sealed partial class Gate : ILedgerObserver
         }
     }
 
+    // Inside a flow's database transaction (a webhook being applied) what is read is not committed yet: it is used, but
+    // neither cached nor remembered, since the flow may still roll back.
     private Task<IReadOnlyList<Subscription>> SubscriptionViewAsync(string customerId, CancellationToken cancellationToken) =>
-        _subscriptionViews.GetAsync(customerId, ct => _subscriptions.ListByCustomerAsync(customerId, ct), cancellationToken);
+        _ledger.InTransaction
+            ? _subscriptions.ListByCustomerAsync(customerId, cancellationToken)
+            : _subscriptionViews.GetAsync(customerId, ct => _subscriptions.ListByCustomerAsync(customerId, ct), cancellationToken);
 
     /// <summary>The customer's live ledger state, from the cache when it tells whether each of <paramref name="due"/>
     /// is written, otherwise read with those keys.</summary>
     private async Task<CustomerLedgerData> LedgerViewAsync(string customerId, DueWrites due, CancellationToken cancellationToken)
     {
+        if (_ledger.InTransaction)
+        {
+            return await _ledger.ReadAsync(customerId, [.. due.Keys], cancellationToken).ConfigureAwait(false);
+        }
+
         var view = await _ledgerViews.GetAsync(customerId, async ct =>
         {
             var keys = due.Keys.ToList();

@@ -83,7 +83,17 @@ internal sealed class SandboxRenewer(Payments.Sandbox.SandboxBilling billing, IL
 internal sealed class ChangeFeedListener(TollgateDatabase database, Gate gate, ILogger<ChangeFeedListener> logger) : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        database.ListenForChangesAsync(gate.Invalidate, up =>
+        database.ListenForChangesAsync(change =>
+        {
+            if (change.LedgerOnly)
+            {
+                gate.InvalidateLedger(change.CustomerId);
+            }
+            else
+            {
+                gate.Invalidate(change.CustomerId);
+            }
+        }, up =>
         {
             if (up != gate.CacheEnabled)
             {

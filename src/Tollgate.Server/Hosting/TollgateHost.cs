@@ -218,7 +218,8 @@ public static class TollgateHost
         services.AddSingleton(sp => new PaymentApplier(catalog, sp.GetRequiredService<IPaymentStore>(), sp.GetRequiredService<ISubscriptionStore>(),
             sp.GetRequiredService<SubscriptionService>(), sp.GetRequiredService<LedgerEngine>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new WebhookProcessor(sp.GetRequiredService<ProviderRegistry>(), sp.GetRequiredService<IWebhookInbox>(),
-            sp.GetRequiredService<PaymentApplier>(), sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<PaymentApplier>(), sp.GetRequiredService<Gate>(), sp.GetRequiredService<TollgateDatabase>().Transactions,
+            sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<WebhookProcessor>>()));
     }
 }

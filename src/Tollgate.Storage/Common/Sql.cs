@@ -4,24 +4,39 @@ namespace Tollgate.Storage.Common;
 
 /// <summary>
 /// Plain statements with <c>@name</c> parameters, understood by both drivers, for the stores whose SQL is the same
-/// on both databases. Instants are converted by the dialect; the hot ledger paths do not use this.
+/// on both databases. Instants are converted by the dialect; the hot ledger paths do not use this. Inside a flow's
+/// transaction of the same database (<see cref="AmbientTransaction"/>) statements run in it, on its connection.
 /// </summary>
-internal sealed class Sql(Func<CancellationToken, Task<DbConnection>> open, Dialect dialect)
+/// <param name="owner">The database these statements are for: a flow's transaction is joined only by its own database.</param>
+/// <param name="writeGate">SQLite: statements run by <see cref="ExecuteAsync"/> outside a flow take this process's turn
+/// to write first (see <see cref="Sqlite.SqliteDatabase.WriteGate"/>).</param>
+internal sealed class Sql(Func<CancellationToken, Task<DbConnection>> open, Dialect dialect, object owner, Sqlite.WriteGate? writeGate = null)
 {
     public Dialect Dialect => dialect;
 
     public async Task<List<T>> QueryAsync<T>(string sql, Func<DbDataReader, T> map, CancellationToken cancellationToken, params (string Name, object? Value)[] args)
     {
-        await using var connection = await open(cancellationToken).ConfigureAwait(false);
-        await using var command = Command(connection, sql, args);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        var rows = new List<T>();
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        var ambient = AmbientTransaction.For(owner);
+        var connection = ambient is null ? await open(cancellationToken).ConfigureAwait(false) : await ambient.ConnectionAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            rows.Add(map(reader));
-        }
+            await using var command = Command(connection, ambient?.Transaction, sql, args);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var rows = new List<T>();
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                rows.Add(map(reader));
+            }
 
-        return rows;
+            return rows;
+        }
+        finally
+        {
+            if (ambient is null)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+        }
     }
 
     public async Task<T?> QuerySingleAsync<T>(string sql, Func<DbDataReader, T> map, CancellationToken cancellationToken, params (string Name, object? Value)[] args)
@@ -30,14 +45,27 @@ internal sealed class Sql(Func<CancellationToken, Task<DbConnection>> open, Dial
 
     public async Task<int> ExecuteAsync(string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] args)
     {
-        await using var connection = await open(cancellationToken).ConfigureAwait(false);
-        await using var command = Command(connection, sql, args);
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        var ambient = AmbientTransaction.For(owner);
+        using var turn = ambient is null && writeGate is not null ? await writeGate.EnterAsync(cancellationToken).ConfigureAwait(false) : null;
+        var connection = ambient is null ? await open(cancellationToken).ConfigureAwait(false) : await ambient.ConnectionAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using var command = Command(connection, ambient?.Transaction, sql, args);
+            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (ambient is null)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+        }
     }
 
-    private DbCommand Command(DbConnection connection, string sql, (string Name, object? Value)[] args)
+    private DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql, (string Name, object? Value)[] args)
     {
         var command = connection.CreateCommand();
+        command.Transaction = transaction;
         command.CommandText = sql;
         foreach (var (name, value) in args)
         {

@@ -1,5 +1,6 @@
 using System.Text;
 using Npgsql;
+using Tollgate.Core.Common;
 using Tollgate.Core.Customers;
 using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
@@ -13,7 +14,7 @@ using Tollgate.Storage.Migrations;
 namespace Tollgate.Storage.Postgres;
 
 /// <summary>PostgreSQL through one pooled <see cref="NpgsqlDataSource"/>.</summary>
-internal sealed class PostgresDatabase : TollgateDatabase
+internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
 {
     // Any fixed number works; it only has to be the same in every Tollgate process sharing the database.
     private const long MigrationLockKey = 0x546f6c6c67617465; // "Tollgate"
@@ -27,11 +28,24 @@ internal sealed class PostgresDatabase : TollgateDatabase
             builder.ConnectionStringBuilder.MaxAutoPrepare = 64;
         }
 
+        if (!Mentions(connectionString, "noresetonclose"))
+        {
+            // Returning a connection to the pool otherwise resets its session (DISCARD ALL, or RESET ALL and more when
+            // statements are prepared) on its next use: server work on every checkout, for state this code never
+            // leaves behind. Npgsql still rolls back a transaction left open; the one LISTEN lives on a connection of
+            // its own (ListenDataSource) that never enters the pool; the migrations' advisory lock is released in a
+            // finally block (and dies with its connection if that fails).
+            builder.ConnectionStringBuilder.NoResetOnClose = true;
+        }
+
         DataSource = builder.Build();
-        Ledger = new PostgresLedgerStore(DataSource, time);
-        var sql = new Sql(async ct => await DataSource.OpenConnectionAsync(ct).ConfigureAwait(false), Dialect.Postgres);
+        var listen = new NpgsqlDataSourceBuilder(connectionString);
+        listen.ConnectionStringBuilder.Pooling = false;
+        ListenDataSource = listen.Build();
+        Ledger = new PostgresLedgerStore(this, time);
+        var sql = new Sql(async ct => await DataSource.OpenConnectionAsync(ct).ConfigureAwait(false), Dialect.Postgres, this);
         Customers = new CustomerStore(sql);
-        Subscriptions = new SubscriptionStore(sql, (customerId, ct) => sql.ExecuteAsync($"SELECT pg_notify('{ChangeChannel}', @c)", ct, ("@c", customerId)));
+        Subscriptions = new SubscriptionStore(sql, NotifySubscriptionChangedAsync);
         Idempotency = new IdempotencyStore(sql);
         Settings = new SettingsStore(sql);
         Payments = new PaymentStore(sql);
@@ -40,6 +54,40 @@ internal sealed class PostgresDatabase : TollgateDatabase
     }
 
     public NpgsqlDataSource DataSource { get; }
+
+    /// <summary>Whether the connection string sets <paramref name="key"/> (lower case, without spaces) itself.</summary>
+    private static bool Mentions(string connectionString, string key) =>
+        new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
+            .Any(k => k.Replace(" ", "", StringComparison.Ordinal).Equals(key, StringComparison.OrdinalIgnoreCase));
+
+    public override IDatabaseTransactions Transactions => this;
+
+    IDatabaseTransaction IDatabaseTransactions.Begin() => new PostgresFlowTransaction(this);
+
+    bool IDatabaseTransactions.IsTransient(Exception exception) => Ledger.IsTransient(exception);
+
+    /// <summary>A subscription changed: other servers drop everything cached about the customer. Inside a flow's
+    /// transaction the notification waits for its commit (a transaction that notifies holds the global notify lock
+    /// through its commit's flush).</summary>
+    private async Task<int> NotifySubscriptionChangedAsync(string customerId, CancellationToken cancellationToken)
+    {
+        if (AmbientTransaction.For(this) is { } flow)
+        {
+            flow.ChangedSubscriptions.Add(customerId);
+            return 0;
+        }
+
+        await using var command = DataSource.CreateCommand($"SELECT pg_notify('{ChangeChannel}', $1)");
+        command.Parameters.AddWithValue(customerId);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Unpooled: the change feed's connection keeps its LISTEN, which must never reach a pooled connection.</summary>
+    private NpgsqlDataSource ListenDataSource { get; }
+
+    /// <summary>Names this instance in its ledger's change notifications, so its own listener skips them: its gate has
+    /// already replaced its view of those customers with the state the write committed.</summary>
+    internal string Origin { get; } = Guid.NewGuid().ToString("N")[..12];
 
     public override DatabaseProvider Provider => DatabaseProvider.Postgres;
 
@@ -124,21 +172,31 @@ internal sealed class PostgresDatabase : TollgateDatabase
         }
     }
 
-    public override ValueTask DisposeAsync() => DataSource.DisposeAsync();
+    public override async ValueTask DisposeAsync()
+    {
+        await ListenDataSource.DisposeAsync().ConfigureAwait(false);
+        await DataSource.DisposeAsync().ConfigureAwait(false);
+    }
 
-    public override async Task ListenForChangesAsync(Action<string> changed, Action<bool> feedUp, CancellationToken cancellationToken)
+    public override async Task ListenForChangesAsync(Action<CustomerChange> changed, Action<bool> feedUp, CancellationToken cancellationToken)
     {
         var backoff = TimeSpan.FromMilliseconds(200);
         while (!cancellationToken.IsCancellationRequested)
         {
             try
             {
-                await using var connection = await DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+                await using var connection = await ListenDataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
                 connection.Notification += (_, e) =>
                 {
-                    foreach (var customerId in e.Payload.Split(ChangeSeparator))
+                    var (origin, ledgerOnly, ids) = ParsePayload(e.Payload);
+                    if (origin == Origin)
                     {
-                        changed(customerId);
+                        return;
+                    }
+
+                    foreach (var customerId in ids.Split(ChangeSeparator))
+                    {
+                        changed(new CustomerChange(customerId, ledgerOnly));
                     }
                 };
                 await using (var listen = new NpgsqlCommand($"LISTEN {ChangeChannel}", connection))
@@ -173,23 +231,36 @@ internal sealed class PostgresDatabase : TollgateDatabase
     /// <summary>Separates customer ids in a notification's payload; customer ids never contain it.</summary>
     internal const char ChangeSeparator = ',';
 
-    /// <summary>Customer ids joined into as few payloads as PostgreSQL's 8,000-byte payload limit allows.</summary>
-    internal static IEnumerable<string> ChangePayloads(IEnumerable<string> customerIds)
+    /// <summary>Ends a ledger notification's header ("ledger:&lt;origin&gt;|"); customer ids never contain it. A payload
+    /// without one (a subscription change) names customers whose whole view is stale.</summary>
+    internal const char HeaderEnd = '|';
+
+    private const string LedgerHeader = "ledger:";
+
+    /// <summary>Customer ids changed by a ledger write of <paramref name="origin"/>, joined into as few payloads as
+    /// PostgreSQL's 8,000-byte payload limit allows.</summary>
+    /// <remarks>Without an origin the payload has no header: other servers drop everything they cache about these
+    /// customers (a subscription changed), and this server's own listener hears it too.</remarks>
+    internal static IEnumerable<string> ChangePayloads(string? origin, IEnumerable<string> customerIds)
     {
         const int MaxPayloadBytes = 7900;
-        var payload = new StringBuilder();
-        var bytes = 0;
+        var header = origin is null ? "" : LedgerHeader + origin + HeaderEnd;
+        var headerBytes = Encoding.UTF8.GetByteCount(header);
+        var payload = new StringBuilder(header);
+        var bytes = headerBytes;
+        var empty = true;
         foreach (var id in customerIds)
         {
             var idBytes = Encoding.UTF8.GetByteCount(id);
-            if (payload.Length > 0 && bytes + 1 + idBytes > MaxPayloadBytes)
+            if (!empty && bytes + 1 + idBytes > MaxPayloadBytes)
             {
                 yield return payload.ToString();
-                payload.Clear();
-                bytes = 0;
+                payload.Clear().Append(header);
+                bytes = headerBytes;
+                empty = true;
             }
 
-            if (payload.Length > 0)
+            if (!empty)
             {
                 payload.Append(ChangeSeparator);
                 bytes++;
@@ -197,12 +268,24 @@ internal sealed class PostgresDatabase : TollgateDatabase
 
             payload.Append(id);
             bytes += idBytes;
+            empty = false;
         }
 
-        if (payload.Length > 0)
+        if (!empty)
         {
             yield return payload.ToString();
         }
+    }
+
+    private static (string? Origin, bool LedgerOnly, string Ids) ParsePayload(string payload)
+    {
+        var end = payload.IndexOf(HeaderEnd, StringComparison.Ordinal);
+        if (end < 0 || !payload.StartsWith(LedgerHeader, StringComparison.Ordinal))
+        {
+            return (null, false, payload);
+        }
+
+        return (payload[LedgerHeader.Length..end], true, payload[(end + 1)..]);
     }
 
     private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string sql, CancellationToken cancellationToken)

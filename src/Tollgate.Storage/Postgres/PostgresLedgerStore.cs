@@ -13,14 +13,23 @@ namespace Tollgate.Storage.Postgres;
 /// two sessions never wait on each other in a cycle) and loads their state in one round trip; the commit writes
 /// every change as set-based statements over arrays in a second one.
 /// </summary>
-internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvider time) : ILedgerStore
+/// <remarks>Inside a flow's transaction (<see cref="PostgresFlowTransaction"/>) a write session joins it: it locks and
+/// loads on the flow's connection, writes without committing, and leaves the commit and the notification to the flow.</remarks>
+internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvider time) : ILedgerStore
 {
     private static readonly Dialect D = Dialect.Postgres;
+    private readonly NpgsqlDataSource dataSource = database.DataSource;
+    private readonly string origin = database.Origin;
+
+    public bool InTransaction => AmbientTransaction.For(database) is not null;
 
     public async Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads, IReadOnlyCollection<(string Scope, string Key)> apiKeys,
         CancellationToken cancellationToken)
     {
-        var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var ambient = AmbientTransaction.For(database);
+        var connection = ambient is null
+            ? await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false)
+            : (NpgsqlConnection)await ambient.ConnectionAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             var customers = loads.ToDictionary(l => l.CustomerId, l => new LedgerRows.CustomerDataBuilder(l.CustomerId), StringComparer.Ordinal);
@@ -35,7 +44,17 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
             // trips: BEGIN + locks + loads, then writes + COMMIT.
             await using var batch = new NpgsqlBatch(connection);
             var readers = new List<Action<NpgsqlDataReader>>();
-            batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+            if (ambient is null)
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+            }
+            else
+            {
+                // In a flow's transaction a failed insert would abort the whole flow: its customers are created up
+                // front, waiting (not failing) on a concurrent creator. Its writes are real ones (webhooks).
+                Add(batch, "INSERT INTO customers (customer_id, created_at, updated_at) SELECT id, $2, $2 FROM unnest($1::text[]) AS id ORDER BY id ON CONFLICT (customer_id) DO NOTHING",
+                    [loads.Select(l => l.CustomerId).ToArray(), Instants.Now(time)]);
+            }
 
             // Loads arrive ordered by customer id, so every session takes its locks in the same order. A customer
             // without a row is not created here (a read or a refusal must not create one): the commit inserts the row
@@ -89,7 +108,7 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
 
             await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
             {
-                // Statements without rows (BEGIN) have no result set: the reader starts at the first lock.
+                // Statements without rows (BEGIN, INSERT) have no result set: the reader starts at the first lock.
                 foreach (var read in readers)
                 {
                     while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -101,7 +120,7 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
                 }
             }
 
-            return new Session(connection, customers.ToDictionary(c => c.Key, c => c.Value.Build(), StringComparer.Ordinal), responses, time);
+            return new Session(connection, customers.ToDictionary(c => c.Key, c => c.Value.Build(), StringComparer.Ordinal), responses, time, origin, ambient);
 
             void AddLot(LedgerRows.CustomerDataBuilder data, LotRecord lot)
             {
@@ -119,7 +138,7 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
                 }
             }
         }
-        catch
+        catch when (ambient is null)
         {
             await Session.AbandonAsync(connection).ConfigureAwait(false);
             throw;
@@ -289,6 +308,29 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
             ConstraintName: "ledger_operations_pkey" or "api_idempotency_pkey" or "customers_pkey",
         };
 
+    /// <summary>After a flow's transaction committed: the change notification for the customers it changed, in a
+    /// transaction of its own (see <see cref="Session.AddNotifications"/>). A failure here leaves the write standing.</summary>
+    internal static async Task NotifyAfterCommitAsync(NpgsqlConnection connection, string origin, IReadOnlyCollection<string> ledgerChanged,
+        IReadOnlyCollection<string> subscriptionsChanged)
+    {
+        if (ledgerChanged.Count == 0 && subscriptionsChanged.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await using var batch = new NpgsqlBatch(connection);
+            Session.AddNotifications(batch, origin, ledgerChanged, subscriptionsChanged);
+            await batch.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException)
+        {
+            // Committed: failing the flow now would make its caller retry something that happened. Other servers'
+            // views of these customers stay stale until their cache lifetime ends.
+        }
+    }
+
     // Values come as an explicit array ("[ids]"): with a params array, a lone string[] would be taken as the array itself.
     private static void Add(NpgsqlBatch batch, string sql, object[] values)
     {
@@ -304,7 +346,7 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
     private static object TimeOrNull(DateTimeOffset? value) => value is { } v ? Instants.Normalize(v) : DBNull.Value;
 
     private sealed class Session(NpgsqlConnection connection, IReadOnlyDictionary<string, CustomerLedgerData> customers,
-        IReadOnlyDictionary<(string Scope, string Key), StoredResponse> apiResponses, TimeProvider time)
+        IReadOnlyDictionary<(string Scope, string Key), StoredResponse> apiResponses, TimeProvider time, string origin, AmbientTransaction? ambient)
         : ILedgerWriteSession
     {
         private bool _committed;
@@ -464,44 +506,79 @@ internal sealed class PostgresLedgerStore(NpgsqlDataSource dataSource, TimeProvi
                         Col(r, x => x.Response.Body), Col(r, x => x.CreatedAt)]);
             }
 
+            if (ambient is not null)
+            {
+                // The flow commits, and then notifies for everything it changed.
+                await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                ambient.ChangedCustomers.UnionWith(changes.Customers);
+                _committed = true;
+                return;
+            }
+
             batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
-            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            var notifications = AddNotifications(batch, origin, changes.Customers);
+            try
+            {
+                await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException ex) when (ex.BatchCommand is { } failed && notifications.Contains(failed))
+            {
+                // The write committed; only its notification failed (a full notification queue): failing the write
+                // now would make its callers retry something that happened. Other servers' views of these customers
+                // stay stale until their cache lifetime ends.
+            }
+
             _committed = true;
-            await NotifyAsync(changes.Customers).ConfigureAwait(false);
         }
 
         /// <summary>
         /// Tells other servers to drop their cached view of these customers (LISTEN tollgate_customers), after the commit
-        /// and before anyone is answered. Not inside the write: a transaction that notifies holds PostgreSQL's global
-        /// notify lock from its commit until its WAL is flushed, so every notifying write of every server would commit
-        /// one at a time. A notification lost here (the connection broke just after the commit) leaves other servers'
-        /// views of these customers stale until the cache lifetime ends; the write itself stands either way.
+        /// and before anyone is answered, in the commit's round trip: its own transaction, after the write's COMMIT in
+        /// the same pipeline. Not inside the write: a transaction that notifies holds PostgreSQL's global notify lock
+        /// from its commit until its WAL is flushed, so every notifying write of every server would commit one at a
+        /// time. Its own transaction commits asynchronously (synchronous_commit off): a notification needs no
+        /// durability (listeners lose it with their connection in a crash anyway, and then distrust their cache), so
+        /// it holds the lock only while its commit record is written, not through a flush.
         /// </summary>
-        private async Task NotifyAsync(IEnumerable<string> customerIds)
+        public static List<NpgsqlBatchCommand> AddNotifications(NpgsqlBatch batch, string origin, IEnumerable<string> customerIds,
+            IEnumerable<string>? subscriptionsChanged = null)
         {
-            try
+            var added = new List<NpgsqlBatchCommand>();
+            var payloads = PostgresDatabase.ChangePayloads(origin, customerIds)
+                .Concat(PostgresDatabase.ChangePayloads(null, subscriptionsChanged ?? []));
+            foreach (var payload in payloads)
             {
-                await using var batch = new NpgsqlBatch(connection);
-                foreach (var payload in PostgresDatabase.ChangePayloads(customerIds))
+                if (added.Count == 0)
                 {
-                    Add(batch, $"SELECT pg_notify('{PostgresDatabase.ChangeChannel}', $1)", [payload]);
+                    added.Add(new NpgsqlBatchCommand("BEGIN"));
+                    added.Add(new NpgsqlBatchCommand("SET LOCAL synchronous_commit = off"));
                 }
 
-                if (batch.BatchCommands.Count == 0)
-                {
-                    return;
-                }
+                var notify = new NpgsqlBatchCommand($"SELECT pg_notify('{PostgresDatabase.ChangeChannel}', $1)");
+                notify.Parameters.Add(new NpgsqlParameter { Value = payload });
+                added.Add(notify);
+            }
 
-                await batch.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException)
+            if (added.Count > 0)
             {
-                // Committed: failing the write now would make its callers retry something that happened.
+                added.Add(new NpgsqlBatchCommand("COMMIT"));
+                foreach (var command in added)
+                {
+                    batch.BatchCommands.Add(command);
+                }
             }
+
+            return added;
         }
 
         public async ValueTask DisposeAsync()
         {
+            if (ambient is not null)
+            {
+                // The connection is the flow's: it commits or rolls back, and closes it.
+                return;
+            }
+
             if (_committed)
             {
                 await connection.DisposeAsync().ConfigureAwait(false);

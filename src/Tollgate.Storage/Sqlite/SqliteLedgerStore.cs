@@ -4,27 +4,56 @@ using Tollgate.Core.Common;
 using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
 using Tollgate.Storage.Common;
+using SqliteTransaction = Microsoft.Data.Sqlite.SqliteTransaction;
 
 namespace Tollgate.Storage.Sqlite;
 
 /// <summary>The ledger on SQLite. A write session is one <c>BEGIN IMMEDIATE</c> transaction: SQLite has one writer,
 /// which is also what serialises concurrent writers across processes.</summary>
+/// <remarks>Inside a flow's transaction (<see cref="SqliteFlowTransaction"/>, which holds the write lock) a write session
+/// joins it and leaves the commit to the flow.</remarks>
 internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider time) : ILedgerStore
 {
     private static readonly Dialect D = Dialect.Sqlite;
 
+    public bool InTransaction => AmbientTransaction.For(database) is not null;
+
     public async Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads, IReadOnlyCollection<(string Scope, string Key)> apiKeys,
         CancellationToken cancellationToken)
     {
-        var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        SqliteTransaction? transaction = null;
+        var ambient = AmbientTransaction.For(database);
+        var turn = ambient is null ? await database.WriteGate.EnterAsync(cancellationToken).ConfigureAwait(false) : null;
+        SqliteConnection connection;
+        try
+        {
+            connection = ambient is null
+                ? await database.OpenAsync(cancellationToken).ConfigureAwait(false)
+                : (SqliteConnection)await ambient.ConnectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            turn?.Dispose();
+            throw;
+        }
+
+        SqliteTransaction? transaction = (SqliteTransaction?)ambient?.Transaction;
         try
         {
             // BEGIN IMMEDIATE takes the write lock now: everything read below stays true until the commit.
-            transaction = connection.BeginTransaction(deferred: false);
+            transaction ??= connection.BeginTransaction(deferred: false);
             var customers = new Dictionary<string, CustomerLedgerData>(StringComparer.Ordinal);
             foreach (var load in loads)
             {
+                if (ambient is not null)
+                {
+                    // In a flow's transaction its writes are real ones (webhooks): the customer is created up front.
+                    await using var ensure = Command(connection, transaction,
+                        "INSERT OR IGNORE INTO customers (customer_id, created_at, updated_at) VALUES ($c, $now, $now)");
+                    ensure.Parameters.AddWithValue("$c", load.CustomerId);
+                    ensure.Parameters.AddWithValue("$now", D.Time(Instants.Now(time)));
+                    await ensure.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+
                 customers[load.CustomerId] = await LoadAsync(connection, transaction, load, cancellationToken).ConfigureAwait(false);
             }
 
@@ -46,9 +75,9 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                 }
             }
 
-            return new Session(connection, transaction, customers, responses, time);
+            return new Session(connection, transaction, customers, responses, time, turn);
         }
-        catch
+        catch when (ambient is null)
         {
             if (transaction is not null)
             {
@@ -56,6 +85,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
             }
 
             await connection.DisposeAsync().ConfigureAwait(false);
+            turn?.Dispose();
             throw;
         }
     }
@@ -272,9 +302,12 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
     }
 
     private sealed class Session(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyDictionary<string, CustomerLedgerData> customers,
-        IReadOnlyDictionary<(string Scope, string Key), StoredResponse> apiResponses, TimeProvider time)
+        IReadOnlyDictionary<(string Scope, string Key), StoredResponse> apiResponses, TimeProvider time, WriteGate.Turn? turn)
         : ILedgerWriteSession
     {
+        // Without a turn of its own the session is part of a flow's transaction, which holds the turn and commits.
+        private readonly bool inFlow = turn is null;
+
         public IReadOnlyDictionary<string, CustomerLedgerData> Customers { get; } = customers;
 
         public IReadOnlyDictionary<(string Scope, string Key), StoredResponse> ApiResponses { get; } = apiResponses;
@@ -427,13 +460,23 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                     p.AddWithValue("$body", r.Response.Body);
                     p.AddWithValue("$at", D.Time(r.CreatedAt));
                 }, cancellationToken).ConfigureAwait(false);
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            if (!inFlow)
+            {
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
 
         public async ValueTask DisposeAsync()
         {
+            if (inFlow)
+            {
+                // The transaction and its connection are the flow's: it commits or rolls back, and closes them.
+                return;
+            }
+
             await transaction.DisposeAsync().ConfigureAwait(false);
             await connection.DisposeAsync().ConfigureAwait(false);
+            turn!.Dispose();
         }
 
         private async Task ExecuteEachAsync<T>(IEnumerable<T> rows, string sql, Action<SqliteParameterCollection, T> bind, CancellationToken cancellationToken)

@@ -144,6 +144,29 @@ public abstract class LedgerWriteContract : LedgerTestBase
         await AssertBooksBalance(d);
     }
 
+    [Fact]
+    public async Task Settle_OfAHoldMadeByAnotherServer_FindsItsOwner_AndOfItsOwnHold_SettlesOnce()
+    {
+        var c = NewCustomer();
+        await Grant(c, "credits", 10);
+        await using var otherServer = Db.OpenAnother(Clock);
+        await using var other = new LedgerEngine(otherServer.Ledger, Clock, Options);
+        var mine = await Hold(c, "credits", 3);
+        var theirs = await other.HoldAsync(new HoldRequest(c, "credits", 4, TimeSpan.FromHours(1), "hold:theirs"));
+
+        var settledHere = await Ledger.SettleAsync(new SettleRequest(theirs.HoldId) { Amount = 1 });
+        var settledThere = await other.SettleAsync(new SettleRequest(mine.HoldId));
+        var again = await Ledger.ReleaseAsync(new ReleaseRequest(theirs.HoldId));
+        var unknown = await Ledger.SettleAsync(new SettleRequest("hold_unknown"));
+
+        Assert.Equal((HoldStatus.Settled, 1L, 3L), (settledHere.Status, settledHere.Settled, settledHere.Released));
+        Assert.Equal((HoldStatus.Settled, 3L), (settledThere.Status, settledThere.Settled));
+        Assert.Equal(LedgerRefusal.HoldNotActive, again.Refusal);
+        Assert.Equal(LedgerRefusal.HoldNotFound, unknown.Refusal);
+        Assert.Equal((6L, 0L), ((await Balance(c, "credits")).Available, (await Balance(c, "credits")).Held));
+        await AssertBooksBalance(c);
+    }
+
     private static LedgerWrite Call(string key, string hash) => new()
     {
         Call = new IdempotentCall<LedgerResult>("scope", key, hash, r => r switch

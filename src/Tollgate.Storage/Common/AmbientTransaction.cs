@@ -1,0 +1,66 @@
+using System.Data.Common;
+using Tollgate.Core.Common;
+
+namespace Tollgate.Storage.Common;
+
+/// <summary>
+/// The transaction a flow of calls runs in (<see cref="IDatabaseTransactions"/>): while it is open, the stores of its
+/// database that this flow calls (async-local) run their statements on its connection, inside it.
+/// </summary>
+internal abstract class AmbientTransaction : IDatabaseTransaction
+{
+    private static readonly AsyncLocal<AmbientTransaction?> Current = new();
+
+    private readonly object _owner;
+    private readonly AmbientTransaction? _outer;
+    private bool _done;
+
+    protected AmbientTransaction(object owner)
+    {
+        _owner = owner;
+        _outer = Current.Value;
+        // Set in the caller's context: the constructor runs synchronously inside the caller's frame.
+        Current.Value = this;
+    }
+
+    /// <summary>Customers whose ledger this transaction changed, for the notification sent after its commit.</summary>
+    public HashSet<string> ChangedCustomers { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Customers whose subscriptions this transaction changed (other servers drop all they cache of them).</summary>
+    public HashSet<string> ChangedSubscriptions { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The open transaction of <paramref name="owner"/> (a database instance) in the calling flow, if any.</summary>
+    public static AmbientTransaction? For(object owner) =>
+        Current.Value is { _done: false } transaction && ReferenceEquals(transaction._owner, owner) ? transaction : null;
+
+    /// <summary>The transaction's connection, opened (and the transaction begun) on first use.</summary>
+    public abstract ValueTask<DbConnection> ConnectionAsync(CancellationToken cancellationToken);
+
+    /// <summary>The transaction object commands must name (SQLite requires it; PostgreSQL's is implicit).</summary>
+    public abstract DbTransaction? Transaction { get; }
+
+    public async Task CommitAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_done, this);
+        await CommitCoreAsync(cancellationToken).ConfigureAwait(false);
+        _done = true;
+    }
+
+    /// <summary>Not async on purpose: restores the flow's previous ambient transaction in the caller's own context.</summary>
+    public ValueTask DisposeAsync()
+    {
+        if (ReferenceEquals(Current.Value, this))
+        {
+            Current.Value = _outer;
+        }
+
+        var committed = _done;
+        _done = true;
+        return CloseAsync(committed);
+    }
+
+    protected abstract Task CommitCoreAsync(CancellationToken cancellationToken);
+
+    /// <summary>Rolls back unless committed, and releases the connection.</summary>
+    protected abstract ValueTask CloseAsync(bool committed);
+}
