@@ -49,7 +49,6 @@ public sealed class WebhookProcessor(
             return (WebhookReceipt.UnknownProvider, null);
         }
 
-        var now = Instants.Now(time);
         if (provider.VerifyWebhook(headers, body, time.GetUtcNow()) != WebhookVerification.Valid)
         {
             return (WebhookReceipt.BadSignature, null);
@@ -67,11 +66,28 @@ public sealed class WebhookProcessor(
             return (WebhookReceipt.Malformed, null);
         }
 
-        var stored = new WebhookEvent(providerId, parsed.EventId, parsed.EventType, Instants.Normalize(parsed.OccurredAt), now, payload,
+        return await StoreAndApplyAsync(parsed, payload, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The same inbox for an event a provider's own API path verified (an App Store transaction the app's backend
+    /// forwards behind the API key): stored once per (provider, event id), then applied. <paramref name="payload"/> is what
+    /// the provider's <see cref="IPaymentProvider.ParseWebhook"/> reads back into <paramref name="verified"/> for retries
+    /// and replays.</summary>
+    public Task<(WebhookReceipt Receipt, WebhookEvent? Event)> ReceiveVerifiedAsync(ProviderEvent verified, string payload,
+        CancellationToken cancellationToken = default) =>
+        providers.Find(verified.Provider) is null
+            ? Task.FromResult<(WebhookReceipt, WebhookEvent?)>((WebhookReceipt.UnknownProvider, null))
+            : StoreAndApplyAsync(verified, payload, cancellationToken);
+
+    private async Task<(WebhookReceipt Receipt, WebhookEvent? Event)> StoreAndApplyAsync(ProviderEvent parsed, string payload,
+        CancellationToken cancellationToken)
+    {
+        var now = Instants.Now(time);
+        var stored = new WebhookEvent(parsed.Provider, parsed.EventId, parsed.EventType, Instants.Normalize(parsed.OccurredAt), now, payload,
             WebhookStatus.Received, 0, now + InlineLease, null, null, null);
         if (!await inbox.TryStoreAsync(stored, cancellationToken).ConfigureAwait(false))
         {
-            return (WebhookReceipt.Duplicate, await inbox.GetAsync(providerId, parsed.EventId, cancellationToken).ConfigureAwait(false));
+            return (WebhookReceipt.Duplicate, await inbox.GetAsync(parsed.Provider, parsed.EventId, cancellationToken).ConfigureAwait(false));
         }
 
         // Stored: from here on the event is safe whatever happens; applying it now just makes it visible sooner.

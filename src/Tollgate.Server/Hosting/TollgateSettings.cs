@@ -1,4 +1,7 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Tollgate.Core.Catalog;
+using Tollgate.Providers.Apple;
 using Tollgate.Storage;
 
 namespace Tollgate.Server.Hosting;
@@ -87,18 +90,23 @@ public sealed record TollgateSettings(
 }
 
 /// <summary>Payment providers: the default for new checkouts and each provider's secrets.</summary>
-public sealed record ProviderSettings(string Default, CreemSettings? Creem, StripeSettings? Stripe)
+public sealed record ProviderSettings(string Default, CreemSettings? Creem, StripeSettings? Stripe, AppleSettings? Apple = null)
 {
     public static ProviderSettings Read(IConfigurationSection section)
     {
         var defaultProvider = TollgateSettings.Blank(section["Default"])?.ToLowerInvariant() ?? "sandbox";
-        if (defaultProvider is not ("sandbox" or "creem" or "stripe"))
+        if (defaultProvider is not ("sandbox" or "creem" or "stripe" or "apple"))
         {
-            throw new ConfigurationException("Tollgate__Providers__Default", $"'{defaultProvider}' is not a provider; use sandbox, creem or stripe.");
+            throw new ConfigurationException("Tollgate__Providers__Default", $"'{defaultProvider}' is not a provider; use sandbox, creem, stripe or apple.");
         }
 
         var creem = CreemSettings.Read(section.GetSection("Creem"));
         var stripe = StripeSettings.Read(section.GetSection("Stripe"));
+        var apple = AppleSettings.Read(section.GetSection("Apple"));
+        if (defaultProvider == "apple" && apple is null)
+        {
+            throw new ConfigurationException("Tollgate__Providers__Apple__BundleId", "is required when the default provider is apple.");
+        }
         if (defaultProvider == "creem" && creem is null)
         {
             throw new ConfigurationException("Tollgate__Providers__Creem__ApiKey", "is required when the default provider is creem.");
@@ -109,7 +117,55 @@ public sealed record ProviderSettings(string Default, CreemSettings? Creem, Stri
             throw new ConfigurationException("Tollgate__Providers__Stripe__SecretKey", "is required when the default provider is stripe.");
         }
 
-        return new ProviderSettings(defaultProvider, creem, stripe);
+        return new ProviderSettings(defaultProvider, creem, stripe, apple);
+    }
+}
+
+/// <summary>The App Store (API.md §6.4): the app's bundle id, the environment whose signed data is accepted, roots
+/// trusted beside the built-in Apple Root CA - G3, and whether revocation is asked of Apple online.</summary>
+public sealed record AppleSettings(string BundleId, AppleEnvironment Environment,
+    IReadOnlyList<X509Certificate2> RootCertificates, bool OnlineChecks)
+{
+    public static AppleSettings? Read(IConfigurationSection section)
+    {
+        var bundleId = TollgateSettings.Blank(section["BundleId"]);
+        var roots = section.GetSection("RootCertificates").GetChildren().Where(c => !string.IsNullOrWhiteSpace(c.Value)).ToList();
+        if (bundleId is null)
+        {
+            return TollgateSettings.Blank(section["Environment"]) is null && roots.Count == 0
+                ? null
+                : throw new ConfigurationException("Tollgate__Providers__Apple__BundleId", "is required when the App Store is configured.");
+        }
+
+        var environment = TollgateSettings.Blank(section["Environment"]) switch
+        {
+            null or "Production" => AppleEnvironment.Production,
+            "Sandbox" => AppleEnvironment.Sandbox,
+            var other => throw new ConfigurationException("Tollgate__Providers__Apple__Environment", $"'{other}' is not an App Store environment; use Production or Sandbox."),
+        };
+        var online = TollgateSettings.Blank(section["OnlineChecks"]) is { } raw
+            ? bool.TryParse(raw, out var parsed) ? parsed : throw new ConfigurationException("Tollgate__Providers__Apple__OnlineChecks", "must be true or false.")
+            : false;
+        return new AppleSettings(bundleId, environment, roots.Select(LoadRoot).ToList(), online);
+    }
+
+    private static X509Certificate2 LoadRoot(IConfigurationSection entry)
+    {
+        var key = "Tollgate__Providers__Apple__RootCertificates__" + entry.Key;
+        var path = entry.Value!.Trim();
+        if (!File.Exists(path))
+        {
+            throw new ConfigurationException(key, $"no certificate file at '{path}'.");
+        }
+
+        try
+        {
+            return X509CertificateLoader.LoadCertificateFromFile(path);
+        }
+        catch (CryptographicException ex)
+        {
+            throw new ConfigurationException(key, $"'{path}' is not a DER or PEM certificate ({ex.Message}).");
+        }
     }
 }
 
