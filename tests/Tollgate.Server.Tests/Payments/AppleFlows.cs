@@ -154,6 +154,15 @@ public abstract class AppleFlows : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheOpenApiDocument_DescribesTheAppStoreEndpoints()
+    {
+        var document = await App.Client.GetStringAsync("/openapi/v1.json");
+
+        Assert.Contains("\"/v1/apple/transactions\"", document, StringComparison.Ordinal);
+        Assert.Contains("\"/v1/customers/{id}/apple/account-token\"", document, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task APackBoughtInTheApp_GrantsItsCreditsOnce_WithThePacksExpiry_AndIsRecordedAsAnApplePayment()
     {
         var c = TollgateApp.NewCustomer();
