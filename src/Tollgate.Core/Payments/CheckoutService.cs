@@ -63,8 +63,8 @@ public sealed class CheckoutService(
 
         if (!provider.Capabilities.HasFlag(ProviderCapabilities.Checkout))
         {
-            return Refused(CheckoutRefusal.NotSupported, $"{providerId} has no web checkout: '{command.Product}' is bought inside the app"
-                + (providerId == "apple" ? " with StoreKit, whose transaction the app's backend forwards to POST /v1/apple/transactions." : "."));
+            return Refused(CheckoutRefusal.NotSupported,
+                $"{providerId} has no web checkout: '{command.Product}' is bought inside the app, and the provider reports the purchase to Tollgate.");
         }
 
         var reference = providerId == "sandbox" ? command.Product : (plan?.Providers ?? pack!.Providers).For(providerId);
