@@ -6,6 +6,7 @@ using Tollgate.Bench;
 // dotnet run -c Release --project bench/Tollgate.Bench -- http [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
 //     [--open-loop-rate 5000] [--open-loop-duration 10] [--long-run 1000000]
 // dotnet run -c Release --project bench/Tollgate.Bench -- webhooks [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
+// dotnet run -c Release --project bench/Tollgate.Bench -- apple [--duration 5] [--callers 1,2]
 var options = BenchOptions.Parse(args);
 var markdown = new StringBuilder();
 var exitCode = 0;
@@ -43,8 +44,18 @@ switch (options.Suite)
         }
 
         break;
+    case "apple":
+        var appleCells = await new AppleBenchmark(options).RunAsync();
+        markdown.Append(AppleBenchmark.Markdown(appleCells));
+        if (appleCells.Any(c => c.Refused > 0))
+        {
+            Console.Error.WriteLine("apple: genuine signed data was refused; see the table.");
+            exitCode = 1;
+        }
+
+        break;
     default:
-        Console.Error.WriteLine($"unknown suite '{options.Suite}'; suites: ledger, http, webhooks");
+        Console.Error.WriteLine($"unknown suite '{options.Suite}'; suites: ledger, http, webhooks, apple");
         return 64;
 }
 

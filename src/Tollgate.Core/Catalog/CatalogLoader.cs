@@ -95,6 +95,21 @@ public static partial class CatalogLoader
             throw new CatalogException(file, $"packs.{pack.Id}", "a plan already has this id; product ids must be unique");
         }
 
+        // A provider's product must name one catalog product: an App Store transaction carries nothing else to go by.
+        var mapped = new Dictionary<(string Provider, string Reference), string>();
+        foreach (var (product, path, mappings) in plans.Select(p => (p.Id, $"plans.{p.Id}", p.Providers))
+                     .Concat(packs.Select(p => (p.Id, $"packs.{p.Id}", p.Providers))))
+        {
+            foreach (var provider in mappings.Providers)
+            {
+                if (!mapped.TryAdd((provider, mappings.For(provider)!), product))
+                {
+                    throw new CatalogException(file, $"{path}.providers.{provider}",
+                        $"'{mappings.For(provider)}' is already the {provider} mapping of '{mapped[(provider, mappings.For(provider)!)]}'; each may map one product");
+                }
+            }
+        }
+
         return new ProductCatalog(features, plans, packs);
     }
 
@@ -257,6 +272,9 @@ public static partial class CatalogLoader
         return new Money(r.RequiredLong(price, pricePath, "amount", min: 0), currency);
     }
 
+    /// <summary>Each provider's mapping is one key: the name of its own id for the product.</summary>
+    private static readonly (string Provider, string Key)[] ProviderKeys = [("stripe", "price"), ("creem", "product"), ("apple", "product")];
+
     private static ProviderMappings ReadProviders(NodeReader r, YamlMappingNode map, string path)
     {
         if (!r.TryGet(map, "providers", out var node))
@@ -266,23 +284,20 @@ public static partial class CatalogLoader
 
         var providersPath = path + ".providers";
         var providers = r.Mapping(node, providersPath);
-        r.OnlyKeys(providers, providersPath, "stripe", "creem");
-        string? stripe = null, creem = null;
-        if (r.TryGet(providers, "stripe", out var stripeNode))
+        r.OnlyKeys(providers, providersPath, [.. ProviderKeys.Select(p => p.Provider)]);
+        var references = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (provider, key) in ProviderKeys)
         {
-            var s = r.Mapping(stripeNode, providersPath + ".stripe");
-            r.OnlyKeys(s, providersPath + ".stripe", "price");
-            stripe = r.RequiredString(s, providersPath + ".stripe", "price");
+            if (r.TryGet(providers, provider, out var providerNode))
+            {
+                var mappingPath = providersPath + "." + provider;
+                var mapping = r.Mapping(providerNode, mappingPath);
+                r.OnlyKeys(mapping, mappingPath, key);
+                references[provider] = r.RequiredString(mapping, mappingPath, key);
+            }
         }
 
-        if (r.TryGet(providers, "creem", out var creemNode))
-        {
-            var c = r.Mapping(creemNode, providersPath + ".creem");
-            r.OnlyKeys(c, providersPath + ".creem", "product");
-            creem = r.RequiredString(c, providersPath + ".creem", "product");
-        }
-
-        return new ProviderMappings(stripe, creem);
+        return new ProviderMappings(references);
     }
 
     /// <summary>A plan that includes another starts from its features (own entries win) and may not form a cycle.</summary>

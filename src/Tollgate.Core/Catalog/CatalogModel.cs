@@ -39,18 +39,28 @@ public enum BillingInterval
     Once,
 }
 
-/// <summary>The provider mappings of a plan or pack: Stripe price id, Creem product id.</summary>
-public sealed record ProviderMappings(string? StripePrice, string? CreemProduct)
+/// <summary>The provider mappings of a plan or pack: provider id → that provider's reference (Stripe price id, Creem
+/// product id, App Store product id).</summary>
+public sealed class ProviderMappings
 {
-    public static readonly ProviderMappings None = new(null, null);
+    public static readonly ProviderMappings None = new(new Dictionary<string, string>());
+
+    private readonly IReadOnlyDictionary<string, string> _references;
+
+    public ProviderMappings(IReadOnlyDictionary<string, string> references) =>
+        _references = new Dictionary<string, string>(references, StringComparer.Ordinal);
+
+    public string? StripePrice => For("stripe");
+
+    public string? CreemProduct => For("creem");
+
+    public string? AppleProduct => For("apple");
+
+    /// <summary>The providers this product is sold through.</summary>
+    public IEnumerable<string> Providers => _references.Keys;
 
     /// <summary>The mapping for one provider id, or null when the product is not sold there.</summary>
-    public string? For(string provider) => provider switch
-    {
-        "stripe" => StripePrice,
-        "creem" => CreemProduct,
-        _ => null,
-    };
+    public string? For(string provider) => _references.GetValueOrDefault(provider);
 }
 
 /// <param name="CreditCost">Metered only: credits charged per unit once the allowance is used up.</param>

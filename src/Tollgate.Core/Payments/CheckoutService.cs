@@ -12,6 +12,9 @@ public enum CheckoutRefusal
     NotEligible,
     InvalidRequest,
     ProviderError,
+
+    /// <summary>The provider has no web checkout (the App Store sells only inside the app).</summary>
+    NotSupported,
 }
 
 public sealed record CheckoutCommand(string CustomerId, string Product)
@@ -56,6 +59,12 @@ public sealed class CheckoutService(
         {
             return Refused(CheckoutRefusal.InvalidRequest,
                 $"provider '{providerId}' is not enabled here (enabled: {string.Join(", ", providers.Enabled.Order(StringComparer.Ordinal))}).");
+        }
+
+        if (!provider.Capabilities.HasFlag(ProviderCapabilities.Checkout))
+        {
+            return Refused(CheckoutRefusal.NotSupported,
+                $"{providerId} has no web checkout: '{command.Product}' is bought inside the app, and the provider reports the purchase to Tollgate.");
         }
 
         var reference = providerId == "sandbox" ? command.Product : (plan?.Providers ?? pack!.Providers).For(providerId);

@@ -51,6 +51,9 @@ public sealed class PaymentApplier(
                     PaymentStatus.Refunded, cancellationToken).ConfigureAwait(false),
                 DisputeOpened d => await ReverseAsync(e, d.Link, d.ProviderDisputeId, d.PaymentIds, d.Amount, true, false, PaymentStatus.Disputed,
                     cancellationToken).ConfigureAwait(false),
+                PlanChangeScheduled p => await PlanChangeScheduledAsync(e, p, cancellationToken).ConfigureAwait(false),
+                RefundReversed r => await RefundReversedAsync(e, r, cancellationToken).ConfigureAwait(false),
+                ConsumptionRequested c => await ConsumptionRequestedAsync(e, c, cancellationToken).ConfigureAwait(false),
                 _ => new ApplyOutcome(WebhookStatus.Ignored, null, null),
             };
 
@@ -155,11 +158,12 @@ public sealed class PaymentApplier(
     {
         var now = Instants.Now(time);
         var ledgerRef = $"payment:{e.Provider}:{paymentId}";
+        var credits = checked(pack.Credits * c.Quantity);
         var flag = pack.OncePerCustomer && await payments.HasCompletedPaymentAsync(customer, pack.Id, ct).ConfigureAwait(false)
             ? $"second purchase of once-per-customer pack {pack.Id}; credits granted (the customer paid)"
             : null;
         await payments.TryInsertPaymentAsync(new Payment(Ids.New("pay", time), customer, e.Provider, PaymentKind.Pack, pack.Id, PaymentStatus.Completed,
-            c.Amount, c.Currency, checkout?.Id, c.ProviderCheckoutId, paymentId, null, null, ledgerRef, pack.Credits, 0, 0, flag, payload, now, now), ct)
+            c.Amount, c.Currency, checkout?.Id, c.ProviderCheckoutId, paymentId, null, null, ledgerRef, credits, 0, 0, flag, payload, now, now), ct)
             .ConfigureAwait(false);
         var payment = (await payments.FindPaymentAsync(e.Provider, [paymentId], ct).ConfigureAwait(false))!;
         if (payment.Status != PaymentStatus.Completed || payment.Kind != PaymentKind.Pack || payment.Credits <= 0
@@ -169,12 +173,12 @@ public sealed class PaymentApplier(
             return payment;
         }
 
-        // What the payment was recorded as (customer, pack), not what this event says: the grant key is per customer.
+        // What the payment was recorded as (customer, pack, quantity), not what this event says: the grant key is per customer.
         await ledger.GrantAsync(new GrantRequest(payment.CustomerId, catalog.CreditsFeature!.Id, payment.Credits, LotSource.Payment, "grant:" + ledgerRef)
         {
             SourceRef = ledgerRef,
-            ExpiresAt = recorded.ExpiresAfterDays is { } days ? payment.CreatedAt.AddDays(days) : null,
-            Reference = $"{recorded.Id} ({e.Provider} {paymentId})",
+            ExpiresAt = PackExpiry(recorded, payment),
+            Reference = $"{recorded.Id}{(c.Quantity > 1 ? " × " + Format(c.Quantity) : "")} ({e.Provider} {paymentId})",
         }, ct).ConfigureAwait(false);
         return payment;
     }
@@ -221,9 +225,14 @@ public sealed class PaymentApplier(
 
             var started = await subscriptionService.StartAsync(customer, plan.Id, e.Provider, s.ProviderSubscriptionId, s.Link.ProviderCustomerId, status,
                 s.CurrentPeriodStart, s.CurrentPeriodEnd, e.OccurredAt, ct).ConfigureAwait(false);
-            if (s.CancelAtPeriodEnd || s.CanceledAt is not null)
+            if (s.CancelAtPeriodEnd || s.CanceledAt is not null || s.AccessEndsAt is not null)
             {
-                await subscriptionService.SaveAsync(started with { CancelAtPeriodEnd = s.CancelAtPeriodEnd, CanceledAt = s.CanceledAt }, ct).ConfigureAwait(false);
+                await subscriptionService.SaveAsync(started with
+                {
+                    CancelAtPeriodEnd = s.CancelAtPeriodEnd,
+                    CanceledAt = s.CanceledAt,
+                    AccessEndsAt = s.AccessEndsAt is { } until ? Instants.Normalize(until) : null,
+                }, ct).ConfigureAwait(false);
             }
 
             return ApplyOutcome.Applied(customer);
@@ -262,6 +271,7 @@ public sealed class PaymentApplier(
             CancelAtPeriodEnd = s.CancelAtPeriodEnd,
             CanceledAt = s.CanceledAt ?? (status == SubscriptionStatus.Canceled ? e.OccurredAt : current.CanceledAt),
             ProviderCustomerId = current.ProviderCustomerId ?? s.Link.ProviderCustomerId,
+            AccessEndsAt = s.AccessEndsAt is { } accessEnds ? Instants.Normalize(accessEnds) : current.AccessEndsAt,
             ProviderUpdatedAt = Instants.Normalize(e.OccurredAt),
             UpdatedAt = Instants.Now(time),
         };
@@ -367,6 +377,108 @@ public sealed class PaymentApplier(
 
         return ApplyOutcome.Applied(payment.CustomerId);
     }
+
+    /// <summary>The customer chose the plan the subscription renews into (an App Store downgrade, or its cancellation):
+    /// remembered as a next-cycle change, which the renewal applies. An event older than the newest applied changes nothing.</summary>
+    private async Task<ApplyOutcome> PlanChangeScheduledAsync(ProviderEvent e, PlanChangeScheduled p, CancellationToken ct)
+    {
+        var subscription = await subscriptions.FindByProviderIdAsync(e.Provider, p.ProviderSubscriptionId, ct).ConfigureAwait(false);
+        if (subscription is null)
+        {
+            var (customer, _, _) = await ResolveAsync(e.Provider, p.Link, ct).ConfigureAwait(false);
+            return customer is null
+                ? ApplyOutcome.Unmatched($"plan change for subscription {p.ProviderSubscriptionId}, which Tollgate does not know")
+                : ApplyOutcome.Later(customer, $"subscription {p.ProviderSubscriptionId} is not known yet; its creation event has not arrived");
+        }
+
+        if (subscription.ProviderUpdatedAt is { } newest && newest > e.OccurredAt)
+        {
+            return ApplyOutcome.Applied(subscription.CustomerId);
+        }
+
+        if (PlanOf(e.Provider, p.ProviderProductRef) is not { } plan)
+        {
+            return new ApplyOutcome(WebhookStatus.Applied, subscription.CustomerId,
+                $"the subscription renews into {p.ProviderProductRef}, which the catalog does not map; it stays on {subscription.PlanId}");
+        }
+
+        if (plan.Id == subscription.PlanId)
+        {
+            if (subscription.PendingPlanId is not null)
+            {
+                await subscriptionService.SaveAsync(subscription with { PendingPlanId = null, UpdatedAt = Instants.Now(time) }, ct).ConfigureAwait(false);
+            }
+        }
+        else if (subscription.PendingPlanId != plan.Id)
+        {
+            await subscriptionService.ChangePlanAsync(subscription.Id, plan.Id, PlanChangePolicy.NextCycle, ct).ConfigureAwait(false);
+        }
+
+        return ApplyOutcome.Applied(subscription.CustomerId);
+    }
+
+    /// <summary>
+    /// A refund reversed: what the refund took back is given back and the payment stands again. A pack's clawed credits
+    /// are granted anew from the same source (so a later refund can take them again; they repay the debt the clawback
+    /// made first); a lifetime plan is restored. A subscription's state comes back with the event's own snapshot; the
+    /// allowance its refund clawed is not re-granted. Keyed by the reversal, like the refund.
+    /// </summary>
+    private async Task<ApplyOutcome> RefundReversedAsync(ProviderEvent e, RefundReversed r, CancellationToken ct)
+    {
+        var payment = await payments.FindPaymentAsync(e.Provider, r.PaymentIds, ct).ConfigureAwait(false);
+        if (payment is null)
+        {
+            return ApplyOutcome.Unmatched($"{r.ProviderReversalId} names no payment Tollgate recorded ({string.Join(", ", r.PaymentIds)})");
+        }
+
+        if (payment.Status != PaymentStatus.Refunded)
+        {
+            return ApplyOutcome.Applied(payment.CustomerId);
+        }
+
+        if (payment is { Kind: PaymentKind.Pack, CreditsClawed: > 0, LedgerRef: { } source } && catalog.CreditsFeature is { } credits)
+        {
+            await ledger.GrantAsync(new GrantRequest(payment.CustomerId, credits.Id, payment.CreditsClawed, LotSource.Payment,
+                $"grant:{e.Provider}:{r.ProviderReversalId}")
+            {
+                SourceRef = source,
+                ExpiresAt = catalog.PacksById.GetValueOrDefault(payment.Product) is { } pack ? PackExpiry(pack, payment) : null,
+                Reference = $"refund of {payment.Product} reversed ({e.Provider} {r.ProviderReversalId})",
+            }, ct).ConfigureAwait(false);
+        }
+
+        if (payment is { Kind: PaymentKind.Lifetime, SubscriptionId: { } lifetimeId }
+            && await subscriptions.GetAsync(lifetimeId, ct).ConfigureAwait(false) is { Status: SubscriptionStatus.Canceled } revoked)
+        {
+            await subscriptionService.SaveAsync(revoked with { Status = SubscriptionStatus.Active, CanceledAt = null, UpdatedAt = Instants.Now(time) }, ct)
+                .ConfigureAwait(false);
+        }
+
+        // Last: once the payment reads completed again, a retry after a crash stops above, so everything before is done.
+        await payments.RecordReversalAsync(payment, r.ProviderReversalId, -payment.RefundedAmount, null, -payment.CreditsClawed, PaymentStatus.Completed,
+            Instants.Now(time), ct).ConfigureAwait(false);
+
+        return ApplyOutcome.Applied(payment.CustomerId);
+    }
+
+    /// <summary>The provider asks how a purchase was used before deciding a refund: noted on the payment (flagged for the
+    /// operator, who answers the provider), once per request.</summary>
+    private async Task<ApplyOutcome> ConsumptionRequestedAsync(ProviderEvent e, ConsumptionRequested c, CancellationToken ct)
+    {
+        var payment = await payments.FindPaymentAsync(e.Provider, c.PaymentIds, ct).ConfigureAwait(false);
+        if (payment is null)
+        {
+            return ApplyOutcome.Unmatched($"consumption request for {string.Join(", ", c.PaymentIds)}, a payment Tollgate has not recorded");
+        }
+
+        var note = $"{e.Provider} consumption request {e.EventId} ({c.Reason ?? "no reason given"}) at "
+            + e.OccurredAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture) + " UTC: the customer asked for a refund, "
+            + "tell the provider how much was used";
+        await payments.AddFlagAsync(payment, note, e.EventId, Instants.Now(time), ct).ConfigureAwait(false);
+        return ApplyOutcome.Applied(payment.CustomerId);
+    }
+
+    private static DateTimeOffset? PackExpiry(Pack pack, Payment payment) => pack.ExpiresAfterDays is { } days ? payment.CreatedAt.AddDays(days) : null;
 
     /// <summary>⌈credits × refunded / paid⌉: a partial refund takes back at least its share of the credits.</summary>
     private static long CeilingShare(long credits, long refunded, long paid)

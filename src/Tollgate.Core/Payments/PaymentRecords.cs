@@ -134,6 +134,9 @@ public interface IPaymentStore
 
     Task<IReadOnlyList<Payment>> ListFlaggedPaymentsAsync(int limit, CancellationToken cancellationToken);
 
+    /// <summary>One provider's newest payments, for the admin console.</summary>
+    Task<IReadOnlyList<Payment>> ListPaymentsByProviderAsync(string provider, int limit, CancellationToken cancellationToken);
+
     Task<IReadOnlyList<DailyRevenue>> RevenueByDayAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken);
 
     /// <summary>Whether the customer has a payment for this product that still stands (completed).</summary>
@@ -148,6 +151,10 @@ public interface IPaymentStore
     /// credits clawed back, sets the status. Returns false when <paramref name="reversalId"/> was already recorded.</summary>
     Task<bool> RecordReversalAsync(Payment payment, string reversalId, long? refundedDelta, long? refundedTotal, long creditsClawed,
         PaymentStatus status, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Adds <paramref name="note"/> to the payment's flag (shown to the operator), unless a note containing
+    /// <paramref name="marker"/> is there already. Touches nothing else of the payment, so it races with no other update.</summary>
+    Task AddFlagAsync(Payment payment, string note, string marker, DateTimeOffset now, CancellationToken cancellationToken);
 
     /// <summary>The provider customer id linked to a customer, if any.</summary>
     Task<string?> FindProviderCustomerAsync(string provider, string customerId, CancellationToken cancellationToken);

@@ -11,7 +11,8 @@ public sealed record ShownPrice(long Amount, string Currency, bool Stale);
 
 /// <summary>
 /// Live prices: the Sandbox sells at the catalog's prices; Creem and Stripe prices are fetched from the provider and
-/// kept for <see cref="Ttl"/>. When the provider fails, the last known price is shown, marked stale.
+/// kept for <see cref="Ttl"/>. When the provider fails, the last known price is shown, marked stale. A provider without a
+/// price lookup (the App Store, whose prices a server cannot ask for) shows the catalog's price for the products it sells.
 /// </summary>
 public sealed class PriceBook(ProductCatalog catalog, ProviderRegistry providers, TimeProvider time, ILogger<PriceBook>? logger = null)
 {
@@ -34,6 +35,11 @@ public sealed class PriceBook(ProductCatalog catalog, ProviderRegistry providers
         if (mappings.For(provider) is not { } reference || providers.Find(provider) is not { } payments)
         {
             return null;
+        }
+
+        if (!payments.Capabilities.HasFlag(ProviderCapabilities.PriceLookup))
+        {
+            return catalogPrice is { } listed ? new ShownPrice(listed.Amount, listed.Currency, false) : null;
         }
 
         var key = (provider, reference);

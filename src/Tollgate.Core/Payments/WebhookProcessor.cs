@@ -55,7 +55,6 @@ public sealed class WebhookProcessor(
             return (WebhookReceipt.UnknownProvider, null);
         }
 
-        var now = Instants.Now(time);
         if (provider.VerifyWebhook(headers, body, time.GetUtcNow()) != WebhookVerification.Valid)
         {
             return (WebhookReceipt.BadSignature, null);
@@ -71,11 +70,28 @@ public sealed class WebhookProcessor(
         catch (Exception ex) when (ex is FormatException or DecoderFallbackException)
         {
             // Answered 400, so the provider stops retrying it; kept, so an operator can see what was refused.
-            await inbox.TryStoreAsync(Rejected(providerId, body, now, ex.Message), cancellationToken).ConfigureAwait(false);
+            await inbox.TryStoreAsync(Rejected(providerId, body, Instants.Now(time), ex.Message), cancellationToken).ConfigureAwait(false);
             return (WebhookReceipt.Malformed, null);
         }
 
-        var received = new WebhookEvent(providerId, parsed.EventId, parsed.EventType, Instants.Normalize(parsed.OccurredAt), now, payload,
+        return await StoreAndApplyAsync(parsed, payload, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The same inbox for an event a provider's own API path verified (an App Store transaction the app's backend
+    /// forwards behind the API key): stored once per (provider, event id), then applied. <paramref name="payload"/> is what
+    /// the provider's <see cref="IPaymentProvider.ParseWebhook"/> reads back into <paramref name="verified"/> for retries
+    /// and replays.</summary>
+    public Task<(WebhookReceipt Receipt, WebhookEvent? Event)> ReceiveVerifiedAsync(ProviderEvent verified, string payload,
+        CancellationToken cancellationToken = default) =>
+        providers.Find(verified.Provider) is null
+            ? Task.FromResult<(WebhookReceipt, WebhookEvent?)>((WebhookReceipt.UnknownProvider, null))
+            : StoreAndApplyAsync(verified, payload, cancellationToken);
+
+    private async Task<(WebhookReceipt Receipt, WebhookEvent? Event)> StoreAndApplyAsync(ProviderEvent parsed, string payload,
+        CancellationToken cancellationToken)
+    {
+        var now = Instants.Now(time);
+        var received = new WebhookEvent(parsed.Provider, parsed.EventId, parsed.EventType, Instants.Normalize(parsed.OccurredAt), now, payload,
             WebhookStatus.Received, 0, now + InlineLease, null, null, null);
         // From here on the provider's request no longer cancels anything: the event is stored whatever happens.
         var stored = await InTransactionAsync(async () =>
@@ -89,7 +105,7 @@ public sealed class WebhookProcessor(
         }, received).ConfigureAwait(false);
         if (stored is null)
         {
-            return (WebhookReceipt.Duplicate, await inbox.GetAsync(providerId, parsed.EventId, CancellationToken.None).ConfigureAwait(false));
+            return (WebhookReceipt.Duplicate, await inbox.GetAsync(parsed.Provider, parsed.EventId, CancellationToken.None).ConfigureAwait(false));
         }
 
         return (WebhookReceipt.Accepted, stored);

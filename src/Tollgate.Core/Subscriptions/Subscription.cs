@@ -15,6 +15,9 @@ public enum SubscriptionStatus
 /// one-time lifetime purchase, which has no periods).</summary>
 /// <param name="ProviderUpdatedAt">The provider's timestamp of the newest event applied; older events are ignored.</param>
 /// <param name="PendingPlanId">A plan change that takes effect at the next renewal (policy next_cycle).</param>
+/// <param name="AccessEndsAt">Set when the provider states until when the customer is entitled (App Store: the period's
+/// <c>expiresDate</c>, or the end of a billing grace period): no access from then on, whatever the status, until a newer
+/// event moves it. Fail closed: a renewal notice that never arrives cannot leave access open.</param>
 public sealed record Subscription(
     string Id,
     string CustomerId,
@@ -30,15 +33,20 @@ public sealed record Subscription(
     DateTimeOffset? CanceledAt,
     DateTimeOffset? ProviderUpdatedAt,
     DateTimeOffset CreatedAt,
-    DateTimeOffset UpdatedAt)
+    DateTimeOffset UpdatedAt,
+    DateTimeOffset? AccessEndsAt = null)
 {
     /// <summary>Whether this subscription gives access at <paramref name="now"/>: active and trialing until a scheduled
-    /// cancellation's period end; past due until the period end when <paramref name="pastDueKeepsAccess"/>; nothing else.</summary>
+    /// cancellation's period end; past due until the period end when <paramref name="pastDueKeepsAccess"/>; nothing else.
+    /// Never at or after <see cref="AccessEndsAt"/>; before it, a past-due subscription keeps access whatever
+    /// <paramref name="pastDueKeepsAccess"/> says, because the provider itself grants it (a billing grace period).</summary>
     public bool GrantsAccess(DateTimeOffset now, bool pastDueKeepsAccess) => Status switch
     {
+        _ when AccessEndsAt is { } until && now >= until => false,
         SubscriptionStatus.Active or SubscriptionStatus.Trialing =>
             !(CancelAtPeriodEnd && CurrentPeriodEnd is { } end && now >= end),
-        SubscriptionStatus.PastDue => pastDueKeepsAccess && (CurrentPeriodEnd is not { } pastDueEnd || now < pastDueEnd),
+        SubscriptionStatus.PastDue => AccessEndsAt is not null
+            || (pastDueKeepsAccess && (CurrentPeriodEnd is not { } pastDueEnd || now < pastDueEnd)),
         _ => false,
     };
 

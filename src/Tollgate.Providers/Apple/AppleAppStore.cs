@@ -9,6 +9,7 @@ namespace Tollgate.Providers.Apple;
 /// <param name="ProductId">Apple's product id, which the catalog maps to a pack or plan.</param>
 /// <param name="AppAccountToken">The token the app passed to StoreKit, canonical form; null when there was none.</param>
 /// <param name="IsSubscription">An auto-renewable subscription (else consumable, non-consumable or non-renewing).</param>
+/// <param name="SubscriptionId">The subscription's <c>originalTransactionId</c>, for an auto-renewable subscription.</param>
 /// <param name="Event">The normalized event; <paramref name="Payload"/> is what the inbox stores to apply it again.</param>
 public sealed record AppleTransactionCheck(
     AppleVerificationFailure Failure,
@@ -17,6 +18,7 @@ public sealed record AppleTransactionCheck(
     string? ProductId,
     string? AppAccountToken,
     bool IsSubscription,
+    string? SubscriptionId,
     ProviderEvent? Event,
     string? Payload);
 
@@ -53,12 +55,12 @@ public sealed class AppleAppStore : IPaymentProvider
         var verified = _verifier.VerifyTransaction(signedTransaction);
         if (verified.Value is not { } t)
         {
-            return new AppleTransactionCheck(verified.Failure, verified.Detail, null, null, null, false, null, null);
+            return new AppleTransactionCheck(verified.Failure, verified.Detail, null, null, null, false, null, null, null);
         }
 
         var payload = new JsonObject { [ForwardedTransaction] = signedTransaction, [ForwardedCustomer] = customerId }.ToJsonString();
         return new AppleTransactionCheck(AppleVerificationFailure.None, null, t.TransactionId, t.ProductId, AppleEvents.NormalizeToken(t.AppAccountToken),
-            t.IsSubscription, AppleEvents.FromTransaction(t, customerId), payload);
+            t.IsSubscription, t.IsSubscription ? t.OriginalTransactionId : null, AppleEvents.FromTransaction(t, customerId), payload);
     }
 
     public Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken) =>

@@ -1,4 +1,5 @@
 using System.Buffers.Text;
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
@@ -42,6 +43,10 @@ internal sealed record AppleSignedData(JsonElement Payload, AppleVerificationFai
     public static AppleSignedData Refused(AppleVerificationFailure failure, string detail) => new(default, failure, detail);
 }
 
+/// <summary>A leaf and intermediate that chained to a trusted root with Apple's OIDs: the dates all three certificates of the
+/// path are valid between, and the leaf's P-256 key (SubjectPublicKeyInfo).</summary>
+internal sealed record VerifiedChain(DateTimeOffset ValidFrom, DateTimeOffset ValidUntil, byte[] LeafKey);
+
 /// <summary>
 /// Verifies data Apple signs (StoreKit 2 transactions, renewal infos, App Store Server Notifications V2) the way Apple's
 /// own server library does (<c>ChainVerifier</c>, <c>AppleExtensionCertPathChecker</c>): the JWS header's <c>x5c</c>
@@ -57,7 +62,11 @@ internal sealed class AppleJwsVerifier
     public const string IntermediateOid = "1.2.840.113635.100.6.2.1";
     private const string P256Oid = "1.2.840.10045.3.1.7";
 
+    private const int MaxRemembered = 64;
+
     private static readonly JsonDocumentOptions StrictJson = new() { AllowDuplicateProperties = false, MaxDepth = 16 };
+
+    private readonly ConcurrentDictionary<(string Leaf, string Intermediate), VerifiedChain> _verified = new();
 
     private readonly X509Certificate2 _appleRoot;
     private readonly X509Certificate2[] _roots;
@@ -104,41 +113,96 @@ internal sealed class AppleJwsVerifier
             return AppleSignedData.Refused(AppleVerificationFailure.Malformed, "the header names critical extensions Apple never uses");
         }
 
-        var certificates = ReadChain(header);
-        if (certificates is null)
+        if (ChainStrings(header) is not { } x5c)
         {
             return AppleSignedData.Refused(AppleVerificationFailure.CertificateChain, "x5c is not exactly three base64 DER certificates");
+        }
+
+        var signedAt = payload.Long("signedDate") is { } millis ? DateTimeOffset.FromUnixTimeMilliseconds(millis) : _time.GetUtcNow();
+        var chain = VerifiedChainAt(x5c, signedAt, out var refusal);
+        if (chain is null)
+        {
+            return refusal!;
+        }
+
+        using var key = ECDsa.Create();
+        key.ImportSubjectPublicKeyInfo(chain.LeafKey, out _);
+        var signingInput = Encoding.ASCII.GetBytes(parts[0] + "." + parts[1]);
+        if (signature.Length != 64
+            || !key.VerifyData(signingInput, signature, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation))
+        {
+            return AppleSignedData.Refused(AppleVerificationFailure.InvalidSignature, "the ES256 signature does not verify");
+        }
+
+        return new AppleSignedData(payload, AppleVerificationFailure.None, null);
+    }
+
+    /// <summary>
+    /// The leaf and intermediate of <paramref name="x5c"/> as a chain to a trusted root valid at <paramref name="at"/>,
+    /// with Apple's OIDs and a P-256 leaf key; or null and why not. Building a chain costs milliseconds (three
+    /// certificates parsed, OpenSSL's path validation), and Apple signs everything with the same few chains, so a chain
+    /// that verified once is remembered: what can differ at another date is only whether every certificate of the path
+    /// is valid then, which is checked against the remembered validity window. Only chains that verified are remembered,
+    /// so nothing an attacker sends can fill the cache; with online revocation checks nothing is.
+    /// </summary>
+    private VerifiedChain? VerifiedChainAt(string[] x5c, DateTimeOffset at, out AppleSignedData? refusal)
+    {
+        refusal = null;
+        var key = (x5c[0], x5c[1]);
+        if (!_online && _verified.TryGetValue(key, out var known))
+        {
+            if (at >= known.ValidFrom && at <= known.ValidUntil)
+            {
+                return known;
+            }
+
+            refusal = AppleSignedData.Refused(AppleVerificationFailure.CertificateChain, "a certificate of the chain is not valid at the signing date");
+            return null;
+        }
+
+        var certificates = LoadChain(x5c);
+        if (certificates is null)
+        {
+            refusal = AppleSignedData.Refused(AppleVerificationFailure.CertificateChain, "x5c is not exactly three base64 DER certificates");
+            return null;
         }
 
         var (leaf, intermediate) = (certificates[0], certificates[1]);
         try
         {
-            var signedAt = payload.Long("signedDate") is { } millis ? DateTimeOffset.FromUnixTimeMilliseconds(millis) : _time.GetUtcNow();
-            if (CheckChain(leaf, intermediate, signedAt) is { } chainProblem)
+            if (CheckChain(leaf, intermediate, at, out var path) is { } chainProblem)
             {
-                return chainProblem;
+                refusal = chainProblem;
+                return null;
             }
 
             if (!HasExtension(leaf, LeafOid) || !HasExtension(intermediate, IntermediateOid))
             {
-                return AppleSignedData.Refused(AppleVerificationFailure.MissingAppleExtension,
+                refusal = AppleSignedData.Refused(AppleVerificationFailure.MissingAppleExtension,
                     !HasExtension(leaf, LeafOid) ? $"the leaf lacks Apple's extension {LeafOid}" : $"the intermediate lacks Apple's extension {IntermediateOid}");
+                return null;
             }
 
-            using var key = leaf.GetECDsaPublicKey();
-            if (key is null || key.KeySize != 256 || key.ExportParameters(false).Curve.Oid?.Value is not (P256Oid or "nistP256" or "ECDSA_P256"))
+            using var leafKey = leaf.GetECDsaPublicKey();
+            if (leafKey is null || leafKey.KeySize != 256 || leafKey.ExportParameters(false).Curve.Oid?.Value is not (P256Oid or "nistP256" or "ECDSA_P256"))
             {
-                return AppleSignedData.Refused(AppleVerificationFailure.InvalidSignature, "the leaf's key is not an EC P-256 key");
+                refusal = AppleSignedData.Refused(AppleVerificationFailure.InvalidSignature, "the leaf's key is not an EC P-256 key");
+                return null;
             }
 
-            var signingInput = Encoding.ASCII.GetBytes(parts[0] + "." + parts[1]);
-            if (signature.Length != 64
-                || !key.VerifyData(signingInput, signature, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation))
+            var verified = new VerifiedChain(path.Max(c => new DateTimeOffset(c.NotBefore.ToUniversalTime())),
+                path.Min(c => new DateTimeOffset(c.NotAfter.ToUniversalTime())), leafKey.ExportSubjectPublicKeyInfo());
+            if (!_online)
             {
-                return AppleSignedData.Refused(AppleVerificationFailure.InvalidSignature, "the ES256 signature does not verify");
+                if (_verified.Count >= MaxRemembered)
+                {
+                    _verified.Clear();
+                }
+
+                _verified[key] = verified;
             }
 
-            return new AppleSignedData(payload, AppleVerificationFailure.None, null);
+            return verified;
         }
         finally
         {
@@ -156,8 +220,9 @@ internal sealed class AppleJwsVerifier
         return parts.Length == 3 ? ParseObject(Base64Url.DecodeFromChars(parts[1])) : throw new FormatException("not a compact JWS");
     }
 
-    private AppleSignedData? CheckChain(X509Certificate2 leaf, X509Certificate2 intermediate, DateTimeOffset signedAt)
+    private AppleSignedData? CheckChain(X509Certificate2 leaf, X509Certificate2 intermediate, DateTimeOffset signedAt, out X509Certificate2[] path)
     {
+        path = [];
         using var chain = Chain(intermediate, signedAt, X509RevocationMode.NoCheck);
         if (!chain.Build(leaf))
         {
@@ -171,6 +236,8 @@ internal sealed class AppleJwsVerifier
         {
             return AppleSignedData.Refused(AppleVerificationFailure.CertificateChain, "the chain is not leaf → x5c intermediate → trusted root");
         }
+
+        path = [leaf, intermediate, _roots.First(r => r.RawDataMemory.Span.SequenceEqual(elements[2].Certificate.RawDataMemory.Span))];
 
         if (_online && elements[2].Certificate.RawDataMemory.Span.SequenceEqual(_appleRoot.RawDataMemory.Span))
         {
@@ -208,21 +275,27 @@ internal sealed class AppleJwsVerifier
         return AppleSignedData.Refused(AppleVerificationFailure.CertificateChain, "the certificate chain does not verify: " + string.Join(", ", status));
     }
 
-    private static X509Certificate2[]? ReadChain(JsonElement header)
+    /// <summary>The x5c entries when there are exactly three strings.</summary>
+    private static string[]? ChainStrings(JsonElement header)
     {
         if (header.ValueKind != JsonValueKind.Object || !header.TryGetProperty("x5c", out var x5c) || x5c.ValueKind != JsonValueKind.Array
-            || x5c.GetArrayLength() != 3)
+            || x5c.GetArrayLength() != 3 || x5c.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String))
         {
             return null;
         }
 
+        return [.. x5c.EnumerateArray().Select(e => e.GetString()!)];
+    }
+
+    private static X509Certificate2[]? LoadChain(string[] x5c)
+    {
         var certificates = new List<X509Certificate2>(3);
         try
         {
-            foreach (var entry in x5c.EnumerateArray())
+            foreach (var entry in x5c)
             {
                 // x5c entries are standard base64 (RFC 7515 §4.1.6), not base64url.
-                if (entry.ValueKind != JsonValueKind.String || !TryBase64(entry.GetString()!, out var der))
+                if (!TryBase64(entry, out var der))
                 {
                     return Dispose(certificates);
                 }

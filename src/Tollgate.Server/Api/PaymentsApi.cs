@@ -143,6 +143,7 @@ public static class PaymentsApi
         CheckoutRefusal.UnknownProduct => Problems.NotFound("unknown_product", outcome.Message!),
         CheckoutRefusal.NotEligible => Problems.Create(409, "not_eligible", "The customer cannot buy this.", outcome.Message),
         CheckoutRefusal.ProviderError => Problems.Create(502, "provider_error", "The payment provider refused or failed.", outcome.Message),
+        CheckoutRefusal.NotSupported => Problems.Create(409, "not_supported", "The provider has no web checkout.", outcome.Message),
         _ => Problems.InvalidRequest(outcome.Message!),
     };
 

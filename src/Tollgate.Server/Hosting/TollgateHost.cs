@@ -5,6 +5,7 @@ using Tollgate.Core.Customers;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Payments.Sandbox;
 using Tollgate.Providers;
+using Tollgate.Providers.Apple;
 using Tollgate.Providers.Creem;
 using Tollgate.Providers.Stripe;
 using Tollgate.Server.Payments;
@@ -161,6 +162,7 @@ public static class TollgateHost
         v1.MapGateApi();
         v1.MapProductsApi();
         v1.MapPaymentsApi();
+        v1.MapAppleApi();
         app.MapWebhooksApi();
         if (settings.Providers.SandboxEnabled)
         {
@@ -178,6 +180,7 @@ public static class TollgateHost
         services.AddSingleton<PublicUrls>();
         services.AddSingleton<PortalTokens>();
         services.AddSingleton<SubscriptionActions>();
+        services.AddSingleton<AppleTransactions>();
         services.AddSingleton<SandboxSecret>();
         services.AddSingleton(sp => new SandboxBilling(sp.GetRequiredService<ISandboxStore>(), catalog, sp.GetRequiredService<PublicUrls>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<SandboxSecret>().GetAsync, sp.GetRequiredService<ILogger<SandboxBilling>>()));
@@ -207,6 +210,17 @@ public static class TollgateHost
                     BaseUrl = stripe.BaseUrl,
                     SignatureToleranceSeconds = stripe.ToleranceSeconds,
                 }, TimeProvider.System, logger));
+            }
+
+            if (settings.Providers.Apple is { } apple)
+            {
+                providers.Add(PaymentProviders.CreateApple(new AppleOptions
+                {
+                    BundleId = apple.BundleId,
+                    Environment = apple.Environment,
+                    AdditionalRoots = apple.RootCertificates,
+                    OnlineRevocationChecks = apple.OnlineChecks,
+                }, sp.GetRequiredService<TimeProvider>()));
             }
 
             return new ProviderRegistry(providers, settings.Providers.Default);

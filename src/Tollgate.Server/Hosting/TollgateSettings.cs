@@ -1,4 +1,7 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Tollgate.Core.Catalog;
+using Tollgate.Providers.Apple;
 using Tollgate.Storage;
 
 namespace Tollgate.Server.Hosting;
@@ -94,20 +97,24 @@ public sealed record TollgateSettings(
 
 /// <summary>Payment providers: the default for new checkouts, each provider's secrets, and whether the Sandbox (test cards,
 /// and with it the landing page's demo path) is live.</summary>
-/// <param name="SandboxEnabled">Only when no real provider is configured, unless an operator turns it on: with Creem or
-/// Stripe live, a Sandbox left on would let anyone buy anything with a test card (issue 9, item 3).</param>
-public sealed record ProviderSettings(string Default, CreemSettings? Creem, StripeSettings? Stripe, bool SandboxEnabled = true)
+/// <param name="SandboxEnabled">Only when no real provider is configured, unless an operator turns it on: with Creem, Stripe
+/// or the App Store live, a Sandbox left on would let anyone buy anything with a test card (issue 9, item 3).</param>
+public sealed record ProviderSettings(string Default, CreemSettings? Creem, StripeSettings? Stripe, bool SandboxEnabled = true,
+    AppleSettings? Apple = null)
 {
     /// <summary>The providers that take payments, the default first (for the start-up log).</summary>
     public IReadOnlyList<string> Live =>
-        new[] { SandboxEnabled ? "sandbox" : null, Creem is null ? null : "creem", Stripe is null ? null : "stripe" }
+        new[] { SandboxEnabled ? "sandbox" : null, Creem is null ? null : "creem", Stripe is null ? null : "stripe", Apple is null ? null : "apple" }
             .OfType<string>().OrderBy(p => p == Default ? 0 : 1).ThenBy(p => p, StringComparer.Ordinal).ToList();
 
     public static ProviderSettings Read(IConfigurationSection section)
     {
         var creem = CreemSettings.Read(section.GetSection("Creem"));
         var stripe = StripeSettings.Read(section.GetSection("Stripe"));
-        var real = new[] { creem is null ? null : "creem", stripe is null ? null : "stripe" }.OfType<string>().ToList();
+        var apple = AppleSettings.Read(section.GetSection("Apple"));
+        // Web checkouts go to Creem or Stripe; the App Store sells only inside the app, but it is a real provider too.
+        var web = new[] { creem is null ? null : "creem", stripe is null ? null : "stripe" }.OfType<string>().ToList();
+        var real = apple is null ? web : [.. web, "apple"];
 
         bool? sandboxSetting = null;
         if (TollgateSettings.Blank(section["Sandbox:Enabled"]) is { } rawSandbox)
@@ -119,18 +126,23 @@ public sealed record ProviderSettings(string Default, CreemSettings? Creem, Stri
 
         var sandbox = sandboxSetting ?? real.Count == 0;
         var explicitDefault = TollgateSettings.Blank(section["Default"])?.ToLowerInvariant();
-        if (explicitDefault is not (null or "sandbox" or "creem" or "stripe"))
+        if (explicitDefault is not (null or "sandbox" or "creem" or "stripe" or "apple"))
         {
-            throw new ConfigurationException("Tollgate__Providers__Default", $"'{explicitDefault}' is not a provider; use sandbox, creem or stripe.");
+            throw new ConfigurationException("Tollgate__Providers__Default", $"'{explicitDefault}' is not a provider; use sandbox, creem, stripe or apple.");
         }
 
-        var defaultProvider = explicitDefault ?? real.Count switch
+        var defaultProvider = explicitDefault ?? web.Count switch
         {
-            0 => "sandbox",
-            1 => real[0],
+            0 => apple is null ? "sandbox" : "apple",
+            1 => web[0],
             _ => throw new ConfigurationException("Tollgate__Providers__Default",
-                $"{string.Join(" and ", real)} are both configured; name the one new checkouts use (creem or stripe)."),
+                $"{string.Join(" and ", web)} are both configured; name the one new checkouts use (creem or stripe)."),
         };
+        if (defaultProvider == "apple" && apple is null)
+        {
+            throw new ConfigurationException("Tollgate__Providers__Apple__BundleId", "is required when the default provider is apple.");
+        }
+
         if (defaultProvider == "creem" && creem is null)
         {
             throw new ConfigurationException("Tollgate__Providers__Creem__ApiKey", "is required when the default provider is creem.");
@@ -144,11 +156,59 @@ public sealed record ProviderSettings(string Default, CreemSettings? Creem, Stri
         if (defaultProvider == "sandbox" && !sandbox)
         {
             throw new ConfigurationException("Tollgate__Providers__Sandbox__Enabled", real.Count == 0
-                ? "is false and no real provider (Creem or Stripe) is configured: nothing could take a payment."
+                ? "is false and no real provider (Creem, Stripe or the App Store) is configured: nothing could take a payment."
                 : $"must be true for the Sandbox to be the default beside {string.Join(" and ", real)}; test cards would then buy anything.");
         }
 
-        return new ProviderSettings(defaultProvider, creem, stripe, sandbox);
+        return new ProviderSettings(defaultProvider, creem, stripe, sandbox, apple);
+    }
+}
+
+/// <summary>The App Store (API.md §6.4): the app's bundle id, the environment whose signed data is accepted, roots
+/// trusted beside the built-in Apple Root CA - G3, and whether revocation is asked of Apple online.</summary>
+public sealed record AppleSettings(string BundleId, AppleEnvironment Environment,
+    IReadOnlyList<X509Certificate2> RootCertificates, bool OnlineChecks)
+{
+    public static AppleSettings? Read(IConfigurationSection section)
+    {
+        var bundleId = TollgateSettings.Blank(section["BundleId"]);
+        var roots = section.GetSection("RootCertificates").GetChildren().Where(c => !string.IsNullOrWhiteSpace(c.Value)).ToList();
+        if (bundleId is null)
+        {
+            return TollgateSettings.Blank(section["Environment"]) is null && roots.Count == 0
+                ? null
+                : throw new ConfigurationException("Tollgate__Providers__Apple__BundleId", "is required when the App Store is configured.");
+        }
+
+        var environment = TollgateSettings.Blank(section["Environment"]) switch
+        {
+            null or "Production" => AppleEnvironment.Production,
+            "Sandbox" => AppleEnvironment.Sandbox,
+            var other => throw new ConfigurationException("Tollgate__Providers__Apple__Environment", $"'{other}' is not an App Store environment; use Production or Sandbox."),
+        };
+        var online = TollgateSettings.Blank(section["OnlineChecks"]) is { } raw
+            ? bool.TryParse(raw, out var parsed) ? parsed : throw new ConfigurationException("Tollgate__Providers__Apple__OnlineChecks", "must be true or false.")
+            : false;
+        return new AppleSettings(bundleId, environment, roots.Select(LoadRoot).ToList(), online);
+    }
+
+    private static X509Certificate2 LoadRoot(IConfigurationSection entry)
+    {
+        var key = "Tollgate__Providers__Apple__RootCertificates__" + entry.Key;
+        var path = entry.Value!.Trim();
+        if (!File.Exists(path))
+        {
+            throw new ConfigurationException(key, $"no certificate file at '{path}'.");
+        }
+
+        try
+        {
+            return X509CertificateLoader.LoadCertificateFromFile(path);
+        }
+        catch (CryptographicException ex)
+        {
+            throw new ConfigurationException(key, $"'{path}' is not a DER or PEM certificate ({ex.Message}).");
+        }
     }
 }
 

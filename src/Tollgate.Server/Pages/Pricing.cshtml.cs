@@ -85,6 +85,7 @@ public sealed class PricingModel(ProductCatalog catalog, PriceBook prices, Check
         {
             CheckoutRefusal.NotEligible => t["pricing.error.not_eligible"],
             CheckoutRefusal.ProviderError => t["pricing.error.provider"],
+            CheckoutRefusal.NotSupported => t["pricing.error.in_app"],
             _ => t["pricing.error.other"],
         };
         Response.StatusCode = outcome.Refusal == CheckoutRefusal.ProviderError ? StatusCodes.Status502BadGateway : StatusCodes.Status409Conflict;
@@ -100,7 +101,7 @@ public sealed class PricingModel(ProductCatalog catalog, PriceBook prices, Check
         {
             var plan = await gate.PlanAsync(CustomerId, ct);
             Current = plan?.Primary;
-            Changeable = Portal.IndexModel.ChangeableSubscription(await gate.SubscriptionsAsync(CustomerId, ct), catalog, now);
+            Changeable = Portal.IndexModel.ChangeableSubscription(await gate.SubscriptionsAsync(CustomerId, ct), catalog, now, providers);
         }
 
         var plans = new List<PlanOffer>();

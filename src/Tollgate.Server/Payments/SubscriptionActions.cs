@@ -87,6 +87,12 @@ public sealed class SubscriptionActions(ISubscriptionStore subscriptions, Provid
             return new ActionOutcome(ActionResult.Conflict, "A lifetime plan, or one whose provider is no longer enabled, cannot be changed there.");
         }
 
+        if (!provider.Capabilities.HasFlag(ProviderCapabilities.ManageSubscriptions))
+        {
+            return new ActionOutcome(ActionResult.Conflict,
+                $"subscription {subscriptionId} is managed by the customer at {provider.Id} (an App Store subscription changes in the App Store), not here.");
+        }
+
         try
         {
             return new ActionOutcome(ActionResult.Accepted, await act(provider, subscription) + "; the subscription changes when the provider confirms.");

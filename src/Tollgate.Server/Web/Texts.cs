@@ -108,6 +108,7 @@ public sealed class Texts
         "sandbox" => this["provider.sandbox"],
         "stripe" => "Stripe",
         "creem" => "Creem",
+        "apple" => "App Store",
         _ => provider,
     };
 

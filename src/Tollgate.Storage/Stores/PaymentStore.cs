@@ -63,9 +63,7 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
     public async Task<bool> RecordReversalAsync(Payment payment, string reversalId, long? refundedDelta, long? refundedTotal, long creditsClawed,
         PaymentStatus status, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var marker = "|" + reversalId + "|";
-        var pattern = "%" + marker.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal)
-            .Replace("_", "\\_", StringComparison.Ordinal) + "%";
+        var pattern = "%" + Like("|" + reversalId + "|") + "%";
         return await sql.ExecuteAsync(
             """
             UPDATE payments SET
@@ -82,6 +80,17 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
             ("@status", SnakeCase<PaymentStatus>.Name(status)), ("@now", now), ("@append", reversalId + "|"), ("@c", payment.CustomerId),
             ("@id", payment.Id), ("@pattern", pattern)).ConfigureAwait(false) == 1;
     }
+
+    public Task AddFlagAsync(Payment payment, string note, string marker, DateTimeOffset now, CancellationToken cancellationToken) =>
+        sql.ExecuteAsync(
+            """
+            UPDATE payments SET flag = CASE WHEN flag IS NULL THEN @note ELSE flag || '; ' || @note END, updated_at = @now
+            WHERE customer_id = @c AND payment_id = @id AND (flag IS NULL OR flag NOT LIKE @pattern ESCAPE '\')
+            """,
+            cancellationToken, ("@note", note), ("@now", now), ("@c", payment.CustomerId), ("@id", payment.Id), ("@pattern", "%" + Like(marker) + "%"));
+
+    private static string Like(string text) =>
+        text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal);
 
     public async Task<Payment?> FindPaymentAsync(string provider, IReadOnlyCollection<string> ids, CancellationToken cancellationToken)
     {
@@ -114,6 +123,10 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
         await sql.QueryAsync($"SELECT {PaymentColumns} FROM payments WHERE flag IS NOT NULL ORDER BY created_at DESC LIMIT @limit", ReadPayment,
             cancellationToken, ("@limit", limit)).ConfigureAwait(false);
 
+    public async Task<IReadOnlyList<Payment>> ListPaymentsByProviderAsync(string provider, int limit, CancellationToken cancellationToken) =>
+        await sql.QueryAsync($"SELECT {PaymentColumns} FROM payments WHERE provider = @p ORDER BY created_at DESC, payment_id LIMIT @limit", ReadPayment,
+            cancellationToken, ("@p", provider), ("@limit", limit)).ConfigureAwait(false);
+
     public async Task<IReadOnlyList<DailyRevenue>> RevenueByDayAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
     {
         var payments = await sql.QueryAsync(
@@ -145,7 +158,7 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
             cancellationToken, ("@p", provider), ("@pcid", providerCustomerId)).ConfigureAwait(false)).FirstOrDefault();
 
     public async Task<string?> FindProviderCustomerAsync(string provider, string customerId, CancellationToken cancellationToken) =>
-        (await sql.QueryAsync("SELECT provider_customer_id FROM provider_customers WHERE provider = @p AND customer_id = @c ORDER BY created_at LIMIT 1",
+        (await sql.QueryAsync("SELECT provider_customer_id FROM provider_customers WHERE provider = @p AND customer_id = @c ORDER BY created_at, provider_customer_id LIMIT 1",
             r => r.GetString(0), cancellationToken, ("@p", provider), ("@c", customerId)).ConfigureAwait(false)).FirstOrDefault();
 
     private static (string, object?)[] CheckoutArgs(Checkout c) =>

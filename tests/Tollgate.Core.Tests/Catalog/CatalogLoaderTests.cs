@@ -54,6 +54,23 @@ public sealed class CatalogLoaderTests
     }
 
     [Fact]
+    public void AppleProductMappings_AreReadOnPlansAndPacks()
+    {
+        var catalog = CatalogLoader.Parse("""
+            features:
+              credits: { type: credits }
+            plans:
+              pro: { interval: month, providers: { apple: { product: com.example.pro.monthly }, creem: { product: prod_pro } } }
+            packs:
+              credits60: { credits: 60, providers: { apple: { product: com.example.credits60 } } }
+            """, "catalog.yaml");
+
+        Assert.Equal(("com.example.pro.monthly", "prod_pro"), (catalog.PlansById["pro"].Providers.AppleProduct, catalog.PlansById["pro"].Providers.For("creem")));
+        Assert.Equal(catalog.PacksById["credits60"], catalog.FindByProviderRef("apple", "com.example.credits60").Pack);
+        Assert.Null(catalog.FindByProviderRef("creem", "com.example.credits60").Pack);
+    }
+
+    [Fact]
     public void Includes_CopiesTheIncludedPlansFeatures_OwnEntriesWin()
     {
         var yearly = CatalogLoader.Parse(Valid, "catalog.yaml").PlansById["pro_yearly"];
@@ -98,6 +115,11 @@ public sealed class CatalogLoaderTests
     [InlineData("packs:\n  p: { credits: 0 }", "packs.p.credits", "whole number ≥ 1", 2)]
     [InlineData("packs:\n  p: { credits: 5, expires_after_days: 0 }", "packs.p.expires_after_days", "from 1 to", 2)]
     [InlineData("plans:\n  Pro!: { interval: month }", "plans.Pro!", "ids are", 2)]
+    [InlineData("packs:\n  p: { credits: 5, providers: { apple: { price: x } } }", "packs.p.providers.apple.price", "unknown key", 2)]
+    [InlineData("packs:\n  p: { credits: 5, providers: { apple: {} } }", "packs.p.providers.apple.product", "is required", 2)]
+    [InlineData("packs:\n  p: { credits: 5, providers: { itunes: { product: x } } }", "packs.p.providers.itunes", "unknown key", 2)]
+    [InlineData("packs:\n  p: { credits: 5, providers: { apple: { product: c60 } } }\n  q: { credits: 9, providers: { apple: { product: c60 } } }",
+        "packs.q.providers.apple", "already the apple mapping of 'p'", null)]
     public void Parse_ReportsTheFilePathAndProblem(string plansOrPacks, string path, string problem, int? lineInFragment)
     {
         const string features = "features:\n  credits: { type: credits }\n  jobs: { type: concurrency }\n  hd: { type: boolean }\n";

@@ -82,9 +82,29 @@ public sealed class AppleSignatureTests
 
         var signedAfterExpiry = Check(store.SignTransaction(Credits()), provider);
         var signedWhileValid = Check(store.SignTransaction(Credits() with { PurchaseDate = new DateTimeOffset(2025, 3, 1, 0, 0, 0, TimeSpan.Zero) }), provider);
+        // Once the chain has verified, it is remembered: its validity window must still be applied to every signing date.
+        var afterExpiryAgain = Check(store.SignTransaction(Credits() with { PurchaseDate = new DateTimeOffset(2025, 6, 1, 0, 0, 1, TimeSpan.Zero) }), provider);
+        var beforeTheLeaf = Check(store.SignTransaction(Credits() with { PurchaseDate = new DateTimeOffset(2023, 12, 31, 0, 0, 0, TimeSpan.Zero) }), provider);
+        var stillValid = Check(store.SignTransaction(Credits() with { PurchaseDate = new DateTimeOffset(2025, 5, 31, 0, 0, 0, TimeSpan.Zero) }), provider);
 
         Assert.Equal(AppleVerificationFailure.CertificateChain, signedAfterExpiry);
         Assert.Equal(AppleVerificationFailure.None, signedWhileValid);
+        Assert.Equal(AppleVerificationFailure.CertificateChain, afterExpiryAgain);
+        Assert.Equal(AppleVerificationFailure.CertificateChain, beforeTheLeaf);
+        Assert.Equal(AppleVerificationFailure.None, stillValid);
+    }
+
+    [Fact]
+    public void ARememberedChain_StillNeedsAValidSignatureEachTime()
+    {
+        var provider = Provider();
+        Assert.Equal(AppleVerificationFailure.None, Check(Store.SignTransaction(Credits()), provider));
+        var genuine = Store.SignTransaction(Credits("2000000000000002")).Split('.');
+
+        var tampered = genuine[0] + "." + B64(Credits("2000000000000002").ToJson().ToJsonString().Replace("\"quantity\":1", "\"quantity\":9", StringComparison.Ordinal))
+            + "." + genuine[2];
+
+        Assert.Equal(AppleVerificationFailure.InvalidSignature, Check(tampered, provider));
     }
 
     [Fact]

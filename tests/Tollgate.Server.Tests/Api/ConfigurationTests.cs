@@ -21,6 +21,9 @@ public sealed class ConfigurationTests
     [InlineData("Tollgate:Subscriptions:PastDueKeepsAccess", "maybe", "Tollgate__Subscriptions__PastDueKeepsAccess")]
     [InlineData("Tollgate:Providers:Sandbox:Enabled", "maybe", "Tollgate__Providers__Sandbox__Enabled")]
     [InlineData("Tollgate:Providers:Sandbox:Enabled", "false", "Tollgate__Providers__Sandbox__Enabled")]
+    [InlineData("Tollgate:Providers:Default", "apple", "Tollgate__Providers__Apple__BundleId")]
+    [InlineData("Tollgate:Providers:Apple:Environment", "Sandbox", "Tollgate__Providers__Apple__BundleId")]
+    [InlineData("Tollgate:Providers:Apple:RootCertificates:0", "/no/such/root.cer", "Tollgate__Providers__Apple__BundleId")]
     public void ABadSetting_IsReportedWithItsKey(string key, string value, string reportedKey)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [key] = value }).Build();
@@ -29,6 +32,50 @@ public sealed class ConfigurationTests
 
         Assert.Equal(reportedKey, error.Key);
         Assert.StartsWith(reportedKey + ": ", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Environment", "Staging", "Tollgate__Providers__Apple__Environment")]
+    [InlineData("OnlineChecks", "often", "Tollgate__Providers__Apple__OnlineChecks")]
+    [InlineData("RootCertificates:0", "/no/such/root.cer", "Tollgate__Providers__Apple__RootCertificates__0")]
+    [InlineData("RootCertificates:0", "NOT_A_CERTIFICATE", "Tollgate__Providers__Apple__RootCertificates__0")]
+    public void ABadAppleSetting_IsReportedWithItsKey(string key, string value, string reportedKey)
+    {
+        var notACertificate = Path.Combine(Path.GetTempPath(), $"not-a-cert-{Guid.NewGuid():N}.cer");
+        File.WriteAllText(notACertificate, "hello");
+        try
+        {
+            var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Tollgate:Providers:Apple:BundleId"] = "com.example.app",
+                ["Tollgate:Providers:Apple:" + key] = value == "NOT_A_CERTIFICATE" ? notACertificate : value,
+            }).Build();
+
+            var error = Assert.Throws<ConfigurationException>(() => TollgateSettings.Read(configuration));
+
+            Assert.Equal(reportedKey, error.Key);
+        }
+        finally
+        {
+            File.Delete(notACertificate);
+        }
+    }
+
+    [Fact]
+    public void AppleAlone_CanBeTheDefault_ForAnAppOnlySetUp()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Tollgate:Providers:Default"] = "apple",
+            ["Tollgate:Providers:Apple:BundleId"] = "com.example.app",
+            ["Tollgate:Providers:Apple:Environment"] = "Sandbox",
+        }).Build();
+
+        var settings = TollgateSettings.Read(configuration);
+
+        Assert.Equal(("apple", "com.example.app", Tollgate.Providers.Apple.AppleEnvironment.Sandbox, 0, false),
+            (settings.Providers.Default, settings.Providers.Apple!.BundleId, settings.Providers.Apple.Environment, settings.Providers.Apple.RootCertificates.Count,
+                settings.Providers.Apple.OnlineChecks));
     }
 
     [Fact]

@@ -39,6 +39,12 @@ public abstract class LookupPlanTests
         { "a customer's Sandbox subscriptions", "SELECT * FROM sandbox_subscriptions WHERE customer_id = 'c' ORDER BY created_at", ["customer_id"] },
         { "customer by provider customer id", "SELECT customer_id FROM provider_customers WHERE provider = 'creem' AND provider_customer_id = 'x'",
             ["provider_customer_id"] },
+        // Against a table full of Creem payments: the App Store's few must not be found by reading all of Creem's.
+        { "the App Store's newest payments, among many of another provider (admin console)",
+            "SELECT * FROM payments WHERE provider = 'apple' ORDER BY created_at DESC, payment_id LIMIT 100", ["provider"] },
+        { "a customer's provider customer id (the App Store's account token)",
+            "SELECT provider_customer_id FROM provider_customers WHERE provider = 'creem' AND customer_id = 'c' "
+            + "ORDER BY created_at, provider_customer_id LIMIT 1", ["customer_id"] },
     };
 
     protected abstract DatabaseProvider Provider { get; }

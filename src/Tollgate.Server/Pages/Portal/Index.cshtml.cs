@@ -28,6 +28,10 @@ public sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore
 
     public Subscription? Changeable { get; private set; }
 
+    /// <summary>Where the customer manages <see cref="PlanSubscription"/> when its provider takes no requests from a
+    /// server (the App Store's subscription settings); null when Tollgate's own buttons do it.</summary>
+    public string? ManagedAtUrl { get; private set; }
+
     public IReadOnlyList<PlanChoice> Choices { get; private set; } = [];
 
     public IReadOnlyList<FeatureBalanceView> Balances { get; private set; } = [];
@@ -43,6 +47,8 @@ public sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore
     public string? Error { get; private set; }
 
     public ProductCatalog Catalog => catalog;
+
+    public ProviderRegistry Providers => providers;
 
     public async Task OnGetAsync(string? done)
     {
@@ -108,13 +114,20 @@ public sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore
         return Redirect("/");
     }
 
-    /// <summary>The recurring subscription a plan change applies to: active, not set to end, and held at a provider.</summary>
-    public static Subscription? ChangeableSubscription(IReadOnlyList<Subscription> held, ProductCatalog catalog, DateTimeOffset now) =>
+    /// <summary>The recurring subscription a plan change applies to: active, not set to end, and held at a provider that
+    /// takes such requests from a server.</summary>
+    public static Subscription? ChangeableSubscription(IReadOnlyList<Subscription> held, ProductCatalog catalog, DateTimeOffset now,
+        ProviderRegistry providers) =>
         held.Where(s => !s.IsTerminal && !s.CancelAtPeriodEnd && s.GrantsAccess(now, pastDueKeepsAccess: true)
                 && s.ProviderSubscriptionId is { } id && !id.StartsWith("payment:", StringComparison.Ordinal)
+                && !ManagedElsewhere(providers, s)
                 && catalog.PlansById.GetValueOrDefault(s.PlanId)?.Interval is BillingInterval.Month or BillingInterval.Year)
             .OrderByDescending(s => catalog.PlansById[s.PlanId].Rank)
             .FirstOrDefault();
+
+    /// <summary>A subscription whose provider takes no cancel or change requests from a server (the App Store).</summary>
+    public static bool ManagedElsewhere(ProviderRegistry providers, Subscription subscription) =>
+        providers.Find(subscription.Provider) is { } provider && !provider.Capabilities.HasFlag(ProviderCapabilities.ManageSubscriptions);
 
     private Task<IActionResult> ActAsync(string? subscriptionId, Func<Subscription, Task<ActionOutcome>> act, string done) =>
         ActAsync(subscriptionId, act, () => done);
@@ -150,7 +163,20 @@ public sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore
         PlanSubscription = plan?.Subscription;
         var held = await gate.SubscriptionsAsync(CustomerId, ct);
         Others = held.Where(s => !s.IsTerminal && s.Id != PlanSubscription?.Id).OrderByDescending(s => s.CreatedAt).ToList();
-        Changeable = ChangeableSubscription(held, catalog, now);
+        Changeable = ChangeableSubscription(held, catalog, now, providers);
+        if (PlanSubscription is { } planSubscription && ManagedElsewhere(providers, planSubscription))
+        {
+            try
+            {
+                ManagedAtUrl = await providers.Find(planSubscription.Provider)!.GetCustomerPortalUrlAsync(planSubscription.ProviderCustomerId ?? "",
+                    new Uri(urls.Base, "portal").ToString(), ct);
+            }
+            catch (ProviderException)
+            {
+                ManagedAtUrl = null;
+            }
+        }
+
         if (Changeable is not null && catalog.PlansById.GetValueOrDefault(Changeable.PlanId) is { } from)
         {
             var choices = new List<PlanChoice>();
