@@ -13,6 +13,14 @@ internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Dur
     /// <summary>The server the http suite starts (<c>tollgate.dll</c>); null: the Release build next to the sources.</summary>
     public string? Server { get; init; }
 
+    /// <summary>Builds of the server to compare, each <c>label=path/to/tollgate.dll</c> (<c>--servers</c>): the http suite
+    /// starts all of them, each on a fresh database of its own, and runs every cell on each in turn, interleaved, so a
+    /// change is measured against the build before it under the same load of a shared machine. Empty: <see cref="Server"/> alone.</summary>
+    public IReadOnlyList<(string Label, string Dll)> Servers { get; init; } = [];
+
+    /// <summary>Attempts of a disturbed http cell (the quietest is kept).</summary>
+    public int Attempts { get; init; } = 3;
+
     /// <summary>Arrival rate of the http suite's open-loop usage run (requests per second; 0 skips it).</summary>
     public int OpenLoopRate { get; init; } = 5000;
 
@@ -36,6 +44,7 @@ internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Dur
         var suite = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "ledger";
         var postgres = Value("--postgres", Environment.GetEnvironmentVariable("TOLLGATE_TEST_POSTGRES") ?? "");
         var server = Value("--server", "");
+        CpuSample.QuietWait = TimeSpan.FromSeconds(double.Parse(Value("--quiet-wait", "60"), CultureInfo.InvariantCulture));
         return new BenchOptions(
             suite,
             postgres.Length == 0 ? null : postgres,
@@ -47,6 +56,10 @@ internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Dur
         {
             Connections = Numbers("--connections", "1,16,64"),
             Server = server.Length == 0 ? null : server,
+            Servers = Value("--servers", "").Split(',', StringSplitOptions.RemoveEmptyEntries)
+                .Select(s => s.Split('=', 2) is [var label, var dll] ? (label, dll) : throw new ArgumentException($"--servers: '{s}' is not label=path"))
+                .ToList(),
+            Attempts = int.Parse(Value("--attempts", "3"), CultureInfo.InvariantCulture),
             OpenLoopRate = int.Parse(Value("--open-loop-rate", "5000"), CultureInfo.InvariantCulture),
             OpenLoopDuration = TimeSpan.FromSeconds(double.Parse(Value("--open-loop-duration", "10"), CultureInfo.InvariantCulture)),
             LongRun = long.Parse(Value("--long-run", "1000000"), CultureInfo.InvariantCulture),

@@ -9,6 +9,9 @@ internal sealed record CpuSample(TimeSpan Server, TimeSpan Bench, IReadOnlyDicti
 {
     private static readonly Process Self = Process.GetCurrentProcess();
 
+    /// <summary>How long <see cref="WaitForQuietAsync"/> waits at most (<c>--quiet-wait</c> seconds; 0: not at all).</summary>
+    public static TimeSpan QuietWait { get; set; } = TimeSpan.FromMinutes(1);
+
     public static CpuSample Take(ServerProcess server)
     {
         Self.Refresh();
@@ -19,6 +22,11 @@ internal sealed record CpuSample(TimeSpan Server, TimeSpan Bench, IReadOnlyDicti
     /// with something other than the idle server, so a build running elsewhere does not land in the middle of a cell.</summary>
     public static async Task WaitForQuietAsync(ServerProcess server)
     {
+        if (QuietWait <= TimeSpan.Zero)
+        {
+            return;
+        }
+
         var clock = Stopwatch.StartNew();
         var waited = false;
         while (true)
@@ -27,7 +35,7 @@ internal sealed record CpuSample(TimeSpan Server, TimeSpan Bench, IReadOnlyDicti
             await Task.Delay(TimeSpan.FromSeconds(0.5));
             var busy = Take(server) - before;
             var cores = (busy.Machine - busy.Bench - busy.Server) / busy.Wall;
-            if (cores < 0.33 || clock.Elapsed > TimeSpan.FromMinutes(1))
+            if (cores < 0.33 || clock.Elapsed > QuietWait)
             {
                 if (waited)
                 {

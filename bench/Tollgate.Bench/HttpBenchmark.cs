@@ -18,6 +18,10 @@ internal enum HttpCall
 
     /// <summary><c>POST /v1/usage</c> of 1 credit, with a fresh Idempotency-Key.</summary>
     Usage,
+
+    /// <summary>One cycle of two requests: <c>POST /v1/holds</c> of 2 credits (fresh Idempotency-Key), then
+    /// <c>POST /v1/holds/{id}/settle</c> of 1 (the other is released). A success is both answered as expected.</summary>
+    HoldSettle,
 }
 
 /// <summary>One measured cell of the http suite, with where the CPU of the machine went, per request (warm-up included):
@@ -48,6 +52,8 @@ internal sealed class HttpBenchmark(BenchOptions options)
     private static readonly Uri HealthzUri = new("/healthz", UriKind.Relative);
     private static readonly Uri CheckUri = new("/v1/check", UriKind.Relative);
     private static readonly Uri UsageUri = new("/v1/usage", UriKind.Relative);
+    private static readonly Uri HoldsUri = new("/v1/holds", UriKind.Relative);
+    private static readonly byte[] SettleOne = """{"amount":1}"""u8.ToArray();
     private static readonly string RunId = Guid.NewGuid().ToString("N")[..8];
 
     /// <summary>Share of the machine's busy CPU that may go elsewhere before a cell is run again.</summary>
@@ -81,60 +87,90 @@ internal sealed class HttpBenchmark(BenchOptions options)
                     $"{dbName,-10} per-request baseline, spread, {most} callers: {baseline.PerSecond:F0}/s (p50 {baseline.P50Ms:F2} ms, p99 {baseline.P99Ms:F2} ms)"));
             }
 
-            var bench = await BenchDatabase.CreateAsync(postgres);
+            // One server per build compared (--servers), each on a fresh database of its own; every cell runs on each in
+            // turn, so the builds share the machine's state of the moment.
+            var builds = options.Servers.Count > 0 ? options.Servers : [("", options.Server ?? "")];
+            var runs = new List<(string Name, BenchDatabase Database, ServerProcess Server, HttpClient Admin)>();
             try
             {
-                await using var server = await ServerProcess.StartAsync(options.Server, bench);
-                using var admin = server.CreateClient(16);
-                var warm = new Customers(["warm"]);
-                await PrepareAsync(admin, [.. warm.Ids, .. _shapes["hot"].Ids, .. _shapes["spread"].Ids]);
-                Console.Error.WriteLine($"{dbName}: server at {server.BaseAddress}, {1 + 1 + SpreadCustomers} customers granted {GrantAmount:N0} credits each");
-
-                // JIT and pools of the server: a few seconds of each call on a customer the measured cells never touch.
-                foreach (var call in Enum.GetValues<HttpCall>())
+                foreach (var (label, dll) in builds)
                 {
-                    await RunCellOnceAsync(server, admin, dbName, call, "warm", warm, 16, TimeSpan.Zero, ServerWarmup);
+                    var name = label.Length == 0 ? dbName : $"{dbName} ({label})";
+                    var database = await BenchDatabase.CreateAsync(postgres);
+                    runs.Add((name, database, null!, null!));
+                    var server = await ServerProcess.StartAsync(dll.Length == 0 ? null : dll, database);
+                    runs[^1] = (name, database, server, server.CreateClient(16));
+                    var warm = new Customers(["warm"]);
+                    await PrepareAsync(runs[^1].Admin, [.. warm.Ids, .. _shapes["hot"].Ids, .. _shapes["spread"].Ids]);
+                    Console.Error.WriteLine($"{name}: server at {server.BaseAddress}, {1 + 1 + SpreadCustomers} customers granted {GrantAmount:N0} credits each");
+
+                    // JIT and pools of the server: a few seconds of each call on a customer the measured cells never touch.
+                    foreach (var call in Enum.GetValues<HttpCall>())
+                    {
+                        await RunCellOnceAsync(server, runs[^1].Admin, name, call, "warm", warm, 16, TimeSpan.Zero, ServerWarmup);
+                    }
                 }
 
                 foreach (var connections in options.Connections)
                 {
-                    var healthz = await RunCellAsync(server, admin, dbName, HttpCall.Healthz, "—", _shapes["hot"], connections, options.Warmup, options.Duration);
-                    results.Add(healthz);
-                    Report(healthz, healthz);
-                    foreach (var call in new[] { HttpCall.Check, HttpCall.Usage })
+                    var healthz = new Dictionary<string, HttpCell>();
+                    foreach (var run in runs)
                     {
-                        foreach (var (shape, customers) in _shapes)
+                        healthz[run.Name] = await RunCellAsync(run.Server, run.Admin, run.Name, HttpCall.Healthz, "—", _shapes["hot"], connections, options.Warmup, options.Duration);
+                        results.Add(healthz[run.Name]);
+                        Report(healthz[run.Name], healthz[run.Name]);
+                    }
+
+                    foreach (var (call, shape) in new[] { (HttpCall.Check, "hot"), (HttpCall.Check, "spread"), (HttpCall.Usage, "hot"), (HttpCall.Usage, "spread"), (HttpCall.HoldSettle, "hot") })
+                    {
+                        foreach (var run in runs)
                         {
-                            var cell = await RunCellAsync(server, admin, dbName, call, shape, customers, connections, options.Warmup, options.Duration);
+                            var cell = await RunCellAsync(run.Server, run.Admin, run.Name, call, shape, _shapes[shape], connections, options.Warmup, options.Duration);
                             results.Add(cell);
-                            Report(cell, healthz);
+                            Report(cell, healthz[run.Name]);
                         }
                     }
                 }
 
-                OpenLoopResult? open = null;
-                if (options.OpenLoopRate > 0)
+                foreach (var run in runs)
                 {
-                    open = await RunOpenLoopAsync(server, admin, dbName, _shapes["hot"]);
-                    Console.Error.WriteLine(FormattableString.Invariant(
-                        $"{dbName,-10} usage open loop at {open.Rate}/s, hot: {open.AchievedPerSecond:F0}/s answered 200; latency from the scheduled instant ")
-                        + FormattableString.Invariant($"p50 {open.P50Ms:F2} ms, p99 {open.P99Ms:F2} ms, p99.9 {open.P999Ms:F2} ms, max {open.MaxMs:F2} ms; errors {open.Errors}"));
+                    OpenLoopResult? open = null;
+                    if (options.OpenLoopRate > 0)
+                    {
+                        open = await RunOpenLoopAsync(run.Server, run.Admin, run.Name, _shapes["hot"]);
+                        Console.Error.WriteLine(FormattableString.Invariant(
+                            $"{run.Name,-10} usage open loop at {open.Rate}/s, hot: {open.AchievedPerSecond:F0}/s answered 200; latency from the scheduled instant ")
+                            + FormattableString.Invariant($"p50 {open.P50Ms:F2} ms, p99 {open.P99Ms:F2} ms, p99.9 {open.P999Ms:F2} ms, max {open.MaxMs:F2} ms; errors {open.Errors}"));
+                    }
+
+                    extras.Add(new HttpExtras(run.Name, engine, baseline, open, null));
                 }
 
-                LongRun? run = null;
                 if (options.LongRun > 0)
                 {
-                    run = await RunLongAsync(server, admin, _shapes["spread"], most, options.LongRun);
-                    Console.Error.WriteLine(FormattableString.Invariant(
-                        $"{dbName,-10} long run: {run.Requests:N0} usages (spread, {most} conns) in {run.Seconds:F0} s ({run.Ok / run.Seconds:F0}/s); ")
-                        + FormattableString.Invariant($"server RSS {run.RssBeforeMiB:F0} → {run.RssAfterMiB:F0} MiB; books exact: {run.BooksExact}; errors {run.Errors}"));
+                    foreach (var run in runs)
+                    {
+                        var result = await RunLongAsync(run.Server, run.Admin, _shapes["spread"], most, options.LongRun);
+                        Console.Error.WriteLine(FormattableString.Invariant(
+                            $"{run.Name,-10} long run: {result.Requests:N0} usages (spread, {most} conns) in {result.Seconds:F0} s ({result.Ok / result.Seconds:F0}/s); ")
+                            + FormattableString.Invariant($"server RSS {result.RssBeforeMiB:F0} → {result.RssAfterMiB:F0} MiB; books exact: {result.BooksExact}; errors {result.Errors}"));
+                        var i = extras.FindIndex(e => e.Database == run.Name);
+                        extras[i] = extras[i] with { LongRun = result };
+                    }
                 }
-
-                extras.Add(new HttpExtras(dbName, engine, baseline, open, run));
             }
             finally
             {
-                await bench.Drop();
+                foreach (var run in runs)
+                {
+                    run.Admin?.Dispose();
+                    if (run.Server is not null)
+                    {
+                        await run.Server.DisposeAsync();
+                    }
+
+                    await run.Database.Drop();
+                }
             }
         }
 
@@ -210,7 +246,7 @@ internal sealed class HttpBenchmark(BenchOptions options)
 
         if (single is not null)
         {
-            var limit = database == "SQLite" ? 1.0 : 1.5;
+            var limit = database.StartsWith("SQLite", StringComparison.Ordinal) ? 1.0 : 1.5;
             markdown.AppendLine(CultureInfo.InvariantCulture,
                 $"- usage at 1 connection, hot: p50 **{single.Run.P50Ms:F2} ms** (p99 {single.Run.P99Ms:F2} ms) — target ≤ {limit:F1} ms: {Verdict(single.Run.P50Ms <= limit)}");
         }
@@ -227,6 +263,12 @@ internal sealed class HttpBenchmark(BenchOptions options)
             var ratio = usageHot.ServerCpuUs / checkHot.ServerCpuUs;
             markdown.AppendLine(CultureInfo.InvariantCulture,
                 $"- server CPU per usage ÷ per check at {most} connections, hot: **{ratio:F1}×** ({usageHot.ServerCpuUs:F0} vs {checkHot.ServerCpuUs:F0} µs) — target ≤ 3×: {Verdict(ratio <= 3)}");
+        }
+
+        if (Cell(HttpCall.HoldSettle, "hot", most) is { } cycle && usageHot is not null)
+        {
+            markdown.AppendLine(CultureInfo.InvariantCulture,
+                $"- hold + settle (two requests, two ledger writes) at {most} connections, hot: {cycle.Run.PerSecond:F0} cycles/s, p50 {cycle.Run.P50Ms:F2} ms; ÷ usage: **{cycle.Run.PerSecond / usageHot.Run.PerSecond:F2}×**; server CPU per cycle {cycle.ServerCpuUs:F0} µs ({cycle.ServerCpuUs / usageHot.ServerCpuUs:F1}× a usage)");
         }
 
         if (extra.OpenLoop is { } open)
@@ -246,7 +288,8 @@ internal sealed class HttpBenchmark(BenchOptions options)
     {
         HttpCall.Healthz => "GET /healthz",
         HttpCall.Check => "POST /v1/check",
-        _ => "POST /v1/usage",
+        HttpCall.Usage => "POST /v1/usage",
+        _ => "hold + settle",
     };
 
     private static void Report(HttpCell cell, HttpCell healthz) => Console.Error.WriteLine(
@@ -263,7 +306,7 @@ internal sealed class HttpBenchmark(BenchOptions options)
         int connections, TimeSpan warmup, TimeSpan duration)
     {
         HttpCell? best = null;
-        for (var attempt = 1; attempt <= 3; attempt++)
+        for (var attempt = 1; attempt <= options.Attempts; attempt++)
         {
             var cell = await RunCellOnceAsync(server, admin, dbName, call, shape, customers, connections, warmup, duration);
             if (best is null || Noise(cell) < Noise(best))
@@ -277,7 +320,7 @@ internal sealed class HttpBenchmark(BenchOptions options)
             }
 
             Console.Error.WriteLine(FormattableString.Invariant(
-                $"  ({Name(call)} {shape} {connections}: {Noise(cell):P0} of the machine's CPU went elsewhere{(attempt < 3 ? "; again" : "; keeping the quietest run")})"));
+                $"  ({Name(call)} {shape} {connections}: {Noise(cell):P0} of the machine's CPU went elsewhere{(attempt < options.Attempts ? "; again" : "; keeping the quietest run")})"));
         }
 
         return best!;
@@ -338,19 +381,21 @@ internal sealed class HttpBenchmark(BenchOptions options)
         await CpuSample.WaitForQuietAsync(server);
         using var client = server.CreateClient(connections);
         var keys = $"{RunId}-{Interlocked.Increment(ref _cells)}-";
-        var before = call == HttpCall.Usage ? await AvailableAsync(admin, customers.Ids) : 0;
+        var writes = call is HttpCall.Usage or HttpCall.HoldSettle;
+        var before = writes ? await AvailableAsync(admin, customers.Ids) : 0;
         var counts = new Counts();
         var cpu = CpuSample.Take(server);
         var run = await Measure.ClosedLoopAsync(connections, warmup, duration, (_, sequence) => SendAsync(client, call, customers, keys, sequence, counts));
         var used = CpuSample.Take(server) - cpu;
 
-        if (call == HttpCall.Usage)
+        if (writes)
         {
+            // Usage and a hold+settle cycle each take exactly 1 credit when they succeed.
             var after = await AvailableAsync(admin, customers.Ids);
             if (before - after != counts.Ok)
             {
                 throw new InvalidOperationException(
-                    $"{dbName} usage {shape} {connections}: books do not add up: {counts.Ok} answers 200, credits available fell by {before - after} "
+                    $"{dbName} {Name(call)} {shape} {connections}: books do not add up: {counts.Ok} answers 200, credits available fell by {before - after} "
                     + $"({counts.Refused} refused, {counts.Errors} errors{(counts.FirstError is null ? "" : $", first: {counts.FirstError}")}).");
             }
         }
@@ -366,6 +411,11 @@ internal sealed class HttpBenchmark(BenchOptions options)
 
     private static async Task<bool> SendAsync(HttpClient client, HttpCall call, Customers customers, string keys, long sequence, Counts counts)
     {
+        if (call == HttpCall.HoldSettle)
+        {
+            return await HoldAndSettleAsync(client, customers, keys, sequence, counts);
+        }
+
         using var request = call == HttpCall.Healthz
             ? new HttpRequestMessage(HttpMethod.Get, HealthzUri)
             : new HttpRequestMessage(HttpMethod.Post, call == HttpCall.Check ? CheckUri : UsageUri) { Content = customers.RandomBody() };
@@ -394,6 +444,53 @@ internal sealed class HttpBenchmark(BenchOptions options)
                     counts.Note($"{(int)response.StatusCode} {Encoding.UTF8.GetString(body)}", error: true);
                     return false;
             }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+        {
+            counts.Note($"{ex.GetType().Name}: {ex.Message}", error: true);
+            return false;
+        }
+    }
+
+    /// <summary>A hold of 2 credits and its settlement of 1: the cycle a metered job (an LLM call, a render) goes through.</summary>
+    private static async Task<bool> HoldAndSettleAsync(HttpClient client, Customers customers, string keys, long sequence, Counts counts)
+    {
+        try
+        {
+            using var hold = new HttpRequestMessage(HttpMethod.Post, HoldsUri) { Content = customers.RandomHoldBody() };
+            hold.Headers.TryAddWithoutValidation("Idempotency-Key", keys + sequence.ToString(CultureInfo.InvariantCulture));
+            using var held = await client.SendAsync(hold);
+            var body = await held.Content.ReadAsByteArrayAsync();
+            if (held.StatusCode == HttpStatusCode.PaymentRequired)
+            {
+                Interlocked.Increment(ref counts.Refused);
+                counts.Note($"402 {Encoding.UTF8.GetString(body)}", error: false);
+                return false;
+            }
+
+            if (held.StatusCode != HttpStatusCode.Created)
+            {
+                counts.Note($"hold {(int)held.StatusCode} {Encoding.UTF8.GetString(body)}", error: true);
+                return false;
+            }
+
+            string id;
+            using (var json = JsonDocument.Parse(body))
+            {
+                id = json.RootElement.GetProperty("id").GetString()!;
+            }
+
+            using var settle = new HttpRequestMessage(HttpMethod.Post, new Uri($"/v1/holds/{id}/settle", UriKind.Relative)) { Content = Json(SettleOne) };
+            using var settled = await client.SendAsync(settle);
+            body = await settled.Content.ReadAsByteArrayAsync();
+            if (settled.StatusCode == HttpStatusCode.OK && body.AsSpan().IndexOf("\"settled\":1,"u8) >= 0)
+            {
+                Interlocked.Increment(ref counts.Ok);
+                return true;
+            }
+
+            counts.Note($"settle {(int)settled.StatusCode} {Encoding.UTF8.GetString(body)}", error: true);
+            return false;
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
         {
@@ -460,7 +557,11 @@ internal sealed class HttpBenchmark(BenchOptions options)
     {
         private readonly byte[][] _bodies = ids.Select(id => Encoding.UTF8.GetBytes($$"""{"customer_id":"{{id}}","feature":"credits","amount":1}""")).ToArray();
 
+        private readonly byte[][] _holds = ids.Select(id => Encoding.UTF8.GetBytes($$"""{"customer_id":"{{id}}","feature":"credits","amount":2,"ttl_seconds":3600}""")).ToArray();
+
         public string[] Ids { get; } = ids;
+
+        public ByteArrayContent RandomHoldBody() => Json(_holds[_holds.Length == 1 ? 0 : Random.Shared.Next(_holds.Length)]);
 
         public ByteArrayContent RandomBody() => Json(_bodies[_bodies.Length == 1 ? 0 : Random.Shared.Next(_bodies.Length)]);
     }
