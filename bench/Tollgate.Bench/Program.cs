@@ -27,7 +27,7 @@ switch (options.Suite)
     case "http":
         var (cells, extras) = await new HttpBenchmark(options).RunAsync();
         markdown.Append(HttpBenchmark.Markdown(cells, extras));
-        if (cells.Any(c => c.Errors > 0) || extras.Any(e => e.OpenLoop is { Errors: > 0 } || e.LongRun is { BooksExact: false } or { Errors: > 0 }))
+        if (cells.Any(c => c.Errors > 0) || extras.Any(e => e.OpenLoop is { Errors: > 0 } || e.OpenLoopHealthz is { Errors: > 0 } || e.LongRun is { BooksExact: false } or { Errors: > 0 }))
         {
             Console.Error.WriteLine($"http: {cells.Sum(c => c.Errors)} errors (answers other than 200/402 or failed requests); see the table.");
             exitCode = 1;
