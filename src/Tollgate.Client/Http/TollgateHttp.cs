@@ -105,7 +105,7 @@ internal sealed class TollgateHttp
     {
         using var timeout = new CancellationTokenSource(limit > TimeSpan.Zero ? limit : TimeSpan.FromTicks(1), _time);
         using var attemptToken = CancellationTokenSource.CreateLinkedTokenSource(callToken, timeout.Token);
-        using var request = new HttpRequestMessage(call.Method, new Uri(_base, call.Path));
+        using var request = new HttpRequestMessage(call.Method, Address(call));
         request.Headers.Authorization = _authorization;
         request.Headers.Accept.Add(AcceptJson);
         if (call.IdempotencyKey is { } key)
@@ -142,6 +142,11 @@ internal sealed class TollgateHttp
             return new Attempt(null, null, null, null, ex, TimedOut: false, NotSent: false);
         }
     }
+
+    /// <summary>The call's absolute address, its path sent as written: ids are escaped segments already, and a URL left to
+    /// canonicalize would read an escaped <c>..</c> (a valid customer id) as "parent folder" and call another endpoint.</summary>
+    private Uri Address(Call call) =>
+        new(_base.AbsoluteUri + call.Path, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
 
     private TollgateException? Failure(Call call, Attempt last, int attempts)
     {
