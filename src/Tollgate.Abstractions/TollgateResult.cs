@@ -56,6 +56,7 @@ public sealed class TollgateResult<T>
 
     /// <summary>The value, or a <see cref="TollgateRefusalException"/> when Tollgate said no.</summary>
     /// <exception cref="TollgateRefusalException">The call was refused.</exception>
+    [MemberNotNull(nameof(Value))]
     public T EnsureSuccess() => Succeeded ? Value : throw new TollgateRefusalException(Refusal!, Detail);
 
     /// <summary><c>ok</c>, or the refusal's code and detail.</summary>

@@ -63,6 +63,9 @@ internal sealed class TollgateHttp
         _logger = logger;
     }
 
+    /// <summary>Whether an answer with this code is a failure of the call rather than a refusal (401, a wrong address, 5xx).</summary>
+    internal static bool IsFailureCode(string code) => FailureCodes.Contains(code);
+
     public async Task<Reply> SendAsync(Call call, CancellationToken cancellationToken)
     {
         var started = _time.GetTimestamp();
