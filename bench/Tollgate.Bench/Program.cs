@@ -4,6 +4,7 @@ using Tollgate.Bench;
 
 // dotnet run -c Release --project bench/Tollgate.Bench -- ledger [--postgres "<connection string>"] [--duration 5] [--callers 1,8,32,64]
 // dotnet run -c Release --project bench/Tollgate.Bench -- http [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
+// dotnet run -c Release --project bench/Tollgate.Bench -- client [--postgres "<connection string>"] [--duration 5] [--connections 1,64] [--server <tollgate.dll>]
 // dotnet run -c Release --project bench/Tollgate.Bench -- webhooks [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
 var options = BenchOptions.Parse(args);
 var markdown = new StringBuilder();
@@ -32,6 +33,16 @@ switch (options.Suite)
         }
 
         break;
+    case "client":
+        var clientCells = await new ClientBenchmark(options).RunAsync();
+        markdown.Append(ClientBenchmark.Markdown(clientCells));
+        if (clientCells.Any(c => c.Errors > 0))
+        {
+            Console.Error.WriteLine($"client: {clientCells.Sum(c => c.Errors)} errors; see the table.");
+            exitCode = 1;
+        }
+
+        break;
     case "webhooks":
         var (webhookCells, bursts) = await new WebhookBenchmark(options).RunAsync();
         markdown.Append(WebhookBenchmark.Markdown(webhookCells, bursts));
@@ -43,7 +54,7 @@ switch (options.Suite)
 
         break;
     default:
-        Console.Error.WriteLine($"unknown suite '{options.Suite}'; suites: ledger, http, webhooks");
+        Console.Error.WriteLine($"unknown suite '{options.Suite}'; suites: ledger, http, client, webhooks");
         return 64;
 }
 

@@ -21,18 +21,18 @@ public interface ITollgate
     /// <summary>May the customer use an amount of a feature now? Nothing is recorded. A "no" is a refused result whose
     /// <see cref="TollgateResult{T}.Refusal"/> is the check's reason and whose value still holds the answer (balance).</summary>
     /// <returns>The answer; refused with the check's reason, <c>unknown_feature</c> or <c>invalid_request</c>.</returns>
-    Task<TollgateResult<CheckResult>> CheckAsync(CheckRequest request, CancellationToken cancellationToken = default);
+    Task<TollgateResult<FeatureCheck>> CheckAsync(CheckRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>Records usage of a feature, all or nothing (see <see cref="UsageRequest"/>).</summary>
     /// <returns>What remains; refused with <c>insufficient_balance</c>, <c>quota_exceeded</c>, <c>limit_reached</c>,
     /// <c>not_entitled</c>, <c>unknown_feature</c>, <c>idempotency_key_reused</c>, <c>invalid_request</c> or
     /// <c>unavailable</c>, with nothing recorded.</returns>
-    Task<TollgateResult<UsageResult>> UseAsync(UsageRequest request, CancellationToken cancellationToken = default);
+    Task<TollgateResult<UsageRecord>> UseAsync(UsageRequest request, CancellationToken cancellationToken = default);
 
-    /// <summary>Reserves an amount of a feature until settled, released or expired (see <see cref="HoldRequest"/>).</summary>
+    /// <summary>Reserves an amount of a feature until settled, released or expired (see <see cref="CreateHoldRequest"/>).</summary>
     /// <returns>The active hold; refused with <c>insufficient_balance</c>, <c>quota_exceeded</c>, <c>concurrency_limit</c>,
     /// <c>unknown_feature</c>, <c>idempotency_key_reused</c>, <c>invalid_request</c> or <c>unavailable</c>.</returns>
-    Task<TollgateResult<Hold>> CreateHoldAsync(HoldRequest request, CancellationToken cancellationToken = default);
+    Task<TollgateResult<Hold>> CreateHoldAsync(CreateHoldRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>Settles a hold: the amount used is charged, the rest returns.</summary>
     /// <returns>What was settled and released; refused with <c>hold_not_found</c>, <c>hold_not_active</c> or
@@ -43,9 +43,9 @@ public interface ITollgate
     /// <returns>The released hold; refused with <c>hold_not_found</c> or <c>hold_not_active</c>.</returns>
     Task<TollgateResult<HoldRelease>> ReleaseHoldAsync(string holdId, CancellationToken cancellationToken = default);
 
-    /// <summary>Grants credits (or extra allowance of a metered feature) by hand (see <see cref="GrantRequest"/>).</summary>
+    /// <summary>Grants credits (or extra allowance of a metered feature) by hand (see <see cref="CreateGrantRequest"/>).</summary>
     /// <returns>The new lot; refused with <c>unknown_feature</c>, <c>idempotency_key_reused</c> or <c>invalid_request</c>.</returns>
-    Task<TollgateResult<Grant>> GrantAsync(GrantRequest request, CancellationToken cancellationToken = default);
+    Task<TollgateResult<Grant>> GrantAsync(CreateGrantRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>What the customer may do now (<c>plan:pro</c>, <c>feature:hd_export</c>, …); an unknown customer has the
     /// default plan's.</summary>
@@ -56,14 +56,14 @@ public interface ITollgate
     /// <returns>The balances; refused with <c>invalid_request</c> for a malformed id.</returns>
     Task<TollgateResult<Balances>> GetBalancesAsync(string customerId, CancellationToken cancellationToken = default);
 
-    /// <summary>Starts a hosted checkout (see <see cref="CheckoutRequest"/>).</summary>
+    /// <summary>Starts a hosted checkout (see <see cref="CreateCheckoutRequest"/>).</summary>
     /// <returns>The open checkout; refused with <c>unknown_product</c>, <c>not_eligible</c>, <c>provider_error</c> or
     /// <c>invalid_request</c>.</returns>
-    Task<TollgateResult<Checkout>> CreateCheckoutAsync(CheckoutRequest request, CancellationToken cancellationToken = default);
+    Task<TollgateResult<CheckoutSession>> CreateCheckoutAsync(CreateCheckoutRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>A checkout, to see whether it completed (its webhook was applied).</summary>
     /// <returns>The checkout; refused with <c>checkout_not_found</c>.</returns>
-    Task<TollgateResult<Checkout>> GetCheckoutAsync(string checkoutId, CancellationToken cancellationToken = default);
+    Task<TollgateResult<CheckoutSession>> GetCheckoutAsync(string checkoutId, CancellationToken cancellationToken = default);
 
     /// <summary>Whether the customer has a capability already; if not, a checkout of the product that gives it.</summary>
     /// <returns>Access, or the checkout to send the customer to; refused as <see cref="CreateCheckoutAsync"/> is.</returns>
@@ -73,12 +73,12 @@ public interface ITollgate
     /// <returns>The link; refused with <c>customer_not_found</c> (upsert the customer first) or <c>invalid_request</c>.</returns>
     Task<TollgateResult<PortalLink>> CreatePortalLinkAsync(string customerId, CancellationToken cancellationToken = default);
 
-    /// <summary>Creates or updates a customer under the app's own id (see <see cref="CustomerRequest"/>).</summary>
+    /// <summary>Creates or updates a customer under the app's own id (see <see cref="UpsertCustomerRequest"/>).</summary>
     /// <returns>The customer; refused with <c>invalid_request</c>.</returns>
-    Task<TollgateResult<Customer>> UpsertCustomerAsync(CustomerRequest request, CancellationToken cancellationToken = default);
+    Task<TollgateResult<CustomerAccount>> UpsertCustomerAsync(UpsertCustomerRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>The plans and packs for sale, with their prices; with <paramref name="customerId"/>, whether that customer
-    /// may buy each (<see cref="Plan.Eligible"/>, <see cref="Pack.Eligible"/>).</summary>
+    /// may buy each (<see cref="PlanListing.Eligible"/>, <see cref="PackListing.Eligible"/>).</summary>
     /// <param name="customerId">The customer to answer eligibility for; none when null.</param>
     /// <param name="provider">The provider whose prices to show; the server's default when null.</param>
     /// <param name="cancellationToken">Cancels the call.</param>

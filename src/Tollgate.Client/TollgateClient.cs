@@ -56,32 +56,32 @@ public sealed class TollgateClient : ITollgate
     }
 
     /// <inheritdoc/>
-    public Task<TollgateResult<CheckResult>> CheckAsync(CheckRequest request, CancellationToken cancellationToken = default)
+    public Task<TollgateResult<FeatureCheck>> CheckAsync(CheckRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(request.CustomerId);
         ArgumentNullException.ThrowIfNull(request.Feature);
         var body = Write(new CheckBody(request.CustomerId, request.Feature, request.Amount), ClientJson.Default.CheckBody);
         // A check records nothing: repeating it is harmless.
-        return SendAsync(new Call(HttpMethod.Post, "v1/check", body, null, Repeatable: true), ClientJson.Default.CheckResult, (call, attempts, check) =>
-            check.Allowed ? TollgateResult<CheckResult>.Success(check)
-            : check.Reason is { } reason ? TollgateResult<CheckResult>.Refused(reason, null, check)
+        return SendAsync(new Call(HttpMethod.Post, "v1/check", body, null, Repeatable: true), ClientJson.Default.FeatureCheck, (call, attempts, check) =>
+            check.Allowed ? TollgateResult<FeatureCheck>.Success(check)
+            : check.Reason is { } reason ? TollgateResult<FeatureCheck>.Refused(reason, null, check)
             : throw new TollgateException($"Tollgate answered {call} with allowed: false and no reason.", 200, "unexpected_response", attempts),
             cancellationToken);
     }
 
     /// <inheritdoc/>
-    public Task<TollgateResult<UsageResult>> UseAsync(UsageRequest request, CancellationToken cancellationToken = default)
+    public Task<TollgateResult<UsageRecord>> UseAsync(UsageRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(request.CustomerId);
         ArgumentNullException.ThrowIfNull(request.Feature);
         var body = Write(new UsageBody(request.CustomerId, request.Feature, request.Amount), ClientJson.Default.UsageBody);
-        return SendAsync(Keyed("v1/usage", body, request.IdempotencyKey), ClientJson.Default.UsageResult, Success, cancellationToken);
+        return SendAsync(Keyed("v1/usage", body, request.IdempotencyKey), ClientJson.Default.UsageRecord, Success, cancellationToken);
     }
 
     /// <inheritdoc/>
-    public Task<TollgateResult<Hold>> CreateHoldAsync(HoldRequest request, CancellationToken cancellationToken = default)
+    public Task<TollgateResult<Hold>> CreateHoldAsync(CreateHoldRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(request.CustomerId);
@@ -112,7 +112,7 @@ public sealed class TollgateClient : ITollgate
     }
 
     /// <inheritdoc/>
-    public Task<TollgateResult<Grant>> GrantAsync(GrantRequest request, CancellationToken cancellationToken = default)
+    public Task<TollgateResult<Grant>> GrantAsync(CreateGrantRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(request.CustomerId);
@@ -140,7 +140,7 @@ public sealed class TollgateClient : ITollgate
     }
 
     /// <inheritdoc/>
-    public Task<TollgateResult<Checkout>> CreateCheckoutAsync(CheckoutRequest request, CancellationToken cancellationToken = default)
+    public Task<TollgateResult<CheckoutSession>> CreateCheckoutAsync(CreateCheckoutRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(request.CustomerId);
@@ -148,14 +148,14 @@ public sealed class TollgateClient : ITollgate
         var body = Write(new CheckoutBody(request.CustomerId, request.Product, request.Provider, request.SuccessUrl, request.CancelUrl, request.Metadata),
             ClientJson.Default.CheckoutBody);
         // Not repeated after it may have arrived: a second request would start a second checkout at the provider.
-        return SendAsync(new Call(HttpMethod.Post, "v1/checkouts", body, null, Repeatable: false), ClientJson.Default.Checkout, Success, cancellationToken);
+        return SendAsync(new Call(HttpMethod.Post, "v1/checkouts", body, null, Repeatable: false), ClientJson.Default.CheckoutSession, Success, cancellationToken);
     }
 
     /// <inheritdoc/>
-    public Task<TollgateResult<Checkout>> GetCheckoutAsync(string checkoutId, CancellationToken cancellationToken = default)
+    public Task<TollgateResult<CheckoutSession>> GetCheckoutAsync(string checkoutId, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(checkoutId);
-        return SendAsync(Read($"v1/checkouts/{Segment(checkoutId)}"), ClientJson.Default.Checkout, Success, cancellationToken);
+        return SendAsync(Read($"v1/checkouts/{Segment(checkoutId)}"), ClientJson.Default.CheckoutSession, Success, cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -180,14 +180,14 @@ public sealed class TollgateClient : ITollgate
     }
 
     /// <inheritdoc/>
-    public Task<TollgateResult<Customer>> UpsertCustomerAsync(CustomerRequest request, CancellationToken cancellationToken = default)
+    public Task<TollgateResult<CustomerAccount>> UpsertCustomerAsync(UpsertCustomerRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(request.CustomerId);
         var body = Write(new CustomerBody(request.Email, request.Name, request.Metadata), ClientJson.Default.CustomerBody);
         // PUT of the same fields twice leaves the same customer: safe to repeat.
         return SendAsync(new Call(HttpMethod.Put, $"v1/customers/{Segment(request.CustomerId)}", body, null, Repeatable: true),
-            ClientJson.Default.Customer, Success, cancellationToken);
+            ClientJson.Default.CustomerAccount, Success, cancellationToken);
     }
 
     /// <inheritdoc/>

@@ -63,9 +63,9 @@ public sealed class RefusalTests
     [Fact]
     public void AResult_IsAValueOrARefusal_AndEnsureSuccessThrowsOnlyForARefusal()
     {
-        var usage = new UsageResult("credits", 7, "ent_1");
-        var ok = TollgateResult<UsageResult>.Success(usage);
-        var refused = TollgateResult<UsageResult>.Refused(TollgateRefusal.InsufficientBalance, "3 credits available, 5 needed");
+        var usage = new UsageRecord("credits", 7, "ent_1");
+        var ok = TollgateResult<UsageRecord>.Success(usage);
+        var refused = TollgateResult<UsageRecord>.Refused(TollgateRefusal.InsufficientBalance, "3 credits available, 5 needed");
 
         Assert.True(ok.Succeeded);
         Assert.False(ok.IsRefused);

@@ -12,7 +12,7 @@ public sealed class RetryTests
 {
     private const string Hold = """{"id":"hold_1","status":"active","amount":5,"expires_at":"2030-01-01T00:00:00+00:00","feature":"credits"}""";
     private const string Grant = """{"lot_id":"lot_1","feature":"credits","amount":30}""";
-    private const string Checkout = """{"id":"chk_1","provider":"sandbox","provider_checkout_id":"sbx_1","url":"http://127.0.0.1/sandbox/checkout/sbx_1","status":"open","customer_id":"alice","product":"starter_pack","created_at":"2030-01-01T00:00:00+00:00"}""";
+    private const string CheckoutSession = """{"id":"chk_1","provider":"sandbox","provider_checkout_id":"sbx_1","url":"http://127.0.0.1/sandbox/checkout/sbx_1","status":"open","customer_id":"alice","product":"starter_pack","created_at":"2030-01-01T00:00:00+00:00"}""";
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -54,8 +54,8 @@ public sealed class RetryTests
         await using var holds = await StubServer.StartAsync(Answer.Drop(), Answer.Json(201, Hold));
         await using var grants = await StubServer.StartAsync(Answer.Drop(), Answer.Json(201, Grant));
 
-        var hold = await ClientOf(holds.BaseAddress).CreateHoldAsync(new HoldRequest("alice", "credits", 5), Ct);
-        var grant = await ClientOf(grants.BaseAddress).GrantAsync(new GrantRequest("alice", "credits", 30, "welcome") { IdempotencyKey = "grant-42" }, Ct);
+        var hold = await ClientOf(holds.BaseAddress).CreateHoldAsync(new CreateHoldRequest("alice", "credits", 5), Ct);
+        var grant = await ClientOf(grants.BaseAddress).GrantAsync(new CreateGrantRequest("alice", "credits", 30, "welcome") { IdempotencyKey = "grant-42" }, Ct);
 
         Assert.Equal("hold_1", hold.EnsureSuccess().Id);
         Assert.Equal("lot_1", grant.EnsureSuccess().LotId);
@@ -191,12 +191,12 @@ public sealed class RetryTests
     [InlineData("portal")]
     public async Task AnUnkeyedWrite_IsNotRepeated_AfterItMayHaveArrived(string call)
     {
-        await using var stub = await StubServer.StartAsync(Answer.Drop(), Answer.Problem(500, "internal_error"), Answer.Json(201, Checkout));
+        await using var stub = await StubServer.StartAsync(Answer.Drop(), Answer.Problem(500, "internal_error"), Answer.Json(201, CheckoutSession));
         var client = ClientOf(stub.BaseAddress);
 
         var error = await Assert.ThrowsAsync<TollgateException>(() => call switch
         {
-            "checkout" => client.CreateCheckoutAsync(new CheckoutRequest("alice", "starter_pack"), Ct),
+            "checkout" => client.CreateCheckoutAsync(new CreateCheckoutRequest("alice", "starter_pack"), Ct),
             "ensure" => client.EnsureAccessAsync(new EnsureAccessRequest("alice", "feature:hd_export", "pro"), Ct),
             "settle" => client.SettleHoldAsync(new SettleHoldRequest("hold_1"), Ct),
             "release" => client.ReleaseHoldAsync("hold_1", Ct),
@@ -212,9 +212,9 @@ public sealed class RetryTests
     [Fact]
     public async Task AServerErrorOnAnUnkeyedWrite_IsNotRepeated()
     {
-        await using var stub = await StubServer.StartAsync(Answer.Problem(500, "internal_error"), Answer.Json(201, Checkout));
+        await using var stub = await StubServer.StartAsync(Answer.Problem(500, "internal_error"), Answer.Json(201, CheckoutSession));
 
-        var error = await Assert.ThrowsAsync<TollgateException>(() => ClientOf(stub.BaseAddress).CreateCheckoutAsync(new CheckoutRequest("alice", "starter_pack"), Ct));
+        var error = await Assert.ThrowsAsync<TollgateException>(() => ClientOf(stub.BaseAddress).CreateCheckoutAsync(new CreateCheckoutRequest("alice", "starter_pack"), Ct));
 
         Assert.Equal(500, error.Status);
         Assert.Single(stub.Requests);
@@ -227,7 +227,7 @@ public sealed class RetryTests
         var closed = ClosedPort();
 
         var error = await Assert.ThrowsAsync<TollgateException>(() =>
-            ClientOf(new Uri($"http://127.0.0.1:{closed}/")).CreateCheckoutAsync(new CheckoutRequest("alice", "starter_pack"), Ct));
+            ClientOf(new Uri($"http://127.0.0.1:{closed}/")).CreateCheckoutAsync(new CreateCheckoutRequest("alice", "starter_pack"), Ct));
 
         Assert.Equal("network_error", error.Code);
         Assert.Equal(3, error.Attempts);
@@ -317,19 +317,19 @@ public sealed class RetryTests
         Assert.Equal(TollgateRefusal.QuotaExceeded, result.Refusal);
         Assert.False(result.Value!.Allowed);
         Assert.Equal(TollgateRefusal.QuotaExceeded, result.Value.Reason);
-        Assert.Equal(new BalanceSummary(0, 0, 50, 50, new DateTimeOffset(2030, 2, 1, 0, 0, 0, TimeSpan.Zero)), result.Value.Balance);
+        Assert.Equal(new BalanceSnapshot(0, 0, 50, 50, new DateTimeOffset(2030, 2, 1, 0, 0, 0, TimeSpan.Zero)), result.Value.Balance);
         Assert.Equal(TollgateRefusal.QuotaExceeded, Assert.Throws<TollgateRefusalException>(() => result.EnsureSuccess()).Refusal);
     }
 
     [Fact]
     public async Task ANewerServersFieldsAndStatuses_DoNotBreakTheAnswer()
     {
-        await using var stub = await StubServer.StartAsync(Answer.Json(200, Checkout.Replace("\"open\"", "\"refunded\"", StringComparison.Ordinal)
+        await using var stub = await StubServer.StartAsync(Answer.Json(200, CheckoutSession.Replace("\"open\"", "\"refunded\"", StringComparison.Ordinal)
             .Replace("\"created_at\"", "\"tax\":{\"amount\":19},\"created_at\"", StringComparison.Ordinal)));
 
         var checkout = (await ClientOf(stub.BaseAddress).GetCheckoutAsync("chk_1", Ct)).EnsureSuccess();
 
-        Assert.Equal(CheckoutStatus.Unknown, checkout.Status);
+        Assert.Equal(CheckoutState.Unknown, checkout.Status);
         Assert.Equal("chk_1", checkout.Id);
     }
 

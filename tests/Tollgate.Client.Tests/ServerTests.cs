@@ -27,7 +27,7 @@ public abstract class ServerTests(TollgateServer server)
         var tollgate = server.Client();
         var customer = TollgateServer.NewCustomerId();
 
-        var upserted = await tollgate.UpsertCustomerAsync(new CustomerRequest(customer) { Email = $"{customer}@example.com", Name = "Alice" }, Ct);
+        var upserted = await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(customer) { Email = $"{customer}@example.com", Name = "Alice" }, Ct);
         var check = await tollgate.CheckAsync(new CheckRequest(customer, "ai_messages"), Ct);
         var used = await tollgate.UseAsync(new UsageRequest(customer, "ai_messages", 3) { IdempotencyKey = $"msg-{customer}" }, Ct);
         var replay = await tollgate.UseAsync(new UsageRequest(customer, "ai_messages", 3) { IdempotencyKey = $"msg-{customer}" }, Ct);
@@ -40,7 +40,7 @@ public abstract class ServerTests(TollgateServer server)
         Assert.Equal(47, used.EnsureSuccess().Remaining);
         Assert.NotNull(used.Value.EntryId);
         Assert.Equal(used.Value, replay.EnsureSuccess());
-        Assert.Equal((FeatureType.Metered, 47L, 3L), (balance.Type, balance.Available, balance.Used!.Value));
+        Assert.Equal((FeatureKind.Metered, 47L, 3L), (balance.Type, balance.Available, balance.Used!.Value));
         Assert.Single(await EntriesAsync(customer, "ai_messages", "consume"));
     }
 
@@ -72,11 +72,11 @@ public abstract class ServerTests(TollgateServer server)
         var tollgate = server.Client(proxy.BaseAddress);
         var customer = TollgateServer.NewCustomerId();
 
-        var grant = await tollgate.GrantAsync(new GrantRequest(customer, "credits", 40, "welcome"), Ct);
-        var hold = await tollgate.CreateHoldAsync(new HoldRequest(customer, "credits", 15), Ct);
+        var grant = await tollgate.GrantAsync(new CreateGrantRequest(customer, "credits", 40, "welcome"), Ct);
+        var hold = await tollgate.CreateHoldAsync(new CreateHoldRequest(customer, "credits", 15), Ct);
 
         Assert.Equal(40, grant.EnsureSuccess().Amount);
-        Assert.Equal(HoldStatus.Active, hold.EnsureSuccess().Status);
+        Assert.Equal(HoldState.Active, hold.EnsureSuccess().Status);
         Assert.Equal([(true, 201), (false, 201), (true, 201), (false, 201)], proxy.Seen.Select(s => (s.Dropped, s.Status)));
         var credits = (await server.Client().GetBalancesAsync(customer, Ct)).EnsureSuccess().For("credits")!;
         Assert.Equal((25L, 15L), (credits.Available, credits.Held));
@@ -103,7 +103,7 @@ public abstract class ServerTests(TollgateServer server)
         var tollgate = server.Client();
         var metered = TollgateServer.NewCustomerId();
         var credits = TollgateServer.NewCustomerId();
-        (await tollgate.GrantAsync(new GrantRequest(credits, "credits", 100, "race"), Ct)).EnsureSuccess();
+        (await tollgate.GrantAsync(new CreateGrantRequest(credits, "credits", 100, "race"), Ct)).EnsureSuccess();
 
         // 16 × 5 against a free allowance of 50; 32 × 7 against 100 credits.
         var meteredResults = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => tollgate.UseAsync(new UsageRequest(metered, "ai_messages", 5), Ct)));
@@ -133,19 +133,19 @@ public abstract class ServerTests(TollgateServer server)
         var customer = TollgateServer.NewCustomerId();
         var expires = TimeProvider.System.GetUtcNow().AddDays(30);
 
-        var grant = await tollgate.GrantAsync(new GrantRequest(customer, "credits", 30, "welcome") { ExpiresAt = expires }, Ct);
-        var hold = await tollgate.CreateHoldAsync(new HoldRequest(customer, "credits", 20) { TimeToLive = TimeSpan.FromMinutes(10) }, Ct);
+        var grant = await tollgate.GrantAsync(new CreateGrantRequest(customer, "credits", 30, "welcome") { ExpiresAt = expires }, Ct);
+        var hold = await tollgate.CreateHoldAsync(new CreateHoldRequest(customer, "credits", 20) { TimeToLive = TimeSpan.FromMinutes(10) }, Ct);
         var settled = await tollgate.SettleHoldAsync(new SettleHoldRequest(hold.EnsureSuccess().Id) { Amount = 12 }, Ct);
-        var second = await tollgate.CreateHoldAsync(new HoldRequest(customer, "credits", 5), Ct);
+        var second = await tollgate.CreateHoldAsync(new CreateHoldRequest(customer, "credits", 5), Ct);
         var released = await tollgate.ReleaseHoldAsync(second.EnsureSuccess().Id, Ct);
         var credits = (await tollgate.GetBalancesAsync(customer, Ct)).EnsureSuccess().For("credits")!;
 
         Assert.Equal(("credits", 30L), (grant.EnsureSuccess().Feature, grant.Value.Amount));
         Assert.Equal(expires.ToUnixTimeSeconds(), grant.Value.ExpiresAt!.Value.ToUnixTimeSeconds());
-        Assert.Equal((HoldStatus.Active, 20L, "credits"), (hold.Value.Status, hold.Value.Amount, hold.Value.Feature));
+        Assert.Equal((HoldState.Active, 20L, "credits"), (hold.Value.Status, hold.Value.Amount, hold.Value.Feature));
         Assert.InRange(hold.Value.ExpiresAt!.Value, TimeProvider.System.GetUtcNow().AddMinutes(9), TimeProvider.System.GetUtcNow().AddMinutes(11));
-        Assert.Equal(new HoldSettlement(hold.Value.Id, HoldStatus.Settled, 12, 8), settled.EnsureSuccess());
-        Assert.Equal(new HoldRelease(second.Value.Id, HoldStatus.Released), released.EnsureSuccess());
+        Assert.Equal(new HoldSettlement(hold.Value.Id, HoldState.Settled, 12, 8), settled.EnsureSuccess());
+        Assert.Equal(new HoldRelease(second.Value.Id, HoldState.Released), released.EnsureSuccess());
         Assert.Equal((18L, 0L), (credits.Available, credits.Held));
         var lot = Assert.Single(credits.Lots);
         Assert.Equal((grant.Value.LotId, "admin", 30L, 18L), (lot.Id, lot.Source, lot.Amount, lot.Remaining));
@@ -157,10 +157,10 @@ public abstract class ServerTests(TollgateServer server)
         server.Require();
         var tollgate = server.Client();
         var customer = TollgateServer.NewCustomerId();
-        (await tollgate.UpsertCustomerAsync(new CustomerRequest(customer), Ct)).EnsureSuccess();
+        (await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(customer), Ct)).EnsureSuccess();
 
         var products = (await tollgate.GetProductsAsync(customer, cancellationToken: Ct)).EnsureSuccess();
-        var checkout = (await tollgate.CreateCheckoutAsync(new CheckoutRequest(customer, "new_user_pack")
+        var checkout = (await tollgate.CreateCheckoutAsync(new CreateCheckoutRequest(customer, "new_user_pack")
         {
             SuccessUrl = new Uri("https://app.example/thanks"),
             Metadata = new Dictionary<string, string> { ["campaign"] = "spring" },
@@ -169,15 +169,15 @@ public abstract class ServerTests(TollgateServer server)
         Assert.Equal(HttpStatusCode.Redirect, await PaySandboxAsync(checkout.Url));
         var done = await CompletedAsync(tollgate, checkout.Id);
         var after = (await tollgate.GetBalancesAsync(customer, Ct)).EnsureSuccess().For("credits")!;
-        var twice = await tollgate.CreateCheckoutAsync(new CheckoutRequest(customer, "new_user_pack"), Ct);
+        var twice = await tollgate.CreateCheckoutAsync(new CreateCheckoutRequest(customer, "new_user_pack"), Ct);
 
         var pack = products.Packs.Single(p => p.Id == "new_user_pack");
         Assert.Equal(("sandbox", 60L, true, true, new Price(100, "USD")), (products.Provider, pack.Credits, pack.OncePerCustomer, pack.Eligible!.Value, pack.Price));
         Assert.Contains(products.Plans, p => p is { Id: "free", Default: true });
-        Assert.Equal(new PlanFeature(true, 1000, null, "month"), products.Plans.Single(p => p.Id == "pro").Features["ai_messages"]);
-        Assert.Equal((CheckoutStatus.Open, "sandbox", customer, "new_user_pack"), (checkout.Status, checkout.Provider, checkout.CustomerId, checkout.Product));
+        Assert.Equal(new FeatureTerms(true, 1000, null, "month"), products.Plans.Single(p => p.Id == "pro").Features["ai_messages"]);
+        Assert.Equal((CheckoutState.Open, "sandbox", customer, "new_user_pack"), (checkout.Status, checkout.Provider, checkout.CustomerId, checkout.Product));
         Assert.Equal(0, before);
-        Assert.Equal((CheckoutStatus.Completed, 60L), (done.Status, done.Granted!.Credits!.Value));
+        Assert.Equal((CheckoutState.Completed, 60L), (done.Status, done.Granted!.Credits!.Value));
         Assert.NotNull(done.CompletedAt);
         Assert.Equal(60, after.Available);
         Assert.Equal("payment", Assert.Single(after.Lots).Source);
@@ -191,18 +191,18 @@ public abstract class ServerTests(TollgateServer server)
         server.Require();
         var tollgate = server.Client();
         var customer = TollgateServer.NewCustomerId();
-        (await tollgate.UpsertCustomerAsync(new CustomerRequest(customer), Ct)).EnsureSuccess();
+        (await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(customer), Ct)).EnsureSuccess();
 
         var first = (await tollgate.EnsureAccessAsync(new EnsureAccessRequest(customer, "feature:hd_export", "pro"), Ct)).EnsureSuccess();
         Assert.False(first.AlreadyHasAccess);
         Assert.False((await tollgate.GetCapabilitiesAsync(customer, Ct)).EnsureSuccess().Has("feature:hd_export"));
         Assert.Equal(HttpStatusCode.Redirect, await PaySandboxAsync(first.CheckoutUrl!));
-        Assert.Equal(CheckoutStatus.Completed, (await CompletedAsync(tollgate, first.CheckoutId!)).Status);
+        Assert.Equal(CheckoutState.Completed, (await CompletedAsync(tollgate, first.CheckoutId!)).Status);
         var second = (await tollgate.EnsureAccessAsync(new EnsureAccessRequest(customer, "feature:hd_export", "pro"), Ct)).EnsureSuccess();
         var capabilities = (await tollgate.GetCapabilitiesAsync(customer, Ct)).EnsureSuccess();
         var check = await tollgate.CheckAsync(new CheckRequest(customer, "hd_export"), Ct);
         var portal = (await tollgate.CreatePortalLinkAsync(customer, Ct)).EnsureSuccess();
-        var customerNow = (await tollgate.UpsertCustomerAsync(new CustomerRequest(customer), Ct)).EnsureSuccess();
+        var customerNow = (await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(customer), Ct)).EnsureSuccess();
 
         Assert.Equal(new AccessResult(true), second);
         Assert.Equal(customer, capabilities.CustomerId);
@@ -232,7 +232,7 @@ public abstract class ServerTests(TollgateServer server)
             }
         }
 
-        void ExpectCheck(string feature, long amount, TollgateResult<CheckResult> result, TollgateRefusal expected)
+        void ExpectCheck(string feature, long amount, TollgateResult<FeatureCheck> result, TollgateRefusal expected)
         {
             Expect($"check {feature} {amount}", result, expected, detail: false);
             if (result.Value is { } answer && (answer.Allowed || answer.Reason != expected))
@@ -241,14 +241,14 @@ public abstract class ServerTests(TollgateServer server)
             }
         }
 
-        async Task<TollgateResult<CheckResult>> Check(string feature, long amount = 1) => await tollgate.CheckAsync(new CheckRequest(c, feature) { Amount = amount }, Ct);
-        async Task<TollgateResult<UsageResult>> Use(string feature, long amount, string? key = null) =>
+        async Task<TollgateResult<FeatureCheck>> Check(string feature, long amount = 1) => await tollgate.CheckAsync(new CheckRequest(c, feature) { Amount = amount }, Ct);
+        async Task<TollgateResult<UsageRecord>> Use(string feature, long amount, string? key = null) =>
             await tollgate.UseAsync(new UsageRequest(c, feature, amount) { IdempotencyKey = key }, Ct);
         async Task<TollgateResult<Hold>> HoldOf(string feature, long amount, string? key = null, TimeSpan? ttl = null) =>
-            await tollgate.CreateHoldAsync(new HoldRequest(c, feature, amount) { IdempotencyKey = key, TimeToLive = ttl }, Ct);
+            await tollgate.CreateHoldAsync(new CreateHoldRequest(c, feature, amount) { IdempotencyKey = key, TimeToLive = ttl }, Ct);
 
         // The free plan, no credits, one video job in flight.
-        (await tollgate.UpsertCustomerAsync(new CustomerRequest(c), Ct)).EnsureSuccess();
+        (await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(c), Ct)).EnsureSuccess();
         var job = (await HoldOf("video_jobs", 1)).EnsureSuccess();
 
         ExpectCheck("hd_export", 1, await Check("hd_export"), TollgateRefusal.NotEntitled);
@@ -287,32 +287,32 @@ public abstract class ServerTests(TollgateServer server)
         Expect("releasing twice", await tollgate.ReleaseHoldAsync(job.Id, Ct), TollgateRefusal.HoldNotActive);
         Expect("releasing no hold", await tollgate.ReleaseHoldAsync("hold_nope", Ct), TollgateRefusal.HoldNotFound);
 
-        Expect("grant of an unknown feature", await tollgate.GrantAsync(new GrantRequest(c, "teleportation", 5, "x"), Ct), TollgateRefusal.UnknownFeature);
-        Expect("grant of a boolean feature", await tollgate.GrantAsync(new GrantRequest(c, "hd_export", 5, "x"), Ct), TollgateRefusal.InvalidRequest);
-        Expect("grant expiring in the past", await tollgate.GrantAsync(new GrantRequest(c, "credits", 5, "x") { ExpiresAt = TimeProvider.System.GetUtcNow().AddDays(-1) }, Ct),
+        Expect("grant of an unknown feature", await tollgate.GrantAsync(new CreateGrantRequest(c, "teleportation", 5, "x"), Ct), TollgateRefusal.UnknownFeature);
+        Expect("grant of a boolean feature", await tollgate.GrantAsync(new CreateGrantRequest(c, "hd_export", 5, "x"), Ct), TollgateRefusal.InvalidRequest);
+        Expect("grant expiring in the past", await tollgate.GrantAsync(new CreateGrantRequest(c, "credits", 5, "x") { ExpiresAt = TimeProvider.System.GetUtcNow().AddDays(-1) }, Ct),
             TollgateRefusal.InvalidRequest);
-        Expect("grant without a reason", await tollgate.GrantAsync(new GrantRequest(c, "credits", 5, " "), Ct), TollgateRefusal.InvalidRequest);
-        (await tollgate.GrantAsync(new GrantRequest(c, "credits", 5, "x") { IdempotencyKey = $"g-{c}" }, Ct)).EnsureSuccess();
-        Expect("grant with a reused key", await tollgate.GrantAsync(new GrantRequest(c, "credits", 6, "x") { IdempotencyKey = $"g-{c}" }, Ct),
+        Expect("grant without a reason", await tollgate.GrantAsync(new CreateGrantRequest(c, "credits", 5, " "), Ct), TollgateRefusal.InvalidRequest);
+        (await tollgate.GrantAsync(new CreateGrantRequest(c, "credits", 5, "x") { IdempotencyKey = $"g-{c}" }, Ct)).EnsureSuccess();
+        Expect("grant with a reused key", await tollgate.GrantAsync(new CreateGrantRequest(c, "credits", 6, "x") { IdempotencyKey = $"g-{c}" }, Ct),
             TollgateRefusal.IdempotencyKeyReused);
 
         Expect("capabilities of a malformed id", await tollgate.GetCapabilitiesAsync("bad id", Ct), TollgateRefusal.InvalidRequest);
         Expect("balances of a malformed id", await tollgate.GetBalancesAsync("bad id", Ct), TollgateRefusal.InvalidRequest);
         Expect("products of a provider not enabled", await tollgate.GetProductsAsync(provider: "nope", cancellationToken: Ct), TollgateRefusal.InvalidRequest);
-        Expect("upsert with a bad email", await tollgate.UpsertCustomerAsync(new CustomerRequest(c) { Email = "no-at-sign" }, Ct), TollgateRefusal.InvalidRequest);
+        Expect("upsert with a bad email", await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(c) { Email = "no-at-sign" }, Ct), TollgateRefusal.InvalidRequest);
         Expect("portal of nobody", await tollgate.CreatePortalLinkAsync(TollgateServer.NewCustomerId(), Ct), TollgateRefusal.CustomerNotFound);
         Expect("portal of a malformed id", await tollgate.CreatePortalLinkAsync("bad id", Ct), TollgateRefusal.InvalidRequest);
 
-        Expect("checkout of nothing", await tollgate.CreateCheckoutAsync(new CheckoutRequest(c, "moon_pack"), Ct), TollgateRefusal.UnknownProduct);
-        Expect("checkout of the free plan", await tollgate.CreateCheckoutAsync(new CheckoutRequest(c, "free"), Ct), TollgateRefusal.InvalidRequest);
-        Expect("checkout through a provider not enabled", await tollgate.CreateCheckoutAsync(new CheckoutRequest(c, "starter_pack") { Provider = "stripe" }, Ct),
+        Expect("checkout of nothing", await tollgate.CreateCheckoutAsync(new CreateCheckoutRequest(c, "moon_pack"), Ct), TollgateRefusal.UnknownProduct);
+        Expect("checkout of the free plan", await tollgate.CreateCheckoutAsync(new CreateCheckoutRequest(c, "free"), Ct), TollgateRefusal.InvalidRequest);
+        Expect("checkout through a provider not enabled", await tollgate.CreateCheckoutAsync(new CreateCheckoutRequest(c, "starter_pack") { Provider = "stripe" }, Ct),
             TollgateRefusal.InvalidRequest);
-        Expect("checkout through a failing provider", await tollgate.CreateCheckoutAsync(new CheckoutRequest(c, "starter_pack") { Provider = "creem" }, Ct),
+        Expect("checkout through a failing provider", await tollgate.CreateCheckoutAsync(new CreateCheckoutRequest(c, "starter_pack") { Provider = "creem" }, Ct),
             TollgateRefusal.ProviderError);
         Expect("checkout that does not exist", await tollgate.GetCheckoutAsync("chk_nope", Ct), TollgateRefusal.CheckoutNotFound);
         Expect("ensure of nothing", await tollgate.EnsureAccessAsync(new EnsureAccessRequest(c, "feature:x", "moon_pack"), Ct), TollgateRefusal.UnknownProduct);
         Expect("ensure of a malformed id", await tollgate.EnsureAccessAsync(new EnsureAccessRequest("bad id", "feature:x", "pro"), Ct), TollgateRefusal.InvalidRequest);
-        var pack = (await tollgate.CreateCheckoutAsync(new CheckoutRequest(c, "new_user_pack"), Ct)).EnsureSuccess();
+        var pack = (await tollgate.CreateCheckoutAsync(new CreateCheckoutRequest(c, "new_user_pack"), Ct)).EnsureSuccess();
         Assert.Equal(HttpStatusCode.Redirect, await PaySandboxAsync(pack.Url));
         await CompletedAsync(tollgate, pack.Id);
         Expect("ensure through a pack bought once already", await tollgate.EnsureAccessAsync(new EnsureAccessRequest(c, "feature:x", "new_user_pack"), Ct),
@@ -390,13 +390,13 @@ public abstract class ServerTests(TollgateServer server)
     }
 
     /// <summary>The checkout once the Sandbox's signed webhook was applied (or it failed).</summary>
-    private static async Task<Checkout> CompletedAsync(ITollgate tollgate, string checkoutId)
+    private static async Task<CheckoutSession> CompletedAsync(ITollgate tollgate, string checkoutId)
     {
         var until = TimeProvider.System.GetUtcNow().AddSeconds(60);
         while (true)
         {
             var checkout = (await tollgate.GetCheckoutAsync(checkoutId, Ct)).EnsureSuccess();
-            if (checkout.Status != CheckoutStatus.Open || TimeProvider.System.GetUtcNow() > until)
+            if (checkout.Status != CheckoutState.Open || TimeProvider.System.GetUtcNow() > until)
             {
                 return checkout;
             }

@@ -65,17 +65,17 @@ public sealed class WireTests
         {
             "check" => await client.CheckAsync(new CheckRequest("alice", "ai_messages") { Amount = 2 }, Ct),
             "usage" => await client.UseAsync(new UsageRequest("alice", "credits", 3), Ct),
-            "hold" => await client.CreateHoldAsync(new HoldRequest("alice", "credits", 5) { TimeToLive = TimeSpan.FromSeconds(90.2) }, Ct),
+            "hold" => await client.CreateHoldAsync(new CreateHoldRequest("alice", "credits", 5) { TimeToLive = TimeSpan.FromSeconds(90.2) }, Ct),
             "settle" => await client.SettleHoldAsync(new SettleHoldRequest("hold_1") { Amount = 3 }, Ct),
             "settle-all" => await client.SettleHoldAsync(new SettleHoldRequest("hold_1"), Ct),
             "release" => await client.ReleaseHoldAsync("hold_1", Ct),
-            "grant" => await client.GrantAsync(new GrantRequest("alice", "credits", 30, "welcome")
+            "grant" => await client.GrantAsync(new CreateGrantRequest("alice", "credits", 30, "welcome")
             {
                 ExpiresAt = new DateTimeOffset(2031, 1, 1, 0, 0, 0, TimeSpan.Zero),
             }, Ct),
             "capabilities" => await client.GetCapabilitiesAsync("a@b.c", Ct),
             "balances" => await client.GetBalancesAsync("a@b.c", Ct),
-            "checkout" => await client.CreateCheckoutAsync(new CheckoutRequest("alice", "starter_pack")
+            "checkout" => await client.CreateCheckoutAsync(new CreateCheckoutRequest("alice", "starter_pack")
             {
                 SuccessUrl = new Uri("https://app.example/done"),
                 Metadata = new Dictionary<string, string> { ["campaign"] = "spring" },
@@ -83,7 +83,7 @@ public sealed class WireTests
             "get-checkout" => await client.GetCheckoutAsync("chk_1", Ct),
             "ensure" => await client.EnsureAccessAsync(new EnsureAccessRequest("alice", "feature:hd_export", "pro"), Ct),
             "portal" => await client.CreatePortalLinkAsync("alice", Ct),
-            "upsert" => await client.UpsertCustomerAsync(new CustomerRequest("alice")
+            "upsert" => await client.UpsertCustomerAsync(new UpsertCustomerRequest("alice")
             {
                 Email = "alice@example.com",
                 Metadata = new Dictionary<string, string> { ["team"] = "a" },
@@ -125,15 +125,15 @@ public sealed class WireTests
         var access = (await client.EnsureAccessAsync(new EnsureAccessRequest("alice", "feature:hd_export", "pro"), Ct)).EnsureSuccess();
 
         var credits = balances.For("credits")!;
-        Assert.Equal(FeatureType.Credits, credits.Type);
+        Assert.Equal(FeatureKind.Credits, credits.Type);
         Assert.Equal((5, 1, 0), (credits.Available, credits.Held, credits.Debt));
         Assert.Equal(new Lot("lot_1", "admin", 6, 6, 1), Assert.Single(credits.Lots));
         Assert.Null(balances.For("nope"));
         Assert.True(capabilities.Has("feature:x"));
         Assert.False(capabilities.Has("feature:y"));
-        Assert.Equal(new PlanFeature(true, 50, null, "month"), products.Plans.Single().Features["ai_messages"]);
+        Assert.Equal(new FeatureTerms(true, 50, null, "month"), products.Plans.Single().Features["ai_messages"]);
         Assert.Equal(new Price(500, "USD"), products.Packs.Single().Price);
-        Assert.Equal(new HoldSettlement("hold_1", HoldStatus.Settled, 3, 2), settled);
+        Assert.Equal(new HoldSettlement("hold_1", HoldState.Settled, 3, 2), settled);
         Assert.Equal(new AccessResult(false, "chk_1", new Uri("http://127.0.0.1/sandbox/checkout/sbx_1")), access);
     }
 

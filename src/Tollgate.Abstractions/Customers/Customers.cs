@@ -2,7 +2,7 @@ namespace Tollgate;
 
 /// <summary>Creates or updates a customer under the app's own id; fields left null keep their value.</summary>
 /// <param name="CustomerId">The app's own customer id (1–128 characters of <c>A-Za-z0-9_.:@-</c>).</param>
-public sealed record CustomerRequest(string CustomerId)
+public sealed record UpsertCustomerRequest(string CustomerId)
 {
     /// <summary>An email address (receipts, the portal).</summary>
     public string? Email { get; init; }
@@ -22,10 +22,10 @@ public sealed record CustomerRequest(string CustomerId)
 /// <param name="Email">An email address, when known.</param>
 /// <param name="Name">A display name, when known.</param>
 /// <param name="Plan">The plan the customer is on now (the default plan's id when none was bought).</param>
-public sealed record Customer(
+public sealed record CustomerAccount(
     string Id,
     IReadOnlyDictionary<string, string> Metadata,
-    IReadOnlyList<Subscription> Subscriptions,
+    IReadOnlyList<PlanSubscription> Subscriptions,
     DateTimeOffset CreatedAt,
     string? Email = null,
     string? Name = null,
@@ -40,7 +40,7 @@ public sealed record Customer(
 /// <param name="CurrentPeriodStart">Start of the period paid for.</param>
 /// <param name="CurrentPeriodEnd">End of the period paid for.</param>
 /// <param name="PendingPlan">A plan change waiting for the next period.</param>
-public sealed record Subscription(
+public sealed record PlanSubscription(
     string Id,
     string Plan,
     string Provider,
@@ -63,14 +63,14 @@ public sealed record Capabilities(string CustomerId, IReadOnlyList<string> Items
 /// <summary>A customer's balance of every feature of the catalog.</summary>
 /// <param name="CustomerId">Whose.</param>
 /// <param name="Items">One per feature (<c>balances</c> in the API's JSON).</param>
-public sealed record Balances(string CustomerId, IReadOnlyList<FeatureBalance> Items)
+public sealed record Balances(string CustomerId, IReadOnlyList<Balance> Items)
 {
     /// <summary>The balance of <paramref name="feature"/>, or null when the catalog has no such feature.</summary>
-    public FeatureBalance? For(string feature) => Items.FirstOrDefault(b => string.Equals(b.Feature, feature, StringComparison.Ordinal));
+    public Balance? For(string feature) => Items.FirstOrDefault(b => string.Equals(b.Feature, feature, StringComparison.Ordinal));
 }
 
 /// <summary>A feature's type in the catalog.</summary>
-public enum FeatureType
+public enum FeatureKind
 {
     /// <summary>A type this version does not know (a newer server).</summary>
     Unknown = 0,
@@ -101,9 +101,9 @@ public enum FeatureType
 /// <param name="Limit">The plan's limit.</param>
 /// <param name="Used">Used of the limit in the current window.</param>
 /// <param name="ResetsAt">When the allowance starts again.</param>
-public sealed record FeatureBalance(
+public sealed record Balance(
     string Feature,
-    FeatureType Type,
+    FeatureKind Type,
     long Available,
     long Held,
     long Debt,

@@ -1,11 +1,11 @@
 namespace Tollgate;
 
-/// <summary>Starts a hosted checkout of a plan or pack; send the customer to the checkout's <see cref="Checkout.Url"/>.
+/// <summary>Starts a hosted checkout of a plan or pack; send the customer to the checkout's <see cref="CheckoutSession.Url"/>.
 /// What it buys arrives only from the provider's signed webhook, never from the return to the app. Not repeated by the
 /// client after a lost answer (it would start a second checkout).</summary>
 /// <param name="CustomerId">The app's own customer id.</param>
 /// <param name="Product">A plan or pack of the catalog.</param>
-public sealed record CheckoutRequest(string CustomerId, string Product)
+public sealed record CreateCheckoutRequest(string CustomerId, string Product)
 {
     /// <summary>The payment provider; the server's default when null.</summary>
     public string? Provider { get; init; }
@@ -21,7 +21,7 @@ public sealed record CheckoutRequest(string CustomerId, string Product)
 }
 
 /// <summary>Where a checkout stands.</summary>
-public enum CheckoutStatus
+public enum CheckoutState
 {
     /// <summary>A status this version does not know (a newer server).</summary>
     Unknown = 0,
@@ -51,12 +51,12 @@ public enum CheckoutStatus
 /// <param name="CompletedAt">When its webhook was applied.</param>
 /// <param name="Failure">Why it failed, when it did.</param>
 /// <param name="Granted">What it granted, once completed.</param>
-public sealed record Checkout(
+public sealed record CheckoutSession(
     string Id,
     string Provider,
     string ProviderCheckoutId,
     Uri Url,
-    CheckoutStatus Status,
+    CheckoutState Status,
     string CustomerId,
     string Product,
     DateTimeOffset CreatedAt,

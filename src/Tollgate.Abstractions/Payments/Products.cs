@@ -4,7 +4,7 @@ namespace Tollgate;
 /// <param name="Provider">The payment provider whose prices these are.</param>
 /// <param name="Plans">Every plan, the default (free) one included.</param>
 /// <param name="Packs">Every credit pack.</param>
-public sealed record Products(string Provider, IReadOnlyList<Plan> Plans, IReadOnlyList<Pack> Packs);
+public sealed record Products(string Provider, IReadOnlyList<PlanListing> Plans, IReadOnlyList<PackListing> Packs);
 
 /// <summary>A plan of the catalog.</summary>
 /// <param name="Id">Its id, e.g. <c>pro</c>.</param>
@@ -14,11 +14,11 @@ public sealed record Products(string Provider, IReadOnlyList<Plan> Plans, IReadO
 /// <param name="Interval"><c>month</c>, <c>year</c> or <c>once</c> (lifetime); none for the default plan.</param>
 /// <param name="Price">What it costs per interval; none for the default plan or when the provider gave no price.</param>
 /// <param name="Eligible">With a customer id in the request: whether that customer may buy it now.</param>
-public sealed record Plan(
+public sealed record PlanListing(
     string Id,
     string Name,
     bool Default,
-    IReadOnlyDictionary<string, PlanFeature> Features,
+    IReadOnlyDictionary<string, FeatureTerms> Features,
     string? Interval = null,
     Price? Price = null,
     bool? Eligible = null);
@@ -28,7 +28,7 @@ public sealed record Plan(
 /// <param name="Limit">Allowance per window (metered) or the most at once (count, concurrency).</param>
 /// <param name="Grant">Credits granted each paid period.</param>
 /// <param name="Reset">When the allowance starts again: <c>day</c>, <c>week</c>, <c>month</c> or <c>year</c>.</param>
-public sealed record PlanFeature(bool Enabled, long? Limit = null, long? Grant = null, string? Reset = null);
+public sealed record FeatureTerms(bool Enabled, long? Limit = null, long? Grant = null, string? Reset = null);
 
 /// <summary>A credit pack of the catalog.</summary>
 /// <param name="Id">Its id, e.g. <c>starter_pack</c>.</param>
@@ -38,7 +38,7 @@ public sealed record PlanFeature(bool Enabled, long? Limit = null, long? Grant =
 /// <param name="ExpiresAfterDays">Days after purchase its credits expire; never when null.</param>
 /// <param name="Eligible">With a customer id in the request: whether that customer may buy it now.</param>
 /// <param name="Price">What it costs.</param>
-public sealed record Pack(string Id, string Name, long Credits, bool OncePerCustomer, int? ExpiresAfterDays = null, bool? Eligible = null,
+public sealed record PackListing(string Id, string Name, long Credits, bool OncePerCustomer, int? ExpiresAfterDays = null, bool? Eligible = null,
     Price? Price = null);
 
 /// <summary>A price in minor units of an ISO 4217 currency.</summary>

@@ -18,7 +18,7 @@ public sealed record CheckRequest(string CustomerId, string Feature)
 /// <param name="Reason">Why not, when not allowed: <c>not_entitled</c>, <c>insufficient_balance</c>,
 /// <c>quota_exceeded</c>, <c>limit_reached</c>, <c>concurrency_limit</c> or <c>unavailable</c>.</param>
 /// <param name="Balance">The feature's numbers, for features that have them.</param>
-public sealed record CheckResult(string CustomerId, string Feature, bool Allowed, TollgateRefusal? Reason = null, BalanceSummary? Balance = null);
+public sealed record FeatureCheck(string CustomerId, string Feature, bool Allowed, TollgateRefusal? Reason = null, BalanceSnapshot? Balance = null);
 
 /// <summary>A feature's numbers as a check shows them.</summary>
 /// <param name="Available">What may still be used: credits, allowance left, or room below a limit.</param>
@@ -26,4 +26,4 @@ public sealed record CheckResult(string CustomerId, string Feature, bool Allowed
 /// <param name="Limit">The plan's limit (metered, count and concurrency features).</param>
 /// <param name="Used">What was used of the limit in the current window.</param>
 /// <param name="ResetsAt">When a metered feature's allowance starts again.</param>
-public sealed record BalanceSummary(long Available, long Held, long? Limit = null, long? Used = null, DateTimeOffset? ResetsAt = null);
+public sealed record BalanceSnapshot(long Available, long Held, long? Limit = null, long? Used = null, DateTimeOffset? ResetsAt = null);

@@ -6,7 +6,7 @@ namespace Tollgate;
 /// <param name="Feature">A credits or metered feature of the catalog.</param>
 /// <param name="Amount">How much (positive).</param>
 /// <param name="Reason">Why, shown in the customer's history (1–500 characters).</param>
-public sealed record GrantRequest(string CustomerId, string Feature, long Amount, string Reason)
+public sealed record CreateGrantRequest(string CustomerId, string Feature, long Amount, string Reason)
 {
     /// <summary>When the lot expires (in the future); never when null.</summary>
     public DateTimeOffset? ExpiresAt { get; init; }

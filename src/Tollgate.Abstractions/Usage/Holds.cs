@@ -6,7 +6,7 @@ namespace Tollgate;
 /// <param name="CustomerId">The app's own customer id.</param>
 /// <param name="Feature">A credits, metered or concurrency feature of the catalog.</param>
 /// <param name="Amount">How much to reserve (positive).</param>
-public sealed record HoldRequest(string CustomerId, string Feature, long Amount)
+public sealed record CreateHoldRequest(string CustomerId, string Feature, long Amount)
 {
     /// <summary>How long the hold lasts unless settled or released (whole seconds, 1 s to 7 days); an hour when null.</summary>
     public TimeSpan? TimeToLive { get; init; }
@@ -17,7 +17,7 @@ public sealed record HoldRequest(string CustomerId, string Feature, long Amount)
 }
 
 /// <summary>Where a hold stands.</summary>
-public enum HoldStatus
+public enum HoldState
 {
     /// <summary>A status this version does not know (a newer server).</summary>
     Unknown = 0,
@@ -37,11 +37,11 @@ public enum HoldStatus
 
 /// <summary>A hold.</summary>
 /// <param name="Id">Its id, for settling or releasing it.</param>
-/// <param name="Status">Where it stands; <see cref="HoldStatus.Active"/> when just created.</param>
+/// <param name="Status">Where it stands; <see cref="HoldState.Active"/> when just created.</param>
 /// <param name="Amount">What it reserves.</param>
 /// <param name="Feature">Which feature.</param>
 /// <param name="ExpiresAt">When it releases itself unless settled or released first.</param>
-public sealed record Hold(string Id, HoldStatus Status, long Amount, string Feature, DateTimeOffset? ExpiresAt = null);
+public sealed record Hold(string Id, HoldState Status, long Amount, string Feature, DateTimeOffset? ExpiresAt = null);
 
 /// <summary>Settles a hold: <see cref="Amount"/> is used, the rest returns to where it came from. A settle is not
 /// repeated by the client after a lost answer: a second one is refused with <c>hold_not_active</c>.</summary>
@@ -54,12 +54,12 @@ public sealed record SettleHoldRequest(string HoldId)
 
 /// <summary>A settled hold.</summary>
 /// <param name="Id">The hold's id.</param>
-/// <param name="Status"><see cref="HoldStatus.Settled"/>.</param>
+/// <param name="Status"><see cref="HoldState.Settled"/>.</param>
 /// <param name="Settled">What was used.</param>
 /// <param name="Released">What went back.</param>
-public sealed record HoldSettlement(string Id, HoldStatus Status, long Settled, long Released);
+public sealed record HoldSettlement(string Id, HoldState Status, long Settled, long Released);
 
 /// <summary>A released hold.</summary>
 /// <param name="Id">The hold's id.</param>
-/// <param name="Status"><see cref="HoldStatus.Released"/>.</param>
-public sealed record HoldRelease(string Id, HoldStatus Status);
+/// <param name="Status"><see cref="HoldState.Released"/>.</param>
+public sealed record HoldRelease(string Id, HoldState Status);

@@ -19,4 +19,4 @@ public sealed record UsageRequest(string CustomerId, string Feature, long Amount
 /// <param name="Feature">Which feature.</param>
 /// <param name="Remaining">After it: credits available, allowance left (metered), or room below the limit (count).</param>
 /// <param name="EntryId">The ledger entry that records it.</param>
-public sealed record UsageResult(string Feature, long Remaining, string? EntryId = null);
+public sealed record UsageRecord(string Feature, long Remaining, string? EntryId = null);

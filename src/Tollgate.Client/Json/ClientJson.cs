@@ -27,7 +27,7 @@ internal sealed record CustomerBody(string? Email, string? Name, IReadOnlyDictio
 
 internal sealed record CapabilitiesBody(string CustomerId, IReadOnlyList<string> Capabilities);
 
-internal sealed record BalancesBody(string CustomerId, IReadOnlyList<FeatureBalance> Balances);
+internal sealed record BalancesBody(string CustomerId, IReadOnlyList<Balance> Balances);
 
 /// <summary>application/problem+json (RFC 9457) with Tollgate's stable <c>code</c>; every field optional, so that a
 /// body that is not one reads as such instead of failing.</summary>
@@ -47,9 +47,9 @@ internal sealed record ProblemBody(string? Type = null, string? Title = null, in
     Converters =
     [
         typeof(RefusalConverter),
-        typeof(SnakeCaseEnumConverter<HoldStatus>),
-        typeof(SnakeCaseEnumConverter<CheckoutStatus>),
-        typeof(SnakeCaseEnumConverter<FeatureType>),
+        typeof(SnakeCaseEnumConverter<HoldState>),
+        typeof(SnakeCaseEnumConverter<CheckoutState>),
+        typeof(SnakeCaseEnumConverter<FeatureKind>),
     ])]
 [JsonSerializable(typeof(CheckBody))]
 [JsonSerializable(typeof(UsageBody))]
@@ -59,18 +59,18 @@ internal sealed record ProblemBody(string? Type = null, string? Title = null, in
 [JsonSerializable(typeof(CheckoutBody))]
 [JsonSerializable(typeof(EnsureBody))]
 [JsonSerializable(typeof(CustomerBody))]
-[JsonSerializable(typeof(CheckResult))]
-[JsonSerializable(typeof(UsageResult))]
+[JsonSerializable(typeof(FeatureCheck))]
+[JsonSerializable(typeof(UsageRecord))]
 [JsonSerializable(typeof(Hold))]
 [JsonSerializable(typeof(HoldSettlement))]
 [JsonSerializable(typeof(HoldRelease))]
 [JsonSerializable(typeof(Grant))]
 [JsonSerializable(typeof(CapabilitiesBody))]
 [JsonSerializable(typeof(BalancesBody))]
-[JsonSerializable(typeof(Checkout))]
+[JsonSerializable(typeof(CheckoutSession))]
 [JsonSerializable(typeof(AccessResult))]
 [JsonSerializable(typeof(PortalLink))]
-[JsonSerializable(typeof(Customer))]
+[JsonSerializable(typeof(CustomerAccount))]
 [JsonSerializable(typeof(Products))]
 [JsonSerializable(typeof(ProblemBody))]
 internal sealed partial class ClientJson : JsonSerializerContext;
