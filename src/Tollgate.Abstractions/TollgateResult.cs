@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 
 namespace Tollgate;
@@ -30,9 +31,22 @@ public sealed class TollgateResult<T>
     /// <summary>The server's explanation of this refusal (e.g. <c>3 credits available, 5 needed</c>), when it gave one.</summary>
     public string? Detail { get; }
 
-    /// <summary>True when Tollgate said yes: <see cref="Value"/> is set and there is no <see cref="Refusal"/>.</summary>
+    /// <summary>True when Tollgate said yes: <see cref="Value"/> is set; false when it said no: <see cref="Refusal"/> is set.</summary>
     [MemberNotNullWhen(true, nameof(Value))]
-    public bool Succeeded => Refusal is null && Value is not null;
+    [MemberNotNullWhen(false, nameof(Refusal))]
+    public bool Succeeded
+    {
+        get
+        {
+            if (Refusal is not null)
+            {
+                return false;
+            }
+
+            // The factories give every result a value or a refusal.
+            return Value is not null ? true : throw new UnreachableException("A TollgateResult without a value or a refusal.");
+        }
+    }
 
     /// <summary>True when Tollgate said no: <see cref="Refusal"/> says why.</summary>
     [MemberNotNullWhen(true, nameof(Refusal))]
@@ -57,7 +71,7 @@ public sealed class TollgateResult<T>
     /// <summary>The value, or a <see cref="TollgateRefusalException"/> when Tollgate said no.</summary>
     /// <exception cref="TollgateRefusalException">The call was refused.</exception>
     [MemberNotNull(nameof(Value))]
-    public T EnsureSuccess() => Succeeded ? Value : throw new TollgateRefusalException(Refusal!, Detail);
+    public T EnsureSuccess() => Succeeded ? Value : throw new TollgateRefusalException(Refusal, Detail);
 
     /// <summary><c>ok</c>, or the refusal's code and detail.</summary>
     public override string ToString() => Refusal is null ? "ok" : Detail is null ? Refusal.Code : $"{Refusal.Code}: {Detail}";
