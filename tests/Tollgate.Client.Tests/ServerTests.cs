@@ -126,6 +126,23 @@ public abstract class ServerTests(TollgateServer server)
     }
 
     [Fact]
+    public async Task TheSameKeyFromManyCallersAtOnce_IsOneEffect()
+    {
+        server.Require();
+        var tollgate = server.Client();
+        var customer = TollgateServer.NewCustomerId();
+        var key = $"job-{customer}";
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8)
+            .Select(_ => tollgate.UseAsync(new UsageRequest(customer, "ai_messages", 4) { IdempotencyKey = key }, Ct)));
+
+        Assert.All(answers, a => Assert.True(a.Succeeded, a.ToString()));
+        Assert.Single(answers.Select(a => a.Value!.EntryId).Distinct());
+        Assert.Equal(4, (await tollgate.GetBalancesAsync(customer, Ct)).EnsureSuccess().For("ai_messages")!.Used);
+        Assert.Single(await EntriesAsync(customer, "ai_messages", "consume"));
+    }
+
+    [Fact]
     public async Task HoldsAndGrants_MoveCredits_AndTheBalancesShowIt()
     {
         server.Require();
