@@ -101,7 +101,7 @@ public sealed class TollgateRefusalException : Exception
 /// A Tollgate call failed for a reason that is not a business refusal: the server could not be reached or did not
 /// answer in time (after the retries that were safe), it failed (5xx), it rejected the secret key (401), or it answered
 /// something this client cannot read. Whether the call took effect may be unknown; a keyed call (usage, holds, grants)
-/// can be repeated with the same idempotency key to find out without doing it twice.
+/// can be repeated with the same <see cref="IdempotencyKey"/> to find out without doing it twice.
 /// </summary>
 public sealed class TollgateException : Exception
 {
@@ -112,13 +112,20 @@ public sealed class TollgateException : Exception
     /// <c>timeout</c>, <c>network_error</c>, <c>unexpected_response</c>.</param>
     /// <param name="attempts">How many requests were sent.</param>
     /// <param name="innerException">The exception of the last attempt, if any.</param>
-    public TollgateException(string message, int? status, string code, int attempts, Exception? innerException = null)
+    /// <param name="idempotencyKey">The key the call carried, when it carried one.</param>
+    public TollgateException(string message, int? status, string code, int attempts, Exception? innerException = null, string? idempotencyKey = null)
         : base(message, innerException)
     {
         Status = status;
         Code = code;
         Attempts = attempts;
+        IdempotencyKey = idempotencyKey;
     }
+
+    /// <summary>The Idempotency-Key the call carried (the caller's, or the one made for it): send the same request with
+    /// this key again to complete it, or to get its first answer, without it taking effect twice. Null for calls
+    /// without one.</summary>
+    public string? IdempotencyKey { get; }
 
     /// <summary>The HTTP status of the last answer; null when no answer came (network failure, timeout).</summary>
     public int? Status { get; }

@@ -225,11 +225,12 @@ public sealed class TollgateClient : ITollgate
         catch (JsonException ex)
         {
             throw new TollgateException($"Tollgate answered {call} with {reply.Status} and a body this client cannot read ({ex.Message}): "
-                + TollgateHttp.Snippet(reply.Body), reply.Status, "unexpected_response", reply.Attempts, ex);
+                + TollgateHttp.Snippet(reply.Body), reply.Status, "unexpected_response", reply.Attempts, ex, call.IdempotencyKey);
         }
 
         return value is null
-            ? throw new TollgateException($"Tollgate answered {call} with {reply.Status} and an empty body.", reply.Status, "unexpected_response", reply.Attempts)
+            ? throw new TollgateException($"Tollgate answered {call} with {reply.Status} and an empty body.", reply.Status, "unexpected_response",
+                reply.Attempts, idempotencyKey: call.IdempotencyKey)
             : map(call, reply.Attempts, value);
     }
 

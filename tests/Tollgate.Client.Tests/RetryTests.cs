@@ -168,7 +168,9 @@ public sealed class RetryTests
         Assert.Equal("internal_error", error.Code);
         Assert.Equal(3, error.Attempts);
         Assert.Equal(3, stub.Requests.Count);
-        Assert.Single(stub.Requests.Select(r => r.IdempotencyKey).Distinct());
+        // The key the client made: the app can send the usage again later with it, and be charged at most once.
+        Assert.Equal(stub.Requests[0].IdempotencyKey, Assert.Single(stub.Requests.Select(r => r.IdempotencyKey).Distinct()));
+        Assert.Equal(stub.Requests[0].IdempotencyKey, error.IdempotencyKey);
     }
 
     [Fact]

@@ -158,9 +158,9 @@ internal sealed class TollgateHttp
             return last.TimedOut
                 ? new TollgateException(
                     $"Tollgate did not answer {call} in time (attempt timeout {_attemptTimeout.TotalSeconds:0.###} s, deadline {_deadline.TotalSeconds:0.###} s; {attempts} attempt(s)).",
-                    null, "timeout", attempts, last.Error)
+                    null, "timeout", attempts, last.Error, call.IdempotencyKey)
                 : new TollgateException($"Tollgate could not be reached for {call} ({attempts} attempt(s)): {last.Error?.Message}", null, "network_error",
-                    attempts, last.Error);
+                    attempts, last.Error, call.IdempotencyKey);
         }
 
         if (status is >= 200 and < 300)
@@ -171,7 +171,7 @@ internal sealed class TollgateHttp
         if (last.Problem is not { Code: { Length: > 0 } code } problem)
         {
             return new TollgateException($"Tollgate answered {call} with {status} and no problem+json body: {Snippet(last.Body)}", status,
-                "unexpected_response", attempts);
+                "unexpected_response", attempts, idempotencyKey: call.IdempotencyKey);
         }
 
         var known = TollgateRefusal.FromCode(code).IsKnown;
@@ -179,7 +179,8 @@ internal sealed class TollgateHttp
         {
             var detail = problem.Detail is null ? "" : $" {problem.Detail}";
             var hint = status == 401 ? " Check the client's SecretKey against the server's Tollgate__ApiKeys." : "";
-            return new TollgateException($"Tollgate answered {call} with {status} {code}: {problem.Title}{detail}{hint}", status, code, attempts);
+            return new TollgateException($"Tollgate answered {call} with {status} {code}: {problem.Title}{detail}{hint}", status, code, attempts,
+                idempotencyKey: call.IdempotencyKey);
         }
 
         return null;
