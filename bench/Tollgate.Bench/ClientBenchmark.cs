@@ -28,7 +28,6 @@ internal sealed class ClientBenchmark(BenchOptions options)
 {
     private const long GrantAmount = 1_000_000_000;
     private const string Customer = "hot";
-    private const double MaxNoise = 0.15;
     private static readonly string RunId = Guid.NewGuid().ToString("N")[..8];
     private static readonly byte[] Body = Encoding.UTF8.GetBytes($$"""{"customer_id":"{{Customer}}","feature":"credits","amount":1}""");
 
@@ -129,31 +128,11 @@ internal sealed class ClientBenchmark(BenchOptions options)
         + FormattableString.Invariant($"CPU µs/req server {cell.ServerCpuUs:F0}, bench {cell.BenchCpuUs:F0}, postgres {cell.PostgresCpuUs:F0}, other {cell.OtherCpuUs:F0}; ")
         + FormattableString.Invariant($"refused {cell.Refused}, errors {cell.Errors}") + (cell.FirstError is null ? "" : $" (first: {cell.FirstError})"));
 
-    /// <summary>Runs a cell again (up to twice, keeping the quietest) when more than <see cref="MaxNoise"/> of the machine's
-    /// busy CPU went to other processes: the machine is shared.</summary>
-    private async Task<ClientCell> RunCellAsync(ServerProcess server, HttpClient admin, string dbName, ClientCall call, int callers)
-    {
-        ClientCell? best = null;
-        for (var attempt = 1; attempt <= 3; attempt++)
-        {
-            var cell = await RunCellOnceAsync(server, admin, dbName, call, callers, options.Warmup, options.Duration);
-            if (best is null || Noise(cell) < Noise(best))
-            {
-                best = cell;
-            }
-
-            if (Noise(cell) <= MaxNoise)
-            {
-                break;
-            }
-
-            Console.Error.WriteLine(FormattableString.Invariant($"  ({call.Name} {callers}: {Noise(cell):P0} of the machine's CPU went elsewhere{(attempt < 3 ? "; again" : "")})"));
-        }
-
-        return best!;
-
-        static double Noise(ClientCell cell) => cell.OtherCpuUs / Math.Max(1, cell.ServerCpuUs + cell.BenchCpuUs + cell.PostgresCpuUs + cell.OtherCpuUs);
-    }
+    /// <summary>One run of a cell, after waiting (up to a minute) for the machine to be quiet. Unlike the http suite, a
+    /// disturbed cell is not run again: the comparison here is between neighbouring cells of one run (client against raw
+    /// HTTP against healthz), and the "other" column shows how much of the machine something else took.</summary>
+    private Task<ClientCell> RunCellAsync(ServerProcess server, HttpClient admin, string dbName, ClientCall call, int callers) =>
+        RunCellOnceAsync(server, admin, dbName, call, callers, options.Warmup, options.Duration);
 
     private async Task<ClientCell> RunCellOnceAsync(ServerProcess server, HttpClient admin, string dbName, ClientCall call, int callers, TimeSpan warmup,
         TimeSpan duration)

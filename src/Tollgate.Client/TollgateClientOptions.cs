@@ -42,6 +42,8 @@ public sealed class TollgateClientOptions
 /// <summary>One clear message per misconfiguration of <see cref="TollgateClientOptions"/>.</summary>
 internal sealed class TollgateClientOptionsValidator : IValidateOptions<TollgateClientOptions>
 {
+    private static readonly TimeSpan MaxTimeout = TimeSpan.FromDays(1);
+
     public ValidateOptionsResult Validate(string? name, TollgateClientOptions options)
     {
         var problems = Problems(options);
@@ -65,14 +67,15 @@ internal sealed class TollgateClientOptionsValidator : IValidateOptions<Tollgate
             problems.Add("Tollgate client: SecretKey is required (a key of the server's Tollgate__ApiKeys, or the development key it prints).");
         }
 
-        if (options.AttemptTimeout <= TimeSpan.Zero)
+        // A timer cannot be set further than about 49 days; a day is already far past any sensible call.
+        if (options.AttemptTimeout <= TimeSpan.Zero || options.AttemptTimeout > MaxTimeout)
         {
-            problems.Add($"Tollgate client: AttemptTimeout must be positive; it is {options.AttemptTimeout}.");
+            problems.Add($"Tollgate client: AttemptTimeout must be positive and at most a day; it is {options.AttemptTimeout}.");
         }
 
-        if (options.Deadline <= TimeSpan.Zero)
+        if (options.Deadline <= TimeSpan.Zero || options.Deadline > MaxTimeout)
         {
-            problems.Add($"Tollgate client: Deadline must be positive; it is {options.Deadline}.");
+            problems.Add($"Tollgate client: Deadline must be positive and at most a day; it is {options.Deadline}.");
         }
 
         if (options.MaxAttempts < 1)

@@ -53,16 +53,18 @@ public sealed class RegistrationTests
             o.SecretKey = " ";
             o.MaxAttempts = 0;
             o.AttemptTimeout = TimeSpan.Zero;
+            o.Deadline = TimeSpan.MaxValue;
         });
         using var provider = services.BuildServiceProvider();
 
         var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<ITollgate>());
 
-        Assert.Equal(4, error.Failures.Count());
+        Assert.Equal(5, error.Failures.Count());
         Assert.Contains(error.Failures, f => f.Contains("BaseAddress must be an absolute http or https URL; 'ftp://example.com/'", StringComparison.Ordinal));
         Assert.Contains(error.Failures, f => f.Contains("SecretKey is required", StringComparison.Ordinal));
         Assert.Contains(error.Failures, f => f.Contains("MaxAttempts must be at least 1", StringComparison.Ordinal));
         Assert.Contains(error.Failures, f => f.Contains("AttemptTimeout must be positive", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.Contains("Deadline must be positive and at most a day", StringComparison.Ordinal));
     }
 
     [Fact]
