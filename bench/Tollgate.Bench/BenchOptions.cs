@@ -10,6 +10,9 @@ internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Dur
     /// <summary>Concurrent HTTP connections (= callers) of the http suite.</summary>
     public int[] Connections { get; init; } = [1, 16, 64];
 
+    /// <summary>Concurrent callers of the client suite (<c>--connections</c> there too).</summary>
+    public int[] ClientCallers { get; init; } = [1, 64];
+
     /// <summary>The server the http suite starts (<c>tollgate.dll</c>); null: the Release build next to the sources.</summary>
     public string? Server { get; init; }
 
@@ -55,6 +58,7 @@ internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Dur
             int.Parse(Value("--in-flight", "1"), CultureInfo.InvariantCulture))
         {
             Connections = Numbers("--connections", "1,16,64"),
+            ClientCallers = Numbers("--connections", "1,64"),
             Server = server.Length == 0 ? null : server,
             Servers = Value("--servers", "").Split(',', StringSplitOptions.RemoveEmptyEntries)
                 .Select(s => s.Split('=', 2) is [var label, var dll] ? (label, dll) : throw new ArgumentException($"--servers: '{s}' is not label=path"))
