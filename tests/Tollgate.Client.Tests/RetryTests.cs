@@ -270,12 +270,22 @@ public sealed class RetryTests
     [Fact]
     public async Task TheCallersCancellation_EndsTheCall_WithoutRetry()
     {
-        await using var stub = await StubServer.StartAsync(Answer.Hang());
+        // Cancelled once the request has arrived: a fixed 300 ms lost the race on a loaded machine (nothing had reached
+        // the stub yet, and the test saw no request at all).
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hang = Answer.Hang();
+        await using var stub = await StubServer.StartAsync(context =>
+        {
+            arrived.TrySetResult();
+            return hang(context);
+        });
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        cancel.CancelAfter(TimeSpan.FromMilliseconds(300));
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ClientOf(stub.BaseAddress).UseAsync(Usage(), cancel.Token));
+        var call = ClientOf(stub.BaseAddress).UseAsync(Usage(), cancel.Token);
+        await arrived.Task.WaitAsync(Ct);
+        await cancel.CancelAsync();
 
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
         Assert.Single(stub.Requests);
     }
 
