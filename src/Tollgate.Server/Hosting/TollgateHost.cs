@@ -92,7 +92,8 @@ public static class TollgateHost
         services.AddSingleton(sp => sp.GetRequiredService<ApiKeyRing>().Keys);
         services.AddSingleton<ApiKeyFilter>();
         services.AddSingleton<IdempotencyFilter>();
-        services.AddSingleton<HealthCheck>();
+        services.AddTollgateHealth();
+        services.AddGracefulShutdown();
         services.AddHostedService<LedgerSweeper>();
         services.AddHostedService<ChangeFeedListener>();
         services.AddHostedService<WebhookRetryWorker>();

@@ -115,7 +115,7 @@ public abstract class ProtocolTests : AppTestBase
         {
             // Clients name their methods after these, and every /v1 call may be refused for a missing key.
             Assert.False(string.IsNullOrEmpty((string?)operation["operationId"]), $"{path} has no operationId");
-            Assert.Equal("unauthorized", (string?)Codes(operation, "401").Single());
+            Assert.Contains("unauthorized", Codes(operation, "401"));
         }
 
         var usage = document["paths"]!["/v1/usage"]!["post"]!.AsObject();

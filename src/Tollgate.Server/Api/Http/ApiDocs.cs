@@ -62,6 +62,7 @@ public static class ApiDocs
         [nameof(EnsureBody)] = ["customer_id", "capability", "product"],
         [nameof(CancelBody)] = [],
         [nameof(ChangeBody)] = ["plan"],
+        [nameof(AppleTransactionBody)] = ["customer_id", "signed_transaction"],
     };
 
     /// <summary>String fields whose values form a closed set, from the enums they are written from where there is one.</summary>
