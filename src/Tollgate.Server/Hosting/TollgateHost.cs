@@ -17,6 +17,7 @@ using Tollgate.Core.Usage;
 using Tollgate.Server.Api;
 using Tollgate.Server.Api.Http;
 using Tollgate.Server.Health;
+using Tollgate.Server.Telemetry;
 using Tollgate.Server.Web;
 using Tollgate.Storage;
 
@@ -46,6 +47,7 @@ public static class TollgateHost
         var settings = TollgateSettings.Read(builder.Configuration);
         var catalog = settings.LoadCatalog();
         AddTollgate(builder.Services, settings, catalog);
+        builder.Services.AddTollgateTelemetry(builder.Configuration);
 
         var app = builder.Build();
         var database = app.Services.GetRequiredService<TollgateDatabase>();
