@@ -16,6 +16,7 @@ using Tollgate.Core.Subscriptions;
 using Tollgate.Core.Usage;
 using Tollgate.Server.Api;
 using Tollgate.Server.Api.Http;
+using Tollgate.Server.Export;
 using Tollgate.Server.Health;
 using Tollgate.Server.Telemetry;
 using Tollgate.Server.Web;
@@ -166,6 +167,7 @@ public static class TollgateHost
         v1.MapProductsApi();
         v1.MapPaymentsApi();
         v1.MapAppleApi();
+        v1.MapExportApi();
         app.MapWebhooksApi();
         if (settings.Providers.SandboxEnabled)
         {
