@@ -11,4 +11,10 @@ internal static partial class Log
 
     [LoggerMessage(5003, LogLevel.Warning, "Admin sign-in attempts from {Address} are over the limit; refused with 429")]
     public static partial void AdminLoginLimited(ILogger logger, string address);
+
+    [LoggerMessage(5004, LogLevel.Information, "Stopping: draining for {Drain} s (/readyz 503, every answer closes its connection), then no new connections; requests, webhook applications and ledger batches in flight finish (up to {Timeout} s in all)")]
+    public static partial void ShutdownStarted(ILogger logger, double drain, double timeout);
+
+    [LoggerMessage(5005, LogLevel.Information, "Stopped accepting work; the ledger drains its queues as the host is disposed")]
+    public static partial void ShutdownFinished(ILogger logger);
 }

@@ -36,7 +36,10 @@ public sealed class OutageTests
         await cluster.StopAsync();
         var down = Stopwatch.StartNew();
         var acknowledgedBefore = burst.AcknowledgedCount;
-        await Task.Delay(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        await Task.Delay(TimeSpan.FromSeconds(4), TestContext.Current.CancellationToken);
+        // Readiness (issue 17): the database away and the change feed deaf make the server not ready.
+        var readyDuring = await Readiness.GetAsync(client);
+        await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken);
         var unavailableDuring = burst.Unavailable;
         var acknowledgedDuring = burst.AcknowledgedCount - acknowledgedBefore;
         await cluster.StartPostgresAsync();
@@ -50,6 +53,7 @@ public sealed class OutageTests
         var recovery = back.Elapsed;
         await run;
         await server.WaitUntilHealthyAsync(TimeSpan.FromSeconds(30));
+        var readyAfter = await Readiness.WaitAsync(client, TimeSpan.FromSeconds(30));
         var books = await database.BooksAsync(customer, "credits");
         var acknowledged = burst.Acknowledged;
         var lost = acknowledged.Count(k => books.EntriesFor(k) == 0);
@@ -62,9 +66,38 @@ public sealed class OutageTests
             + $"requests without an answer {burst.ConnectionErrors}, other 5xx {burst.ServerErrors}; balance {available} of {granted}");
 
         Assert.True(unavailableDuring > 0, "no request met the outage");
+        Assert.Equal((503, "unreachable", "not listening"), readyDuring);
+        Assert.Equal((200, "ok", "ok"), readyAfter);
         Assert.Equal((0, 0, 0, 0), (lost, doubled, burst.Unsettled, burst.ServerErrors));
         Assert.Equal(Keys, charged);
         Assert.Equal(granted - Keys, available);
         Assert.True(books.Balanced, $"entries sum to {books.EntrySum}, lots hold {books.Remaining} + {books.Held}");
+    }
+}
+
+/// <summary><c>GET /readyz</c>: its status and its database and change-feed checks.</summary>
+internal static class Readiness
+{
+    public static async Task<(int Status, string? Database, string? ChangeFeed)> GetAsync(HttpClient client)
+    {
+        using var response = await client.GetAsync(new Uri("/readyz", UriKind.Relative));
+        var body = System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        return ((int)response.StatusCode, (string?)body["checks"]?["database"], (string?)body["checks"]?["change_feed"]);
+    }
+
+    /// <summary>Waits until ready (the change feed reconnects with backoff), or gives the last answer.</summary>
+    public static async Task<(int Status, string? Database, string? ChangeFeed)> WaitAsync(HttpClient client, TimeSpan timeout)
+    {
+        var deadline = WallClock.Ticks() + timeout.Ticks;
+        while (true)
+        {
+            var ready = await GetAsync(client);
+            if (ready.Status == 200 || WallClock.Ticks() > deadline)
+            {
+                return ready;
+            }
+
+            await Task.Delay(100);
+        }
     }
 }

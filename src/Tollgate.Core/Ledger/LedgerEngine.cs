@@ -453,8 +453,7 @@ public sealed class LedgerEngine : IAsyncDisposable
 
     private async Task<Committed> ExecuteOnceAsync(IReadOnlyList<PendingOperation> batch, bool loadKeys)
     {
-        using var activity = LedgerTelemetry.Source.StartActivity("ledger.batch");
-        activity?.SetTag("tollgate.batch_size", batch.Count);
+        using var activity = LedgerTelemetry.StartBatch(batch);
         LedgerTelemetry.BatchSize.Record(batch.Count);
 
         var loads = batch
@@ -475,6 +474,8 @@ public sealed class LedgerEngine : IAsyncDisposable
             : [];
 
         var stamp = _observer?.BeforeWrite() ?? 0;
+        // Operations time, not business time: how long the database held this transaction.
+        var opened = System.Diagnostics.Stopwatch.GetTimestamp();
         await using var session = await _store.BeginWriteAsync(loads, apiKeys, CancellationToken.None).ConfigureAwait(false);
         var now = Instants.Now(_time);
         var responses = new List<ApiResponseRecord>();
@@ -509,6 +510,7 @@ public sealed class LedgerEngine : IAsyncDisposable
 
         changes.ApiResponses.AddRange(responses);
         await session.CommitAsync(changes.Build(), CancellationToken.None).ConfigureAwait(false);
+        LedgerTelemetry.CommitDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(opened).TotalSeconds);
         RememberHoldOwners(ledgers);
 
         if (_observer is null)

@@ -3,11 +3,31 @@ using System.Diagnostics.Metrics;
 
 namespace Tollgate.Core.Ledger;
 
-internal static class LedgerTelemetry
+/// <summary>Spans and metrics of the ledger's batches: one transaction for many callers.</summary>
+public static class LedgerTelemetry
 {
     public const string Name = "Tollgate.Ledger";
-    public static readonly ActivitySource Source = new(Name);
+    internal static readonly ActivitySource Source = new(Name);
     private static readonly Meter Meter = new(Name);
-    public static readonly Histogram<int> BatchSize = Meter.CreateHistogram<int>("tollgate.ledger.batch_size", "{request}",
+
+    internal static readonly Histogram<int> BatchSize = Meter.CreateHistogram<int>("tollgate.ledger.batch_size", "{request}",
         "Requests written in one ledger transaction");
+
+    internal static readonly Histogram<double> CommitDuration = Meter.CreateHistogram<double>("tollgate.ledger.commit.duration", "s",
+        "Time of one ledger transaction, from opening it (locks taken) to its commit");
+
+    /// <summary>A batch serves many requests, each with a trace of its own: the span is a child of the first caller's
+    /// and links to every caller's, so each request's trace reaches the transaction that committed it.</summary>
+    internal static Activity? StartBatch(IReadOnlyList<PendingOperation> batch)
+    {
+        if (!Source.HasListeners())
+        {
+            return null;
+        }
+
+        var links = batch.Select(o => o.Caller).Where(c => c != default).Distinct().Select(c => new ActivityLink(c)).ToList();
+        var activity = Source.StartActivity("ledger.batch", ActivityKind.Internal, batch[0].Caller, links: links);
+        activity?.SetTag("tollgate.batch_size", batch.Count);
+        return activity;
+    }
 }

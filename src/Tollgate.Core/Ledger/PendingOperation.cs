@@ -16,6 +16,10 @@ internal abstract class PendingOperation
     }
 
     public string CustomerId { get; }
+
+    /// <summary>The trace of the request that asked for this (the batch that runs it links to it).</summary>
+    public System.Diagnostics.ActivityContext Caller { get; } = System.Diagnostics.Activity.Current?.Context ?? default;
+
     public string? OperationKey { get; }
     public string? SourceRef { get; }
     public string? HoldId { get; }

@@ -178,4 +178,11 @@ public interface IWebhookInbox
     Task<IReadOnlyList<WebhookEvent>> ListAsync(WebhookStatus? status, int limit, CancellationToken cancellationToken);
 
     Task<IReadOnlyList<WebhookEvent>> ListByCustomerAsync(string customerId, int limit, CancellationToken cancellationToken);
+
+    /// <summary>Events still to be applied (received or failed, with a next attempt), the oldest one's receipt time,
+    /// and failed events no longer retried (they wait for an operator's replay).</summary>
+    Task<InboxBacklog> BacklogAsync(CancellationToken cancellationToken);
 }
+
+/// <summary>What the webhook inbox has not applied yet.</summary>
+public sealed record InboxBacklog(long Pending, DateTimeOffset? OldestPendingReceivedAt, long GivenUp);

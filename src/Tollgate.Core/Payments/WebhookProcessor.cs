@@ -50,6 +50,15 @@ public sealed class WebhookProcessor(
     public async Task<(WebhookReceipt Receipt, WebhookEvent? Event)> ReceiveAsync(string providerId, IReadOnlyDictionary<string, string> headers,
         byte[] body, CancellationToken cancellationToken = default)
     {
+        using var activity = WebhookTelemetry.StartReceive(providerId);
+        var answer = await ReceiveCoreAsync(providerId, headers, body, cancellationToken).ConfigureAwait(false);
+        WebhookTelemetry.Receipt(activity, providerId, answer.Receipt);
+        return answer;
+    }
+
+    private async Task<(WebhookReceipt Receipt, WebhookEvent? Event)> ReceiveCoreAsync(string providerId, IReadOnlyDictionary<string, string> headers,
+        byte[] body, CancellationToken cancellationToken)
+    {
         if (providers.Find(providerId) is not { } provider)
         {
             return (WebhookReceipt.UnknownProvider, null);
@@ -212,7 +221,9 @@ public sealed class WebhookProcessor(
     private async Task<WebhookEvent?> ApplyAsync(WebhookEvent stored, ProviderEvent parsed)
     {
         var attempt = stored.Attempts + 1;
+        using var activity = WebhookTelemetry.StartApply(stored);
         var outcome = await applier.ApplyAsync(parsed, stored.Payload, CancellationToken.None).ConfigureAwait(false);
+        WebhookTelemetry.Outcome(activity, stored.Provider, outcome.Status);
         var now = Instants.Now(time);
         var updated = outcome.Status == WebhookStatus.Failed
             ? Failed(stored, attempt, outcome.Problem!, now) with { CustomerId = outcome.CustomerId ?? stored.CustomerId }

@@ -39,7 +39,13 @@ internal sealed class ViewCache<T>(TimeProvider time, TimeSpan lifetime, int cap
         if (_enabled && _entries.TryGetValue(customerId, out var entry) && time.GetUtcNow() - entry.LoadedAt < lifetime
             && (usable is null || usable(entry.State)))
         {
+            GateTelemetry.CacheLookup(hit: true);
             return entry.State;
+        }
+
+        if (_enabled)
+        {
+            GateTelemetry.CacheLookup(hit: false);
         }
 
         var started = Stamp();

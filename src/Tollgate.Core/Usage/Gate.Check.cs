@@ -10,6 +10,14 @@ public sealed partial class Gate
     /// throws for a database failure: the answer is then no, with reason <see cref="GateRefusal.Unavailable"/>.</summary>
     public async Task<CheckResult> CheckAsync(string customerId, string featureId, long amount = 1, CancellationToken cancellationToken = default)
     {
+        using var activity = GateTelemetry.Start("gate.check", customerId, featureId);
+        var result = await CheckCoreAsync(customerId, featureId, amount, cancellationToken).ConfigureAwait(false);
+        GateTelemetry.Checked(activity, featureId, GateTelemetry.Outcome(result.Reason, "allowed"));
+        return result;
+    }
+
+    private async Task<CheckResult> CheckCoreAsync(string customerId, string featureId, long amount, CancellationToken cancellationToken)
+    {
         var feature = _catalog.Feature(featureId) ?? throw new UnknownFeatureException(featureId);
         try
         {

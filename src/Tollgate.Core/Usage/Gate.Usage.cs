@@ -17,6 +17,23 @@ public sealed partial class Gate
     public async Task<UsageResult> UseAsync(string customerId, string featureId, long amount, string idempotencyKey,
         IdempotentCall<UsageResult>? call, CancellationToken cancellationToken = default)
     {
+        using var activity = GateTelemetry.Start("gate.usage", customerId, featureId);
+        var outcome = "error";
+        try
+        {
+            var result = await UseCoreAsync(customerId, featureId, amount, idempotencyKey, call, cancellationToken).ConfigureAwait(false);
+            outcome = GateTelemetry.Outcome(result.Refusal, "charged");
+            return result;
+        }
+        finally
+        {
+            GateTelemetry.Used(activity, featureId, outcome);
+        }
+    }
+
+    private async Task<UsageResult> UseCoreAsync(string customerId, string featureId, long amount, string idempotencyKey,
+        IdempotentCall<UsageResult>? call, CancellationToken cancellationToken)
+    {
         var feature = _catalog.Feature(featureId) ?? throw new UnknownFeatureException(featureId);
         var invalid = feature.Type switch
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -97,6 +98,30 @@ internal sealed class ProviderHttp
     /// <summary>Sends the request and returns its 2xx answer; anything else throws <see cref="ProviderException"/>.
     /// A cancellation by <paramref name="cancellationToken"/> is rethrown as it is.</summary>
     public async Task<ProviderResponse> SendAsync(ProviderRequest request, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var outcome = "ok";
+        try
+        {
+            return await SendCoreAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ProviderException ex)
+        {
+            outcome = ex.StatusCode is { } status ? $"http_{status}" : ex.Transient ? "unreachable" : "error";
+            throw;
+        }
+        catch (OperationCanceledException)
+        {
+            outcome = "canceled";
+            throw;
+        }
+        finally
+        {
+            ProviderTelemetry.Record(_provider, request, outcome, Stopwatch.GetElapsedTime(started));
+        }
+    }
+
+    private async Task<ProviderResponse> SendCoreAsync(ProviderRequest request, CancellationToken cancellationToken)
     {
         var path = request.PathAndQuery;
         var queryAt = path.IndexOf('?', StringComparison.Ordinal);

@@ -2,32 +2,62 @@ using Tollgate.Storage;
 
 namespace Tollgate.Server.Health;
 
-/// <summary>The database check behind <c>/healthz</c>, remembered for a second so probes cost no query each.</summary>
+/// <summary>The database probe behind <c>/healthz</c> and <c>/readyz</c>, remembered for a second so probes cost no
+/// query each.</summary>
 internal sealed class HealthCheck(TollgateDatabase database, TimeProvider time)
 {
     private static readonly TimeSpan Freshness = TimeSpan.FromSeconds(1);
-    private (DateTimeOffset At, string? Problem)? _last;
+    private (DateTimeOffset At, int? Version)? _last;
 
-    public async Task<string?> ProblemAsync(CancellationToken cancellationToken)
+    public int LatestVersion => database.LatestVersion;
+
+    /// <summary>The applied schema version, or null when the database cannot be reached.</summary>
+    public async Task<int?> SchemaVersionAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         if (_last is { } last && now - last.At < Freshness)
         {
-            return last.Problem;
+            return last.Version;
         }
 
         var version = await database.GetSchemaVersionAsync(cancellationToken);
-        var problem = version == database.LatestVersion ? null
+        _last = (now, version);
+        return version;
+    }
+
+    public async Task<string?> ProblemAsync(CancellationToken cancellationToken)
+    {
+        var version = await SchemaVersionAsync(cancellationToken);
+        return version == database.LatestVersion ? null
             : version is null ? "database unreachable"
             : $"schema version {version}, expected {database.LatestVersion}";
-        _last = (now, problem);
-        return problem;
     }
+}
+
+/// <summary>Whether this server hears other servers' changes (PostgreSQL <c>LISTEN</c>); set by the change feed's
+/// listener. Until it does, its cached views could be stale, so it is not ready for traffic.</summary>
+internal sealed class ChangeFeedStatus
+{
+    private volatile bool _listening;
+
+    public bool Listening => _listening;
+
+    public void Report(bool listening) => _listening = listening;
 }
 
 internal static class HealthApi
 {
-    /// <summary><c>GET /healthz</c>: 200 once the database is reachable and fully migrated, 503 otherwise (API.md §1).</summary>
+    /// <summary>Registers what <see cref="MapHealthApi"/> needs.</summary>
+    public static IServiceCollection AddTollgateHealth(this IServiceCollection services)
+    {
+        services.AddSingleton<HealthCheck>();
+        services.AddSingleton<ChangeFeedStatus>();
+        return services;
+    }
+
+    /// <summary><c>GET /healthz</c>: 200 once the database is reachable and fully migrated, 503 otherwise (API.md §1).
+    /// <c>GET /readyz</c>: 200 when the database is reachable, migrated to this build's version and the change feed is
+    /// heard, and the server is not shutting down; 503 naming the failing check otherwise (API.md §6.6).</summary>
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/healthz", async Task<IResult> (HealthCheck health, CancellationToken cancellationToken) =>
@@ -37,8 +67,26 @@ internal static class HealthApi
                 ? TypedResults.Ok(new HealthStatus("ok", null))
                 : TypedResults.Json(new HealthStatus("unavailable", problem), statusCode: StatusCodes.Status503ServiceUnavailable);
         }).ExcludeFromDescription();
+
+        endpoints.MapGet("/readyz", async Task<IResult> (HealthCheck health, ChangeFeedStatus feed, IHostApplicationLifetime lifetime,
+            CancellationToken cancellationToken) =>
+        {
+            var version = await health.SchemaVersionAsync(cancellationToken);
+            var checks = new ReadinessChecks(
+                Database: version is null ? "unreachable" : "ok",
+                Migrations: version is null ? "unknown" : version == health.LatestVersion ? "ok" : $"schema version {version}, expected {health.LatestVersion}",
+                ChangeFeed: feed.Listening ? "ok" : "not listening",
+                Shutdown: lifetime.ApplicationStopping.IsCancellationRequested ? "stopping" : "no");
+            var ready = checks is { Database: "ok", Migrations: "ok", ChangeFeed: "ok", Shutdown: "no" };
+            return TypedResults.Json(new ReadinessStatus(ready ? "ready" : "not_ready", checks),
+                statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+        }).ExcludeFromDescription();
         return endpoints;
     }
 
     internal sealed record HealthStatus(string Status, string? Detail);
+
+    internal sealed record ReadinessStatus(string Status, ReadinessChecks Checks);
+
+    internal sealed record ReadinessChecks(string Database, string Migrations, string ChangeFeed, string Shutdown);
 }

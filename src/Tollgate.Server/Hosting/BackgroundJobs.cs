@@ -80,7 +80,8 @@ internal sealed class SandboxRenewer(Payments.Sandbox.SandboxBilling billing, IL
 
 /// <summary>Keeps the gate's cache honest across servers: drops a customer's cached view when another server
 /// changes them, and turns the cache off while those changes cannot be heard.</summary>
-internal sealed class ChangeFeedListener(TollgateDatabase database, Gate gate, ILogger<ChangeFeedListener> logger) : BackgroundService
+internal sealed class ChangeFeedListener(TollgateDatabase database, Gate gate, Health.ChangeFeedStatus status, ILogger<ChangeFeedListener> logger)
+    : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         database.ListenForChangesAsync(change =>
@@ -101,5 +102,6 @@ internal sealed class ChangeFeedListener(TollgateDatabase database, Gate gate, I
             }
 
             gate.CacheEnabled = up;
+            status.Report(up);
         }, stoppingToken);
 }

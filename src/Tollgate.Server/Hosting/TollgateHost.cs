@@ -16,7 +16,9 @@ using Tollgate.Core.Subscriptions;
 using Tollgate.Core.Usage;
 using Tollgate.Server.Api;
 using Tollgate.Server.Api.Http;
+using Tollgate.Server.Export;
 using Tollgate.Server.Health;
+using Tollgate.Server.Telemetry;
 using Tollgate.Server.Web;
 using Tollgate.Storage;
 
@@ -46,6 +48,7 @@ public static class TollgateHost
         var settings = TollgateSettings.Read(builder.Configuration);
         var catalog = settings.LoadCatalog();
         AddTollgate(builder.Services, settings, catalog);
+        builder.Services.AddTollgateTelemetry(builder.Configuration);
 
         var app = builder.Build();
         var database = app.Services.GetRequiredService<TollgateDatabase>();
@@ -92,7 +95,8 @@ public static class TollgateHost
         services.AddSingleton(sp => sp.GetRequiredService<ApiKeyRing>().Keys);
         services.AddSingleton<ApiKeyFilter>();
         services.AddSingleton<IdempotencyFilter>();
-        services.AddSingleton<HealthCheck>();
+        services.AddTollgateHealth();
+        services.AddGracefulShutdown();
         services.AddHostedService<LedgerSweeper>();
         services.AddHostedService<ChangeFeedListener>();
         services.AddHostedService<WebhookRetryWorker>();
@@ -163,6 +167,7 @@ public static class TollgateHost
         v1.MapProductsApi();
         v1.MapPaymentsApi();
         v1.MapAppleApi();
+        v1.MapExportApi();
         app.MapWebhooksApi();
         if (settings.Providers.SandboxEnabled)
         {

@@ -55,6 +55,19 @@ internal sealed class WebhookInbox(Sql sql, bool skipLocked) : IWebhookInbox
         await sql.QueryAsync($"SELECT {Columns} FROM webhook_events WHERE customer_id = @c ORDER BY received_at DESC LIMIT @limit", Read,
             cancellationToken, ("@c", customerId), ("@limit", limit)).ConfigureAwait(false);
 
+    public async Task<InboxBacklog> BacklogAsync(CancellationToken cancellationToken) =>
+        (await sql.QuerySingleAsync(
+            """
+            SELECT
+                count(CASE WHEN next_attempt_at IS NOT NULL THEN 1 END),
+                min(CASE WHEN next_attempt_at IS NOT NULL THEN received_at END),
+                count(CASE WHEN next_attempt_at IS NULL AND status = 'failed' THEN 1 END)
+            FROM webhook_events WHERE status IN ('failed', 'received')
+            """,
+            r => new InboxBacklog(Convert.ToInt64(r.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), sql.Dialect.ReadNullableTime(r, 1),
+                Convert.ToInt64(r.GetValue(2), System.Globalization.CultureInfo.InvariantCulture)),
+            cancellationToken).ConfigureAwait(false))!;
+
     private static (string, object?)[] Args(WebhookEvent e) =>
     [
         ("@p", e.Provider), ("@id", e.EventId), ("@type", e.EventType), ("@occurred", e.OccurredAt), ("@received", e.ReceivedAt),

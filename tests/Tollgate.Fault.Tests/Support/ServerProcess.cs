@@ -93,6 +93,41 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGTERM, as an orchestrator stops a server; returns the exit code, or null when the process had not
+    /// exited within <paramref name="timeout"/> (then it is killed).</summary>
+    public async Task<int?> TerminateAsync(TimeSpan timeout)
+    {
+        if (_process is not { HasExited: false } process)
+        {
+            throw new InvalidOperationException("The server is not running.");
+        }
+
+        // .NET's Process.Kill is SIGKILL only; kill(1) sends the signal an orchestrator sends.
+        using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+            if (kill.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"kill -TERM {process.Id} failed with exit code {kill.ExitCode}");
+            }
+        }
+
+        using var wait = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(wait.Token);
+            return process.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            await KillAsync();
+            return null;
+        }
+    }
+
+    /// <summary>Whether the process has exited (after <see cref="TerminateAsync"/> or on its own).</summary>
+    public bool HasExited => _process is null || _process.HasExited;
+
     /// <summary>Waits until <c>/healthz</c> answers 200 (the database reachable and migrated).</summary>
     public async Task WaitUntilHealthyAsync(TimeSpan timeout)
     {
@@ -177,3 +212,4 @@ public sealed class ServerProcess : IAsyncDisposable
         return port;
     }
 }
+

@@ -59,6 +59,25 @@ public sealed class CustomerModel(ICustomerStore customers, Gate gate, LedgerEng
     }
 
     /// <summary>An operator's grant (amount &gt; 0) or correction (amount &lt; 0), with the reason kept on the ledger entry.</summary>
+    /// <summary>The customer's records as a download: JSON (everything) or one part as CSV, as the API's export.</summary>
+    public async Task<IActionResult> OnGetExportAsync(string id, string? format, string? part)
+    {
+        if (format is not ("json" or "csv") || (format == "csv" && !Export.CustomerExport.Parts.Contains(part)))
+        {
+            return BadRequest();
+        }
+
+        var export = await Export.CustomerExport.BuildAsync(id, customers, payments, gate, ledger, time, HttpContext.RequestAborted);
+        if (export is null)
+        {
+            return NotFoundPage();
+        }
+
+        return format == "csv"
+            ? File(System.Text.Encoding.UTF8.GetBytes(Export.CustomerExport.Csv(export, part!)), "text/csv; charset=utf-8", $"{id}-{part}.csv")
+            : File(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(export, Api.Http.ApiJson.Options), "application/json", $"{id}.json");
+    }
+
     public async Task<IActionResult> OnPostGrantAsync(string id, string? feature, long? amount, string? reason, int? expiresInDays, string? key)
     {
         var ct = HttpContext.RequestAborted;

@@ -1,0 +1,49 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Tollgate.Core.Common;
+
+namespace Tollgate.Core.Payments;
+
+/// <summary>Spans and metrics of the webhook inbox: receive (verify, store) → apply.</summary>
+public static class WebhookTelemetry
+{
+    public const string Name = "Tollgate.Webhooks";
+    internal static readonly ActivitySource Source = new(Name);
+    private static readonly Meter Meter = new(Name);
+
+    private static readonly Counter<long> Received = Meter.CreateCounter<long>("tollgate.webhooks.received", "{event}",
+        "Provider webhooks by provider and receipt (accepted, duplicate, bad_signature, malformed, unknown_provider)");
+
+    private static readonly Counter<long> Applied = Meter.CreateCounter<long>("tollgate.webhooks.applied", "{attempt}",
+        "Attempts to apply a stored provider event, by provider and resulting status (applied, ignored, unmatched, failed)");
+
+    internal static Activity? StartReceive(string provider)
+    {
+        var activity = Source.StartActivity("webhook.receive", ActivityKind.Internal);
+        activity?.SetTag("tollgate.provider", provider);
+        return activity;
+    }
+
+    internal static void Receipt(Activity? activity, string provider, WebhookReceipt receipt)
+    {
+        var name = SnakeCase<WebhookReceipt>.Name(receipt);
+        activity?.SetTag("tollgate.receipt", name);
+        Received.Add(1, new KeyValuePair<string, object?>("provider", provider), new KeyValuePair<string, object?>("receipt", name));
+    }
+
+    internal static Activity? StartApply(WebhookEvent stored)
+    {
+        var activity = Source.StartActivity("webhook.apply", ActivityKind.Internal);
+        activity?.SetTag("tollgate.provider", stored.Provider);
+        activity?.SetTag("tollgate.event_type", stored.EventType);
+        activity?.SetTag("tollgate.event_id", stored.EventId);
+        return activity;
+    }
+
+    internal static void Outcome(Activity? activity, string provider, WebhookStatus status)
+    {
+        var name = SnakeCase<WebhookStatus>.Name(status);
+        activity?.SetTag("tollgate.status", name);
+        Applied.Add(1, new KeyValuePair<string, object?>("provider", provider), new KeyValuePair<string, object?>("status", name));
+    }
+}

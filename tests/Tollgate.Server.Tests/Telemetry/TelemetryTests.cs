@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+using Tollgate.Core.Payments;
+using Tollgate.Server.Telemetry;
+using Tollgate.Server.Tests.Support;
+using Tollgate.Storage;
+
+namespace Tollgate.Server.Tests.Telemetry;
+
+/// <summary>Traces and metrics through OpenTelemetry's in-memory exporter. Tollgate's sources are process-wide, so these
+/// tests run one at a time (one collection) and find their own spans by trace id, event id or customer.</summary>
+[Collection(nameof(TelemetryCollection))]
+public abstract class TelemetryTests : IAsyncLifetime
+{
+    private readonly List<Activity> _spans = [];
+    private readonly List<Metric> _metrics = [];
+    private TollgateApp _app = null!;
+
+    protected abstract DatabaseProvider Provider { get; }
+
+    public async ValueTask InitializeAsync() => _app = await TollgateApp.StartAsync(Provider,
+        settings: new Dictionary<string, string?> { ["Tollgate:Telemetry:Enabled"] = "true" },
+        services: services =>
+        {
+            services.ConfigureOpenTelemetryTracerProvider(b => b.AddInMemoryExporter(_spans));
+            services.ConfigureOpenTelemetryMeterProvider(b => b.AddInMemoryExporter(_metrics));
+        });
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        GC.SuppressFinalize(this);
+    }
+
+    [Fact]
+    public async Task A_usage_call_is_one_trace_from_HTTP_through_the_gate_to_the_ledger_batch_that_committed_it()
+    {
+        var customer = TollgateApp.NewCustomer();
+        await _app.GrantAsync(customer, "credits", 10);
+        var traceId = ActivityTraceId.CreateRandom();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/usage")
+        {
+            Content = new StringContent($$"""{"customer_id":"{{customer}}","feature":"credits","amount":3}""", System.Text.Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("Idempotency-Key", _app.Key());
+        request.Headers.Add("traceparent", $"00-{traceId}-{ActivitySpanId.CreateRandom()}-01");
+        await Json.ReadAsync(await _app.Client.SendAsync(request), 200);
+
+        var spans = await SpansAsync(s => s.TraceId == traceId, s => s.Any(a => a.Kind == ActivityKind.Server));
+        var http = spans.Single(s => s.Kind == ActivityKind.Server);
+        var gate = spans.Single(s => s.OperationName == "gate.usage");
+        var batch = spans.Single(s => s.OperationName == "ledger.batch");
+        Assert.Equal(http.SpanId, gate.ParentSpanId);
+        Assert.Equal(gate.SpanId, batch.ParentSpanId);
+        Assert.Contains(batch.Links, l => l.Context.SpanId == gate.SpanId);
+        Assert.Equal("charged", gate.GetTagItem("tollgate.outcome"));
+        Assert.Equal("credits", gate.GetTagItem("tollgate.feature"));
+        Assert.Equal(1, batch.GetTagItem("tollgate.batch_size"));
+        if (Provider == DatabaseProvider.Postgres)
+        {
+            // The database's own spans (Npgsql's) sit under the batch.
+            Assert.Contains(spans, s => s.Source.Name == "Npgsql" && s.ParentSpanId == batch.SpanId);
+        }
+    }
+
+    [Fact]
+    public async Task A_webhook_is_traced_from_its_receipt_to_its_application()
+    {
+        var customer = TollgateApp.NewCustomer();
+        var (_, pay) = await _app.BuyInSandboxAsync(customer, "new_user_pack");
+        Assert.Equal(302, pay);
+        var events = await _app.Services.GetRequiredService<IWebhookInbox>().ListByCustomerAsync(customer, 10, CancellationToken.None);
+        var eventId = Assert.Single(events).EventId;
+
+        var apply = (await SpansAsync(s => s.OperationName == "webhook.apply" && (string?)s.GetTagItem("tollgate.event_id") == eventId, s => s.Count > 0)).Single();
+        var receive = _spans.Single(s => s.SpanId == apply.ParentSpanId);
+        Assert.Equal("webhook.receive", receive.OperationName);
+        Assert.Equal("accepted", receive.GetTagItem("tollgate.receipt"));
+        Assert.Equal("applied", apply.GetTagItem("tollgate.status"));
+        var http = _spans.Single(s => s.SpanId == receive.ParentSpanId);
+        Assert.Equal(ActivityKind.Server, http.Kind);
+        Assert.Equal("/webhooks/{provider}", http.GetTagItem("http.route"));
+    }
+
+    [Fact]
+    public async Task Checks_and_usage_are_counted_by_outcome_and_batches_by_size_and_commit_time()
+    {
+        var customer = TollgateApp.NewCustomer();
+        await _app.GrantAsync(customer, "credits", 5);
+        await Json.ReadAsync(await _app.UseAsync(customer, "credits", 4), 200);
+        await Json.ProblemAsync(await _app.UseAsync(customer, "credits", 4), 402, "insufficient_balance");
+        Assert.False((bool)(await _app.CheckAsync(customer, "credits", 2))["allowed"]!);
+        Assert.True((bool)(await _app.CheckAsync(customer, "credits", 1))["allowed"]!);
+
+        Flush();
+        Assert.True(Sum("tollgate.gate.usage", ("feature", "credits"), ("outcome", "charged")) >= 1);
+        Assert.True(Sum("tollgate.gate.usage", ("feature", "credits"), ("outcome", "insufficient_balance")) >= 1);
+        Assert.True(Sum("tollgate.gate.checks", ("feature", "credits"), ("outcome", "allowed")) >= 1);
+        Assert.True(Sum("tollgate.gate.checks", ("feature", "credits"), ("outcome", "insufficient_balance")) >= 1);
+        Assert.True(HistogramCount("tollgate.ledger.batch_size") >= 2);
+        Assert.True(HistogramCount("tollgate.ledger.commit.duration") >= 2);
+        if (Provider == DatabaseProvider.Sqlite)
+        {
+            // The check after a write answers from the customer's cached view (SQLite: one writer, always cached).
+            Assert.True(Sum("tollgate.gate.cache", ("result", "hit")) >= 1);
+        }
+    }
+
+    [Fact]
+    public async Task The_inbox_backlog_and_the_age_of_its_oldest_event_are_gauges()
+    {
+        var inbox = _app.Services.GetRequiredService<IWebhookInbox>();
+        var now = _app.Clock.GetUtcNow();
+        await inbox.TryStoreAsync(new WebhookEvent("sandbox", "evt_backlog_old", "checkout.completed", now.AddMinutes(-3), now.AddMinutes(-2), "{}",
+            WebhookStatus.Failed, 2, now.AddMinutes(5), "planted", null, null), CancellationToken.None);
+        await inbox.TryStoreAsync(new WebhookEvent("sandbox", "evt_backlog_new", "checkout.completed", now, now, "{}",
+            WebhookStatus.Received, 0, now.AddMinutes(1), null, null, null), CancellationToken.None);
+        await inbox.TryStoreAsync(new WebhookEvent("sandbox", "evt_given_up", "checkout.completed", now.AddHours(-9), now.AddHours(-9), "{}",
+            WebhookStatus.Failed, 12, null, "planted", null, null), CancellationToken.None);
+
+        await _app.Services.GetRequiredService<InboxMetrics>().RefreshAsync(CancellationToken.None);
+        Flush();
+        Assert.Equal(2, Gauge("tollgate.webhooks.pending"));
+        Assert.Equal(120, Gauge("tollgate.webhooks.oldest_pending_age"), 3);
+        Assert.Equal(1, Gauge("tollgate.webhooks.given_up"));
+    }
+
+    private async Task<List<Activity>> SpansAsync(Func<Activity, bool> mine, Func<List<Activity>, bool> complete)
+    {
+        // A server span ends just after its answer is sent: wait a moment for it.
+        for (var attempt = 0; ; attempt++)
+        {
+            List<Activity> found;
+            lock (_spans)
+            {
+                found = _spans.Where(mine).ToList();
+            }
+
+            if (complete(found) || attempt == 50)
+            {
+                return found;
+            }
+
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+    }
+
+    private void Flush()
+    {
+        _metrics.Clear();
+        Assert.True(_app.Services.GetRequiredService<MeterProvider>().ForceFlush());
+    }
+
+    private IEnumerable<MetricPoint> Points(string name)
+    {
+        foreach (var metric in _metrics.Where(m => m.Name == name))
+        {
+            foreach (ref readonly var point in metric.GetMetricPoints())
+            {
+                yield return point;
+            }
+        }
+    }
+
+    private static bool Has(MetricPoint point, (string Key, string Value)[] tags)
+    {
+        var present = new Dictionary<string, object?>();
+        foreach (var tag in point.Tags)
+        {
+            present[tag.Key] = tag.Value;
+        }
+
+        return tags.All(t => present.TryGetValue(t.Key, out var v) && (string?)v == t.Value);
+    }
+
+    private long Sum(string name, params (string Key, string Value)[] tags) =>
+        Points(name).Where(p => Has(p, tags)).Sum(p => p.GetSumLong());
+
+    private long HistogramCount(string name) => Points(name).Sum(p => p.GetHistogramCount());
+
+    private double Gauge(string name)
+    {
+        var point = Assert.Single(Points(name).ToList());
+        return name.EndsWith("_age", StringComparison.Ordinal) ? point.GetGaugeLastValueDouble() : point.GetGaugeLastValueLong();
+    }
+}
+
+[CollectionDefinition(nameof(TelemetryCollection), DisableParallelization = true)]
+public sealed class TelemetryCollection;
+
+public sealed class SqliteTelemetryTests : TelemetryTests
+{
+    protected override DatabaseProvider Provider => DatabaseProvider.Sqlite;
+}
+
+public sealed class PostgresTelemetryTests : TelemetryTests
+{
+    protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
+}
+
+public sealed class PrometheusTests
+{
+    [Fact]
+    public async Task Metrics_are_served_at_slash_metrics_only_when_prometheus_is_turned_on()
+    {
+        await using (var on = await TollgateApp.StartAsync(DatabaseProvider.Sqlite, settings: new Dictionary<string, string?> { ["Tollgate:Metrics:Prometheus"] = "true" }))
+        {
+            await on.CheckAsync(TollgateApp.NewCustomer(), "credits");
+            using var anonymous = on.App.GetTestClientWithoutKey();
+            using var response = await anonymous.GetAsync(new Uri("/metrics", UriKind.Relative));
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.Equal(200, (int)response.StatusCode);
+            Assert.Contains("tollgate_gate_checks", text, StringComparison.Ordinal);
+            Assert.Contains("outcome=\"insufficient_balance\"", text, StringComparison.Ordinal);
+        }
+
+        await using var off = await TollgateApp.StartAsync(DatabaseProvider.Sqlite);
+        Assert.Equal(404, (int)(await off.App.GetTestClientWithoutKey().GetAsync(new Uri("/metrics", UriKind.Relative))).StatusCode);
+        Assert.Null(off.Services.GetService<MeterProvider>());
+    }
+}
