@@ -21,35 +21,43 @@ internal static class OutboxSql
             return 0;
         }
 
-        await using var counter = Command(connection, transaction,
-            "INSERT INTO event_counters (customer_id, seq) VALUES (@c, 1) ON CONFLICT (customer_id) DO UPDATE SET seq = event_counters.seq + 1 RETURNING seq");
-        await using var insert = Command(connection, transaction,
-            "INSERT INTO events (event_id, customer_id, seq, event_type, payload, created_at) VALUES (@id, @c, @seq, @type, @payload, @at)");
-        await using var fanOut = Command(connection, transaction,
-            """
-            INSERT INTO event_deliveries (endpoint_id, event_id, customer_id, seq, status, attempts, next_attempt_at, updated_at)
-            SELECT endpoint_id, @id, @c, @seq, 'pending', 0, @at, @at FROM webhook_endpoints
-            WHERE status = 'enabled' AND (event_types IS NULL OR ',' || event_types || ',' LIKE '%,' || @type || ',%')
-            """);
+        // A command per statement and event: reusing one with its parameters cleared made Npgsql's auto-prepared
+        // statement bind the values of an earlier execution (seen as a duplicate event id on the fifth use).
         foreach (var e in events)
         {
-            counter.Parameters.Clear();
-            Add(counter, "@c", e.CustomerId);
-            var seq = Convert.ToInt64(await counter.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
-            foreach (var command in new[] { insert, fanOut })
+            long seq;
+            await using (var counter = Command(connection, transaction,
+                "INSERT INTO event_counters (customer_id, seq) VALUES (@c, 1) ON CONFLICT (customer_id) DO UPDATE SET seq = event_counters.seq + 1 RETURNING seq"))
             {
-                command.Parameters.Clear();
-                Add(command, "@id", e.EventId);
-                Add(command, "@c", e.CustomerId);
-                Add(command, "@seq", seq);
-                Add(command, "@type", e.Type);
-                Add(command, "@at", dialect.Time(e.CreatedAt));
-                if (command == insert)
-                {
-                    Add(command, "@payload", e.Body(seq));
-                }
+                Add(counter, "@c", e.CustomerId);
+                seq = Convert.ToInt64(await counter.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+            }
 
-                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await using (var insert = Command(connection, transaction,
+                "INSERT INTO events (event_id, customer_id, seq, event_type, payload, created_at) VALUES (@id, @c, @seq, @type, @payload, @at)"))
+            {
+                Add(insert, "@id", e.EventId);
+                Add(insert, "@c", e.CustomerId);
+                Add(insert, "@seq", seq);
+                Add(insert, "@type", e.Type);
+                Add(insert, "@payload", e.Body(seq));
+                Add(insert, "@at", dialect.Time(e.CreatedAt));
+                await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await using (var fanOut = Command(connection, transaction,
+                """
+                INSERT INTO event_deliveries (endpoint_id, event_id, customer_id, seq, status, attempts, next_attempt_at, updated_at)
+                SELECT endpoint_id, @id, @c, @seq, 'pending', 0, @at, @at FROM webhook_endpoints
+                WHERE status = 'enabled' AND (event_types IS NULL OR ',' || event_types || ',' LIKE '%,' || @type || ',%')
+                """))
+            {
+                Add(fanOut, "@id", e.EventId);
+                Add(fanOut, "@c", e.CustomerId);
+                Add(fanOut, "@seq", seq);
+                Add(fanOut, "@at", dialect.Time(e.CreatedAt));
+                Add(fanOut, "@type", e.Type);
+                await fanOut.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -70,10 +78,9 @@ internal static class OutboxSql
         var marks = new Dictionary<(string, string), IReadOnlySet<long>>();
         if (needed.Count > 0)
         {
-            await using var read = Command(connection, transaction, "SELECT threshold FROM alert_marks WHERE customer_id = @c AND feature = @f");
             foreach (var (customer, feature) in needed)
             {
-                read.Parameters.Clear();
+                await using var read = Command(connection, transaction, "SELECT threshold FROM alert_marks WHERE customer_id = @c AND feature = @f");
                 Add(read, "@c", customer);
                 Add(read, "@f", feature);
                 var fired = new HashSet<long>();
@@ -92,10 +99,9 @@ internal static class OutboxSql
         var plan = rules.Plan(changes, marks);
         if (plan.MarksCleared.Count > 0)
         {
-            await using var clear = Command(connection, transaction, "DELETE FROM alert_marks WHERE customer_id = @c AND feature = @f");
             foreach (var (customer, feature) in plan.MarksCleared)
             {
-                clear.Parameters.Clear();
+                await using var clear = Command(connection, transaction, "DELETE FROM alert_marks WHERE customer_id = @c AND feature = @f");
                 Add(clear, "@c", customer);
                 Add(clear, "@f", feature);
                 await clear.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -104,11 +110,10 @@ internal static class OutboxSql
 
         if (plan.MarksSet.Count > 0)
         {
-            await using var set = Command(connection, transaction,
-                "INSERT INTO alert_marks (customer_id, feature, threshold, created_at) VALUES (@c, @f, @t, @at) ON CONFLICT (customer_id, feature, threshold) DO NOTHING");
             foreach (var (customer, feature, threshold) in plan.MarksSet)
             {
-                set.Parameters.Clear();
+                await using var set = Command(connection, transaction,
+                    "INSERT INTO alert_marks (customer_id, feature, threshold, created_at) VALUES (@c, @f, @t, @at) ON CONFLICT (customer_id, feature, threshold) DO NOTHING");
                 Add(set, "@c", customer);
                 Add(set, "@f", feature);
                 Add(set, "@t", threshold);

@@ -123,25 +123,30 @@ public abstract class OutboundEventsTests : IAsyncLifetime
         var customer = TollgateApp.NewCustomer();
         await app.GrantAsync(customer, "credits", 5);
 
+        var endpointId = (string)endpoint["id"]!;
         await receiver.WaitForAsync(r => r.Count == 1);
+        // Each failure is recorded (with its next attempt, from the clock) before the clock moves on.
+        await WaitForAttemptsAsync(app, endpointId, 1);
         // A 500 without Retry-After: the schedule's first step, about 5 s (±10 %) on the server's clock, not before.
         app.Clock.Advance(TimeSpan.FromSeconds(4));
         await Task.Delay(1500);
         Assert.Single(receiver.Received);
         app.Clock.Advance(TimeSpan.FromSeconds(2));
         await receiver.WaitForAsync(r => r.Count == 2);
+        await WaitForAttemptsAsync(app, endpointId, 2);
         // 503 with Retry-After: 2 → due 2 s later, instead of the schedule's 5 minutes.
         await Task.Delay(1500);
         Assert.Equal(2, receiver.Received.Count);
         app.Clock.Advance(TimeSpan.FromSeconds(2));
         await receiver.WaitForAsync(r => r.Count == 3);
+        await WaitForAttemptsAsync(app, endpointId, 3);
         app.Clock.Advance(TimeSpan.FromSeconds(2));
         var received = await receiver.WaitForAsync(r => r.Count == 4);
 
         Assert.Equal([500, 503, 503, 200], received.Select(r => r.Answered));
         Assert.Single(received.Select(r => r.WebhookId).Distinct());
         Assert.All(received, r => Assert.True(r.Verified));
-        var deliveries = await WaitForAttemptsAsync(app, (string)endpoint["id"]!, 4);
+        var deliveries = await WaitForAttemptsAsync(app, endpointId, 4);
         Assert.Equal([200, 503, 503, 500], deliveries.Select(d => (int)d!["status_code"]!));
         Assert.Equal([4, 3, 2, 1], deliveries.Select(d => (int)d!["attempt"]!));
         Assert.Null(deliveries[0]!["next_attempt_at"]);

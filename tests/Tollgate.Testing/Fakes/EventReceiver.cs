@@ -83,19 +83,20 @@ public sealed class EventReceiver : IAsyncDisposable
                     return false;
                 }
             });
+            var (status, retryAfter) = receiver._answers.TryDequeue(out var answer) ? answer : (200, null);
+            using var json = JsonDocument.Parse(body);
+            var root = json.RootElement;
+            var data = root.GetProperty("data").Clone();
+            // Recorded on arrival: a request whose answer never reaches the sender (it was killed) still counts.
+            receiver._received.Enqueue(new ReceivedEvent(context.Request.Headers["webhook-id"].ToString(), context.Request.Headers["webhook-timestamp"].ToString(),
+                context.Request.Headers["webhook-signature"].ToString(),
+                verified, root.GetProperty("type").GetString()!, data.TryGetProperty("customer_id", out var c) ? c.GetString() : null,
+                root.GetProperty("sequence").GetInt64(), data, body, status));
             if (receiver.Delay > TimeSpan.Zero)
             {
                 await Task.Delay(receiver.Delay, context.RequestAborted);
             }
 
-            var (status, retryAfter) = receiver._answers.TryDequeue(out var answer) ? answer : (200, null);
-            using var json = JsonDocument.Parse(body);
-            var root = json.RootElement;
-            var data = root.GetProperty("data").Clone();
-            receiver._received.Enqueue(new ReceivedEvent(context.Request.Headers["webhook-id"].ToString(), context.Request.Headers["webhook-timestamp"].ToString(),
-                context.Request.Headers["webhook-signature"].ToString(),
-                verified, root.GetProperty("type").GetString()!, data.TryGetProperty("customer_id", out var c) ? c.GetString() : null,
-                root.GetProperty("sequence").GetInt64(), data, body, status));
             context.Response.StatusCode = status;
             if (retryAfter is not null)
             {
