@@ -90,6 +90,10 @@ internal sealed class WebhookEndpointStore(Sql sql, bool skipLocked) : IWebhookE
             UPDATE event_deliveries SET status = 'pending', attempts = 0, next_attempt_at = @now, claim = NULL, claimed_until = NULL, updated_at = @now
             WHERE event_id = @id AND status <> 'pending'
             """, cancellationToken, ("@id", eventId), ("@now", now)).ConfigureAwait(false);
+        // One waiting for its next retry is due now (one in flight is left to its sender).
+        await sql.ExecuteAsync(
+            "UPDATE event_deliveries SET next_attempt_at = @now, updated_at = @now WHERE event_id = @id AND status = 'pending' AND claim IS NULL AND next_attempt_at > @now",
+            cancellationToken, ("@id", eventId), ("@now", now)).ConfigureAwait(false);
         await sql.ExecuteAsync(
             """
             INSERT INTO event_deliveries (endpoint_id, event_id, customer_id, seq, status, attempts, next_attempt_at, updated_at)
