@@ -9,6 +9,7 @@ using Tollgate.Bench;
 // dotnet run -c Release --project bench/Tollgate.Bench -- client [--postgres "<connection string>"] [--duration 5] [--connections 1,64] [--server <tollgate.dll>]
 // dotnet run -c Release --project bench/Tollgate.Bench -- webhooks [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
 // dotnet run -c Release --project bench/Tollgate.Bench -- apple [--duration 5] [--callers 1,2]
+// dotnet run -c Release --project bench/Tollgate.Bench -- events [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
 var options = BenchOptions.Parse(args);
 var markdown = new StringBuilder();
 var exitCode = 0;
@@ -66,8 +67,18 @@ switch (options.Suite)
         }
 
         break;
+    case "events":
+        var (eventCells, drains) = await new EventsBenchmark(options).RunAsync();
+        markdown.Append(EventsBenchmark.Markdown(eventCells, drains));
+        if (eventCells.Any(c => c.Errors > 0) || drains.Any(d => d.Distinct != d.Events || !d.AllVerified))
+        {
+            Console.Error.WriteLine("events: errors, a missing event or a signature that did not verify; see the tables.");
+            exitCode = 1;
+        }
+
+        break;
     default:
-        Console.Error.WriteLine($"unknown suite '{options.Suite}'; suites: ledger, http, client, webhooks, apple");
+        Console.Error.WriteLine($"unknown suite '{options.Suite}'; suites: ledger, http, client, webhooks, apple, events");
         return 64;
 }
 

@@ -35,6 +35,19 @@ public abstract class TollgateDatabase : IAsyncDisposable
 
     public abstract ISandboxStore Sandbox { get; }
 
+    /// <summary>The app's event endpoints and the deliveries of events to them.</summary>
+    public abstract Core.Events.IWebhookEndpointStore Endpoints { get; }
+
+    /// <summary>The outbox of a flow's transaction (events written with the flow's changes).</summary>
+    public abstract Core.Events.IEventOutbox Outbox { get; }
+
+    /// <summary>Wakes this process's event dispatcher when events were committed here.</summary>
+    public Events.OutboxSignal OutboxSignal { get; } = new();
+
+    /// <summary>The events ledger writes report (credits granted, balance alerts); null: none. Set once, before the
+    /// first write.</summary>
+    public Core.Events.LedgerEvents? LedgerEvents { get; set; }
+
     /// <summary>Transactions a flow of store calls runs in (a webhook: stored and applied in one).</summary>
     public abstract IDatabaseTransactions Transactions { get; }
 

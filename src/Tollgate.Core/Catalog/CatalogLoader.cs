@@ -136,7 +136,7 @@ public static partial class CatalogLoader
     private static Feature ReadFeature(NodeReader r, string id, YamlNode node, string path)
     {
         var map = r.Mapping(node, path);
-        r.OnlyKeys(map, path, "type", "name", "credit_cost", "burn_order");
+        r.OnlyKeys(map, path, "type", "name", "credit_cost", "burn_order", "alerts");
         var typeName = r.RequiredString(map, path, "type");
         if (!SnakeCase<FeatureType>.TryParse(typeName, out var type))
         {
@@ -165,7 +165,44 @@ public static partial class CatalogLoader
             };
         }
 
-        return new Feature(id, r.OptionalString(map, path, "name") ?? id, type, creditCost, burn);
+        return new Feature(id, r.OptionalString(map, path, "name") ?? id, type, creditCost, burn) { Alerts = ReadAlerts(r, map, path, type) };
+    }
+
+    private static List<long> ReadAlerts(NodeReader r, YamlMappingNode map, string path, FeatureType type)
+    {
+        if (!map.Children.TryGetValue(new YamlScalarNode("alerts"), out var node))
+        {
+            return [];
+        }
+
+        if (type != FeatureType.Credits && type != FeatureType.Metered)
+        {
+            throw r.Error(path + ".alerts", "only credits and metered features have a balance to alert on", map);
+        }
+
+        if (node is not YamlSequenceNode list || list.Children.Count == 0)
+        {
+            throw r.Error(path + ".alerts", "must be a list of thresholds, e.g. [100, 20]", node);
+        }
+
+        var thresholds = new List<long>();
+        foreach (var item in list.Children)
+        {
+            if (item is not YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text }
+                || !long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value < 1)
+            {
+                throw r.Error(path + ".alerts", "thresholds are whole numbers ≥ 1", item);
+            }
+
+            if (thresholds.Contains(value))
+            {
+                throw r.Error(path + ".alerts", $"threshold {value} is listed twice", item);
+            }
+
+            thresholds.Add(value);
+        }
+
+        return [.. thresholds.OrderDescending()];
     }
 
     private static Plan ReadPlan(NodeReader r, string id, YamlNode node, string path, IReadOnlyDictionary<string, Feature> features,

@@ -64,7 +64,13 @@ public sealed class ProviderMappings
 }
 
 /// <param name="CreditCost">Metered only: credits charged per unit once the allowance is used up.</param>
-public sealed record Feature(string Id, string Name, FeatureType Type, long? CreditCost, BurnOrder BurnOrder);
+public sealed record Feature(string Id, string Name, FeatureType Type, long? CreditCost, BurnOrder BurnOrder)
+{
+    /// <summary>Balance alert thresholds, highest first (catalog <c>alerts: [100, 20]</c>): <c>credits.low</c> fires once
+    /// when the available balance falls below each, <c>credits.depleted</c> at 0, <c>credits.recovered</c> when it rises to
+    /// the highest again. Empty: no alerts.</summary>
+    public IReadOnlyList<long> Alerts { get; init; } = [];
+}
 
 /// <summary>A plan's setting for one feature. <paramref name="Enabled"/> for booleans; <paramref name="Limit"/> for
 /// metered (per <paramref name="Reset"/>), count and concurrency; <paramref name="Grant"/> for credits (per <paramref name="Reset"/>).</summary>

@@ -28,8 +28,35 @@ public sealed class PaymentApplier(
     ISubscriptionStore subscriptions,
     SubscriptionService subscriptionService,
     LedgerEngine ledger,
-    TimeProvider time)
+    TimeProvider time,
+    Events.IEventOutbox? outbox = null)
 {
+    // Events go into the outbox of the webhook's transaction (ApplyAsync runs inside it): they commit with the change.
+    private void Emit(string type, string customerId, System.Text.Json.Nodes.JsonObject data) =>
+        outbox?.Add(Events.OutboundEvent.Create(type, customerId, data, time));
+
+    private static System.Text.Json.Nodes.JsonObject PaymentData(Payment p) => new()
+    {
+        ["payment_id"] = p.Id,
+        ["provider"] = p.Provider,
+        ["product"] = p.Product,
+        ["kind"] = SnakeCase<PaymentKind>.Name(p.Kind),
+        ["amount"] = p.Amount,
+        ["currency"] = p.Currency,
+        ["subscription_id"] = p.SubscriptionId,
+    };
+
+    private static System.Text.Json.Nodes.JsonObject SubscriptionData(Subscription s) => new()
+    {
+        ["subscription_id"] = s.Id,
+        ["plan"] = s.PlanId,
+        ["provider"] = s.Provider,
+        ["status"] = SnakeCase<SubscriptionStatus>.Name(s.Status),
+        ["current_period_start"] = s.CurrentPeriodStart is { } start ? System.Text.Json.Nodes.JsonValue.Create(start) : null,
+        ["current_period_end"] = s.CurrentPeriodEnd is { } end ? System.Text.Json.Nodes.JsonValue.Create(end) : null,
+        ["cancel_at_period_end"] = s.CancelAtPeriodEnd,
+    };
+
     public async Task<ApplyOutcome> ApplyAsync(ProviderEvent e, string payload, CancellationToken cancellationToken)
     {
         if (e.Facts.Count == 0)
@@ -120,6 +147,12 @@ public sealed class PaymentApplier(
             var now = Instants.Now(time);
             await payments.UpdateCheckoutAsync(checkout with { Status = CheckoutStatus.Completed, Failure = null, UpdatedAt = now, CompletedAt = now }, ct)
                 .ConfigureAwait(false);
+            Emit(Events.EventTypes.CheckoutCompleted, checkout.CustomerId, new()
+            {
+                ["checkout_id"] = checkout.Id,
+                ["product"] = checkout.Product,
+                ["provider"] = checkout.Provider,
+            });
         }
 
         if (payment is not null && payment.CustomerId != customer)
@@ -162,10 +195,15 @@ public sealed class PaymentApplier(
         var flag = pack.OncePerCustomer && await payments.HasCompletedPaymentAsync(customer, pack.Id, ct).ConfigureAwait(false)
             ? $"second purchase of once-per-customer pack {pack.Id}; credits granted (the customer paid)"
             : null;
-        await payments.TryInsertPaymentAsync(new Payment(Ids.New("pay", time), customer, e.Provider, PaymentKind.Pack, pack.Id, PaymentStatus.Completed,
+        var inserted = await payments.TryInsertPaymentAsync(new Payment(Ids.New("pay", time), customer, e.Provider, PaymentKind.Pack, pack.Id, PaymentStatus.Completed,
             c.Amount, c.Currency, checkout?.Id, c.ProviderCheckoutId, paymentId, null, null, ledgerRef, credits, 0, 0, flag, payload, now, now), ct)
             .ConfigureAwait(false);
         var payment = (await payments.FindPaymentAsync(e.Provider, [paymentId], ct).ConfigureAwait(false))!;
+        if (inserted)
+        {
+            Emit(Events.EventTypes.PaymentSucceeded, payment.CustomerId, PaymentData(payment));
+        }
+
         if (payment.Status != PaymentStatus.Completed || payment.Kind != PaymentKind.Pack || payment.Credits <= 0
             || catalog.PacksById.GetValueOrDefault(payment.Product) is not { } recorded)
         {
@@ -189,9 +227,14 @@ public sealed class PaymentApplier(
         string payload, CancellationToken ct)
     {
         var now = Instants.Now(time);
-        await payments.TryInsertPaymentAsync(new Payment(Ids.New("pay", time), customer, e.Provider, PaymentKind.Lifetime, plan.Id, PaymentStatus.Completed,
+        var inserted = await payments.TryInsertPaymentAsync(new Payment(Ids.New("pay", time), customer, e.Provider, PaymentKind.Lifetime, plan.Id, PaymentStatus.Completed,
             c.Amount, c.Currency, checkout?.Id, c.ProviderCheckoutId, paymentId, null, null, null, 0, 0, 0, null, payload, now, now), ct).ConfigureAwait(false);
         var payment = (await payments.FindPaymentAsync(e.Provider, [paymentId], ct).ConfigureAwait(false))!;
+        if (inserted)
+        {
+            Emit(Events.EventTypes.PaymentSucceeded, payment.CustomerId, PaymentData(payment));
+        }
+
         if (payment.Status != PaymentStatus.Completed || payment.SubscriptionId is not null || payment.Kind != PaymentKind.Lifetime
             || !catalog.PlansById.ContainsKey(payment.Product))
         {
@@ -200,10 +243,15 @@ public sealed class PaymentApplier(
 
         // A lifetime plan is a subscription without periods, keyed by its payment so it is created once.
         var key = "payment:" + paymentId;
-        var existing = await subscriptions.FindByProviderIdAsync(e.Provider, key, ct).ConfigureAwait(false)
-            ?? await subscriptionService.StartAsync(payment.CustomerId, payment.Product, e.Provider, key,
+        var existing = await subscriptions.FindByProviderIdAsync(e.Provider, key, ct).ConfigureAwait(false);
+        if (existing is null)
+        {
+            existing = await subscriptionService.StartAsync(payment.CustomerId, payment.Product, e.Provider, key,
                 payment.CustomerId == customer ? c.Link.ProviderCustomerId : null, SubscriptionStatus.Active, null, null, e.OccurredAt, ct)
                 .ConfigureAwait(false);
+            Emit(Events.EventTypes.SubscriptionCreated, existing.CustomerId, SubscriptionData(existing));
+        }
+
         await payments.UpdatePaymentAsync(payment with { SubscriptionId = existing.Id, LedgerRef = "allowance:" + existing.Id, UpdatedAt = now }, ct)
             .ConfigureAwait(false);
         return payment;
@@ -225,6 +273,7 @@ public sealed class PaymentApplier(
 
             var started = await subscriptionService.StartAsync(customer, plan.Id, e.Provider, s.ProviderSubscriptionId, s.Link.ProviderCustomerId, status,
                 s.CurrentPeriodStart, s.CurrentPeriodEnd, e.OccurredAt, ct).ConfigureAwait(false);
+            Emit(Events.EventTypes.SubscriptionCreated, customer, SubscriptionData(started));
             if (s.CancelAtPeriodEnd || s.CanceledAt is not null || s.AccessEndsAt is not null)
             {
                 await subscriptionService.SaveAsync(started with
@@ -277,7 +326,13 @@ public sealed class PaymentApplier(
         };
         // The read above is only a shortcut: the save itself refuses to overwrite a newer event's state, which another
         // server or thread may have stored since (issue 9, item 8); then that newer state stands.
-        await subscriptionService.SaveAsync(updated, ct).ConfigureAwait(false);
+        if (await subscriptionService.SaveAsync(updated, ct).ConfigureAwait(false) && updated != existing)
+        {
+            Emit(updated.Status == SubscriptionStatus.Canceled && existing.Status != SubscriptionStatus.Canceled
+                ? Events.EventTypes.SubscriptionCanceled
+                : Events.EventTypes.SubscriptionUpdated, updated.CustomerId, SubscriptionData(updated));
+        }
+
         await LinkAsync(e.Provider, s.Link.ProviderCustomerId, existing.CustomerId, ct).ConfigureAwait(false);
         return ApplyOutcome.Applied(existing.CustomerId);
     }
@@ -297,13 +352,18 @@ public sealed class PaymentApplier(
         if (p.PeriodStart is { } start && p.PeriodEnd is { } end && (subscription.CurrentPeriodStart is null || start > subscription.CurrentPeriodStart))
         {
             subscription = await subscriptionService.RenewAsync(subscription.Id, start, end, null, ct).ConfigureAwait(false);
+            Emit(Events.EventTypes.SubscriptionRenewed, subscription.CustomerId, SubscriptionData(subscription));
         }
 
         var now = Instants.Now(time);
         var ledgerRef = periodStart is { } ps ? $"allowance:{subscription.Id}:{CheckoutService.Micros(Instants.Normalize(ps))}" : null;
-        await payments.TryInsertPaymentAsync(new Payment(Ids.New("pay", time), subscription.CustomerId, e.Provider, PaymentKind.Subscription,
+        var paid = new Payment(Ids.New("pay", time), subscription.CustomerId, e.Provider, PaymentKind.Subscription,
             subscription.PlanId, PaymentStatus.Completed, p.Amount, p.Currency, null, null, p.ProviderPaymentId, p.ProviderSubscriptionId,
-            subscription.Id, ledgerRef, 0, 0, 0, null, payload, now, now), ct).ConfigureAwait(false);
+            subscription.Id, ledgerRef, 0, 0, 0, null, payload, now, now);
+        if (await payments.TryInsertPaymentAsync(paid, ct).ConfigureAwait(false))
+        {
+            Emit(Events.EventTypes.PaymentSucceeded, paid.CustomerId, PaymentData(paid));
+        }
         return ApplyOutcome.Applied(subscription.CustomerId);
     }
 
@@ -367,7 +427,14 @@ public sealed class PaymentApplier(
         }
 
         var status = reversal == PaymentStatus.Disputed ? PaymentStatus.Disputed : fully ? PaymentStatus.Refunded : payment.Status;
-        await payments.RecordReversalAsync(payment, reversalId, delta, total, claw, status, Instants.Now(time), ct).ConfigureAwait(false);
+        if (await payments.RecordReversalAsync(payment, reversalId, delta, total, claw, status, Instants.Now(time), ct).ConfigureAwait(false))
+        {
+            var data = PaymentData(payment);
+            data["status"] = SnakeCase<PaymentStatus>.Name(status);
+            data["reversal_id"] = reversalId;
+            data["credits_clawed"] = claw;
+            Emit(reversal == PaymentStatus.Disputed ? Events.EventTypes.PaymentDisputed : Events.EventTypes.PaymentRefunded, payment.CustomerId, data);
+        }
         // Whether or not this attempt recorded it (a retry after a crash finds it recorded), a full reversal revokes.
         if (fully && payment.SubscriptionId is { } subscriptionId
             && await subscriptions.GetAsync(subscriptionId, ct).ConfigureAwait(false) is { IsTerminal: false })

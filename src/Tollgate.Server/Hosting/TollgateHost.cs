@@ -71,7 +71,16 @@ public static class TollgateHost
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(settings);
         services.AddSingleton(catalog);
-        services.AddSingleton(sp => TollgateDatabase.Create(settings.Database, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp =>
+        {
+            var database = TollgateDatabase.Create(settings.Database, sp.GetRequiredService<TimeProvider>());
+            database.LedgerEvents = new Core.Events.LedgerEvents(catalog, sp.GetRequiredService<TimeProvider>());
+            return database;
+        });
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Endpoints);
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Outbox);
+        services.AddSingleton(sp => new Events.WebhookSender(settings.AllowPrivateWebhookAddresses, sp.GetRequiredService<TimeProvider>()));
+        services.AddHostedService<Events.EventDispatcher>();
         services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Customers);
         services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Subscriptions);
         services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Idempotency);
@@ -168,6 +177,7 @@ public static class TollgateHost
         v1.MapPaymentsApi();
         v1.MapAppleApi();
         v1.MapExportApi();
+        v1.MapEventsApi();
         app.MapWebhooksApi();
         if (settings.Providers.SandboxEnabled)
         {
@@ -235,7 +245,8 @@ public static class TollgateHost
         services.AddSingleton(sp => new CheckoutService(catalog, sp.GetRequiredService<ProviderRegistry>(), sp.GetRequiredService<IPaymentStore>(),
             sp.GetRequiredService<ICustomerStore>(), sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>(), () => sp.GetRequiredService<PublicUrls>().Base));
         services.AddSingleton(sp => new PaymentApplier(catalog, sp.GetRequiredService<IPaymentStore>(), sp.GetRequiredService<ISubscriptionStore>(),
-            sp.GetRequiredService<SubscriptionService>(), sp.GetRequiredService<LedgerEngine>(), sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<SubscriptionService>(), sp.GetRequiredService<LedgerEngine>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<Core.Events.IEventOutbox>()));
         services.AddSingleton(sp => new WebhookProcessor(sp.GetRequiredService<ProviderRegistry>(), sp.GetRequiredService<IWebhookInbox>(),
             sp.GetRequiredService<PaymentApplier>(), sp.GetRequiredService<Gate>(), sp.GetRequiredService<TollgateDatabase>().Transactions,
             sp.GetRequiredService<TimeProvider>(),

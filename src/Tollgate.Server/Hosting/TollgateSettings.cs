@@ -18,7 +18,8 @@ public sealed record TollgateSettings(
     Uri? PublicBaseUrl,
     ProviderSettings Providers,
     bool PastDueKeepsAccess,
-    bool ForwardedHeaders = false)
+    bool ForwardedHeaders = false,
+    bool AllowPrivateWebhookAddresses = false)
 {
     public static TollgateSettings Read(IConfiguration configuration)
     {
@@ -57,7 +58,12 @@ public sealed record TollgateSettings(
         var forwarded = section["ForwardedHeaders"] is { Length: > 0 } rawForwarded
             ? bool.TryParse(rawForwarded, out var parsedForwarded) ? parsedForwarded : throw new ConfigurationException("Tollgate__ForwardedHeaders", "must be true or false.")
             : false;
-        return new TollgateSettings(database, catalog, apiKeys, adminKey, baseUrl, ProviderSettings.Read(section.GetSection("Providers")), pastDue, forwarded);
+        // Event endpoints on private networks (an app beside Tollgate, the tests' receivers) only when the operator says so.
+        var allowPrivate = section["Webhooks:AllowPrivateAddresses"] is { Length: > 0 } rawPrivate
+            ? bool.TryParse(rawPrivate, out var parsedPrivate) ? parsedPrivate : throw new ConfigurationException("Tollgate__Webhooks__AllowPrivateAddresses", "must be true or false.")
+            : false;
+        return new TollgateSettings(database, catalog, apiKeys, adminKey, baseUrl, ProviderSettings.Read(section.GetSection("Providers")), pastDue, forwarded,
+            allowPrivate);
     }
 
     public ProductCatalog LoadCatalog()

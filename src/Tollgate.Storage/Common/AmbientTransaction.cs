@@ -29,6 +29,18 @@ internal abstract class AmbientTransaction : IDatabaseTransaction
     /// <summary>Customers whose subscriptions this transaction changed (other servers drop all they cache of them).</summary>
     public HashSet<string> ChangedSubscriptions { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Events of the flow (<see cref="Events.EventOutbox"/>), written just before the commit.</summary>
+    public List<Tollgate.Core.Events.OutboundEvent> PendingEvents { get; } = [];
+
+    /// <summary>Set when events were written in this transaction (the dispatcher is woken after the commit).</summary>
+    public bool WroteEvents { get; set; }
+
+    /// <summary>The dialect of the transaction's database.</summary>
+    protected abstract Dialect Dialect { get; }
+
+    /// <summary>Wakes the dispatcher of this process after a commit that wrote events.</summary>
+    protected abstract Events.OutboxSignal OutboxSignal { get; }
+
     /// <summary>The open transaction of <paramref name="owner"/> (a database instance) in the calling flow, if any.</summary>
     public static AmbientTransaction? For(object owner) =>
         Current.Value is { _done: false } transaction && ReferenceEquals(transaction._owner, owner) ? transaction : null;
@@ -42,8 +54,20 @@ internal abstract class AmbientTransaction : IDatabaseTransaction
     public async Task CommitAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_done, this);
+        if (PendingEvents.Count > 0)
+        {
+            var connection = await ConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await Events.OutboxSql.WriteAsync(connection, Transaction, Dialect, PendingEvents, cancellationToken).ConfigureAwait(false);
+            PendingEvents.Clear();
+            WroteEvents = true;
+        }
+
         await CommitCoreAsync(cancellationToken).ConfigureAwait(false);
         _done = true;
+        if (WroteEvents)
+        {
+            OutboxSignal.Notify();
+        }
     }
 
     /// <summary>Not async on purpose: restores the flow's previous ambient transaction in the caller's own context.</summary>

@@ -50,6 +50,8 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
         Settings = new SettingsStore(sql);
         Payments = new PaymentStore(sql);
         Webhooks = new WebhookInbox(sql, skipLocked: true);
+        Endpoints = new Events.WebhookEndpointStore(sql, skipLocked: true);
+        Outbox = new Events.EventOutbox(this);
         Sandbox = new SandboxStore(sql);
     }
 
@@ -104,6 +106,10 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
     public override IPaymentStore Payments { get; }
 
     public override IWebhookInbox Webhooks { get; }
+
+    public override Core.Events.IWebhookEndpointStore Endpoints { get; }
+
+    public override Core.Events.IEventOutbox Outbox { get; }
 
     public override ISandboxStore Sandbox { get; }
 

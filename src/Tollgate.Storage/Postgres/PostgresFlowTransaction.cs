@@ -13,6 +13,10 @@ internal sealed class PostgresFlowTransaction(PostgresDatabase database) : Ambie
 
     public override DbTransaction? Transaction => _transaction;
 
+    protected override Dialect Dialect => Dialect.Postgres;
+
+    protected override Events.OutboxSignal OutboxSignal => database.OutboxSignal;
+
     public override async ValueTask<DbConnection> ConnectionAsync(CancellationToken cancellationToken)
     {
         if (_connection is null)

@@ -120,7 +120,7 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                 }
             }
 
-            return new Session(connection, customers.ToDictionary(c => c.Key, c => c.Value.Build(), StringComparer.Ordinal), responses, time, origin, ambient);
+            return new Session(connection, customers.ToDictionary(c => c.Key, c => c.Value.Build(), StringComparer.Ordinal), responses, time, origin, ambient, database);
 
             void AddLot(LedgerRows.CustomerDataBuilder data, LotRecord lot)
             {
@@ -346,7 +346,8 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
     private static object TimeOrNull(DateTimeOffset? value) => value is { } v ? Instants.Normalize(v) : DBNull.Value;
 
     private sealed class Session(NpgsqlConnection connection, IReadOnlyDictionary<string, CustomerLedgerData> customers,
-        IReadOnlyDictionary<(string Scope, string Key), StoredResponse> apiResponses, TimeProvider time, string origin, AmbientTransaction? ambient)
+        IReadOnlyDictionary<(string Scope, string Key), StoredResponse> apiResponses, TimeProvider time, string origin, AmbientTransaction? ambient,
+        PostgresDatabase database)
         : ILedgerWriteSession
     {
         private bool _committed;
@@ -400,6 +401,9 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
 
         public async Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken)
         {
+            // The events this write reports, in its transaction (nothing to do, and no round trip, for most writes).
+            var events = await Events.OutboxSql.WriteLedgerAsync(connection, null, Dialect.Postgres, database.LedgerEvents, changes, cancellationToken)
+                .ConfigureAwait(false);
             await using var batch = new NpgsqlBatch(connection);
 
             if (changes.NewCustomers.Count > 0)
@@ -511,6 +515,7 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                 // The flow commits, and then notifies for everything it changed.
                 await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 ambient.ChangedCustomers.UnionWith(changes.Customers);
+                ambient.WroteEvents |= events > 0;
                 _committed = true;
                 return;
             }
@@ -529,6 +534,10 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             }
 
             _committed = true;
+            if (events > 0)
+            {
+                database.OutboxSignal.Notify();
+            }
         }
 
         /// <summary>

@@ -31,6 +31,8 @@ internal sealed class SqliteDatabase : TollgateDatabase, IDatabaseTransactions
         Settings = new SettingsStore(sql);
         Payments = new PaymentStore(sql);
         Webhooks = new WebhookInbox(sql, skipLocked: false);
+        Endpoints = new Events.WebhookEndpointStore(sql, skipLocked: false);
+        Outbox = new Events.EventOutbox(this);
         Sandbox = new SandboxStore(sql);
     }
 
@@ -64,6 +66,10 @@ internal sealed class SqliteDatabase : TollgateDatabase, IDatabaseTransactions
     public override IPaymentStore Payments { get; }
 
     public override IWebhookInbox Webhooks { get; }
+
+    public override Core.Events.IWebhookEndpointStore Endpoints { get; }
+
+    public override Core.Events.IEventOutbox Outbox { get; }
 
     public override ISandboxStore Sandbox { get; }
 

@@ -14,6 +14,10 @@ internal sealed class SqliteFlowTransaction(SqliteDatabase database) : AmbientTr
 
     public override DbTransaction? Transaction => _transaction;
 
+    protected override Dialect Dialect => Dialect.Sqlite;
+
+    protected override Events.OutboxSignal OutboxSignal => database.OutboxSignal;
+
     public override async ValueTask<DbConnection> ConnectionAsync(CancellationToken cancellationToken)
     {
         if (_connection is null)

@@ -75,7 +75,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                 }
             }
 
-            return new Session(connection, transaction, customers, responses, time, turn);
+            return new Session(connection, transaction, customers, responses, time, turn, database);
         }
         catch when (ambient is null)
         {
@@ -302,7 +302,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
     }
 
     private sealed class Session(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyDictionary<string, CustomerLedgerData> customers,
-        IReadOnlyDictionary<(string Scope, string Key), StoredResponse> apiResponses, TimeProvider time, WriteGate.Turn? turn)
+        IReadOnlyDictionary<(string Scope, string Key), StoredResponse> apiResponses, TimeProvider time, WriteGate.Turn? turn, SqliteDatabase database)
         : ILedgerWriteSession
     {
         // Without a turn of its own the session is part of a flow's transaction, which holds the turn and commits.
@@ -460,9 +460,19 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                     p.AddWithValue("$body", r.Response.Body);
                     p.AddWithValue("$at", D.Time(r.CreatedAt));
                 }, cancellationToken).ConfigureAwait(false);
+            var events = await Events.OutboxSql.WriteLedgerAsync(connection, transaction, D, database.LedgerEvents, changes, cancellationToken)
+                .ConfigureAwait(false);
             if (!inFlow)
             {
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                if (events > 0)
+                {
+                    database.OutboxSignal.Notify();
+                }
+            }
+            else if (events > 0)
+            {
+                AmbientTransaction.For(database)!.WroteEvents = true;
             }
         }
 

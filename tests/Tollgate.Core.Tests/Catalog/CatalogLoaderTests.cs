@@ -146,12 +146,27 @@ public sealed class CatalogLoaderTests
     [InlineData("plans: {}", "features", "is required")]
     [InlineData("features: [1, 2]", "features", "must be a mapping")]
     [InlineData("features:\n  x: { type: boolean\n", "", "is not valid YAML")]
+    [InlineData("features:\n  x: { type: boolean, alerts: [10] }", "features.x.alerts", "only credits and metered features")]
+    [InlineData("features:\n  x: { type: credits, alerts: [] }", "features.x.alerts", "must be a list of thresholds")]
+    [InlineData("features:\n  x: { type: credits, alerts: 10 }", "features.x.alerts", "must be a list of thresholds")]
+    [InlineData("features:\n  x: { type: credits, alerts: [10, 0] }", "features.x.alerts", "whole numbers ≥ 1")]
+    [InlineData("features:\n  x: { type: credits, alerts: [10, ten] }", "features.x.alerts", "whole numbers ≥ 1")]
+    [InlineData("features:\n  x: { type: credits, alerts: [10, 10] }", "features.x.alerts", "listed twice")]
     public void Parse_RejectsBadFeaturesAndStructure(string yaml, string path, string problem)
     {
         var error = Assert.Throws<CatalogException>(() => CatalogLoader.Parse(yaml, "c.yaml"));
 
         Assert.Equal(path, error.Path);
         Assert.Contains(problem, error.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Alerts_AreReadHighestFirst_AndDefaultToNone()
+    {
+        var catalog = CatalogLoader.Parse("features:\n  credits: { type: credits, alerts: [20, 100, 5] }\n  msgs: { type: metered }", "c.yaml");
+
+        Assert.Equal([100L, 20, 5], catalog.Feature("credits")!.Alerts);
+        Assert.Empty(catalog.Feature("msgs")!.Alerts);
     }
 
     [Fact]

@@ -76,6 +76,44 @@ public abstract partial class SessionSecurityTests
         private static partial Regex CsrfField();
     }
 
+    [Fact]
+    public async Task Admin_EventsPage_ShowsEndpointsDeliveriesAndFailures_AndRedeliverSendsAgain()
+    {
+        await using var receiver = await Tollgate.Testing.Fakes.EventReceiver.StartAsync();
+        receiver.AnswerNext(500);
+        await using var app = await TollgateApp.StartAsync(Provider, new Tollgate.Testing.ManualTimeProvider(TimeProvider.System.GetUtcNow()),
+            settings: new Dictionary<string, string?> { ["Tollgate:AdminKey"] = AdminKey, ["Tollgate:Webhooks:AllowPrivateAddresses"] = "true" });
+        var endpoint = await Json.ReadAsync(await app.PostAsync("/v1/webhook-endpoints", new { url = receiver.Url.ToString() }), 201);
+        receiver.Trust((string)endpoint["secret"]!);
+        await app.GrantAsync(TollgateApp.NewCustomer(), "credits", 7);
+        var first = (await receiver.WaitForAsync(r => r.Count == 1))[0];
+        for (var i = 0; i < 100 && (await Json.ReadAsync(await app.Client.GetAsync($"/v1/webhook-endpoints/{endpoint["id"]}/deliveries"), 200))["deliveries"]!
+            .AsArray().Count == 0; i++)
+        {
+            await Task.Delay(100);
+        }
+
+        var browser = new Browser(app);
+        using var signIn = await browser.PostFormAsync("/admin/login", "/admin/login", KeyValuePair.Create("key", AdminKey));
+        Assert.Equal(HttpStatusCode.Redirect, signIn.StatusCode);
+        using var list = await browser.SendAsync(HttpMethod.Get, "/admin/events");
+        var html = await list.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, list.StatusCode);
+        Assert.Contains(receiver.Url.ToString(), html, StringComparison.Ordinal);
+        Assert.Contains("credits.granted", html, StringComparison.Ordinal);
+        Assert.Contains("HTTP 500", html, StringComparison.Ordinal);
+        Assert.Contains($"/admin/events/{first.WebhookId}", html, StringComparison.Ordinal);
+
+        using var page = await browser.SendAsync(HttpMethod.Get, $"/admin/events/{first.WebhookId}");
+        var eventHtml = await page.Content.ReadAsStringAsync();
+        Assert.Contains("lot_id", eventHtml, StringComparison.Ordinal);
+        using var redeliver = await browser.PostFormAsync($"/admin/events/{first.WebhookId}", $"/admin/events/{first.WebhookId}?handler=Redeliver");
+        Assert.Equal(HttpStatusCode.Redirect, redeliver.StatusCode);
+        Assert.Equal($"/admin/events/{first.WebhookId}?done=redelivered", redeliver.Headers.Location?.OriginalString);
+        var again = await receiver.WaitForAsync(r => r.Count(e => e.WebhookId == first.WebhookId && e.Answered == 200) >= 1);
+        Assert.Contains(again, e => e.WebhookId == first.WebhookId && e.Answered == 200 && e.Verified);
+    }
+
     private static async Task<string> PortalLinkAsync(TollgateApp app, string customer)
     {
         await Json.ReadAsync(await app.SendAsync(HttpMethod.Put, $"/v1/customers/{customer}", "{}"), 200);

@@ -1,0 +1,74 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Tollgate.Core.Common;
+
+namespace Tollgate.Core.Events;
+
+/// <summary>The event types Tollgate sends to the app (API.md §6.3).</summary>
+public static class EventTypes
+{
+    public const string CapabilitiesChanged = "customer.capabilities_changed";
+    public const string CreditsGranted = "credits.granted";
+    public const string CreditsLow = "credits.low";
+    public const string CreditsDepleted = "credits.depleted";
+    public const string CreditsRecovered = "credits.recovered";
+    public const string SubscriptionCreated = "subscription.created";
+    public const string SubscriptionUpdated = "subscription.updated";
+    public const string SubscriptionRenewed = "subscription.renewed";
+    public const string SubscriptionCanceled = "subscription.canceled";
+    public const string PaymentSucceeded = "payment.succeeded";
+    public const string PaymentRefunded = "payment.refunded";
+    public const string PaymentDisputed = "payment.disputed";
+    public const string CheckoutCompleted = "checkout.completed";
+    public const string CheckoutExpired = "checkout.expired";
+
+    /// <summary>Every type an endpoint may subscribe to.</summary>
+    public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal)
+    {
+        CapabilitiesChanged, CreditsGranted, CreditsLow, CreditsDepleted, CreditsRecovered, SubscriptionCreated, SubscriptionUpdated,
+        SubscriptionRenewed, SubscriptionCanceled, PaymentSucceeded, PaymentRefunded, PaymentDisputed, CheckoutCompleted, CheckoutExpired,
+    };
+}
+
+/// <summary>
+/// One event to the app, about one customer. Its sequence number is given by the transaction that writes it (per
+/// customer, in commit order); <see cref="Body"/> is then what every endpoint receives, the same on every retry.
+/// </summary>
+public sealed record OutboundEvent(string EventId, string CustomerId, string Type, DateTimeOffset CreatedAt, JsonObject Data)
+{
+    public static OutboundEvent Create(string type, string customerId, JsonObject data, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(time);
+        data["customer_id"] = customerId;
+        return new OutboundEvent(Ids.New("evt", time), customerId, type, Instants.Now(time), data);
+    }
+
+    /// <summary>The JSON body sent: <c>{id, type, created_at, sequence, data}</c>.</summary>
+    public string Body(long sequence)
+    {
+        var body = new JsonObject
+        {
+            ["id"] = EventId,
+            ["type"] = Type,
+            ["created_at"] = CreatedAt.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture),
+            ["sequence"] = sequence,
+            ["data"] = Data.DeepClone(),
+        };
+        return body.ToJsonString(JsonOptions);
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = false };
+}
+
+/// <summary>
+/// The outbox of the calling flow's database transaction (<see cref="IDatabaseTransactions"/>): events added here are
+/// written in that transaction, just before it commits, so they exist exactly when the change they report does.
+/// </summary>
+public interface IEventOutbox
+{
+    /// <summary>Adds an event to the calling flow's transaction. Throws when the flow has none: an event is never
+    /// written after the fact, apart from its change.</summary>
+    void Add(OutboundEvent outboundEvent);
+}

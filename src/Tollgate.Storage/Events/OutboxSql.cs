@@ -1,0 +1,177 @@
+using System.Data.Common;
+using Tollgate.Core.Events;
+using Tollgate.Core.Ledger;
+using Tollgate.Storage.Common;
+
+namespace Tollgate.Storage.Events;
+
+/// <summary>
+/// Writes events into the transaction of the change they report (the outbox, DESIGN.md invariant 7): each gets the
+/// customer's next sequence number (the counter row stays locked until that transaction ends, so a customer's events
+/// are numbered in commit order) and one delivery row per enabled endpoint that takes its type (fan-out in the same
+/// transaction: a committed event is never without its deliveries).
+/// </summary>
+internal static class OutboxSql
+{
+    public static async Task<int> WriteAsync(DbConnection connection, DbTransaction? transaction, Dialect dialect, IReadOnlyList<OutboundEvent> events,
+        CancellationToken cancellationToken)
+    {
+        if (events.Count == 0)
+        {
+            return 0;
+        }
+
+        // A command per statement and event: reusing one with its parameters cleared made Npgsql's auto-prepared
+        // statement bind the values of an earlier execution (seen as a duplicate event id on the fifth use).
+        foreach (var e in events)
+        {
+            long seq;
+            await using (var counter = Command(connection, transaction,
+                "INSERT INTO event_counters (customer_id, seq) VALUES (@c, 1) ON CONFLICT (customer_id) DO UPDATE SET seq = event_counters.seq + 1 RETURNING seq"))
+            {
+                Add(counter, "@c", e.CustomerId);
+                seq = Convert.ToInt64(await counter.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            await using (var insert = Command(connection, transaction,
+                "INSERT INTO events (event_id, customer_id, seq, event_type, payload, created_at) VALUES (@id, @c, @seq, @type, @payload, @at)"))
+            {
+                Add(insert, "@id", e.EventId);
+                Add(insert, "@c", e.CustomerId);
+                Add(insert, "@seq", seq);
+                Add(insert, "@type", e.Type);
+                Add(insert, "@payload", e.Body(seq));
+                Add(insert, "@at", dialect.Time(e.CreatedAt));
+                await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await using (var fanOut = Command(connection, transaction,
+                """
+                INSERT INTO event_deliveries (endpoint_id, event_id, customer_id, seq, status, attempts, next_attempt_at, updated_at)
+                SELECT endpoint_id, @id, @c, @seq, 'pending', 0, @at, @at FROM webhook_endpoints
+                WHERE status = 'enabled' AND (event_types IS NULL OR ',' || event_types || ',' LIKE '%,' || @type || ',%')
+                """))
+            {
+                Add(fanOut, "@id", e.EventId);
+                Add(fanOut, "@c", e.CustomerId);
+                Add(fanOut, "@seq", seq);
+                Add(fanOut, "@at", dialect.Time(e.CreatedAt));
+                Add(fanOut, "@type", e.Type);
+                await fanOut.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return events.Count;
+    }
+
+    /// <summary>Writes what a ledger write reports (<see cref="LedgerEvents"/>) in its transaction, its customers
+    /// locked. Returns the number of events written.</summary>
+    public static async Task<int> WriteLedgerAsync(DbConnection connection, DbTransaction? transaction, Dialect dialect, LedgerEvents? rules,
+        LedgerChanges changes, CancellationToken cancellationToken)
+    {
+        if (rules is null || (changes.Entries.Count == 0 && changes.InsertedLots.Count == 0))
+        {
+            return 0;
+        }
+
+        var needed = rules.MarksNeeded(changes);
+        var marks = new Dictionary<(string, string), IReadOnlySet<long>>();
+        if (needed.Count > 0)
+        {
+            foreach (var (customer, feature) in needed)
+            {
+                await using var read = Command(connection, transaction, "SELECT threshold FROM alert_marks WHERE customer_id = @c AND feature = @f");
+                Add(read, "@c", customer);
+                Add(read, "@f", feature);
+                var fired = new HashSet<long>();
+                await using (var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        fired.Add(reader.GetInt64(0));
+                    }
+                }
+
+                marks[(customer, feature)] = fired;
+            }
+        }
+
+        var plan = rules.Plan(changes, marks);
+        if (plan.MarksCleared.Count > 0)
+        {
+            foreach (var (customer, feature) in plan.MarksCleared)
+            {
+                await using var clear = Command(connection, transaction, "DELETE FROM alert_marks WHERE customer_id = @c AND feature = @f");
+                Add(clear, "@c", customer);
+                Add(clear, "@f", feature);
+                await clear.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        if (plan.MarksSet.Count > 0)
+        {
+            foreach (var (customer, feature, threshold) in plan.MarksSet)
+            {
+                await using var set = Command(connection, transaction,
+                    "INSERT INTO alert_marks (customer_id, feature, threshold, created_at) VALUES (@c, @f, @t, @at) ON CONFLICT (customer_id, feature, threshold) DO NOTHING");
+                Add(set, "@c", customer);
+                Add(set, "@f", feature);
+                Add(set, "@t", threshold);
+                Add(set, "@at", dialect.Time(changes.Entries.Count > 0 ? changes.Entries[^1].At : DateTimeOffset.UnixEpoch));
+                await set.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return await WriteAsync(connection, transaction, dialect, plan.Events, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql)
+    {
+        var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        return command;
+    }
+
+    private static void Add(DbCommand command, string name, object? value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.Value = value ?? DBNull.Value;
+        command.Parameters.Add(parameter);
+    }
+}
+
+/// <summary>The outbox of a flow's transaction: events wait in the transaction and are written just before it
+/// commits, after every other write of the flow (so the counter row is always locked last, as in a ledger write).</summary>
+internal sealed class EventOutbox(object database) : IEventOutbox
+{
+    public void Add(OutboundEvent outboundEvent)
+    {
+        ArgumentNullException.ThrowIfNull(outboundEvent);
+        var ambient = AmbientTransaction.For(database)
+            ?? throw new InvalidOperationException($"Event {outboundEvent.Type} was added outside a database transaction: it must be written with its change.");
+        ambient.PendingEvents.Add(outboundEvent);
+    }
+}
+
+/// <summary>Wakes this process's dispatcher when events were committed here (other servers' events are found by polling).</summary>
+public sealed class OutboxSignal
+{
+    private readonly SemaphoreSlim _signal = new(0, 1);
+
+    public void Notify()
+    {
+        try
+        {
+            _signal.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled: one wake-up covers every event committed before the dispatcher looks.
+        }
+    }
+
+    /// <summary>Waits for a signal or the timeout, whichever comes first.</summary>
+    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _signal.WaitAsync(timeout, cancellationToken);
+}
