@@ -10,6 +10,9 @@ internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Dur
     /// <summary>Concurrent HTTP connections (= callers) of the http suite.</summary>
     public int[] Connections { get; init; } = [1, 16, 64];
 
+    /// <summary>Concurrent callers of the client suite (<c>--connections</c> there too).</summary>
+    public int[] ClientCallers { get; init; } = [1, 64];
+
     /// <summary>The server the http suite starts (<c>tollgate.dll</c>); null: the Release build next to the sources.</summary>
     public string? Server { get; init; }
 
@@ -46,6 +49,7 @@ internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Dur
             int.Parse(Value("--in-flight", "1"), CultureInfo.InvariantCulture))
         {
             Connections = Numbers("--connections", "1,16,64"),
+            ClientCallers = Numbers("--connections", "1,64"),
             Server = server.Length == 0 ? null : server,
             OpenLoopRate = int.Parse(Value("--open-loop-rate", "5000"), CultureInfo.InvariantCulture),
             OpenLoopDuration = TimeSpan.FromSeconds(double.Parse(Value("--open-loop-duration", "10"), CultureInfo.InvariantCulture)),

@@ -5,6 +5,7 @@ using Tollgate.Bench;
 // dotnet run -c Release --project bench/Tollgate.Bench -- ledger [--postgres "<connection string>"] [--duration 5] [--callers 1,8,32,64]
 // dotnet run -c Release --project bench/Tollgate.Bench -- http [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
 //     [--open-loop-rate 5000] [--open-loop-duration 10] [--long-run 1000000]
+// dotnet run -c Release --project bench/Tollgate.Bench -- client [--postgres "<connection string>"] [--duration 5] [--connections 1,64] [--server <tollgate.dll>]
 // dotnet run -c Release --project bench/Tollgate.Bench -- webhooks [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
 // dotnet run -c Release --project bench/Tollgate.Bench -- apple [--duration 5] [--callers 1,2]
 var options = BenchOptions.Parse(args);
@@ -34,6 +35,16 @@ switch (options.Suite)
         }
 
         break;
+    case "client":
+        var clientCells = await new ClientBenchmark(options).RunAsync();
+        markdown.Append(ClientBenchmark.Markdown(clientCells));
+        if (clientCells.Any(c => c.Errors > 0))
+        {
+            Console.Error.WriteLine($"client: {clientCells.Sum(c => c.Errors)} errors; see the table.");
+            exitCode = 1;
+        }
+
+        break;
     case "webhooks":
         var (webhookCells, bursts) = await new WebhookBenchmark(options).RunAsync();
         markdown.Append(WebhookBenchmark.Markdown(webhookCells, bursts));
@@ -55,7 +66,7 @@ switch (options.Suite)
 
         break;
     default:
-        Console.Error.WriteLine($"unknown suite '{options.Suite}'; suites: ledger, http, webhooks, apple");
+        Console.Error.WriteLine($"unknown suite '{options.Suite}'; suites: ledger, http, client, webhooks, apple");
         return 64;
 }
 
