@@ -30,7 +30,8 @@ public static class AppleApi
             return apple.Enabled
                 ? ApiResult.Ok(new AppleAccountTokenView(await apple.AccountTokenAsync(id, ct)))
                 : NotEnabled();
-        }).Produces<AppleAccountTokenView>();
+        }).Produces<AppleAccountTokenView>().WithName("createAppleAccountToken").Refuses(400, "invalid_request")
+            .Refuses(404, "unknown_provider");
 
         v1.MapPost("/apple/transactions", async (HttpContext http, AppleTransactions apple) =>
         {
@@ -52,7 +53,9 @@ public static class AppleApi
                 ForwardResult.UnknownProduct => Problems.NotFound("unknown_product", outcome.Detail!),
                 _ => Problems.Create(409, "customer_mismatch", "The transaction belongs to another customer.", outcome.Detail),
             };
-        }).Accepts<AppleTransactionBody>("application/json").Produces<AppleTransactionView>();
+        }).JsonBody<AppleTransactionBody>().Produces<AppleTransactionView>().WithName("forwardAppleTransaction")
+            .Refuses(400, "invalid_request").Refuses(401, "invalid_signature").Refuses(404, "unknown_provider", "unknown_product")
+           .Refuses(409, "customer_mismatch");
 
         return v1;
     }

@@ -115,8 +115,13 @@ public abstract class ProtocolTests : AppTestBase
         {
             // Clients name their methods after these, and every /v1 call may be refused for a missing key.
             Assert.False(string.IsNullOrEmpty((string?)operation["operationId"]), $"{path} has no operationId");
-            Assert.Equal("unauthorized", (string?)Codes(operation, "401").Single());
+            Assert.Contains("unauthorized", Codes(operation, "401"));
         }
+
+        // The one /v1 call whose 401 also means something else (API.md §6.4): a signed transaction that did not verify.
+        Assert.Equal(["invalid_signature", "unauthorized"],
+            Codes(document["paths"]!["/v1/apple/transactions"]!["post"]!.AsObject(), "401").Order(StringComparer.Ordinal));
+        Assert.Equal(["unauthorized"], Codes(document["paths"]!["/v1/usage"]!["post"]!.AsObject(), "401"));
 
         var usage = document["paths"]!["/v1/usage"]!["post"]!.AsObject();
         var header = usage["parameters"]!.AsArray().Single(p => (string?)p!["name"] == "Idempotency-Key")!;

@@ -58,6 +58,7 @@ public static class ApiDocs
         [nameof(HoldBody)] = ["customer_id", "feature", "amount"],
         [nameof(SettleBody)] = [],
         [nameof(GrantBody)] = ["feature", "amount", "reason"],
+        [nameof(AppleTransactionBody)] = ["customer_id", "signed_transaction"],
         [nameof(CheckoutBody)] = ["customer_id", "product"],
         [nameof(EnsureBody)] = ["customer_id", "capability", "product"],
         [nameof(CancelBody)] = [],
@@ -77,6 +78,7 @@ public static class ApiDocs
         [(nameof(PlanView), "interval")] = Names<BillingInterval>(),
         [(nameof(FeatureSettingView), "reset")] = Names<ResetInterval>(),
         [(nameof(ChangeBody), "policy")] = ["immediate", "next_cycle"],
+        [(nameof(AppleTransactionView), "status")] = ["applied", "duplicate", "pending"],
         [(nameof(UsageStats), "bucket")] = ["day", "month"],
     };
 
