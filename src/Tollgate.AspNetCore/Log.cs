@@ -11,4 +11,10 @@ internal static partial class Log
 
     [LoggerMessage(5003, LogLevel.Warning, "Admin sign-in attempts from {Address} are over the limit; refused with 429")]
     public static partial void AdminLoginLimited(ILogger logger, string address);
+
+    [LoggerMessage(5004, LogLevel.Warning, "An endpoint gate could not settle hold {HoldId} ({Code}); it expires unsettled and the request is not charged")]
+    public static partial void SettleFailed(ILogger logger, string holdId, string code);
+
+    [LoggerMessage(5005, LogLevel.Warning, "An endpoint gate could not release hold {HoldId} ({Code}); it returns its units when it expires")]
+    public static partial void ReleaseFailed(ILogger logger, string holdId, string code);
 }

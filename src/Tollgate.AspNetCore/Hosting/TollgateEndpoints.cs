@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.HttpOverrides;
+using Tollgate.AspNetCore;
 using Tollgate.Core.Usage;
 using Tollgate.Server.Api;
 using Tollgate.Server.Api.Http;
@@ -30,7 +31,9 @@ public static class TollgateEndpointExtensions
     /// <summary>
     /// Maps <c>/v1</c> (with the secret keys of <c>Tollgate:ApiKeys</c>), <c>/webhooks/*</c> and, unless
     /// <see cref="TollgateEndpointOptions.Pages"/> is off, the pages, with the middleware they need (problem+json errors,
-    /// request guards), which applies to those paths only. Needs <c>services.AddTollgate(…)</c>.
+    /// request guards), which applies to those paths only, and enforces the endpoint gates
+    /// (<see cref="TollgateGateExtensions.RequireFeature{TBuilder}"/>, <see cref="TollgateGateExtensions.ChargeUsage{TBuilder}"/>)
+    /// of the app's own endpoints. Needs <c>services.AddTollgate(…)</c>.
     /// </summary>
     public static WebApplication MapTollgate(this WebApplication app, Action<TollgateEndpointOptions>? configure = null)
     {
@@ -50,6 +53,8 @@ public static class TollgateEndpointExtensions
             app.UseWhen(context => IsTollgatePath(context.Request.Path, options.Pages), branch => UseTollgate(branch, settings, options));
         }
 
+        // After the app's authentication when MapTollgate comes after it (WebApplication adds it first when the app registers it).
+        app.UseTollgateGates();
         var v1 = app.MapGroup("/v1").AddEndpointFilter<ApiKeyFilter>().Refuses(401, "unauthorized").Refuses(500, "internal_error");
         v1.MapCustomersApi();
         v1.MapGateApi();

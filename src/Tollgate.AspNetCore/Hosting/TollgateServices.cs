@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Tollgate.AspNetCore;
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Customers;
 using Tollgate.Core.Entitlements;
@@ -86,6 +87,8 @@ public static class TollgateServiceCollectionExtensions
             services.AddHostedService<SandboxRenewer>();
         }
 
+        services.AddSingleton<Tollgate.ITollgate, Tollgate.Server.InProcess.InProcessTollgate>();
+        services.AddTollgateGates();
         services.AddAdminLoginRateLimit();
         services.AddTollgatePages();
         return services;
