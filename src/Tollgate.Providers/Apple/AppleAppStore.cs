@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Tollgate.Core.Payments;
+using Tollgate.Core.Subscriptions;
 using Tollgate.Providers.Http;
 
 namespace Tollgate.Providers.Apple;
