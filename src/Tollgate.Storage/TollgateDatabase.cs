@@ -17,22 +17,31 @@ public readonly record struct CustomerChange(string CustomerId, bool LedgerOnly)
 /// <summary>One Tollgate database: its migrations, health and the stores over it. Thread-safe; one per process.</summary>
 public abstract class TollgateDatabase : IAsyncDisposable
 {
+    /// <summary>Which engine this is.</summary>
     public abstract DatabaseProvider Provider { get; }
 
+    /// <summary>Lots, entries and holds.</summary>
     public abstract ILedgerStore Ledger { get; }
 
+    /// <summary>Customers under the app's ids.</summary>
     public abstract ICustomerStore Customers { get; }
 
+    /// <summary>Subscriptions and their periods.</summary>
     public abstract ISubscriptionStore Subscriptions { get; }
 
+    /// <summary>Responses stored under Idempotency-Keys.</summary>
     public abstract IIdempotencyStore Idempotency { get; }
 
+    /// <summary>Settings Tollgate keeps itself (generated secrets).</summary>
     public abstract ISettingsStore Settings { get; }
 
+    /// <summary>Checkouts, payments and provider customers.</summary>
     public abstract IPaymentStore Payments { get; }
 
+    /// <summary>Provider webhooks as received, and their processing state.</summary>
     public abstract IWebhookInbox Webhooks { get; }
 
+    /// <summary>The Sandbox provider's sessions and subscriptions.</summary>
     public abstract ISandboxStore Sandbox { get; }
 
     /// <summary>The app's event endpoints and the deliveries of events to them.</summary>
@@ -54,6 +63,9 @@ public abstract class TollgateDatabase : IAsyncDisposable
     /// <summary>The newest schema version this build knows.</summary>
     public int LatestVersion => Migration.For(Provider).Count;
 
+    /// <summary>The database <paramref name="options"/> name, not yet migrated (see <c>MigrateAsync</c>).</summary>
+    /// <param name="options">Engine and connection string.</param>
+    /// <param name="time">The clock stored rows are stamped with.</param>
     public static TollgateDatabase Create(DatabaseOptions options, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -89,5 +101,6 @@ public abstract class TollgateDatabase : IAsyncDisposable
         return Task.CompletedTask;
     }
 
+    /// <summary>Closes the connection pools.</summary>
     public abstract ValueTask DisposeAsync();
 }

@@ -1,3 +1,5 @@
+using Tollgate.Core.Subscriptions;
+
 namespace Tollgate.Core.Payments;
 
 /// <summary>
@@ -57,15 +59,6 @@ public enum ProviderCapabilities
     ManageSubscriptions = 4,
 
     All = Checkout | PriceLookup | ManageSubscriptions,
-}
-
-public enum PlanChangePolicy
-{
-    /// <summary>The new plan applies now: new allowances now, the prorated difference charged now.</summary>
-    Immediate,
-
-    /// <summary>The new plan applies at the next renewal.</summary>
-    NextCycle,
 }
 
 public enum CheckoutMode

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Tollgate.Core.Payments;
+using Tollgate.Core.Subscriptions;
 using Tollgate.Providers.Http;
 
 namespace Tollgate.Providers.Apple;
@@ -45,8 +46,10 @@ public sealed class AppleAppStore : IPaymentProvider
 
     internal AppleAppStore(AppleVerifier verifier) => _verifier = verifier;
 
+    /// <inheritdoc/>
     public string Id => AppleEvents.Provider;
 
+    /// <inheritdoc/>
     public ProviderCapabilities Capabilities => ProviderCapabilities.None;
 
     /// <summary>Verifies a StoreKit 2 transaction (JWS) forwarded for <paramref name="customerId"/> and normalizes it.</summary>
@@ -63,17 +66,22 @@ public sealed class AppleAppStore : IPaymentProvider
             t.IsSubscription, t.IsSubscription ? t.OriginalTransactionId : null, AppleEvents.FromTransaction(t, customerId), payload);
     }
 
+    /// <inheritdoc/>
     public Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken) =>
         throw new ProviderException(Id, "The App Store has no price lookup for a server; the catalog's price is shown.");
 
+    /// <inheritdoc/>
     public Task<ProviderCheckout> CreateCheckoutAsync(CheckoutRequest request, CancellationToken cancellationToken) =>
         throw new ProviderException(Id, "App Store products are bought inside the app with StoreKit, not through a web checkout.");
 
+    /// <inheritdoc/>
     public Task CancelSubscriptionAsync(string providerSubscriptionId, bool atPeriodEnd, CancellationToken cancellationToken) =>
         throw NotHere();
 
+    /// <inheritdoc/>
     public Task ResumeSubscriptionAsync(string providerSubscriptionId, CancellationToken cancellationToken) => throw NotHere();
 
+    /// <inheritdoc/>
     public Task ChangeSubscriptionAsync(string providerSubscriptionId, string newProviderProductRef, PlanChangePolicy policy,
         CancellationToken cancellationToken) => throw NotHere();
 

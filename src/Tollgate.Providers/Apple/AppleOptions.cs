@@ -6,7 +6,10 @@ namespace Tollgate.Providers.Apple;
 /// environment is refused (a Sandbox purchase must never grant anything on a Production server).</summary>
 public enum AppleEnvironment
 {
+    /// <summary>Real purchases.</summary>
     Production,
+
+    /// <summary>Sandbox and TestFlight purchases.</summary>
     Sandbox,
 }
 
@@ -27,6 +30,7 @@ public sealed record AppleOptions
     /// so verification needs no network; never applied to <see cref="AdditionalRoots"/>.</summary>
     public bool OnlineRevocationChecks { get; init; }
 
+    /// <summary>The settings without the certificates' contents.</summary>
     public override string ToString() =>
         $"AppleOptions {{ BundleId = {BundleId}, Environment = {Environment}, AdditionalRoots = {AdditionalRoots.Count}, "
         + $"OnlineRevocationChecks = {OnlineRevocationChecks} }}";

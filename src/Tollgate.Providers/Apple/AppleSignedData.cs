@@ -11,6 +11,7 @@ namespace Tollgate.Providers.Apple;
 /// <summary>Why Apple-signed data was refused. Any of them answers <c>401 invalid_signature</c>, nothing stored.</summary>
 public enum AppleVerificationFailure
 {
+    /// <summary>Verified: nothing failed.</summary>
     None,
 
     /// <summary>Not a compact JWS whose header and payload are JSON objects.</summary>

@@ -7,6 +7,7 @@ namespace Tollgate.Providers.Http;
 /// the host's HttpClient instrumentation).</summary>
 public static class ProviderTelemetry
 {
+    /// <summary>The name of the meter, for a host that collects it (<c>AddMeter</c>).</summary>
     public const string Name = "Tollgate.Providers";
     private static readonly Meter Meter = new(Name);
 

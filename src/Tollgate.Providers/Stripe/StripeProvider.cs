@@ -1,4 +1,5 @@
 using Tollgate.Core.Payments;
+using Tollgate.Core.Subscriptions;
 using Tollgate.Providers.Http;
 
 namespace Tollgate.Providers.Stripe;

@@ -160,6 +160,7 @@ public sealed class OutboxSignal
 {
     private readonly SemaphoreSlim _signal = new(0, 1);
 
+    /// <summary>Events were committed: the dispatcher looks now rather than at its next poll.</summary>
     public void Notify()
     {
         try

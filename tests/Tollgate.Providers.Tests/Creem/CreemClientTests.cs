@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Tollgate.Core.Payments;
+using Tollgate.Core.Subscriptions;
 using Tollgate.Providers.Creem;
 using Tollgate.Testing.Fakes;
 using static Tollgate.Providers.Tests.TestSupport;

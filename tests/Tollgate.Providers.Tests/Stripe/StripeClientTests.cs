@@ -1,4 +1,5 @@
 using Tollgate.Core.Payments;
+using Tollgate.Core.Subscriptions;
 using Tollgate.Providers.Stripe;
 using Tollgate.Testing.Fakes;
 using static Tollgate.Providers.Tests.TestSupport;

@@ -24,7 +24,7 @@ public sealed partial class TextsTests
     [Fact]
     public void EveryKeyThePagesUse_Exists()
     {
-        var server = Path.Combine(RepositoryRoot(), "src", "Tollgate.Server");
+        var server = Path.Combine(RepositoryRoot(), "src", "Tollgate.AspNetCore");
         var files = Directory.EnumerateFiles(Path.Combine(server, "Pages"), "*.cshtml*", SearchOption.AllDirectories)
             .Concat(Directory.EnumerateFiles(Path.Combine(server, "Web"), "*.cs"))
             .Append(Path.Combine(server, "Payments", "Sandbox", "SandboxPages.cs"))

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.DependencyInjection;
-using Tollgate.Core.Payments;
 using Tollgate.Core.Subscriptions;
 using Tollgate.Server.Tests.Support;
 using Tollgate.Storage;

@@ -503,7 +503,7 @@ export interface components {
             product: string;
             /**
              * @description `applied`, `duplicate` (recorded before: nothing happened twice) or `pending`
-             *         (stored; applying failed and is retried).
+             *             (stored; applying failed and is retried).
              * @enum {string}
              */
             status: "applied" | "duplicate" | "pending";

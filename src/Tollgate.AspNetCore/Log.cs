@@ -17,4 +17,10 @@ internal static partial class Log
 
     [LoggerMessage(5005, LogLevel.Information, "Stopped accepting work; the ledger drains its queues as the host is disposed")]
     public static partial void ShutdownFinished(ILogger logger);
+
+    [LoggerMessage(5006, LogLevel.Warning, "An endpoint gate could not settle hold {HoldId} ({Code}); it expires unsettled and the request is not charged")]
+    public static partial void SettleFailed(ILogger logger, string holdId, string code);
+
+    [LoggerMessage(5007, LogLevel.Warning, "An endpoint gate could not release hold {HoldId} ({Code}); it returns its units when it expires")]
+    public static partial void ReleaseFailed(ILogger logger, string holdId, string code);
 }

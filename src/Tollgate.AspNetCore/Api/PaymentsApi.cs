@@ -1,6 +1,7 @@
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Customers;
 using Tollgate.Core.Payments;
+using Tollgate.Core.Subscriptions;
 using Tollgate.Core.Usage;
 using Tollgate.Server.Api.Http;
 using Tollgate.Server.Payments;
@@ -138,14 +139,8 @@ public static class PaymentsApi
         _ => Problems.Create(502, "provider_error", "The payment provider refused or failed.", outcome.Message),
     };
 
-    private static ApiResult CheckoutProblem(CheckoutOutcome outcome) => outcome.Refusal switch
-    {
-        CheckoutRefusal.UnknownProduct => Problems.NotFound("unknown_product", outcome.Message!),
-        CheckoutRefusal.NotEligible => Problems.Create(409, "not_eligible", "The customer cannot buy this.", outcome.Message),
-        CheckoutRefusal.ProviderError => Problems.Create(502, "provider_error", "The payment provider refused or failed.", outcome.Message),
-        CheckoutRefusal.NotSupported => Problems.Create(409, "not_supported", "The provider has no web checkout.", outcome.Message),
-        _ => Problems.InvalidRequest(outcome.Message!),
-    };
+    private static ApiResult CheckoutProblem(CheckoutOutcome outcome) =>
+        outcome.Refusal is { } refusal ? Refusals.Problem(Refusals.Of(refusal), outcome.Message) : Problems.InvalidRequest(outcome.Message!);
 
     private static ApiResult? Url(string? value, string field) =>
         value is null || (Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")

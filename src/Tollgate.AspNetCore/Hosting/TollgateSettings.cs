@@ -21,9 +21,13 @@ public sealed record TollgateSettings(
     bool ForwardedHeaders = false,
     bool AllowPrivateWebhookAddresses = false)
 {
-    public static TollgateSettings Read(IConfiguration configuration)
+    /// <summary>Reads the <c>Tollgate</c> section of an app's configuration.</summary>
+    public static TollgateSettings Read(IConfiguration configuration) => ReadSection(configuration.GetSection("Tollgate"));
+
+    /// <summary>Reads Tollgate's settings from their section (an embedding app may keep them under any name; problems
+    /// still name the keys in their <c>Tollgate__…</c> form, the one the documentation uses).</summary>
+    public static TollgateSettings ReadSection(IConfiguration section)
     {
-        var section = configuration.GetSection("Tollgate");
         var database = ReadDatabase(section.GetSection("Database"));
         var catalog = Blank(section["Catalog"]);
         if (catalog is not null && !File.Exists(catalog))

@@ -11,6 +11,9 @@ namespace Tollgate.Server.Payments;
 /// </summary>
 public sealed class PublicUrls(TollgateSettings settings, IServer server)
 {
+    /// <summary>Where the server listens when nothing else is configured.</summary>
+    internal const string DefaultUrl = "http://localhost:5080";
+
     private Uri? _listening;
 
     /// <summary>A test server sets this: requests to self then go through its in-memory handler.</summary>
@@ -27,7 +30,7 @@ public sealed class PublicUrls(TollgateSettings settings, IServer server)
 
     private Uri ReadListening()
     {
-        var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? TollgateHost.DefaultUrl;
+        var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? DefaultUrl;
         // A wildcard binding is reachable on loopback.
         address = address.Replace("://+", "://localhost", StringComparison.Ordinal).Replace("://*", "://localhost", StringComparison.Ordinal)
             .Replace("://0.0.0.0", "://localhost", StringComparison.Ordinal).Replace("://[::]", "://localhost", StringComparison.Ordinal);

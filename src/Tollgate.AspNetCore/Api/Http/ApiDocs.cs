@@ -68,7 +68,9 @@ public static class ApiDocs
     /// <summary>String fields whose values form a closed set, from the enums they are written from where there is one.</summary>
     private static readonly Dictionary<(string Schema, string Property), string[]> Enums = new()
     {
-        [(nameof(CheckView), "reason")] = [.. Enum.GetValues<GateRefusal>().Select(GateProblems.Code).Where(c => c != "invalid_request").Distinct()],
+        // The reasons a check can answer with (the hold and key refusals come only from writes).
+        [(nameof(CheckView), "reason")] = [.. new[] { GateRefusal.NotEntitled, GateRefusal.InsufficientBalance, GateRefusal.QuotaExceeded,
+            GateRefusal.LimitReached, GateRefusal.ConcurrencyLimit, GateRefusal.Unavailable }.Select(GateProblems.Code)],
         [(nameof(CheckoutView), "status")] = Names<CheckoutStatus>(),
         [(nameof(HoldView), "status")] = Names<HoldStatus>(),
         [(nameof(BalanceView), "type")] = Names<FeatureType>(),

@@ -2,6 +2,7 @@ using Tollgate.Core.Catalog;
 using Tollgate.Core.Common;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Payments.Sandbox;
+using Tollgate.Core.Subscriptions;
 
 namespace Tollgate.Server.Payments.Sandbox;
 

@@ -1,0 +1,172 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Tollgate.AspNetCore;
+using Tollgate.Core.Catalog;
+using Tollgate.Core.Customers;
+using Tollgate.Core.Entitlements;
+using Tollgate.Core.Ledger;
+using Tollgate.Core.Payments;
+using Tollgate.Core.Payments.Sandbox;
+using Tollgate.Core.Subscriptions;
+using Tollgate.Core.Usage;
+using Tollgate.Providers;
+using Tollgate.Providers.Apple;
+using Tollgate.Providers.Creem;
+using Tollgate.Providers.Stripe;
+using Tollgate.Server.Api.Http;
+using Tollgate.Server.Health;
+using Tollgate.Server.Hosting;
+using Tollgate.Server.Payments;
+using Tollgate.Server.Payments.Sandbox;
+using Tollgate.Server.Web;
+using Tollgate.Storage;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the Tollgate engine into an app's services: <c>builder.Services.AddTollgate(builder.Configuration.GetSection("Tollgate"))</c>.</summary>
+public static class TollgateServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the whole engine — gate, ledger, subscriptions, payments and their providers, webhooks, change feed,
+    /// background jobs, the pages' services and the in-process <see cref="Tollgate.ITollgate"/> — configured by
+    /// <paramref name="section"/>, which takes the keys of the server's <c>Tollgate</c> section (API.md §2).
+    /// The database is migrated when the app starts, before it serves.
+    /// </summary>
+    /// <exception cref="ConfigurationException">A setting is wrong; the message names its key.</exception>
+    public static IServiceCollection AddTollgate(this IServiceCollection services, IConfigurationSection section)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        return services.AddTollgate(TollgateSettings.ReadSection(section));
+    }
+
+    /// <summary>Registers the whole engine with settings built in code (see <see cref="AddTollgate(IServiceCollection, IConfigurationSection)"/>).</summary>
+    /// <param name="services">The app's services.</param>
+    /// <param name="settings">The settings; <see cref="TollgateSettings.Read"/> builds them from configuration.</param>
+    /// <param name="catalog">The catalog; the one <paramref name="settings"/> names (or the demo catalog) when null.</param>
+    /// <exception cref="ConfigurationException">The catalog cannot be loaded; the message names its key.</exception>
+    public static IServiceCollection AddTollgate(this IServiceCollection services, TollgateSettings settings, ProductCatalog? catalog = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(settings);
+        catalog ??= settings.LoadCatalog();
+        // First, so the database is migrated and the keys are loaded before any other hosted service (and the server) starts.
+        services.AddSingleton<TollgateStartup>();
+        services.AddHostedService(sp => sp.GetRequiredService<TollgateStartup>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(settings);
+        services.AddSingleton(catalog);
+        services.AddSingleton(sp =>
+        {
+            var database = TollgateDatabase.Create(settings.Database, sp.GetRequiredService<TimeProvider>());
+            database.LedgerEvents = new Tollgate.Core.Events.LedgerEvents(catalog, sp.GetRequiredService<TimeProvider>());
+            return database;
+        });
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Endpoints);
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Outbox);
+        services.AddSingleton(sp => new Tollgate.Server.Events.WebhookSender(settings.AllowPrivateWebhookAddresses, sp.GetRequiredService<TimeProvider>()));
+        services.AddHostedService<Tollgate.Server.Events.EventDispatcher>();
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Customers);
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Subscriptions);
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Idempotency);
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Settings);
+        services.AddSingleton(sp => new LedgerEngine(
+            sp.GetRequiredService<TollgateDatabase>().Ledger,
+            sp.GetRequiredService<TimeProvider>(),
+            new LedgerOptions { Lanes = settings.Database.Provider == DatabaseProvider.Postgres ? 4 : 1, BurnOrders = catalog.BurnOrders() },
+            sp.GetRequiredService<ILogger<LedgerEngine>>()));
+        services.AddSingleton(sp => new Gate(catalog, sp.GetRequiredService<LedgerEngine>(), sp.GetRequiredService<ISubscriptionStore>(),
+            sp.GetRequiredService<TimeProvider>(), new GateOptions { PastDueKeepsAccess = settings.PastDueKeepsAccess },
+            sp.GetService<IExternalAccessSource>(), sp.GetRequiredService<ILogger<Gate>>())
+        {
+            // Until the change feed is heard, other servers' writes could be missed: no cache on PostgreSQL yet.
+            CacheEnabled = settings.Database.Provider == DatabaseProvider.Sqlite,
+        });
+        services.AddSingleton(sp => new SubscriptionService(catalog, sp.GetRequiredService<ISubscriptionStore>(), sp.GetRequiredService<LedgerEngine>(),
+            sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>()));
+        AddPayments(services, settings, catalog);
+        services.AddSingleton<ApiKeyRing>();
+        services.AddSingleton(sp => sp.GetRequiredService<ApiKeyRing>().Keys);
+        services.AddSingleton<ApiKeyFilter>();
+        services.AddSingleton<IdempotencyFilter>();
+        services.AddTollgateHealth();
+        services.AddGracefulShutdown();
+        services.AddHostedService<LedgerSweeper>();
+        services.AddHostedService<ChangeFeedListener>();
+        services.AddHostedService<WebhookRetryWorker>();
+        if (settings.Providers.SandboxEnabled)
+        {
+            services.AddHostedService<SandboxRenewer>();
+        }
+
+        services.AddSingleton<Tollgate.ITollgate, Tollgate.Server.InProcess.InProcessTollgate>();
+        services.AddTollgateGates();
+        services.AddAdminLoginRateLimit();
+        services.AddTollgatePages();
+        return services;
+    }
+
+    private static void AddPayments(IServiceCollection services, TollgateSettings settings, ProductCatalog catalog)
+    {
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Payments);
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Webhooks);
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Sandbox);
+        services.AddSingleton<PublicUrls>();
+        services.AddSingleton<PortalTokens>();
+        services.AddSingleton<SubscriptionActions>();
+        services.AddSingleton<AppleTransactions>();
+        services.AddSingleton<SandboxSecret>();
+        services.AddSingleton(sp => new SandboxBilling(sp.GetRequiredService<ISandboxStore>(), catalog, sp.GetRequiredService<PublicUrls>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<SandboxSecret>().GetAsync, sp.GetRequiredService<ILogger<SandboxBilling>>()));
+        services.AddSingleton(sp =>
+        {
+            // Provider calls time out and back off in wall-clock time, whatever clock the business logic runs on.
+            var providers = new List<IPaymentProvider>();
+            if (settings.Providers.SandboxEnabled)
+            {
+                providers.Add(new SandboxProvider(sp.GetRequiredService<ISandboxStore>(), catalog, sp.GetRequiredService<PublicUrls>(),
+                    sp.GetRequiredService<SandboxBilling>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<SandboxSecret>().GetAsync));
+            }
+
+            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tollgate.Providers");
+            if (settings.Providers.Creem is { } creem)
+            {
+                providers.Add(PaymentProviders.CreateCreem(new HttpClient(), new CreemOptions { ApiKey = creem.ApiKey, WebhookSecret = creem.WebhookSecret, BaseUrl = creem.BaseUrl },
+                    TimeProvider.System, logger));
+            }
+
+            if (settings.Providers.Stripe is { } stripe)
+            {
+                providers.Add(PaymentProviders.CreateStripe(new HttpClient(), new StripeOptions
+                {
+                    SecretKey = stripe.SecretKey,
+                    WebhookSecrets = stripe.WebhookSecrets,
+                    BaseUrl = stripe.BaseUrl,
+                    SignatureToleranceSeconds = stripe.ToleranceSeconds,
+                }, TimeProvider.System, logger));
+            }
+
+            if (settings.Providers.Apple is { } apple)
+            {
+                providers.Add(PaymentProviders.CreateApple(new AppleOptions
+                {
+                    BundleId = apple.BundleId,
+                    Environment = apple.Environment,
+                    AdditionalRoots = apple.RootCertificates,
+                    OnlineRevocationChecks = apple.OnlineChecks,
+                }, sp.GetRequiredService<TimeProvider>()));
+            }
+
+            return new ProviderRegistry(providers, settings.Providers.Default);
+        });
+        services.AddSingleton(sp => new PriceBook(catalog, sp.GetRequiredService<ProviderRegistry>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<PriceBook>>()));
+        services.AddSingleton(sp => new CheckoutService(catalog, sp.GetRequiredService<ProviderRegistry>(), sp.GetRequiredService<IPaymentStore>(),
+            sp.GetRequiredService<ICustomerStore>(), sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>(), () => sp.GetRequiredService<PublicUrls>().Base));
+        services.AddSingleton(sp => new PaymentApplier(catalog, sp.GetRequiredService<IPaymentStore>(), sp.GetRequiredService<ISubscriptionStore>(),
+            sp.GetRequiredService<SubscriptionService>(), sp.GetRequiredService<LedgerEngine>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<Tollgate.Core.Events.IEventOutbox>()));
+        services.AddSingleton(sp => new WebhookProcessor(sp.GetRequiredService<ProviderRegistry>(), sp.GetRequiredService<IWebhookInbox>(),
+            sp.GetRequiredService<PaymentApplier>(), sp.GetRequiredService<Gate>(), sp.GetRequiredService<TollgateDatabase>().Transactions,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<WebhookProcessor>>()));
+    }
+}

@@ -1,0 +1,100 @@
+using Tollgate.AspNetCore.Tests.Support;
+using Tollgate.Client;
+using Tollgate.Storage;
+
+namespace Tollgate.AspNetCore.Tests;
+
+public sealed class SqliteSameResultsTests : SameResultsTests
+{
+    protected override DatabaseProvider Provider => DatabaseProvider.Sqlite;
+}
+
+public sealed class PostgresSameResultsTests : SameResultsTests
+{
+    protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
+}
+
+/// <summary>
+/// The same app code against the engine in process and against the same engine over HTTP through Tollgate.Client:
+/// every call of <see cref="ITollgate"/>, its successes and its refusals, must come out the same.
+/// </summary>
+public abstract class SameResultsTests
+{
+    protected abstract DatabaseProvider Provider { get; }
+
+    /// <summary>App code: a customer's life in calls, each answer written down without the ids and instants that differ
+    /// between two runs.</summary>
+    private static async Task<List<string>> RunAppCodeAsync(ITollgate tollgate, string customer)
+    {
+        var log = new List<string>();
+        void Note<T>(string call, TollgateResult<T> result, Func<T, string> show) where T : class =>
+            log.Add($"{call}: {(result.Succeeded ? "ok " + show(result.Value) : "refused " + result.Refusal!.Code + (result.Value is { } v ? " " + show(v) : ""))}");
+
+        Note("upsert", await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(customer) { Email = "a@example.com", Name = "Ada" }),
+            c => $"{c.Email} {c.Name} {c.Plan} {c.Subscriptions.Count}");
+        Note("upsert bad email", await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(customer) { Email = "nope" }), c => c.Id);
+        Note("check", await tollgate.CheckAsync(new CheckRequest(customer, "ai_messages") { Amount = 5 }),
+            c => $"{c.Allowed} {c.Balance?.Available} {c.Balance?.Limit} {c.Balance?.Used}");
+        Note("check boolean", await tollgate.CheckAsync(new CheckRequest(customer, "hd_export")), c => $"{c.Allowed} {c.Reason}");
+        Note("check unknown", await tollgate.CheckAsync(new CheckRequest(customer, "teleport")), c => c.Feature);
+        Note("check bad id", await tollgate.CheckAsync(new CheckRequest("has space", "ai_messages")), c => c.Feature);
+        Note("use", await tollgate.UseAsync(new UsageRequest(customer, "ai_messages", 7)), u => $"{u.Feature} {u.Remaining}");
+        Note("use too much", await tollgate.UseAsync(new UsageRequest(customer, "ai_messages", 44)), u => u.Feature);
+        Note("use boolean", await tollgate.UseAsync(new UsageRequest(customer, "hd_export", 1)), u => u.Feature);
+        Note("use credits", await tollgate.UseAsync(new UsageRequest(customer, "credits", 1)), u => u.Feature);
+        Note("grant", await tollgate.GrantAsync(new CreateGrantRequest(customer, "credits", 20, "welcome")), g => $"{g.Feature} {g.Amount}");
+        Note("grant negative", await tollgate.GrantAsync(new CreateGrantRequest(customer, "credits", -1, "x")), g => g.Feature);
+        Note("grant boolean", await tollgate.GrantAsync(new CreateGrantRequest(customer, "hd_export", 1, "x")), g => g.Feature);
+        var hold = await tollgate.CreateHoldAsync(new CreateHoldRequest(customer, "credits", 8));
+        Note("hold", hold, h => $"{h.Status} {h.Amount} {h.Feature}");
+        Note("hold too much", await tollgate.CreateHoldAsync(new CreateHoldRequest(customer, "credits", 13)), h => h.Feature);
+        Note("settle part", await tollgate.SettleHoldAsync(new SettleHoldRequest(hold.Value!.Id) { Amount = 3 }), s => $"{s.Status} {s.Settled} {s.Released}");
+        Note("settle again", await tollgate.SettleHoldAsync(new SettleHoldRequest(hold.Value.Id)), s => s.Id);
+        Note("release missing", await tollgate.ReleaseHoldAsync("hold_missing"), r => r.Id);
+        var second = await tollgate.CreateHoldAsync(new CreateHoldRequest(customer, "video_jobs", 1) { TimeToLive = TimeSpan.FromMinutes(5) });
+        Note("hold slot", second, h => $"{h.Status} {h.Amount}");
+        Note("hold second slot", await tollgate.CreateHoldAsync(new CreateHoldRequest(customer, "video_jobs", 1)), h => h.Feature);
+        Note("release", await tollgate.ReleaseHoldAsync(second.Value!.Id), r => $"{r.Status}");
+        Note("capabilities", await tollgate.GetCapabilitiesAsync(customer), c => string.Join(",", c.Items.Order(StringComparer.Ordinal)));
+        Note("balances", await tollgate.GetBalancesAsync(customer), b => string.Join(";", b.Items.OrderBy(i => i.Feature, StringComparer.Ordinal)
+            .Select(i => $"{i.Feature}:{i.Type}:{i.Available}:{i.Held}:{i.Debt}:{i.Limit}:{i.Used}:{string.Join("+", i.Lots.Select(l => $"{l.Source}/{l.Amount}/{l.Remaining}"))}")));
+        Note("products", await tollgate.GetProductsAsync(customer), p => $"{p.Provider} " + string.Join(",", p.Plans.Select(l =>
+            $"{l.Id}/{l.Interval}/{l.Price?.Amount}/{l.Eligible}/{l.Features.Count}")) + " " + string.Join(",", p.Packs.Select(k => $"{k.Id}/{k.Credits}/{k.Eligible}")));
+        Note("products bad provider", await tollgate.GetProductsAsync(provider: "paypal"), p => p.Provider);
+        Note("checkout unknown", await tollgate.CreateCheckoutAsync(new CreateCheckoutRequest(customer, "platinum")), c => c.Id);
+        var checkout = await tollgate.CreateCheckoutAsync(new CreateCheckoutRequest(customer, "starter_pack"));
+        Note("checkout", checkout, c => $"{c.Provider} {c.Status} {c.Product} {c.CustomerId == customer}");
+        Note("get checkout", await tollgate.GetCheckoutAsync(checkout.Value!.Id), c => $"{c.Status} {c.Product}");
+        Note("get checkout missing", await tollgate.GetCheckoutAsync("chk_missing"), c => c.Id);
+        Note("ensure", await tollgate.EnsureAccessAsync(new EnsureAccessRequest(customer, "feature:hd_export", "pro")),
+            a => $"{a.AlreadyHasAccess} {a.CheckoutId is not null}");
+        Note("ensure has", await tollgate.EnsureAccessAsync(new EnsureAccessRequest(customer, "plan:free", "pro")), a => $"{a.AlreadyHasAccess}");
+        Note("portal", await tollgate.CreatePortalLinkAsync(customer), p => p.Url.AbsolutePath);
+        Note("portal unknown", await tollgate.CreatePortalLinkAsync(customer + "x"), p => p.Url.AbsolutePath);
+        return log;
+    }
+
+    [Fact]
+    public async Task TheSameAppCode_InProcessAndThroughTheClient_GetsTheSameResults()
+    {
+        if (Provider == DatabaseProvider.Postgres)
+        {
+            _ = Tollgate.Testing.Postgres.ConnectionString;
+        }
+
+        await using var app = await EmbeddedApp.StartAsync(Provider, kestrel: true);
+        using var http = new HttpClient();
+        var remote = new TollgateClient(http, new TollgateClientOptions { BaseAddress = app.Address, SecretKey = EmbeddedApp.ApiKey });
+
+        var inProcess = await RunAppCodeAsync(app.Tollgate, EmbeddedApp.NewCustomer());
+        var overHttp = await RunAppCodeAsync(remote, EmbeddedApp.NewCustomer());
+
+        Assert.Equal(overHttp, inProcess);
+        // Not vacuous: both runs saw successes and each kind of refusal the script provokes.
+        foreach (var expected in new[] { "use too much: refused quota_exceeded", "check unknown: refused unknown_feature", "settle part: ok Settled 3 5",
+            "hold second slot: refused concurrency_limit", "portal unknown: refused customer_not_found", "checkout: ok sandbox Open starter_pack True" })
+        {
+            Assert.True(inProcess.Any(l => l.StartsWith(expected, StringComparison.Ordinal)), $"no '{expected}' in:\n{string.Join("\n", inProcess)}");
+        }
+    }
+}
