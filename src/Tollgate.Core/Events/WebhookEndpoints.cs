@@ -46,6 +46,10 @@ public sealed record StoredEvent(string EventId, string CustomerId, long Sequenc
 public sealed record DeliveryWork(WebhookEndpoint Endpoint, string EventId, string Payload, int Attempts, string Claim);
 
 /// <summary>The state of one event's delivery to one endpoint (the admin console's list).</summary>
+/// <summary>The outbox's backlog across all endpoints: deliveries still to be sent, when the oldest of their events was
+/// written, and deliveries given up after their last attempt.</summary>
+public sealed record OutboxBacklog(long Pending, DateTimeOffset? OldestPendingCreatedAt, long Failed);
+
 public sealed record DeliveryState(string EndpointId, string EventId, string EventType, string CustomerId, long Sequence, DeliveryStatus Status,
     int Attempts, DateTimeOffset NextAttemptAt, int? LastStatusCode, string? LastError, DateTimeOffset UpdatedAt);
 
@@ -75,6 +79,9 @@ public interface IWebhookEndpointStore
     Task<IReadOnlyList<DeliveryState>> ListDeliveriesAsync(string endpointId, int limit, CancellationToken cancellationToken);
 
     Task<StoredEvent?> GetEventAsync(string eventId, CancellationToken cancellationToken);
+
+    /// <summary>What is waiting to be sent, for the operator's metrics.</summary>
+    Task<OutboxBacklog> BacklogAsync(CancellationToken cancellationToken);
 
     /// <summary>Sends an event again to every endpoint it was for (and to enabled endpoints created since that take its
     /// type); false when there is no such event.</summary>

@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Usage;
@@ -90,14 +91,17 @@ public static class TelemetrySetup
     }
 }
 
-/// <summary>The webhook inbox's backlog as gauges, read from the database every 15 s (a gauge's callback must not
-/// query a database); shared by all servers, so every server reports the same figures.</summary>
-internal sealed class InboxMetrics(IWebhookInbox inbox, TimeProvider time, ILogger<InboxMetrics> logger) : BackgroundService
+/// <summary>The backlogs of the provider webhook inbox and of the outbound events' outbox as gauges, read from the
+/// database every 15 s (a gauge's callback must not query a database); shared by all servers, so every server reports
+/// the same figures.</summary>
+internal sealed class InboxMetrics(IWebhookInbox inbox, IWebhookEndpointStore outbox, TimeProvider time, ILogger<InboxMetrics> logger)
+    : BackgroundService
 {
     public const string Name = "Tollgate.Inbox";
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(15);
     private readonly Meter _meter = new(Name);
     private InboxBacklog? _last;
+    private OutboxBacklog? _outbox;
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
@@ -107,11 +111,21 @@ internal sealed class InboxMetrics(IWebhookInbox inbox, TimeProvider time, ILogg
             ? Math.Max(0, (time.GetUtcNow() - at).TotalSeconds) : 0, "s", "Age of the oldest provider event not applied yet");
         _meter.CreateObservableGauge("tollgate.webhooks.given_up", () => _last?.GivenUp ?? 0, "{event}",
             "Failed provider events past their last retry, waiting for an operator's replay");
+        _meter.CreateObservableGauge("tollgate.events.pending", () => _outbox?.Pending ?? 0, "{delivery}",
+            "Outbound event deliveries not sent yet (one per event and endpoint)");
+        _meter.CreateObservableGauge("tollgate.events.oldest_pending_age", () => _outbox?.OldestPendingCreatedAt is { } at
+            ? Math.Max(0, (time.GetUtcNow() - at).TotalSeconds) : 0, "s", "Age of the oldest outbound event not delivered yet");
+        _meter.CreateObservableGauge("tollgate.events.failed", () => _outbox?.Failed ?? 0, "{delivery}",
+            "Outbound event deliveries given up after their last attempt, waiting for a redeliver");
         return base.StartAsync(cancellationToken);
     }
 
     /// <summary>Reads the backlog now (also what the timer does).</summary>
-    public async Task RefreshAsync(CancellationToken cancellationToken) => _last = await inbox.BacklogAsync(cancellationToken);
+    public async Task RefreshAsync(CancellationToken cancellationToken)
+    {
+        _last = await inbox.BacklogAsync(cancellationToken);
+        _outbox = await outbox.BacklogAsync(cancellationToken);
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -125,7 +139,7 @@ internal sealed class InboxMetrics(IWebhookInbox inbox, TimeProvider time, ILogg
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                logger.LogWarning(ex, "Reading the webhook inbox's backlog failed; retrying in {Interval}", Interval);
+                logger.LogWarning(ex, "Reading the webhook inbox's and the outbox's backlogs failed; retrying in {Interval}", Interval);
             }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));

@@ -78,6 +78,20 @@ internal sealed class WebhookEndpointStore(Sql sql, bool skipLocked) : IWebhookE
             r => new StoredEvent(r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4), sql.Dialect.ReadTime(r, 5)),
             cancellationToken, ("@id", eventId));
 
+    public async Task<OutboxBacklog> BacklogAsync(CancellationToken cancellationToken) =>
+        (await sql.QuerySingleAsync(
+            """
+            SELECT
+                count(CASE WHEN d.status = 'pending' THEN 1 END),
+                min(CASE WHEN d.status = 'pending' THEN e.created_at END),
+                count(CASE WHEN d.status = 'failed' THEN 1 END)
+            FROM event_deliveries d JOIN events e ON e.event_id = d.event_id
+            WHERE d.status IN ('pending', 'failed')
+            """,
+            r => new OutboxBacklog(Convert.ToInt64(r.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), sql.Dialect.ReadNullableTime(r, 1),
+                Convert.ToInt64(r.GetValue(2), System.Globalization.CultureInfo.InvariantCulture)),
+            cancellationToken).ConfigureAwait(false))!;
+
     public async Task<bool> RedeliverAsync(string eventId, DateTimeOffset now, CancellationToken cancellationToken)
     {
         if (await GetEventAsync(eventId, cancellationToken).ConfigureAwait(false) is not { } stored)

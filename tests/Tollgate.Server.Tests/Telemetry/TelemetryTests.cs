@@ -21,7 +21,8 @@ public abstract class TelemetryTests : IAsyncLifetime
     protected abstract DatabaseProvider Provider { get; }
 
     public async ValueTask InitializeAsync() => _app = await TollgateApp.StartAsync(Provider,
-        settings: new Dictionary<string, string?> { ["Tollgate:Telemetry:Enabled"] = "true" },
+        // Private addresses allowed: the outbox test registers an endpoint on this machine.
+        settings: new Dictionary<string, string?> { ["Tollgate:Telemetry:Enabled"] = "true", ["Tollgate:Webhooks:AllowPrivateAddresses"] = "true" },
         services: services =>
         {
             services.ConfigureOpenTelemetryTracerProvider(b => b.AddInMemoryExporter(_spans));
@@ -125,6 +126,25 @@ public abstract class TelemetryTests : IAsyncLifetime
         Assert.Equal(2, Gauge("tollgate.webhooks.pending"));
         Assert.Equal(120, Gauge("tollgate.webhooks.oldest_pending_age"), 3);
         Assert.Equal(1, Gauge("tollgate.webhooks.given_up"));
+    }
+
+    [Fact]
+    public async Task The_outbox_backlog_and_the_age_of_its_oldest_event_are_gauges()
+    {
+        await _app.Services.GetRequiredService<InboxMetrics>().RefreshAsync(CancellationToken.None);
+        Flush();
+        Assert.Equal(0, Gauge("tollgate.events.pending"));
+
+        // An endpoint nobody listens on (port 1 refuses): the grant's credits.granted stays pending, retried later.
+        await Json.ReadAsync(await _app.PostAsync("/v1/webhook-endpoints", new { url = "http://127.0.0.1:1/hook" }), 201);
+        await _app.GrantAsync(TollgateApp.NewCustomer(), "credits", 5);
+        _app.Clock.Advance(TimeSpan.FromSeconds(90));
+
+        await _app.Services.GetRequiredService<InboxMetrics>().RefreshAsync(CancellationToken.None);
+        Flush();
+        Assert.Equal(1, Gauge("tollgate.events.pending"));
+        Assert.InRange(Gauge("tollgate.events.oldest_pending_age"), 90, 91);
+        Assert.Equal(0, Gauge("tollgate.events.failed"));
     }
 
     private async Task<List<Activity>> SpansAsync(Func<Activity, bool> mine, Func<List<Activity>, bool> complete)
