@@ -1,4 +1,7 @@
+using System.Net;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Payments;
@@ -13,8 +16,10 @@ namespace Tollgate.Server.Tests.Reconciliation;
 /// <summary>The reconcile verb (API.md §6.6) against fake Stripe and Creem servers that page their lists as documented:
 /// Tollgate's records come from signed webhooks (and, for what a webhook cannot produce, from the stores), then a
 /// difference of each kind is planted on one side and the verb must name it, exit 1, and change nothing.</summary>
-public abstract class ReconcileTests : IAsyncLifetime
+public abstract partial class ReconcileTests : IAsyncLifetime
 {
+    private const string AdminKey = "admin_test_0123456789abcdef";
+
     private readonly FakeStripeLists _stripeLists = new();
     private readonly FakeCreemLists _creemLists = new();
     private FakeServer _stripe = null!;
@@ -45,6 +50,7 @@ public abstract class ReconcileTests : IAsyncLifetime
     private Dictionary<string, string?> Settings() => new()
     {
         ["Tollgate:Catalog"] = _catalog,
+        ["Tollgate:AdminKey"] = AdminKey,
         ["Tollgate:Providers:Default"] = "stripe",
         ["Tollgate:Providers:Creem:ApiKey"] = FakeCreem.ApiKey,
         ["Tollgate:Providers:Creem:WebhookSecret"] = SignedWebhooks.CreemSecret,
@@ -293,6 +299,57 @@ public abstract class ReconcileTests : IAsyncLifetime
         Assert.Equal("", output.ToString());
         Assert.Contains("Invalid API Key", error.ToString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task The_admin_page_shows_the_same_report_after_sign_in_only_and_refuses_a_bad_period()
+    {
+        var (session, _, _) = await AgreeingStripeRecordsAsync();
+        session["amount_total"] = 5900;
+        var client = new HttpClient(App.App.GetTestServer().CreateHandler()) { BaseAddress = new Uri("http://localhost") };
+        const string path = "/admin/reconcile?provider=stripe&since=30d";
+        using (var anonymous = await client.GetAsync(new Uri(path, UriKind.Relative)))
+        {
+            Assert.Equal(HttpStatusCode.Redirect, anonymous.StatusCode);
+            Assert.StartsWith("/admin/login", anonymous.Headers.Location?.OriginalString, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain(_stripe.Requests, r => r is { Method: "GET", Path: "/v1/checkout/sessions" });
+        using var loginPage = await client.GetAsync(new Uri("/admin/login", UriKind.Relative));
+        var token = CsrfField().Match(await loginPage.Content.ReadAsStringAsync()).Groups[1].Value;
+        using var post = new HttpRequestMessage(HttpMethod.Post, "/admin/login") { Content = new FormUrlEncodedContent([new("key", AdminKey), new("__csrf", token)]) };
+        post.Headers.Add("Cookie", string.Join("; ", loginPage.Headers.GetValues("Set-Cookie").Select(c => c.Split(';')[0])));
+        using var login = await client.SendAsync(post);
+        Assert.Equal(HttpStatusCode.Redirect, login.StatusCode);
+        var cookies = string.Join("; ", loginPage.Headers.GetValues("Set-Cookie").Concat(login.Headers.GetValues("Set-Cookie")).Select(c => c.Split(';')[0]));
+
+        async Task<(HttpStatusCode Status, string Html)> GetAsync(string url)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, url);
+            request.Headers.Add("Cookie", cookies);
+            using var response = await client.SendAsync(request);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync());
+        }
+
+        var (status, html) = await GetAsync(path);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Contains("data-agrees=\"false\"", html, StringComparison.Ordinal);
+        var row = Assert.Single(Regex.Matches(html, "<tr data-kind=\"([a-z_]+)\">[\\s\\S]*?</tr>"));
+        Assert.Equal("amount_differs", row.Groups[1].Value);
+        Assert.Contains("cs_test_a1PayExample0001", row.Value, StringComparison.Ordinal);
+        Assert.Contains("5900 USD", row.Value, StringComparison.Ordinal);
+
+        var (bad, badHtml) = await GetAsync("/admin/reconcile?provider=stripe&since=soon");
+        Assert.Equal(HttpStatusCode.BadRequest, bad);
+        Assert.Contains("That is not a period", badHtml, StringComparison.Ordinal);
+        var (unknown, _) = await GetAsync("/admin/reconcile?provider=paddle");
+        Assert.Equal(HttpStatusCode.BadRequest, unknown);
+        var (form, formHtml) = await GetAsync("/admin/reconcile");
+        Assert.Equal(HttpStatusCode.OK, form);
+        Assert.DoesNotContain("data-agrees", formHtml, StringComparison.Ordinal);
+    }
+
+    [GeneratedRegex("name=\"__csrf\" type=\"hidden\" value=\"([^\"]+)\"")]
+    private static partial Regex CsrfField();
 }
 
 public sealed class SqliteReconcileTests : ReconcileTests
