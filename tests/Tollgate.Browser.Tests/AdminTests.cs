@@ -15,7 +15,7 @@ public sealed class AdminTests(BrowserServer server) : BrowserTest(server)
     public async Task Admin_WithoutTheKey_IsUnreachable()
     {
         var page = await NewPageAsync();
-        foreach (var path in new[] { "/admin", "/admin/customers", "/admin/webhooks?status=failed", "/admin/payments" })
+        foreach (var path in new[] { "/admin", "/admin/customers", "/admin/webhooks?status=failed", "/admin/payments", "/admin/reconcile?provider=stripe" })
         {
             await page.GotoAsync(path);
             await page.WaitForURLAsync(new Regex("/admin/login\\?return="));

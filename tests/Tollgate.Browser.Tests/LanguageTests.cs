@@ -74,7 +74,7 @@ public sealed class LanguageTests(BrowserServer server) : BrowserTest(server)
         await page.GetByRole(AriaRole.Button, new() { Name = "登录" }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("管理后台");
         await AssertCleanAsync(page);
-        foreach (var path in new[] { "/admin/customers", "/admin/webhooks", "/admin/webhooks?status=unmatched", "/admin/payments" })
+        foreach (var path in new[] { "/admin/customers", "/admin/webhooks", "/admin/webhooks?status=unmatched", "/admin/payments", "/admin/reconcile" })
         {
             await page.GotoAsync(path);
             await AssertCleanAsync(page);

@@ -2,7 +2,7 @@ using Tollgate.Storage;
 
 namespace Tollgate.Server.Hosting;
 
-/// <summary>The <c>tollgate</c> command: <c>serve</c> (default) and <c>migrate</c>.</summary>
+/// <summary>The <c>tollgate</c> command: <c>serve</c> (default), <c>migrate</c> and <c>reconcile</c>.</summary>
 public static class TollgateProgram
 {
     public static async Task<int> RunAsync(string[] args)
@@ -15,6 +15,7 @@ public static class TollgateProgram
             {
                 "serve" => await ServeAsync(rest),
                 "migrate" => await MigrateAsync(rest),
+                "reconcile" => await Reconciliation.ReconcileCommand.RunAsync(rest, Console.Out, Console.Error, TimeProvider.System),
                 _ => Usage($"unknown command '{verb}'"),
             };
         }
@@ -49,7 +50,7 @@ public static class TollgateProgram
 
     private static int Usage(string problem)
     {
-        Console.Error.WriteLine($"tollgate: {problem}\nusage: tollgate [serve] [--urls URL] | tollgate migrate");
+        Console.Error.WriteLine($"tollgate: {problem}\nusage: tollgate [serve] [--urls URL] | tollgate migrate | tollgate reconcile --provider stripe|creem [--since 30d] [--json]");
         return 64;
     }
 }

@@ -13,7 +13,7 @@ public static class FakeCreem
     public static FakeResponse Error(int status, string error, params string[] messages) =>
         FakeResponse.Json(status, new { trace_id = "550e8400-e29b-41d4-a716-446655440000", status, error, message = messages, timestamp = 1706889600000 });
 
-    private static FakeResponse Route(RecordedRequest request)
+    internal static FakeResponse Route(RecordedRequest request)
     {
         if (request.Header("x-api-key") != ApiKey)
         {

@@ -11,7 +11,7 @@ public static class FakeStripe
     public static FakeResponse Error(int status, string type, string message, string? code = null) =>
         FakeResponse.Json(status, new { error = new { type, code, message, doc_url = "https://docs.stripe.com/error-codes" } });
 
-    private static FakeResponse Route(RecordedRequest request)
+    internal static FakeResponse Route(RecordedRequest request)
     {
         if (request.Header("Authorization") != "Bearer " + SecretKey)
         {
