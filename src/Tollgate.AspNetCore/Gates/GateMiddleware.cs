@@ -45,17 +45,35 @@ internal sealed class GateMiddleware(RequestDelegate next, ILogger<GateMiddlewar
         }
 
         var holds = new List<Hold>(charges.Count);
-        foreach (var charge in charges)
+        (string Feature, TollgateResult<Hold> Result)? refused = null;
+        try
         {
-            var hold = await tollgate.CreateHoldAsync(new CreateHoldRequest(customer, charge.Feature, charge.Amount), ct);
-            if (!hold.Succeeded)
+            foreach (var charge in charges)
             {
-                await ReleaseAsync(tollgate, holds);
-                await RefuseAsync(context, tollgate, charge.Feature, hold.Refusal!, hold.Detail);
-                return;
-            }
+                // Not the request's token: a hold the ledger commits just as the caller hangs up must still come back
+                // here with its id, or nothing could release it before it expires (and its units stay reserved).
+                var hold = await tollgate.CreateHoldAsync(new CreateHoldRequest(customer, charge.Feature, charge.Amount), CancellationToken.None);
+                if (!hold.Succeeded)
+                {
+                    refused = (charge.Feature, hold);
+                    break;
+                }
 
-            holds.Add(hold.Value);
+                holds.Add(hold.Value);
+            }
+        }
+        catch
+        {
+            // A later charge failed (the database, a bug): the holds already taken go back before the error does.
+            await ReleaseAsync(tollgate, holds);
+            throw;
+        }
+
+        if (refused is { } refusal)
+        {
+            await ReleaseAsync(tollgate, holds);
+            await RefuseAsync(context, tollgate, refusal.Feature, refusal.Result.Refusal!, refusal.Result.Detail);
+            return;
         }
 
         try
@@ -77,23 +95,40 @@ internal sealed class GateMiddleware(RequestDelegate next, ILogger<GateMiddlewar
         foreach (var hold in holds)
         {
             // Not the request's token: the work was done and answered, so the charge is owed even if the caller hung up.
-            var settled = await tollgate.SettleHoldAsync(new SettleHoldRequest(hold.Id), CancellationToken.None);
-            if (!settled.Succeeded)
+            // Each hold on its own: one that cannot be settled must not leave the others unsettled. One that fails
+            // expires on its own and returns its units: the customer is not charged for it.
+            try
             {
-                // The hold then expires on its own and returns its units: the customer is not charged for this request.
-                Log.SettleFailed(logger, hold.Id, settled.Refusal!.Code);
+                var settled = await tollgate.SettleHoldAsync(new SettleHoldRequest(hold.Id), CancellationToken.None);
+                if (!settled.Succeeded)
+                {
+                    Log.SettleFailed(logger, hold.Id, settled.Refusal!.Code);
+                }
+            }
+            catch (Exception ex)
+            {
+                Log.SettleFailed(logger, hold.Id, ex.GetType().Name);
             }
         }
     }
 
+    /// <summary>Releases each hold on its own, never throwing: it runs while the handler's own exception is on its way
+    /// out, which it must not replace.</summary>
     private async Task ReleaseAsync(ITollgate tollgate, List<Hold> holds)
     {
         foreach (var hold in holds)
         {
-            var released = await tollgate.ReleaseHoldAsync(hold.Id, CancellationToken.None);
-            if (!released.Succeeded)
+            try
             {
-                Log.ReleaseFailed(logger, hold.Id, released.Refusal!.Code);
+                var released = await tollgate.ReleaseHoldAsync(hold.Id, CancellationToken.None);
+                if (!released.Succeeded)
+                {
+                    Log.ReleaseFailed(logger, hold.Id, released.Refusal!.Code);
+                }
+            }
+            catch (Exception ex)
+            {
+                Log.ReleaseFailed(logger, hold.Id, ex.GetType().Name);
             }
         }
     }

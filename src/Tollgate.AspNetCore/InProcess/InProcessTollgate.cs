@@ -6,6 +6,7 @@ using Tollgate.Core.Usage;
 using Tollgate.Server.Api;
 using Tollgate.Server.Api.Http;
 using Tollgate.Server.Payments;
+using Tollgate.Storage;
 using CorePrice = Tollgate.Core.Payments.ShownPrice;
 
 namespace Tollgate.Server.InProcess;
@@ -24,6 +25,7 @@ internal sealed class InProcessTollgate(
     ProviderRegistry providers,
     PortalTokens portalTokens,
     PublicUrls urls,
+    TollgateDatabase database,
     TimeProvider time) : ITollgate
 {
     private const long MaxTtlSeconds = 7 * 24 * 3600;
@@ -318,8 +320,10 @@ internal sealed class InProcessTollgate(
             view.Product, view.CreatedAt, view.CompletedAt, view.Failure, view.Granted is { } g ? new CheckoutGrant(g.Credits, g.Plan) : null);
     }
 
-    /// <summary>An unknown feature is an exception in the engine and a 404 at the API; here it is the same refusal.</summary>
-    private static async Task<TollgateResult<T>> Guarded<T>(Func<Task<TollgateResult<T>>> call) where T : class
+    /// <summary>An unknown feature is an exception in the engine and a 404 at the API; here it is the same refusal. So is
+    /// a database that cannot be reached: <c>503 unavailable</c> at the API, <see cref="TollgateRefusal.Unavailable"/>
+    /// here, as Tollgate.Client answers it (the same app code must see the same outcome either way).</summary>
+    private async Task<TollgateResult<T>> Guarded<T>(Func<Task<TollgateResult<T>>> call) where T : class
     {
         try
         {
@@ -328,6 +332,10 @@ internal sealed class InProcessTollgate(
         catch (UnknownFeatureException ex)
         {
             return TollgateResult<T>.Refused(TollgateRefusal.UnknownFeature, $"'{ex.FeatureId}' is not a feature of the catalog.");
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException && RequestGuard.IsUnavailable(ex, database))
+        {
+            return TollgateResult<T>.Refused(TollgateRefusal.Unavailable, "The database could not be reached; try again.");
         }
     }
 

@@ -99,6 +99,7 @@ public sealed class EmbeddedApp : IAsyncDisposable
         app.MapPost("/ai/throws", IResult () => throw new InvalidOperationException("the model crashed")).ChargeUsage("ai_messages", amount: 1);
         app.MapPost("/ai/bad", () => Results.BadRequest()).ChargeUsage("ai_messages", amount: 1);
         app.MapPost("/ai/credits", () => Results.Ok()).ChargeUsage("credits", amount: 10);
+        app.MapPost("/ai/two", () => Results.Ok()).ChargeUsage("ai_messages", amount: 1).ChargeUsage("credits", amount: 10);
         app.MapControllers();
         app.MapTollgate(o => o.Pages = false);
         await app.StartAsync();
