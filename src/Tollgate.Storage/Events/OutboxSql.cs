@@ -23,7 +23,10 @@ internal static class OutboxSql
 
         // A command per statement and event: reusing one with its parameters cleared made Npgsql's auto-prepared
         // statement bind the values of an earlier execution (seen as a duplicate event id on the fifth use).
-        foreach (var e in events)
+        // Counter rows are locked in customer order, as the ledger locks customers, so two transactions writing events
+        // of the same customers never wait on each other in a cycle; the sort is stable, so each customer's events keep
+        // their order (and their sequence numbers follow it).
+        foreach (var e in events.OrderBy(e => e.CustomerId, StringComparer.Ordinal))
         {
             long seq;
             await using (var counter = Command(connection, transaction,
