@@ -27,7 +27,6 @@ internal sealed class EventDispatcher(TollgateDatabase database, WebhookSender s
         while (!stoppingToken.IsCancellationRequested)
         {
             inFlight.RemoveAll(t => t.IsCompleted);
-            var claimed = 0;
             var asked = MaxInFlight - inFlight.Count;
             try
             {
@@ -35,7 +34,6 @@ internal sealed class EventDispatcher(TollgateDatabase database, WebhookSender s
                 {
                     var now = time.GetUtcNow();
                     var work = await database.Endpoints.ClaimAsync(now, now + Lease, asked, stoppingToken);
-                    claimed = work.Count;
                     inFlight.AddRange(work.Select(w => DeliverAsync(w, stoppingToken)));
                 }
             }
@@ -44,12 +42,8 @@ internal sealed class EventDispatcher(TollgateDatabase database, WebhookSender s
                 logger.LogWarning(ex, "Claiming event deliveries failed; retrying in {Interval}", PollInterval);
             }
 
-            // A full claim may have left more due: claim again at once. Otherwise wait for news.
-            if (asked > 0 && claimed == asked && inFlight.Count < MaxInFlight)
-            {
-                continue;
-            }
-
+            // Wait for news: a delivery finishing (a slot, and maybe its customer's next event due), the outbox's
+            // signal, or the poll interval. A full claim leaves no slot, so claiming again at once would find none.
             using var woken = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
             var signal = database.OutboxSignal.WaitAsync(PollInterval, woken.Token);
             try
