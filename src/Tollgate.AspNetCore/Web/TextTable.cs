@@ -38,7 +38,7 @@ internal static class TextTable
         // Home
         ("home.title.short", "Billing, credits and entitlements", "计费、积分与权益"),
         ("home.eyebrow", "Self-hosted billing, credits and entitlements", "自托管的计费、积分与权益引擎"),
-        ("home.title", "Know who paid for what — and how much of it they may still use.", "清楚谁为什么付了费，以及还能用多少。"),
+        ("home.title", "Know who paid for what — and how much of it they may still use.", "谁为哪些内容付了费、还能用多少，一目了然。"),
         ("home.lead", "Tollgate sits between your app and Stripe, Creem or its built-in Sandbox. It keeps a credits ledger with expiry and refunds, subscriptions, quotas and feature access — on SQLite or PostgreSQL.",
             "Tollgate 位于您的应用与 Stripe、Creem 或内置沙盒之间，负责积分账本（含过期与退款）、订阅、配额和功能权限，数据存放在 SQLite 或 PostgreSQL 中。"),
         ("home.demo.title", "See the whole product in a minute", "一分钟体验完整流程"),
@@ -111,8 +111,8 @@ internal static class TextTable
         ("policy.next_cycle", "Takes effect at your renewal on {0}; until then nothing changes.", "将在 {0} 续费时生效；在此之前一切不变。"),
 
         // Allowances
-        ("allow.per", "{1}: {0} per {2}", "{1}：每{2} {0}"),
-        ("allow.total", "{1}: {0}", "{1}：{0}"),
+        ("allow.per", "{1}: {0}{3} per {2}", "{1}：每{2} {0}{3}"),
+        ("allow.total", "{1}: {0}{3}", "{1}：{0}{3}"),
         ("allow.count", "{1}: up to {0}", "{1}：最多 {0} 个"),
         ("allow.concurrency", "{1}: {0} at a time", "{1}：同时 {0} 个"),
         ("per.day", "day", "天"),
@@ -131,7 +131,7 @@ internal static class TextTable
         ("checkout.done.title", "Payment received", "付款成功"),
         ("checkout.done.text", "Thank you! You now have:", "谢谢！您现在拥有："),
         ("checkout.granted.credits", "{0} credits", "{0} 积分"),
-        ("checkout.granted.plan", "The {0} plan", "{0} 套餐"),
+        ("checkout.granted.plan", "The {0} plan", "{0}套餐"),
         ("checkout.failed.title", "Payment failed", "付款失败"),
         ("checkout.failed.text", "Nothing was charged and nothing was granted. You can try again from the pricing page.", "未产生任何扣款，也未发放任何权益。您可以在价格页重试。"),
         ("checkout.expired.title", "This checkout expired", "此结账已过期"),
@@ -202,7 +202,7 @@ internal static class TextTable
         ("portal.balance.used_count", "in use", "使用中"),
         ("portal.balance.used_concurrency", "running now", "正在运行"),
         ("portal.balance.resets", "resets on {0}", "将于 {0} 重置"),
-        ("portal.lots", "Where they come from ({0})", "积分来源（{0}）"),
+        ("portal.lots", "Where they come from ({0})", "来源（{0}）"),
         ("portal.lots.source", "Source", "来源"),
         ("portal.lots.left", "Left", "剩余"),
         ("portal.lots.expires", "Expires", "过期时间"),
@@ -436,7 +436,6 @@ internal static class TextTable
 
         // The Sandbox's hosted checkout page
         ("sandbox.title", "Pay for {0}", "支付 {0}"),
-        ("sandbox.per_period", "per period", "每期"),
         ("sandbox.card", "Card number", "卡号"),
         ("sandbox.pay", "Pay {0}", "支付 {0}"),
         ("sandbox.cards", "Test cards: 4242 4242 4242 4242 pays · 4000 0000 0000 0002 is declined · 4000 0000 0000 9995 has insufficient funds.",
@@ -471,5 +470,15 @@ internal static class TextTable
         ["Parallel video jobs"] = "并行视频任务",
         ["Projects"] = "项目",
         ["Seats"] = "席位",
+    }.ToFrozenDictionary(StringComparer.Ordinal);
+
+    /// <summary>The counter word a Chinese number takes before the demo catalog's features ("1,000 条"); a feature
+    /// that counts itself (积分) or one of an operator's own catalog has none, and reads "每月 500".</summary>
+    public static readonly FrozenDictionary<string, string> CatalogCounters = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["AI messages"] = "条",
+        ["Parallel video jobs"] = "个",
+        ["Projects"] = "个",
+        ["Seats"] = "个",
     }.ToFrozenDictionary(StringComparer.Ordinal);
 }

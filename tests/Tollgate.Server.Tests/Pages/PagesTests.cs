@@ -139,12 +139,12 @@ public sealed class PagesTests
     }
 
     [Theory]
-    [InlineData("zh-CN,zh;q=0.9,en;q=0.8", "lang=\"zh-CN\"", "清楚谁为什么付了费")]
-    [InlineData("zh-TW", "lang=\"zh-CN\"", "清楚谁为什么付了费")]
+    [InlineData("zh-CN,zh;q=0.9,en;q=0.8", "lang=\"zh-CN\"", "谁为哪些内容付了费")]
+    [InlineData("zh-TW", "lang=\"zh-CN\"", "谁为哪些内容付了费")]
     [InlineData("en-GB,en;q=0.9", "lang=\"en\"", "Know who paid for what")]
     [InlineData("fr-FR,fr;q=0.9", "lang=\"en\"", "Know who paid for what")]
-    [InlineData("fr;q=0.9,zh;q=0.5,en;q=0.4", "lang=\"zh-CN\"", "清楚谁为什么付了费")]
-    [InlineData("en;q=0.9,zh;q=0.95", "lang=\"zh-CN\"", "清楚谁为什么付了费")]
+    [InlineData("fr;q=0.9,zh;q=0.5,en;q=0.4", "lang=\"zh-CN\"", "谁为哪些内容付了费")]
+    [InlineData("en;q=0.9,zh;q=0.95", "lang=\"zh-CN\"", "谁为哪些内容付了费")]
     public async Task Language_ComesFromAcceptLanguage(string header, string lang, string text)
     {
         await using var app = await TollgateApp.StartAsync(DatabaseProvider.Sqlite);

@@ -70,6 +70,23 @@ public sealed partial class TextsTests
         Assert.Equal("Custom plan", zh.Name("Custom plan"));
     }
 
+    [Fact]
+    public void PlanAllowances_ReadAsSentences_InBothLanguages()
+    {
+        var catalog = Core.Catalog.CatalogLoader.LoadDemo();
+        var pro = catalog.PlansById["pro"];
+        var en = Catalogs.Allowances(pro, catalog, Texts.For(Lang.En));
+        var zh = Catalogs.Allowances(pro, catalog, Texts.For(Lang.ZhCn));
+        Assert.Contains("AI messages: 1,000 per month", en);
+        Assert.Contains("Credits: 500 per month", en);
+        // A Chinese number takes its counter word ("1,000 条"), except where the noun counts itself (积分).
+        Assert.Contains("AI 消息：每月 1,000 条", zh);
+        Assert.Contains("积分：每月 500", zh);
+        Assert.Contains("项目：最多 10 个", zh);
+        // No space between a plan's name and 套餐.
+        Assert.Equal("专业版套餐", Texts.For(Lang.ZhCn).F("checkout.granted.plan", Texts.For(Lang.ZhCn).Name("Pro")));
+    }
+
     [Theory]
     [InlineData("/portal", true)]
     [InlineData("/", true)]

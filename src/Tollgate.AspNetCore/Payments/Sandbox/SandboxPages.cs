@@ -63,7 +63,7 @@ public static class SandboxPages
             <section class="card sandbox" aria-labelledby="sandbox-title">
               <p><span class="badge badge-warn">{E(t["sandbox.badge"])}</span></p>
               <h1 id="sandbox-title">{E(name)}</h1>
-              <p class="price">{E(price)}{(checkout.Mode == Core.Payments.CheckoutMode.Subscription ? $" <span class=\"per\">{E(t["sandbox.per_period"])}</span>" : "")}</p>
+              <p class="price">{E(price)}{(catalog.PlansById.GetValueOrDefault(checkout.Product) is { } plan ? $" <span class=\"per\">{E(t.Interval(plan.Interval))}</span>" : "")}</p>
               {body}
             </section>
             """);
