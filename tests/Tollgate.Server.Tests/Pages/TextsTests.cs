@@ -47,6 +47,7 @@ public sealed partial class TextsTests
             .. new[] { "400", "401", "403", "404", "405", "500", "other" }.SelectMany(c => new[] { $"problem.{c}.title", $"problem.{c}.message" }),
             .. new[] { "cancel", "resume", "change", "change_next" }.Select(d => "portal.done." + d),
             .. new[] { "granted", "adjusted", "refunded", "renewed" }.Select(d => "admin.done." + d),
+            .. new[] { "paid", "canceled", "expired", "other" }.Select(s => "sandbox.closed." + s),
         ];
         missing = dynamic.Where(k => !keys.Contains(k)).ToList();
         Assert.True(missing.Count == 0, "missing texts: " + string.Join(", ", missing));
