@@ -39,13 +39,25 @@
       console.debug("checkout status", error);
     }
 
-    if (tries === 15) {
+    const waited = Date.now() - started;
+    if (waited >= 15000) {
       box.querySelector("[data-slow]").hidden = false;
     }
-    if (tries < 150) {
+    // Two minutes without an answer: stop asking and say what to do, rather than spin for ever.
+    if (waited < 120000) {
       setTimeout(poll, tries < 30 ? 1000 : 5000);
+    } else {
+      show("stalled");
     }
   };
 
+  let started = Date.now();
+  box.querySelector("[data-check-again]").addEventListener("click", () => {
+    tries = 0;
+    started = Date.now();
+    box.querySelector("[data-slow]").hidden = true;
+    show("open");
+    poll();
+  });
   setTimeout(poll, 500);
 })();
