@@ -34,7 +34,7 @@ public sealed partial class PhoneLayoutTests(BrowserServer server) : BrowserTest
         var sandboxPage = new Uri(page.Url).PathAndQuery;
         problems.AddRange(await FitsAsync(page, "sandbox checkout"));
         await page.Locator("input[name='card']").FillAsync(PaysCard);
-        await page.Locator("form button[type='submit']").ClickAsync();
+        await page.Locator("button.btn-lg[type='submit']").ClickAsync();
         await page.WaitForURLAsync(new Regex("/checkout/return\\?checkout_id="));
         await Expect(page.Locator("[data-granted]")).ToBeVisibleAsync();
         var returnPage = new Uri(page.Url).PathAndQuery;
@@ -42,18 +42,23 @@ public sealed partial class PhoneLayoutTests(BrowserServer server) : BrowserTest
         await page.Locator("[data-plan='pro'] button").First.ClickAsync();
         await page.WaitForURLAsync(new Regex("/sandbox/checkout/"));
         await page.Locator("input[name='card']").FillAsync(PaysCard);
-        await page.Locator("form button[type='submit']").ClickAsync();
+        await page.Locator("button.btn-lg[type='submit']").ClickAsync();
         await page.WaitForURLAsync(new Regex("/checkout/return\\?checkout_id="));
         await Expect(page.Locator("[data-granted]")).ToBeVisibleAsync();
         await Server.ApiJsonAsync(HttpMethod.Post, "/v1/usage", new { customer_id = customer, feature = "ai_messages", amount = 999 });
         await Server.ApiJsonAsync(HttpMethod.Post, "/v1/usage", new { customer_id = customer, feature = "ai_messages", amount = 12 });
         await Server.ApiJsonAsync(HttpMethod.Post, "/v1/usage", new { customer_id = customer, feature = "credits", amount = 35 });
 
-        foreach (var path in new[] { "/", "/pricing", "/portal", "/portal/usage", "/portal/history", returnPage, sandboxPage })
+        foreach (var path in new[] { "/", "/pricing", "/portal", "/portal/usage", "/portal/history", "/portal/payments", returnPage, sandboxPage })
         {
             await page.GotoAsync(path);
             problems.AddRange(await FitsAsync(page, path));
         }
+
+        await page.GotoAsync("/portal/payments");
+        await page.Locator("tr[data-payment] a").First.ClickAsync();
+        await page.WaitForURLAsync(new Regex("/portal/payments/pay_"));
+        problems.AddRange(await FitsAsync(page, "receipt"));
 
         await page.GotoAsync("/admin/login");
         problems.AddRange(await FitsAsync(page, "/admin/login"));

@@ -1,4 +1,11 @@
-// Tollgate pages: the one script. The checkout return page asks for the checkout's status until the provider's
+// Tollgate pages: the one script (no inline scripts: the pages' Content-Security-Policy allows only this file).
+
+// A receipt's Print button prints the page.
+for (const button of document.querySelectorAll("[data-print]")) {
+  button.addEventListener("click", () => window.print());
+}
+
+// The checkout return page asks for the checkout's status until the provider's
 // webhook has been applied, then shows what was granted. It only displays; it never grants anything.
 (() => {
   "use strict";
@@ -28,6 +35,9 @@
             item.textContent = text;
             return item;
           }));
+          const paid = box.querySelector("[data-paid]");
+          paid.textContent = data.paid || "";
+          paid.hidden = !data.paid;
           const failure = box.querySelector("[data-failure]");
           failure.textContent = data.failure || "";
           show(data.status);

@@ -48,6 +48,7 @@ public sealed partial class TextsTests
             .. new[] { "cancel", "resume", "change", "change_next" }.Select(d => "portal.done." + d),
             .. new[] { "granted", "adjusted", "refunded", "renewed" }.Select(d => "admin.done." + d),
             .. new[] { "paid", "canceled", "expired", "other" }.Select(s => "sandbox.closed." + s),
+            .. new[] { "pending", "completed", "partially_refunded", "failed", "refunded", "disputed" }.Select(s => "portal.payment." + s),
         ];
         missing = dynamic.Where(k => !keys.Contains(k)).ToList();
         Assert.True(missing.Count == 0, "missing texts: " + string.Join(", ", missing));
@@ -87,6 +88,20 @@ public sealed partial class TextsTests
         // No space between a plan's name and 套餐.
         Assert.Equal("专业版套餐", Texts.For(Lang.ZhCn).F("checkout.granted.plan", Texts.For(Lang.ZhCn).Name("Pro")));
     }
+
+    [Theory]
+    // Stripe's invoice (the subscription's payment) and charge objects name pages the customer may open.
+    [InlineData("""{"type":"invoice.paid","data":{"object":{"id":"in_1","hosted_invoice_url":"https://invoice.stripe.com/i/acct_1/test_x","invoice_pdf":"https://pay.stripe.com/invoice/acct_1/test_x/pdf"}}}""",
+        "https://invoice.stripe.com/i/acct_1/test_x")]
+    [InlineData("""{"type":"charge.succeeded","data":{"object":{"id":"ch_1","receipt_url":"https://pay.stripe.com/receipts/payment/x"}}}""",
+        "https://pay.stripe.com/receipts/payment/x")]
+    // Creem's order carries none; a plain-http or malformed address is never shown; a payload that is not JSON neither.
+    [InlineData("""{"eventType":"checkout.completed","object":{"order":{"id":"ord_1","amount":500}}}""", null)]
+    [InlineData("""{"data":{"object":{"receipt_url":"http://pay.example/receipt"}}}""", null)]
+    [InlineData("""{"data":{"object":{"receipt_url":"javascript:alert(1)"}}}""", null)]
+    [InlineData("not json", null)]
+    public void ProviderReceipt_IsTakenFromThePayload_OnlyAsHttps(string payload, string? expected) =>
+        Assert.Equal(expected, PaymentReceipts.ProviderReceipt(payload)?.ToString());
 
     [Theory]
     [InlineData("/portal", true)]
