@@ -104,6 +104,22 @@ public sealed partial class TextsTests
         Assert.Equal(expected, PaymentReceipts.ProviderReceipt(payload)?.ToString());
 
     [Theory]
+    // Pro $19 → Team $49 with half of a 30-day period left: $15.00 now; a downgrade credits; none left, nothing.
+    [InlineData(1900, 4900, 15, 1500)]
+    [InlineData(4900, 1900, 15, -1500)]
+    [InlineData(1900, 4900, 30, 3000)]
+    [InlineData(1900, 4900, 0, 0)]
+    // A third of the period: 3,000 × 10/30 = 1,000; odd cents round half away from zero.
+    [InlineData(1900, 4900, 10, 1000)]
+    [InlineData(0, 1, 15, 1)]
+    public void TheConfirmationPage_EstimatesTheProviderProration(long from, long to, int daysLeft, long expected)
+    {
+        var start = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
+        var end = start.AddDays(30);
+        Assert.Equal(expected, Tollgate.Server.Pages.Portal.ConfirmModel.ProratedDifference(from, to, start, end, end.AddDays(-daysLeft)));
+    }
+
+    [Theory]
     [InlineData("/portal", true)]
     [InlineData("/", true)]
     [InlineData("//evil.example", false)]
