@@ -16,7 +16,7 @@ using Tollgate.Server.Api.Http;
 using Tollgate.Server.Health;
 using Tollgate.Server.Hosting;
 using Tollgate.Server.Payments;
-using Tollgate.Server.Payments.Sandbox;
+using Tollgate.Providers.Sandbox;
 using Tollgate.Server.Web;
 using Tollgate.Storage;
 

@@ -10,7 +10,7 @@ using Microsoft.Playwright;
 using Tollgate.Core.Common;
 using Tollgate.Server.Hosting;
 using Tollgate.Server.Payments;
-using Tollgate.Server.Payments.Sandbox;
+using Tollgate.Providers.Sandbox;
 
 [assembly: AssemblyFixture(typeof(Tollgate.Browser.Tests.Support.BrowserServer))]
 // One server, one browser, one test at a time: the machine has two cores, and the flows read best in order.

@@ -6,7 +6,7 @@ using Tollgate.Core.Ledger;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Subscriptions;
 using Tollgate.Core.Usage;
-using Tollgate.Server.Payments.Sandbox;
+using Tollgate.Providers.Sandbox;
 using Tollgate.Server.Web;
 
 namespace Tollgate.Server.Pages.Admin;
