@@ -44,6 +44,9 @@ public sealed class SandboxProvider(ISandboxStore store, ProductCatalog catalog,
     public Task ChangeSubscriptionAsync(string providerSubscriptionId, string newProviderProductRef, PlanChangePolicy policy, CancellationToken cancellationToken) =>
         billing.ChangeAsync(providerSubscriptionId, newProviderProductRef, policy, cancellationToken);
 
+    /// <inheritdoc/>
+    public bool HasCustomerPortal => false;
+
     /// <summary>The Sandbox has no portal of its own; Tollgate's portal is the whole story.</summary>
     public Task<string?> GetCustomerPortalUrlAsync(string providerCustomerId, string returnUrl, CancellationToken cancellationToken) =>
         Task.FromResult<string?>(null);
