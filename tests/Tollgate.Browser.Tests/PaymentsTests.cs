@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using Tollgate.Browser.Tests.Support;
 using Tollgate.Core.Payments;
-using Tollgate.Server.Payments.Sandbox;
+using Tollgate.Providers.Sandbox;
 using static Microsoft.Playwright.Assertions;
 
 namespace Tollgate.Browser.Tests;

@@ -27,7 +27,7 @@ public sealed partial class TextsTests
         var server = Path.Combine(RepositoryRoot(), "src", "Tollgate.AspNetCore");
         var files = Directory.EnumerateFiles(Path.Combine(server, "Pages"), "*.cshtml*", SearchOption.AllDirectories)
             .Concat(Directory.EnumerateFiles(Path.Combine(server, "Web"), "*.cs"))
-            .Append(Path.Combine(server, "Payments", "Sandbox", "SandboxPages.cs"))
+            .Append(Path.Combine(server, "Pages", "Sandbox", "SandboxPages.cs"))
             .ToList();
         var keys = new HashSet<string>(Texts.Keys, StringComparer.Ordinal);
         var used = files.SelectMany(f => KeyUse().Matches(File.ReadAllText(f)).Select(m => m.Groups["key"].Value)).ToHashSet(StringComparer.Ordinal);
@@ -49,6 +49,7 @@ public sealed partial class TextsTests
             .. new[] { "granted", "adjusted", "refunded", "renewed" }.Select(d => "admin.done." + d),
             .. new[] { "paid", "canceled", "expired", "other" }.Select(s => "sandbox.closed." + s),
             .. new[] { "pending", "completed", "partially_refunded", "failed", "refunded", "disputed" }.Select(s => "portal.payment." + s),
+            .. Tollgate.Providers.ProviderPlugins.BuiltIn.Select(p => "provider." + p.Id),
         ];
         missing = dynamic.Where(k => !keys.Contains(k)).ToList();
         Assert.True(missing.Count == 0, "missing texts: " + string.Join(", ", missing));
@@ -75,7 +76,7 @@ public sealed partial class TextsTests
     [Fact]
     public void PlanAllowances_ReadAsSentences_InBothLanguages()
     {
-        var catalog = Core.Catalog.CatalogLoader.LoadDemo();
+        var catalog = Core.Catalog.CatalogLoader.LoadDemo(Tollgate.Providers.ProviderPlugins.CatalogMappings(Tollgate.Providers.ProviderPlugins.BuiltIn));
         var pro = catalog.PlansById["pro"];
         var en = Catalogs.Allowances(pro, catalog, Texts.For(Lang.En));
         var zh = Catalogs.Allowances(pro, catalog, Texts.For(Lang.ZhCn));
