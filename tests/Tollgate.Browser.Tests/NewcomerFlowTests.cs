@@ -45,7 +45,7 @@ public sealed class NewcomerFlowTests(BrowserServer server) : BrowserTest(server
         await page.GetByRole(AriaRole.Link, new() { Name = "Go to my account" }).ClickAsync();
         await page.WaitForURLAsync(PortalUrl());
         Assert.Equal(60, await AvailableAsync(page, "credits"));
-        await Expect(page.Locator("[data-feature='credits'] .big")).ToHaveTextAsync("60");
+        await Expect(page.Locator("[data-feature='credits'] .big")).ToHaveTextAsync("60 left");
         await Expect(page.Locator("[data-feature='credits'] tr[data-lot-source='payment']")).ToHaveCountAsync(1);
 
         // The once-per-customer pack is no longer for sale to this customer.
@@ -70,7 +70,10 @@ public sealed class NewcomerFlowTests(BrowserServer server) : BrowserTest(server
         await Expect(allowances).ToContainTextAsync("Credits: 500 per month");
         await Expect(allowances).ToContainTextAsync("HD export");
         Assert.Equal(560, await AvailableAsync(page, "credits"));
-        await Expect(page.Locator("[data-feature='ai_messages'] .big")).ToHaveTextAsync("0 / 1,000");
+        // Every balance reads the same way: what is left, large; what was used, under it.
+        await Expect(page.Locator("[data-feature='ai_messages'] .big")).ToHaveTextAsync("1,000 left");
+        await Expect(page.Locator("[data-feature='ai_messages'] [data-used]")).ToContainTextAsync("0 of 1,000 used this period");
+        await Expect(page.Locator("[data-feature='projects'] .big")).ToHaveTextAsync("10 left");
 
         // Pricing now knows the plan: Pro current, Team an upgrade (a plan change, explained), the pack still bought.
         await page.GotoAsync("/pricing");

@@ -55,6 +55,47 @@ public sealed class PlanChangeTests(BrowserServer server) : BrowserTest(server)
     }
 
     [Fact]
+    public async Task Pricing_SwitchesBetweenMonthlyAndYearly_WithTheSaving_AndListsStartLevel()
+    {
+        var page = await NewPageAsync();
+        await page.GotoAsync("/pricing");
+        await Expect(page.Locator("[data-plan='pro']")).ToBeVisibleAsync();
+        await Expect(page.Locator("[data-plan='pro_yearly']")).ToBeHiddenAsync();
+        await Expect(page.Locator(".billing-switch")).ToContainTextAsync("Yearly save up to 16%");
+
+        await page.Locator("label[for='billing-year']").ClickAsync();
+        await Expect(page.Locator("[data-plan='pro']")).ToBeHiddenAsync();
+        await Expect(page.Locator("[data-plan='pro_yearly']")).ToBeVisibleAsync();
+        // $190 a year against 12 × $19 = $228: 16.7 % less, said as 16 % (never more than it is).
+        await Expect(page.Locator("[data-plan='pro_yearly'] [data-saving]")).ToHaveTextAsync("16% less than monthly");
+        // Plans without a yearly version stay in both views.
+        await Expect(page.Locator("[data-plan='team']")).ToBeVisibleAsync();
+        await Expect(page.Locator("[data-plan='lifetime']")).ToBeVisibleAsync();
+
+        // At desktop width the plans of a row start their feature lists at the same height.
+        var tops = await page.EvaluateAsync<double[]>(
+            "() => [...document.querySelectorAll('.plans .plan')].filter(p => p.offsetParent !== null).map(p => p.querySelector('.ticks').getBoundingClientRect().top)");
+        Assert.True(tops.Length >= 3);
+        Assert.True(tops.Take(3).Max() - tops.Take(3).Min() < 1, string.Join(", ", tops));
+        await Screenshots.TakeAsync(page, "17-pricing-yearly");
+    }
+
+    [Fact]
+    public async Task ThePortalsChangeList_OffersLifetimeToo()
+    {
+        var page = await NewPageAsync();
+        await CreateDemoCustomerAsync(page);
+        await page.GotoAsync("/pricing");
+        await BuyOnPricingAsync(page, page.Locator("[data-plan='pro']").GetByRole(AriaRole.Button, new() { Name = "Choose" }));
+        await page.GotoAsync("/portal");
+        var lifetime = page.Locator("[data-choice='lifetime']");
+        await Expect(lifetime).ToContainTextAsync("$199.00");
+        await lifetime.GetByRole(AriaRole.Button, new() { Name = "Buy" }).ClickAsync();
+        await page.WaitForURLAsync(new Regex("/sandbox/checkout/"));
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Lifetime");
+    }
+
+    [Fact]
     public async Task TheConfirmationPage_RefusesWhatIsNotTheCustomers()
     {
         var page = await NewPageAsync();
