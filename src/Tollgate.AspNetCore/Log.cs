@@ -3,6 +3,12 @@ namespace Tollgate.Server;
 /// <summary>The server's log messages (source-generated, stable event ids).</summary>
 internal static partial class Log
 {
+    [LoggerMessage(5008, LogLevel.Information, "Tollgate listening on {Addresses} ({Mode})")]
+    public static partial void Listening(ILogger logger, string addresses, string mode);
+
+    [LoggerMessage(5009, LogLevel.Information, "Granted {Amount} {Feature} to customer {CustomerId} ({Reason})")]
+    public static partial void Granted(ILogger logger, long amount, string feature, string customerId, string reason);
+
     [LoggerMessage(5001, LogLevel.Information, "Payment providers live: {Providers} (default {Default}); Sandbox test cards {Sandbox}")]
     public static partial void ProvidersLive(ILogger logger, string providers, string @default, string sandbox);
 

@@ -31,6 +31,9 @@ internal static partial class Log
     [LoggerMessage(3002, LogLevel.Warning, "Applying {Provider} event {EventId} ({EventType}) failed on attempt {Attempt}; retrying at {NextAttempt}")]
     public static partial void WebhookApplyFailed(ILogger logger, string provider, string eventId, string eventType, int attempt, DateTimeOffset? nextAttempt, Exception exception);
 
+    [LoggerMessage(3004, LogLevel.Information, "Applied {Provider} event {EventId} ({EventType}) for customer {CustomerId}")]
+    public static partial void WebhookApplied(ILogger logger, string provider, string eventId, string eventType, string? customerId);
+
     [LoggerMessage(3003, LogLevel.Information, "{Provider} event {EventId} ({EventType}) names no customer Tollgate knows; kept as unmatched")]
     public static partial void WebhookUnmatched(ILogger logger, string provider, string eventId, string eventType);
 

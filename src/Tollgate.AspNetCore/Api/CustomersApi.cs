@@ -68,6 +68,10 @@ public static class CustomersApi
             var call = IdempotencyFilter.Call<GrantOutcome>(http, GrantAnswer);
             var outcome = await gate.GrantAsync(id, body.Feature!, body.Amount!.Value, body.ExpiresAt, body.Reason!.Trim(), call.Key, call,
                 cancellationToken: http.RequestAborted);
+            if (outcome is { Refusal: null, Replayed: false })
+            {
+                Log.Granted(http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Tollgate.Grants"), body.Amount.Value, body.Feature!, id, body.Reason.Trim());
+            }
             return IdempotencyFilter.Answer(http, outcome.Response, outcome.Refusal == GateRefusal.IdempotencyKeyReused) ?? GrantAnswer(outcome);
         }).Idempotent().JsonBody<GrantBody>().Produces<GrantView>(StatusCodes.Status201Created).WithName("createGrant")
             .Refuses(404, "unknown_feature").Refuses(503, "unavailable");

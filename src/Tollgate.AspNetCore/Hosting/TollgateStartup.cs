@@ -35,4 +35,9 @@ internal sealed class TollgateStartup(IServiceProvider services, ILogger<Tollgat
             await services.GetRequiredService<Tollgate.Providers.Sandbox.SandboxSecret>().GetAsync();
         }
     }
+
+    /// <summary>The one start-up line an operator reads first: where the server listens and whether it runs with a
+    /// generated development key (then it is not ready for production, whatever the hosting environment says).</summary>
+    public static void LogListening(ILogger logger, string addresses, bool developmentKey) =>
+        Log.Listening(logger, addresses, developmentKey ? "development: a generated secret key, not for production" : "production: configured secret keys");
 }

@@ -62,7 +62,9 @@ public static class PagesSetup
                 headers.XContentTypeOptions = "nosniff";
                 headers.XFrameOptions = "DENY";
                 headers["Referrer-Policy"] = "no-referrer";
-                headers.CacheControl = "no-store";
+                // Exactly what antiforgery sets on a page with a form, so it does not warn that it overrode ours.
+                headers.CacheControl = "no-cache, no-store";
+                headers.Pragma = "no-cache";
                 return next(context);
             });
         });

@@ -191,6 +191,12 @@ public sealed class WebhookProcessor(
                     gate.Invalidate(customer);
                 }
 
+                // One line per event applied, after its commit: what an operator looks for when credits did not arrive.
+                if (result.Status == WebhookStatus.Applied && webhookEvent.Status != WebhookStatus.Applied)
+                {
+                    Log.WebhookApplied(_logger, result.Provider, result.EventId, result.EventType, result.CustomerId);
+                }
+
                 return result;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)

@@ -186,7 +186,7 @@ public sealed partial class Gate
                 Reference = reason,
             }, WriteFor(customerId, plan, now, Wrap(call, r => GrantOutcomeOf(featureId, amount, expiresAt, (GrantResult)r))), cancellationToken)
                 .ConfigureAwait(false);
-            return GrantOutcomeOf(featureId, amount, expiresAt, result) with { Response = result.Response };
+            return GrantOutcomeOf(featureId, amount, expiresAt, result) with { Response = result.Response, Replayed = result.Replayed };
         }
         catch
         {

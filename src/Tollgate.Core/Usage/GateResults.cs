@@ -47,6 +47,9 @@ public sealed record GrantOutcome(string? LotId, string Feature, long Amount, Da
 {
     /// <summary>With an API call: the response stored under its Idempotency-Key (see <see cref="UsageResult.Response"/>).</summary>
     public StoredResponse? Response { get; init; }
+
+    /// <summary>The grant was made by an earlier call with the same key; this one changed nothing.</summary>
+    public bool Replayed { get; init; }
 }
 
 /// <summary>One feature of <c>GET /v1/customers/{id}/balances</c>.</summary>

@@ -19,6 +19,9 @@ public static class TollgateHost
         // The framework's request log prints every request's query string, and a portal link carries its token there.
         // Added after the configuration's rules, so no setting turns it back on; RequestLog writes paths without queries.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
+        // The framework's start-up lines ("Hosting environment: Production", the content root) said Production beside a
+        // generated development key; Tollgate says itself where it listens and in which mode (TollgateStartup).
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         if (string.IsNullOrEmpty(builder.Configuration["urls"]))
         {
             builder.WebHost.UseUrls(DefaultUrl);
@@ -43,6 +46,14 @@ public static class TollgateHost
         // Before it listens: a database that cannot be migrated stops the server here, with the reason.
         await app.Services.GetRequiredService<TollgateStartup>().EnsureStartedAsync().WaitAsync(cancellationToken);
         app.MapTollgate(o => o.WholeApp = true);
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+                .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses ?? [];
+            var keys = app.Services.GetRequiredService<ApiKeyRing>();
+            TollgateStartup.LogListening(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<TollgateStartup>(),
+                addresses.Count == 0 ? "(test server)" : string.Join(", ", addresses), keys.DevelopmentKey is not null);
+        });
         return app;
     }
 }

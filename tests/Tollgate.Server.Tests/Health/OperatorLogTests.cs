@@ -1,0 +1,80 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Tollgate.Server.Tests.Support;
+using Tollgate.Storage;
+
+namespace Tollgate.Server.Tests.Health;
+
+/// <summary>The server's log at its default level says what an operator needs — where it listens and in which mode,
+/// each webhook applied, each grant — and not one line per request, nor warnings nobody can act on.</summary>
+public sealed class OperatorLogTests
+{
+    [Fact]
+    public async Task TheLog_HasALinePerAppliedEventAndGrant_AndNonePerRequest()
+    {
+        var logs = new Capture();
+        await using var app = await TollgateApp.StartAsync(DatabaseProvider.Sqlite, services: s => s.AddSingleton<ILoggerProvider>(logs),
+            settings: new Dictionary<string, string?> { ["Logging:LogLevel:Default"] = "Information", ["Tollgate:AdminKey"] = "admin-key-0123456789abcdef" });
+        var customer = TollgateApp.NewCustomer();
+
+        // Where it listens, in which mode; nothing of the framework's "Hosting environment: Production".
+        Assert.Single(logs.Lines, l => l.Message.StartsWith("Tollgate listening on ", StringComparison.Ordinal)
+            && l.Message.Contains("production: configured secret keys", StringComparison.Ordinal));
+        Assert.DoesNotContain(logs.Lines, l => l.Message.Contains("Hosting environment", StringComparison.Ordinal));
+
+        // Two hundred requests, API and pages (one with a form, which antiforgery protects): no line each.
+        var before = logs.Lines.Count;
+        for (var i = 0; i < 50; i++)
+        {
+            await app.Client.GetAsync($"/v1/customers/{customer}/balances");
+            await app.Client.GetAsync("/pricing");
+            await app.Client.GetAsync("/admin/login");
+            await app.Client.GetAsync("/v1/nothing-here");
+        }
+
+        var during = logs.Lines.Skip(before).ToList();
+        Assert.True(during.Count(l => l.Level >= LogLevel.Information) < 5, string.Join("\n", during.Select(l => l.Message)));
+        Assert.DoesNotContain(during, l => l.Category.StartsWith("Microsoft.AspNetCore.Antiforgery", StringComparison.Ordinal));
+
+        // A purchase: one line for each provider event applied, naming the customer.
+        await app.BuyInSandboxAsync(customer, "starter_pack");
+        var applied = logs.Lines.Where(l => l.Message.StartsWith("Applied sandbox event ", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(applied);
+        Assert.All(applied, l => Assert.Contains(customer, l.Message, StringComparison.Ordinal));
+        Assert.Equal(applied.Count, applied.Select(l => l.Message).Distinct().Count());
+
+        // A grant sent twice with one key: one line, for the one grant made.
+        var key = app.Key();
+        for (var i = 0; i < 2; i++)
+        {
+            await Json.ReadAsync(await app.PostAsync($"/v1/customers/{customer}/grants", new { feature = "credits", amount = 5, reason = "support credit" }, key), 201);
+        }
+
+        Assert.Single(logs.Lines, l => l.Message == $"Granted 5 credits to customer {customer} (support credit)");
+    }
+
+    private sealed record Line(string Category, LogLevel Level, string Message);
+
+    private sealed class Capture : ILoggerProvider
+    {
+        public ConcurrentQueue<Line> Lines { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(categoryName, Lines);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(string category, ConcurrentQueue<Line> lines) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                lines.Enqueue(new Line(category, logLevel, formatter(state, exception)));
+        }
+    }
+}
