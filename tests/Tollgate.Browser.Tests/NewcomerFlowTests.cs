@@ -88,6 +88,8 @@ public sealed class NewcomerFlowTests(BrowserServer server) : BrowserTest(server
         await page.GotoAsync("/portal/usage");
         await Expect(page.Locator("[data-feature='ai_messages']")).ToHaveAttributeAsync("data-used", "120");
         await Expect(page.Locator("[data-feature='ai_messages'] svg.usage-chart rect.bar-day")).ToHaveCountAsync(1);
+        // Axis days name their month ("1 Dec"), not a bare "1".
+        await Expect(page.Locator("[data-feature='ai_messages'] svg.usage-chart text.axis").Last).ToHaveTextAsync(new Regex(@"^\d{1,2} [A-Z][a-z]{2}$"));
         await Expect(page.Locator("[data-feature='ai_messages'] svg line.limit")).ToHaveCountAsync(1);
         await Expect(page.Locator("[data-feature='ai_messages']")).ToContainTextAsync("120 used · Limit 1,000");
         await Screenshots.TakeAsync(page, "06-portal-usage");

@@ -18,6 +18,13 @@ public sealed class PaymentsTests(BrowserServer server) : BrowserTest(server)
         var page = await NewPageAsync();
         var customer = await CreateDemoCustomerAsync(page);
 
+        // Nothing used yet: the usage page says so instead of drawing empty charts.
+        await page.GotoAsync("/portal/usage");
+        await Expect(page.Locator("[data-feature='ai_messages'] [data-empty]")).ToHaveTextAsync(
+            "No AI messages used in this period yet. The chart appears with the first use.");
+        await Expect(page.Locator("[data-feature='ai_messages'] svg")).ToHaveCountAsync(0);
+        await page.GotoAsync("/portal");
+
         // Nothing paid yet: said so, with the way to the plans.
         await page.GetByRole(AriaRole.Link, new() { Name = "Payments" }).ClickAsync();
         await Expect(page.Locator("[data-empty]")).ToContainTextAsync("No payments yet.");

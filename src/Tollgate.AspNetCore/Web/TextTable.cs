@@ -284,6 +284,7 @@ internal static class TextTable
         ("lot.promo", "Promotion", "促销赠送"),
 
         // Usage
+        ("usage.empty", "No {0} used in this period yet. The chart appears with the first use.", "本期尚未使用{0}。首次使用后将显示图表。"),
         ("usage.title", "Usage", "用量"),
         ("usage.period", "Current period: {0} – {1} (UTC)", "当前周期：{0} – {1}（UTC）"),
         ("usage.summary", "{0} used · {2} {1}", "已使用 {0} · {2} {1}"),

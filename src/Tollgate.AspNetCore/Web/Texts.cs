@@ -87,10 +87,13 @@ public sealed class Texts
     public string DateTime(DateTimeOffset at) => Date(at) + " " + at.ToUniversalTime().ToString("HH:mm", CultureInfo.InvariantCulture) + " UTC";
 
     /// <summary>A day on a chart's axis: "15" in English, "15日" in Chinese.</summary>
-    public string DayOfMonth(DateTimeOffset at)
+    /// <summary>A day without its year, for chart axes: "1 Dec", "12月1日" (a bare "1" did not say which month).</summary>
+    public string ShortDate(DateTimeOffset at)
     {
-        var day = at.ToUniversalTime().Day.ToString(CultureInfo.InvariantCulture);
-        return Lang == Lang.ZhCn ? day + "日" : day;
+        var utc = at.ToUniversalTime();
+        return Lang == Lang.ZhCn
+            ? utc.Month.ToString(CultureInfo.InvariantCulture) + "月" + utc.Day.ToString(CultureInfo.InvariantCulture) + "日"
+            : utc.ToString("d MMM", CultureInfo.InvariantCulture);
     }
 
     /// <summary>"/ month" after a price.</summary>

@@ -65,7 +65,7 @@ public static class UsageChart
             if (i % labelEvery == 0)
             {
                 svg.Append(CultureInfo.InvariantCulture,
-                    $"""<text class="axis" x="{N(x + (barW / 2))}" y="{N(Height - 8)}" text-anchor="middle">{E(t.DayOfMonth(bucket.Start))}</text>""");
+                    $"""<text class="axis" x="{N(x + (barW / 2))}" y="{N(Height - 8)}" text-anchor="middle">{E(t.ShortDate(bucket.Start))}</text>""");
             }
         }
 

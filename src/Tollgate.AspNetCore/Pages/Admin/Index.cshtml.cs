@@ -49,7 +49,7 @@ public sealed class IndexModel(IPaymentStore payments, ISubscriptionStore subscr
             {
                 var amount = byDay.GetValueOrDefault(day);
                 var at = new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
-                return new BarChart.Bar(t.DayOfMonth(at), amount, t.Date(at) + ": " + t.Money(amount, currency));
+                return new BarChart.Bar(t.ShortDate(at), amount, t.Date(at) + ": " + t.Money(amount, currency));
             }).ToList();
             RevenueSvg = BarChart.Svg(bars, v => t.Money(v, currency), t.F("admin.revenue.chart", currency));
         }
