@@ -118,6 +118,36 @@ public abstract class GateTests : IAsyncLifetime
         Assert.Equal((0L, 0L, 50L), (balance.Available, balance.Held, balance.Used!.Value));
     }
 
+    /// <summary>A catalog whose free plan lacks the metered feature the app charges (and which does not spill into credits).</summary>
+    private const string PaidOnlyMessages = """
+        features:
+          credits:     { type: credits }
+          ai_messages: { type: metered }
+          hd_export:   { type: boolean }
+        plans:
+          free: { default: true, features: { hd_export: false } }
+          pro:
+            interval: month
+            price: { amount: 1900, currency: USD }
+            features: { ai_messages: { limit: 100, reset: month }, hd_export: true }
+        """;
+
+    [Fact]
+    public async Task ChargeUsage_OnAFeatureThePlanLacks_Is403NotEntitled_NamingThePlansThatIncludeIt_AndChargesNothing()
+    {
+        await using var app = await EmbeddedApp.StartAsync(Provider, services => services.AddTollgateGates(), catalogYaml: PaidOnlyMessages);
+        var customer = EmbeddedApp.NewCustomer();
+
+        using var response = await app.SendAsUserAsync(HttpMethod.Post, "/ai/messages", customer);
+        var check = await app.Tollgate.CheckAsync(new CheckRequest(customer, "ai_messages"));
+
+        var body = await ProblemAsync(response, 403, "not_entitled");
+        Assert.Equal(["pro"], body["products"]!.AsArray().Select(p => (string)p!));
+        Assert.Equal(TollgateRefusal.NotEntitled, check.Refusal);
+        var balance = (await app.Tollgate.GetBalancesAsync(customer)).EnsureSuccess().For("ai_messages");
+        Assert.True(balance is null || (balance.Held, balance.Used ?? 0) == (0L, 0L), $"held {balance?.Held}, used {balance?.Used}");
+    }
+
     [Fact]
     public async Task ChargeUsage_OfCreditsWithoutEnough_Is402InsufficientBalance()
     {

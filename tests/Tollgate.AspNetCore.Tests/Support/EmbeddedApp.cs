@@ -45,7 +45,9 @@ public sealed class EmbeddedApp : IAsyncDisposable
     public ITollgate Tollgate => App.Services.GetRequiredService<ITollgate>();
 
     /// <param name="kestrel">On a real loopback port (for Tollgate.Client, whose request URIs the test server cannot take).</param>
-    public static async Task<EmbeddedApp> StartAsync(DatabaseProvider provider, Action<IServiceCollection>? services = null, bool kestrel = false)
+    /// <param name="catalogYaml">A catalog of the test's own instead of the demo catalog.</param>
+    public static async Task<EmbeddedApp> StartAsync(DatabaseProvider provider, Action<IServiceCollection>? services = null, bool kestrel = false,
+        string? catalogYaml = null)
     {
         var clock = new ManualTimeProvider(new DateTimeOffset(2026, 1, 15, 9, 0, 0, TimeSpan.Zero));
         var database = await TestDatabase.CreateAsync(provider, clock, migrate: false);
@@ -66,6 +68,13 @@ public sealed class EmbeddedApp : IAsyncDisposable
             ["Tollgate:ApiKeys:0"] = ApiKey,
             ["Logging:LogLevel:Default"] = "Warning",
         });
+        if (catalogYaml is not null)
+        {
+            var file = Path.Combine(Path.GetTempPath(), $"tollgate-catalog-{Guid.NewGuid():N}.yaml");
+            await File.WriteAllTextAsync(file, catalogYaml);
+            builder.Configuration["Tollgate:Catalog"] = file;
+        }
+
         builder.Services.AddSingleton<TimeProvider>(clock);
         builder.Services.AddTollgate(builder.Configuration.GetSection("Tollgate"));
         builder.Services.AddControllers().AddApplicationPart(typeof(EmbeddedApp).Assembly);
