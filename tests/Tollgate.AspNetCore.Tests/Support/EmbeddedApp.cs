@@ -109,6 +109,20 @@ public sealed class EmbeddedApp : IAsyncDisposable
         app.MapPost("/ai/bad", () => Results.BadRequest()).ChargeUsage("ai_messages", amount: 1);
         app.MapPost("/ai/credits", () => Results.Ok()).ChargeUsage("credits", amount: 10);
         app.MapPost("/ai/two", () => Results.Ok()).ChargeUsage("ai_messages", amount: 1).ChargeUsage("credits", amount: 10);
+        app.MapPost("/ai/stream", async (HttpContext http) =>
+        {
+            // A streamed reply: the first words go out, then the model keeps generating until the caller hangs up.
+            await http.Response.WriteAsync("first words\n");
+            await http.Response.Body.FlushAsync();
+            await Task.Delay(Timeout.Infinite, http.RequestAborted);
+        }).ChargeUsage("ai_messages", amount: 1);
+        app.MapPost("/ai/stream-fails", async (HttpContext http) =>
+        {
+            // A streamed reply whose model fails part-way, the caller still listening.
+            await http.Response.WriteAsync("first words\n");
+            await http.Response.Body.FlushAsync();
+            throw new InvalidOperationException("the model crashed mid-stream");
+        }).ChargeUsage("ai_messages", amount: 1);
         app.MapControllers();
         app.MapTollgate(o => o.Pages = false);
         await app.StartAsync();
