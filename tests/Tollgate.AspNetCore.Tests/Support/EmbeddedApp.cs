@@ -46,8 +46,9 @@ public sealed class EmbeddedApp : IAsyncDisposable
 
     /// <param name="kestrel">On a real loopback port (for Tollgate.Client, whose request URIs the test server cannot take).</param>
     /// <param name="catalogYaml">A catalog of the test's own instead of the demo catalog.</param>
+    /// <param name="route">Rewrites the connection string the engine uses (through a proxy the test can cut).</param>
     public static async Task<EmbeddedApp> StartAsync(DatabaseProvider provider, Action<IServiceCollection>? services = null, bool kestrel = false,
-        string? catalogYaml = null)
+        string? catalogYaml = null, Func<string, string>? route = null)
     {
         var clock = new ManualTimeProvider(new DateTimeOffset(2026, 1, 15, 9, 0, 0, TimeSpan.Zero));
         var database = await TestDatabase.CreateAsync(provider, clock, migrate: false);
@@ -64,7 +65,7 @@ public sealed class EmbeddedApp : IAsyncDisposable
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Tollgate:Database:Provider"] = provider == DatabaseProvider.Postgres ? "postgres" : "sqlite",
-            ["Tollgate:Database:ConnectionString"] = database.Options.ConnectionString,
+            ["Tollgate:Database:ConnectionString"] = route is null ? database.Options.ConnectionString : route(database.Options.ConnectionString),
             ["Tollgate:ApiKeys:0"] = ApiKey,
             ["Logging:LogLevel:Default"] = "Warning",
         });
