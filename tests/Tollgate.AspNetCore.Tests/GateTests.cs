@@ -119,6 +119,75 @@ public abstract class GateTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ChargeUsage_OfAStreamedReply_TheCallerHangsUpOn_IsCharged_ButOneWhoseHandlerFailsIsNot()
+    {
+        await using var app = await EmbeddedApp.StartAsync(Provider, services => services.AddTollgateGates(), kestrel: true);
+        var hungUp = EmbeddedApp.NewCustomer();
+        var failed = EmbeddedApp.NewCustomer();
+
+        using (var request = new HttpRequestMessage(HttpMethod.Post, "/ai/stream"))
+        {
+            request.Headers.Add("X-Test-User", hungUp);
+            using var response = await app.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            await using var body = await response.Content.ReadAsStreamAsync();
+            var first = new byte[5];
+            await body.ReadExactlyAsync(first);
+        }
+
+        // The caller has gone; the gate settles when the handler gives up, which the test can only wait for.
+        Balance? charged = null;
+        for (var i = 0; i < 200 && charged is not { Held: 0, Used: 1 }; i++)
+        {
+            await Task.Delay(50);
+            charged = (await app.Tollgate.GetBalancesAsync(hungUp)).EnsureSuccess().For("ai_messages");
+        }
+
+        // The handler throws after the answer started: the server can only cut the response short.
+        var cut = await Assert.ThrowsAsync<HttpRequestException>(() => app.SendAsUserAsync(HttpMethod.Post, "/ai/stream-fails", failed));
+        Balance? restored = null;
+        for (var i = 0; i < 200 && restored is not { Held: 0 }; i++)
+        {
+            await Task.Delay(50);
+            restored = (await app.Tollgate.GetBalancesAsync(failed)).EnsureSuccess().For("ai_messages");
+        }
+
+        Assert.Equal((49L, 0L, 1L), (charged!.Available, charged.Held, charged.Used!.Value));
+        Assert.Equal((50L, 0L, 0L), (restored!.Available, restored.Held, restored.Used ?? 0));
+        Assert.IsType<HttpIOException>(cut.InnerException);
+    }
+
+    /// <summary>A catalog whose free plan lacks the metered feature the app charges (and which does not spill into credits).</summary>
+    private const string PaidOnlyMessages = """
+        features:
+          credits:     { type: credits }
+          ai_messages: { type: metered }
+          hd_export:   { type: boolean }
+        plans:
+          free: { default: true, features: { hd_export: false } }
+          pro:
+            interval: month
+            price: { amount: 1900, currency: USD }
+            features: { ai_messages: { limit: 100, reset: month }, hd_export: true }
+        """;
+
+    [Fact]
+    public async Task ChargeUsage_OnAFeatureThePlanLacks_Is403NotEntitled_NamingThePlansThatIncludeIt_AndChargesNothing()
+    {
+        await using var app = await EmbeddedApp.StartAsync(Provider, services => services.AddTollgateGates(), catalogYaml: PaidOnlyMessages);
+        var customer = EmbeddedApp.NewCustomer();
+
+        using var response = await app.SendAsUserAsync(HttpMethod.Post, "/ai/messages", customer);
+        var check = await app.Tollgate.CheckAsync(new CheckRequest(customer, "ai_messages"));
+
+        var body = await ProblemAsync(response, 403, "not_entitled");
+        Assert.Equal(["pro"], body["products"]!.AsArray().Select(p => (string)p!));
+        Assert.Equal(TollgateRefusal.NotEntitled, check.Refusal);
+        var balance = (await app.Tollgate.GetBalancesAsync(customer)).EnsureSuccess().For("ai_messages");
+        Assert.True(balance is null || (balance.Held, balance.Used ?? 0) == (0L, 0L), $"held {balance?.Held}, used {balance?.Used}");
+    }
+
+    [Fact]
     public async Task ChargeUsage_OfCreditsWithoutEnough_Is402InsufficientBalance()
     {
         var customer = EmbeddedApp.NewCustomer();

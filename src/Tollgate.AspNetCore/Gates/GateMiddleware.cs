@@ -80,6 +80,14 @@ internal sealed class GateMiddleware(RequestDelegate next, ILogger<GateMiddlewar
         {
             await next(context);
         }
+        catch when (context.Response.HasStarted && context.RequestAborted.IsCancellationRequested && context.Response.StatusCode < 400)
+        {
+            // A streaming answer the caller hung up on part-way: the work was done and partly delivered (an AI reply
+            // generated, tokens paid for upstream), so it is charged as an answered request is. Only a failure of the
+            // handler's own (not the caller leaving) restores the quota.
+            await SettleAsync(tollgate, holds);
+            throw;
+        }
         catch
         {
             await ReleaseAsync(tollgate, holds);
@@ -92,6 +100,12 @@ internal sealed class GateMiddleware(RequestDelegate next, ILogger<GateMiddlewar
             return;
         }
 
+        await SettleAsync(tollgate, holds);
+    }
+
+    /// <summary>Settles each hold on its own, never throwing (see <see cref="ReleaseAsync"/>).</summary>
+    private async Task SettleAsync(ITollgate tollgate, List<Hold> holds)
+    {
         foreach (var hold in holds)
         {
             // Not the request's token: the work was done and answered, so the charge is owed even if the caller hung up.

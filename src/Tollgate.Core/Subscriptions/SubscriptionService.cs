@@ -2,8 +2,6 @@ using Tollgate.Core.Catalog;
 using Tollgate.Core.Common;
 using Tollgate.Core.Entitlements;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Payments;
-using Tollgate.Core.Usage;
 
 namespace Tollgate.Core.Subscriptions;
 
@@ -11,7 +9,7 @@ namespace Tollgate.Core.Subscriptions;
 /// The subscription state machine: start, renew, change plan (immediate or next cycle), cancel (now or at period
 /// end), resume. Provider webhooks and the Sandbox drive it; it keeps allowances in step with the plan.
 /// </summary>
-public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionStore store, LedgerEngine ledger, Gate gate, TimeProvider time)
+public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionStore store, LedgerEngine ledger, IAllowanceWriter allowances, TimeProvider time)
 {
     private const int MaxSaveAttempts = 10;
 
@@ -65,7 +63,7 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
         // First make sure the old plan's allowances for this window are in place, so the difference is measured
         // against what was really granted: every lot of the window, whichever plans it was on before (up, down and
         // up again grants the largest allowance once, not each step's difference).
-        await gate.EnsureAllowancesAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false);
+        await allowances.WriteDueAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false);
         var lots = await ledger.GetAllLotsAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false);
         var changed = subscription with { PlanId = newPlan.Id, PendingPlanId = null, UpdatedAt = now };
         foreach (var grant in Allowances.Due(catalog, new EffectivePlan(newPlan, changed, []), now))
@@ -78,7 +76,7 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
                 // Nothing granted in this window yet (the old plan lacked the feature): the window's own key, so the
                 // allowance check that follows finds it granted. Otherwise a top-up keyed by the total it brings the
                 // window to, so two deliveries of one change top up once.
-                var key = before == 0 ? grant.Key : $"{grant.Key}:upto:{PaymentApplier.Format(grant.Amount)}";
+                var key = before == 0 ? grant.Key : $"{grant.Key}:upto:{grant.Amount.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
                 await ledger.GrantAsync(new GrantRequest(subscription.CustomerId, grant.Feature, grant.Amount - before, grant.Source, key)
                 {
                     SourceRef = grant.SourceRef,
@@ -111,10 +109,10 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
     public async Task<bool> SaveAsync(Subscription subscription, CancellationToken cancellationToken = default)
     {
         var saved = await store.SaveAsync(subscription, cancellationToken).ConfigureAwait(false);
-        gate.Invalidate(subscription.CustomerId);
+        allowances.Forget(subscription.CustomerId);
         if (saved)
         {
-            await gate.EnsureAllowancesAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false);
+            await allowances.WriteDueAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false);
         }
 
         return saved;

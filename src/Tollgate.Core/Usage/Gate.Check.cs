@@ -1,6 +1,7 @@
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Entitlements;
 using Tollgate.Core.Ledger;
+using Tollgate.Core.Subscriptions;
 
 namespace Tollgate.Core.Usage;
 

@@ -62,10 +62,11 @@ public sealed partial class Gate
             }
 
             var spill = SpillOf(feature);
+            var entitled = Entitled(feature, plan?.Primary.Feature(featureId));
             var result = await _ledger.ConsumeAsync(new ConsumeRequest(customerId, featureId, amount, key) { Spill = spill },
-                WriteFor(customerId, plan, now, Wrap(call, r => ConsumeUsage(feature, amount, spill, (ConsumeResult)r))), cancellationToken)
+                WriteFor(customerId, plan, now, Wrap(call, r => ConsumeUsage(feature, amount, spill, entitled, (ConsumeResult)r))), cancellationToken)
                 .ConfigureAwait(false);
-            return ConsumeUsage(feature, amount, spill, result) with { Response = result.Response };
+            return ConsumeUsage(feature, amount, spill, entitled, result) with { Response = result.Response };
         }
         catch
         {
@@ -89,9 +90,11 @@ public sealed partial class Gate
         };
     }
 
-    private static UsageResult ConsumeUsage(Feature feature, long amount, Spill? spill, ConsumeResult result) => result.Refusal switch
+    private static UsageResult ConsumeUsage(Feature feature, long amount, Spill? spill, bool entitled, ConsumeResult result) => result.Refusal switch
     {
         null => new UsageResult(feature.Id, true, result.Remaining, result.EntryId, null, null, result.Replayed),
+        LedgerRefusal.InsufficientBalance when !entitled =>
+            new UsageResult(feature.Id, false, result.Remaining, null, GateRefusal.NotEntitled, NotEntitledMessage(feature)),
         LedgerRefusal.InsufficientBalance => new UsageResult(feature.Id, false, result.Remaining, null,
             feature.Type == FeatureType.Metered ? GateRefusal.QuotaExceeded : GateRefusal.InsufficientBalance,
             feature.Type == FeatureType.Metered
@@ -124,11 +127,12 @@ public sealed partial class Gate
         request = feature.Type == FeatureType.Concurrency
             ? request with { ConcurrencyLimit = plan?.Primary.Feature(featureId)?.Limit ?? 0 }
             : request with { Spill = SpillOf(feature) };
+        var entitled = Entitled(feature, plan?.Primary.Feature(featureId));
         try
         {
-            var result = await _ledger.HoldAsync(request, WriteFor(customerId, plan, now, Wrap(call, r => HoldOutcomeOf(feature, request, (HoldResult)r))),
+            var result = await _ledger.HoldAsync(request, WriteFor(customerId, plan, now, Wrap(call, r => HoldOutcomeOf(feature, request, entitled, (HoldResult)r))),
                 cancellationToken).ConfigureAwait(false);
-            return HoldOutcomeOf(feature, request, result) with { Response = result.Response };
+            return HoldOutcomeOf(feature, request, entitled, result) with { Response = result.Response };
         }
         catch
         {
@@ -137,9 +141,24 @@ public sealed partial class Gate
         }
     }
 
-    private static HoldOutcome HoldOutcomeOf(Feature feature, HoldRequest request, HoldResult result) => result.Refusal switch
+    /// <summary>Whether the customer's plan includes a metered or concurrency feature at all, as <see cref="CheckAsync"/>
+    /// decides it: a metered feature the plan lacks is still usable when it spills into credits. A hold or usage the
+    /// ledger refuses for a feature the plan lacks is <see cref="GateRefusal.NotEntitled"/> (403: buy a plan that has it),
+    /// not a used-up quota (429) or balance (402) that waiting or a top-up would fix.</summary>
+    private bool Entitled(Feature feature, PlanFeature? setting) => feature.Type switch
+    {
+        FeatureType.Metered => setting is not null || SpillOf(feature) is not null,
+        FeatureType.Concurrency => setting is not null,
+        _ => true,
+    };
+
+    private static string NotEntitledMessage(Feature feature) => $"{feature.Id} is not included in the customer's plan";
+
+    private static HoldOutcome HoldOutcomeOf(Feature feature, HoldRequest request, bool entitled, HoldResult result) => result.Refusal switch
     {
         null => new HoldOutcome(result.HoldId, feature.Id, request.Amount, result.ExpiresAt, null, null),
+        LedgerRefusal.ConcurrencyLimit or LedgerRefusal.InsufficientBalance when !entitled =>
+            new HoldOutcome(null, feature.Id, request.Amount, null, GateRefusal.NotEntitled, NotEntitledMessage(feature)),
         LedgerRefusal.ConcurrencyLimit => new HoldOutcome(null, feature.Id, request.Amount, null, GateRefusal.ConcurrencyLimit,
             $"{feature.Id} allows {request.ConcurrencyLimit} at a time"),
         LedgerRefusal.InsufficientBalance => new HoldOutcome(null, feature.Id, request.Amount, null,

@@ -20,7 +20,7 @@ namespace Tollgate.Core.Usage;
 /// Every write goes through the ledger, carrying those writes into its own transaction, and leaves the view as it
 /// committed it. Thread-safe; one per process.
 /// </summary>
-public sealed partial class Gate : ILedgerObserver
+public sealed partial class Gate : ILedgerObserver, IAllowanceWriter
 {
     private readonly ProductCatalog _catalog;
     private readonly LedgerEngine _ledger;
@@ -202,6 +202,10 @@ public sealed partial class Gate : ILedgerObserver
     /// the lot it will be.</summary>
     private static string AllowanceLotId(string customerId, string key) =>
         "lot_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(customerId + "|" + key)), 0, 16);
+
+    Task IAllowanceWriter.WriteDueAsync(string customerId, CancellationToken cancellationToken) => EnsureAllowancesAsync(customerId, cancellationToken);
+
+    void IAllowanceWriter.Forget(string customerId) => Invalidate(customerId);
 
     /// <summary>Writes what the customer's current plan owes now (after a subscription changed).</summary>
     internal async Task EnsureAllowancesAsync(string customerId, CancellationToken cancellationToken)

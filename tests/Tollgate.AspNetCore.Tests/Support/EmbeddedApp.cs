@@ -45,7 +45,10 @@ public sealed class EmbeddedApp : IAsyncDisposable
     public ITollgate Tollgate => App.Services.GetRequiredService<ITollgate>();
 
     /// <param name="kestrel">On a real loopback port (for Tollgate.Client, whose request URIs the test server cannot take).</param>
-    public static async Task<EmbeddedApp> StartAsync(DatabaseProvider provider, Action<IServiceCollection>? services = null, bool kestrel = false)
+    /// <param name="catalogYaml">A catalog of the test's own instead of the demo catalog.</param>
+    /// <param name="route">Rewrites the connection string the engine uses (through a proxy the test can cut).</param>
+    public static async Task<EmbeddedApp> StartAsync(DatabaseProvider provider, Action<IServiceCollection>? services = null, bool kestrel = false,
+        string? catalogYaml = null, Func<string, string>? route = null)
     {
         var clock = new ManualTimeProvider(new DateTimeOffset(2026, 1, 15, 9, 0, 0, TimeSpan.Zero));
         var database = await TestDatabase.CreateAsync(provider, clock, migrate: false);
@@ -62,10 +65,17 @@ public sealed class EmbeddedApp : IAsyncDisposable
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Tollgate:Database:Provider"] = provider == DatabaseProvider.Postgres ? "postgres" : "sqlite",
-            ["Tollgate:Database:ConnectionString"] = database.Options.ConnectionString,
+            ["Tollgate:Database:ConnectionString"] = route is null ? database.Options.ConnectionString : route(database.Options.ConnectionString),
             ["Tollgate:ApiKeys:0"] = ApiKey,
             ["Logging:LogLevel:Default"] = "Warning",
         });
+        if (catalogYaml is not null)
+        {
+            var file = Path.Combine(Path.GetTempPath(), $"tollgate-catalog-{Guid.NewGuid():N}.yaml");
+            await File.WriteAllTextAsync(file, catalogYaml);
+            builder.Configuration["Tollgate:Catalog"] = file;
+        }
+
         builder.Services.AddSingleton<TimeProvider>(clock);
         builder.Services.AddTollgate(builder.Configuration.GetSection("Tollgate"));
         builder.Services.AddControllers().AddApplicationPart(typeof(EmbeddedApp).Assembly);
@@ -100,6 +110,20 @@ public sealed class EmbeddedApp : IAsyncDisposable
         app.MapPost("/ai/bad", () => Results.BadRequest()).ChargeUsage("ai_messages", amount: 1);
         app.MapPost("/ai/credits", () => Results.Ok()).ChargeUsage("credits", amount: 10);
         app.MapPost("/ai/two", () => Results.Ok()).ChargeUsage("ai_messages", amount: 1).ChargeUsage("credits", amount: 10);
+        app.MapPost("/ai/stream", async (HttpContext http) =>
+        {
+            // A streamed reply: the first words go out, then the model keeps generating until the caller hangs up.
+            await http.Response.WriteAsync("first words\n");
+            await http.Response.Body.FlushAsync();
+            await Task.Delay(Timeout.Infinite, http.RequestAborted);
+        }).ChargeUsage("ai_messages", amount: 1);
+        app.MapPost("/ai/stream-fails", async (HttpContext http) =>
+        {
+            // A streamed reply whose model fails part-way, the caller still listening.
+            await http.Response.WriteAsync("first words\n");
+            await http.Response.Body.FlushAsync();
+            throw new InvalidOperationException("the model crashed mid-stream");
+        }).ChargeUsage("ai_messages", amount: 1);
         app.MapControllers();
         app.MapTollgate(o => o.Pages = false);
         await app.StartAsync();

@@ -2,9 +2,8 @@ using Tollgate.Core.Catalog;
 using Tollgate.Core.Common;
 using Tollgate.Core.Entitlements;
 using Tollgate.Core.Ledger;
-using Tollgate.Core.Subscriptions;
 
-namespace Tollgate.Core.Usage;
+namespace Tollgate.Core.Subscriptions;
 
 /// <summary>One allowance lot a plan owes for the window containing an instant.</summary>
 /// <param name="Key">The grant's idempotency key: (scope, feature, window start) — it can never be granted twice.</param>
