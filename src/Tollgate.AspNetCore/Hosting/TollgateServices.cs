@@ -58,12 +58,15 @@ public static class TollgateServiceCollectionExtensions
         {
             var database = TollgateDatabase.Create(settings.Database, sp.GetRequiredService<TimeProvider>());
             database.LedgerEvents = new Tollgate.Core.Events.LedgerEvents(catalog, sp.GetRequiredService<TimeProvider>());
+            database.AutoTopupFeature = catalog.CreditsFeature?.Id;
             return database;
         });
         services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Endpoints);
         services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Outbox);
         services.AddSingleton(sp => new Tollgate.Server.Events.WebhookSender(settings.AllowPrivateWebhookAddresses, sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService<Tollgate.Server.Events.EventDispatcher>();
+        services.AddSingleton<Tollgate.Server.Events.AutoTopupCharger>();
+        services.AddHostedService<Tollgate.Server.Events.AutoTopupWorker>();
         services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Customers);
         services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Subscriptions);
         services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Idempotency);

@@ -1,5 +1,6 @@
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Common;
+using Tollgate.Core.Events;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Payments.Sandbox;
 using Tollgate.Core.Subscriptions;
@@ -9,7 +10,7 @@ namespace Tollgate.Server.Payments.Sandbox;
 /// <summary>The built-in provider for development: no account anywhere, checkout pages served by Tollgate itself,
 /// catalog prices, test cards, and webhooks signed and delivered like a real provider's.</summary>
 public sealed class SandboxProvider(ISandboxStore store, ProductCatalog catalog, PublicUrls urls, SandboxBilling billing, TimeProvider time,
-    Func<Task<string>> secret) : IPaymentProvider
+    Func<Task<string>> secret) : IPaymentProvider, IOffSessionCharges
 {
     public string Id => "sandbox";
 
@@ -56,6 +57,9 @@ public sealed class SandboxProvider(ISandboxStore store, ProductCatalog catalog,
     }
 
     public ProviderEvent ParseWebhook(ReadOnlySpan<byte> body) => SandboxEvents.Parse(body);
+
+    public Task<OffSessionChargeResult> ChargeOffSessionAsync(OffSessionChargeRequest request, CancellationToken cancellationToken) =>
+        billing.ChargeOffSessionAsync(request, cancellationToken);
 
     private Money PriceOf(string product) =>
         (catalog.PlansById.GetValueOrDefault(product)?.Price ?? catalog.PacksById.GetValueOrDefault(product)?.Price)
