@@ -84,7 +84,8 @@ public static class TollgateServiceCollectionExtensions
             CacheEnabled = settings.Database.Provider == DatabaseProvider.Sqlite,
         });
         services.AddSingleton(sp => new SubscriptionService(catalog, sp.GetRequiredService<ISubscriptionStore>(), sp.GetRequiredService<LedgerEngine>(),
-            sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Tollgate.Core.Events.IEventOutbox>(),
+            sp.GetRequiredService<TollgateDatabase>().Transactions, settings.PastDueKeepsAccess));
         AddPayments(services, settings, catalog);
         services.AddSingleton<ApiKeyRing>();
         services.AddSingleton(sp => sp.GetRequiredService<ApiKeyRing>().Keys);
@@ -163,7 +164,8 @@ public static class TollgateServiceCollectionExtensions
         services.AddSingleton(sp => new PriceBook(catalog, sp.GetRequiredService<ProviderRegistry>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PriceBook>>()));
         services.AddSingleton(sp => new CheckoutService(catalog, sp.GetRequiredService<ProviderRegistry>(), sp.GetRequiredService<IPaymentStore>(),
-            sp.GetRequiredService<ICustomerStore>(), sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>(), () => sp.GetRequiredService<PublicUrls>().Base));
+            sp.GetRequiredService<ICustomerStore>(), sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>(), () => sp.GetRequiredService<PublicUrls>().Base,
+            sp.GetRequiredService<TollgateDatabase>().Transactions, sp.GetRequiredService<Tollgate.Core.Events.IEventOutbox>()));
         services.AddSingleton(sp => new PaymentApplier(catalog, sp.GetRequiredService<IPaymentStore>(), sp.GetRequiredService<ISubscriptionStore>(),
             sp.GetRequiredService<SubscriptionService>(), sp.GetRequiredService<LedgerEngine>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<Tollgate.Core.Events.IEventOutbox>()));

@@ -74,4 +74,7 @@ public interface IEventOutbox
     /// <summary>Adds an event to the calling flow's transaction. Throws when the flow has none: an event is never
     /// written after the fact, apart from its change.</summary>
     void Add(OutboundEvent outboundEvent);
+
+    /// <summary>Whether the calling flow has a transaction to add events to.</summary>
+    bool InTransaction { get; }
 }
