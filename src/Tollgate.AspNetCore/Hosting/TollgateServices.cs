@@ -65,6 +65,7 @@ public static class TollgateServiceCollectionExtensions
         services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Outbox);
         services.AddSingleton(sp => new Tollgate.Server.Events.WebhookSender(settings.AllowPrivateWebhookAddresses, sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService<Tollgate.Server.Events.EventDispatcher>();
+        services.AddHostedService<Tollgate.Server.Events.EventRetention>();
         services.AddSingleton<Tollgate.Server.Events.AutoTopupCharger>();
         services.AddHostedService<Tollgate.Server.Events.AutoTopupWorker>();
         services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Customers);

@@ -182,6 +182,68 @@ public abstract class LifecycleEventsTests : IAsyncLifetime
         Assert.False((bool)resumed.Data["cancel_at_period_end"]!);
         Assert.Equal(before + 2, (await EventsAsync(app, customer)).Count);
     }
+
+    [Fact]
+    public async Task Retention_PrunesOldDeliveredEvents_KeepsPendingAndRecentOnes_AndSequencesContinue()
+    {
+        var app = await TollgateApp.StartAsync(Provider, new ManualTimeProvider(TimeProvider.System.GetUtcNow()),
+            settings: new Dictionary<string, string?> { ["Tollgate:Webhooks:AllowPrivateAddresses"] = "true" });
+        _owned.Add(app);
+        var receiver = await EventReceiver.StartAsync();
+        _owned.Add(receiver);
+        var endpoint = await Json.ReadAsync(await app.PostAsync("/v1/webhook-endpoints", new { url = receiver.Url.ToString() }), 201);
+        receiver.Trust((string)endpoint["secret"]!);
+        var (delivered, pending, recent) = (TollgateApp.NewCustomer(), TollgateApp.NewCustomer(), TollgateApp.NewCustomer());
+        foreach (var amount in new[] { 1, 2, 3 })
+        {
+            await app.GrantAsync(delivered, "credits", amount);
+        }
+
+        await receiver.WaitForAsync(r => r.Count(e => e.CustomerId == delivered && e.Answered == 200) == 3);
+        receiver.AnswerNext(500, times: 1000);
+        await app.GrantAsync(pending, "credits", 1);
+        await receiver.WaitForAsync(r => r.Any(e => e.CustomerId == pending));
+
+        app.Clock.Advance(TimeSpan.FromDays(31));
+        await app.GrantAsync(recent, "credits", 1);
+        var database = app.Services.GetRequiredService<TollgateDatabase>();
+        var pruned = await Tollgate.Server.Events.EventRetention.PruneAsync(database, TimeSpan.FromDays(30), app.Clock, CancellationToken.None);
+
+        Assert.Equal(3, pruned);
+        Assert.Empty(await EventsAsync(app, delivered));
+        Assert.Single(await EventsAsync(app, pending));
+        Assert.Single(await EventsAsync(app, recent));
+        Assert.Equal(0, await CountAsync(app, $"event_deliveries WHERE customer_id = '{delivered}'"));
+        Assert.Equal(0, await CountAsync(app, "event_attempts a WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = a.event_id)"));
+        Assert.Equal(1, await CountAsync(app, $"event_deliveries WHERE customer_id = '{pending}' AND status = 'pending'"));
+        Assert.Equal(0, await Tollgate.Server.Events.EventRetention.PruneAsync(database, TimeSpan.FromDays(30), app.Clock, CancellationToken.None));
+
+        // The customer's numbering goes on from where it was: the app's receiver sees 4 after 1, 2, 3.
+        await app.GrantAsync(delivered, "credits", 4);
+        Assert.Equal(4, await SequenceAsync(app, delivered));
+    }
+
+    private static async Task<long> CountAsync(TollgateApp app, string from)
+    {
+        await using var connection = app.Database.Options.Provider == DatabaseProvider.Postgres
+            ? (System.Data.Common.DbConnection)new Npgsql.NpgsqlConnection(app.Database.Options.ConnectionString)
+            : new Microsoft.Data.Sqlite.SqliteConnection(app.Database.Options.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM " + from;
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static async Task<long> SequenceAsync(TollgateApp app, string customer)
+    {
+        await using var connection = app.Database.Options.Provider == DatabaseProvider.Postgres
+            ? (System.Data.Common.DbConnection)new Npgsql.NpgsqlConnection(app.Database.Options.ConnectionString)
+            : new Microsoft.Data.Sqlite.SqliteConnection(app.Database.Options.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT max(seq) FROM events WHERE customer_id = '{customer}'";
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
 }
 
 public sealed class SqliteLifecycleEventsTests : LifecycleEventsTests
