@@ -60,7 +60,7 @@ public static class AutoTopupApi
             // The provider checkouts go to by default: the one whose saved payment method a top-up charges.
             var provider = providers.Default;
             var pack = catalog.PacksById[body!.Pack!];
-            if (providers.Find(provider) is not IOffSessionCharges || (provider != "sandbox" && pack.Providers.For(provider) is null))
+            if (providers.Find(provider) is not IOffSessionCharges || pack.Providers.For(provider) is null)
             {
                 return Problems.Create(409, "not_supported", "Auto top-up is not supported here.",
                     $"Provider '{provider}' cannot charge pack '{pack.Id}' off-session (auto top-up works with Stripe and the Sandbox).");

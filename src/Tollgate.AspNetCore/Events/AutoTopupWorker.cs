@@ -73,7 +73,7 @@ public sealed class AutoTopupCharger(TollgateDatabase database, ProductCatalog c
         }
 
         if (catalog.PacksById.GetValueOrDefault(charge.Pack) is not { } pack
-            || (pack.Providers.For(charge.Provider) ?? (charge.Provider == "sandbox" ? pack.Id : null)) is not { } productRef)
+            || pack.Providers.For(charge.Provider) is not { } productRef)
         {
             return OffSessionChargeResult.Refused("not_supported", $"Pack '{charge.Pack}' is not in the catalog for {charge.Provider}.");
         }
