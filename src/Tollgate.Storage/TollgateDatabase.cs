@@ -57,6 +57,16 @@ public abstract class TollgateDatabase : IAsyncDisposable
     /// first write.</summary>
     public Core.Events.LedgerEvents? LedgerEvents { get; set; }
 
+    /// <summary>The feature whose balance auto top-up watches (the catalog's credits feature, which packs fill); null:
+    /// none, and ledger writes never look. Set once, before the first write.</summary>
+    public string? AutoTopupFeature { get; set; }
+
+    /// <summary>Wakes this process's auto top-up worker when a ledger write here made a charge due.</summary>
+    public Events.OutboxSignal TopupSignal { get; } = new();
+
+    /// <summary>Customers' auto top-up settings and charges.</summary>
+    public abstract Core.Events.IAutoTopupStore AutoTopups { get; }
+
     /// <summary>Transactions a flow of store calls runs in (a webhook: stored and applied in one).</summary>
     public abstract IDatabaseTransactions Transactions { get; }
 

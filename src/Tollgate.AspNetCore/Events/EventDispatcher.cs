@@ -115,3 +115,56 @@ internal sealed class EventDispatcher(TollgateDatabase database, WebhookSender s
         }
     }
 }
+
+/// <summary>
+/// Prunes the outbox: events older than <c>Tollgate__Webhooks__RetentionDays</c> (default 30) none of whose deliveries is
+/// pending go, with their deliveries and attempts, in small batches (short transactions, no long lock on a busy
+/// outbox). Runs on every server; two pruning at once delete disjoint or already-deleted rows.
+/// </summary>
+internal sealed class EventRetention(TollgateDatabase database, Tollgate.Server.Hosting.TollgateSettings settings, TimeProvider time,
+    ILogger<EventRetention> logger) : BackgroundService
+{
+    public const int Batch = 500;
+
+    // Wall-clock: how often to look is operations; what is old enough comes from the business clock.
+    private static readonly TimeSpan Interval = TimeSpan.FromHours(1);
+
+    /// <summary>Prunes until nothing old is left; returns how many events went.</summary>
+    public static async Task<int> PruneAsync(TollgateDatabase database, TimeSpan keep, TimeProvider time, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        ArgumentNullException.ThrowIfNull(time);
+        var before = time.GetUtcNow() - keep;
+        var total = 0;
+        int pruned;
+        do
+        {
+            pruned = await database.Endpoints.PruneAsync(before, Batch, cancellationToken);
+            total += pruned;
+        }
+        while (pruned > 0);
+
+        return total;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Interval);
+        do
+        {
+            try
+            {
+                var pruned = await PruneAsync(database, TimeSpan.FromDays(settings.EventRetentionDays), time, stoppingToken);
+                if (pruned > 0)
+                {
+                    logger.LogInformation("Pruned {Count} events older than {Days} days", pruned, settings.EventRetentionDays);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogWarning(ex, "Pruning old events failed; trying again in {Interval}", Interval);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+}

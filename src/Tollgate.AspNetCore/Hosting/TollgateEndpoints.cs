@@ -65,6 +65,7 @@ public static class TollgateEndpointExtensions
         v1.MapAppleApi();
         v1.MapExportApi();
         v1.MapEventsApi();
+        v1.MapAutoTopupApi();
         app.MapWebhooksApi();
         if (settings.Providers.SandboxEnabled)
         {

@@ -52,12 +52,16 @@ public static class TollgateServiceCollectionExtensions
         {
             var database = TollgateDatabase.Create(settings.Database, sp.GetRequiredService<TimeProvider>());
             database.LedgerEvents = new Tollgate.Core.Events.LedgerEvents(catalog, sp.GetRequiredService<TimeProvider>());
+            database.AutoTopupFeature = catalog.CreditsFeature?.Id;
             return database;
         });
         services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Endpoints);
         services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Outbox);
         services.AddSingleton(sp => new Tollgate.Server.Events.WebhookSender(settings.AllowPrivateWebhookAddresses, sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService<Tollgate.Server.Events.EventDispatcher>();
+        services.AddHostedService<Tollgate.Server.Events.EventRetention>();
+        services.AddSingleton<Tollgate.Server.Events.AutoTopupCharger>();
+        services.AddHostedService<Tollgate.Server.Events.AutoTopupWorker>();
         services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Customers);
         services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Subscriptions);
         services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Idempotency);
@@ -75,7 +79,8 @@ public static class TollgateServiceCollectionExtensions
             CacheEnabled = settings.Database.Provider == DatabaseProvider.Sqlite,
         });
         services.AddSingleton(sp => new SubscriptionService(catalog, sp.GetRequiredService<ISubscriptionStore>(), sp.GetRequiredService<LedgerEngine>(),
-            sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Tollgate.Core.Events.IEventOutbox>(),
+            sp.GetRequiredService<TollgateDatabase>().Transactions, settings.PastDueKeepsAccess));
         AddPayments(services, settings, catalog);
         services.AddSingleton<ApiKeyRing>();
         services.AddSingleton(sp => sp.GetRequiredService<ApiKeyRing>().Keys);
@@ -117,7 +122,8 @@ public static class TollgateServiceCollectionExtensions
         services.AddSingleton(sp => new PriceBook(catalog, sp.GetRequiredService<ProviderRegistry>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PriceBook>>()));
         services.AddSingleton(sp => new CheckoutService(catalog, sp.GetRequiredService<ProviderRegistry>(), sp.GetRequiredService<IPaymentStore>(),
-            sp.GetRequiredService<ICustomerStore>(), sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>(), () => sp.GetRequiredService<PublicUrls>().Base));
+            sp.GetRequiredService<ICustomerStore>(), sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>(), () => sp.GetRequiredService<PublicUrls>().Base,
+            sp.GetRequiredService<TollgateDatabase>().Transactions, sp.GetRequiredService<Tollgate.Core.Events.IEventOutbox>()));
         services.AddSingleton(sp => new PaymentApplier(catalog, sp.GetRequiredService<IPaymentStore>(), sp.GetRequiredService<ISubscriptionStore>(),
             sp.GetRequiredService<SubscriptionService>(), sp.GetRequiredService<LedgerEngine>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<Tollgate.Core.Events.IEventOutbox>()));

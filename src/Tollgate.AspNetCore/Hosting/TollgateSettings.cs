@@ -17,8 +17,12 @@ public sealed record TollgateSettings(
     ProviderSettings Providers,
     bool PastDueKeepsAccess,
     bool ForwardedHeaders = false,
-    bool AllowPrivateWebhookAddresses = false)
+    bool AllowPrivateWebhookAddresses = false,
+    int EventRetentionDays = TollgateSettings.DefaultEventRetentionDays)
 {
+    /// <summary>How long sent events and their deliveries are kept (<c>Tollgate__Webhooks__RetentionDays</c>).</summary>
+    public const int DefaultEventRetentionDays = 30;
+
     /// <summary>Reads the <c>Tollgate</c> section of an app's configuration.</summary>
     public static TollgateSettings Read(IConfiguration configuration) => ReadSection(configuration.GetSection("Tollgate"));
 
@@ -64,8 +68,14 @@ public sealed record TollgateSettings(
         var allowPrivate = section["Webhooks:AllowPrivateAddresses"] is { Length: > 0 } rawPrivate
             ? bool.TryParse(rawPrivate, out var parsedPrivate) ? parsedPrivate : throw new ConfigurationException("Tollgate__Webhooks__AllowPrivateAddresses", "must be true or false.")
             : false;
+        // Events whose deliveries are all done are pruned after this many days (the outbox is not an archive).
+        var retention = section["Webhooks:RetentionDays"] is { Length: > 0 } rawRetention
+            ? int.TryParse(rawRetention, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var days) && days is >= 1 and <= 3650
+                ? days
+                : throw new ConfigurationException("Tollgate__Webhooks__RetentionDays", "must be a whole number of days from 1 to 3650.")
+            : DefaultEventRetentionDays;
         return new TollgateSettings(database, catalog, apiKeys, adminKey, baseUrl, ProviderSettings.Read(section.GetSection("Providers")), pastDue, forwarded,
-            allowPrivate);
+            allowPrivate, retention);
     }
 
     public ProductCatalog LoadCatalog()

@@ -17,8 +17,9 @@ public sealed record ActionOutcome(ActionResult Result, string Message);
 
 /// <summary>
 /// What a customer (portal) or an app (API) may ask of a subscription: cancel now or at period end, resume, change
-/// plan. Each goes to the subscription's provider; Tollgate's state changes only when the provider's webhook says so,
-/// except a next-cycle plan change, which Tollgate remembers so a provider's early price switch waits for the renewal.
+/// plan. Each goes to the subscription's provider first; once the provider accepted it, Tollgate records the change
+/// with its <c>subscription.*</c> event in one transaction (a next-cycle plan change is remembered so a provider's early
+/// price switch waits for the renewal). The provider's webhook then confirms the same state and reports nothing twice.
 /// </summary>
 public sealed class SubscriptionActions(ISubscriptionStore subscriptions, ProviderRegistry providers, SubscriptionService service, ProductCatalog catalog)
 {
@@ -26,6 +27,7 @@ public sealed class SubscriptionActions(ISubscriptionStore subscriptions, Provid
         WithProviderAsync(subscriptionId, ct, async (provider, subscription) =>
         {
             await provider.CancelSubscriptionAsync(subscription.ProviderSubscriptionId!, atPeriodEnd, ct);
+            await service.ApplyRequestedAsync(subscription.Id, s => s.CancelAsync(subscription.Id, atPeriodEnd, ct), ct);
             return atPeriodEnd ? "cancellation at period end requested" : "cancellation requested";
         });
 
@@ -38,6 +40,7 @@ public sealed class SubscriptionActions(ISubscriptionStore subscriptions, Provid
             }
 
             await provider.ResumeSubscriptionAsync(subscription.ProviderSubscriptionId!, ct);
+            await service.ApplyRequestedAsync(subscription.Id, s => s.ResumeAsync(subscription.Id, ct), ct);
             return "resume requested";
         });
 
@@ -58,10 +61,7 @@ public sealed class SubscriptionActions(ISubscriptionStore subscriptions, Provid
             var reference = plan.Providers.For(provider.Id)
                 ?? throw new ConflictException($"'{plan.Id}' is not sold through {provider.Id}");
             await provider.ChangeSubscriptionAsync(subscription.ProviderSubscriptionId!, reference, policy, ct);
-            if (policy == PlanChangePolicy.NextCycle)
-            {
-                await service.ChangePlanAsync(subscription.Id, plan.Id, PlanChangePolicy.NextCycle, ct);
-            }
+            await service.ApplyRequestedAsync(subscription.Id, s => s.ChangePlanAsync(subscription.Id, plan.Id, policy, ct), ct);
 
             return $"change to {plan.Id} ({(policy == PlanChangePolicy.Immediate ? "immediate" : "next_cycle")}) requested";
         });

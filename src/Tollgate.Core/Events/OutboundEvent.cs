@@ -22,12 +22,15 @@ public static class EventTypes
     public const string PaymentDisputed = "payment.disputed";
     public const string CheckoutCompleted = "checkout.completed";
     public const string CheckoutExpired = "checkout.expired";
+    public const string AutoTopupSucceeded = "auto_topup.succeeded";
+    public const string AutoTopupFailed = "auto_topup.failed";
 
     /// <summary>Every type an endpoint may subscribe to.</summary>
     public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal)
     {
         CapabilitiesChanged, CreditsGranted, CreditsLow, CreditsDepleted, CreditsRecovered, SubscriptionCreated, SubscriptionUpdated,
         SubscriptionRenewed, SubscriptionCanceled, PaymentSucceeded, PaymentRefunded, PaymentDisputed, CheckoutCompleted, CheckoutExpired,
+        AutoTopupSucceeded, AutoTopupFailed,
     };
 }
 
@@ -71,4 +74,7 @@ public interface IEventOutbox
     /// <summary>Adds an event to the calling flow's transaction. Throws when the flow has none: an event is never
     /// written after the fact, apart from its change.</summary>
     void Add(OutboundEvent outboundEvent);
+
+    /// <summary>Whether the calling flow has a transaction to add events to.</summary>
+    bool InTransaction { get; }
 }

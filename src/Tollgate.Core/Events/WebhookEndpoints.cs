@@ -92,6 +92,11 @@ public interface IWebhookEndpointStore
     /// skip what this one claims (PostgreSQL: <c>FOR UPDATE SKIP LOCKED</c>); an unreported claim comes back when its lease ends.</summary>
     Task<IReadOnlyList<DeliveryWork>> ClaimAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int limit, CancellationToken cancellationToken);
 
+    /// <summary>Deletes up to <paramref name="limit"/> events created before <paramref name="before"/> none of whose
+    /// deliveries is still pending, with their deliveries and attempts (oldest first). Returns how many events went.
+    /// Customers' sequence counters stay, so numbering continues.</summary>
+    Task<int> PruneAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken);
+
     /// <summary>Records an attempt and its outcome, if the claim is still this server's (a report after the lease
     /// ended and another server claimed the delivery changes nothing). Returns whether it was recorded.</summary>
     Task<bool> CompleteAsync(DeliveryOutcome outcome, CancellationToken cancellationToken);

@@ -38,7 +38,9 @@ public sealed class CheckoutService(
     ICustomerStore customers,
     Gate gate,
     TimeProvider time,
-    Func<Uri> publicBaseUrl)
+    Func<Uri> publicBaseUrl,
+    IDatabaseTransactions? transactions = null,
+    Events.IEventOutbox? outbox = null)
 {
     public async Task<CheckoutOutcome> CreateAsync(CheckoutCommand command, CancellationToken cancellationToken = default)
     {
@@ -118,11 +120,46 @@ public sealed class CheckoutService(
 
     /// <summary>Marks checkouts nobody completed within <see cref="OpenFor"/> expired. A payment arriving later still
     /// completes one (the customer paid).</summary>
-    public Task<int> ExpireStaleAsync(CancellationToken cancellationToken = default)
+    /// <remarks>Each expired checkout's <c>checkout.expired</c> is written in the transaction that expires it, in
+    /// batches of <see cref="ExpireBatch"/>.</remarks>
+    public async Task<int> ExpireStaleAsync(CancellationToken cancellationToken = default)
     {
-        var now = Instants.Now(time);
-        return payments.ExpireCheckoutsAsync(now - OpenFor, now, cancellationToken);
+        var total = 0;
+        while (true)
+        {
+            var now = Instants.Now(time);
+            IReadOnlyList<Checkout> expired;
+            if (transactions is null || outbox is null)
+            {
+                expired = await payments.ExpireCheckoutsAsync(now - OpenFor, now, ExpireBatch, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await using var transaction = transactions.Begin();
+                expired = await payments.ExpireCheckoutsAsync(now - OpenFor, now, ExpireBatch, cancellationToken).ConfigureAwait(false);
+                foreach (var checkout in expired)
+                {
+                    outbox.Add(Events.OutboundEvent.Create(Events.EventTypes.CheckoutExpired, checkout.CustomerId, new System.Text.Json.Nodes.JsonObject
+                    {
+                        ["checkout_id"] = checkout.Id,
+                        ["product"] = checkout.Product,
+                        ["provider"] = checkout.Provider,
+                    }, time));
+                }
+
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            total += expired.Count;
+            if (expired.Count < ExpireBatch)
+            {
+                return total;
+            }
+        }
     }
+
+    /// <summary>Checkouts expired per transaction.</summary>
+    public const int ExpireBatch = 100;
 
     /// <summary>Why the customer may not buy this now, or null: a once-per-customer pack already bought, or the plan
     /// already held.</summary>

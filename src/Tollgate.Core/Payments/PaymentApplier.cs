@@ -46,16 +46,8 @@ public sealed class PaymentApplier(
         ["subscription_id"] = p.SubscriptionId,
     };
 
-    private static System.Text.Json.Nodes.JsonObject SubscriptionData(Subscription s) => new()
-    {
-        ["subscription_id"] = s.Id,
-        ["plan"] = s.PlanId,
-        ["provider"] = s.Provider,
-        ["status"] = SnakeCase<SubscriptionStatus>.Name(s.Status),
-        ["current_period_start"] = s.CurrentPeriodStart is { } start ? System.Text.Json.Nodes.JsonValue.Create(start) : null,
-        ["current_period_end"] = s.CurrentPeriodEnd is { } end ? System.Text.Json.Nodes.JsonValue.Create(end) : null,
-        ["cancel_at_period_end"] = s.CancelAtPeriodEnd,
-    };
+    /// <summary>The data of a <c>subscription.*</c> event: what the app hears of a subscription.</summary>
+    internal static System.Text.Json.Nodes.JsonObject SubscriptionData(Subscription s) => SubscriptionEventData.Of(s);
 
     public async Task<ApplyOutcome> ApplyAsync(ProviderEvent e, string payload, CancellationToken cancellationToken)
     {
@@ -326,7 +318,10 @@ public sealed class PaymentApplier(
         };
         // The read above is only a shortcut: the save itself refuses to overwrite a newer event's state, which another
         // server or thread may have stored since (issue 9, item 8); then that newer state stands.
-        if (await subscriptionService.SaveAsync(updated, ct).ConfigureAwait(false) && updated != existing)
+        // Reported only when it changes what the event says: a snapshot confirming a change already applied (asked
+        // through the API or the portal, and reported then) sends nothing twice.
+        if (await subscriptionService.SaveAsync(updated, ct).ConfigureAwait(false)
+            && !System.Text.Json.Nodes.JsonNode.DeepEquals(SubscriptionData(updated), SubscriptionData(existing)))
         {
             Emit(updated.Status == SubscriptionStatus.Canceled && existing.Status != SubscriptionStatus.Canceled
                 ? Events.EventTypes.SubscriptionCanceled

@@ -118,7 +118,9 @@ public interface IPaymentStore
     Task<Checkout?> GetCheckoutAsync(string checkoutId, CancellationToken cancellationToken);
 
     /// <summary>Marks open checkouts created before <paramref name="createdBefore"/> expired; returns how many.</summary>
-    Task<int> ExpireCheckoutsAsync(DateTimeOffset createdBefore, DateTimeOffset now, CancellationToken cancellationToken);
+    /// <summary>Marks up to <paramref name="limit"/> open or failed checkouts created before <paramref name="createdBefore"/>
+    /// expired and returns them as expired (a checkout another server expired meanwhile is not returned twice).</summary>
+    Task<IReadOnlyList<Checkout>> ExpireCheckoutsAsync(DateTimeOffset createdBefore, DateTimeOffset now, int limit, CancellationToken cancellationToken);
 
     Task<Checkout?> FindCheckoutByProviderIdAsync(string provider, string providerCheckoutId, CancellationToken cancellationToken);
 

@@ -9,9 +9,49 @@ namespace Tollgate.Core.Subscriptions;
 /// The subscription state machine: start, renew, change plan (immediate or next cycle), cancel (now or at period
 /// end), resume. Provider webhooks and the Sandbox drive it; it keeps allowances in step with the plan.
 /// </summary>
-public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionStore store, LedgerEngine ledger, IAllowanceWriter allowances, TimeProvider time)
+/// <remarks>With an outbox, every save that changes what the customer can do (their <c>plan:*</c> and <c>feature:*</c>
+/// capabilities) writes <c>customer.capabilities_changed</c> in the save's transaction (the caller's, or one of its own).</remarks>
+public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionStore store, LedgerEngine ledger, IAllowanceWriter allowances, TimeProvider time,
+    Events.IEventOutbox? outbox = null, IDatabaseTransactions? transactions = null, bool pastDueKeepsAccess = false)
 {
     private const int MaxSaveAttempts = 10;
+
+    /// <summary>
+    /// Applies to Tollgate's own record what the app (API) or the customer (portal) asked of a subscription and its
+    /// provider accepted, with its <c>subscription.*</c> event, in one transaction: the app hears of the change when it
+    /// is made, not only when the provider's webhook comes back. The webhook then finds the same state and sends no
+    /// second event (the payment applier reports a snapshot only when it changes what an event says).
+    /// </summary>
+    public async Task<Subscription> ApplyRequestedAsync(string subscriptionId, Func<SubscriptionService, Task<Subscription>> change,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        if (outbox is null || transactions is null || outbox.InTransaction)
+        {
+            return await ReportedAsync(subscriptionId, change, cancellationToken).ConfigureAwait(false);
+        }
+
+        await using var transaction = transactions.Begin();
+        var result = await ReportedAsync(subscriptionId, change, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    private async Task<Subscription> ReportedAsync(string subscriptionId, Func<SubscriptionService, Task<Subscription>> change, CancellationToken ct)
+    {
+        var before = await GetAsync(subscriptionId, ct).ConfigureAwait(false);
+        var after = await change(this).ConfigureAwait(false);
+        var data = SubscriptionEventData.Of(after);
+        if (outbox is not null && !System.Text.Json.Nodes.JsonNode.DeepEquals(SubscriptionEventData.Of(before), data))
+        {
+            var type = after.Status == SubscriptionStatus.Canceled && before.Status != SubscriptionStatus.Canceled
+                ? Events.EventTypes.SubscriptionCanceled
+                : Events.EventTypes.SubscriptionUpdated;
+            outbox.Add(Events.OutboundEvent.Create(type, after.CustomerId, data, time));
+        }
+
+        return after;
+    }
 
     /// <summary>Records a subscription (a lifetime plan has no periods) and grants the allowances it owes now.</summary>
     public async Task<Subscription> StartAsync(string customerId, string planId, string provider, string? providerSubscriptionId,
@@ -107,6 +147,52 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
     /// <summary>Stores a subscription as a provider reported it, then brings the customer's allowances up to date.
     /// Returns false when the stored subscription reflects a newer provider event and was kept.</summary>
     public async Task<bool> SaveAsync(Subscription subscription, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(subscription);
+        if (outbox is null)
+        {
+            return await SaveCoreAsync(subscription, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (outbox.InTransaction || transactions is null)
+        {
+            return await SaveReportingAsync(subscription, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Not inside a flow (a trial started by the API, a plan change asked in the portal): the save and its event get
+        // a transaction of their own.
+        await using var transaction = transactions.Begin();
+        var saved = await SaveReportingAsync(subscription, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return saved;
+    }
+
+    /// <summary>Saves, and reports a change of the customer's capabilities (read before and after, in the transaction).</summary>
+    private async Task<bool> SaveReportingAsync(Subscription subscription, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var before = CapabilitiesOf(await store.ListByCustomerAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false), now);
+        var saved = await SaveCoreAsync(subscription, cancellationToken).ConfigureAwait(false);
+        if (saved)
+        {
+            var after = CapabilitiesOf(await store.ListByCustomerAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false), now);
+            if (!before.SetEquals(after))
+            {
+                outbox!.Add(Events.OutboundEvent.Create(Events.EventTypes.CapabilitiesChanged, subscription.CustomerId, new System.Text.Json.Nodes.JsonObject
+                {
+                    ["capabilities"] = new System.Text.Json.Nodes.JsonArray([.. after.Select(c => System.Text.Json.Nodes.JsonValue.Create(c))]),
+                    ["previous"] = new System.Text.Json.Nodes.JsonArray([.. before.Select(c => System.Text.Json.Nodes.JsonValue.Create(c))]),
+                }, time));
+            }
+        }
+
+        return saved;
+    }
+
+    private SortedSet<string> CapabilitiesOf(IReadOnlyList<Subscription> subscriptions, DateTimeOffset now) =>
+        new(EffectivePlan.Resolve(catalog, subscriptions, now, pastDueKeepsAccess)?.Capabilities(catalog) ?? new SortedSet<string>(), StringComparer.Ordinal);
+
+    private async Task<bool> SaveCoreAsync(Subscription subscription, CancellationToken cancellationToken)
     {
         var saved = await store.SaveAsync(subscription, cancellationToken).ConfigureAwait(false);
         allowances.Forget(subscription.CustomerId);

@@ -97,13 +97,17 @@ internal sealed class ProviderHttp
 
     /// <summary>Sends the request and returns its 2xx answer; anything else throws <see cref="ProviderException"/>.
     /// A cancellation by <paramref name="cancellationToken"/> is rethrown as it is.</summary>
-    public async Task<ProviderResponse> SendAsync(ProviderRequest request, CancellationToken cancellationToken)
+    public Task<ProviderResponse> SendAsync(ProviderRequest request, CancellationToken cancellationToken) => SendAsync(request, null, cancellationToken);
+
+    /// <summary>Like <see cref="SendAsync(ProviderRequest, CancellationToken)"/>, but a non-2xx answer whose status
+    /// <paramref name="refusal"/> accepts is returned rather than thrown: a refusal the caller reads (a card declined).</summary>
+    public async Task<ProviderResponse> SendAsync(ProviderRequest request, Func<int, bool>? refusal, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         var outcome = "ok";
         try
         {
-            return await SendCoreAsync(request, cancellationToken).ConfigureAwait(false);
+            return await SendCoreAsync(request, refusal, cancellationToken).ConfigureAwait(false);
         }
         catch (ProviderException ex)
         {
@@ -121,7 +125,7 @@ internal sealed class ProviderHttp
         }
     }
 
-    private async Task<ProviderResponse> SendCoreAsync(ProviderRequest request, CancellationToken cancellationToken)
+    private async Task<ProviderResponse> SendCoreAsync(ProviderRequest request, Func<int, bool>? refusal, CancellationToken cancellationToken)
     {
         var path = request.PathAndQuery;
         var queryAt = path.IndexOf('?', StringComparison.Ordinal);
@@ -156,7 +160,7 @@ internal sealed class ProviderHttp
             ResilienceContextPool.Shared.Return(context);
         }
 
-        if (response.StatusCode is >= 200 and < 300)
+        if (response.StatusCode is >= 200 and < 300 || refusal?.Invoke(response.StatusCode) == true)
         {
             return response;
         }
@@ -164,7 +168,7 @@ internal sealed class ProviderHttp
         throw Fail(ErrorMessage(response), response.StatusCode, IsTransientStatus(response.StatusCode));
     }
 
-    /// <summary>Like <see cref="SendAsync"/>, for calls whose answer is read: the body as a JSON object.</summary>
+    /// <summary>Like <see cref="SendAsync(ProviderRequest, CancellationToken)"/>, for calls whose answer is read: the body as a JSON object.</summary>
     public async Task<JsonElement> SendForJsonAsync(ProviderRequest request, CancellationToken cancellationToken)
     {
         var response = await SendAsync(request, cancellationToken);

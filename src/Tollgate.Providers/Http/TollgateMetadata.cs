@@ -9,6 +9,9 @@ internal static class TollgateMetadata
     public const string CustomerId = "tollgate_customer_id";
     public const string Product = "tollgate_product";
 
+    /// <summary>Auto top-up's charge id, on an off-session payment.</summary>
+    public const string TopupCharge = "tollgate_topup_id";
+
     /// <summary>Tollgate's keys first, then the app's; an app key may not override Tollgate's own, since linking
     /// a payment to the right customer depends on them.</summary>
     public static IReadOnlyList<KeyValuePair<string, string>> For(CheckoutRequest request)

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Common;
+using Tollgate.Core.Events;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Payments.Sandbox;
 using Tollgate.Core.Subscriptions;
@@ -42,6 +43,9 @@ public sealed class SandboxBilling(ISandboxStore store, ProductCatalog catalog, 
     /// <summary>The test card that is declined for insufficient funds.</summary>
     public const string InsufficientFundsCard = "4000000000009995";
 
+    /// <summary>Pays a checkout, but declines every later off-session charge (Stripe's test card of the same number).</summary>
+    public const string DeclinesOffSessionCard = "4000000000000341";
+
     /// <summary>Pays an open Sandbox checkout with a test card; on success records the payment (and the subscription for a
     /// plan) and posts the checkout's webhooks. Returns the checkout as it then is (null when there is none).</summary>
     public async Task<(SandboxPayment Result, SandboxCheckout? Checkout)> PayAsync(string sessionId, string card, CancellationToken ct)
@@ -63,7 +67,7 @@ public sealed class SandboxBilling(ISandboxStore store, ProductCatalog catalog, 
         var digits = new string(card.Where(char.IsDigit).ToArray());
         var result = digits switch
         {
-            SuccessCard => SandboxPayment.Paid,
+            SuccessCard or DeclinesOffSessionCard => SandboxPayment.Paid,
             DeclinedCard => SandboxPayment.Declined,
             InsufficientFundsCard => SandboxPayment.InsufficientFunds,
             _ => SandboxPayment.UnknownCard,
@@ -87,6 +91,7 @@ public sealed class SandboxBilling(ISandboxStore store, ProductCatalog catalog, 
 
         SandboxSubscription? subscription = null;
         var now = Instants.Now(time);
+        await store.SaveCardAsync(checkout.CustomerId, digits, now, ct);
         if (checkout.Mode == CheckoutMode.Subscription)
         {
             var plan = catalog.PlansById[checkout.Product];
@@ -102,6 +107,47 @@ public sealed class SandboxBilling(ISandboxStore store, ProductCatalog catalog, 
         }
 
         return (SandboxPayment.Paid, checkout with { Status = "paid", OrderId = orderId });
+    }
+
+    /// <summary>
+    /// Auto top-up in the Sandbox: charges the pack on the card the customer last paid with, without them. The order id
+    /// comes from Tollgate's charge id, so charging the same top-up again (a retry, a server that died before recording)
+    /// is the same payment, granted once. The credits arrive with the signed <c>checkout.completed</c> it sends.
+    /// </summary>
+    public async Task<OffSessionChargeResult> ChargeOffSessionAsync(OffSessionChargeRequest request, CancellationToken ct)
+    {
+        var card = await store.GetCardAsync(request.CustomerId, ct);
+        if (card is null)
+        {
+            return OffSessionChargeResult.Refused("no_payment_method", "The customer has no card saved in the Sandbox.");
+        }
+
+        if (card == DeclinesOffSessionCard)
+        {
+            return OffSessionChargeResult.Refused("card_declined", "The saved card was declined.");
+        }
+
+        var pack = catalog.PacksById.GetValueOrDefault(request.ProviderProductRef)
+            ?? throw new ProviderException("sandbox", $"'{request.ProviderProductRef}' is not a pack.", 400);
+        var price = pack.Price ?? throw new ProviderException("sandbox", $"'{pack.Id}' has no catalog price for the Sandbox to charge.", 400);
+        var orderId = "sbx_ord_" + request.ChargeId;
+        await SendAsync("checkout.completed", new JsonObject
+        {
+            ["session_id"] = "sbx_topup_" + request.ChargeId,
+            ["customer_id"] = request.CustomerId,
+            ["product"] = pack.Id,
+            ["mode"] = "payment",
+            ["amount"] = price.Amount,
+            ["currency"] = price.Currency,
+            ["order_id"] = orderId,
+            ["metadata"] = new JsonObject
+            {
+                ["tollgate_customer_id"] = request.CustomerId,
+                ["tollgate_product"] = pack.Id,
+                ["tollgate_topup_id"] = request.ChargeId,
+            },
+        }, ct);
+        return OffSessionChargeResult.Paid(orderId);
     }
 
     /// <summary>The customer gave up on the checkout page ("Cancel and go back"): the session closes, so going back to

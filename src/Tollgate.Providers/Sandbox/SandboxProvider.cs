@@ -1,5 +1,6 @@
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Common;
+using Tollgate.Core.Events;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Payments.Sandbox;
 using Tollgate.Core.Subscriptions;
@@ -9,7 +10,7 @@ namespace Tollgate.Providers.Sandbox;
 /// <summary>The built-in provider for development: no account anywhere, checkout pages served by Tollgate itself,
 /// catalog prices, test cards, and webhooks signed and delivered like a real provider's.</summary>
 public sealed class SandboxProvider(ISandboxStore store, ProductCatalog catalog, ISandboxHost urls, SandboxBilling billing, TimeProvider time,
-    Func<Task<string>> secret) : IPaymentProvider
+    Func<Task<string>> secret) : IPaymentProvider, IOffSessionCharges
 {
     /// <inheritdoc/>
     public string Id => "sandbox";
@@ -67,6 +68,10 @@ public sealed class SandboxProvider(ISandboxStore store, ProductCatalog catalog,
 
     /// <inheritdoc/>
     public ProviderEvent ParseWebhook(ReadOnlySpan<byte> body) => SandboxEvents.Parse(body);
+
+    /// <inheritdoc/>
+    public Task<OffSessionChargeResult> ChargeOffSessionAsync(OffSessionChargeRequest request, CancellationToken cancellationToken) =>
+        billing.ChargeOffSessionAsync(request, cancellationToken);
 
     private Money PriceOf(string product) =>
         (catalog.PlansById.GetValueOrDefault(product)?.Price ?? catalog.PacksById.GetValueOrDefault(product)?.Price)

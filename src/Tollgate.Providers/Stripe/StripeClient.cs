@@ -10,6 +10,9 @@ internal sealed record StripePrice(string Id, long UnitAmount, string Currency, 
 
 internal sealed record StripeCheckoutSession(string Id, string Url);
 
+/// <summary>An off-session PaymentIntent: <see cref="FailureCode"/> null when it went through.</summary>
+internal sealed record StripeOffSessionResult(string? PaymentIntentId, string? Status, string? FailureCode, string? FailureMessage);
+
 /// <param name="Mode"><c>payment</c> or <c>subscription</c>.</param>
 /// <param name="ClientReferenceId">Tollgate's checkout id; also the idempotency key's seed.</param>
 /// <param name="CustomerId">An existing Stripe customer (<c>cus_…</c>); wins over <paramref name="CustomerEmail"/>.</param>
@@ -88,6 +91,12 @@ internal sealed class StripeClient
             }
         }
 
+        if (request.Mode == "payment")
+        {
+            // Saved on the customer for auto top-up's off-session charges (a subscription's method is saved anyway).
+            form.Add("payment_intent_data[setup_future_usage]", "off_session");
+        }
+
         var session = await _http.SendForJsonAsync(
             Post("v1/checkout/sessions", form, IdempotencyKey("checkout", request.ClientReferenceId)),
             cancellationToken);
@@ -132,6 +141,47 @@ internal sealed class StripeClient
         var form = new StripeForm().Add("customer", customerId).Add("return_url", returnUrl);
         var session = await _http.SendForJsonAsync(Post("v1/billing_portal/sessions", form, idempotencyKey), cancellationToken);
         return session.Str("url") ?? throw _http.Unexpected("a portal session url");
+    }
+
+    /// <summary>The customer's most recently saved payment method (<c>pm_…</c>), or null when there is none.</summary>
+    public async Task<string?> GetSavedPaymentMethodAsync(string customerId, CancellationToken cancellationToken)
+    {
+        var list = await _http.SendForJsonAsync(
+            new ProviderRequest(HttpMethod.Get, $"v1/customers/{Uri.EscapeDataString(customerId)}/payment_methods?limit=1"), cancellationToken);
+        return list.First("data").Str("id");
+    }
+
+    /// <summary>
+    /// Charges a saved payment method with the customer away: a PaymentIntent with <c>off_session=true</c> and
+    /// <c>confirm=true</c>. A card error (HTTP 402: declined, authentication required) is a refusal with Stripe's code,
+    /// not an exception; the idempotency key makes a repeat of the same charge return the first PaymentIntent.
+    /// </summary>
+    public async Task<StripeOffSessionResult> CreateOffSessionPaymentAsync(long amount, string currency, string customerId, string paymentMethodId,
+        IReadOnlyList<KeyValuePair<string, string>> metadata, string idempotencyKey, CancellationToken cancellationToken)
+    {
+        var form = new StripeForm()
+            .Add("amount", amount)
+            .Add("currency", currency.ToLowerInvariant())
+            .Add("customer", customerId)
+            .Add("payment_method", paymentMethodId)
+            .Add("off_session", true)
+            .Add("confirm", true)
+            .AddMap("metadata", metadata);
+        var response = await _http.SendAsync(Post("v1/payment_intents", form, idempotencyKey), status => status == 402, cancellationToken);
+        using var document = JsonDocument.Parse(response.Body);
+        var root = document.RootElement;
+        if (response.StatusCode == 402)
+        {
+            var error = root.Obj("error");
+            return new StripeOffSessionResult(error.Obj("payment_intent").Str("id"), null, error.Str("code") ?? "card_error",
+                error.Str("message") ?? "The card was declined.");
+        }
+
+        var status = root.Str("status");
+        return status is "succeeded" or "processing"
+            ? new StripeOffSessionResult(root.Str("id") ?? throw _http.Unexpected("a payment intent id"), status, null, null)
+            : new StripeOffSessionResult(root.Str("id"), status, status == "requires_action" ? "authentication_required" : "payment_failed",
+                $"The payment intent is {status ?? "in an unknown state"}.");
     }
 
     /// <summary><c>tg-{operation}-{seed}</c>, or the seed's SHA-256 when that would pass Stripe's 255-character limit.</summary>

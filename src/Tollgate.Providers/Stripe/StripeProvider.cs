@@ -1,3 +1,4 @@
+using Tollgate.Core.Events;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Subscriptions;
 using Tollgate.Providers.Http;
@@ -11,7 +12,7 @@ namespace Tollgate.Providers.Stripe;
 /// reused by that call's retries only: their arguments do not name one intent (cancel, resume, cancel again within
 /// Stripe's 24-hour key window would replay the first answer), and a portal session must be new each time.
 /// </remarks>
-internal sealed class StripeProvider(StripeClient client, StripeOptions options) : IPaymentProvider
+internal sealed class StripeProvider(StripeClient client, StripeOptions options) : IPaymentProvider, IOffSessionCharges
 {
     public string Id => "stripe";
 
@@ -62,6 +63,26 @@ internal sealed class StripeProvider(StripeClient client, StripeOptions options)
 
     public async Task<string?> GetCustomerPortalUrlAsync(string providerCustomerId, string returnUrl, CancellationToken cancellationToken) =>
         await client.CreatePortalSessionAsync(providerCustomerId, returnUrl, CallKey("portal", providerCustomerId), cancellationToken);
+
+    /// <summary>Auto top-up: the pack's price charged on the customer's most recently saved payment method, keyed by
+    /// Tollgate's charge id (a retry, or a server that died between charging and recording, gets the same PaymentIntent).
+    /// The credits come with <c>payment_intent.succeeded</c>, whose metadata names the customer, the pack and the charge.</summary>
+    public async Task<OffSessionChargeResult> ChargeOffSessionAsync(OffSessionChargeRequest request, CancellationToken cancellationToken)
+    {
+        if (request.ProviderCustomerId is null
+            || await client.GetSavedPaymentMethodAsync(request.ProviderCustomerId, cancellationToken) is not { } paymentMethod)
+        {
+            return OffSessionChargeResult.Refused("no_payment_method", "The customer has no payment method saved at Stripe.");
+        }
+
+        var price = await client.GetPriceAsync(request.ProviderProductRef, cancellationToken);
+        var result = await client.CreateOffSessionPaymentAsync(price.UnitAmount, price.Currency, request.ProviderCustomerId, paymentMethod,
+            [new(TollgateMetadata.CustomerId, request.CustomerId), new(TollgateMetadata.Product, request.Pack), new(TollgateMetadata.TopupCharge, request.ChargeId)],
+            StripeClient.IdempotencyKey("topup", request.ChargeId), cancellationToken);
+        return result.FailureCode is null
+            ? OffSessionChargeResult.Paid(result.PaymentIntentId!)
+            : OffSessionChargeResult.Refused(result.FailureCode, result.FailureMessage!);
+    }
 
     public WebhookVerification VerifyWebhook(IReadOnlyDictionary<string, string> headers, ReadOnlySpan<byte> body, DateTimeOffset now) =>
         StripeWebhook.Verify(options.WebhookSecrets, options.SignatureToleranceSeconds, headers, body, now);

@@ -113,6 +113,7 @@ internal static class StripeWebhook
         "customer.subscription.deleted" => Snapshot(obj, deleted: true),
         "invoice.paid" or "invoice.payment_succeeded" => Invoice(obj, paid: true),
         "invoice.payment_failed" => Invoice(obj, paid: false),
+        "payment_intent.succeeded" => TopupPayment(obj),
         "charge.refunded" => Refund(obj),
         "charge.dispute.created" => Dispute(obj),
         _ => [],
@@ -150,6 +151,25 @@ internal static class StripeWebhook
                 session.Str("payment_status") is "paid" or "no_payment_required",
                 session.Long("amount_total"),
                 session.UpperCurrency("currency")),
+        ];
+    }
+
+    /// <summary>An auto top-up's off-session payment (only those: a checkout's own PaymentIntent is reported by its
+    /// session): read as a completed pack purchase keyed by the PaymentIntent, so its credits arrive like any purchase's.</summary>
+    private static List<PaymentFact> TopupPayment(JsonElement intent)
+    {
+        var metadata = intent.Obj("metadata");
+        if (intent.Str("id") is not { } intentId || metadata.Str(TollgateMetadata.TopupCharge) is null)
+        {
+            return [];
+        }
+
+        var (customerId, product) = TollgateMetadata.Read(metadata);
+        var link = new PaymentLink(null, customerId, product, intent.IdOf("customer"), null);
+        return
+        [
+            new CheckoutCompleted(link, intentId, intentId, null, CheckoutMode.Payment, true, intent.Long("amount_received") ?? intent.Long("amount"),
+                intent.UpperCurrency("currency")),
         ];
     }
 

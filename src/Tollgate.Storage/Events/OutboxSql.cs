@@ -149,6 +149,8 @@ internal static class OutboxSql
 /// commits, after every other write of the flow (so the counter row is always locked last, as in a ledger write).</summary>
 internal sealed class EventOutbox(object database) : IEventOutbox
 {
+    public bool InTransaction => AmbientTransaction.For(database) is not null;
+
     public void Add(OutboundEvent outboundEvent)
     {
         ArgumentNullException.ThrowIfNull(outboundEvent);

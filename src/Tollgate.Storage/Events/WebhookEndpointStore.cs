@@ -182,6 +182,33 @@ internal sealed class WebhookEndpointStore(Sql sql, bool skipLocked) : IWebhookE
         return recorded;
     }
 
+    public async Task<int> PruneAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken)
+    {
+        var ids = await sql.QueryAsync(
+            """
+            SELECT e.event_id FROM events e
+            WHERE e.created_at < @before AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.event_id = e.event_id AND d.status = 'pending')
+            ORDER BY e.created_at LIMIT @limit
+            """, r => r.GetString(0), cancellationToken, ("@before", before), ("@limit", limit)).ConfigureAwait(false);
+        if (ids.Count == 0)
+        {
+            return 0;
+        }
+
+        // A redelivery may make one pending again meanwhile: the last statement re-checks, and what it keeps stays whole
+        // (its deliveries are deleted only with it).
+        var names = string.Join(", ", ids.Select((_, i) => "@e" + i));
+        var args = ids.Select((id, i) => ("@e" + i, (object?)id)).ToArray();
+        var pruned = await sql.ExecuteAsync(
+            $"DELETE FROM events WHERE event_id IN ({names}) AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.event_id = events.event_id AND d.status = 'pending')",
+            cancellationToken, args).ConfigureAwait(false);
+        await sql.ExecuteAsync($"DELETE FROM event_attempts WHERE event_id IN ({names}) AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = event_attempts.event_id)",
+            cancellationToken, args).ConfigureAwait(false);
+        await sql.ExecuteAsync($"DELETE FROM event_deliveries WHERE event_id IN ({names}) AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = event_deliveries.event_id)",
+            cancellationToken, args).ConfigureAwait(false);
+        return pruned;
+    }
+
     private WebhookEndpoint Endpoint(DbDataReader r, int i) => new(
         r.GetString(i), r.GetString(i + 1), r.IsDBNull(i + 2) ? null : r.GetString(i + 2).Split(','), r.IsDBNull(i + 3) ? null : r.GetString(i + 3),
         SnakeCase<EndpointStatus>.Parse(r.GetString(i + 4)), r.IsDBNull(i + 5) ? null : r.GetString(i + 5), r.GetString(i + 6),

@@ -52,6 +52,7 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
         Webhooks = new WebhookInbox(sql, skipLocked: true);
         Endpoints = new Events.WebhookEndpointStore(sql, skipLocked: true);
         Outbox = new Events.EventOutbox(this);
+        AutoTopups = new Events.AutoTopupStore(sql, skipLocked: true);
         Sandbox = new SandboxStore(sql);
     }
 
@@ -110,6 +111,8 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
     public override Core.Events.IWebhookEndpointStore Endpoints { get; }
 
     public override Core.Events.IEventOutbox Outbox { get; }
+
+    public override Core.Events.IAutoTopupStore AutoTopups { get; }
 
     public override ISandboxStore Sandbox { get; }
 

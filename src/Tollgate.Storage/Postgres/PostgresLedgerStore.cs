@@ -510,10 +510,20 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                         Col(r, x => x.Response.Body), Col(r, x => x.CreatedAt)]);
             }
 
+            // Auto top-up: a charge row when a threshold was crossed, in this transaction (no round trip of its own).
+            var triggers = new List<NpgsqlBatchCommand>();
+            foreach (var crossing in Core.Events.AutoTopupTrigger.Crossings(changes, database.AutoTopupFeature))
+            {
+                var (sql, values) = Events.TopupSql.Trigger(crossing, Ids.New("tup", time), Instants.Now(time), D, i => "$" + i);
+                Add(batch, sql, values);
+                triggers.Add(batch.BatchCommands[^1]);
+            }
+
             if (ambient is not null)
             {
                 // The flow commits, and then notifies for everything it changed.
                 await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                NotifyTopups(triggers);
                 ambient.ChangedCustomers.UnionWith(changes.Customers);
                 ambient.WroteEvents |= events > 0;
                 _committed = true;
@@ -534,9 +544,18 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             }
 
             _committed = true;
+            NotifyTopups(triggers);
             if (events > 0)
             {
                 database.OutboxSignal.Notify();
+            }
+        }
+
+        private void NotifyTopups(List<NpgsqlBatchCommand> triggers)
+        {
+            if (triggers.Any(t => t.RecordsAffected > 0))
+            {
+                database.TopupSignal.Notify();
             }
         }
 

@@ -33,6 +33,7 @@ internal sealed class SqliteDatabase : TollgateDatabase, IDatabaseTransactions
         Webhooks = new WebhookInbox(sql, skipLocked: false);
         Endpoints = new Events.WebhookEndpointStore(sql, skipLocked: false);
         Outbox = new Events.EventOutbox(this);
+        AutoTopups = new Events.AutoTopupStore(sql, skipLocked: false);
         Sandbox = new SandboxStore(sql);
     }
 
@@ -70,6 +71,8 @@ internal sealed class SqliteDatabase : TollgateDatabase, IDatabaseTransactions
     public override Core.Events.IWebhookEndpointStore Endpoints { get; }
 
     public override Core.Events.IEventOutbox Outbox { get; }
+
+    public override Core.Events.IAutoTopupStore AutoTopups { get; }
 
     public override ISandboxStore Sandbox { get; }
 

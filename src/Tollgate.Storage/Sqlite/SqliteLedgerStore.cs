@@ -462,6 +462,24 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                 }, cancellationToken).ConfigureAwait(false);
             var events = await Events.OutboxSql.WriteLedgerAsync(connection, transaction, D, database.LedgerEvents, changes, cancellationToken)
                 .ConfigureAwait(false);
+            var topupsDue = 0;
+            foreach (var crossing in Core.Events.AutoTopupTrigger.Crossings(changes, database.AutoTopupFeature))
+            {
+                var (sql, values) = Events.TopupSql.Trigger(crossing, Core.Common.Ids.New("tup", time), Core.Common.Instants.Now(time), D, i => "$p" + i);
+                await using var trigger = Command(connection, transaction, sql);
+                for (var i = 0; i < values.Length; i++)
+                {
+                    trigger.Parameters.AddWithValue("$p" + (i + 1), values[i]);
+                }
+
+                topupsDue += await trigger.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (topupsDue > 0)
+            {
+                database.TopupSignal.Notify();
+            }
+
             if (!inFlow)
             {
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);

@@ -33,9 +33,16 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
     public Task<Checkout?> GetCheckoutAsync(string checkoutId, CancellationToken cancellationToken) =>
         sql.QuerySingleAsync($"SELECT {CheckoutColumns} FROM checkouts WHERE checkout_id = @id", ReadCheckout, cancellationToken, ("@id", checkoutId));
 
-    public Task<int> ExpireCheckoutsAsync(DateTimeOffset createdBefore, DateTimeOffset now, CancellationToken cancellationToken) =>
-        sql.ExecuteAsync("UPDATE checkouts SET status = 'expired', updated_at = @now WHERE status IN ('open', 'failed') AND created_at < @before",
-            cancellationToken, ("@now", now), ("@before", createdBefore));
+    // The status is checked again in the outer WHERE: on PostgreSQL a row another server expired meanwhile is re-read
+    // and skipped, so each checkout is expired (and reported) once.
+    public async Task<IReadOnlyList<Checkout>> ExpireCheckoutsAsync(DateTimeOffset createdBefore, DateTimeOffset now, int limit, CancellationToken cancellationToken) =>
+        await sql.QueryAsync(
+            $"""
+            UPDATE checkouts SET status = 'expired', updated_at = @now
+            WHERE status IN ('open', 'failed') AND checkout_id IN (
+                SELECT checkout_id FROM checkouts WHERE status IN ('open', 'failed') AND created_at < @before ORDER BY created_at LIMIT @limit)
+            RETURNING {CheckoutColumns}
+            """, ReadCheckout, cancellationToken, ("@now", now), ("@before", createdBefore), ("@limit", limit)).ConfigureAwait(false);
 
     public Task<Checkout?> FindCheckoutByProviderIdAsync(string provider, string providerCheckoutId, CancellationToken cancellationToken) =>
         sql.QuerySingleAsync($"SELECT {CheckoutColumns} FROM checkouts WHERE provider = @p AND provider_checkout_id = @pcid", ReadCheckout,

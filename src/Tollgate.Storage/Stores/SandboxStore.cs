@@ -60,4 +60,13 @@ internal sealed class SandboxStore(Sql sql) : ISandboxStore
     private SandboxSubscription ReadSubscription(DbDataReader r) => new(
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), sql.Dialect.ReadTime(r, 4), sql.Dialect.ReadTime(r, 5), r.GetBoolean(6),
         r.IsDBNull(7) ? null : r.GetString(7), JsonSerializer.Deserialize<Dictionary<string, string>>(r.GetString(8)) ?? [], sql.Dialect.ReadTime(r, 9));
+
+    public Task SaveCardAsync(string customerId, string card, DateTimeOffset now, CancellationToken cancellationToken) =>
+        sql.ExecuteAsync(
+            "INSERT INTO sandbox_saved_cards (customer_id, card, updated_at) VALUES (@c, @card, @at) ON CONFLICT (customer_id) DO UPDATE SET card = @card, updated_at = @at",
+            cancellationToken, ("@c", customerId), ("@card", card), ("@at", now));
+
+    public async Task<string?> GetCardAsync(string customerId, CancellationToken cancellationToken) =>
+        (await sql.QueryAsync("SELECT card FROM sandbox_saved_cards WHERE customer_id = @c", r => r.GetString(0), cancellationToken, ("@c", customerId))
+            .ConfigureAwait(false)).FirstOrDefault();
 }

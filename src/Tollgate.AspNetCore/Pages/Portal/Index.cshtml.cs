@@ -15,8 +15,11 @@ public sealed record PlanChoice(Plan Plan, ShownPrice? Price, bool Upgrade);
 
 public sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore customers, IPaymentStore payments, ProviderRegistry providers,
     CheckoutService checkouts, PriceBook prices, SubscriptionActions actions, ISubscriptionStore subscriptions, PublicUrls urls, Texts t,
-    TimeProvider time) : PortalPageModel
+    TimeProvider time, Tollgate.Storage.TollgateDatabase database) : PortalPageModel
 {
+    /// <summary>The customer's auto top-up, if the app set one up (API.md §6.3); the customer turns it on and off here.</summary>
+    public Api.AutoTopupView? AutoTopup { get; private set; }
+
     public Customer? Customer { get; private set; }
 
     public Plan? Plan { get; private set; }
@@ -56,7 +59,7 @@ public sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore
 
     public async Task OnGetAsync(string? done)
     {
-        Notice = done is "cancel" or "resume" or "change" or "change_next" ? t["portal.done." + done] : null;
+        Notice = done is "cancel" or "resume" or "change" or "change_next" or "topup_on" or "topup_off" ? t["portal.done." + done] : null;
         await LoadAsync();
     }
 
@@ -110,6 +113,19 @@ public sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore
         Response.StatusCode = StatusCodes.Status502BadGateway;
         await LoadAsync();
         return Page();
+    }
+
+    /// <summary>The customer's own switch for auto top-up (the threshold, pack and limit are the app's to set).</summary>
+    public async Task<IActionResult> OnPostAutoTopupAsync(string? enabled)
+    {
+        if (enabled is not ("true" or "false")
+            || !await database.AutoTopups.SetEnabledAsync(CustomerId, enabled == "true", enabled == "true" ? null : "turned off by the customer",
+                Tollgate.Core.Common.Instants.Now(time), HttpContext.RequestAborted))
+        {
+            return NotFoundPage();
+        }
+
+        return Redirect("/portal?done=" + (enabled == "true" ? "topup_on" : "topup_off") + "#topup");
     }
 
     public async Task<IActionResult> OnPostSignOutAsync()
@@ -205,6 +221,7 @@ public sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore
         }
 
         Balances = await gate.BalancesAsync(CustomerId, ct);
+        AutoTopup = await Api.AutoTopupApi.ViewAsync(database, CustomerId, time, ct);
         var packs = new List<PackOffer>();
         foreach (var pack in catalog.Packs)
         {

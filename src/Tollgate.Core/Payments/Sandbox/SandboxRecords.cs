@@ -48,4 +48,10 @@ public interface ISandboxStore
     Task<IReadOnlyList<SandboxSubscription>> DueAsync(DateTimeOffset now, CancellationToken cancellationToken);
 
     Task<IReadOnlyList<SandboxSubscription>> ListByCustomerAsync(string customerId, CancellationToken cancellationToken);
+
+    /// <summary>Saves the test card a customer paid with, for off-session charges (auto top-up).</summary>
+    Task SaveCardAsync(string customerId, string card, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>The customer's saved test card, or null.</summary>
+    Task<string?> GetCardAsync(string customerId, CancellationToken cancellationToken);
 }
