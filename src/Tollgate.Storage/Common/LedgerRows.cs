@@ -37,8 +37,30 @@ internal static class LedgerRows
         return new EntryRecord(
             r.GetString(0), r.GetInt64(1), r.GetString(2), r.GetString(3), SnakeCase<EntryType>.Parse(r.GetString(4)),
             r.GetInt64(5), r.GetInt64(6), d.ReadTime(r, 7), detail.Lots, r.IsDBNull(9) ? null : r.GetString(9),
-            r.IsDBNull(10) ? null : r.GetString(10), r.IsDBNull(11) ? null : r.GetString(11), detail.Settled, detail.DebtRepaid);
+            r.IsDBNull(10) ? null : r.GetString(10), r.IsDBNull(11) ? null : r.GetString(11), detail.Settled, detail.DebtRepaid, detail.Units);
     }
+
+    /// <summary>Units used per customer, feature and UTC day by <paramref name="entries"/>: the increments of
+    /// <c>ledger_usage_daily</c>, written in the transaction that writes the entries (days with no use left out).</summary>
+    public static IReadOnlyList<DailyUsage> UsageByDay(IEnumerable<EntryRecord> entries) =>
+        entries.Where(e => e.UsedUnits != 0)
+            .GroupBy(e => (e.CustomerId, e.Feature, Day: Day(e.At)))
+            .Select(g => new DailyUsage(g.Key.CustomerId, g.Key.Feature, g.Key.Day, g.Sum(e => e.UsedUnits)))
+            .Where(u => u.Used != 0)
+            .OrderBy(u => u.CustomerId, StringComparer.Ordinal).ThenBy(u => u.Feature, StringComparer.Ordinal).ThenBy(u => u.Day)
+            .ToList();
+
+    /// <summary>The start of the UTC day holding <paramref name="at"/>.</summary>
+    public static DateTimeOffset Day(DateTimeOffset at) => new(at.UtcDateTime.Date, TimeSpan.Zero);
+
+    /// <summary>An entry's used units (<see cref="EntryRecord.UsedUnits"/>) in SQL, given how the dialect reads a field
+    /// of the detail JSON: for the partial days at the edges of a range, which the daily rollup cannot split.</summary>
+    public static string UsedUnitsSql(Func<string, string> jsonField) =>
+        $"CASE type WHEN 'consume' THEN coalesce({jsonField("units")}, -amount) WHEN 'settle' THEN coalesce({jsonField("settled")}, 0) "
+        + "WHEN 'count' THEN amount ELSE 0 END";
+
+    /// <summary>Units of a feature a customer used on one UTC day.</summary>
+    public sealed record DailyUsage(string CustomerId, string Feature, DateTimeOffset Day, long Used);
 
     public static OperationRecord Operation(DbDataReader r, Dialect d) => new(
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), d.ReadTime(r, 5));
@@ -55,5 +77,20 @@ internal static class LedgerRows
         public Dictionary<string, long> Counters { get; } = new(StringComparer.Ordinal);
 
         public CustomerLedgerData Build() => new(customerId, Seq, Lots, Holds, Debts, Operations, Counters) { Exists = Exists };
+    }
+}
+
+/// <summary>How a usage range is read: whole UTC days from the rollup, the partial days at its edges from the entries.</summary>
+internal static class UsageRanges
+{
+    public static (DateTimeOffset WholeFrom, DateTimeOffset WholeTo, (DateTimeOffset From, DateTimeOffset To)[] Edges) Split(DateTimeOffset from,
+        DateTimeOffset to)
+    {
+        var firstWhole = LedgerRows.Day(from) == from ? from : LedgerRows.Day(from).AddDays(1);
+        var lastWhole = LedgerRows.Day(to);
+        return firstWhole >= lastWhole
+            // Within a day or two partial ones: all from the entries.
+            ? (to, to, [(from, to), (to, to)])
+            : (firstWhole, lastWhole, [(from, firstWhole), (lastWhole, to)]);
     }
 }
