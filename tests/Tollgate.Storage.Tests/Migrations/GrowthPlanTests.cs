@@ -35,7 +35,7 @@ public abstract class GrowthPlanTests
             SELECT created_at, currency, sum(amount), count(*) FROM payments
             WHERE created_at >= $1 AND created_at < $2 AND amount IS NOT NULL AND status IN ('completed', 'refunded', 'disputed') GROUP BY 1, 2
             """,
-            "timestamptz,timestamptz|timestamptz '2026-12-01',timestamptz '2026-12-31'", ["payments_created"] },
+            "timestamptz,timestamptz|timestamptz '2026-12-01',timestamptz '2026-12-31'", ["payments_revenue"] },
         { "the dashboard's subscription count of a status",
             "SELECT plan_id, count(*) FROM subscriptions WHERE status = $1 GROUP BY plan_id", "text|'active'", ["subscriptions_status_plan"] },
         { "the dashboard's failed webhooks (capped count)",

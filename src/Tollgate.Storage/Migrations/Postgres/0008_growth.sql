@@ -36,5 +36,7 @@ CREATE INDEX checkouts_open ON checkouts (created_at) WHERE status IN ('open', '
 DROP INDEX webhook_events_due;
 CREATE INDEX webhook_events_due ON webhook_events (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 
+-- The dashboard's 30 days of revenue from the index alone (its cost is the payments of those days, not of all time).
+CREATE INDEX payments_revenue ON payments (created_at) INCLUDE (status, currency, amount, refunded_amount);
 -- The dashboard counts subscriptions per status and plan from the index alone.
 CREATE INDEX subscriptions_status_plan ON subscriptions (status, plan_id);
