@@ -32,7 +32,7 @@ public interface ILedgerStore
 
     /// <summary>Units of a feature used (<see cref="EntryRecord.UsedUnits"/>) per UTC day by the entries written in
     /// [<paramref name="from"/>, <paramref name="to"/>), keyed by the day's start; days without use may be missing. Read
-    /// from the daily rollup written with the entries, and from the entries only for the partial days at the edges.</summary>
+    /// from the hourly rollup written with the entries, and from the entries only for the partial hours at the edges.</summary>
     Task<IReadOnlyList<(DateTimeOffset Day, long Used)>> GetDailyUsageAsync(string customerId, string feature, DateTimeOffset from, DateTimeOffset to,
         CancellationToken cancellationToken);
 

@@ -51,8 +51,8 @@ public sealed partial class Gate
         }
 
         var plan = await PlanAsync(customerId, cancellationToken).ConfigureAwait(false);
-        // Per day from the rollup (one row a day, however many entries): the page stays as fast on a customer with
-        // 241k entries in the period as on a new one.
+        // Per day from the hourly rollup (24 rows a day, however many entries): the page stays as fast on a customer
+        // with 241k entries in the period as on a new one.
         var days = await _ledger.GetDailyUsageAsync(customerId, feature.Id, from, to, cancellationToken).ConfigureAwait(false);
         var buckets = new List<UsageBucket>();
         for (var start = Periods.Calendar(bucket, from).Start; start < to; start = Periods.Add(start, bucket, 1))

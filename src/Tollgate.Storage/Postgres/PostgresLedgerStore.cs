@@ -250,7 +250,8 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
         var (wholeFrom, wholeTo, edges) = UsageRanges.Split(from, to);
         await using var command = dataSource.CreateCommand(
             $"""
-            SELECT day, used FROM ledger_usage_daily WHERE customer_id = $1 AND feature = $2 AND day >= $3 AND day < $4
+            SELECT date_trunc('day', hour, 'UTC'), sum(used)::bigint FROM ledger_usage_hourly
+            WHERE customer_id = $1 AND feature = $2 AND hour >= $3 AND hour < $4 GROUP BY 1
             UNION ALL
             SELECT date_trunc('day', at, 'UTC'), sum({UsedUnits})::bigint FROM ledger_entries
             WHERE customer_id = $1 AND feature = $2 AND at >= $5 AND at < $6 GROUP BY 1
@@ -484,13 +485,13 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                     Col(e, LedgerJson.SerializeDetail), Col(e, x => x.Reference), Col(e, x => x.HoldId), Col(e, x => x.OperationKey)]);
             }
 
-            if (LedgerRows.UsageByDay(changes.Entries) is { Count: > 0 } u)
+            if (LedgerRows.UsageByHour(changes.Entries) is { Count: > 0 } u)
             {
                 Add(batch,
                     """
-                    INSERT INTO ledger_usage_daily (customer_id, feature, day, used) SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[])
-                    ON CONFLICT (customer_id, feature, day) DO UPDATE SET used = ledger_usage_daily.used + excluded.used
-                    """, [Col(u, x => x.CustomerId), Col(u, x => x.Feature), Col(u, x => (DateTimeOffset?)x.Day), Col(u, x => x.Used)]);
+                    INSERT INTO ledger_usage_hourly (customer_id, feature, hour, used) SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[])
+                    ON CONFLICT (customer_id, feature, hour) DO UPDATE SET used = ledger_usage_hourly.used + excluded.used
+                    """, [Col(u, x => x.CustomerId), Col(u, x => x.Feature), Col(u, x => (DateTimeOffset?)x.Hour), Col(u, x => x.Used)]);
             }
 
             if (changes.Debts.Count > 0)

@@ -147,7 +147,8 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = Command(connection, null,
             $"""
-            SELECT day, used FROM ledger_usage_daily WHERE customer_id = $c AND feature = $f AND day >= $d0 AND day < $d1
+            SELECT hour - hour % 86400000000, sum(used) FROM ledger_usage_hourly
+            WHERE customer_id = $c AND feature = $f AND hour >= $d0 AND hour < $d1 GROUP BY 1
             UNION ALL
             SELECT at - at % 86400000000, sum({UsedUnits}) FROM ledger_entries
             WHERE customer_id = $c AND feature = $f AND at >= $a0 AND at < $a1 GROUP BY 1
@@ -438,16 +439,16 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                     p.AddWithValue("$hold", (object?)e.HoldId ?? DBNull.Value);
                     p.AddWithValue("$key", (object?)e.OperationKey ?? DBNull.Value);
                 }, cancellationToken).ConfigureAwait(false);
-            await ExecuteEachAsync(LedgerRows.UsageByDay(changes.Entries),
+            await ExecuteEachAsync(LedgerRows.UsageByHour(changes.Entries),
                 """
-                INSERT INTO ledger_usage_daily (customer_id, feature, day, used) VALUES ($c, $f, $day, $used)
-                ON CONFLICT (customer_id, feature, day) DO UPDATE SET used = used + excluded.used
+                INSERT INTO ledger_usage_hourly (customer_id, feature, hour, used) VALUES ($c, $f, $hour, $used)
+                ON CONFLICT (customer_id, feature, hour) DO UPDATE SET used = used + excluded.used
                 """,
                 (p, u) =>
                 {
                     p.AddWithValue("$c", u.CustomerId);
                     p.AddWithValue("$f", u.Feature);
-                    p.AddWithValue("$day", D.Time(u.Day));
+                    p.AddWithValue("$hour", D.Time(u.Hour));
                     p.AddWithValue("$used", u.Used);
                 }, cancellationToken).ConfigureAwait(false);
             await ExecuteEachAsync(changes.Debts,

@@ -3,22 +3,22 @@ using Tollgate.Core.Ledger;
 namespace Tollgate.Storage.Tests.Ledger;
 
 /// <summary>
-/// The daily usage rollup is written in the entries' transaction, so a chart read from it says what the entries say:
-/// per UTC day, whole days from the rollup and the partial days at a range's edges from the entries. Checked against the
+/// The hourly usage rollup is written in the entries' transaction, so a chart read from it says what the entries say:
+/// per UTC day, whole hours from the rollup and the partial hours at a range's edges from the entries. Checked against the
 /// entries themselves after consumes, a settled hold, a spilled metered consume, counts and a replay, on both databases.
 /// </summary>
 public abstract class UsageRollupTests : LedgerTestBase
 {
     [Fact]
-    public async Task DailyUsage_AgreesWithTheEntries_ForWholeAndPartialDays()
+    public async Task DailyUsage_AgreesWithTheEntries_ForWholeAndPartialHours()
     {
         var customer = NewCustomer();
-        Clock.Set(new DateTimeOffset(2026, 3, 1, 9, 0, 0, TimeSpan.Zero));
+        Clock.Set(new DateTimeOffset(2026, 3, 1, 9, 10, 0, TimeSpan.Zero));
         await Grant(customer, "credits", 10_000);
         await Grant(customer, "api_calls", 10, LotSource.SubscriptionPeriod);
         for (var hour = 0; hour < 60; hour += 5)
         {
-            Clock.Set(new DateTimeOffset(2026, 3, 1, 9, 0, 0, TimeSpan.Zero).AddHours(hour));
+            Clock.Set(new DateTimeOffset(2026, 3, 1, 9, 10, 0, TimeSpan.Zero).AddHours(hour));
             await Consume(customer, "credits", 3 + hour);
             var hold = await Hold(customer, "credits", 40);
             await Ledger.SettleAsync(new SettleRequest(hold.HoldId) { Amount = 25 });
@@ -36,9 +36,11 @@ public abstract class UsageRollupTests : LedgerTestBase
         var ranges = new (DateTimeOffset From, DateTimeOffset To)[]
         {
             (new(2026, 3, 1, 0, 0, 0, TimeSpan.Zero), new(2026, 3, 4, 0, 0, 0, TimeSpan.Zero)),
-            (new(2026, 3, 1, 13, 30, 0, TimeSpan.Zero), new(2026, 3, 3, 11, 0, 0, TimeSpan.Zero)),
-            (new(2026, 3, 2, 4, 0, 0, TimeSpan.Zero), new(2026, 3, 2, 20, 0, 0, TimeSpan.Zero)),
-            (new(2026, 3, 2, 20, 0, 0, TimeSpan.Zero), new(2026, 3, 3, 6, 0, 0, TimeSpan.Zero)),
+            // Partial hours at both edges holding entries (every five hours at ten past), then within one hour.
+            (new(2026, 3, 1, 14, 5, 0, TimeSpan.Zero), new(2026, 3, 3, 11, 40, 0, TimeSpan.Zero)),
+            (new(2026, 3, 2, 4, 20, 0, TimeSpan.Zero), new(2026, 3, 2, 20, 45, 0, TimeSpan.Zero)),
+            (new(2026, 3, 2, 20, 0, 0, TimeSpan.Zero), new(2026, 3, 3, 6, 30, 0, TimeSpan.Zero)),
+            (new(2026, 3, 2, 5, 0, 0, TimeSpan.Zero), new(2026, 3, 2, 5, 30, 0, TimeSpan.Zero)),
         };
         foreach (var feature in new[] { "credits", "api_calls", "seats" })
         {

@@ -24,12 +24,12 @@ public abstract class GrowthPlanTests
         { "a customer's ledger page, all features",
             "SELECT * FROM ledger_entries WHERE customer_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
             "text,bigint,integer|'big',9223372036854775807,51", ["ledger_entries_pkey"] },
-        { "usage per day from the rollup",
-            "SELECT day, used FROM ledger_usage_daily WHERE customer_id = $1 AND feature = $2 AND day >= $3 AND day < $4",
-            "text,text,timestamptz,timestamptz|'big','f3',timestamptz '2026-01-02',timestamptz '2026-01-30'", ["ledger_usage_daily_pkey"] },
-        { "usage of a partial day from the entries",
+        { "usage per day from the hourly rollup",
+            "SELECT hour, sum(used) FROM ledger_usage_hourly WHERE customer_id = $1 AND feature = $2 AND hour >= $3 AND hour < $4 GROUP BY 1",
+            "text,text,timestamptz,timestamptz|'big','f3',timestamptz '2026-01-02',timestamptz '2026-01-30'", ["ledger_usage_hourly_pkey"] },
+        { "usage of a partial hour from the entries",
             "SELECT at, sum(amount) FROM ledger_entries WHERE customer_id = $1 AND feature = $2 AND at >= $3 AND at < $4 GROUP BY 1",
-            "text,text,timestamptz,timestamptz|'big','f3',timestamptz '2026-01-05 13:00',timestamptz '2026-01-06'", ["ledger_entries_usage"] },
+            "text,text,timestamptz,timestamptz|'big','f3',timestamptz '2026-01-05 13:37',timestamptz '2026-01-05 14:00'", ["ledger_entries_usage"] },
         { "the dashboard's revenue of 30 days",
             """
             SELECT created_at, currency, sum(amount), count(*) FROM payments
@@ -174,7 +174,7 @@ public sealed class PostgresGrowthPlanTests : GrowthPlanTests
             ["customer_id"] = "CASE WHEN i % 10 = 0 THEN 'c' || i ELSE 'big' END", ["feature"] = "'f' || (i % 8)", ["type"] = "'consume'",
             ["detail"] = "'{}'", ["at"] = "timestamptz '2026-01-01' + i * interval '2 minutes'",
         },
-        ["ledger_usage_daily"] = new() { ["customer_id"] = "'c' || (i % 500)", ["feature"] = "'f' || (i % 8)", ["day"] = "timestamptz '2026-01-01' + i * interval '1 day'" },
+        ["ledger_usage_hourly"] = new() { ["customer_id"] = "'c' || (i % 500)", ["feature"] = "'f' || (i % 8)", ["hour"] = "timestamptz '2026-01-01' + i * interval '1 hour'" },
         ["payments"] = new()
         {
             ["status"] = "CASE WHEN i % 20 = 0 THEN 'refunded' ELSE 'completed' END", ["currency"] = "'usd'",
