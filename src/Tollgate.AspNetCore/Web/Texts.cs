@@ -42,6 +42,10 @@ public sealed class Texts
     public string Name(string catalogName) =>
         Lang == Lang.ZhCn && TextTable.CatalogNames.TryGetValue(catalogName, out var zh) ? zh : catalogName;
 
+    /// <summary>The counter word a number of this catalog feature takes, with its space (" 条"); empty in English.</summary>
+    public string Counter(string catalogName) =>
+        Lang == Lang.ZhCn && TextTable.CatalogCounters.TryGetValue(catalogName, out var counter) ? " " + counter : "";
+
     public string Number(long value) => value.ToString("#,0", CultureInfo.InvariantCulture);
 
     public string Signed(long value) => value > 0 ? "+" + Number(value) : value < 0 ? "−" + Number(-value) : "0";
@@ -103,14 +107,9 @@ public sealed class Texts
 
     public string Status(SubscriptionStatus status) => this["status." + Core.Common.SnakeCase<SubscriptionStatus>.Name(status)];
 
-    public string ProviderName(string provider) => provider switch
-    {
-        "sandbox" => this["provider.sandbox"],
-        "stripe" => "Stripe",
-        "creem" => "Creem",
-        "apple" => "App Store",
-        _ => provider,
-    };
+    /// <summary>A provider's display name from the text table (<c>provider.&lt;id&gt;</c>); its id when the table has none,
+    /// so a new provider shows without a text entry.</summary>
+    public string ProviderName(string provider) => _strings.TryGetValue("provider." + provider, out var name) ? name : provider;
 
     /// <summary>Why a checkout failed, as the provider said it (<c>card_declined</c>), in words.</summary>
     public string Failure(string? reason) => reason switch

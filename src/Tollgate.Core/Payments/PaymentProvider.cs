@@ -16,6 +16,10 @@ public interface IPaymentProvider
     /// hosted checkout, no price lookup and no subscription actions for a server.</summary>
     ProviderCapabilities Capabilities => ProviderCapabilities.All;
 
+    /// <summary>Whether the provider has a customer portal of its own (<see cref="GetCustomerPortalUrlAsync"/>) for
+    /// Tollgate's portal to link to; the Sandbox has none.</summary>
+    bool HasCustomerPortal => true;
+
     /// <summary>The live price of a catalog product's provider mapping (Creem product id, Stripe price id).</summary>
     Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken);
 
@@ -59,6 +63,11 @@ public enum ProviderCapabilities
     ManageSubscriptions = 4,
 
     All = Checkout | PriceLookup | ManageSubscriptions,
+
+    /// <summary>A plan change that takes effect at once is charged (or credited) the prorated difference at once, as
+    /// Stripe's <c>always_invoice</c> and Creem's <c>proration-charge-immediately</c> do; the portal says so before the
+    /// customer confirms. Without it the new price starts at the renewal (the Sandbox).</summary>
+    ProratesImmediateChanges = 8,
 }
 
 public enum CheckoutMode
