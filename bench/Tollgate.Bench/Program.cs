@@ -10,6 +10,8 @@ using Tollgate.Bench;
 // dotnet run -c Release --project bench/Tollgate.Bench -- webhooks [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
 // dotnet run -c Release --project bench/Tollgate.Bench -- apple [--duration 5] [--callers 1,2]
 // dotnet run -c Release --project bench/Tollgate.Bench -- events [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
+// dotnet run -c Release --project bench/Tollgate.Bench -- growth --postgres "<connection string>" [--customers 50000] [--entries 20] [--big 241000]
+//     [--iterations 30] [--warmup 5]
 var options = BenchOptions.Parse(args);
 var markdown = new StringBuilder();
 var exitCode = 0;
@@ -77,8 +79,12 @@ switch (options.Suite)
         }
 
         break;
+    case "growth":
+        var (growthCells, growthSize) = await new GrowthBenchmark(options, GrowthOptions.Parse(args)).RunAsync();
+        markdown.Append(GrowthBenchmark.Markdown(growthCells, growthSize));
+        break;
     default:
-        Console.Error.WriteLine($"unknown suite '{options.Suite}'; suites: ledger, http, client, webhooks, apple, events");
+        Console.Error.WriteLine($"unknown suite '{options.Suite}'; suites: ledger, http, client, webhooks, apple, events, growth");
         return 64;
 }
 

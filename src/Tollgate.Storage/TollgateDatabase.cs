@@ -41,6 +41,9 @@ public abstract class TollgateDatabase : IAsyncDisposable
     /// <summary>Provider webhooks as received, and their processing state.</summary>
     public abstract IWebhookInbox Webhooks { get; }
 
+    /// <summary>Deletes what only guarded retries, once past its window (<see cref="Stores.RetentionOptions"/>).</summary>
+    public abstract Stores.RetentionSweep Retention { get; }
+
     /// <summary>The Sandbox provider's sessions and subscriptions.</summary>
     public abstract ISandboxStore Sandbox { get; }
 

@@ -56,6 +56,49 @@ internal sealed class WebhookRetryWorker(WebhookProcessor processor, CheckoutSer
     }
 }
 
+/// <summary>Deletes API responses and request-keyed ledger operations past the idempotency window and empties old processed
+/// webhook payloads (docs/operations.md, "Retention"): batch after batch, each its own short statement, until a batch
+/// comes back short; then waits for the next pass. Every server runs it; on PostgreSQL they skip each other's rows.</summary>
+internal sealed class RetentionSweeper(TollgateDatabase database, TollgateSettings settings, TimeProvider time, ILogger<RetentionSweeper> logger)
+    : BackgroundService
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromMinutes(5);
+
+    /// <summary>Between batches: writers waiting on the same tables (SQLite's single writer above all) get their turn.</summary>
+    private static readonly TimeSpan Pause = TimeSpan.FromMilliseconds(50);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // Wall-clock polling, as the other workers; what is old enough comes from the clock.
+        using var timer = new PeriodicTimer(Interval);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                var options = settings.RetentionOrDefault;
+                Storage.Stores.RetentionReport report;
+                var total = 0;
+                do
+                {
+                    report = await database.Retention.SweepOnceAsync(options, time.GetUtcNow(), stoppingToken);
+                    total += report.Total;
+                    await Task.Delay(Pause, stoppingToken);
+                }
+                while (Math.Max(Math.Max(report.ApiResponses, report.Operations), report.WebhookPayloads) >= options.BatchSize);
+
+                if (total > 0)
+                {
+                    logger.LogInformation("Retention sweep removed {Count} rows past their window", total);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogWarning(ex, "Retention sweep failed; retrying in {Interval}", Interval);
+            }
+        }
+    }
+}
+
 /// <summary>Renews (or ends) Sandbox subscriptions whose period has ended, as a real provider's billing run would.</summary>
 internal sealed class SandboxRenewer(Tollgate.Providers.Sandbox.SandboxBilling billing, ILogger<SandboxRenewer> logger) : BackgroundService
 {

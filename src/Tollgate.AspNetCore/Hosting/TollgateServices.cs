@@ -91,6 +91,7 @@ public static class TollgateServiceCollectionExtensions
         services.AddHostedService<LedgerSweeper>();
         services.AddHostedService<ChangeFeedListener>();
         services.AddHostedService<WebhookRetryWorker>();
+        services.AddHostedService<RetentionSweeper>();
         if (settings.Providers.SandboxEnabled)
         {
             services.AddHostedService<SandboxRenewer>();

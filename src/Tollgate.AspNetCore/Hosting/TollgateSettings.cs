@@ -1,6 +1,7 @@
 using Tollgate.Core.Catalog;
 using Tollgate.Providers;
 using Tollgate.Storage;
+using Tollgate.Storage.Stores;
 
 namespace Tollgate.Server.Hosting;
 
@@ -18,10 +19,14 @@ public sealed record TollgateSettings(
     bool PastDueKeepsAccess,
     bool ForwardedHeaders = false,
     bool AllowPrivateWebhookAddresses = false,
-    int EventRetentionDays = TollgateSettings.DefaultEventRetentionDays)
+    int EventRetentionDays = TollgateSettings.DefaultEventRetentionDays,
+    RetentionOptions? Retention = null)
 {
     /// <summary>How long sent events and their deliveries are kept (<c>Tollgate__Webhooks__RetentionDays</c>).</summary>
     public const int DefaultEventRetentionDays = 30;
+
+    /// <summary>What the retention sweep keeps (docs/operations.md); <see cref="RetentionOptions.Default"/> unless set.</summary>
+    public RetentionOptions RetentionOrDefault => Retention ?? RetentionOptions.Default;
 
     /// <summary>Reads the <c>Tollgate</c> section of an app's configuration.</summary>
     public static TollgateSettings Read(IConfiguration configuration) => ReadSection(configuration.GetSection("Tollgate"));
@@ -75,8 +80,26 @@ public sealed record TollgateSettings(
                 : throw new ConfigurationException("Tollgate__Webhooks__RetentionDays", "must be a whole number of days from 1 to 3650.")
             : DefaultEventRetentionDays;
         return new TollgateSettings(database, catalog, apiKeys, adminKey, baseUrl, ProviderSettings.Read(section.GetSection("Providers")), pastDue, forwarded,
-            allowPrivate, retention);
+            allowPrivate, retention, ReadRetention(section.GetSection("Retention")));
     }
+
+    private static RetentionOptions ReadRetention(IConfigurationSection section)
+    {
+        var defaults = RetentionOptions.Default;
+        // At least a day: a client's retries (Tollgate.Client's, a job queue's) must find the first answer.
+        var hours = Number(section, "IdempotencyHours", "Tollgate__Retention__IdempotencyHours", 24, 24 * 3650, "a whole number of hours from 24 to 87600")
+            ?? (long)defaults.IdempotencyWindow.TotalHours;
+        var days = Number(section, "WebhookPayloadDays", "Tollgate__Retention__WebhookPayloadDays", 0, 3650, "a whole number of days from 1 to 3650, or 0 to keep payloads")
+            ?? (long)defaults.WebhookPayloadWindow!.Value.TotalDays;
+        var batch = Number(section, "BatchSize", "Tollgate__Retention__BatchSize", 1, 100_000, "a whole number from 1 to 100000") ?? defaults.BatchSize;
+        return new RetentionOptions(TimeSpan.FromHours(hours), days == 0 ? null : TimeSpan.FromDays(days), (int)batch);
+    }
+
+    private static long? Number(IConfigurationSection section, string name, string key, long min, long max, string expected) =>
+        Blank(section[name]) is not { } raw ? null
+            : long.TryParse(raw, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
+                ? value
+                : throw new ConfigurationException(key, $"'{raw}' must be {expected}.");
 
     public ProductCatalog LoadCatalog()
     {

@@ -30,8 +30,11 @@ public interface ILedgerStore
     /// <summary>Entries newest first, optionally of one feature, strictly older than <paramref name="before"/>.</summary>
     Task<EntryPage> GetEntriesAsync(string customerId, string? feature, int limit, long? before, CancellationToken cancellationToken);
 
-    /// <summary>Entries of a feature written in [<paramref name="from"/>, <paramref name="to"/>), oldest first.</summary>
-    Task<IReadOnlyList<EntryRecord>> GetEntriesBetweenAsync(string customerId, string feature, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken);
+    /// <summary>Units of a feature used (<see cref="EntryRecord.UsedUnits"/>) per UTC day by the entries written in
+    /// [<paramref name="from"/>, <paramref name="to"/>), keyed by the day's start; days without use may be missing. Read
+    /// from the hourly rollup written with the entries, and from the entries only for the partial hours at the edges.</summary>
+    Task<IReadOnlyList<(DateTimeOffset Day, long Used)>> GetDailyUsageAsync(string customerId, string feature, DateTimeOffset from, DateTimeOffset to,
+        CancellationToken cancellationToken);
 
     /// <summary>Lots of a customer in any state, for history views and audits.</summary>
     Task<IReadOnlyList<LotRecord>> GetAllLotsAsync(string customerId, CancellationToken cancellationToken);

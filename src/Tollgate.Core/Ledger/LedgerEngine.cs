@@ -256,10 +256,10 @@ public sealed class LedgerEngine : IAsyncDisposable
         return CustomerBalances.From(ledger, at);
     }
 
-    /// <summary>Entries of a feature written in [<paramref name="from"/>, <paramref name="to"/>), oldest first.</summary>
-    public Task<IReadOnlyList<EntryRecord>> GetEntriesBetweenAsync(string customerId, string feature, DateTimeOffset from, DateTimeOffset to,
-        CancellationToken cancellationToken = default) =>
-        _store.GetEntriesBetweenAsync(customerId, feature, from, to, cancellationToken);
+    /// <summary>Units of a feature used per UTC day in [<paramref name="from"/>, <paramref name="to"/>), keyed by the day's start.</summary>
+    public Task<IReadOnlyList<(DateTimeOffset Day, long Used)>> GetDailyUsageAsync(string customerId, string feature, DateTimeOffset from,
+        DateTimeOffset to, CancellationToken cancellationToken = default) =>
+        _store.GetDailyUsageAsync(customerId, feature, from, to, cancellationToken);
 
     public Task<EntryPage> GetEntriesAsync(string customerId, string? feature = null, int limit = 50, long? before = null,
         CancellationToken cancellationToken = default)

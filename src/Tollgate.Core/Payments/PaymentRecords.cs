@@ -136,6 +136,9 @@ public interface IPaymentStore
 
     Task<IReadOnlyList<Payment>> ListFlaggedPaymentsAsync(int limit, CancellationToken cancellationToken);
 
+    /// <summary>How many payments are flagged, counting no further than <paramref name="cap"/>.</summary>
+    Task<int> CountFlaggedPaymentsAsync(int cap, CancellationToken cancellationToken);
+
     /// <summary>One provider's newest payments, for the admin console.</summary>
     Task<IReadOnlyList<Payment>> ListPaymentsByProviderAsync(string provider, int limit, CancellationToken cancellationToken);
 
@@ -178,6 +181,9 @@ public interface IWebhookInbox
 
     /// <summary>Newest first; optionally one status.</summary>
     Task<IReadOnlyList<WebhookEvent>> ListAsync(WebhookStatus? status, int limit, CancellationToken cancellationToken);
+
+    /// <summary>How many events are in <paramref name="status"/>, counting no further than <paramref name="cap"/>.</summary>
+    Task<int> CountAsync(WebhookStatus status, int cap, CancellationToken cancellationToken);
 
     Task<IReadOnlyList<WebhookEvent>> ListByCustomerAsync(string customerId, int limit, CancellationToken cancellationToken);
 

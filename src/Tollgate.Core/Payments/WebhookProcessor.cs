@@ -143,7 +143,9 @@ public sealed class WebhookProcessor(
 
     private async Task<WebhookEvent> ApplyStoredAsync(WebhookEvent stored)
     {
-        if (stored.Status == WebhookStatus.Rejected)
+        // A processed event whose payload the retention sweep emptied: it was applied (or ignored) and its effects are
+        // keyed, so there is nothing to apply again, and nothing to read it from.
+        if (stored.Status == WebhookStatus.Rejected || stored.Payload.Length == 0)
         {
             return stored;
         }

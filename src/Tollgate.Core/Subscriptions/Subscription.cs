@@ -72,4 +72,9 @@ public interface ISubscriptionStore
 
     /// <summary>All subscriptions in a status, oldest period end first (for renewals and admin views).</summary>
     Task<IReadOnlyList<Subscription>> ListByStatusAsync(SubscriptionStatus status, int limit, CancellationToken cancellationToken);
+
+    /// <summary>How many subscriptions each plan has in each of <paramref name="statuses"/> (plans and statuses without
+    /// any are left out), counted by the database.</summary>
+    Task<IReadOnlyList<(string PlanId, SubscriptionStatus Status, int Count)>> CountByPlanAsync(IReadOnlyCollection<SubscriptionStatus> statuses,
+        CancellationToken cancellationToken);
 }

@@ -51,12 +51,14 @@ public sealed partial class Gate
         }
 
         var plan = await PlanAsync(customerId, cancellationToken).ConfigureAwait(false);
-        var entries = await _ledger.GetEntriesBetweenAsync(customerId, feature.Id, from, to, cancellationToken).ConfigureAwait(false);
+        // Per day from the hourly rollup (24 rows a day, however many entries): the page stays as fast on a customer
+        // with 241k entries in the period as on a new one.
+        var days = await _ledger.GetDailyUsageAsync(customerId, feature.Id, from, to, cancellationToken).ConfigureAwait(false);
         var buckets = new List<UsageBucket>();
         for (var start = Periods.Calendar(bucket, from).Start; start < to; start = Periods.Add(start, bucket, 1))
         {
             var end = Periods.Add(start, bucket, 1);
-            var used = entries.Where(e => e.At >= start && e.At < end).Sum(e => e.UsedUnits);
+            var used = days.Where(d => d.Day >= start && d.Day < end).Sum(d => d.Used);
             buckets.Add(new UsageBucket(start, end, used));
         }
 

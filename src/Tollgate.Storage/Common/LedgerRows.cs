@@ -37,8 +37,34 @@ internal static class LedgerRows
         return new EntryRecord(
             r.GetString(0), r.GetInt64(1), r.GetString(2), r.GetString(3), SnakeCase<EntryType>.Parse(r.GetString(4)),
             r.GetInt64(5), r.GetInt64(6), d.ReadTime(r, 7), detail.Lots, r.IsDBNull(9) ? null : r.GetString(9),
-            r.IsDBNull(10) ? null : r.GetString(10), r.IsDBNull(11) ? null : r.GetString(11), detail.Settled, detail.DebtRepaid);
+            r.IsDBNull(10) ? null : r.GetString(10), r.IsDBNull(11) ? null : r.GetString(11), detail.Settled, detail.DebtRepaid, detail.Units);
     }
+
+    /// <summary>Units used per customer, feature and UTC hour by <paramref name="entries"/>: the increments of
+    /// <c>ledger_usage_hourly</c>, written in the transaction that writes the entries (hours with no use left out).</summary>
+    public static IReadOnlyList<HourlyUsage> UsageByHour(IEnumerable<EntryRecord> entries) =>
+        entries.Where(e => e.UsedUnits != 0)
+            .GroupBy(e => (e.CustomerId, e.Feature, Hour: Hour(e.At)))
+            .Select(g => new HourlyUsage(g.Key.CustomerId, g.Key.Feature, g.Key.Hour, g.Sum(e => e.UsedUnits)))
+            .Where(u => u.Used != 0)
+            .OrderBy(u => u.CustomerId, StringComparer.Ordinal).ThenBy(u => u.Feature, StringComparer.Ordinal).ThenBy(u => u.Hour)
+            .ToList();
+
+    /// <summary>The start of the UTC hour holding <paramref name="at"/>.</summary>
+    public static DateTimeOffset Hour(DateTimeOffset at)
+    {
+        var utc = at.UtcDateTime;
+        return new DateTimeOffset(utc.Year, utc.Month, utc.Day, utc.Hour, 0, 0, TimeSpan.Zero);
+    }
+
+    /// <summary>An entry's used units (<see cref="EntryRecord.UsedUnits"/>) in SQL, given how the dialect reads a field
+    /// of the detail JSON: for the partial hours at the edges of a range, which the hourly rollup cannot split.</summary>
+    public static string UsedUnitsSql(Func<string, string> jsonField) =>
+        $"CASE type WHEN 'consume' THEN coalesce({jsonField("units")}, -amount) WHEN 'settle' THEN coalesce({jsonField("settled")}, 0) "
+        + "WHEN 'count' THEN amount ELSE 0 END";
+
+    /// <summary>Units of a feature a customer used in one UTC hour.</summary>
+    public sealed record HourlyUsage(string CustomerId, string Feature, DateTimeOffset Hour, long Used);
 
     public static OperationRecord Operation(DbDataReader r, Dialect d) => new(
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), d.ReadTime(r, 5));
@@ -55,5 +81,20 @@ internal static class LedgerRows
         public Dictionary<string, long> Counters { get; } = new(StringComparer.Ordinal);
 
         public CustomerLedgerData Build() => new(customerId, Seq, Lots, Holds, Debts, Operations, Counters) { Exists = Exists };
+    }
+}
+
+/// <summary>How a usage range is read: whole UTC hours from the rollup, the partial hours at its edges from the entries.</summary>
+internal static class UsageRanges
+{
+    public static (DateTimeOffset WholeFrom, DateTimeOffset WholeTo, (DateTimeOffset From, DateTimeOffset To)[] Edges) Split(DateTimeOffset from,
+        DateTimeOffset to)
+    {
+        var firstWhole = LedgerRows.Hour(from) == from ? from : LedgerRows.Hour(from).AddHours(1);
+        var lastWhole = LedgerRows.Hour(to);
+        return firstWhole >= lastWhole
+            // Within an hour or two partial ones: all from the entries.
+            ? (to, to, [(from, to), (to, to)])
+            : (firstWhole, lastWhole, [(from, firstWhole), (lastWhole, to)]);
     }
 }

@@ -50,6 +50,7 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
         Settings = new SettingsStore(sql);
         Payments = new PaymentStore(sql);
         Webhooks = new WebhookInbox(sql, skipLocked: true);
+        Retention = new RetentionSweep(sql);
         Endpoints = new Events.WebhookEndpointStore(sql, skipLocked: true);
         Outbox = new Events.EventOutbox(this);
         AutoTopups = new Events.AutoTopupStore(sql, skipLocked: true);
@@ -107,6 +108,8 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
     public override IPaymentStore Payments { get; }
 
     public override IWebhookInbox Webhooks { get; }
+
+    public override RetentionSweep Retention { get; }
 
     public override Core.Events.IWebhookEndpointStore Endpoints { get; }
 

@@ -1,5 +1,4 @@
 using Npgsql;
-using NpgsqlTypes;
 using Tollgate.Core.Common;
 using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
@@ -223,16 +222,18 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
 
     public async Task<EntryPage> GetEntriesAsync(string customerId, string? feature, int limit, long? before, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand(
-            $"""
-            SELECT {LedgerRows.EntryColumns} FROM ledger_entries
-            WHERE customer_id = $1 AND ($2::text IS NULL OR feature = $2) AND seq < $3
-            ORDER BY seq DESC LIMIT $4
-            """);
+        // One statement text per filter shape: a "$2 IS NULL OR feature = $2" statement, once auto-prepared, gets a
+        // generic plan that walks all of the customer's entries and filters them (6.5x slower on 241k entries).
+        await using var command = dataSource.CreateCommand(feature is null
+            ? $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+            : $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $1 AND seq < $2 AND feature = $4 ORDER BY seq DESC LIMIT $3");
         command.Parameters.AddWithValue(customerId);
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)feature ?? DBNull.Value });
         command.Parameters.AddWithValue(before ?? long.MaxValue);
         command.Parameters.AddWithValue(limit + 1);
+        if (feature is not null)
+        {
+            command.Parameters.AddWithValue(feature);
+        }
         var entries = new List<EntryRecord>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -243,24 +244,39 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
         return SqliteLedgerStore.Page(entries, limit);
     }
 
-    public async Task<IReadOnlyList<EntryRecord>> GetEntriesBetweenAsync(string customerId, string feature, DateTimeOffset from, DateTimeOffset to,
-        CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<(DateTimeOffset Day, long Used)>> GetDailyUsageAsync(string customerId, string feature, DateTimeOffset from,
+        DateTimeOffset to, CancellationToken cancellationToken)
     {
+        var (wholeFrom, wholeTo, edges) = UsageRanges.Split(from, to);
         await using var command = dataSource.CreateCommand(
-            $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $1 AND feature = $2 AND at >= $3 AND at < $4 ORDER BY at, seq");
+            $"""
+            SELECT date_trunc('day', hour, 'UTC'), sum(used)::bigint FROM ledger_usage_hourly
+            WHERE customer_id = $1 AND feature = $2 AND hour >= $3 AND hour < $4 GROUP BY 1
+            UNION ALL
+            SELECT date_trunc('day', at, 'UTC'), sum({UsedUnits})::bigint FROM ledger_entries
+            WHERE customer_id = $1 AND feature = $2 AND at >= $5 AND at < $6 GROUP BY 1
+            UNION ALL
+            SELECT date_trunc('day', at, 'UTC'), sum({UsedUnits})::bigint FROM ledger_entries
+            WHERE customer_id = $1 AND feature = $2 AND at >= $7 AND at < $8 GROUP BY 1
+            """);
         command.Parameters.AddWithValue(customerId);
         command.Parameters.AddWithValue(feature);
-        command.Parameters.AddWithValue(D.Time(from));
-        command.Parameters.AddWithValue(D.Time(to));
-        var entries = new List<EntryRecord>();
+        foreach (var at in new[] { wholeFrom, wholeTo, edges[0].From, edges[0].To, edges[1].From, edges[1].To })
+        {
+            command.Parameters.AddWithValue(D.Time(at));
+        }
+
+        var days = new List<(DateTimeOffset, long)>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            entries.Add(LedgerRows.Entry(reader, D));
+            days.Add((D.ReadTime(reader, 0), reader.GetInt64(1)));
         }
 
-        return entries;
+        return days;
     }
+
+    private static readonly string UsedUnits = LedgerRows.UsedUnitsSql(field => $"(detail::json ->> '{field}')::bigint");
 
     public async Task<IReadOnlyList<LotRecord>> GetAllLotsAsync(string customerId, CancellationToken cancellationToken)
     {
@@ -467,6 +483,15 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                     """, [Col(e, x => x.CustomerId), Col(e, x => x.Seq), Col(e, x => x.EntryId), Col(e, x => x.Feature),
                     Col(e, x => SnakeCase<EntryType>.Name(x.Type)), Col(e, x => x.Amount), Col(e, x => x.BalanceAfter), Col(e, x => x.At),
                     Col(e, LedgerJson.SerializeDetail), Col(e, x => x.Reference), Col(e, x => x.HoldId), Col(e, x => x.OperationKey)]);
+            }
+
+            if (LedgerRows.UsageByHour(changes.Entries) is { Count: > 0 } u)
+            {
+                Add(batch,
+                    """
+                    INSERT INTO ledger_usage_hourly (customer_id, feature, hour, used) SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[])
+                    ON CONFLICT (customer_id, feature, hour) DO UPDATE SET used = ledger_usage_hourly.used + excluded.used
+                    """, [Col(u, x => x.CustomerId), Col(u, x => x.Feature), Col(u, x => (DateTimeOffset?)x.Hour), Col(u, x => x.Used)]);
             }
 
             if (changes.Debts.Count > 0)

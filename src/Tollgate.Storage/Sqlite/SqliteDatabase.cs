@@ -31,6 +31,7 @@ internal sealed class SqliteDatabase : TollgateDatabase, IDatabaseTransactions
         Settings = new SettingsStore(sql);
         Payments = new PaymentStore(sql);
         Webhooks = new WebhookInbox(sql, skipLocked: false);
+        Retention = new RetentionSweep(sql);
         Endpoints = new Events.WebhookEndpointStore(sql, skipLocked: false);
         Outbox = new Events.EventOutbox(this);
         AutoTopups = new Events.AutoTopupStore(sql, skipLocked: false);
@@ -67,6 +68,8 @@ internal sealed class SqliteDatabase : TollgateDatabase, IDatabaseTransactions
     public override IPaymentStore Payments { get; }
 
     public override IWebhookInbox Webhooks { get; }
+
+    public override RetentionSweep Retention { get; }
 
     public override Core.Events.IWebhookEndpointStore Endpoints { get; }
 

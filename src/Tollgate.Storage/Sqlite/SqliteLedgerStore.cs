@@ -118,14 +118,16 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
     public async Task<EntryPage> GetEntriesAsync(string customerId, string? feature, int limit, long? before, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = Command(connection, null,
-            $"""
-            SELECT {LedgerRows.EntryColumns} FROM ledger_entries
-            WHERE customer_id = $c AND ($f IS NULL OR feature = $f) AND seq < $before
-            ORDER BY seq DESC LIMIT $limit
-            """);
+        // One statement per filter shape: with "$f IS NULL OR feature = $f" SQLite cannot use the feature's index either.
+        await using var command = Command(connection, null, feature is null
+            ? $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $c AND seq < $before ORDER BY seq DESC LIMIT $limit"
+            : $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $c AND feature = $f AND seq < $before ORDER BY seq DESC LIMIT $limit");
         command.Parameters.AddWithValue("$c", customerId);
-        command.Parameters.AddWithValue("$f", (object?)feature ?? DBNull.Value);
+        if (feature is not null)
+        {
+            command.Parameters.AddWithValue("$f", feature);
+        }
+
         command.Parameters.AddWithValue("$before", before ?? long.MaxValue);
         command.Parameters.AddWithValue("$limit", limit + 1);
         var entries = new List<EntryRecord>();
@@ -138,25 +140,41 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
         return Page(entries, limit);
     }
 
-    public async Task<IReadOnlyList<EntryRecord>> GetEntriesBetweenAsync(string customerId, string feature, DateTimeOffset from, DateTimeOffset to,
-        CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<(DateTimeOffset Day, long Used)>> GetDailyUsageAsync(string customerId, string feature, DateTimeOffset from,
+        DateTimeOffset to, CancellationToken cancellationToken)
     {
+        var (wholeFrom, wholeTo, edges) = UsageRanges.Split(from, to);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = Command(connection, null,
-            $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $c AND feature = $f AND at >= $from AND at < $to ORDER BY at, seq");
+            $"""
+            SELECT hour - hour % 86400000000, sum(used) FROM ledger_usage_hourly
+            WHERE customer_id = $c AND feature = $f AND hour >= $d0 AND hour < $d1 GROUP BY 1
+            UNION ALL
+            SELECT at - at % 86400000000, sum({UsedUnits}) FROM ledger_entries
+            WHERE customer_id = $c AND feature = $f AND at >= $a0 AND at < $a1 GROUP BY 1
+            UNION ALL
+            SELECT at - at % 86400000000, sum({UsedUnits}) FROM ledger_entries
+            WHERE customer_id = $c AND feature = $f AND at >= $b0 AND at < $b1 GROUP BY 1
+            """);
         command.Parameters.AddWithValue("$c", customerId);
         command.Parameters.AddWithValue("$f", feature);
-        command.Parameters.AddWithValue("$from", D.Time(from));
-        command.Parameters.AddWithValue("$to", D.Time(to));
-        var entries = new List<EntryRecord>();
+        command.Parameters.AddWithValue("$d0", D.Time(wholeFrom));
+        command.Parameters.AddWithValue("$d1", D.Time(wholeTo));
+        command.Parameters.AddWithValue("$a0", D.Time(edges[0].From));
+        command.Parameters.AddWithValue("$a1", D.Time(edges[0].To));
+        command.Parameters.AddWithValue("$b0", D.Time(edges[1].From));
+        command.Parameters.AddWithValue("$b1", D.Time(edges[1].To));
+        var days = new List<(DateTimeOffset, long)>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            entries.Add(LedgerRows.Entry(reader, D));
+            days.Add((D.ReadTime(reader, 0), reader.GetInt64(1)));
         }
 
-        return entries;
+        return days;
     }
+
+    private static readonly string UsedUnits = LedgerRows.UsedUnitsSql(field => $"json_extract(detail, '$.{field}')");
 
     public async Task<IReadOnlyList<LotRecord>> GetAllLotsAsync(string customerId, CancellationToken cancellationToken)
     {
@@ -420,6 +438,18 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                     p.AddWithValue("$ref", (object?)e.Reference ?? DBNull.Value);
                     p.AddWithValue("$hold", (object?)e.HoldId ?? DBNull.Value);
                     p.AddWithValue("$key", (object?)e.OperationKey ?? DBNull.Value);
+                }, cancellationToken).ConfigureAwait(false);
+            await ExecuteEachAsync(LedgerRows.UsageByHour(changes.Entries),
+                """
+                INSERT INTO ledger_usage_hourly (customer_id, feature, hour, used) VALUES ($c, $f, $hour, $used)
+                ON CONFLICT (customer_id, feature, hour) DO UPDATE SET used = used + excluded.used
+                """,
+                (p, u) =>
+                {
+                    p.AddWithValue("$c", u.CustomerId);
+                    p.AddWithValue("$f", u.Feature);
+                    p.AddWithValue("$hour", D.Time(u.Hour));
+                    p.AddWithValue("$used", u.Used);
                 }, cancellationToken).ConfigureAwait(false);
             await ExecuteEachAsync(changes.Debts,
                 "INSERT INTO ledger_debts (customer_id, feature, amount) VALUES ($c, $f, $amount) ON CONFLICT (customer_id, feature) DO UPDATE SET amount = excluded.amount",

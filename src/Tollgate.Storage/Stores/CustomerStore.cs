@@ -39,15 +39,24 @@ internal sealed class CustomerStore(Sql sql) : ICustomerStore
                 cancellationToken, ("@limit", limit)).ConfigureAwait(false);
         }
 
-        var pattern = "%" + query.Trim().ToLowerInvariant().Replace("\\", "\\\\", StringComparison.Ordinal)
-            .Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal) + "%";
+        // A prefix of the id, e-mail or name, as a range of the lower-cased text in byte order: each is read from its own
+        // index (a '%q%' pattern read every customer). Strings starting with the prefix sort from it to it followed by
+        // the highest code point.
+        var low = query.Trim().ToLowerInvariant();
+        var high = low + char.ConvertFromUtf32(0x10FFFF);
+        var c = sql.Dialect == Dialect.Postgres ? " COLLATE \"C\"" : "";
         return await sql.QueryAsync(
+            // Matches first, then sorted: left to itself the planner walks the newest-first index and filters, which for a
+            // rare prefix is every customer. A prefix that matches most customers costs what it matches.
             $"""
-            SELECT {Columns} FROM customers
-            WHERE lower(customer_id) LIKE @p ESCAPE '\' OR lower(coalesce(email, '')) LIKE @p ESCAPE '\' OR lower(coalesce(name, '')) LIKE @p ESCAPE '\'
-            ORDER BY created_at DESC, customer_id LIMIT @limit
+            WITH found AS MATERIALIZED (
+                SELECT {Columns} FROM customers
+                WHERE (lower(customer_id){c} >= @low AND lower(customer_id){c} < @high)
+                   OR (email IS NOT NULL AND lower(email){c} >= @low AND lower(email){c} < @high)
+                   OR (name IS NOT NULL AND lower(name){c} >= @low AND lower(name){c} < @high))
+            SELECT {Columns} FROM found ORDER BY created_at DESC, customer_id LIMIT @limit
             """,
-            Read, cancellationToken, ("@p", pattern), ("@limit", limit)).ConfigureAwait(false);
+            Read, cancellationToken, ("@low", low), ("@high", high), ("@limit", limit)).ConfigureAwait(false);
     }
 
     private Customer Read(DbDataReader r) => new(

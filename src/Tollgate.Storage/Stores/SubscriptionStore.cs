@@ -28,6 +28,21 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
         await sql.QueryAsync($"SELECT {Columns} FROM subscriptions WHERE status = @s ORDER BY current_period_end, subscription_id LIMIT @limit", Read,
             cancellationToken, ("@s", SnakeCase<SubscriptionStatus>.Name(status)), ("@limit", limit)).ConfigureAwait(false);
 
+    public async Task<IReadOnlyList<(string PlanId, SubscriptionStatus Status, int Count)>> CountByPlanAsync(
+        IReadOnlyCollection<SubscriptionStatus> statuses, CancellationToken cancellationToken)
+    {
+        var counts = new List<(string, SubscriptionStatus, int)>();
+        foreach (var status in statuses)
+        {
+            // One status at a time: each an index-only range of (status, plan_id).
+            counts.AddRange(await sql.QueryAsync("SELECT plan_id, count(*) FROM subscriptions WHERE status = @s GROUP BY plan_id",
+                r => (r.GetString(0), status, Convert.ToInt32(r.GetValue(1), System.Globalization.CultureInfo.InvariantCulture)),
+                cancellationToken, ("@s", SnakeCase<SubscriptionStatus>.Name(status))).ConfigureAwait(false));
+        }
+
+        return counts;
+    }
+
     public async Task<bool> SaveAsync(Subscription s, CancellationToken cancellationToken)
     {
         // The ordering rule is in the upsert, not in a read before it: of two events applied at the same moment, the

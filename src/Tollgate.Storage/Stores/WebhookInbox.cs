@@ -32,13 +32,16 @@ internal sealed class WebhookInbox(Sql sql, bool skipLocked) : IWebhookInbox
             """,
             cancellationToken, Args(e));
 
+    /// <summary>Due events are those with a next attempt, read from the partial index on it, which holds only them: the
+    /// processor sets one only on received and failed events with attempts left (no status filter, which SQLite would
+    /// rather read through the status index). An event that used up its attempts has none and is never read again.</summary>
     public async Task<IReadOnlyList<WebhookEvent>> ClaimDueAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int limit, CancellationToken cancellationToken) =>
         await sql.QueryAsync(
             $"""
             UPDATE webhook_events SET next_attempt_at = @lease
             WHERE (provider, event_id) IN (
                 SELECT provider, event_id FROM webhook_events
-                WHERE status IN ('failed', 'received') AND next_attempt_at <= @now
+                WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= @now
                 ORDER BY next_attempt_at LIMIT @limit{(skipLocked ? " FOR UPDATE SKIP LOCKED" : "")})
             RETURNING {Columns}
             """,
@@ -50,6 +53,12 @@ internal sealed class WebhookInbox(Sql sql, bool skipLocked) : IWebhookInbox
                 cancellationToken, ("@s", SnakeCase<WebhookStatus>.Name(s)), ("@limit", limit)).ConfigureAwait(false)
             : await sql.QueryAsync($"SELECT {Columns} FROM webhook_events ORDER BY received_at DESC, event_id LIMIT @limit", Read,
                 cancellationToken, ("@limit", limit)).ConfigureAwait(false);
+
+    public async Task<int> CountAsync(WebhookStatus status, int cap, CancellationToken cancellationToken) =>
+        // The status in the text (a closed set of names): a generic plan for "status = @s" guesses half the table matches
+        // and reads the table instead of the status index.
+        (await sql.QueryAsync($"SELECT count(*) FROM (SELECT 1 FROM webhook_events WHERE status = '{SnakeCase<WebhookStatus>.Name(status)}' LIMIT @cap) capped",
+            r => Convert.ToInt32(r.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), cancellationToken, ("@cap", cap)).ConfigureAwait(false))[0];
 
     public async Task<IReadOnlyList<WebhookEvent>> ListByCustomerAsync(string customerId, int limit, CancellationToken cancellationToken) =>
         await sql.QueryAsync($"SELECT {Columns} FROM webhook_events WHERE customer_id = @c ORDER BY received_at DESC LIMIT @limit", Read,

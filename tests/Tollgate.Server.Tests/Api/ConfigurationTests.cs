@@ -24,6 +24,10 @@ public sealed class ConfigurationTests
     [InlineData("Tollgate:Providers:Default", "apple", "Tollgate__Providers__Apple__BundleId")]
     [InlineData("Tollgate:Providers:Apple:Environment", "Sandbox", "Tollgate__Providers__Apple__BundleId")]
     [InlineData("Tollgate:Providers:Apple:RootCertificates:0", "/no/such/root.cer", "Tollgate__Providers__Apple__BundleId")]
+    [InlineData("Tollgate:Retention:IdempotencyHours", "12", "Tollgate__Retention__IdempotencyHours")]
+    [InlineData("Tollgate:Retention:IdempotencyHours", "a week", "Tollgate__Retention__IdempotencyHours")]
+    [InlineData("Tollgate:Retention:WebhookPayloadDays", "-1", "Tollgate__Retention__WebhookPayloadDays")]
+    [InlineData("Tollgate:Retention:BatchSize", "0", "Tollgate__Retention__BatchSize")]
     public void ABadSetting_IsReportedWithItsKey(string key, string value, string reportedKey)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [key] = value }).Build();
@@ -32,6 +36,22 @@ public sealed class ConfigurationTests
 
         Assert.Equal(reportedKey, error.Key);
         Assert.StartsWith(reportedKey + ": ", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Retention_DefaultsToAWeekOfReplaysAnd90DaysOfPayloads_AndReadsItsSettings()
+    {
+        var defaults = TollgateSettings.Read(new ConfigurationBuilder().Build()).RetentionOrDefault;
+        Assert.Equal(TimeSpan.FromDays(7), defaults.IdempotencyWindow);
+        Assert.Equal(TimeSpan.FromDays(90), defaults.WebhookPayloadWindow);
+
+        var set = TollgateSettings.Read(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Tollgate:Retention:IdempotencyHours"] = "24",
+            ["Tollgate:Retention:WebhookPayloadDays"] = "0",
+            ["Tollgate:Retention:BatchSize"] = "200",
+        }).Build()).RetentionOrDefault;
+        Assert.Equal(new Tollgate.Storage.Stores.RetentionOptions(TimeSpan.FromHours(24), null, 200), set);
     }
 
     [Theory]
