@@ -61,11 +61,14 @@ public sealed record BalanceView(string Feature, string Type, long Available, lo
 
 public sealed record BalancesView(string CustomerId, IReadOnlyList<BalanceView> Balances);
 
+/// <summary>A lot's share of an entry: which grant paid for a debit (or received a grant, a return, a restore). Positive.</summary>
+public sealed record DrawView(string LotId, long Amount);
+
 public sealed record EntryView(string Id, DateTimeOffset At, string Feature, string Type, long Amount, long BalanceAfter, string? Reference,
-    string? HoldId, long? Units)
+    string? HoldId, long? Units, IReadOnlyList<DrawView> Draws)
 {
     public static EntryView From(EntryRecord e) => new(e.EntryId, e.At, e.Feature, Core.Common.SnakeCase<EntryType>.Name(e.Type), e.Amount,
-        e.BalanceAfter, e.Reference, e.HoldId, e.UsedUnits == 0 ? null : e.UsedUnits);
+        e.BalanceAfter, e.Reference, e.HoldId, e.UsedUnits == 0 ? null : e.UsedUnits, e.Lots.Select(l => new DrawView(l.LotId, l.Amount)).ToList());
 }
 
 public sealed record LedgerView(IReadOnlyList<EntryView> Entries, string? Next);

@@ -634,6 +634,12 @@ export interface components {
             /** Format: date-time */
             created_at: string;
         };
+        /** @description A lot's share of an entry: which grant paid for a debit (or received a grant, a return, a restore). Positive. */
+        DrawView: {
+            lot_id: string;
+            /** Format: int64 */
+            amount: number;
+        };
         EndpointBody: {
             url?: string;
             events?: string[];
@@ -679,6 +685,7 @@ export interface components {
             hold_id?: string;
             /** Format: int64 */
             units?: number;
+            draws: components["schemas"]["DrawView"][];
         };
         EventView: {
             id: string;
