@@ -43,6 +43,12 @@ public sealed record CheckView(string CustomerId, string Feature, bool Allowed, 
 
 public sealed record UsageView(bool Allowed, string Feature, long Remaining, string? EntryId);
 
+/// <summary>What a reversal put back: <paramref name="Restored"/> units into live lots; <paramref name="Expired"/> not,
+/// their lot having expired (or its period ended) since; <paramref name="Clawed"/> not, their lot refunded since.</summary>
+public sealed record ReverseView(string EntryId, long Restored, long Expired, long Clawed, IReadOnlyList<ReverseDrawView> Draws);
+
+public sealed record ReverseDrawView(string LotId, string Feature, long Amount);
+
 public sealed record HoldView(string Id, string Status, long Amount, DateTimeOffset? ExpiresAt, string Feature);
 
 public sealed record SettleView(string Id, string Status, long Settled, long Released);
