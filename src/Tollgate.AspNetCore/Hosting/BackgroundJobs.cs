@@ -57,7 +57,7 @@ internal sealed class WebhookRetryWorker(WebhookProcessor processor, CheckoutSer
 }
 
 /// <summary>Renews (or ends) Sandbox subscriptions whose period has ended, as a real provider's billing run would.</summary>
-internal sealed class SandboxRenewer(Payments.Sandbox.SandboxBilling billing, ILogger<SandboxRenewer> logger) : BackgroundService
+internal sealed class SandboxRenewer(Tollgate.Providers.Sandbox.SandboxBilling billing, ILogger<SandboxRenewer> logger) : BackgroundService
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(30);
 

@@ -6,7 +6,7 @@ using Tollgate.Server.Api.Http;
 using Tollgate.Server.Export;
 using Tollgate.Server.Health;
 using Tollgate.Server.Hosting;
-using Tollgate.Server.Payments.Sandbox;
+using Tollgate.Server.Pages.Sandbox;
 using Tollgate.Server.Web;
 
 namespace Microsoft.AspNetCore.Builder;

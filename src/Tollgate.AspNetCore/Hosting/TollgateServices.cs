@@ -5,18 +5,12 @@ using Tollgate.Core.Customers;
 using Tollgate.Core.Entitlements;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Payments;
-using Tollgate.Core.Payments.Sandbox;
 using Tollgate.Core.Subscriptions;
 using Tollgate.Core.Usage;
-using Tollgate.Providers;
-using Tollgate.Providers.Apple;
-using Tollgate.Providers.Creem;
-using Tollgate.Providers.Stripe;
 using Tollgate.Server.Api.Http;
 using Tollgate.Server.Health;
 using Tollgate.Server.Hosting;
 using Tollgate.Server.Payments;
-using Tollgate.Server.Payments.Sandbox;
 using Tollgate.Server.Web;
 using Tollgate.Storage;
 
@@ -113,50 +107,13 @@ public static class TollgateServiceCollectionExtensions
         services.AddSingleton<PortalTokens>();
         services.AddSingleton<SubscriptionActions>();
         services.AddSingleton<AppleTransactions>();
-        services.AddSingleton<SandboxSecret>();
-        services.AddSingleton(sp => new SandboxBilling(sp.GetRequiredService<ISandboxStore>(), catalog, sp.GetRequiredService<PublicUrls>(),
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<SandboxSecret>().GetAsync, sp.GetRequiredService<ILogger<SandboxBilling>>()));
-        services.AddSingleton(sp =>
+        services.AddSingleton<Tollgate.Providers.Sandbox.ISandboxHost>(sp => sp.GetRequiredService<PublicUrls>());
+        foreach (var plugin in settings.Providers.Plugins)
         {
-            // Provider calls time out and back off in wall-clock time, whatever clock the business logic runs on.
-            var providers = new List<IPaymentProvider>();
-            if (settings.Providers.SandboxEnabled)
-            {
-                providers.Add(new SandboxProvider(sp.GetRequiredService<ISandboxStore>(), catalog, sp.GetRequiredService<PublicUrls>(),
-                    sp.GetRequiredService<SandboxBilling>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<SandboxSecret>().GetAsync));
-            }
+            plugin.AddServices(services);
+        }
 
-            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tollgate.Providers");
-            if (settings.Providers.Creem is { } creem)
-            {
-                providers.Add(PaymentProviders.CreateCreem(new HttpClient(), new CreemOptions { ApiKey = creem.ApiKey, WebhookSecret = creem.WebhookSecret, BaseUrl = creem.BaseUrl },
-                    TimeProvider.System, logger));
-            }
-
-            if (settings.Providers.Stripe is { } stripe)
-            {
-                providers.Add(PaymentProviders.CreateStripe(new HttpClient(), new StripeOptions
-                {
-                    SecretKey = stripe.SecretKey,
-                    WebhookSecrets = stripe.WebhookSecrets,
-                    BaseUrl = stripe.BaseUrl,
-                    SignatureToleranceSeconds = stripe.ToleranceSeconds,
-                }, TimeProvider.System, logger));
-            }
-
-            if (settings.Providers.Apple is { } apple)
-            {
-                providers.Add(PaymentProviders.CreateApple(new AppleOptions
-                {
-                    BundleId = apple.BundleId,
-                    Environment = apple.Environment,
-                    AdditionalRoots = apple.RootCertificates,
-                    OnlineRevocationChecks = apple.OnlineChecks,
-                }, sp.GetRequiredService<TimeProvider>()));
-            }
-
-            return new ProviderRegistry(providers, settings.Providers.Default);
-        });
+        services.AddSingleton(sp => new ProviderRegistry([.. settings.Providers.Live.Select(p => p.Plugin.Create(p.Settings, sp))], settings.Providers.Default));
         services.AddSingleton(sp => new PriceBook(catalog, sp.GetRequiredService<ProviderRegistry>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PriceBook>>()));
         services.AddSingleton(sp => new CheckoutService(catalog, sp.GetRequiredService<ProviderRegistry>(), sp.GetRequiredService<IPaymentStore>(),

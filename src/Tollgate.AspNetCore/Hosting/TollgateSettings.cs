@@ -1,7 +1,5 @@
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using Tollgate.Core.Catalog;
-using Tollgate.Providers.Apple;
+using Tollgate.Providers;
 using Tollgate.Storage;
 
 namespace Tollgate.Server.Hosting;
@@ -74,7 +72,8 @@ public sealed record TollgateSettings(
     {
         try
         {
-            return CatalogPath is null ? CatalogLoader.LoadDemo() : CatalogLoader.LoadFile(CatalogPath);
+            var mappings = ProviderPlugins.CatalogMappings(Providers.Plugins);
+            return CatalogPath is null ? CatalogLoader.LoadDemo(mappings) : CatalogLoader.LoadFile(CatalogPath, mappings);
         }
         catch (CatalogException ex)
         {
@@ -105,176 +104,122 @@ public sealed record TollgateSettings(
     internal static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 }
 
-/// <summary>Payment providers: the default for new checkouts, each provider's secrets, and whether the Sandbox (test cards,
-/// and with it the landing page's demo path) is live.</summary>
-/// <param name="SandboxEnabled">Only when no real provider is configured, unless an operator turns it on: with Creem, Stripe
-/// or the App Store live, a Sandbox left on would let anyone buy anything with a test card (issue 9, item 3).</param>
-public sealed record ProviderSettings(string Default, CreemSettings? Creem, StripeSettings? Stripe, bool SandboxEnabled = true,
-    AppleSettings? Apple = null)
+/// <summary>A provider that takes payments here, with the settings its plug-in read.</summary>
+/// <param name="Plugin">The provider's plug-in.</param>
+/// <param name="Settings">What <see cref="ProviderPlugin.ReadSettings"/> returned (the provider's options).</param>
+public sealed record LiveProvider(ProviderPlugin Plugin, object Settings);
+
+/// <summary>Payment providers: the default for new checkouts and the providers that take payments, each with its
+/// settings. Which providers exist is the plug-ins' business (<see cref="ProviderPlugins.BuiltIn"/>); this only decides,
+/// the same way for each, which are live and which is the default.</summary>
+/// <param name="Default">The provider new checkouts use when none is named.</param>
+/// <param name="Live">The providers that take payments, the default first, then by id.</param>
+public sealed record ProviderSettings(string Default, IReadOnlyList<LiveProvider> Live)
 {
-    /// <summary>The providers that take payments, the default first (for the start-up log).</summary>
-    public IReadOnlyList<string> Live =>
-        new[] { SandboxEnabled ? "sandbox" : null, Creem is null ? null : "creem", Stripe is null ? null : "stripe", Apple is null ? null : "apple" }
-            .OfType<string>().OrderBy(p => p == Default ? 0 : 1).ThenBy(p => p, StringComparer.Ordinal).ToList();
+    /// <summary>Every provider this app knows (live or not): a catalog may map products for any of them.</summary>
+    public IReadOnlyList<ProviderPlugin> Plugins { get; init; } = ProviderPlugins.BuiltIn;
 
-    public static ProviderSettings Read(IConfigurationSection section)
+    /// <summary>The ids of <see cref="Live"/> (for the start-up log).</summary>
+    public IReadOnlyList<string> LiveIds => [.. Live.Select(p => p.Plugin.Id)];
+
+    /// <summary>A test provider (the Sandbox) takes payments: anyone can pay with a test card.</summary>
+    public bool SandboxEnabled => Live.Any(p => p.Plugin.Kind == ProviderKind.Test);
+
+    /// <summary>The default is a test provider: the pages show their demo path.</summary>
+    public bool DefaultIsTest => Live.Any(p => p.Plugin.Id == Default && p.Plugin.Kind == ProviderKind.Test);
+
+    /// <summary>A live provider's settings, or null when it is not live here.</summary>
+    public T? Get<T>(string provider) where T : class => Live.FirstOrDefault(p => p.Plugin.Id == provider)?.Settings as T;
+
+    /// <summary>A live provider, or null when it is not live here.</summary>
+    public LiveProvider? Find(string provider) => Live.FirstOrDefault(p => p.Plugin.Id == provider);
+
+    /// <summary>Reads the <c>Providers</c> section with the built-in providers.</summary>
+    public static ProviderSettings Read(IConfigurationSection section) => Read(section, ProviderPlugins.BuiltIn);
+
+    /// <summary>Reads the <c>Providers</c> section: each plug-in reads its own sub-section; then the same rules for all
+    /// decide what is live and the default.</summary>
+    /// <exception cref="ConfigurationException">A setting is wrong or the providers do not add up; the message names the key.</exception>
+    public static ProviderSettings Read(IConfigurationSection section, IReadOnlyList<ProviderPlugin> plugins)
     {
-        var creem = CreemSettings.Read(section.GetSection("Creem"));
-        var stripe = StripeSettings.Read(section.GetSection("Stripe"));
-        var apple = AppleSettings.Read(section.GetSection("Apple"));
-        // Web checkouts go to Creem or Stripe; the App Store sells only inside the app, but it is a real provider too.
-        var web = new[] { creem is null ? null : "creem", stripe is null ? null : "stripe" }.OfType<string>().ToList();
-        var real = apple is null ? web : [.. web, "apple"];
-
-        bool? sandboxSetting = null;
-        if (TollgateSettings.Blank(section["Sandbox:Enabled"]) is { } rawSandbox)
-        {
-            sandboxSetting = bool.TryParse(rawSandbox, out var enabled)
-                ? enabled
-                : throw new ConfigurationException("Tollgate__Providers__Sandbox__Enabled", $"'{rawSandbox}' must be true or false.");
-        }
-
-        var sandbox = sandboxSetting ?? real.Count == 0;
-        var explicitDefault = TollgateSettings.Blank(section["Default"])?.ToLowerInvariant();
-        if (explicitDefault is not (null or "sandbox" or "creem" or "stripe" or "apple"))
-        {
-            throw new ConfigurationException("Tollgate__Providers__Default", $"'{explicitDefault}' is not a provider; use sandbox, creem, stripe or apple.");
-        }
-
-        var defaultProvider = explicitDefault ?? web.Count switch
-        {
-            0 => apple is null ? "sandbox" : "apple",
-            1 => web[0],
-            _ => throw new ConfigurationException("Tollgate__Providers__Default",
-                $"{string.Join(" and ", web)} are both configured; name the one new checkouts use (creem or stripe)."),
-        };
-        if (defaultProvider == "apple" && apple is null)
-        {
-            throw new ConfigurationException("Tollgate__Providers__Apple__BundleId", "is required when the default provider is apple.");
-        }
-
-        if (defaultProvider == "creem" && creem is null)
-        {
-            throw new ConfigurationException("Tollgate__Providers__Creem__ApiKey", "is required when the default provider is creem.");
-        }
-
-        if (defaultProvider == "stripe" && stripe is null)
-        {
-            throw new ConfigurationException("Tollgate__Providers__Stripe__SecretKey", "is required when the default provider is stripe.");
-        }
-
-        if (defaultProvider == "sandbox" && !sandbox)
-        {
-            throw new ConfigurationException("Tollgate__Providers__Sandbox__Enabled", real.Count == 0
-                ? "is false and no real provider (Creem, Stripe or the App Store) is configured: nothing could take a payment."
-                : $"must be true for the Sandbox to be the default beside {string.Join(" and ", real)}; test cards would then buy anything.");
-        }
-
-        return new ProviderSettings(defaultProvider, creem, stripe, sandbox, apple);
-    }
-}
-
-/// <summary>The App Store (API.md §6.4): the app's bundle id, the environment whose signed data is accepted, roots
-/// trusted beside the built-in Apple Root CA - G3, and whether revocation is asked of Apple online.</summary>
-public sealed record AppleSettings(string BundleId, AppleEnvironment Environment,
-    IReadOnlyList<X509Certificate2> RootCertificates, bool OnlineChecks)
-{
-    public static AppleSettings? Read(IConfigurationSection section)
-    {
-        var bundleId = TollgateSettings.Blank(section["BundleId"]);
-        var roots = section.GetSection("RootCertificates").GetChildren().Where(c => !string.IsNullOrWhiteSpace(c.Value)).ToList();
-        if (bundleId is null)
-        {
-            return TollgateSettings.Blank(section["Environment"]) is null && roots.Count == 0
-                ? null
-                : throw new ConfigurationException("Tollgate__Providers__Apple__BundleId", "is required when the App Store is configured.");
-        }
-
-        var environment = TollgateSettings.Blank(section["Environment"]) switch
-        {
-            null or "Production" => AppleEnvironment.Production,
-            "Sandbox" => AppleEnvironment.Sandbox,
-            var other => throw new ConfigurationException("Tollgate__Providers__Apple__Environment", $"'{other}' is not an App Store environment; use Production or Sandbox."),
-        };
-        var online = TollgateSettings.Blank(section["OnlineChecks"]) is { } raw
-            ? bool.TryParse(raw, out var parsed) ? parsed : throw new ConfigurationException("Tollgate__Providers__Apple__OnlineChecks", "must be true or false.")
-            : false;
-        return new AppleSettings(bundleId, environment, roots.Select(LoadRoot).ToList(), online);
-    }
-
-    private static X509Certificate2 LoadRoot(IConfigurationSection entry)
-    {
-        var key = "Tollgate__Providers__Apple__RootCertificates__" + entry.Key;
-        var path = entry.Value!.Trim();
-        if (!File.Exists(path))
-        {
-            throw new ConfigurationException(key, $"no certificate file at '{path}'.");
-        }
-
+        ArgumentNullException.ThrowIfNull(section);
+        ArgumentNullException.ThrowIfNull(plugins);
+        var configured = new List<LiveProvider>();
         try
         {
-            return X509CertificateLoader.LoadCertificateFromFile(path);
+            foreach (var plugin in plugins.Where(p => p.Kind != ProviderKind.Test))
+            {
+                if (plugin.ReadSettings(section.GetSection(plugin.Section)) is { } read)
+                {
+                    configured.Add(new LiveProvider(plugin, read));
+                }
+            }
         }
-        catch (CryptographicException ex)
+        catch (ProviderSettingException ex)
         {
-            throw new ConfigurationException(key, $"'{path}' is not a DER or PEM certificate ({ex.Message}).");
+            throw new ConfigurationException(ex.Key, ex.Problem);
         }
+
+        // Web checkouts go to a web provider; an in-app store sells only inside the app, but it is a real provider too.
+        var web = configured.Where(p => p.Plugin.Kind == ProviderKind.Web).Select(p => p.Plugin.Id).ToList();
+        var real = configured.Select(p => p.Plugin.Id).ToList();
+        var tests = new List<LiveProvider>();
+        foreach (var plugin in plugins.Where(p => p.Kind == ProviderKind.Test))
+        {
+            bool? setting = null;
+            if (TollgateSettings.Blank(section[$"{plugin.Section}:Enabled"]) is { } raw)
+            {
+                setting = bool.TryParse(raw, out var enabled)
+                    ? enabled
+                    : throw new ConfigurationException(plugin.Key("Enabled"), $"'{raw}' must be true or false.");
+            }
+
+            // Only when no real provider is configured, unless an operator turns it on: beside a live real provider, a
+            // test provider left on would let anyone buy anything with a test card (issue 9, item 3).
+            if ((setting ?? real.Count == 0) && plugin.ReadSettings(section.GetSection(plugin.Section)) is { } read)
+            {
+                tests.Add(new LiveProvider(plugin, read));
+            }
+        }
+
+        var explicitDefault = TollgateSettings.Blank(section["Default"])?.ToLowerInvariant();
+        if (explicitDefault is not null && plugins.All(p => p.Id != explicitDefault))
+        {
+            throw new ConfigurationException("Tollgate__Providers__Default",
+                $"'{explicitDefault}' is not a provider; use {Or(plugins.Select(p => p.Id))}.");
+        }
+
+        var inApp = configured.Where(p => p.Plugin.Kind == ProviderKind.InApp).Select(p => p.Plugin.Id).ToList();
+        var defaultProvider = explicitDefault ?? web.Count switch
+        {
+            0 => inApp.FirstOrDefault() ?? plugins.FirstOrDefault(p => p.Kind == ProviderKind.Test)?.Id ?? "",
+            1 => web[0],
+            _ => throw new ConfigurationException("Tollgate__Providers__Default",
+                $"{string.Join(" and ", web)} are both configured; name the one new checkouts use ({Or(web)})."),
+        };
+        var live = configured.Concat(tests).ToList();
+        if (live.All(p => p.Plugin.Id != defaultProvider) && plugins.FirstOrDefault(p => p.Id == defaultProvider) is { } missing)
+        {
+            throw missing.Kind != ProviderKind.Test
+                ? new ConfigurationException(missing.Key(missing.RequiredSetting), $"is required when the default provider is {missing.Id}.")
+                : new ConfigurationException(missing.Key("Enabled"), real.Count == 0
+                    ? $"is false and no real provider ({Or(plugins.Where(p => p.Kind != ProviderKind.Test).Select(p => p.Section))}) is configured: nothing could take a payment."
+                    : $"must be true for the {missing.Section} to be the default beside {string.Join(" and ", real)}; test cards would then buy anything.");
+        }
+
+        if (live.Count == 0)
+        {
+            throw new ConfigurationException("Tollgate__Providers", "no payment provider is available.");
+        }
+
+        return new ProviderSettings(defaultProvider,
+            [.. live.OrderBy(p => p.Plugin.Id == defaultProvider ? 0 : 1).ThenBy(p => p.Plugin.Id, StringComparer.Ordinal)]) { Plugins = plugins };
     }
-}
 
-public sealed record CreemSettings(string ApiKey, string WebhookSecret, Uri BaseUrl)
-{
-    public static CreemSettings? Read(IConfigurationSection section)
+    private static string Or(IEnumerable<string> names)
     {
-        var apiKey = TollgateSettings.Blank(section["ApiKey"]);
-        var secret = TollgateSettings.Blank(section["WebhookSecret"]);
-        if (apiKey is null)
-        {
-            return secret is null ? null : throw new ConfigurationException("Tollgate__Providers__Creem__ApiKey", "is required with a webhook secret.");
-        }
-
-        if (secret is null)
-        {
-            throw new ConfigurationException("Tollgate__Providers__Creem__WebhookSecret", "is required when Creem is enabled (an API key is set).");
-        }
-
-        var baseUrl = TollgateSettings.Blank(section["BaseUrl"])
-            ?? (apiKey.StartsWith("creem_test_", StringComparison.Ordinal) ? "https://test-api.creem.io" : "https://api.creem.io");
-        return Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri)
-            ? new CreemSettings(apiKey, secret, uri)
-            : throw new ConfigurationException("Tollgate__Providers__Creem__BaseUrl", $"'{baseUrl}' is not an absolute URL.");
-    }
-}
-
-public sealed record StripeSettings(string SecretKey, IReadOnlyList<string> WebhookSecrets, Uri BaseUrl, int ToleranceSeconds)
-{
-    public static StripeSettings? Read(IConfigurationSection section)
-    {
-        var key = TollgateSettings.Blank(section["SecretKey"]);
-        var secrets = section.GetSection("WebhookSecrets").GetChildren().Select(c => c.Value).OfType<string>().Where(v => v.Length > 0).ToList();
-        if (key is null)
-        {
-            return secrets.Count == 0 ? null : throw new ConfigurationException("Tollgate__Providers__Stripe__SecretKey", "is required with webhook secrets.");
-        }
-
-        if (secrets.Count == 0)
-        {
-            throw new ConfigurationException("Tollgate__Providers__Stripe__WebhookSecrets__0", "is required when Stripe is enabled (a secret key is set).");
-        }
-
-        var baseUrl = TollgateSettings.Blank(section["BaseUrl"]) ?? "https://api.stripe.com";
-        if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri))
-        {
-            throw new ConfigurationException("Tollgate__Providers__Stripe__BaseUrl", $"'{baseUrl}' is not an absolute URL.");
-        }
-
-        var tolerance = 300;
-        if (TollgateSettings.Blank(section["SignatureToleranceSeconds"]) is { } raw && (!int.TryParse(raw, out tolerance) || tolerance < 1))
-        {
-            throw new ConfigurationException("Tollgate__Providers__Stripe__SignatureToleranceSeconds", "must be a whole number of seconds ≥ 1.");
-        }
-
-        return new StripeSettings(key, secrets, uri, tolerance);
+        var list = names.ToList();
+        return list.Count <= 1 ? string.Concat(list) : $"{string.Join(", ", list[..^1])} or {list[^1]}";
     }
 }
 

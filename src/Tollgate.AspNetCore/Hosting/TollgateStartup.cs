@@ -26,10 +26,13 @@ internal sealed class TollgateStartup(IServiceProvider services, ILogger<Tollgat
         logger.LogInformation("Database {Provider} at schema version {Version}; applied now: {Applied}",
             database.Provider, report.CurrentVersion, report.Applied.Count == 0 ? "none" : string.Join(", ", report.Applied));
         // An operator must be able to see whether test cards can buy anything here (issue 9, item 3).
-        Log.ProvidersLive(logger, string.Join(", ", settings.Providers.Live), settings.Providers.Default,
+        Log.ProvidersLive(logger, string.Join(", ", settings.Providers.LiveIds), settings.Providers.Default,
             settings.Providers.SandboxEnabled ? "ON: anyone can pay with a test card" : "off");
         await services.GetRequiredService<ApiKeyRing>().LoadAsync(settings, database.Settings, CancellationToken.None);
         // Created now, so verifying a Sandbox webhook never waits on the database for it.
-        await services.GetRequiredService<Payments.SandboxSecret>().GetAsync();
+        if (settings.Providers.SandboxEnabled)
+        {
+            await services.GetRequiredService<Tollgate.Providers.Sandbox.SandboxSecret>().GetAsync();
+        }
     }
 }

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Microsoft.AspNetCore.Mvc;
 using Tollgate.Core.Customers;
 using Tollgate.Core.Payments;
+using Tollgate.Providers.Sandbox;
 using Tollgate.Server.Payments;
 using Tollgate.Server.Web;
 
@@ -11,7 +12,7 @@ public sealed class IndexModel(ProviderRegistry providers, ICustomerStore custom
     Texts t, TimeProvider time) : TollgatePageModel
 {
     /// <summary>The demo set-up: the Sandbox sells by default, so anyone may make a customer and pay with test cards.</summary>
-    public bool Demo => providers.Default == "sandbox";
+    public bool Demo => providers.Default == SandboxPlugin.ProviderId;
 
     public string? CustomerId { get; private set; }
 

@@ -3,6 +3,7 @@ using Tollgate.Core.Catalog;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Subscriptions;
 using Tollgate.Core.Usage;
+using Tollgate.Providers.Sandbox;
 using Tollgate.Server.Web;
 
 namespace Tollgate.Server.Pages;
@@ -47,7 +48,7 @@ public sealed class PricingModel(ProductCatalog catalog, PriceBook prices, Check
 
     public IReadOnlyList<PackOffer> Packs { get; private set; } = [];
 
-    public bool Demo => providers.Default == "sandbox";
+    public bool Demo => providers.Default == SandboxPlugin.ProviderId;
 
     public string? Error { get; private set; }
 

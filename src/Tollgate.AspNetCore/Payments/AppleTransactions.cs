@@ -34,7 +34,7 @@ public sealed record ForwardOutcome(ForwardResult Result, string? TransactionId,
 public sealed class AppleTransactions(ProviderRegistry providers, IPaymentStore payments, ISubscriptionStore subscriptions, IWebhookInbox inbox,
     WebhookProcessor processor, ProductCatalog catalog, TimeProvider time)
 {
-    private const string Apple = "apple";
+    private const string Apple = ApplePlugin.ProviderId;
 
     public bool Enabled => providers.Find(Apple) is AppleAppStore;
 

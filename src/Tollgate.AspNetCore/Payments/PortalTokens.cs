@@ -80,12 +80,3 @@ public sealed class PortalTokens(ISettingsStore settings, TimeProvider time)
     private async Task<byte[]> KeyAsync(CancellationToken ct) =>
         _key ??= Convert.FromHexString(await settings.GetOrAddAsync(SecretSetting, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)), ct));
 }
-
-/// <summary>The Sandbox's webhook signing secret, created once and kept in the database.</summary>
-public sealed class SandboxSecret(ISettingsStore settings)
-{
-    private Task<string>? _secret;
-
-    public Task<string> GetAsync() =>
-        _secret ??= settings.GetOrAddAsync("sandbox_webhook_secret", "sbx_whsec_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24)), CancellationToken.None);
-}

@@ -55,7 +55,7 @@ public sealed class SubscriptionActions(ISubscriptionStore subscriptions, Provid
                 throw new ConflictException($"subscription {subscriptionId} is already on {plan.Id}");
             }
 
-            var reference = provider.Id == "sandbox" ? plan.Id : plan.Providers.For(provider.Id)
+            var reference = plan.Providers.For(provider.Id)
                 ?? throw new ConflictException($"'{plan.Id}' is not sold through {provider.Id}");
             await provider.ChangeSubscriptionAsync(subscription.ProviderSubscriptionId!, reference, policy, ct);
             if (policy == PlanChangePolicy.NextCycle)

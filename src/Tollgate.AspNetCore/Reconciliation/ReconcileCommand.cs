@@ -3,8 +3,6 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Tollgate.Core.Common;
 using Tollgate.Providers;
-using Tollgate.Providers.Creem;
-using Tollgate.Providers.Stripe;
 using Tollgate.Server.Hosting;
 using Tollgate.Storage;
 
@@ -57,11 +55,13 @@ public static class ReconcileCommand
             }
         }
 
-        if (provider is not ("stripe" or "creem"))
+        var listable = ProviderPlugins.BuiltIn.Where(p => p.Reconciles).ToList();
+        var names = string.Join(" or ", listable.Select(p => p.Id));
+        if (listable.FirstOrDefault(p => p.Id == provider) is not { } plugin)
         {
             return await FailAsync(error, provider is null
-                ? "--provider is required: stripe or creem."
-                : $"unknown provider '{provider}': reconcile compares stripe or creem.");
+                ? $"--provider is required: {names}."
+                : $"unknown provider '{provider}': reconcile compares {names}.");
         }
 
         var now = time.GetUtcNow();
@@ -78,10 +78,10 @@ public static class ReconcileCommand
                 .AddCommandLine([.. configuration])
                 .Build());
             using var http = new HttpClient();
-            var listing = Listing(provider, settings.Providers, http, time);
+            var listing = Listing(plugin.Id, settings.Providers, http, time);
             if (listing is null)
             {
-                return await FailAsync(error, $"{provider} is not configured here (Tollgate__Providers__{(provider == "stripe" ? "Stripe__SecretKey" : "Creem__ApiKey")}).");
+                return await FailAsync(error, $"{provider} is not configured here ({plugin.Key(plugin.RequiredSetting)}).");
             }
 
             await using var database = TollgateDatabase.Create(settings.Database, time);
@@ -91,7 +91,7 @@ public static class ReconcileCommand
             }
 
             var report = await new Reconciler(database.Subscriptions, database.Payments, database.Customers, database.Ledger, time)
-                .RunAsync(provider, listing, from, cancellationToken);
+                .RunAsync(plugin.Id, listing, from, cancellationToken);
             await output.WriteAsync(json ? Json(report) : Text(report));
             return report.Agrees ? Agree : Differ;
         }
@@ -106,23 +106,11 @@ public static class ReconcileCommand
         }
     }
 
-    /// <summary>The listing client of a configured provider, or null when it is not configured.</summary>
+    /// <summary>The listing client of a configured provider, or null when it is not configured or lists nothing.</summary>
     public static IProviderListing? Listing(string provider, ProviderSettings settings, HttpClient http, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        return provider switch
-        {
-            "stripe" when settings.Stripe is { } stripe => ProviderListings.CreateStripe(http, new StripeOptions
-            {
-                SecretKey = stripe.SecretKey,
-                WebhookSecrets = stripe.WebhookSecrets,
-                BaseUrl = stripe.BaseUrl,
-                SignatureToleranceSeconds = stripe.ToleranceSeconds,
-            }, time),
-            "creem" when settings.Creem is { } creem => ProviderListings.CreateCreem(http,
-                new CreemOptions { ApiKey = creem.ApiKey, WebhookSecret = creem.WebhookSecret, BaseUrl = creem.BaseUrl }, time),
-            _ => null,
-        };
+        return settings.Find(provider) is { Plugin.Reconciles: true } live ? live.Plugin.CreateListing(live.Settings, http, time) : null;
     }
 
     /// <summary><c>30d</c>, <c>12h</c> back from now, or a UTC date or date-time; null when it is none of them or not in the past.</summary>

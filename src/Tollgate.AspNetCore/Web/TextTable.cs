@@ -273,6 +273,9 @@ internal static class TextTable
         ("status.expired", "Expired", "已过期"),
         ("status.canceling", "Ends at period end", "本期结束后终止"),
         ("provider.sandbox", "Sandbox", "沙盒"),
+        ("provider.stripe", "Stripe", "Stripe"),
+        ("provider.creem", "Creem", "Creem"),
+        ("provider.apple", "App Store", "App Store"),
 
         // Admin
         ("admin.title", "Admin console", "管理后台"),

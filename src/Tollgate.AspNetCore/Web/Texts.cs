@@ -103,14 +103,9 @@ public sealed class Texts
 
     public string Status(SubscriptionStatus status) => this["status." + Core.Common.SnakeCase<SubscriptionStatus>.Name(status)];
 
-    public string ProviderName(string provider) => provider switch
-    {
-        "sandbox" => this["provider.sandbox"],
-        "stripe" => "Stripe",
-        "creem" => "Creem",
-        "apple" => "App Store",
-        _ => provider,
-    };
+    /// <summary>A provider's display name from the text table (<c>provider.&lt;id&gt;</c>); its id when the table has none,
+    /// so a new provider shows without a text entry.</summary>
+    public string ProviderName(string provider) => _strings.TryGetValue("provider." + provider, out var name) ? name : provider;
 
     /// <summary>Why a checkout failed, as the provider said it (<c>card_declined</c>), in words.</summary>
     public string Failure(string? reason) => reason switch

@@ -16,7 +16,10 @@ public static partial class CatalogLoader
 {
     public const string DemoCatalogName = "demo catalog";
 
-    public static ProductCatalog LoadFile(string path)
+    /// <summary>Reads a catalog file. <paramref name="providers"/> are the payment providers the app has: each names the
+    /// key its mapping takes under a product's <c>providers:</c> (any other provider there is an error).</summary>
+    /// <exception cref="CatalogException">The file cannot be read or is not a valid catalog; the message names the place.</exception>
+    public static ProductCatalog LoadFile(string path, IReadOnlyCollection<CatalogMapping> providers)
     {
         string text;
         try
@@ -28,21 +31,24 @@ public static partial class CatalogLoader
             throw new CatalogException(path, "", $"cannot be read: {ex.Message}");
         }
 
-        return Parse(text, path);
+        return Parse(text, path, providers);
     }
 
     /// <summary>The built-in demo catalog drawn from the seed teams' plans.</summary>
-    public static ProductCatalog LoadDemo()
+    public static ProductCatalog LoadDemo(IReadOnlyCollection<CatalogMapping> providers)
     {
         using var stream = typeof(CatalogLoader).Assembly.GetManifestResourceStream("Tollgate.Core.Catalog.demo-catalog.yaml")!;
         using var reader = new StreamReader(stream);
-        return Parse(reader.ReadToEnd(), DemoCatalogName);
+        return Parse(reader.ReadToEnd(), DemoCatalogName, providers);
     }
 
-    public static ProductCatalog Parse(string yaml, string file)
+    /// <summary>Reads a catalog from its YAML text; <paramref name="file"/> names it in errors (see <see cref="LoadFile"/>).</summary>
+    /// <exception cref="CatalogException">The text is not a valid catalog; the message names the place.</exception>
+    public static ProductCatalog Parse(string yaml, string file, IReadOnlyCollection<CatalogMapping> providers)
     {
+        ArgumentNullException.ThrowIfNull(providers);
         var root = ReadRoot(yaml, file);
-        var reader = new NodeReader(file);
+        var reader = new NodeReader(file) { Providers = providers };
         reader.OnlyKeys(root, "", "features", "plans", "packs");
 
         var features = new List<Feature>();
@@ -247,7 +253,7 @@ public static partial class CatalogLoader
             planFeatures[featureId] = ReadPlanFeature(r, feature, value, featurePath);
         }
 
-        return new Plan(id, r.OptionalString(map, path, "name") ?? id, isDefault, interval, price, ReadProviders(r, map, path),
+        return new Plan(id, r.OptionalString(map, path, "name") ?? id, isDefault, interval, price, ReadProviders(r, map, path, id),
             includes, planFeatures, rank);
     }
 
@@ -287,7 +293,7 @@ public static partial class CatalogLoader
         r.OnlyKeys(map, path, "name", "credits", "once_per_customer", "expires_after_days", "price", "providers");
         var expires = r.OptionalLong(map, path, "expires_after_days", min: 1, max: 36_500);
         return new Pack(id, r.OptionalString(map, path, "name") ?? id, r.RequiredLong(map, path, "credits", min: 1),
-            r.OptionalBool(map, path, "once_per_customer") ?? false, (int?)expires, ReadPrice(r, map, path), ReadProviders(r, map, path));
+            r.OptionalBool(map, path, "once_per_customer") ?? false, (int?)expires, ReadPrice(r, map, path), ReadProviders(r, map, path, id));
     }
 
     private static Money? ReadPrice(NodeReader r, YamlMappingNode map, string path)
@@ -309,21 +315,26 @@ public static partial class CatalogLoader
         return new Money(r.RequiredLong(price, pricePath, "amount", min: 0), currency);
     }
 
-    /// <summary>Each provider's mapping is one key: the name of its own id for the product.</summary>
-    private static readonly (string Provider, string Key)[] ProviderKeys = [("stripe", "price"), ("creem", "product"), ("apple", "product")];
-
-    private static ProviderMappings ReadProviders(NodeReader r, YamlMappingNode map, string path)
+    /// <summary>Each provider's mapping is one key, the name of its own id for the product; a provider that sells the
+    /// catalog's own ids (the Sandbox) has no entry and maps every product to its id.</summary>
+    private static ProviderMappings ReadProviders(NodeReader r, YamlMappingNode map, string path, string id)
     {
+        var references = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var own in r.Providers.Where(p => p.Key is null))
+        {
+            references[own.Provider] = id;
+        }
+
         if (!r.TryGet(map, "providers", out var node))
         {
-            return ProviderMappings.None;
+            return new ProviderMappings(references);
         }
 
         var providersPath = path + ".providers";
         var providers = r.Mapping(node, providersPath);
-        r.OnlyKeys(providers, providersPath, [.. ProviderKeys.Select(p => p.Provider)]);
-        var references = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (provider, key) in ProviderKeys)
+        var keyed = r.Providers.Where(p => p.Key is not null).ToList();
+        r.OnlyKeys(providers, providersPath, [.. keyed.Select(p => p.Provider)]);
+        foreach (var (provider, key) in keyed.Select(p => (p.Provider, p.Key!)))
         {
             if (r.TryGet(providers, provider, out var providerNode))
             {
@@ -382,6 +393,9 @@ public static partial class CatalogLoader
     /// <summary>Typed access to YAML nodes that reports problems with their path and line.</summary>
     private sealed class NodeReader(string file)
     {
+        /// <summary>The payment providers whose mappings a product may carry.</summary>
+        public required IReadOnlyCollection<CatalogMapping> Providers { get; init; }
+
         public CatalogException Error(string path, string problem, YamlNode? near) =>
             new(file, path, problem, near is null ? null : (int)near.Start.Line);
 

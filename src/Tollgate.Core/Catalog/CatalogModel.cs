@@ -40,7 +40,8 @@ public enum BillingInterval
 }
 
 /// <summary>The provider mappings of a plan or pack: provider id → that provider's reference (Stripe price id, Creem
-/// product id, App Store product id).</summary>
+/// product id, App Store product id; the product's own id for a provider that sells catalog ids). Which providers and
+/// keys a catalog may carry is registered by each provider (<see cref="CatalogMapping"/>).</summary>
 public sealed class ProviderMappings
 {
     public static readonly ProviderMappings None = new(new Dictionary<string, string>());
@@ -49,12 +50,6 @@ public sealed class ProviderMappings
 
     public ProviderMappings(IReadOnlyDictionary<string, string> references) =>
         _references = new Dictionary<string, string>(references, StringComparer.Ordinal);
-
-    public string? StripePrice => For("stripe");
-
-    public string? CreemProduct => For("creem");
-
-    public string? AppleProduct => For("apple");
 
     /// <summary>The providers this product is sold through.</summary>
     public IEnumerable<string> Providers => _references.Keys;

@@ -67,7 +67,7 @@ public sealed class CheckoutService(
                 $"{providerId} has no web checkout: '{command.Product}' is bought inside the app, and the provider reports the purchase to Tollgate.");
         }
 
-        var reference = providerId == "sandbox" ? command.Product : (plan?.Providers ?? pack!.Providers).For(providerId);
+        var reference = (plan?.Providers ?? pack!.Providers).For(providerId);
         if (reference is null)
         {
             return Refused(CheckoutRefusal.InvalidRequest, $"'{command.Product}' is not sold through {providerId}: the catalog has no {providerId} mapping for it.");

@@ -578,8 +578,7 @@ public sealed class PaymentApplier(
 
         if (product is null && link.ProviderProductRef is { } reference)
         {
-            var (plan, pack) = provider == "sandbox" ? (catalog.PlansById.GetValueOrDefault(reference), catalog.PacksById.GetValueOrDefault(reference))
-                : catalog.FindByProviderRef(provider, reference);
+            var (plan, pack) = catalog.FindByProviderRef(provider, reference);
             product = plan?.Id ?? pack?.Id;
         }
 
@@ -595,7 +594,7 @@ public sealed class PaymentApplier(
         providerCustomerId is null ? Task.CompletedTask : payments.LinkProviderCustomerAsync(provider, providerCustomerId, customer, Instants.Now(time), ct);
 
     private Plan? PlanOf(string provider, string reference) =>
-        provider == "sandbox" ? catalog.PlansById.GetValueOrDefault(reference) : catalog.FindByProviderRef(provider, reference).Plan;
+        catalog.FindByProviderRef(provider, reference).Plan;
 
     private static SubscriptionStatus Map(ProviderSubscriptionStatus status) => status switch
     {

@@ -16,6 +16,10 @@ public interface IPaymentProvider
     /// hosted checkout, no price lookup and no subscription actions for a server.</summary>
     ProviderCapabilities Capabilities => ProviderCapabilities.All;
 
+    /// <summary>Whether the provider has a customer portal of its own (<see cref="GetCustomerPortalUrlAsync"/>) for
+    /// Tollgate's portal to link to; the Sandbox has none.</summary>
+    bool HasCustomerPortal => true;
+
     /// <summary>The live price of a catalog product's provider mapping (Creem product id, Stripe price id).</summary>
     Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken);
 

@@ -27,11 +27,6 @@ public sealed class PriceBook(ProductCatalog catalog, ProviderRegistry providers
         var (catalogPrice, mappings) = catalog.PlansById.TryGetValue(product, out var plan) ? (plan.Price, plan.Providers)
             : catalog.PacksById.TryGetValue(product, out var pack) ? (pack.Price, pack.Providers)
             : (null, ProviderMappings.None);
-        if (provider == "sandbox")
-        {
-            return catalogPrice is { } p ? new ShownPrice(p.Amount, p.Currency, false) : null;
-        }
-
         if (mappings.For(provider) is not { } reference || providers.Find(provider) is not { } payments)
         {
             return null;

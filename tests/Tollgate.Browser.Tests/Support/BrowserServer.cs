@@ -8,9 +8,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using Tollgate.Core.Common;
+using Tollgate.Providers.Sandbox;
 using Tollgate.Server.Hosting;
-using Tollgate.Server.Payments;
-using Tollgate.Server.Payments.Sandbox;
 
 [assembly: AssemblyFixture(typeof(Tollgate.Browser.Tests.Support.BrowserServer))]
 // One server, one browser, one test at a time: the machine has two cores, and the flows read best in order.

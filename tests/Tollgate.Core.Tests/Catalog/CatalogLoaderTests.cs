@@ -4,6 +4,10 @@ namespace Tollgate.Core.Tests.Catalog;
 
 public sealed class CatalogLoaderTests
 {
+    /// <summary>The built-in providers' mappings, as Tollgate.Providers registers them.</summary>
+    private static readonly CatalogMapping[] Providers =
+        [new("sandbox", null), new("creem", "product"), new("stripe", "price"), new("apple", "product")];
+
     private const string Valid = """
         features:
           credits: { type: credits, name: Credits }
@@ -38,14 +42,14 @@ public sealed class CatalogLoaderTests
     [Fact]
     public void Parse_ReadsEveryKindOfEntry()
     {
-        var catalog = CatalogLoader.Parse(Valid, "catalog.yaml");
+        var catalog = CatalogLoader.Parse(Valid, "catalog.yaml", Providers);
 
         Assert.Equal(["credits", "ai_messages", "hd_export", "projects", "jobs"], catalog.Features.Select(f => f.Id));
         Assert.Equal(2, catalog.Feature("ai_messages")!.CreditCost);
         Assert.Equal("free", catalog.DefaultPlan!.Id);
         var pro = catalog.PlansById["pro"];
         Assert.Equal((BillingInterval.Month, 1900L, "USD"), (pro.Interval!.Value, pro.Price!.Value.Amount, pro.Price.Value.Currency));
-        Assert.Equal(("price_pro", "prod_pro"), (pro.Providers.StripePrice, pro.Providers.CreemProduct));
+        Assert.Equal(("price_pro", "prod_pro"), (pro.Providers.For("stripe"), pro.Providers.For("creem")));
         Assert.Equal((100L, ResetInterval.Day), (pro.Feature("ai_messages")!.Limit!.Value, pro.Feature("ai_messages")!.Reset));
         Assert.True(pro.Feature("hd_export")!.Enabled);
         var pack = catalog.PacksById["small"];
@@ -63,17 +67,39 @@ public sealed class CatalogLoaderTests
               pro: { interval: month, providers: { apple: { product: com.example.pro.monthly }, creem: { product: prod_pro } } }
             packs:
               credits60: { credits: 60, providers: { apple: { product: com.example.credits60 } } }
-            """, "catalog.yaml");
+            """, "catalog.yaml", Providers);
 
-        Assert.Equal(("com.example.pro.monthly", "prod_pro"), (catalog.PlansById["pro"].Providers.AppleProduct, catalog.PlansById["pro"].Providers.For("creem")));
+        Assert.Equal(("com.example.pro.monthly", "prod_pro"), (catalog.PlansById["pro"].Providers.For("apple"), catalog.PlansById["pro"].Providers.For("creem")));
         Assert.Equal(catalog.PacksById["credits60"], catalog.FindByProviderRef("apple", "com.example.credits60").Pack);
         Assert.Null(catalog.FindByProviderRef("creem", "com.example.credits60").Pack);
     }
 
     [Fact]
+    public void ProviderMappings_AreTheRegisteredOnes_AndACatalogIdProviderSellsEveryProductById()
+    {
+        const string yaml = """
+            features:
+              credits: { type: credits }
+            plans:
+              pro: { interval: month, providers: { paddle: { price: pri_1 } } }
+            packs:
+              small: { credits: 10 }
+            """;
+        CatalogMapping[] withPaddle = [new("sandbox", null), new("paddle", "price")];
+
+        var catalog = CatalogLoader.Parse(yaml, "c.yaml", withPaddle);
+        var unknown = Assert.Throws<CatalogException>(() => CatalogLoader.Parse(yaml, "c.yaml", Providers));
+
+        Assert.Equal(catalog.PlansById["pro"], catalog.FindByProviderRef("paddle", "pri_1").Plan);
+        Assert.Equal(("pro", "small"), (catalog.PlansById["pro"].Providers.For("sandbox"), catalog.PacksById["small"].Providers.For("sandbox")));
+        Assert.Equal(catalog.PacksById["small"], catalog.FindByProviderRef("sandbox", "small").Pack);
+        Assert.Contains("plans.pro.providers.paddle", unknown.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Includes_CopiesTheIncludedPlansFeatures_OwnEntriesWin()
     {
-        var yearly = CatalogLoader.Parse(Valid, "catalog.yaml").PlansById["pro_yearly"];
+        var yearly = CatalogLoader.Parse(Valid, "catalog.yaml", Providers).PlansById["pro_yearly"];
 
         Assert.True(yearly.Feature("hd_export")!.Enabled);
         Assert.Equal(100, yearly.Feature("ai_messages")!.Limit);
@@ -84,7 +110,7 @@ public sealed class CatalogLoaderTests
     [Fact]
     public void DemoCatalog_HasTheSeedsPlansAndPacks()
     {
-        var catalog = CatalogLoader.LoadDemo();
+        var catalog = CatalogLoader.LoadDemo(Providers);
 
         Assert.Equal(["free", "pro", "pro_yearly", "team", "lifetime"], catalog.Plans.Select(p => p.Id));
         Assert.Equal([("new_user_pack", 60L), ("starter_pack", 100L), ("popular_pack", 210L), ("premium_pack", 415L)],
@@ -124,7 +150,7 @@ public sealed class CatalogLoaderTests
     {
         const string features = "features:\n  credits: { type: credits }\n  jobs: { type: concurrency }\n  hd: { type: boolean }\n";
 
-        var error = Assert.Throws<CatalogException>(() => CatalogLoader.Parse(features + plansOrPacks, "shop.yaml"));
+        var error = Assert.Throws<CatalogException>(() => CatalogLoader.Parse(features + plansOrPacks, "shop.yaml", Providers));
 
         Assert.Equal("shop.yaml", error.File);
         Assert.Equal(path, error.Path);
@@ -154,7 +180,7 @@ public sealed class CatalogLoaderTests
     [InlineData("features:\n  x: { type: credits, alerts: [10, 10] }", "features.x.alerts", "listed twice")]
     public void Parse_RejectsBadFeaturesAndStructure(string yaml, string path, string problem)
     {
-        var error = Assert.Throws<CatalogException>(() => CatalogLoader.Parse(yaml, "c.yaml"));
+        var error = Assert.Throws<CatalogException>(() => CatalogLoader.Parse(yaml, "c.yaml", Providers));
 
         Assert.Equal(path, error.Path);
         Assert.Contains(problem, error.Problem, StringComparison.Ordinal);
@@ -163,7 +189,7 @@ public sealed class CatalogLoaderTests
     [Fact]
     public void Alerts_AreReadHighestFirst_AndDefaultToNone()
     {
-        var catalog = CatalogLoader.Parse("features:\n  credits: { type: credits, alerts: [20, 100, 5] }\n  msgs: { type: metered }", "c.yaml");
+        var catalog = CatalogLoader.Parse("features:\n  credits: { type: credits, alerts: [20, 100, 5] }\n  msgs: { type: metered }", "c.yaml", Providers);
 
         Assert.Equal([100L, 20, 5], catalog.Feature("credits")!.Alerts);
         Assert.Empty(catalog.Feature("msgs")!.Alerts);
@@ -172,7 +198,7 @@ public sealed class CatalogLoaderTests
     [Fact]
     public void LoadFile_WhenTheFileIsMissing_NamesIt()
     {
-        var error = Assert.Throws<CatalogException>(() => CatalogLoader.LoadFile("/nonexistent/catalog.yaml"));
+        var error = Assert.Throws<CatalogException>(() => CatalogLoader.LoadFile("/nonexistent/catalog.yaml", Providers));
 
         Assert.Equal("/nonexistent/catalog.yaml", error.File);
         Assert.Contains("cannot be read", error.Problem, StringComparison.Ordinal);

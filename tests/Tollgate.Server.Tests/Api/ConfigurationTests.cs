@@ -72,10 +72,10 @@ public sealed class ConfigurationTests
         }).Build();
 
         var settings = TollgateSettings.Read(configuration);
+        var apple = settings.Providers.Get<Tollgate.Providers.Apple.AppleOptions>("apple")!;
 
         Assert.Equal(("apple", "com.example.app", Tollgate.Providers.Apple.AppleEnvironment.Sandbox, 0, false),
-            (settings.Providers.Default, settings.Providers.Apple!.BundleId, settings.Providers.Apple.Environment, settings.Providers.Apple.RootCertificates.Count,
-                settings.Providers.Apple.OnlineChecks));
+            (settings.Providers.Default, apple.BundleId, apple.Environment, apple.AdditionalRoots.Count, apple.OnlineRevocationChecks));
     }
 
     [Fact]
@@ -105,7 +105,7 @@ public sealed class ConfigurationTests
         var stripe = Read(Stripe);
 
         Assert.Equal(("creem", false), (creem.Providers.Default, creem.Providers.SandboxEnabled));
-        Assert.Equal(["creem"], creem.Providers.Live);
+        Assert.Equal(["creem"], creem.Providers.LiveIds);
         Assert.Equal(("stripe", false), (stripe.Providers.Default, stripe.Providers.SandboxEnabled));
     }
 
@@ -117,7 +117,7 @@ public sealed class ConfigurationTests
         var refused = Assert.Throws<ConfigurationException>(() => Read([.. Creem, ("Tollgate:Providers:Default", "sandbox")]));
 
         Assert.Equal(("creem", true), (beside.Providers.Default, beside.Providers.SandboxEnabled));
-        Assert.Equal(["creem", "sandbox"], beside.Providers.Live);
+        Assert.Equal(["creem", "sandbox"], beside.Providers.LiveIds);
         Assert.Equal(("sandbox", true), (asDefault.Providers.Default, asDefault.Providers.SandboxEnabled));
         Assert.Equal("Tollgate__Providers__Sandbox__Enabled", refused.Key);
     }

@@ -27,7 +27,7 @@ public sealed partial class TextsTests
         var server = Path.Combine(RepositoryRoot(), "src", "Tollgate.AspNetCore");
         var files = Directory.EnumerateFiles(Path.Combine(server, "Pages"), "*.cshtml*", SearchOption.AllDirectories)
             .Concat(Directory.EnumerateFiles(Path.Combine(server, "Web"), "*.cs"))
-            .Append(Path.Combine(server, "Payments", "Sandbox", "SandboxPages.cs"))
+            .Append(Path.Combine(server, "Pages", "Sandbox", "SandboxPages.cs"))
             .ToList();
         var keys = new HashSet<string>(Texts.Keys, StringComparer.Ordinal);
         var used = files.SelectMany(f => KeyUse().Matches(File.ReadAllText(f)).Select(m => m.Groups["key"].Value)).ToHashSet(StringComparer.Ordinal);
@@ -47,6 +47,7 @@ public sealed partial class TextsTests
             .. new[] { "400", "401", "403", "404", "405", "500", "other" }.SelectMany(c => new[] { $"problem.{c}.title", $"problem.{c}.message" }),
             .. new[] { "cancel", "resume", "change", "change_next" }.Select(d => "portal.done." + d),
             .. new[] { "granted", "adjusted", "refunded", "renewed" }.Select(d => "admin.done." + d),
+            .. Tollgate.Providers.ProviderPlugins.BuiltIn.Select(p => "provider." + p.Id),
         ];
         missing = dynamic.Where(k => !keys.Contains(k)).ToList();
         Assert.True(missing.Count == 0, "missing texts: " + string.Join(", ", missing));

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Tollgate.Core.Payments;
-using Tollgate.Server.Payments.Sandbox;
+using Tollgate.Providers.Sandbox;
 using Tollgate.Server.Tests.Support;
 using Tollgate.Storage;
 

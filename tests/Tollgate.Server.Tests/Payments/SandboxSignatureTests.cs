@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Tollgate.Server.Payments.Sandbox;
+using Tollgate.Providers.Sandbox;
 
 namespace Tollgate.Server.Tests.Payments;
 

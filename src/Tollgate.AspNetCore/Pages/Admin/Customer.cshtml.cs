@@ -6,7 +6,7 @@ using Tollgate.Core.Ledger;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Subscriptions;
 using Tollgate.Core.Usage;
-using Tollgate.Server.Payments.Sandbox;
+using Tollgate.Providers.Sandbox;
 using Tollgate.Server.Web;
 
 namespace Tollgate.Server.Pages.Admin;
@@ -134,7 +134,7 @@ public sealed class CustomerModel(ICustomerStore customers, Gate gate, LedgerEng
     {
         var ct = HttpContext.RequestAborted;
         var found = (await payments.ListPaymentsAsync(id, ct)).FirstOrDefault(p => p.Id == payment);
-        if (found is not { Provider: "sandbox", Status: PaymentStatus.Completed, Amount: { } paid, Currency: { } currency } || paid <= found.RefundedAmount)
+        if (found is not { Provider: SandboxPlugin.ProviderId, Status: PaymentStatus.Completed, Amount: { } paid, Currency: { } currency } || paid <= found.RefundedAmount)
         {
             return NotFoundPage();
         }
@@ -148,7 +148,7 @@ public sealed class CustomerModel(ICustomerStore customers, Gate gate, LedgerEng
     {
         var ct = HttpContext.RequestAborted;
         var found = (await gate.SubscriptionsAsync(id, ct)).FirstOrDefault(s => s.Id == subscription);
-        if (found is not { Provider: "sandbox", ProviderSubscriptionId: { } providerId } || !await sandbox.RenewNowAsync(providerId, ct))
+        if (found is not { Provider: SandboxPlugin.ProviderId, ProviderSubscriptionId: { } providerId } || !await sandbox.RenewNowAsync(providerId, ct))
         {
             return NotFoundPage();
         }

@@ -23,7 +23,7 @@ public sealed class PaymentsModel(IPaymentStore payments, ProviderRegistry provi
         var inApp = new List<InAppPayments>();
         foreach (var provider in providers.Enabled.Order(StringComparer.Ordinal))
         {
-            if (!providers.Find(provider)!.Capabilities.HasFlag(ProviderCapabilities.Checkout) && provider != "sandbox")
+            if (!providers.Find(provider)!.Capabilities.HasFlag(ProviderCapabilities.Checkout))
             {
                 inApp.Add(new InAppPayments(provider, await payments.ListPaymentsByProviderAsync(provider, 100, ct)));
             }

@@ -10,7 +10,7 @@ namespace Tollgate.Server.Pages.Admin;
 public sealed class ReconcileModel(TollgateSettings settings, TollgateDatabase database, TimeProvider time) : AdminPageModel
 {
     public IReadOnlyList<string> Providers { get; } =
-        new[] { settings.Providers.Stripe is null ? null : "stripe", settings.Providers.Creem is null ? null : "creem" }.OfType<string>().ToList();
+        [.. settings.Providers.Live.Where(p => p.Plugin.Reconciles).Select(p => p.Plugin.Id)];
 
     public string? Provider { get; private set; }
 

@@ -4,6 +4,7 @@ using Tollgate.Core.Customers;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Subscriptions;
 using Tollgate.Core.Usage;
+using Tollgate.Providers.Sandbox;
 using Tollgate.Server.Payments;
 using ActionResult = Tollgate.Server.Payments.ActionResult;
 using Tollgate.Server.Web;
@@ -40,7 +41,7 @@ public sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore
 
     public IReadOnlyList<string> ProviderPortals { get; private set; } = [];
 
-    public bool Demo => providers.Default == "sandbox";
+    public bool Demo => providers.Default == SandboxPlugin.ProviderId;
 
     public string? Notice { get; private set; }
 
@@ -81,7 +82,7 @@ public sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore
     /// <summary>Opens the provider's own portal (payment methods, invoices) for this customer.</summary>
     public async Task<IActionResult> OnPostBillingAsync(string? provider)
     {
-        if (provider is null || provider == "sandbox" || providers.Find(provider) is not { } paymentProvider
+        if (provider is null || providers.Find(provider) is not { HasCustomerPortal: true } paymentProvider
             || await payments.FindProviderCustomerAsync(provider, CustomerId, HttpContext.RequestAborted) is not { } providerCustomer)
         {
             return NotFoundPage();
@@ -197,7 +198,7 @@ public sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore
 
         Packs = packs;
         var portals = new List<string>();
-        foreach (var provider in providers.Enabled.Where(p => p != "sandbox").Order(StringComparer.Ordinal))
+        foreach (var provider in providers.Enabled.Where(p => providers.Find(p)!.HasCustomerPortal).Order(StringComparer.Ordinal))
         {
             if (await payments.FindProviderCustomerAsync(provider, CustomerId, ct) is not null)
             {

@@ -4,15 +4,17 @@ using Tollgate.Core.Payments;
 using Tollgate.Core.Payments.Sandbox;
 using Tollgate.Core.Subscriptions;
 
-namespace Tollgate.Server.Payments.Sandbox;
+namespace Tollgate.Providers.Sandbox;
 
 /// <summary>The built-in provider for development: no account anywhere, checkout pages served by Tollgate itself,
 /// catalog prices, test cards, and webhooks signed and delivered like a real provider's.</summary>
-public sealed class SandboxProvider(ISandboxStore store, ProductCatalog catalog, PublicUrls urls, SandboxBilling billing, TimeProvider time,
+public sealed class SandboxProvider(ISandboxStore store, ProductCatalog catalog, ISandboxHost urls, SandboxBilling billing, TimeProvider time,
     Func<Task<string>> secret) : IPaymentProvider
 {
+    /// <inheritdoc/>
     public string Id => "sandbox";
 
+    /// <inheritdoc/>
     public Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken)
     {
         var price = PriceOf(providerProductRef);
@@ -20,6 +22,7 @@ public sealed class SandboxProvider(ISandboxStore store, ProductCatalog catalog,
             catalog.PlansById.GetValueOrDefault(providerProductRef)?.Interval is { } i and not BillingInterval.Once ? SnakeCase<BillingInterval>.Name(i) : null));
     }
 
+    /// <inheritdoc/>
     public async Task<ProviderCheckout> CreateCheckoutAsync(CheckoutRequest request, CancellationToken cancellationToken)
     {
         var price = PriceOf(request.ProviderProductRef);
@@ -29,19 +32,26 @@ public sealed class SandboxProvider(ISandboxStore store, ProductCatalog catalog,
         return new ProviderCheckout(session.SessionId, new Uri(urls.Base, "sandbox/checkout/" + session.SessionId).ToString());
     }
 
+    /// <inheritdoc/>
     public Task CancelSubscriptionAsync(string providerSubscriptionId, bool atPeriodEnd, CancellationToken cancellationToken) =>
         billing.CancelAsync(providerSubscriptionId, atPeriodEnd, cancellationToken);
 
+    /// <inheritdoc/>
     public Task ResumeSubscriptionAsync(string providerSubscriptionId, CancellationToken cancellationToken) =>
         billing.ResumeAsync(providerSubscriptionId, cancellationToken);
 
+    /// <inheritdoc/>
     public Task ChangeSubscriptionAsync(string providerSubscriptionId, string newProviderProductRef, PlanChangePolicy policy, CancellationToken cancellationToken) =>
         billing.ChangeAsync(providerSubscriptionId, newProviderProductRef, policy, cancellationToken);
+
+    /// <inheritdoc/>
+    public bool HasCustomerPortal => false;
 
     /// <summary>The Sandbox has no portal of its own; Tollgate's portal is the whole story.</summary>
     public Task<string?> GetCustomerPortalUrlAsync(string providerCustomerId, string returnUrl, CancellationToken cancellationToken) =>
         Task.FromResult<string?>(null);
 
+    /// <inheritdoc/>
     public WebhookVerification VerifyWebhook(IReadOnlyDictionary<string, string> headers, ReadOnlySpan<byte> body, DateTimeOffset now)
     {
         var header = headers.FirstOrDefault(h => string.Equals(h.Key, SandboxSignature.Header, StringComparison.OrdinalIgnoreCase)).Value;
@@ -55,6 +65,7 @@ public sealed class SandboxProvider(ISandboxStore store, ProductCatalog catalog,
         };
     }
 
+    /// <inheritdoc/>
     public ProviderEvent ParseWebhook(ReadOnlySpan<byte> body) => SandboxEvents.Parse(body);
 
     private Money PriceOf(string product) =>

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -7,12 +8,16 @@ using Tollgate.Core.Payments;
 using Tollgate.Core.Payments.Sandbox;
 using Tollgate.Core.Subscriptions;
 
-namespace Tollgate.Server.Payments.Sandbox;
+namespace Tollgate.Providers.Sandbox;
 
+/// <summary>What became of a test-card payment on the Sandbox's checkout page.</summary>
 public enum SandboxPayment
 {
+    /// <summary>The success card: the checkout completes and its webhooks are sent.</summary>
     Paid,
+    /// <summary>The declined card: the page shows the decline and the checkout stays open.</summary>
     Declined,
+    /// <summary>The insufficient-funds card: declined like <see cref="Declined"/>, with its own message.</summary>
     InsufficientFunds,
 
     /// <summary>Not one of the test cards: nothing happens.</summary>
@@ -27,13 +32,18 @@ public enum SandboxPayment
 /// an operator's "renew now") and tells Tollgate what happened the way a real provider does — with signed webhooks
 /// posted to <c>/webhooks/sandbox</c>, through the same pipeline as Creem and Stripe.
 /// </summary>
-public sealed class SandboxBilling(ISandboxStore store, ProductCatalog catalog, PublicUrls urls, TimeProvider time, Func<Task<string>> secret,
+public sealed class SandboxBilling(ISandboxStore store, ProductCatalog catalog, ISandboxHost urls, TimeProvider time, Func<Task<string>> secret,
     ILogger<SandboxBilling> logger)
 {
+    /// <summary>The test card that pays (Stripe's well-known number).</summary>
     public const string SuccessCard = "4242424242424242";
+    /// <summary>The test card that is declined.</summary>
     public const string DeclinedCard = "4000000000000002";
+    /// <summary>The test card that is declined for insufficient funds.</summary>
     public const string InsufficientFundsCard = "4000000000009995";
 
+    /// <summary>Pays an open Sandbox checkout with a test card; on success records the payment (and the subscription for a
+    /// plan) and posts the checkout's webhooks. Returns the checkout as it then is (null when there is none).</summary>
     public async Task<(SandboxPayment Result, SandboxCheckout? Checkout)> PayAsync(string sessionId, string card, CancellationToken ct)
     {
         var checkout = await store.GetCheckoutAsync(sessionId, ct);
@@ -117,18 +127,25 @@ public sealed class SandboxBilling(ISandboxStore store, ProductCatalog catalog, 
         return true;
     }
 
+    /// <summary>Cancels an active Sandbox subscription now or at its period's end, and sends the change as a webhook.</summary>
+    /// <exception cref="ProviderException">No active subscription has that id (404).</exception>
     public async Task CancelAsync(string subscriptionId, bool atPeriodEnd, CancellationToken ct)
     {
         var subscription = await Active(subscriptionId, ct);
         await SaveAndSendAsync(atPeriodEnd ? subscription with { CancelAtPeriodEnd = true } : subscription with { Status = "canceled" }, ct);
     }
 
+    /// <summary>Takes back a cancellation at period end, and sends the change as a webhook.</summary>
+    /// <exception cref="ProviderException">No active subscription has that id (404).</exception>
     public async Task ResumeAsync(string subscriptionId, CancellationToken ct)
     {
         var subscription = await Active(subscriptionId, ct);
         await SaveAndSendAsync(subscription with { CancelAtPeriodEnd = false }, ct);
     }
 
+    /// <summary>Moves an active subscription to another recurring plan, now or (per <paramref name="policy"/>) at its
+    /// renewal, and sends the change as a webhook.</summary>
+    /// <exception cref="ProviderException">No such active subscription (404), or the product is not a recurring plan (400).</exception>
     public async Task ChangeAsync(string subscriptionId, string product, PlanChangePolicy policy, CancellationToken ct)
     {
         var subscription = await Active(subscriptionId, ct);
@@ -154,6 +171,7 @@ public sealed class SandboxBilling(ISandboxStore store, ProductCatalog catalog, 
             ["full"] = full,
         }, ct);
 
+    /// <summary>The Sandbox's own subscriptions of one customer (what a provider's dashboard would show).</summary>
     public Task<IReadOnlyList<SandboxSubscription>> SubscriptionsAsync(string customerId, CancellationToken ct) => store.ListByCustomerAsync(customerId, ct);
 
     private async Task RenewAsync(SandboxSubscription subscription, DateTimeOffset from, CancellationToken ct)

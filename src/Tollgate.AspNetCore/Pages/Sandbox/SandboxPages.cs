@@ -1,9 +1,10 @@
 using System.Net;
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Payments.Sandbox;
+using Tollgate.Providers.Sandbox;
 using Tollgate.Server.Web;
 
-namespace Tollgate.Server.Payments.Sandbox;
+namespace Tollgate.Server.Pages.Sandbox;
 
 /// <summary>The Sandbox's hosted checkout page: what Creem's or Stripe's page is to a real purchase. It stands for
 /// another site, so it takes no form token of Tollgate's: the unguessable session in its address is what a

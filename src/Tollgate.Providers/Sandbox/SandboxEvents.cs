@@ -4,12 +4,12 @@ using Tollgate.Core.Common;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Payments.Sandbox;
 
-namespace Tollgate.Server.Payments.Sandbox;
+namespace Tollgate.Providers.Sandbox;
 
 /// <summary>The Sandbox's webhook format — <c>{id, type, created_at, data}</c> — and its reading into normalized facts.</summary>
 public static class SandboxEvents
 {
-    public static JsonObject Subscription(SandboxSubscription s) => new()
+    internal static JsonObject Subscription(SandboxSubscription s) => new()
     {
         ["id"] = s.SubscriptionId,
         ["customer_id"] = s.CustomerId,
@@ -21,7 +21,7 @@ public static class SandboxEvents
         ["metadata"] = Metadata(s.Metadata),
     };
 
-    public static JsonObject Metadata(IReadOnlyDictionary<string, string> metadata)
+    internal static JsonObject Metadata(IReadOnlyDictionary<string, string> metadata)
     {
         var json = new JsonObject();
         foreach (var (key, value) in metadata)

@@ -2,14 +2,17 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Tollgate.Server.Payments.Sandbox;
+namespace Tollgate.Providers.Sandbox;
 
 /// <summary>The Sandbox signs its webhooks like Stripe does: <c>t=&lt;unix seconds&gt;,v1=&lt;hex HMAC-SHA256 of "t.body"&gt;</c>.</summary>
 public static class SandboxSignature
 {
+    /// <summary>The request header that carries the signature.</summary>
     public const string Header = "tollgate-sandbox-signature";
+    /// <summary>How far a signature's timestamp may lie from now before it is refused (replay protection).</summary>
     public static readonly TimeSpan Tolerance = TimeSpan.FromMinutes(5);
 
+    /// <summary>The header value for <paramref name="body"/> signed with <paramref name="secret"/> at <paramref name="at"/>.</summary>
     public static string Sign(string secret, ReadOnlySpan<byte> body, DateTimeOffset at)
     {
         var t = at.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
