@@ -73,4 +73,31 @@ public sealed class CheckoutTests(BrowserServer server) : BrowserTest(server)
         await Expect(page.Locator("[data-granted]")).ToContainTextAsync("100 credits");
         await Expect(page.Locator("[data-when='open']")).ToBeHiddenAsync();
     }
+
+    [Fact]
+    public async Task ReturnPage_StopsWaitingAfterTwoMinutes_SaysWhatToDo_AndCanCheckAgain()
+    {
+        var (customer, portalUrl) = await Server.NewCustomerAsync("Stalled Stan");
+        var checkout = await Server.ApiJsonAsync(HttpMethod.Post, "/v1/checkouts", new { customer_id = customer, product = "starter_pack" }, 201);
+
+        var page = await NewPageAsync();
+        await page.Clock.InstallAsync();
+        await page.GotoAsync(portalUrl);
+        await page.GotoAsync($"/checkout/return?checkout_id={checkout["id"]}");
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Payment processing" })).ToBeVisibleAsync();
+
+        // Two minutes and more of the page's time pass with no confirmation: the spinner gives way to what to do.
+        await page.Clock.FastForwardAsync("02:05");
+        await page.Clock.FastForwardAsync("00:06");
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Not confirmed yet" })).ToBeVisibleAsync();
+        await Expect(page.Locator("[data-when='stalled']")).ToContainTextAsync("If you paid, nothing is lost");
+        await Expect(page.Locator("[data-when='open']")).ToBeHiddenAsync();
+        await Screenshots.TakeAsync(page, "13-checkout-stalled");
+
+        // The payment is confirmed later; "Check again" finds it.
+        Assert.Equal(HttpStatusCode.Redirect, await Server.PaySandboxAsync((string)checkout["url"]!));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Check again" }).ClickAsync();
+        await page.Clock.FastForwardAsync("00:02");
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Payment received" })).ToBeVisibleAsync(new() { Timeout = 10_000 });
+    }
 }

@@ -13,7 +13,7 @@ public sealed class LanguageTests(BrowserServer server) : BrowserTest(server)
         var page = await NewPageAsync("zh-CN");
         await page.GotoAsync("/");
         await Expect(page.Locator("html")).ToHaveAttributeAsync("lang", "zh-CN");
-        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("清楚谁为什么付了费，以及还能用多少。");
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("谁为哪些内容付了费、还能用多少，一目了然。");
         await Screenshots.TakeAsync(page, "40-home-zh");
 
         // The whole path in Chinese: demo customer, pricing, the Sandbox, the return page, the portal.
@@ -23,7 +23,7 @@ public sealed class LanguageTests(BrowserServer server) : BrowserTest(server)
         await page.GotoAsync("/pricing");
         await Expect(page.Locator("[data-plan='free'] [data-state='current']")).ToHaveTextAsync("当前套餐");
         await Expect(page.Locator("[data-plan='pro'] h3")).ToHaveTextAsync("专业版");
-        await Expect(page.Locator("[data-plan='pro'] .ticks")).ToContainTextAsync("AI 消息：每月 1,000");
+        await Expect(page.Locator("[data-plan='pro'] .ticks")).ToContainTextAsync("AI 消息：每月 1,000 条");
         await Screenshots.TakeAsync(page, "41-pricing-zh");
         await AssertCleanAsync(page);
 

@@ -45,7 +45,7 @@ public sealed class NewcomerFlowTests(BrowserServer server) : BrowserTest(server
         await page.GetByRole(AriaRole.Link, new() { Name = "Go to my account" }).ClickAsync();
         await page.WaitForURLAsync(PortalUrl());
         Assert.Equal(60, await AvailableAsync(page, "credits"));
-        await Expect(page.Locator("[data-feature='credits'] .big")).ToHaveTextAsync("60");
+        await Expect(page.Locator("[data-feature='credits'] .big")).ToHaveTextAsync("60 left");
         await Expect(page.Locator("[data-feature='credits'] tr[data-lot-source='payment']")).ToHaveCountAsync(1);
 
         // The once-per-customer pack is no longer for sale to this customer.
@@ -70,12 +70,15 @@ public sealed class NewcomerFlowTests(BrowserServer server) : BrowserTest(server
         await Expect(allowances).ToContainTextAsync("Credits: 500 per month");
         await Expect(allowances).ToContainTextAsync("HD export");
         Assert.Equal(560, await AvailableAsync(page, "credits"));
-        await Expect(page.Locator("[data-feature='ai_messages'] .big")).ToHaveTextAsync("0 / 1,000");
+        // Every balance reads the same way: what is left, large; what was used, under it.
+        await Expect(page.Locator("[data-feature='ai_messages'] .big")).ToHaveTextAsync("1,000 left");
+        await Expect(page.Locator("[data-feature='ai_messages'] [data-used]")).ToContainTextAsync("0 of 1,000 used this period");
+        await Expect(page.Locator("[data-feature='projects'] .big")).ToHaveTextAsync("10 left");
 
         // Pricing now knows the plan: Pro current, Team an upgrade (a plan change, explained), the pack still bought.
         await page.GotoAsync("/pricing");
         await Expect(page.Locator("[data-plan='pro'] [data-state='current']")).ToBeVisibleAsync();
-        await Expect(page.Locator("[data-plan='team'] button[data-state='upgrade']")).ToHaveTextAsync("Upgrade");
+        await Expect(page.Locator("[data-plan='team'] a[data-state='upgrade']")).ToHaveTextAsync("Upgrade");
         await Expect(page.Locator("[data-plan='team']")).ToContainTextAsync("Takes effect now");
         await Screenshots.TakeAsync(page, "05-pricing-signed-in");
 
@@ -99,13 +102,19 @@ public sealed class NewcomerFlowTests(BrowserServer server) : BrowserTest(server
         // Cancel at period end: the plan stays until the end date, which the portal shows.
         await page.GotoAsync("/portal");
         await Screenshots.TakeAsync(page, "08-portal-pro");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Cancel at period end" }).ClickAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "Cancel at period end" }).ClickAsync();
+        // First what it means, and what it costs; nothing has changed yet.
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Cancel your Pro plan?");
+        await Expect(page.Locator("[data-cost]")).ToHaveTextAsync("Nothing more is charged. There is no refund for the rest of this period.");
+        await Screenshots.TakeAsync(page, "09a-confirm-cancel");
+        Assert.False((bool)(await Server.ApiJsonAsync(HttpMethod.Get, $"/v1/customers/{customer}/subscriptions"))["subscriptions"]!.AsArray().Single()!["cancel_at_period_end"]!);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Confirm cancellation" }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("Your plan will end at the end of this period.");
         await Expect(page.Locator("#plan [data-status]")).ToHaveTextAsync("Ends at period end");
         await Expect(page.Locator("#plan [data-ends]")).ToHaveTextAsync(
             $"Ends on {periodEnd.UtcDateTime.ToString("d MMM yyyy", CultureInfo.InvariantCulture)}. You keep everything until then.");
         await Expect(page.Locator("#plan")).ToHaveAttributeAsync("data-plan", "pro");
-        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Resume my plan" })).ToBeVisibleAsync();
+        await Expect(page.GetByRole(AriaRole.Link, new() { Name = "Resume my plan" })).ToBeVisibleAsync();
         await Screenshots.TakeAsync(page, "09-portal-canceling");
         subscription = (await Server.ApiJsonAsync(HttpMethod.Get, $"/v1/customers/{customer}/subscriptions"))["subscriptions"]!.AsArray().Single()!;
         Assert.True((bool)subscription["cancel_at_period_end"]!);

@@ -28,6 +28,7 @@ public static class TollgateEndpointExtensions
 {
     private static readonly string[] EmbeddedPrefixes = ["/v1", "/webhooks", "/sandbox"];
     private static readonly string[] PagePrefixes = ["/pricing", "/portal", "/checkout", "/admin", "/lang", "/assets"];
+    private static readonly string[] ApiPrefixes = ["/v1", "/webhooks", "/openapi", "/healthz", "/readyz", "/metrics"];
 
     /// <summary>
     /// Maps <c>/v1</c> (with the secret keys of <c>Tollgate:ApiKeys</c>), <c>/webhooks/*</c> and, unless
@@ -82,6 +83,11 @@ public static class TollgateEndpointExtensions
         EmbeddedPrefixes.Any(prefix => path.StartsWithSegments(prefix, StringComparison.OrdinalIgnoreCase))
         || (pages && (path == "/" || PagePrefixes.Any(prefix => path.StartsWithSegments(prefix, StringComparison.OrdinalIgnoreCase))));
 
+    private static bool WantsPage(HttpRequest request, TollgateEndpointOptions options) =>
+        options.Pages
+        && !ApiPrefixes.Any(prefix => request.Path.StartsWithSegments(prefix, StringComparison.OrdinalIgnoreCase))
+        && request.GetTypedHeaders().Accept.Any(accept => accept.MediaType.Equals("text/html", StringComparison.OrdinalIgnoreCase));
+
     private static ApiResult StatusProblem(int status) => status switch
     {
         404 => Problems.NotFound("not_found", "No such endpoint."),
@@ -108,8 +114,12 @@ public static class TollgateEndpointExtensions
         }
 
         app.UseExceptionHandler(handler => handler.Run(RequestGuard.HandleExceptionAsync));
-        // Errors the framework answers with an empty body (no route, wrong method, not JSON) get a problem body too.
-        app.UseStatusCodePages(context => StatusProblem(context.HttpContext.Response.StatusCode).ExecuteAsync(context.HttpContext));
+        // Errors the framework answers with an empty body (no route, wrong method, not JSON) get a problem body too; a
+        // browser asking for a page at an address that is none (Accept: text/html, outside /v1 and /webhooks) gets
+        // the HTML error page instead of JSON it cannot show.
+        app.UseStatusCodePages(context => WantsPage(context.HttpContext.Request, options)
+            ? HtmlShell.WriteErrorAsync(context.HttpContext)
+            : StatusProblem(context.HttpContext.Response.StatusCode).ExecuteAsync(context.HttpContext));
         app.Use(async (context, next) =>
         {
             try

@@ -52,6 +52,28 @@ public sealed class PricingModel(ProductCatalog catalog, PriceBook prices, Check
 
     public string? Error { get; private set; }
 
+    /// <summary>Monthly plans that have a yearly version (a yearly plan that <c>includes</c> it), by monthly plan id:
+    /// the pricing page shows one or the other with a Monthly / Yearly switch.</summary>
+    public IReadOnlyDictionary<string, Plan> YearlyOf => catalog.Plans
+        .Where(p => p.Interval == BillingInterval.Year && p.Includes is { } m && catalog.PlansById.GetValueOrDefault(m)?.Interval == BillingInterval.Month)
+        .GroupBy(p => p.Includes!)
+        .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+
+    /// <summary>What a yearly plan saves against twelve months of its monthly plan, in whole percent (null when the
+    /// prices are not both known in one currency, or it saves nothing).</summary>
+    public int? YearlySaving(Plan yearly)
+    {
+        var monthly = Plans.FirstOrDefault(o => o.Plan.Id == yearly.Includes)?.Price;
+        var year = Plans.FirstOrDefault(o => o.Plan.Id == yearly.Id)?.Price;
+        if (monthly is null || year is null || monthly.Currency != year.Currency || monthly.Amount <= 0)
+        {
+            return null;
+        }
+
+        var saving = (int)Math.Floor(100m * (12 * monthly.Amount - year.Amount) / (12 * monthly.Amount));
+        return saving > 0 ? saving : null;
+    }
+
     /// <summary>The currency the catalog sells in, to show the free plan's price in.</summary>
     public string Currency => catalog.Plans.Select(p => p.Price?.Currency).Concat(catalog.Packs.Select(p => p.Price?.Currency)).FirstOrDefault(c => c is not null) ?? "USD";
 

@@ -28,7 +28,9 @@ public static class Catalogs
             {
                 FeatureType.Boolean => setting.Enabled ? name : null,
                 FeatureType.Metered or FeatureType.Credits when (setting.Limit ?? setting.Grant) is { } amount =>
-                    setting.Reset == ResetInterval.Never ? t.F("allow.total", t.Number(amount), name) : t.F("allow.per", t.Number(amount), name, t.Per(setting.Reset)),
+                    setting.Reset == ResetInterval.Never
+                        ? t.F("allow.total", t.Number(amount), name, "", t.Counter(feature.Name))
+                        : t.F("allow.per", t.Number(amount), name, t.Per(setting.Reset), t.Counter(feature.Name)),
                 FeatureType.Count when setting.Limit is { } limit => t.F("allow.count", t.Number(limit), name),
                 FeatureType.Concurrency when setting.Limit is { } limit => t.F("allow.concurrency", t.Number(limit), name),
                 _ => null,

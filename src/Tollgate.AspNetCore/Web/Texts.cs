@@ -42,6 +42,10 @@ public sealed class Texts
     public string Name(string catalogName) =>
         Lang == Lang.ZhCn && TextTable.CatalogNames.TryGetValue(catalogName, out var zh) ? zh : catalogName;
 
+    /// <summary>The counter word a number of this catalog feature takes, with its space (" 条"); empty in English.</summary>
+    public string Counter(string catalogName) =>
+        Lang == Lang.ZhCn && TextTable.CatalogCounters.TryGetValue(catalogName, out var counter) ? " " + counter : "";
+
     public string Number(long value) => value.ToString("#,0", CultureInfo.InvariantCulture);
 
     public string Signed(long value) => value > 0 ? "+" + Number(value) : value < 0 ? "−" + Number(-value) : "0";

@@ -1,4 +1,11 @@
-// Tollgate pages: the one script. The checkout return page asks for the checkout's status until the provider's
+// Tollgate pages: the one script (no inline scripts: the pages' Content-Security-Policy allows only this file).
+
+// A receipt's Print button prints the page.
+for (const button of document.querySelectorAll("[data-print]")) {
+  button.addEventListener("click", () => window.print());
+}
+
+// The checkout return page asks for the checkout's status until the provider's
 // webhook has been applied, then shows what was granted. It only displays; it never grants anything.
 (() => {
   "use strict";
@@ -28,6 +35,9 @@
             item.textContent = text;
             return item;
           }));
+          const paid = box.querySelector("[data-paid]");
+          paid.textContent = data.paid || "";
+          paid.hidden = !data.paid;
           const failure = box.querySelector("[data-failure]");
           failure.textContent = data.failure || "";
           show(data.status);
@@ -39,13 +49,25 @@
       console.debug("checkout status", error);
     }
 
-    if (tries === 15) {
+    const waited = Date.now() - started;
+    if (waited >= 15000) {
       box.querySelector("[data-slow]").hidden = false;
     }
-    if (tries < 150) {
+    // Two minutes without an answer: stop asking and say what to do, rather than spin for ever.
+    if (waited < 120000) {
       setTimeout(poll, tries < 30 ? 1000 : 5000);
+    } else {
+      show("stalled");
     }
   };
 
+  let started = Date.now();
+  box.querySelector("[data-check-again]").addEventListener("click", () => {
+    tries = 0;
+    started = Date.now();
+    box.querySelector("[data-slow]").hidden = true;
+    show("open");
+    poll();
+  });
   setTimeout(poll, 500);
 })();

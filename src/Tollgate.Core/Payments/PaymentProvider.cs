@@ -63,6 +63,11 @@ public enum ProviderCapabilities
     ManageSubscriptions = 4,
 
     All = Checkout | PriceLookup | ManageSubscriptions,
+
+    /// <summary>A plan change that takes effect at once is charged (or credited) the prorated difference at once, as
+    /// Stripe's <c>always_invoice</c> and Creem's <c>proration-charge-immediately</c> do; the portal says so before the
+    /// customer confirms. Without it the new price starts at the renewal (the Sandbox).</summary>
+    ProratesImmediateChanges = 8,
 }
 
 public enum CheckoutMode

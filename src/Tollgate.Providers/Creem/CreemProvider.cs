@@ -10,6 +10,9 @@ internal sealed class CreemProvider(CreemClient client, string? webhookSecret) :
 {
     public string Id => "creem";
 
+    // An immediate change is sent with update_behavior=proration-charge-immediately (ChangeSubscriptionAsync).
+    public ProviderCapabilities Capabilities => ProviderCapabilities.All | ProviderCapabilities.ProratesImmediateChanges;
+
     public async Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken)
     {
         var product = await client.GetProductAsync(providerProductRef, cancellationToken);

@@ -52,6 +52,14 @@ public sealed class SandboxBilling(ISandboxStore store, ProductCatalog catalog, 
             return (SandboxPayment.Closed, checkout);
         }
 
+        // A provider's hosted page expires with its session (Stripe's after 24 hours); so does the Sandbox's, when
+        // Tollgate's own checkout expires: nobody pays for a checkout the app already reported as expired.
+        if (Instants.Now(time) >= checkout.CreatedAt + CheckoutService.OpenFor)
+        {
+            await store.TryCloseCheckoutAsync(sessionId, "expired", null, ct);
+            return (SandboxPayment.Closed, checkout with { Status = "expired" });
+        }
+
         var digits = new string(card.Where(char.IsDigit).ToArray());
         var result = digits switch
         {
@@ -94,6 +102,21 @@ public sealed class SandboxBilling(ISandboxStore store, ProductCatalog catalog, 
         }
 
         return (SandboxPayment.Paid, checkout with { Status = "paid", OrderId = orderId });
+    }
+
+    /// <summary>The customer gave up on the checkout page ("Cancel and go back"): the session closes, so going back to
+    /// the page (or a second tab) cannot pay it any more. Returns the checkout as it now stands.</summary>
+    public async Task<SandboxCheckout?> CancelAsync(string sessionId, CancellationToken ct)
+    {
+        var checkout = await store.GetCheckoutAsync(sessionId, ct);
+        if (checkout is null || checkout.Status != "open")
+        {
+            return checkout;
+        }
+
+        return await store.TryCloseCheckoutAsync(sessionId, "canceled", null, ct)
+            ? checkout with { Status = "canceled" }
+            : await store.GetCheckoutAsync(sessionId, ct);
     }
 
     /// <summary>Renews every active subscription whose period has ended (or ends it, if it was to cancel then).</summary>

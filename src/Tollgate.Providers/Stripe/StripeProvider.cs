@@ -15,6 +15,9 @@ internal sealed class StripeProvider(StripeClient client, StripeOptions options)
 {
     public string Id => "stripe";
 
+    // An immediate change is sent with proration_behavior=always_invoice (ChangeSubscriptionAsync): charged at once.
+    public ProviderCapabilities Capabilities => ProviderCapabilities.All | ProviderCapabilities.ProratesImmediateChanges;
+
     public async Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken)
     {
         var price = await client.GetPriceAsync(providerProductRef, cancellationToken);

@@ -144,12 +144,41 @@ public sealed class PagesTests
     }
 
     [Theory]
-    [InlineData("zh-CN,zh;q=0.9,en;q=0.8", "lang=\"zh-CN\"", "清楚谁为什么付了费")]
-    [InlineData("zh-TW", "lang=\"zh-CN\"", "清楚谁为什么付了费")]
+    [InlineData("/nothing-here")]
+    [InlineData("/favicon.ico")]
+    [InlineData("/wp-login.php")]
+    public async Task UnknownAddress_AskedForByABrowser_IsAnHtmlPage(string path)
+    {
+        await using var app = await TollgateApp.StartAsync(DatabaseProvider.Sqlite);
+        using var client = Browser(app);
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Add("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8");
+        request.Headers.Add("Accept-Language", "zh-CN");
+        using var page = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.NotFound, page.StatusCode);
+        Assert.StartsWith("text/html", page.Content.Headers.ContentType?.ToString(), StringComparison.Ordinal);
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.Contains("页面不存在", html, StringComparison.Ordinal);
+        Assert.Contains("<p class=\"problem-code\">404</p>", html, StringComparison.Ordinal);
+
+        // A program asking for the same address (no text/html), and any address under /v1 or /webhooks, keeps problem+json.
+        await Json.ProblemAsync(await app.Client.GetAsync(path), 404, "not_found");
+        using var api = new HttpRequestMessage(HttpMethod.Get, "/v1/nothing-here");
+        api.Headers.Add("Accept", "text/html");
+        await Json.ProblemAsync(await app.Client.SendAsync(api), 404, "not_found");
+        using var webhook = new HttpRequestMessage(HttpMethod.Get, "/webhooks/nothing-here");
+        webhook.Headers.Add("Accept", "text/html");
+        using var webhookAnswer = await client.SendAsync(webhook);
+        Assert.StartsWith("application/problem+json", webhookAnswer.Content.Headers.ContentType?.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("zh-CN,zh;q=0.9,en;q=0.8", "lang=\"zh-CN\"", "谁为哪些内容付了费")]
+    [InlineData("zh-TW", "lang=\"zh-CN\"", "谁为哪些内容付了费")]
     [InlineData("en-GB,en;q=0.9", "lang=\"en\"", "Know who paid for what")]
     [InlineData("fr-FR,fr;q=0.9", "lang=\"en\"", "Know who paid for what")]
-    [InlineData("fr;q=0.9,zh;q=0.5,en;q=0.4", "lang=\"zh-CN\"", "清楚谁为什么付了费")]
-    [InlineData("en;q=0.9,zh;q=0.95", "lang=\"zh-CN\"", "清楚谁为什么付了费")]
+    [InlineData("fr;q=0.9,zh;q=0.5,en;q=0.4", "lang=\"zh-CN\"", "谁为哪些内容付了费")]
+    [InlineData("en;q=0.9,zh;q=0.95", "lang=\"zh-CN\"", "谁为哪些内容付了费")]
     public async Task Language_ComesFromAcceptLanguage(string header, string lang, string text)
     {
         await using var app = await TollgateApp.StartAsync(DatabaseProvider.Sqlite);

@@ -47,6 +47,8 @@ public sealed partial class TextsTests
             .. new[] { "400", "401", "403", "404", "405", "500", "other" }.SelectMany(c => new[] { $"problem.{c}.title", $"problem.{c}.message" }),
             .. new[] { "cancel", "resume", "change", "change_next" }.Select(d => "portal.done." + d),
             .. new[] { "granted", "adjusted", "refunded", "renewed" }.Select(d => "admin.done." + d),
+            .. new[] { "paid", "canceled", "expired", "other" }.Select(s => "sandbox.closed." + s),
+            .. new[] { "pending", "completed", "partially_refunded", "failed", "refunded", "disputed" }.Select(s => "portal.payment." + s),
             .. Tollgate.Providers.ProviderPlugins.BuiltIn.Select(p => "provider." + p.Id),
         ];
         missing = dynamic.Where(k => !keys.Contains(k)).ToList();
@@ -69,6 +71,53 @@ public sealed partial class TextsTests
         Assert.Equal("专业版", zh.Name("Pro"));
         Assert.Equal("Pro", en.Name("Pro"));
         Assert.Equal("Custom plan", zh.Name("Custom plan"));
+    }
+
+    [Fact]
+    public void PlanAllowances_ReadAsSentences_InBothLanguages()
+    {
+        var catalog = Core.Catalog.CatalogLoader.LoadDemo(Tollgate.Providers.ProviderPlugins.CatalogMappings(Tollgate.Providers.ProviderPlugins.BuiltIn));
+        var pro = catalog.PlansById["pro"];
+        var en = Catalogs.Allowances(pro, catalog, Texts.For(Lang.En));
+        var zh = Catalogs.Allowances(pro, catalog, Texts.For(Lang.ZhCn));
+        Assert.Contains("AI messages: 1,000 per month", en);
+        Assert.Contains("Credits: 500 per month", en);
+        // A Chinese number takes its counter word ("1,000 条"), except where the noun counts itself (积分).
+        Assert.Contains("AI 消息：每月 1,000 条", zh);
+        Assert.Contains("积分：每月 500", zh);
+        Assert.Contains("项目：最多 10 个", zh);
+        // No space between a plan's name and 套餐.
+        Assert.Equal("专业版套餐", Texts.For(Lang.ZhCn).F("checkout.granted.plan", Texts.For(Lang.ZhCn).Name("Pro")));
+    }
+
+    [Theory]
+    // Stripe's invoice (the subscription's payment) and charge objects name pages the customer may open.
+    [InlineData("""{"type":"invoice.paid","data":{"object":{"id":"in_1","hosted_invoice_url":"https://invoice.stripe.com/i/acct_1/test_x","invoice_pdf":"https://pay.stripe.com/invoice/acct_1/test_x/pdf"}}}""",
+        "https://invoice.stripe.com/i/acct_1/test_x")]
+    [InlineData("""{"type":"charge.succeeded","data":{"object":{"id":"ch_1","receipt_url":"https://pay.stripe.com/receipts/payment/x"}}}""",
+        "https://pay.stripe.com/receipts/payment/x")]
+    // Creem's order carries none; a plain-http or malformed address is never shown; a payload that is not JSON neither.
+    [InlineData("""{"eventType":"checkout.completed","object":{"order":{"id":"ord_1","amount":500}}}""", null)]
+    [InlineData("""{"data":{"object":{"receipt_url":"http://pay.example/receipt"}}}""", null)]
+    [InlineData("""{"data":{"object":{"receipt_url":"javascript:alert(1)"}}}""", null)]
+    [InlineData("not json", null)]
+    public void ProviderReceipt_IsTakenFromThePayload_OnlyAsHttps(string payload, string? expected) =>
+        Assert.Equal(expected, PaymentReceipts.ProviderReceipt(payload)?.ToString());
+
+    [Theory]
+    // Pro $19 → Team $49 with half of a 30-day period left: $15.00 now; a downgrade credits; none left, nothing.
+    [InlineData(1900, 4900, 15, 1500)]
+    [InlineData(4900, 1900, 15, -1500)]
+    [InlineData(1900, 4900, 30, 3000)]
+    [InlineData(1900, 4900, 0, 0)]
+    // A third of the period: 3,000 × 10/30 = 1,000; odd cents round half away from zero.
+    [InlineData(1900, 4900, 10, 1000)]
+    [InlineData(0, 1, 15, 1)]
+    public void TheConfirmationPage_EstimatesTheProviderProration(long from, long to, int daysLeft, long expected)
+    {
+        var start = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
+        var end = start.AddDays(30);
+        Assert.Equal(expected, Tollgate.Server.Pages.Portal.ConfirmModel.ProratedDifference(from, to, start, end, end.AddDays(-daysLeft)));
     }
 
     [Theory]

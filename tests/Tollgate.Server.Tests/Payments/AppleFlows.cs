@@ -647,6 +647,7 @@ public abstract class AppleFlows : IAsyncLifetime
         Assert.DoesNotContain("Cancel at period end", html, StringComparison.Ordinal);
         Assert.DoesNotContain("handler=Cancel", html, StringComparison.Ordinal);
         Assert.DoesNotContain("handler=Change", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("/portal/confirm", html, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -210,6 +210,47 @@ public abstract class SandboxFlows : AppTestBase
     }
 
     [Fact]
+    public async Task AnExpiredCheckout_CannotBePaidOnTheSandboxPage_AndNothingIsGranted()
+    {
+        var c = TollgateApp.NewCustomer();
+        var checkout = await Json.ReadAsync(await App.PostAsync("/v1/checkouts", new { customer_id = c, product = "starter_pack" }), 201);
+        var page = new Uri((string)checkout["url"]!).PathAndQuery;
+
+        App.Clock.Advance(CheckoutService.OpenFor);
+        var late = await Client.PostAsync(page, new FormUrlEncodedContent([KeyValuePair.Create("card", "4242424242424242")]));
+        var shown = await Client.GetStringAsync(page);
+
+        Assert.Equal(409, (int)late.StatusCode);
+        Assert.Contains("data-closed=\"expired\"", await late.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Contains("This checkout has expired. Nothing was charged", shown, StringComparison.Ordinal);
+        Assert.DoesNotContain("name=\"card\"", shown, StringComparison.Ordinal);
+        Assert.Equal(0, (long)(await App.BalanceAsync(c, "credits"))["available"]!);
+        Assert.Equal("open", (string)(await Json.ReadAsync(await Client.GetAsync($"/v1/checkouts/{checkout["id"]}"), 200))["status"]!);
+    }
+
+    [Fact]
+    public async Task ACanceledCheckout_CannotBePaidAfterwards_FromThePageOrASecondTab()
+    {
+        var c = TollgateApp.NewCustomer();
+        var checkout = await Json.ReadAsync(await App.PostAsync("/v1/checkouts",
+            new { customer_id = c, product = "starter_pack", cancel_url = "https://app.example/pricing?canceled=1" }), 201);
+        var page = new Uri((string)checkout["url"]!).PathAndQuery;
+        Assert.Contains($"action=\"{page}/cancel\"", await Client.GetStringAsync(page), StringComparison.Ordinal);
+
+        var cancel = await Client.PostAsync(page + "/cancel", null);
+        var again = await Client.PostAsync(page + "/cancel", null);
+        var pay = await Client.PostAsync(page, new FormUrlEncodedContent([KeyValuePair.Create("card", "4242424242424242")]));
+
+        Assert.Equal(302, (int)cancel.StatusCode);
+        Assert.Equal("https://app.example/pricing?canceled=1", cancel.Headers.Location?.OriginalString);
+        Assert.Equal(302, (int)again.StatusCode); // canceling twice goes back twice, and changes nothing
+        Assert.Contains("data-closed=\"canceled\"", await Client.GetStringAsync(page), StringComparison.Ordinal);
+        Assert.Equal(409, (int)pay.StatusCode);
+        Assert.Equal(0, (long)(await App.BalanceAsync(c, "credits"))["available"]!);
+        Assert.Equal(404, (int)(await Client.PostAsync("/sandbox/checkout/sbx_cs_nope/cancel", null)).StatusCode);
+    }
+
+    [Fact]
     public async Task ReplayingAnAppliedWebhook_ChangesNothing()
     {
         var c = TollgateApp.NewCustomer();

@@ -9,7 +9,8 @@ namespace Tollgate.Server.Pages.Checkout;
 /// Where the provider sends the buyer back. Coming back proves nothing, so this page grants nothing: it shows the
 /// checkout as the provider's webhook left it, and while that has not arrived it says so and asks again.
 /// </summary>
-public sealed class ReturnModel(CheckoutService checkouts, PortalSessions sessions, ProductCatalog catalog, Texts t) : TollgatePageModel
+public sealed class ReturnModel(CheckoutService checkouts, PortalSessions sessions, IPaymentStore payments, ProductCatalog catalog, Texts t)
+    : TollgatePageModel
 {
     public string CheckoutId { get; private set; } = "";
 
@@ -25,7 +26,7 @@ public sealed class ReturnModel(CheckoutService checkouts, PortalSessions sessio
         }
 
         CheckoutId = checkout.Id;
-        View = CheckoutProgress.View(checkout, catalog, t);
+        View = CheckoutProgress.View(checkout, catalog, t, await CheckoutProgress.PaymentOfAsync(checkout, payments, HttpContext.RequestAborted));
         SignedIn = (await sessions.ResolveAsync(HttpContext)).CustomerId is not null;
         return Page();
     }

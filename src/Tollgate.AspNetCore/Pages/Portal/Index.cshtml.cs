@@ -35,6 +35,9 @@ public sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore
 
     public IReadOnlyList<PlanChoice> Choices { get; private set; } = [];
 
+    /// <summary>One-time plans the customer may buy beside a subscription (Lifetime).</summary>
+    public IReadOnlyList<PlanChoice> Lifetime { get; private set; } = [];
+
     public IReadOnlyList<FeatureBalanceView> Balances { get; private set; } = [];
 
     public IReadOnlyList<PackOffer> Packs { get; private set; } = [];
@@ -187,6 +190,18 @@ public sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore
             }
 
             Choices = choices;
+
+            // One-time plans (Lifetime) are bought, not changed to, but belong in the same list as on the pricing page.
+            var lifetime = new List<PlanChoice>();
+            foreach (var once in catalog.Plans.Where(p => p.Interval == BillingInterval.Once))
+            {
+                if (await checkouts.IneligibleAsync(CustomerId, once, null, ct) is null)
+                {
+                    lifetime.Add(new PlanChoice(once, await prices.PriceAsync(once.Id, null, ct), once.Rank > from.Rank));
+                }
+            }
+
+            Lifetime = lifetime;
         }
 
         Balances = await gate.BalancesAsync(CustomerId, ct);
