@@ -74,7 +74,10 @@ public abstract class TollgateDatabase : IAsyncDisposable
     public abstract IDatabaseTransactions Transactions { get; }
 
     /// <summary>The newest schema version this build knows.</summary>
-    public int LatestVersion => Migration.For(Provider).Count;
+    public int LatestVersion => Migration.For(Provider)[^1].Version;
+
+    /// <summary>How many migrations this build knows (equal to <see cref="LatestVersion"/> unless numbers are skipped).</summary>
+    public int MigrationCount => Migration.For(Provider).Count;
 
     /// <summary>The database <paramref name="options"/> name, not yet migrated (see <c>MigrateAsync</c>).</summary>
     /// <param name="options">Engine and connection string.</param>

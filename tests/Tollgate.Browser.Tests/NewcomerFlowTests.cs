@@ -96,6 +96,8 @@ public sealed class NewcomerFlowTests(BrowserServer server) : BrowserTest(server
 
         await page.GotoAsync("/portal/history");
         await Expect(page.Locator("tr[data-entry-type='consume']")).ToHaveCountAsync(2);
+        // Each debit says which grant paid for it: the Pro allowance expires before the pack, so it pays first.
+        await Expect(page.Locator("tr[data-entry-type='consume'][data-entry-feature='credits'] .draws")).ToHaveTextAsync("from your Pro allowance");
         await Expect(page.Locator("tr[data-entry-type='grant']").First).ToBeVisibleAsync();
         await Screenshots.TakeAsync(page, "07-portal-history");
 

@@ -43,6 +43,12 @@ public sealed record CheckView(string CustomerId, string Feature, bool Allowed, 
 
 public sealed record UsageView(bool Allowed, string Feature, long Remaining, string? EntryId);
 
+/// <summary>What a reversal put back: <paramref name="Restored"/> units into live lots; <paramref name="Expired"/> not,
+/// their lot having expired (or its period ended) since; <paramref name="Clawed"/> not, their lot refunded since.</summary>
+public sealed record ReverseView(string EntryId, long Restored, long Expired, long Clawed, IReadOnlyList<ReverseDrawView> Draws);
+
+public sealed record ReverseDrawView(string LotId, string Feature, long Amount);
+
 public sealed record HoldView(string Id, string Status, long Amount, DateTimeOffset? ExpiresAt, string Feature);
 
 public sealed record SettleView(string Id, string Status, long Settled, long Released);
@@ -61,11 +67,14 @@ public sealed record BalanceView(string Feature, string Type, long Available, lo
 
 public sealed record BalancesView(string CustomerId, IReadOnlyList<BalanceView> Balances);
 
+/// <summary>A lot's share of an entry: which grant paid for a debit (or received a grant, a return, a restore). Positive.</summary>
+public sealed record DrawView(string LotId, long Amount);
+
 public sealed record EntryView(string Id, DateTimeOffset At, string Feature, string Type, long Amount, long BalanceAfter, string? Reference,
-    string? HoldId, long? Units)
+    string? HoldId, long? Units, IReadOnlyList<DrawView> Draws)
 {
     public static EntryView From(EntryRecord e) => new(e.EntryId, e.At, e.Feature, Core.Common.SnakeCase<EntryType>.Name(e.Type), e.Amount,
-        e.BalanceAfter, e.Reference, e.HoldId, e.UsedUnits == 0 ? null : e.UsedUnits);
+        e.BalanceAfter, e.Reference, e.HoldId, e.UsedUnits == 0 ? null : e.UsedUnits, e.Lots.Select(l => new DrawView(l.LotId, l.Amount)).ToList());
 }
 
 public sealed record LedgerView(IReadOnlyList<EntryView> Entries, string? Next);

@@ -43,6 +43,14 @@ public static class GateApi
             .Refuses(402, "insufficient_balance", "quota_exceeded", "limit_reached", "not_entitled").Refuses(404, "unknown_feature")
             .Refuses(429, "concurrency_limit").Refuses(503, "unavailable");
 
+        v1.MapPost("/usage/{entry_id}/reverse", async ([Microsoft.AspNetCore.Mvc.FromRoute(Name = "entry_id")] string entryId, HttpContext http, Gate gate) =>
+        {
+            var call = IdempotencyFilter.Call<ReverseOutcome>(http, ReverseAnswer);
+            var outcome = await gate.ReverseAsync(entryId, call, http.RequestAborted);
+            return IdempotencyFilter.Answer(http, outcome.Response, outcome.Refusal == GateRefusal.IdempotencyKeyReused) ?? ReverseAnswer(outcome);
+        }).Idempotent().Produces<ReverseView>().WithName("reverseUsage")
+            .Refuses(404, "entry_not_found").Refuses(409, "already_reversed", "not_reversible").Refuses(503, "unavailable");
+
         v1.MapPost("/holds", async (HttpContext http, Gate gate) =>
         {
             var (body, problem) = await RequestBody.ReadAsync<HoldBody>(http);
@@ -104,6 +112,11 @@ public static class GateApi
     private static ApiResult UsageAnswer(UsageResult result) => result.Refusal is { } refusal
         ? GateProblems.For(refusal, result.Message)
         : ApiResult.Ok(new UsageView(true, result.Feature, result.Remaining, result.EntryId));
+
+    private static ApiResult ReverseAnswer(ReverseOutcome outcome) => outcome.Refusal is { } refusal
+        ? GateProblems.For(refusal, outcome.Message)
+        : ApiResult.Ok(new ReverseView(outcome.EntryId, outcome.Restored, outcome.Expired, outcome.Clawed,
+            outcome.Draws.Select(d => new ReverseDrawView(d.LotId, d.Feature, d.Amount)).ToList()));
 
     private static ApiResult HoldAnswer(HoldOutcome outcome) => outcome.Refusal is { } refusal
         ? GateProblems.For(refusal, outcome.Message)

@@ -330,6 +330,12 @@ internal static class TextTable
         ("entry.debt", "Owed", "欠款"),
         ("entry.adjust", "Corrected by support", "客服调整"),
         ("entry.count", "Changed", "变更"),
+        ("entry.reverse", "Given back", "退回"),
+        ("draw.allowance", "from your {0} allowance", "来自您的{0}额度"),
+        ("draw.pack", "from the {0}", "来自{0}"),
+        ("draw.admin", "from a grant by support", "来自客服发放"),
+        ("draw.promo", "from a promotion", "来自促销赠送"),
+        ("draw.other", "from an earlier grant", "来自此前的发放"),
 
         // Statuses
         ("status.incomplete", "Incomplete", "未完成"),

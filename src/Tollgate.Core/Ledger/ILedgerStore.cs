@@ -27,6 +27,9 @@ public interface ILedgerStore
     /// <summary>A hold in any status, or null.</summary>
     Task<HoldRecord?> GetHoldAsync(string holdId, CancellationToken cancellationToken);
 
+    /// <summary>The entry with this id (of any customer), or null.</summary>
+    Task<EntryRecord?> FindEntryAsync(string entryId, CancellationToken cancellationToken);
+
     /// <summary>Entries newest first, optionally of one feature, strictly older than <paramref name="before"/>.</summary>
     Task<EntryPage> GetEntriesAsync(string customerId, string? feature, int limit, long? before, CancellationToken cancellationToken);
 

@@ -203,6 +203,28 @@ public sealed class LedgerEngine : IAsyncDisposable
         }
     }
 
+    /// <summary>Puts back what a usage took (see <see cref="ReverseRequest"/>); <paramref name="write"/> carries an API
+    /// call into the same transaction.</summary>
+    public Task<ReverseResult> ReverseAsync(ReverseRequest request, LedgerWrite? write = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        Require(request.CustomerId, "-", request.EntryId);
+        if (request.Entries.Count == 0 || request.Entries.Any(e => e.CustomerId != request.CustomerId || e.Type != EntryType.Consume))
+        {
+            throw new ArgumentException("A reversal takes the consume entries of one customer's usage.", nameof(request));
+        }
+
+        return Enqueue(new PendingOperation<ReverseResult>(request.CustomerId, request.OperationKey, null, null, write,
+            (rules, ledger, now) => rules.Reverse(ledger, request, now))
+        {
+            LotIds = request.Entries.SelectMany(e => e.Lots.Select(l => l.LotId)).Distinct(StringComparer.Ordinal).ToList(),
+        }, cancellationToken);
+    }
+
+    /// <summary>The entry with this id, of any customer, or null.</summary>
+    public Task<EntryRecord?> FindEntryAsync(string entryId, CancellationToken cancellationToken = default) =>
+        _store.FindEntryAsync(entryId, cancellationToken);
+
     public Task<RetireResult> RetireAsync(RetireRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -467,7 +489,10 @@ public sealed class LedgerEngine : IAsyncDisposable
                     .Distinct(StringComparer.Ordinal).ToList(),
                 g.Select(o => o.SourceRef).Concat(g.Select(o => o.Due?.Retire?.SourceRef)).OfType<string>()
                     .Distinct(StringComparer.Ordinal).ToList(),
-                g.Select(o => o.HoldId).OfType<string>().Distinct(StringComparer.Ordinal).ToList()))
+                g.Select(o => o.HoldId).OfType<string>().Distinct(StringComparer.Ordinal).ToList())
+            {
+                LotIds = g.SelectMany(o => o.LotIds).Distinct(StringComparer.Ordinal).ToList(),
+            })
             .ToList();
         var apiKeys = loadKeys
             ? batch.Select(o => o.Call).OfType<Idempotency.IdempotentCall<LedgerResult>>().Select(c => (c.Scope, c.Key)).Distinct().ToList()

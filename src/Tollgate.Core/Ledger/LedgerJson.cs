@@ -17,6 +17,7 @@ namespace Tollgate.Core.Ledger;
 [JsonSerializable(typeof(ClawbackResult))]
 [JsonSerializable(typeof(CountResult))]
 [JsonSerializable(typeof(RetireResult))]
+[JsonSerializable(typeof(ReverseResult))]
 internal sealed partial class LedgerJsonContext : JsonSerializerContext;
 
 /// <summary>Extra facts of an entry kept beside its lots.</summary>

@@ -33,6 +33,9 @@ public enum EntryType
 
     /// <summary>A change of a count feature's level (+n / −n); its balance_after is the level.</summary>
     Count,
+
+    /// <summary>Units a usage took, put back into the lots they came from (a usage reversed).</summary>
+    Reverse,
 }
 
 public enum HoldStatus
@@ -112,6 +115,7 @@ public sealed record EntryRecord(
         EntryType.Consume => Units ?? -Amount,
         EntryType.Settle => Settled ?? 0,
         EntryType.Count => Amount,
+        EntryType.Reverse => Units ?? 0,
         _ => 0,
     };
 }
@@ -134,7 +138,11 @@ public sealed record CustomerLoad(
     string CustomerId,
     IReadOnlyCollection<string> OperationKeys,
     IReadOnlyCollection<string> SourceRefs,
-    IReadOnlyCollection<string> HoldIds);
+    IReadOnlyCollection<string> HoldIds)
+{
+    /// <summary>Lots to load in any state (those a reversal puts units back into).</summary>
+    public IReadOnlyCollection<string> LotIds { get; init; } = [];
+}
 
 /// <summary>A customer's live ledger state: the last entry sequence number, lots with something remaining or held
 /// (plus requested sources), active holds (plus requested ones), debts, and requested operation records.</summary>

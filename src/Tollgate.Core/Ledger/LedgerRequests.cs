@@ -80,3 +80,12 @@ public sealed record ClawbackRequest(string CustomerId, string SourceRef, string
 
     public string? Reference { get; init; }
 }
+
+/// <summary>Puts back what one usage took, lot by lot: <see cref="Entries"/> are the usage's consume entries (one, or
+/// two when a metered feature spilled into credits), read before (entries never change). A lot that has expired since
+/// gets nothing back (its part is reported as expired), nor a lot refunded since (reported as clawed). Once per usage:
+/// the operation's key is fixed by the usage's entry, so a second reversal finds it and is refused.</summary>
+public sealed record ReverseRequest(string CustomerId, string EntryId, IReadOnlyList<EntryRecord> Entries)
+{
+    public string OperationKey => "reverse:" + EntryId;
+}

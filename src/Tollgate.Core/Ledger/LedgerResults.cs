@@ -34,6 +34,9 @@ public enum LedgerRefusal
 
     /// <summary>A concurrency hold would pass its limit of simultaneous holds.</summary>
     ConcurrencyLimit,
+
+    /// <summary>The usage was reversed before.</summary>
+    AlreadyReversed,
 }
 
 /// <summary>Common shape of every ledger outcome: a success, a replay of the first success, or a refusal.</summary>
@@ -144,4 +147,25 @@ public sealed record ClawbackResult : LedgerResult
 
     /// <summary>Credits already spent, now owed.</summary>
     public long DebtCreated { get; init; }
+}
+
+public sealed record ReverseResult : LedgerResult
+{
+    /// <summary>The usage's entry.</summary>
+    public string EntryId { get; init; } = "";
+
+    /// <summary>The reversal's first entry.</summary>
+    public string ReverseEntryId { get; init; } = "";
+
+    /// <summary>Units put back into lots still live.</summary>
+    public long Restored { get; init; }
+
+    /// <summary>Units not put back because their lot has expired (or its period ended) since.</summary>
+    public long Expired { get; init; }
+
+    /// <summary>Units not put back because their lot was refunded (clawed back) since.</summary>
+    public long Clawed { get; init; }
+
+    /// <summary>The lots that got units back.</summary>
+    public IReadOnlyList<Draw> Draws { get; init; } = [];
 }

@@ -421,6 +421,65 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         return result;
     }
 
+    public ReverseResult Reverse(CustomerLedger ledger, ReverseRequest request, DateTimeOffset now)
+    {
+        const string kind = "reverse";
+        var key = request.OperationKey;
+        if (ledger.Operation(key) is not null)
+        {
+            // The key is the usage's, not the caller's: whoever asks again, the usage was reversed once already.
+            return new ReverseResult { Refusal = LedgerRefusal.AlreadyReversed, EntryId = request.EntryId };
+        }
+
+        long restored = 0, expired = 0, clawed = 0;
+        string? firstEntryId = null;
+        var draws = new List<Draw>();
+        foreach (var usage in request.Entries)
+        {
+            var writer = new EntryWriter(this, ledger, usage.Feature);
+            var back = new List<LotDraw>();
+            foreach (var draw in usage.Lots)
+            {
+                var lot = ledger.Lot(draw.LotId);
+                if (lot.ExpiresAt <= now)
+                {
+                    expired += draw.Amount;
+                    continue;
+                }
+
+                // What the lot has spent and still owns: never more goes back (a refund took the rest).
+                var spent = lot.Amount - lot.Remaining - lot.Held - lot.Clawed - lot.Expired;
+                var give = Math.Clamp(spent, 0, draw.Amount);
+                clawed += draw.Amount - give;
+                if (give > 0)
+                {
+                    ledger.UpdateLot(lot with { Remaining = lot.Remaining + give });
+                    back.Add(new LotDraw(lot.LotId, give));
+                    draws.Add(new Draw(lot.LotId, usage.Feature, give));
+                    restored += give;
+                }
+            }
+
+            // The entry takes back the units the usage counted (its statistics), also where no lot got anything.
+            var entry = writer.Write(EntryType.Reverse, back.Sum(d => d.Amount), now, back, usage.EntryId, holdId: null, key,
+                units: -usage.UsedUnits);
+            writer.Verify();
+            firstEntryId ??= entry.EntryId;
+        }
+
+        var result = new ReverseResult
+        {
+            EntryId = request.EntryId,
+            ReverseEntryId = firstEntryId ?? "",
+            Restored = restored,
+            Expired = expired,
+            Clawed = clawed,
+            Draws = draws,
+        };
+        Remember(ledger, key, kind, Fingerprint(kind, request.EntryId), result, now);
+        return result;
+    }
+
     /// <summary>Marks up to <paramref name="amount"/> credits of a lot inside active holds as clawed back; returns how many.</summary>
     private static long RevokeHeld(CustomerLedger ledger, string lotId, long amount)
     {

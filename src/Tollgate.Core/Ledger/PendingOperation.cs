@@ -24,6 +24,9 @@ internal abstract class PendingOperation
     public string? SourceRef { get; }
     public string? HoldId { get; }
 
+    /// <summary>Lots to load in any state (a reversal's).</summary>
+    public IReadOnlyCollection<string> LotIds { get; init; } = [];
+
     /// <summary>Writes the customer's plan owes, applied first and kept only if this request is not refused.</summary>
     public DueWrites? Due { get; }
 

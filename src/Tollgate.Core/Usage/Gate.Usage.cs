@@ -103,6 +103,55 @@ public sealed partial class Gate
         _ => Refused(feature.Id, result.Refusal.Value),
     };
 
+    /// <summary>Puts back what a usage (<c>POST /v1/usage</c> of credits or a metered feature) took, lot by lot, once.
+    /// <paramref name="entryId"/> is the usage's entry; a metered usage that spilled into credits is reversed whole.
+    /// With <paramref name="call"/>, the call's response is stored in the same transaction as the reversal.</summary>
+    public async Task<ReverseOutcome> ReverseAsync(string entryId, IdempotentCall<ReverseOutcome>? call, CancellationToken cancellationToken = default)
+    {
+        var entry = await _ledger.FindEntryAsync(entryId, cancellationToken).ConfigureAwait(false);
+        if (entry is null)
+        {
+            return new ReverseOutcome(entryId, null, 0, 0, 0, [], GateRefusal.EntryNotFound, $"no ledger entry {entryId}");
+        }
+
+        if (entry.Type != EntryType.Consume || entry.OperationKey?.StartsWith("usage:", StringComparison.Ordinal) != true)
+        {
+            return new ReverseOutcome(entryId, entry.CustomerId, 0, 0, 0, [], GateRefusal.NotReversible,
+                $"entry {entryId} is a {Common.SnakeCase<EntryType>.Name(entry.Type)}, not a usage of credits or a metered feature"
+                + (entry.Type == EntryType.Count ? " (a count is given back with a usage of −n)" : ""));
+        }
+
+        // A usage writes its entries one after the other in one transaction (the feature's, then what spilled into
+        // credits), under one key; the spill may also be the entry named. Entries never change, so this read is final.
+        var around = await _ledger.GetEntriesAsync(entry.CustomerId, null, 3, entry.Seq + 2, cancellationToken).ConfigureAwait(false);
+        var entries = around.Entries
+            .Where(e => e.Type == EntryType.Consume && e.OperationKey == entry.OperationKey && Math.Abs(e.Seq - entry.Seq) <= 1)
+            .OrderBy(e => e.Seq)
+            .ToList();
+        var first = entries[0];
+        try
+        {
+            var result = await _ledger.ReverseAsync(new ReverseRequest(entry.CustomerId, first.EntryId, entries),
+                new LedgerWrite { Call = Wrap(call, r => ReverseOutcomeOf(first.EntryId, entry.CustomerId, (ReverseResult)r)) }, cancellationToken)
+                .ConfigureAwait(false);
+            return ReverseOutcomeOf(first.EntryId, entry.CustomerId, result) with { Response = result.Response };
+        }
+        catch
+        {
+            _ledgerViews.Invalidate(entry.CustomerId);
+            throw;
+        }
+    }
+
+    private static ReverseOutcome ReverseOutcomeOf(string entryId, string customerId, ReverseResult result) => result.Refusal switch
+    {
+        null => new ReverseOutcome(entryId, customerId, result.Restored, result.Expired, result.Clawed, result.Draws, null, null),
+        LedgerRefusal.AlreadyReversed => new ReverseOutcome(entryId, customerId, 0, 0, 0, [], GateRefusal.AlreadyReversed,
+            $"the usage of entry {entryId} was reversed before"),
+        LedgerRefusal.KeyReused => new ReverseOutcome(entryId, customerId, 0, 0, 0, [], GateRefusal.IdempotencyKeyReused, KeyReusedMessage),
+        _ => new ReverseOutcome(entryId, customerId, 0, 0, 0, [], GateRefusal.InvalidRequest, result.Refusal.Value.ToString()),
+    };
+
     /// <summary>Reserves units of a feature until settled, released or expired: credits and metered features reserve
     /// balance (a metered one spills into credits like usage does); a concurrency feature reserves one of its plan's
     /// simultaneous slots.</summary>

@@ -20,6 +20,15 @@ public enum GateRefusal
     IdempotencyKeyReused,
     HoldNotFound,
     HoldNotActive,
+
+    /// <summary>No usage entry has this id.</summary>
+    EntryNotFound,
+
+    /// <summary>The usage was reversed before.</summary>
+    AlreadyReversed,
+
+    /// <summary>The entry is not one a reversal can undo (a grant, a settle, a count).</summary>
+    NotReversible,
 }
 
 /// <summary>A feature's numbers as a check or a balance shows them.</summary>
@@ -68,3 +77,12 @@ public sealed record FeatureBalanceView(
 public sealed record UsageStats(string Feature, string Bucket, DateTimeOffset From, DateTimeOffset To, long? Limit, IReadOnlyList<UsageBucket> Buckets);
 
 public sealed record UsageBucket(DateTimeOffset Start, DateTimeOffset End, long Used);
+
+/// <summary>What <c>POST /v1/usage/{entry_id}/reverse</c> did: units put back, and those that could not go back because
+/// their lot expired or was refunded since.</summary>
+public sealed record ReverseOutcome(string EntryId, string? CustomerId, long Restored, long Expired, long Clawed,
+    IReadOnlyList<Ledger.Draw> Draws, GateRefusal? Refusal, string? Message)
+{
+    /// <summary>With an API call: the response stored under its Idempotency-Key (see <see cref="UsageResult.Response"/>).</summary>
+    public StoredResponse? Response { get; init; }
+}

@@ -16,11 +16,13 @@ internal sealed record Migration(int Version, string Name, string Sql, string Ch
             .Select(n => Load(assembly, n, n[prefix.Length..]))
             .OrderBy(m => m.Version)
             .ToList();
+        // Numbers are unique and start at 1; a gap is allowed, since parallel branches are each given their own numbers
+        // and one may be merged before another (a missing number is applied whenever it arrives: see AppliedMigrations).
         for (var i = 0; i < migrations.Count; i++)
         {
-            if (migrations[i].Version != i + 1)
+            if (migrations[i].Version < 1 || (i > 0 && migrations[i].Version == migrations[i - 1].Version))
             {
-                throw new InvalidOperationException($"{provider} migrations must be numbered 1, 2, 3…; found {migrations[i].Version} at position {i + 1}.");
+                throw new InvalidOperationException($"{provider} migrations must have unique numbers from 1; found {migrations[i].Version} twice or below 1.");
             }
         }
 

@@ -157,7 +157,7 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            return new MigrationReport(known.Count, pending.Select(m => $"{m.Version:D4}_{m.Name}").ToList());
+            return new MigrationReport(known[^1].Version, pending.Select(m => $"{m.Version:D4}_{m.Name}").ToList());
         }
         finally
         {

@@ -80,6 +80,12 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                     readers.Add(r => AddLot(data, LedgerRows.Lot(r, D)));
                 }
 
+                foreach (var lotId in load.LotIds)
+                {
+                    Add(batch, $"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $1 AND lot_id = $2", [load.CustomerId, lotId]);
+                    readers.Add(r => AddLot(data, LedgerRows.Lot(r, D)));
+                }
+
                 Add(batch, $"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = $1 AND status = 'active'", [load.CustomerId]);
                 readers.Add(r => AddHold(data, LedgerRows.Hold(r, D)));
                 foreach (var holdId in load.HoldIds)
@@ -218,6 +224,14 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
         command.Parameters.AddWithValue(holdId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? LedgerRows.Hold(reader, D) : null;
+    }
+
+    public async Task<EntryRecord?> FindEntryAsync(string entryId, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand($"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE entry_id = $1");
+        command.Parameters.AddWithValue(entryId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? LedgerRows.Entry(reader, D) : null;
     }
 
     public async Task<EntryPage> GetEntriesAsync(string customerId, string? feature, int limit, long? before, CancellationToken cancellationToken)

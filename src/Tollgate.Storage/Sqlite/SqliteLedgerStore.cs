@@ -115,6 +115,15 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? LedgerRows.Hold(reader, D) : null;
     }
 
+    public async Task<EntryRecord?> FindEntryAsync(string entryId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = Command(connection, null, $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE entry_id = $id");
+        command.Parameters.AddWithValue("$id", entryId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? LedgerRows.Entry(reader, D) : null;
+    }
+
     public async Task<EntryPage> GetEntriesAsync(string customerId, string? feature, int limit, long? before, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -252,10 +261,16 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
             lotsSql += $" UNION SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $c AND source_ref IN (SELECT value FROM json_each($refs))";
         }
 
+        if (load.LotIds.Count > 0)
+        {
+            lotsSql += $" UNION SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $c AND lot_id IN (SELECT value FROM json_each($lots))";
+        }
+
         await using (var lots = Command(connection, transaction, lotsSql))
         {
             lots.Parameters.AddWithValue("$c", load.CustomerId);
             lots.Parameters.AddWithValue("$refs", JsonSerializer.Serialize(load.SourceRefs));
+            lots.Parameters.AddWithValue("$lots", JsonSerializer.Serialize(load.LotIds));
             await using var reader = await lots.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {

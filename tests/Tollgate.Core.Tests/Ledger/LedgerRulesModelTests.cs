@@ -56,6 +56,8 @@ public sealed class LedgerRulesModelTests : ILedgerUnderTest
 
     Task<ClawbackResult> ILedgerUnderTest.ClawbackAsync(ClawbackRequest request) => Task.FromResult(_rules.Clawback(Ledger(request.CustomerId), request, Now));
 
+    Task<ReverseResult> ILedgerUnderTest.ReverseAsync(ReverseRequest request) => Task.FromResult(_rules.Reverse(Ledger(request.CustomerId), request, Now));
+
     Task<RetireResult> ILedgerUnderTest.RetireAsync(RetireRequest request) => Task.FromResult(_rules.Retire(Ledger(request.CustomerId), request, Now));
 
     Task<CountResult> ILedgerUnderTest.CountAsync(CountRequest request) => Task.FromResult(_rules.Count(Ledger(request.CustomerId), request, Now));

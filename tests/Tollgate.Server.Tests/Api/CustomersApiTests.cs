@@ -150,6 +150,32 @@ public abstract class CustomersApiTests : AppTestBase
     }
 
     [Fact]
+    public async Task Ledger_EntriesCarryTheirDraws_AndAUsagesEntryIdIsItsEntry()
+    {
+        var c = TollgateApp.NewCustomer();
+        var early = (string)(await App.GrantAsync(c, "credits", 5, App.Clock.GetUtcNow().AddDays(3)))["lot_id"]!;
+        var late = (string)(await App.GrantAsync(c, "credits", 20))["lot_id"]!;
+
+        // 53 messages: the free plan's 50, then 3 spilled into credits at 1 each; then 4 credits straight.
+        var spilled = await Json.ReadAsync(await App.UseAsync(c, "ai_messages", 53), 200);
+        var used = await Json.ReadAsync(await App.UseAsync(c, "credits", 4), 200);
+
+        var entries = (await Json.ReadAsync(await Client.GetAsync($"/v1/customers/{c}/ledger"), 200))["entries"]!.AsArray();
+        var byId = entries.ToDictionary(e => (string)e!["id"]!, e => e!);
+        var messages = byId[(string)spilled["entry_id"]!];
+        Assert.Equal(("consume", "ai_messages", -50L, 53L), ((string)messages["type"]!, (string)messages["feature"]!, (long)messages["amount"]!, (long)messages["units"]!));
+        var allowance = Assert.Single(messages["draws"]!.AsArray())!;
+        Assert.Equal(50, (long)allowance["amount"]!);
+        var spill = entries.Single(e => (string)e!["type"]! == "consume" && (string)e["feature"]! == "credits" && (long)e["amount"]! == -3)!;
+        Assert.Equal([(early, 3L)], spill["draws"]!.AsArray().Select(d => ((string)d!["lot_id"]!, (long)d["amount"]!)));
+        // The earlier-expiring lot pays first, then the next one.
+        var straight = byId[(string)used["entry_id"]!];
+        Assert.Equal([(early, 2L), (late, 2L)], straight["draws"]!.AsArray().Select(d => ((string)d!["lot_id"]!, (long)d["amount"]!)));
+        var grant = entries.Single(e => (string)e!["type"]! == "grant" && (long)e["amount"]! == 20)!;
+        Assert.Equal([(late, 20L)], grant["draws"]!.AsArray().Select(d => ((string)d!["lot_id"]!, (long)d["amount"]!)));
+    }
+
+    [Fact]
     public async Task UsageStats_CountUsePerDayAgainstThePlansLimit()
     {
         var c = TollgateApp.NewCustomer();

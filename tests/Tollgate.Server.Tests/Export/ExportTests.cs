@@ -143,8 +143,8 @@ public abstract partial class ExportTests : IAsyncLifetime
         var now = DateTimeOffset.UnixEpoch;
         var view = new CustomerExportView("c", now, null, null, null, [], [],
         [
-            new EntryView("e1", now, "credits", "grant", 5, 5, "=HYPERLINK(\"http://x\")", null, null),
-            new EntryView("e2", now, "credits", "consume", -2, 3, "usage:a,b", null, null),
+            new EntryView("e1", now, "credits", "grant", 5, 5, "=HYPERLINK(\"http://x\")", null, null, []),
+            new EntryView("e2", now, "credits", "consume", -2, 3, "usage:a,b", null, null, []),
         ]);
         var lines = CustomerExport.Csv(view, "ledger").Split("\r\n");
         Assert.Equal("e1,1970-01-01T00:00:00.000Z,credits,grant,5,5,\"'=HYPERLINK(\"\"http://x\"\")\",,", lines[1]);

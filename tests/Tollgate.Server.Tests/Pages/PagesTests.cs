@@ -97,6 +97,40 @@ public sealed class PagesTests
     }
 
     [Fact]
+    public async Task PortalHistory_SaysWhichGrantPaidForEachDebit()
+    {
+        await using var app = await TollgateApp.StartAsync(DatabaseProvider.Sqlite);
+        var customer = TollgateApp.NewCustomer();
+        await Json.ReadAsync(await app.SendAsync(HttpMethod.Put, $"/v1/customers/{customer}", "{}"), 200);
+        await app.GrantAsync(customer, "credits", 10);
+        Assert.Equal(200, (int)(await app.UseAsync(customer, "ai_messages", 52)).StatusCode);
+
+        var html = await PortalPageAsync(app, customer, "/portal/history");
+
+        Assert.Contains("> from your Free allowance</span>", html, StringComparison.Ordinal);
+        Assert.Contains("> from a grant by support</span>", html, StringComparison.Ordinal);
+
+        // A debit paid by two lots names both, with what each paid.
+        await app.GrantAsync(customer, "credits", 5, app.Clock.GetUtcNow().AddDays(2));
+        Assert.Equal(200, (int)(await app.UseAsync(customer, "credits", 7)).StatusCode);
+        html = await PortalPageAsync(app, customer, "/portal/history");
+        Assert.Contains("> from a grant by support (5), from a grant by support (2)</span>", html, StringComparison.Ordinal);
+    }
+
+    private static async Task<string> PortalPageAsync(TollgateApp app, string customer, string path)
+    {
+        var url = (string)(await Json.ReadAsync(await app.PostAsync($"/v1/customers/{customer}/portal", null), 200))["url"]!;
+        using var client = Browser(app);
+        using var signIn = await client.GetAsync(new Uri(url).PathAndQuery);
+        var cookie = signIn.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("tollgate_portal=", StringComparison.Ordinal)).Split(';')[0];
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Add("Cookie", cookie);
+        using var response = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await response.Content.ReadAsStringAsync();
+    }
+
+    [Fact]
     public async Task UnknownPage_IsAnHtmlPage_WhileTheApiKeepsProblemJson()
     {
         await using var app = await TollgateApp.StartAsync(DatabaseProvider.Sqlite);

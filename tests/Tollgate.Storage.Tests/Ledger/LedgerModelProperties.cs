@@ -27,6 +27,8 @@ public abstract class LedgerModelProperties : LedgerTestBase, ILedgerUnderTest
 
     Task<ClawbackResult> ILedgerUnderTest.ClawbackAsync(ClawbackRequest request) => Ledger.ClawbackAsync(request);
 
+    Task<ReverseResult> ILedgerUnderTest.ReverseAsync(ReverseRequest request) => Ledger.ReverseAsync(request);
+
     Task<RetireResult> ILedgerUnderTest.RetireAsync(RetireRequest request) => Ledger.RetireAsync(request);
 
     Task<CountResult> ILedgerUnderTest.CountAsync(CountRequest request) => Ledger.CountAsync(request);

@@ -20,7 +20,7 @@ public abstract class MigrationTests
             Task.Run(() => third.MigrateAsync(CancellationToken.None)));
 
         Assert.All(reports, r => Assert.Equal(test.Database.LatestVersion, r.CurrentVersion));
-        Assert.Equal(test.Database.LatestVersion, reports.Sum(r => r.Applied.Count));
+        Assert.Equal(test.Database.MigrationCount, reports.Sum(r => r.Applied.Count));
         Assert.Equal(test.Database.LatestVersion, await second.GetSchemaVersionAsync(CancellationToken.None));
     }
 

@@ -24,6 +24,8 @@ public interface ILedgerUnderTest
 
     Task<CountResult> CountAsync(CountRequest request);
 
+    Task<ReverseResult> ReverseAsync(ReverseRequest request);
+
     /// <summary>Writes the expiries that are due.</summary>
     Task SweepAsync();
 
@@ -42,7 +44,8 @@ public interface ILedgerUnderTest
 /// The model-based property test of the ledger: random sequences of grants (with expiry, sources, priorities),
 /// consumes that spill (and consumes of everything, give or take one), holds (with spill, and concurrency slots),
 /// settles, releases, clock moves that land exactly on expiries and TTLs, sweeps, clawbacks into debt (also of credits
-/// a running job holds), retirements, counts, replays and key reuse, run on a ledger under test and, side by side, on
+/// a running job holds), retirements, counts, reversals of consumes (also twice, after expiry, after a refund), replays
+/// and key reuse, run on a ledger under test and, side by side, on
 /// <see cref="ReferenceLedger"/>. Every answer must equal the model's, and after every step every balance (available,
 /// held, debt, each lot, hold units, counters) must too; at the end the books balance, every stored lot is as the model
 /// has it, and every hold's status agrees. Checking only that the books balance let wrong answers with balanced books
@@ -81,6 +84,10 @@ public sealed class LedgerModelRun(ILedgerUnderTest ledger, ManualTimeProvider c
         ["refusal"] = 0,
         ["replay"] = 0,
         ["key reuse"] = 0,
+        ["reversal restored"] = 0,
+        ["reversal refused as done before"] = 0,
+        ["reversal of an expired lot"] = 0,
+        ["reversal of a refunded lot"] = 0,
     };
 
     /// <summary>Runs <paramref name="sequences"/> random sequences; throws with the failing sequence on the first
@@ -131,10 +138,8 @@ public sealed class LedgerModelRun(ILedgerUnderTest ledger, ManualTimeProvider c
                 from limit in Gen.Elements<int?>(null, 4)
                 select (Step)new CountStep(delta, limit)),
             (1, Gen.Choose(0, 40).Select(i => (Step)new ReplayStep(i))),
-            (1, Gen.Choose(0, 40).Select(i => (Step)new KeyReuseStep(i))));
-
-        // Extension point, issue 15: a ReverseStep (POST /v1/usage/{entry_id}/reverse) joins the generator above once
-        // the engine has reversals; see ReferenceLedger's note of the same name.
+            (1, Gen.Choose(0, 40).Select(i => (Step)new KeyReuseStep(i))),
+            (2, Gen.Choose(0, 40).Select(i => (Step)new ReverseStep(i))));
 
         var arbitrary = Gen.Choose(5, 40).SelectMany(length => operation.ListOf(length)).Select(l => l.ToArray()).ToArbitrary();
         FsCheck.Check.One(Config.QuickThrowOnFailure.WithMaxTest(sequences),
@@ -153,6 +158,9 @@ public sealed class LedgerModelRun(ILedgerUnderTest ledger, ManualTimeProvider c
         var model = new ReferenceLedger(BurnOrders);
         var holds = new List<string>();
         var keyed = new List<Keyed>();
+        // Consumes that succeeded: their key, their draws (in the model's terms), whether they were reversed.
+        var consumed = new List<(string Key, IReadOnlyList<(string LotId, string Feature, long Amount)> Draws)>();
+        var reversedKeys = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (step, number) in steps.Select((s, i) => (s, i)))
         {
             var now = clock.GetUtcNow();
@@ -185,6 +193,11 @@ public sealed class LedgerModelRun(ILedgerUnderTest ledger, ManualTimeProvider c
                     AssertSame(expected, Project(result), where);
                     Reached("spill charged", expected.SpillCharged > 0);
                     Reached("refusal", expected.Refusal is not null);
+                    if (result.Succeeded)
+                    {
+                        consumed.Add((request.IdempotencyKey, expected.Draws));
+                    }
+
                     keyed.Add(new Keyed(result, async () => await ledger.ConsumeAsync(request),
                         async () => await ledger.ConsumeAsync(request with { Amount = request.Amount + 1 })));
                     break;
@@ -311,6 +324,20 @@ public sealed class LedgerModelRun(ILedgerUnderTest ledger, ManualTimeProvider c
                     AssertSame(model.Retire(r.Source, now), Project(result), where);
                     keyed.Add(new Keyed(result, async () => await ledger.RetireAsync(request),
                         async () => await ledger.RetireAsync(request with { SourceRef = request.SourceRef + "_other" })));
+                    break;
+                }
+
+                case ReverseStep r when consumed.Count > 0:
+                {
+                    var (key, draws) = consumed[r.Index % consumed.Count];
+                    var entries = (await ledger.AllEntriesAsync(c)).Where(e => e.OperationKey == key && e.Type == EntryType.Consume).ToList();
+                    var result = await ledger.ReverseAsync(new ReverseRequest(c, entries[0].EntryId, entries));
+                    var expected = model.Reverse(draws, !reversedKeys.Add(key), now);
+                    AssertSame(expected, Project(result), where);
+                    Reached("reversal refused as done before", expected.Refusal == LedgerRefusal.AlreadyReversed);
+                    Reached("reversal of an expired lot", expected.ExpiredBack > 0);
+                    Reached("reversal of a refunded lot", expected.Clawed > 0);
+                    Reached("reversal restored", expected.Restored > 0);
                     break;
                 }
 
@@ -464,6 +491,15 @@ public sealed class LedgerModelRun(ILedgerUnderTest ledger, ManualTimeProvider c
 
     private static ReferenceLedger.Answer Project(RetireResult r) => new() { Refusal = r.Refusal, Retired = r.Retired };
 
+    private static ReferenceLedger.Answer Project(ReverseResult r) => new()
+    {
+        Refusal = r.Refusal,
+        Restored = r.Restored,
+        ExpiredBack = r.Expired,
+        Clawed = r.Clawed,
+        Draws = r.Draws.Select(d => (d.LotId, d.Feature, d.Amount)).ToList(),
+    };
+
     private static ReferenceLedger.Answer Project(CountResult r) => new() { Refusal = r.Refusal, Level = r.Level };
 
     private sealed record Keyed(LedgerResult First, Func<Task<LedgerResult>> Call, Func<Task<LedgerResult>> Reuse);
@@ -499,5 +535,7 @@ public sealed class LedgerModelRun(ILedgerUnderTest ledger, ManualTimeProvider c
     private sealed record ReplayStep(int Index) : Step;
 
     private sealed record KeyReuseStep(int Index) : Step;
+
+    private sealed record ReverseStep(int Index) : Step;
 }
 

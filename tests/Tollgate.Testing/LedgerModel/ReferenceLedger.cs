@@ -68,6 +68,8 @@ public sealed class ReferenceLedger(IReadOnlyDictionary<string, BurnOrder> burnO
         public long Released { get; init; }
         public HoldStatus? Status { get; init; }
         public long Clawed { get; init; }
+        public long Restored { get; init; }
+        public long ExpiredBack { get; init; }
         public long RevokedFromHolds { get; init; }
         public long DebtCreated { get; init; }
         public long Retired { get; init; }
@@ -301,10 +303,39 @@ public sealed class ReferenceLedger(IReadOnlyDictionary<string, BurnOrder> burnO
         return new Answer { Level = next };
     }
 
-    // Extension point, issue 15 (POST /v1/usage/{entry_id}/reverse): a reversal is not in the engine yet. When it
-    // lands, add Reverse(entry) here — the reversed consume's units go back to the lots it drew from (into expiry at
-    // once where the lot has expired, against debt first where a clawback made some) — and a ReverseStep to
-    // LedgerModelRun's generator. Until then neither side has it, so nothing is compared.
+    /// <summary>Puts back what a consume took (<paramref name="draws"/>), once (<paramref name="reversed"/> before: refused).
+    /// A lot past its expiry gets nothing (its part is expired); a lot gets back at most what it has spent and still
+    /// owns (amount − remaining − held − clawed − expired): a refund took the rest (clawed). Debt is not touched.</summary>
+    public Answer Reverse(IReadOnlyList<(string LotId, string Feature, long Amount)> draws, bool reversed, DateTimeOffset now)
+    {
+        if (reversed)
+        {
+            return new Answer { Refusal = LedgerRefusal.AlreadyReversed };
+        }
+
+        long restored = 0, expired = 0, clawed = 0;
+        var back = new List<(string, string, long)>();
+        foreach (var (lotId, feature, amount) in draws)
+        {
+            var lot = _lots.Single(l => l.Id == lotId);
+            if (lot.ExpiresAt <= now)
+            {
+                expired += amount;
+                continue;
+            }
+
+            var give = Math.Clamp(lot.Amount - lot.Remaining - lot.Held - lot.Clawed - lot.Expired, 0, amount);
+            clawed += amount - give;
+            if (give > 0)
+            {
+                lot.Remaining += give;
+                restored += give;
+                back.Add((lotId, feature, give));
+            }
+        }
+
+        return new Answer { Restored = restored, ExpiredBack = expired, Clawed = clawed, Draws = back };
+    }
 
     private static Answer Describe(HoldState hold) => new()
     {

@@ -23,6 +23,9 @@ public static class Refusals
         GateRefusal.IdempotencyKeyReused => TollgateRefusal.IdempotencyKeyReused,
         GateRefusal.HoldNotFound => TollgateRefusal.HoldNotFound,
         GateRefusal.HoldNotActive => TollgateRefusal.HoldNotActive,
+        GateRefusal.EntryNotFound => TollgateRefusal.FromCode("entry_not_found"),
+        GateRefusal.AlreadyReversed => TollgateRefusal.FromCode("already_reversed"),
+        GateRefusal.NotReversible => TollgateRefusal.FromCode("not_reversible"),
         _ => TollgateRefusal.InvalidRequest,
     };
 
@@ -51,6 +54,8 @@ public static class Refusals
         TollgateRefusalKind.HoldNotActive or TollgateRefusalKind.NotEligible or TollgateRefusalKind.Conflict => StatusCodes.Status409Conflict,
         TollgateRefusalKind.ProviderError => StatusCodes.Status502BadGateway,
         TollgateRefusalKind.Other when refusal.Code == "not_supported" => StatusCodes.Status409Conflict,
+        TollgateRefusalKind.Other when refusal.Code == "entry_not_found" => StatusCodes.Status404NotFound,
+        TollgateRefusalKind.Other when refusal.Code is "already_reversed" or "not_reversible" => StatusCodes.Status409Conflict,
         _ => StatusCodes.Status400BadRequest,
     };
 
@@ -75,6 +80,8 @@ public static class Refusals
         TollgateRefusalKind.Conflict => "The request conflicts with the subscription's state.",
         TollgateRefusalKind.InvalidRequest => "The request is not valid.",
         TollgateRefusalKind.Other when refusal.Code == "not_supported" => "The provider has no web checkout.",
+        TollgateRefusalKind.Other when refusal.Code == "already_reversed" => "The usage was reversed before.",
+        TollgateRefusalKind.Other when refusal.Code == "not_reversible" => "The entry is not a usage that can be reversed.",
         _ when ApiStatus(refusal) == StatusCodes.Status404NotFound => "Not found.",
         _ => "The request was refused.",
     };

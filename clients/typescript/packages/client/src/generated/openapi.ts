@@ -146,6 +146,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/usage/{entry_id}/reverse": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["reverseUsage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/holds": {
         parameters: {
             query?: never;
@@ -674,6 +690,12 @@ export interface components {
             /** Format: date-time */
             created_at: string;
         };
+        /** @description A lot's share of an entry: which grant paid for a debit (or received a grant, a return, a restore). Positive. */
+        DrawView: {
+            lot_id: string;
+            /** Format: int64 */
+            amount: number;
+        };
         EndpointBody: {
             url?: string;
             events?: string[];
@@ -710,7 +732,7 @@ export interface components {
             at: string;
             feature: string;
             /** @enum {string} */
-            type: "grant" | "consume" | "hold" | "settle" | "release" | "expire" | "clawback" | "debt" | "adjust" | "count";
+            type: "grant" | "consume" | "hold" | "settle" | "release" | "expire" | "clawback" | "debt" | "adjust" | "count" | "reverse";
             /** Format: int64 */
             amount: number;
             /** Format: int64 */
@@ -719,6 +741,7 @@ export interface components {
             hold_id?: string;
             /** Format: int64 */
             units?: number;
+            draws: components["schemas"]["DrawView"][];
         };
         EventView: {
             id: string;
@@ -847,6 +870,26 @@ export interface components {
         ReleaseView: {
             id: string;
             status: string;
+        };
+        ReverseDrawView: {
+            lot_id: string;
+            feature: string;
+            /** Format: int64 */
+            amount: number;
+        };
+        /**
+         * @description What a reversal put back: Restored units into live lots; Expired not,
+         *                 their lot having expired (or its period ended) since; Clawed not, their lot refunded since.
+         */
+        ReverseView: {
+            entry_id: string;
+            /** Format: int64 */
+            restored: number;
+            /** Format: int64 */
+            expired: number;
+            /** Format: int64 */
+            clawed: number;
+            draws: components["schemas"]["ReverseDrawView"][];
         };
         SecretView: {
             secret: string;
@@ -1730,6 +1773,115 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         code: "concurrency_limit";
+                    };
+                };
+            };
+            /** @description internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error";
+                    };
+                };
+            };
+            /** @description unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unavailable";
+                    };
+                };
+            };
+        };
+    };
+    reverseUsage: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The same key with the same body replays the first response; with another body: 422 idempotency_key_reused. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                entry_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReverseView"];
+                };
+            };
+            /** @description invalid_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "invalid_request";
+                    };
+                };
+            };
+            /** @description unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
+                };
+            };
+            /** @description entry_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "entry_not_found";
+                    };
+                };
+            };
+            /** @description already_reversed, not_reversible */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "already_reversed" | "not_reversible";
+                    };
+                };
+            };
+            /** @description idempotency_key_reused */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "idempotency_key_reused";
                     };
                 };
             };
