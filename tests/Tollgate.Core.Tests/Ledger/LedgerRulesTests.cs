@@ -91,6 +91,52 @@ public sealed class LedgerRulesTests
     }
 
     [Fact]
+    public void Rule_ReversingASpilledUsage_WritesOneEntryPerFeature_TakingBackItsUnits_AndAnswersWithTheFirst()
+    {
+        var allowance = Grant("msgs", 3);
+        var credits = Grant("credits", 10);
+        var before = _ledger.NewEntries.Count;
+        _rules.Consume(_ledger, new ConsumeRequest(Customer, "msgs", 5, Key()) { Spill = new Spill("credits", 2) }, Now);
+        var usage = EntriesFrom(before);
+        var reverseFrom = _ledger.NewEntries.Count;
+
+        var reversed = _rules.Reverse(_ledger, new ReverseRequest(Customer, usage[0].EntryId, usage), Now);
+        var again = _rules.Reverse(_ledger, new ReverseRequest(Customer, usage[0].EntryId, usage), Now);
+
+        var entries = EntriesFrom(reverseFrom);
+        Assert.Equal(
+            [("msgs", EntryType.Reverse, 3L, (long?)-5), ("credits", EntryType.Reverse, 4L, (long?)-4)],
+            entries.Select(e => (e.Feature, e.Type, e.Amount, e.Units)));
+        Assert.Equal((entries[0].EntryId, 7L, 0L, 0L), (reversed.ReverseEntryId, reversed.Restored, reversed.Expired, reversed.Clawed));
+        Assert.Equal([(allowance.LotId, 3L), (credits.LotId, 4L)], reversed.Draws.Select(d => (d.LotId, d.Amount)));
+        Assert.Equal((3L, 10L), (_ledger.Lot(allowance.LotId!).Remaining, _ledger.Lot(credits.LotId!).Remaining));
+        Assert.Equal(LedgerRefusal.AlreadyReversed, again.Refusal);
+        Assert.Equal(2, EntriesFrom(reverseFrom).Count);
+    }
+
+    [Fact]
+    public void Rule_AReversalGivesALotBackOnlyWhatItStillOwns_TheRefundedRestIsReportedClawed_AnExpiredLotNothing()
+    {
+        var refunded = Grant("credits", 10, sourceRef: "pay_1");
+        var expiring = Grant("credits", 5, sourceRef: "pay_2", expiresAt: Now.AddHours(1));
+        var before = _ledger.NewEntries.Count;
+        // The lot that expires first burns first: 5 from pay_2, then 3 from pay_1.
+        _rules.Consume(_ledger, new ConsumeRequest(Customer, "credits", 8, Key()), Now);
+        var usage = EntriesFrom(before);
+        _rules.Consume(_ledger, new ConsumeRequest(Customer, "credits", 6, Key()), Now);      // pay_1 spends 6 more: 1 left
+        _rules.Clawback(_ledger, new ClawbackRequest(Customer, "pay_1", Key()), Now);           // the 1 left is clawed, 9 spent become debt
+        _clock.Advance(TimeSpan.FromHours(2));                                                   // pay_2 has expired
+
+        var reversed = _rules.Reverse(_ledger, new ReverseRequest(Customer, usage[0].EntryId, usage), Now);
+
+        // The refund took all of pay_1 (what was left, and the spent rest as debt): nothing goes back to it, and the 3
+        // are reported clawed; the expired pay_2 is not revived.
+        Assert.Equal((0L, 5L, 3L), (reversed.Restored, reversed.Expired, reversed.Clawed));
+        Assert.Equal((0L, 0L), (_ledger.Lot(expiring.LotId!).Remaining, _ledger.Lot(refunded.LotId!).Remaining));
+        Assert.Empty(reversed.Draws);
+    }
+
+    [Fact]
     public void Rule_SettlingASpilledHold_WritesSettleEntries_OwnFeatureFirst_WithWhatEachFeatureUsed_AndReturnsOnlyWhatMoved()
     {
         var allowance = Grant("msgs", 3);
