@@ -232,38 +232,7 @@ public sealed class PostgresGrowthPlanTests : GrowthPlanTests
         return string.Join(Environment.NewLine, lines);
     }
 
-    private static async Task FillAsync(NpgsqlConnection connection, string table)
-    {
-        var columns = new List<(string Name, string Type)>();
-        await using (var describe = new NpgsqlCommand(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
-            connection))
-        {
-            describe.Parameters.AddWithValue(table);
-            await using var reader = await describe.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
-            {
-                columns.Add((reader.GetString(0), reader.GetString(1)));
-            }
-        }
-
-        var shape = Shapes[table];
-        var values = columns.Select(c => shape.TryGetValue(c.Name, out var value) ? value : c.Name == "provider" ? "'creem'" : c.Type switch
-        {
-            "bigint" or "integer" => "i",
-            "boolean" => "i % 2 = 0",
-            "timestamp with time zone" => "timestamptz '2026-01-01' + i * interval '1 minute'",
-            _ => $"'{c.Name}-' || i",
-        });
-        await using var fill = new NpgsqlCommand(
-            $"INSERT INTO {table} ({string.Join(", ", columns.Select(c => c.Name))}) SELECT {string.Join(", ", values)} FROM generate_series(1, 20000) i",
-            connection);
-        await fill.ExecuteNonQueryAsync();
-        // Vacuumed as well as analysed: the visibility map lets the counts be answered from the index alone, as on a
-        // table autovacuum has seen.
-        await using var vacuum = new NpgsqlCommand($"VACUUM ANALYZE {table}", connection);
-        await vacuum.ExecuteNonQueryAsync();
-    }
+    private static Task FillAsync(NpgsqlConnection connection, string table) => PlanTables.FillAsync(connection, table, 20000, Shapes[table]);
 
     protected override bool ScansATable(string plan) => plan.Contains("Seq Scan", StringComparison.Ordinal);
 

@@ -120,36 +120,7 @@ public sealed class PostgresLookupPlanTests : LookupPlanTests
         return await ReadPlanAsync(connection, "EXPLAIN " + sql, 0);
     }
 
-    /// <summary>The planner's choice on an empty table says nothing (every estimate is a default): the table gets
-    /// 5,000 rows of distinct values, generated from its columns' types, and fresh statistics. Every row is Creem's, as
-    /// on a single-provider install, where the provider column narrows nothing.</summary>
-    private static async Task FillAsync(NpgsqlConnection connection, string table)
-    {
-        var columns = new List<(string Name, string Type)>();
-        await using (var describe = new NpgsqlCommand(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
-            connection))
-        {
-            describe.Parameters.AddWithValue(table);
-            await using var reader = await describe.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
-            {
-                columns.Add((reader.GetString(0), reader.GetString(1)));
-            }
-        }
-
-        var values = columns.Select(c => c.Name == "provider" ? "'creem'" : c.Type switch
-        {
-            "bigint" or "integer" => "i",
-            "boolean" => "i % 2 = 0",
-            "timestamp with time zone" => "timestamptz '2026-01-01' + i * interval '1 minute'",
-            _ => $"'{c.Name}-' || i",
-        });
-        await using var fill = new NpgsqlCommand(
-            $"INSERT INTO {table} ({string.Join(", ", columns.Select(c => c.Name))}) SELECT {string.Join(", ", values)} FROM generate_series(1, 5000) i; ANALYZE {table}",
-            connection);
-        await fill.ExecuteNonQueryAsync();
-    }
+    private static Task FillAsync(NpgsqlConnection connection, string table) => PlanTables.FillAsync(connection, table, 5000);
 
     protected override bool ScansATable(string plan) => plan.Contains("Seq Scan", StringComparison.Ordinal);
 
