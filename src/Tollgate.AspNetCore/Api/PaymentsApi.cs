@@ -4,6 +4,8 @@ using Tollgate.Core.Payments;
 using Tollgate.Core.Subscriptions;
 using Tollgate.Core.Usage;
 using Tollgate.Server.Api.Http;
+using Tollgate.Server.Sessions;
+using Tollgate.Server.Hosting;
 using Tollgate.Server.Payments;
 
 namespace Tollgate.Server.Api;

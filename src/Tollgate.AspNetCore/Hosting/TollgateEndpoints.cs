@@ -7,7 +7,7 @@ using Tollgate.Server.Export;
 using Tollgate.Server.Health;
 using Tollgate.Server.Hosting;
 using Tollgate.Server.Pages.Sandbox;
-using Tollgate.Server.Web;
+using Tollgate.Server.Pages.Shared;
 
 namespace Microsoft.AspNetCore.Builder;
 

@@ -10,9 +10,10 @@ using Tollgate.Core.Usage;
 using Tollgate.Server.Api.Http;
 using Tollgate.Server.Health;
 using Tollgate.Server.Hosting;
+using Tollgate.Server.Sessions;
 using Tollgate.Server.Payments;
-using Tollgate.Server.Web;
 using Tollgate.Storage;
+using Tollgate.Server.Pages.Shared;
 
 namespace Microsoft.Extensions.DependencyInjection;
 

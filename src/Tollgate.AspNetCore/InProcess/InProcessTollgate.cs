@@ -5,7 +5,8 @@ using Tollgate.Core.Payments;
 using Tollgate.Core.Usage;
 using Tollgate.Server.Api;
 using Tollgate.Server.Api.Http;
-using Tollgate.Server.Payments;
+using Tollgate.Server.Sessions;
+using Tollgate.Server.Hosting;
 using Tollgate.Storage;
 using CorePrice = Tollgate.Core.Payments.ShownPrice;
 

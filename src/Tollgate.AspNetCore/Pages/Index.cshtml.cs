@@ -3,8 +3,9 @@ using Microsoft.AspNetCore.Mvc;
 using Tollgate.Core.Customers;
 using Tollgate.Core.Payments;
 using Tollgate.Providers.Sandbox;
-using Tollgate.Server.Payments;
-using Tollgate.Server.Web;
+using Tollgate.Server.Sessions;
+using Tollgate.Server.Pages.Shared;
+using Tollgate.Server.Hosting;
 
 namespace Tollgate.Server.Pages;
 

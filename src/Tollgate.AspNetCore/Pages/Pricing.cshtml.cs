@@ -4,7 +4,8 @@ using Tollgate.Core.Payments;
 using Tollgate.Core.Subscriptions;
 using Tollgate.Core.Usage;
 using Tollgate.Providers.Sandbox;
-using Tollgate.Server.Web;
+using Tollgate.Server.Sessions;
+using Tollgate.Server.Pages.Shared;
 
 namespace Tollgate.Server.Pages;
 

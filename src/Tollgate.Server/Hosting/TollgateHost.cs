@@ -7,7 +7,7 @@ namespace Tollgate.Server.Hosting;
 /// <c>MapTollgate()</c> (Tollgate.AspNetCore), plus what only a whole server owns: its URL, JSON defaults, HSTS, OpenAPI.</summary>
 public static class TollgateHost
 {
-    public const string DefaultUrl = Payments.PublicUrls.DefaultUrl;
+    public const string DefaultUrl = PublicUrls.DefaultUrl;
 
     /// <param name="configure">Lets a test host change the builder before Tollgate reads it (a test server, a fake clock, settings).</param>
     public static async Task<WebApplication> CreateAsync(string[] args, Action<WebApplicationBuilder>? configure = null,

@@ -135,7 +135,7 @@ public sealed class EmbeddedApp : IAsyncDisposable
         }
 
         // The Sandbox posts its webhooks to the app itself; in a test server that goes through the in-memory handler.
-        app.Services.GetRequiredService<Tollgate.Server.Payments.PublicUrls>().SelfHandler = app.GetTestServer().CreateHandler();
+        app.Services.GetRequiredService<Tollgate.Server.Hosting.PublicUrls>().SelfHandler = app.GetTestServer().CreateHandler();
         return new EmbeddedApp(app, database, null);
     }
 

@@ -2,7 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
-using Tollgate.Server.Payments;
+using Tollgate.Server.Sessions;
 using Tollgate.Server.Tests.Support;
 using Tollgate.Storage;
 

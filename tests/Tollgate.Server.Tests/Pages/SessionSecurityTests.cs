@@ -174,7 +174,7 @@ public abstract partial class SessionSecurityTests
         });
         var guesser = new Browser(app, forwardedFor: "203.0.113.7");
         var statuses = new List<HttpStatusCode>();
-        for (var attempt = 0; attempt < Web.EdgeSecurity.AdminLoginAttempts + 1; attempt++)
+        for (var attempt = 0; attempt < Hosting.EdgeSecurity.AdminLoginAttempts + 1; attempt++)
         {
             using var response = await guesser.PostFormAsync("/admin/login", "/admin/login", KeyValuePair.Create("key", $"wrong-key-{attempt:D4}-abcdef"));
             statuses.Add(response.StatusCode);
@@ -184,7 +184,7 @@ public abstract partial class SessionSecurityTests
         using var operatorSignIn = await new Browser(app, forwardedFor: "198.51.100.9").PostFormAsync("/admin/login", "/admin/login",
             KeyValuePair.Create("key", AdminKey));
 
-        Assert.Equal(Enumerable.Repeat(HttpStatusCode.Unauthorized, Web.EdgeSecurity.AdminLoginAttempts), statuses.Take(Web.EdgeSecurity.AdminLoginAttempts));
+        Assert.Equal(Enumerable.Repeat(HttpStatusCode.Unauthorized, Hosting.EdgeSecurity.AdminLoginAttempts), statuses.Take(Hosting.EdgeSecurity.AdminLoginAttempts));
         Assert.Equal(HttpStatusCode.TooManyRequests, statuses[^1]);
         Assert.Equal(HttpStatusCode.TooManyRequests, rightKeyFromGuesser.StatusCode);
         Assert.True(rightKeyFromGuesser.Headers.RetryAfter is not null);

@@ -2,7 +2,8 @@ using System.Text.RegularExpressions;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Subscriptions;
-using Tollgate.Server.Web;
+using Tollgate.Server.Pages.Shared;
+using Tollgate.Server.Pages.Portal;
 
 namespace Tollgate.Server.Tests.Pages;
 

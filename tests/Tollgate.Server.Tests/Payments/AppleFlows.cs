@@ -660,7 +660,7 @@ public abstract class AppleFlows : IAsyncLifetime
         request["data"]!["consumptionRequestReason"] = "FULFILLMENT_ISSUE";
         await NotifyAsync(request);
 
-        var sessions = App.Services.GetRequiredService<Tollgate.Server.Web.AdminSessions>();
+        var sessions = App.Services.GetRequiredService<Tollgate.Server.Sessions.AdminSessions>();
         var http = new Microsoft.AspNetCore.Http.DefaultHttpContext();
         sessions.SignIn(http);
         var html = await PageAsync(http.Response.Headers.SetCookie.ToString().Split(';')[0], "/admin/payments");

@@ -1,7 +1,7 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
-using Tollgate.Server.Payments;
+using Tollgate.Server.Sessions;
 using Tollgate.Storage;
 using Tollgate.Testing;
 

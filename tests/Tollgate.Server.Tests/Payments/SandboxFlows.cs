@@ -285,7 +285,7 @@ public abstract class SandboxFlows : AppTestBase
         await App.SendAsync(HttpMethod.Put, $"/v1/customers/{c}", "{}");
 
         var portal = await Json.ReadAsync(await App.PostAsync($"/v1/customers/{c}/portal", null), 200);
-        var tokens = App.Services.GetRequiredService<Server.Payments.PortalTokens>();
+        var tokens = App.Services.GetRequiredService<Server.Sessions.PortalTokens>();
         var token = Uri.UnescapeDataString(new Uri((string)portal["url"]!).Query.Split("token=")[1]);
 
         Assert.Equal((c, (string?)null), await tokens.ValidateAsync(token, CancellationToken.None));

@@ -65,7 +65,7 @@ public sealed class TollgateApp : IAsyncDisposable
         });
         await app.StartAsync();
         // The Sandbox posts its webhooks to the server itself; in a test server that goes through the in-memory handler.
-        app.Services.GetRequiredService<Tollgate.Server.Payments.PublicUrls>().SelfHandler = app.GetTestServer().CreateHandler();
+        app.Services.GetRequiredService<Tollgate.Server.Hosting.PublicUrls>().SelfHandler = app.GetTestServer().CreateHandler();
         return new TollgateApp(app, database, clock);
     }
 

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Mvc;
 using Tollgate.Core.Common;
 using Tollgate.Core.Events;
-using Tollgate.Server.Web;
+using Tollgate.Server.Pages.Shared;
 using Tollgate.Storage;
 
 namespace Tollgate.Server.Pages.Admin;

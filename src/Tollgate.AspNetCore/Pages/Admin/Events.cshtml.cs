@@ -1,5 +1,5 @@
 using Tollgate.Core.Events;
-using Tollgate.Server.Web;
+using Tollgate.Server.Pages.Shared;
 
 namespace Tollgate.Server.Pages.Admin;
 

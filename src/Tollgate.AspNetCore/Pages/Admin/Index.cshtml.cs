@@ -1,7 +1,7 @@
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Subscriptions;
-using Tollgate.Server.Web;
+using Tollgate.Server.Pages.Shared;
 
 namespace Tollgate.Server.Pages.Admin;
 

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Mvc;
-using Tollgate.Server.Web;
+using Tollgate.Server.Sessions;
+using Tollgate.Server.Pages.Shared;
 
 namespace Tollgate.Server.Pages.Admin;
 

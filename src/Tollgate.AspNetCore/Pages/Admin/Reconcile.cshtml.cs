@@ -1,6 +1,6 @@
 using Tollgate.Server.Hosting;
 using Tollgate.Server.Reconciliation;
-using Tollgate.Server.Web;
+using Tollgate.Server.Pages.Shared;
 using Tollgate.Storage;
 
 namespace Tollgate.Server.Pages.Admin;

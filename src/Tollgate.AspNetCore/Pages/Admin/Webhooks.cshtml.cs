@@ -1,6 +1,6 @@
 using Tollgate.Core.Common;
 using Tollgate.Core.Payments;
-using Tollgate.Server.Web;
+using Tollgate.Server.Pages.Shared;
 
 namespace Tollgate.Server.Pages.Admin;
 

@@ -1,7 +1,8 @@
 using Microsoft.AspNetCore.Mvc;
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Payments;
-using Tollgate.Server.Web;
+using Tollgate.Server.Sessions;
+using Tollgate.Server.Pages.Shared;
 
 namespace Tollgate.Server.Pages.Checkout;
 

@@ -2,7 +2,7 @@ using Tollgate.Core.Catalog;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Usage;
-using Tollgate.Server.Web;
+using Tollgate.Server.Pages.Shared;
 
 namespace Tollgate.Server.Pages.Portal;
 

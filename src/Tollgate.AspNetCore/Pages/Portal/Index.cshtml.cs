@@ -5,9 +5,11 @@ using Tollgate.Core.Payments;
 using Tollgate.Core.Subscriptions;
 using Tollgate.Core.Usage;
 using Tollgate.Providers.Sandbox;
+using Tollgate.Server.Sessions;
+using Tollgate.Server.Pages.Shared;
+using Tollgate.Server.Hosting;
 using Tollgate.Server.Payments;
 using ActionResult = Tollgate.Server.Payments.ActionResult;
-using Tollgate.Server.Web;
 
 namespace Tollgate.Server.Pages.Portal;
 

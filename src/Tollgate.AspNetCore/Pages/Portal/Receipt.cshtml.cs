@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Mvc;
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Payments;
-using Tollgate.Server.Web;
+using Tollgate.Server.Pages.Shared;
 
 namespace Tollgate.Server.Pages.Portal;
 

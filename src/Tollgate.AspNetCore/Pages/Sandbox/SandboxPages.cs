@@ -2,7 +2,7 @@ using System.Net;
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Payments.Sandbox;
 using Tollgate.Providers.Sandbox;
-using Tollgate.Server.Web;
+using Tollgate.Server.Pages.Shared;
 
 namespace Tollgate.Server.Pages.Sandbox;
 

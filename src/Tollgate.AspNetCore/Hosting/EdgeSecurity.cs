@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Threading.RateLimiting;
 
-namespace Tollgate.Server.Web;
+namespace Tollgate.Server.Hosting;
 
 /// <summary>
 /// Request logging that never prints a query string (a portal link carries its token there), and the admin sign-in's

@@ -1,8 +1,7 @@
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Tollgate.Server.Hosting;
 
-namespace Tollgate.Server.Payments;
+namespace Tollgate.Server.Hosting;
 
 /// <summary>
 /// Where Tollgate can be reached: the configured <c>Tollgate__PublicBaseUrl</c> for links handed out, else the first

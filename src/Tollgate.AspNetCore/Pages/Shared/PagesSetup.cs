@@ -2,8 +2,10 @@ using System.Text.Encodings.Web;
 using System.Text.Unicode;
 using Microsoft.AspNetCore.Mvc.ApplicationParts;
 using Microsoft.Extensions.WebEncoders;
+using Tollgate.Server.Pages.Checkout;
+using Tollgate.Server.Sessions;
 
-namespace Tollgate.Server.Web;
+namespace Tollgate.Server.Pages.Shared;
 
 /// <summary>
 /// The server-rendered pages (Razor Pages): landing, pricing, checkout return, customer portal, admin console, and

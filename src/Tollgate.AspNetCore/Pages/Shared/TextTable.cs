@@ -1,6 +1,6 @@
 using System.Collections.Frozen;
 
-namespace Tollgate.Server.Web;
+namespace Tollgate.Server.Pages.Shared;
 
 /// <summary>The strings of <see cref="Texts"/>: one row per key, English and Simplified Chinese side by side, so a
 /// string cannot exist in one language only. Placeholders are <c>{0}</c>, <c>{1}</c>… in both.</summary>

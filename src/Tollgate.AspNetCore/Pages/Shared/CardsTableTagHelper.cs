@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Razor.TagHelpers;
 
-namespace Tollgate.Server.Web;
+namespace Tollgate.Server.Pages.Shared;
 
 /// <summary>
 /// <c>&lt;table tg-cards&gt;</c>: a table whose rows become cards on a phone. Each body cell gets its column's header

@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Tollgate.Core.Idempotency;
 
-namespace Tollgate.Server.Payments;
+namespace Tollgate.Server.Sessions;
 
 /// <summary>
 /// Signed, short-lived links to a customer's portal: <c>base64url(customer|expiry).base64url(HMAC-SHA256)</c>. The

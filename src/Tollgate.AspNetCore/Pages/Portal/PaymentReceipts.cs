@@ -1,8 +1,9 @@
 using System.Text.Json;
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Payments;
+using Tollgate.Server.Pages.Shared;
 
-namespace Tollgate.Server.Web;
+namespace Tollgate.Server.Pages.Portal;
 
 /// <summary>One payment as its customer sees it in the portal: what, when, how much, what became of it (refunds,
 /// disputes), the provider's order number and, where the provider made one, its own receipt or invoice page.</summary>

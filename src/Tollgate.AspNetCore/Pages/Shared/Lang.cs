@@ -1,6 +1,6 @@
 using Microsoft.Net.Http.Headers;
 
-namespace Tollgate.Server.Web;
+namespace Tollgate.Server.Pages.Shared;
 
 /// <summary>The languages the pages speak. Chosen by the visitor's switch (a cookie), else by <c>Accept-Language</c>.</summary>
 public enum Lang

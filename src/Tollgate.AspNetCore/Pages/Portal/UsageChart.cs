@@ -2,8 +2,9 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using Tollgate.Core.Usage;
+using Tollgate.Server.Pages.Shared;
 
-namespace Tollgate.Server.Web;
+namespace Tollgate.Server.Pages.Portal;
 
 /// <summary>
 /// A usage chart as server-rendered SVG: one bar per day of the period, its height the total used so far (the day's

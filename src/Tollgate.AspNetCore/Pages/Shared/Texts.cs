@@ -3,7 +3,7 @@ using System.Globalization;
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Subscriptions;
 
-namespace Tollgate.Server.Web;
+namespace Tollgate.Server.Pages.Shared;
 
 /// <summary>
 /// Every visible string of the pages, in English and Simplified Chinese, and the formatting of numbers, money and

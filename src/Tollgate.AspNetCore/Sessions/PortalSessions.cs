@@ -1,6 +1,5 @@
-using Tollgate.Server.Payments;
 
-namespace Tollgate.Server.Web;
+namespace Tollgate.Server.Sessions;
 
 /// <summary>Who the portal is open for: the customer of a valid portal token, or why there is none.</summary>
 /// <param name="Problem"><c>none</c> (no token at all), <c>malformed</c>, <c>forged</c>, <c>expired</c> or <c>revoked</c>.</param>

@@ -1,8 +1,13 @@
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Common;
 using Tollgate.Core.Payments;
+using Tollgate.Server.Pages.Shared;
+using Tollgate.Server.Sessions;
 
-namespace Tollgate.Server.Web;
+namespace Tollgate.Server.Pages.Checkout;
+
+// This namespace is named Checkout too; the alias keeps the engine's Checkout the one meant here.
+using Checkout = Tollgate.Core.Payments.Checkout;
 
 /// <summary>What the checkout return page shows: the checkout's status as the provider's webhook left it, and what
 /// the purchase granted once it is applied. No ids of the customer, no provider secrets.</summary>

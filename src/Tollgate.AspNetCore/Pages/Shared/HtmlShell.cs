@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace Tollgate.Server.Web;
+namespace Tollgate.Server.Pages.Shared;
 
 /// <summary>
 /// The pages' frame for HTML written outside Razor: the error pages (written where the request failed, without

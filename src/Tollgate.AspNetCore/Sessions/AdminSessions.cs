@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Tollgate.Server.Hosting;
 
-namespace Tollgate.Server.Web;
+namespace Tollgate.Server.Sessions;
 
 /// <summary>
 /// The admin console's sign-in. The admin key itself never goes into a cookie: signing in with it sets

@@ -1,4 +1,4 @@
-namespace Tollgate.Server.Web;
+namespace Tollgate.Server.Pages.Shared;
 
 /// <summary>Links within the pages.</summary>
 public static class PageLinks

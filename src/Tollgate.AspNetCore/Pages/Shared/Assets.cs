@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using Microsoft.Net.Http.Headers;
 
-namespace Tollgate.Server.Web;
+namespace Tollgate.Server.Pages.Shared;
 
 /// <summary>
 /// The pages' stylesheet, script and icon, from <c>wwwroot/</c>, embedded in the assembly so they are served whatever

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 
-namespace Tollgate.Server.Web;
+namespace Tollgate.Server.Pages.Admin;
 
 /// <summary>A plain bar chart as server-rendered SVG (revenue per day in the admin console).</summary>
 public static class BarChart

@@ -1,7 +1,7 @@
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Ledger;
 
-namespace Tollgate.Server.Web;
+namespace Tollgate.Server.Pages.Shared;
 
 /// <summary>The catalog as the pages describe it.</summary>
 public static class Catalogs
