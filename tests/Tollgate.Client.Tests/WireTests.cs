@@ -28,7 +28,7 @@ public sealed class WireTests
             "/v1/checkouts" or "/v1/checkouts/chk_1" =>
                 """{"id":"chk_1","provider":"sandbox","provider_checkout_id":"sbx_1","url":"http://127.0.0.1/sandbox/checkout/sbx_1","status":"open","customer_id":"alice","product":"starter_pack","created_at":"2030-01-01T00:00:00+00:00"}""",
             "/v1/access/ensure" => """{"already_has_access":false,"checkout_id":"chk_1","checkout_url":"http://127.0.0.1/sandbox/checkout/sbx_1"}""",
-            "/v1/products" => """{"provider":"sandbox","plans":[{"id":"free","name":"Free","default":true,"features":{"ai_messages":{"enabled":true,"limit":50,"reset":"month"}}}],"packs":[{"id":"starter_pack","name":"Starter pack","credits":100,"once_per_customer":false,"price":{"amount":500,"currency":"USD"}}]}""",
+            "/v1/products" => """{"provider":"sandbox","plans":[{"id":"free","name":"Free","default":true,"features":{"ai_messages":{"enabled":true,"limit":50,"reset":"month"},"credits":{"enabled":true,"grant":500,"reset":"month","rollover":{"max":1000}}}}],"packs":[{"id":"starter_pack","name":"Starter pack","credits":100,"once_per_customer":false,"price":{"amount":500,"currency":"USD"}}]}""",
             _ => """{"id":"alice","metadata":{"team":"a"},"subscriptions":[],"created_at":"2030-01-01T00:00:00+00:00","email":"alice@example.com","plan":"free"}""",
         };
         return Answer.Json(path == "/v1/holds" || path.EndsWith("/grants", StringComparison.Ordinal) || path == "/v1/checkouts" ? 201 : 200, json)(context);
@@ -132,6 +132,7 @@ public sealed class WireTests
         Assert.True(capabilities.Has("feature:x"));
         Assert.False(capabilities.Has("feature:y"));
         Assert.Equal(new FeatureTerms(true, 50, null, "month"), products.Plans.Single().Features["ai_messages"]);
+        Assert.Equal(new FeatureTerms(true, null, 500, "month", new RolloverTerms(1000)), products.Plans.Single().Features["credits"]);
         Assert.Equal(new Price(500, "USD"), products.Packs.Single().Price);
         Assert.Equal(new HoldSettlement("hold_1", HoldState.Settled, 3, 2), settled);
         Assert.Equal(new AccessResult(false, "chk_1", new Uri("http://127.0.0.1/sandbox/checkout/sbx_1")), access);

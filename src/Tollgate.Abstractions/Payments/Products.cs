@@ -28,7 +28,12 @@ public sealed record PlanListing(
 /// <param name="Limit">Allowance per window (metered) or the most at once (count, concurrency).</param>
 /// <param name="Grant">Credits granted each paid period.</param>
 /// <param name="Reset">When the allowance starts again: <c>day</c>, <c>week</c>, <c>month</c> or <c>year</c>.</param>
-public sealed record FeatureTerms(bool Enabled, long? Limit = null, long? Grant = null, string? Reset = null);
+/// <param name="Rollover">Credits of a monthly or yearly plan: how many unused ones carry into the next paid window.</param>
+public sealed record FeatureTerms(bool Enabled, long? Limit = null, long? Grant = null, string? Reset = null, RolloverTerms? Rollover = null);
+
+/// <summary>Catalog <c>rollover: { max }</c> on a plan's credits.</summary>
+/// <param name="Max">The most unused credits carried into the next paid window (a carry carried again included).</param>
+public sealed record RolloverTerms(long Max);
 
 /// <summary>A credit pack of the catalog.</summary>
 /// <param name="Id">Its id, e.g. <c>starter_pack</c>.</param>

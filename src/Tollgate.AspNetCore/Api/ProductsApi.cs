@@ -51,11 +51,16 @@ public sealed record PriceView(long Amount, string Currency, bool? Stale)
     public static PriceView? From(ShownPrice? price) => price is null ? null : new PriceView(price.Amount, price.Currency, price.Stale ? true : null);
 }
 
-public sealed record FeatureSettingView(bool Enabled, long? Limit, long? Grant, string? Reset)
+/// <param name="Rollover">A monthly or yearly plan's credits: unused credits carry into the next paid window, up to its max.</param>
+public sealed record FeatureSettingView(bool Enabled, long? Limit, long? Grant, string? Reset, RolloverView? Rollover = null)
 {
     public static FeatureSettingView From(PlanFeature f) =>
-        new(f.Enabled, f.Limit, f.Grant, f.Limit is null && f.Grant is null || f.Reset == ResetInterval.Never ? null : SnakeCase<ResetInterval>.Name(f.Reset));
+        new(f.Enabled, f.Limit, f.Grant, f.Limit is null && f.Grant is null || f.Reset == ResetInterval.Never ? null : SnakeCase<ResetInterval>.Name(f.Reset),
+            f.RolloverMax is { } max ? new RolloverView(max) : null);
 }
+
+/// <summary>Catalog <c>rollover: { max }</c>: the most unused credits carried into the next paid window.</summary>
+public sealed record RolloverView(long Max);
 
 public sealed record PlanView(string Id, string Name, string? Interval, PriceView? Price, bool Default, bool? Eligible,
     IReadOnlyDictionary<string, FeatureSettingView> Features);

@@ -296,7 +296,7 @@ internal sealed class InProcessTollgate(
                 plans.Add(new PlanListing(plan.Id, plan.Name, plan.IsDefault, plan.Features.Values.ToDictionary(f => f.FeatureId, f =>
                 {
                     var view = FeatureSettingView.From(f);
-                    return new FeatureTerms(view.Enabled, view.Limit, view.Grant, view.Reset);
+                    return new FeatureTerms(view.Enabled, view.Limit, view.Grant, view.Reset, view.Rollover is { } r ? new RolloverTerms(r.Max) : null);
                 }, StringComparer.Ordinal), plan.Interval is { } i ? SnakeCase<BillingInterval>.Name(i) : null, PriceOf(price), eligible));
             }
 

@@ -250,7 +250,14 @@ public static partial class CatalogLoader
                 throw r.Error(featurePath, $"'{featureId}' is not a feature of this catalog", value);
             }
 
-            planFeatures[featureId] = ReadPlanFeature(r, feature, value, featurePath);
+            var planFeature = ReadPlanFeature(r, feature, value, featurePath);
+            if (planFeature.RolloverMax is not null && interval is not (BillingInterval.Month or BillingInterval.Year))
+            {
+                // Only what a paid period left unused carries into the next paid period: a plan without periods has none.
+                throw r.Error(featurePath + ".rollover", "only a monthly or yearly plan's credits roll over into its next paid period", value);
+            }
+
+            planFeatures[featureId] = planFeature;
         }
 
         return new Plan(id, r.OptionalString(map, path, "name") ?? id, isDefault, interval, price, ReadProviders(r, map, path, id),
@@ -271,12 +278,33 @@ public static partial class CatalogLoader
                 r.OnlyKeys(map, path, "limit", "reset");
                 return new PlanFeature(feature.Id, true, r.RequiredLong(map, path, "limit", min: 0), null, ReadReset(r, map, path, required: true));
             case FeatureType.Credits:
-                r.OnlyKeys(map, path, "grant", "reset");
-                return new PlanFeature(feature.Id, true, null, r.RequiredLong(map, path, "grant", min: 1), ReadReset(r, map, path, required: true));
+                r.OnlyKeys(map, path, "grant", "reset", "rollover");
+                var grant = r.RequiredLong(map, path, "grant", min: 1);
+                var reset = ReadReset(r, map, path, required: true);
+                return new PlanFeature(feature.Id, true, null, grant, reset) { RolloverMax = ReadRollover(r, map, path, reset) };
             default:
                 r.OnlyKeys(map, path, "limit");
                 return new PlanFeature(feature.Id, true, r.RequiredLong(map, path, "limit", min: 0), null, ResetInterval.Never);
         }
+    }
+
+    /// <summary><c>rollover: { max: N }</c> on a credits grant that resets: unused credits carry into the next window up to N.</summary>
+    private static long? ReadRollover(NodeReader r, YamlMappingNode map, string path, ResetInterval reset)
+    {
+        if (!r.TryGet(map, "rollover", out var node))
+        {
+            return null;
+        }
+
+        var rolloverPath = path + ".rollover";
+        if (reset == ResetInterval.Never)
+        {
+            throw r.Error(rolloverPath, "a grant that never resets has no next window to roll over into", node);
+        }
+
+        var rollover = r.Mapping(node, rolloverPath, "must be a mapping such as { max: 1000 }");
+        r.OnlyKeys(rollover, rolloverPath, "max");
+        return r.RequiredLong(rollover, rolloverPath, "max", min: 0);
     }
 
     private static ResetInterval ReadReset(NodeReader r, YamlMappingNode map, string path, bool required)

@@ -69,7 +69,13 @@ public sealed record Feature(string Id, string Name, FeatureType Type, long? Cre
 
 /// <summary>A plan's setting for one feature. <paramref name="Enabled"/> for booleans; <paramref name="Limit"/> for
 /// metered (per <paramref name="Reset"/>), count and concurrency; <paramref name="Grant"/> for credits (per <paramref name="Reset"/>).</summary>
-public sealed record PlanFeature(string FeatureId, bool Enabled, long? Limit, long? Grant, ResetInterval Reset);
+public sealed record PlanFeature(string FeatureId, bool Enabled, long? Limit, long? Grant, ResetInterval Reset)
+{
+    /// <summary>Credits of a monthly or yearly plan only (catalog <c>rollover: { max: N }</c>): how many unused credits of
+    /// the window that just ended carry into the next paid window, at most (a carry of a carry included). Null: none
+    /// carry.</summary>
+    public long? RolloverMax { get; init; }
+}
 
 /// <param name="Includes">Another plan whose features this one copies and whose <c>plan:</c> capability it also
 /// grants (a yearly or lifetime variant of a monthly plan).</param>

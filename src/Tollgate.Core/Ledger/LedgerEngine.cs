@@ -492,6 +492,7 @@ public sealed class LedgerEngine : IAsyncDisposable
                 g.Select(o => o.HoldId).OfType<string>().Distinct(StringComparer.Ordinal).ToList())
             {
                 LotIds = g.SelectMany(o => o.LotIds).Distinct(StringComparer.Ordinal).ToList(),
+                SourcePrefixes = g.SelectMany(o => o.Due?.Carries.Select(c => c.SourcePrefix) ?? []).Distinct(StringComparer.Ordinal).ToList(),
             })
             .ToList();
         var apiKeys = loadKeys
@@ -617,6 +618,11 @@ public sealed class LedgerEngine : IAsyncDisposable
         foreach (var grant in due.Grants)
         {
             _rules.Grant(ledger, grant, now);
+        }
+
+        foreach (var carry in due.Carries)
+        {
+            _rules.Carry(ledger, carry, now);
         }
 
         if (due.Retire is { } retire)

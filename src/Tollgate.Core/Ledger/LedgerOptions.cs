@@ -23,7 +23,7 @@ public sealed record LedgerOptions
 
     public static int DefaultPriority(LotSource source) => source switch
     {
-        LotSource.SubscriptionPeriod or LotSource.PlanAllowance => 0,
+        LotSource.SubscriptionPeriod or LotSource.PlanAllowance or LotSource.Rollover => 0,
         LotSource.Promo => 10,
         _ => 20,
     };

@@ -17,6 +17,10 @@ public enum LotSource
 
     /// <summary>A promotional gift.</summary>
     Promo,
+
+    /// <summary>Unused plan credits of the window that just ended, carried into the next paid window (catalog
+    /// <c>rollover</c>); its source_ref is the ended period's, so a refund of that period takes it back too.</summary>
+    Rollover,
 }
 
 public enum EntryType
@@ -142,6 +146,10 @@ public sealed record CustomerLoad(
 {
     /// <summary>Lots to load in any state (those a reversal puts units back into).</summary>
     public IReadOnlyCollection<string> LotIds { get; init; } = [];
+
+    /// <summary>Source ref prefixes whose lots are loaded in any state (a subscription's periods, whose ended lots a
+    /// rollover carries from).</summary>
+    public IReadOnlyCollection<string> SourcePrefixes { get; init; } = [];
 }
 
 /// <summary>A customer's live ledger state: the last entry sequence number, lots with something remaining or held

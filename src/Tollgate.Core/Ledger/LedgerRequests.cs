@@ -23,6 +23,22 @@ public sealed record GrantRequest(string CustomerId, string Feature, long Amount
     public string? LotId { get; init; }
 }
 
+/// <summary>
+/// Carries a paid plan's unused credits into the window starting at <see cref="WindowStart"/>: what the lots of
+/// <see cref="Feature"/> under <see cref="SourcePrefix"/> (one subscription's periods) that ended at that instant left
+/// unused when they expired — the period's plan grant and its own carry, never a pack — up to <see cref="Max"/>, as one
+/// lot of source <see cref="LotSource.Rollover"/> expiring at <see cref="ExpiresAt"/>. Computed inside the write that
+/// holds the customer's lock, from the lots as stored; once per key (a carry of nothing is remembered too).
+/// </summary>
+public sealed record CarryRequest(string CustomerId, string Feature, long Max, DateTimeOffset WindowStart, DateTimeOffset? ExpiresAt,
+    string SourcePrefix, string IdempotencyKey)
+{
+    public string? Reference { get; init; }
+
+    /// <summary>The carry lot's id (see <see cref="GrantRequest.LotId"/>).</summary>
+    public string? LotId { get; init; }
+}
+
 /// <summary>Consumes all of <see cref="Amount"/> or nothing.</summary>
 public sealed record ConsumeRequest(string CustomerId, string Feature, long Amount, string IdempotencyKey)
 {

@@ -87,6 +87,54 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
             return new GrantResult { Refusal = LedgerRefusal.Overflow, Feature = request.Feature, Amount = request.Amount };
         }
 
+        var result = AddGrant(ledger, request, now);
+        Remember(ledger, request.IdempotencyKey, kind, fingerprint, result, now);
+        return result;
+    }
+
+    /// <summary>Carries what the lots that ended at the window start left unused into the new window, up to the max
+    /// (see <see cref="CarryRequest"/>). Only lots of the subscription's own periods count (its plan grants and their
+    /// carries): a pack's lot keeps its own expiry and is never swallowed into a carry (polar #10513).</summary>
+    public GrantResult Carry(CustomerLedger ledger, CarryRequest request, DateTimeOffset now)
+    {
+        const string kind = "rollover";
+        var fingerprint = Fingerprint(kind, request.Feature, request.Max, request.WindowStart, request.ExpiresAt, request.SourcePrefix, request.Reference);
+        if (TryReplay<GrantResult>(ledger, request.IdempotencyKey, kind, fingerprint, out var replay))
+        {
+            return replay;
+        }
+
+        var windowStart = Instants.Normalize(request.WindowStart);
+        var ended = ledger.Lots
+            .Where(l => l.Feature == request.Feature
+                && l.Source is LotSource.SubscriptionPeriod or LotSource.Rollover
+                && l.SourceRef is { } r && r.StartsWith(request.SourcePrefix, StringComparison.Ordinal)
+                && l.ExpiresAt == windowStart)
+            .ToList();
+        var unused = ended.Sum(l => l.Expired);
+        var amount = Math.Min(unused, request.Max);
+        // The carry belongs to the period it came from: a refund of that period claws it back with the period's grant.
+        var sourceRef = ended.Where(l => l.Source == LotSource.SubscriptionPeriod).Select(l => l.SourceRef).FirstOrDefault();
+        if (amount > 0 && sourceRef is not null && !FitsAfterAdding(ledger, request.Feature, amount))
+        {
+            return new GrantResult { Refusal = LedgerRefusal.Overflow, Feature = request.Feature, Amount = amount };
+        }
+
+        var result = amount > 0 && sourceRef is not null
+            ? AddGrant(ledger, new GrantRequest(request.CustomerId, request.Feature, amount, LotSource.Rollover, request.IdempotencyKey)
+            {
+                SourceRef = sourceRef,
+                ExpiresAt = request.ExpiresAt,
+                Reference = request.Reference,
+                LotId = request.LotId,
+            }, now)
+            : new GrantResult { Feature = request.Feature, Amount = 0, Balance = ledger.Balance(request.Feature) };
+        Remember(ledger, request.IdempotencyKey, kind, fingerprint, result, now);
+        return result;
+    }
+
+    private GrantResult AddGrant(CustomerLedger ledger, GrantRequest request, DateTimeOffset now)
+    {
         var writer = new EntryWriter(this, ledger, request.Feature);
         var debt = ledger.Debt(request.Feature);
         var repaid = Math.Min(debt, request.Amount);
@@ -106,7 +154,7 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
             request.Reference ?? request.SourceRef, holdId: null, request.IdempotencyKey, debtRepaid: repaid > 0 ? repaid : null, seq: seq);
         writer.Verify();
 
-        var result = new GrantResult
+        return new GrantResult
         {
             LotId = lot.LotId,
             EntryId = entry.EntryId,
@@ -116,8 +164,6 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
             ExpiresAt = expiresAt,
             Balance = ledger.Balance(request.Feature),
         };
-        Remember(ledger, request.IdempotencyKey, kind, fingerprint, result, now);
-        return result;
     }
 
     public ConsumeResult Consume(CustomerLedger ledger, ConsumeRequest request, DateTimeOffset now)

@@ -23,19 +23,33 @@ public sealed record DueWrites(IReadOnlyList<GrantRequest> Grants, RetireRequest
 {
     public static DueWrites None { get; } = new([], null);
 
-    public bool IsEmpty => Grants.Count == 0 && Retire is null;
+    /// <summary>Rollovers into the current windows, applied after the grants (see <see cref="CarryRequest"/>).</summary>
+    public IReadOnlyList<CarryRequest> Carries { get; init; } = [];
+
+    public bool IsEmpty => Grants.Count == 0 && Retire is null && Carries.Count == 0;
 
     /// <summary>The idempotency keys of these writes: a write is done when its key is stored.</summary>
-    public IEnumerable<string> Keys => Retire is null
-        ? Grants.Select(g => g.IdempotencyKey)
-        : Grants.Select(g => g.IdempotencyKey).Append(Retire.IdempotencyKey);
+    public IEnumerable<string> Keys
+    {
+        get
+        {
+            var keys = Grants.Select(g => g.IdempotencyKey).Concat(Carries.Select(c => c.IdempotencyKey));
+            return Retire is null ? keys : keys.Append(Retire.IdempotencyKey);
+        }
+    }
 
     /// <summary>The same writes without those whose key <paramref name="done"/> says is written.</summary>
     public DueWrites Except(Func<string, bool> done)
     {
         var grants = Grants.Where(g => !done(g.IdempotencyKey)).ToList();
+        var carries = Carries.Where(c => !done(c.IdempotencyKey)).ToList();
         var retire = Retire is not null && !done(Retire.IdempotencyKey) ? Retire : null;
-        return grants.Count == Grants.Count && retire == Retire ? this : grants.Count == 0 && retire is null ? None : new DueWrites(grants, retire);
+        if (grants.Count == Grants.Count && carries.Count == Carries.Count && retire == Retire)
+        {
+            return this;
+        }
+
+        return grants.Count == 0 && carries.Count == 0 && retire is null ? None : new DueWrites(grants, retire) { Carries = carries };
     }
 }
 

@@ -16,7 +16,17 @@ public sealed record AllowanceGrant(
     DateTimeOffset? WindowEnd,
     LotSource Source,
     string SourceRef,
-    string Key);
+    string Key)
+{
+    /// <summary>The rollover into this window, when the plan's credits roll over (paid periods only).</summary>
+    public AllowanceCarry? Carry { get; init; }
+}
+
+/// <summary>Unused credits of the window that ended at <paramref name="WindowStart"/> carried into it, up to
+/// <paramref name="Max"/>, from the lots whose source ref starts with <paramref name="SourcePrefix"/> (the
+/// subscription's own periods).</summary>
+/// <param name="Key">(subscription, feature, window start): carried once, however often renewals are applied.</param>
+public sealed record AllowanceCarry(long Max, DateTimeOffset WindowStart, string SourcePrefix, string Key);
 
 /// <summary>
 /// Which allowance lots a plan owes at an instant. Paid subscriptions grant per paid period, counted from the
@@ -80,7 +90,13 @@ public static class Allowances
             var periodRef = paidPeriods ? $"{plan.Scope}:{Instants.ToUnixMicroseconds(subscription!.CurrentPeriodStart!.Value)}" : plan.Scope;
             var windowKey = start is { } s ? Instants.ToUnixMicroseconds(s).ToString(System.Globalization.CultureInfo.InvariantCulture) : "never";
             grants.Add(new AllowanceGrant(feature!.Id, amount, start, windowEnd, source, "allowance:" + periodRef,
-                $"allowance:{plan.Scope}:{feature.Id}:{windowKey}"));
+                $"allowance:{plan.Scope}:{feature.Id}:{windowKey}")
+            {
+                // Only a paid plan's credits roll over, into the next paid window; the carry expires with it.
+                Carry = paidPeriods && feature.Type == FeatureType.Credits && setting.RolloverMax is { } max && start is { } windowStart
+                    ? new AllowanceCarry(max, windowStart, $"allowance:{plan.Scope}:", $"rollover:{plan.Scope}:{feature.Id}:{windowKey}")
+                    : null,
+            });
         }
 
         return grants;

@@ -149,6 +149,7 @@ public sealed partial class Gate : ILedgerObserver, IAllowanceWriter
         }
 
         List<GrantRequest>? grants = null;
+        List<CarryRequest>? carries = null;
         foreach (var due in Allowances.Due(_catalog, plan, now))
         {
             if (!IsWritten(customerId, due.Key))
@@ -159,6 +160,15 @@ public sealed partial class Gate : ILedgerObserver, IAllowanceWriter
                     ExpiresAt = due.WindowEnd,
                     Reference = "plan " + plan.Primary.Id,
                     LotId = AllowanceLotId(customerId, due.Key),
+                });
+            }
+
+            if (due.Carry is { } carry && !IsWritten(customerId, carry.Key))
+            {
+                (carries ??= []).Add(new CarryRequest(customerId, due.Feature, carry.Max, carry.WindowStart, due.WindowEnd, carry.SourcePrefix, carry.Key)
+                {
+                    Reference = "rollover, plan " + plan.Primary.Id,
+                    LotId = AllowanceLotId(customerId, carry.Key),
                 });
             }
         }
@@ -173,11 +183,12 @@ public sealed partial class Gate : ILedgerObserver, IAllowanceWriter
             }
         }
 
-        return grants is null && retire is null ? DueWrites.None : new DueWrites(grants ?? [], retire);
+        return grants is null && retire is null && carries is null ? DueWrites.None : new DueWrites(grants ?? [], retire) { Carries = carries ?? [] };
     }
 
     private const string AllowancePrefix = "allowance:";
     private const string RetireDefaultPrefix = "retire-default:";
+    private const string RolloverPrefix = "rollover:";
 
     private bool IsWritten(string customerId, string key) => _written.ContainsKey(customerId + "|" + key);
 
@@ -186,7 +197,8 @@ public sealed partial class Gate : ILedgerObserver, IAllowanceWriter
         foreach (var operation in data.Operations)
         {
             if (operation.OperationKey.StartsWith(AllowancePrefix, StringComparison.Ordinal)
-                || operation.OperationKey.StartsWith(RetireDefaultPrefix, StringComparison.Ordinal))
+                || operation.OperationKey.StartsWith(RetireDefaultPrefix, StringComparison.Ordinal)
+                || operation.OperationKey.StartsWith(RolloverPrefix, StringComparison.Ordinal))
             {
                 if (_written.Count > 500_000)
                 {

@@ -80,6 +80,14 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                     readers.Add(r => AddLot(data, LedgerRows.Lot(r, D)));
                 }
 
+                foreach (var prefix in load.SourcePrefixes)
+                {
+                    // A prefix compared as text (not LIKE: ids hold '_', a LIKE wildcard).
+                    Add(batch, $"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $1 AND source_ref IS NOT NULL AND left(source_ref, length($2)) = $2",
+                        [load.CustomerId, prefix]);
+                    readers.Add(r => AddLot(data, LedgerRows.Lot(r, D)));
+                }
+
                 foreach (var lotId in load.LotIds)
                 {
                     Add(batch, $"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $1 AND lot_id = $2", [load.CustomerId, lotId]);

@@ -266,11 +266,19 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
             lotsSql += $" UNION SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $c AND lot_id IN (SELECT value FROM json_each($lots))";
         }
 
+        if (load.SourcePrefixes.Count > 0)
+        {
+            // A prefix compared as text (not LIKE: ids hold '_', a LIKE wildcard).
+            lotsSql += $" UNION SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $c AND source_ref IS NOT NULL"
+                + " AND EXISTS (SELECT 1 FROM json_each($prefixes) p WHERE substr(source_ref, 1, length(p.value)) = p.value)";
+        }
+
         await using (var lots = Command(connection, transaction, lotsSql))
         {
             lots.Parameters.AddWithValue("$c", load.CustomerId);
             lots.Parameters.AddWithValue("$refs", JsonSerializer.Serialize(load.SourceRefs));
             lots.Parameters.AddWithValue("$lots", JsonSerializer.Serialize(load.LotIds));
+            lots.Parameters.AddWithValue("$prefixes", JsonSerializer.Serialize(load.SourcePrefixes));
             await using var reader = await lots.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {

@@ -146,6 +146,23 @@ public sealed class CatalogLoaderTests
     [InlineData("packs:\n  p: { credits: 5, providers: { itunes: { product: x } } }", "packs.p.providers.itunes", "unknown key", 2)]
     [InlineData("packs:\n  p: { credits: 5, providers: { apple: { product: c60 } } }\n  q: { credits: 9, providers: { apple: { product: c60 } } }",
         "packs.q.providers.apple", "already the apple mapping of 'p'", null)]
+    [InlineData("plans:\n  pro:\n    interval: once\n    features:\n      credits: { grant: 5, reset: month, rollover: { max: 5 } }",
+        "plans.pro.features.credits.rollover", "only a monthly or yearly plan", 5)]
+    [InlineData("plans:\n  free:\n    default: true\n    features:\n      credits: { grant: 5, reset: month, rollover: { max: 5 } }",
+        "plans.free.features.credits.rollover", "only a monthly or yearly plan", 5)]
+    [InlineData("plans:\n  pro:\n    interval: month\n    features:\n      credits: { grant: 5, reset: never, rollover: { max: 5 } }",
+        "plans.pro.features.credits.rollover", "never resets", 5)]
+    [InlineData("plans:\n  pro:\n    interval: month\n    features:\n      credits: { grant: 5, reset: month, rollover: { max: -1 } }",
+        "plans.pro.features.credits.rollover.max", "whole number ≥ 0", 5)]
+    [InlineData("plans:\n  pro:\n    interval: month\n    features:\n      credits: { grant: 5, reset: month, rollover: { max: 2.5 } }",
+        "plans.pro.features.credits.rollover.max", "whole number ≥ 0", 5)]
+    [InlineData("plans:\n  pro:\n    interval: month\n    features:\n      credits: { grant: 5, reset: month, rollover: 5 }",
+        "plans.pro.features.credits.rollover", "must be a mapping", 5)]
+    [InlineData("plans:\n  pro:\n    interval: month\n    features:\n      credits: { grant: 5, reset: month, rollover: {} }",
+        "plans.pro.features.credits.rollover.max", "is required", 5)]
+    [InlineData("plans:\n  pro:\n    interval: month\n    features:\n      jobs: { limit: 5, rollover: { max: 5 } }",
+        "plans.pro.features.jobs.rollover", "unknown key", 5)]
+    [InlineData("packs:\n  p: { credits: 5, rollover: { max: 5 } }", "packs.p.rollover", "unknown key", 2)]
     public void Parse_ReportsTheFilePathAndProblem(string plansOrPacks, string path, string problem, int? lineInFragment)
     {
         const string features = "features:\n  credits: { type: credits }\n  jobs: { type: concurrency }\n  hd: { type: boolean }\n";
@@ -184,6 +201,34 @@ public sealed class CatalogLoaderTests
 
         Assert.Equal(path, error.Path);
         Assert.Contains(problem, error.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Rollover_IsReadOnAMonthlyOrYearlyPlansCredits_AndInheritedByIncludes()
+    {
+        var catalog = CatalogLoader.Parse("""
+            features:
+              credits: { type: credits }
+            plans:
+              pro:
+                interval: month
+                features:
+                  credits: { grant: 500, reset: month, rollover: { max: 1000 } }
+              pro_yearly: { interval: year, includes: pro }
+              plain:
+                interval: month
+                features:
+                  credits: { grant: 500, reset: month }
+              zero:
+                interval: year
+                features:
+                  credits: { grant: 500, reset: month, rollover: { max: 0 } }
+            """, "c.yaml", Providers);
+
+        Assert.Equal(1000L, catalog.PlansById["pro"].Feature("credits")!.RolloverMax);
+        Assert.Equal(1000L, catalog.PlansById["pro_yearly"].Feature("credits")!.RolloverMax);
+        Assert.Null(catalog.PlansById["plain"].Feature("credits")!.RolloverMax);
+        Assert.Equal(0L, catalog.PlansById["zero"].Feature("credits")!.RolloverMax);
     }
 
     [Fact]

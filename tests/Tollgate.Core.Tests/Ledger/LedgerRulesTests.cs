@@ -136,6 +136,57 @@ public sealed class LedgerRulesTests
         Assert.Empty(reversed.Draws);
     }
 
+    private GrantResult PlanGrant(string feature, long amount, LotSource source, string sourceRef, DateTimeOffset expiresAt) =>
+        _rules.Grant(_ledger, new GrantRequest(Customer, feature, amount, source, Key()) { SourceRef = sourceRef, ExpiresAt = expiresAt }, Now);
+
+    [Fact]
+    public void Rule_ACarryCountsOnlyTheSubscriptionsPlanLotsEndingAtTheWindowStart_UpToMax_AndBelongsToTheEndedPeriod()
+    {
+        var windowStart = Now.AddHours(1);
+        PlanGrant("credits", 40, LotSource.SubscriptionPeriod, "allowance:sub_1:0", windowStart);   // the ended window's grant
+        PlanGrant("credits", 25, LotSource.Rollover, "allowance:sub_1:-1", windowStart);            // and what was carried into it
+        PlanGrant("credits", 50, LotSource.Payment, "allowance:sub_1:pack", windowStart);           // a pack: never carried
+        PlanGrant("credits", 30, LotSource.SubscriptionPeriod, "allowance:sub_2:0", windowStart);   // another subscription
+        PlanGrant("credits", 20, LotSource.SubscriptionPeriod, "allowance:sub_1:x", windowStart.AddMinutes(-1)); // an earlier end
+        PlanGrant("msgs", 70, LotSource.SubscriptionPeriod, "allowance:sub_1:0", windowStart);      // another feature
+        _clock.Set(windowStart);
+        _rules.CatchUp(_ledger, Now);
+        var before = _ledger.NewEntries.Count;
+
+        var capped = _rules.Carry(_ledger, new CarryRequest(Customer, "credits", 60, windowStart, windowStart.AddHours(1), "allowance:sub_1:", "rollover:a")
+        {
+            LotId = "lot_carry",
+        }, Now);
+        var whole = _rules.Carry(_ledger, new CarryRequest(Customer, "credits", 100, windowStart, windowStart.AddHours(1), "allowance:sub_1:", "rollover:b"), Now);
+
+        Assert.Equal((60L, "lot_carry"), (capped.Amount, capped.LotId));
+        Assert.Equal(65, whole.Amount); // 40 + 25: neither the pack, nor sub_2, nor the lot that ended earlier
+        var lot = _ledger.Lot("lot_carry");
+        Assert.Equal((LotSource.Rollover, "allowance:sub_1:0", windowStart.AddHours(1), 0), (lot.Source, lot.SourceRef, lot.ExpiresAt, lot.Priority));
+        Assert.Equal([(EntryType.Grant, 60L), (EntryType.Grant, 65L)], EntriesFrom(before).Select(e => (e.Type, e.Amount)));
+    }
+
+    [Fact]
+    public void Rule_ACarryIsWrittenOnce_ACarryOfNothingIsRememberedToo_AndAKeyReusedWithOtherTermsIsRefused()
+    {
+        var windowStart = Now.AddHours(1);
+        var held = PlanGrant("credits", 10, LotSource.SubscriptionPeriod, "allowance:sub_1:0", windowStart);
+        _rules.Consume(_ledger, new ConsumeRequest(Customer, "credits", 10, Key()), Now);
+        _clock.Set(windowStart);
+        _rules.CatchUp(_ledger, Now);
+        var request = new CarryRequest(Customer, "credits", 50, windowStart, windowStart.AddHours(1), "allowance:sub_1:", "rollover:1");
+
+        var nothing = _rules.Carry(_ledger, request, Now);
+        _ledger.UpdateLot(_ledger.Lot(held.LotId!) with { Expired = 10 }); // whatever changes since, the carry is not redone
+        var again = _rules.Carry(_ledger, request, Now);
+        var other = _rules.Carry(_ledger, request with { Max = 5 }, Now);
+
+        Assert.Equal((true, 0L, ""), (nothing.Succeeded, nothing.Amount, nothing.LotId));
+        Assert.Equal((true, 0L), (again.Replayed, again.Amount));
+        Assert.Equal(LedgerRefusal.KeyReused, other.Refusal);
+        Assert.DoesNotContain(_ledger.Lots, l => l.Source == LotSource.Rollover);
+    }
+
     [Fact]
     public void Rule_SettlingASpilledHold_WritesSettleEntries_OwnFeatureFirst_WithWhatEachFeatureUsed_AndReturnsOnlyWhatMoved()
     {

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
+using Tollgate.Core.Ledger;
 using Tollgate.Core.Payments;
 using Tollgate.Server.Tests.Support;
 using Tollgate.Storage;
@@ -66,6 +67,11 @@ public abstract class PaymentSafety : IAsyncLifetime
                 providers: { creem: { product: prod_big } }
                 features:
                   credits: { grant: 400, reset: month }
+              roll:
+                interval: month
+                providers: { creem: { product: prod_roll } }
+                features:
+                  credits: { grant: 50, reset: month, rollover: { max: 40 } }
               lifetime:
                 interval: once
                 providers: { creem: { product: prod_lifetime } }
@@ -193,6 +199,38 @@ public abstract class PaymentSafety : IAsyncLifetime
         Assert.Equal(100, (long)messages["available"]!);
         Assert.Equal(50, (long)secondMonth["available"]!);
         Assert.Equal(["subscription_period"], secondMonth["lots"]!.AsArray().Select(l => (string)l!["source"]!).Distinct());
+    }
+
+    [Fact]
+    public async Task Rollover_ThroughCreem_ARenewalDeliveredTwiceAtOnceCarriesOnce_AndARefundOfTheEndedPeriodClawsTheCarryBack()
+    {
+        var c = TollgateApp.NewCustomer();
+        var t0 = App.Clock.GetUtcNow();
+        var t1 = t0.AddMonths(1);
+        await DeliverCreemAsync(CreemSubscription("subscription.paid", "evt_roll_1", c, "sub_roll", t0, t0, t1, "tran_roll_1", "prod_roll"));
+        await Json.ReadAsync(await App.UseAsync(c, "credits", 20), 200);
+
+        App.Clock.Set(t1.AddMinutes(1));
+        var renewal = CreemSubscription("subscription.paid", "evt_roll_2", c, "sub_roll", t1, t1, t1.AddMonths(1), "tran_roll_2", "prod_roll");
+        await Task.WhenAll(
+            Task.Run(() => DeliverCreemAsync(renewal)),
+            Task.Run(() => DeliverCreemAsync(renewal.Replace("evt_roll_2", "evt_roll_2_resent", StringComparison.Ordinal))));
+        var renewed = await App.BalanceAsync(c, "credits");
+
+        var refund = SignedWebhooks.Sample("creem", "refund.created");
+        refund["id"] = "evt_roll_refund";
+        refund["object"]!["transaction"]!["id"] = "tran_roll_1";
+        refund["object"]!["subscription"]!["id"] = "sub_roll";
+        var refunded = await DeliverCreemAsync(refund.ToJsonString());
+        var lots = await App.Services.GetRequiredService<LedgerEngine>().GetAllLotsAsync(c);
+
+        Assert.Equal(80, (long)renewed["available"]!); // 50 of the new month and 30 carried
+        Assert.Equal(["rollover", "subscription_period"], renewed["lots"]!.AsArray().Select(l => (string)l!["source"]!).Order());
+        Assert.Equal("applied", (string)refunded["status"]!);
+        var carry = Assert.Single(lots, l => l.Source == LotSource.Rollover);
+        Assert.Equal((30L, 30L, 0L), (carry.Amount, carry.Clawed, carry.Remaining));
+        Assert.Equal(50, lots.Single(l => l.Source == LotSource.SubscriptionPeriod && l.ExpiresAt > t1).Remaining); // the paid new month is not refunded
+        await Books.AssertBalancedAsync(App, c);
     }
 
     [Fact]

@@ -5,8 +5,9 @@ using Tollgate.Core.Ledger;
 namespace Tollgate.Storage.Tests.Ledger;
 
 /// <summary>
-/// Random sequences of grants, consumes, holds, settles, releases, clock moves, sweeps, clawbacks and replays, run
-/// against the real database. After every step nothing is negative and, with no clawback yet, there is no debt; at the
+/// Random sequences of grants, consumes, holds, settles, releases, clock moves, sweeps, clawbacks, replays and paid
+/// periods whose unused credits roll over (a plan's window grant with its carry, as a renewal writes them), run against
+/// the real database. After every step nothing is negative and, with no clawback yet, there is no debt; at the
 /// end every feature's entries add up to its balance and every replay returned its first result.
 /// </summary>
 public abstract class LedgerProperties : LedgerTestBase
@@ -14,6 +15,8 @@ public abstract class LedgerProperties : LedgerTestBase
     private static readonly string[] Features = ["credits", "msgs"];
     private static readonly string[] Sources = ["pay_1", "pay_2", "sub_1"];
     private static readonly Spill MessagesToCredits = new("credits", 2);
+    private const string Period = "allowance:sub_p:";
+    private const long RolloverMax = 45;
 
     [Fact]
     public void RandomSequences_KeepTheBooksBalanced()
@@ -37,9 +40,12 @@ public abstract class LedgerProperties : LedgerTestBase
             Gen.Choose(0, 9).Select(i => (Step)new ReleaseStep(i)),
             Gen.Choose(1, 60).Select(m => (Step)new AdvanceStep(m)),
             Gen.Constant((Step)new SweepStep()),
-            (from source in Gen.Elements(Sources)
+            (from source in Gen.Elements([.. Sources, Period + "1", Period + "2"])
              from amount in Gen.Elements<int?>(null, 10)
              select (Step)new ClawbackStep(source, amount)),
+            (from grant in Gen.Choose(1, 60)
+             from minutes in Gen.Elements(20, 45)
+             select (Step)new PeriodStep(grant, minutes)),
             Gen.Choose(0, 30).Select(i => (Step)new ReplayStep(i)));
 
         var sequences = operation.ListOf().Select(l => l.Take(30).ToArray()).ToArbitrary();
@@ -53,6 +59,8 @@ public abstract class LedgerProperties : LedgerTestBase
         var holds = new List<string>();
         var keyed = new List<(Func<Task<LedgerResult>> Call, LedgerResult First)>();
         var clawedBack = false;
+        var periods = 0;
+        DateTimeOffset? periodEnd = null;
         foreach (var step in steps)
         {
             switch (step)
@@ -100,6 +108,35 @@ public abstract class LedgerProperties : LedgerTestBase
                     clawedBack |= result.Succeeded;
                     keyed.Add((async () => await Ledger.ClawbackAsync(clawback), result));
                     break;
+                case PeriodStep p:
+                    // The next paid window starts where the last one ended (a renewal), or now after a gap.
+                    if (periodEnd is { } end && end >= Clock.GetUtcNow())
+                    {
+                        Clock.Set(end);
+                    }
+
+                    var start = Clock.GetUtcNow();
+                    periodEnd = start.AddMinutes(p.Minutes);
+                    periods++;
+                    var due = new DueWrites([new GrantRequest(c, "credits", p.Grant, LotSource.SubscriptionPeriod, $"allowance:sub_p:credits:{periods}")
+                    {
+                        SourceRef = Period + periods,
+                        ExpiresAt = periodEnd,
+                    }], null)
+                    {
+                        Carries = [new CarryRequest(c, "credits", RolloverMax, start, periodEnd, Period, $"rollover:sub_p:credits:{periods}")],
+                    };
+                    var before = await Ledger.GetAllLotsAsync(c);
+                    var unused = before.Where(l => l.Source is LotSource.SubscriptionPeriod or LotSource.Rollover && l.ExpiresAt == start)
+                        .Sum(l => l.Remaining + l.Held + l.Expired);
+                    await Ledger.ApplyDueAsync(c, due);
+                    await Ledger.ApplyDueAsync(c, due); // delivered twice: written once
+                    var carried = (await Ledger.GetAllLotsAsync(c)).Where(l => l.Source == LotSource.Rollover && l.ExpiresAt == periodEnd).ToList();
+                    Assert.True(carried.Count <= 1, $"carried {carried.Count} times after {step}");
+                    // What is carried is at most the cap and at most what the ended window left unused (credits held at
+                    // its end count once their hold has come back by the time the carry is written).
+                    Assert.True(carried.Sum(l => l.Amount) <= Math.Min(RolloverMax, unused), $"carried {carried.Sum(l => l.Amount)} of {unused} after {step}");
+                    break;
                 case ReplayStep r when keyed.Count > 0:
                     var (call, first) = keyed[r.Index % keyed.Count];
                     if (first.Succeeded)
@@ -143,6 +180,8 @@ public abstract class LedgerProperties : LedgerTestBase
     private sealed record ClawbackStep(string Source, int? Amount) : Step;
 
     private sealed record ReplayStep(int Index) : Step;
+
+    private sealed record PeriodStep(int Grant, int Minutes) : Step;
 
     /// <summary>Results hold lists, which records compare by reference; compare them by their JSON instead.</summary>
     private sealed class ResultComparer : IEqualityComparer<LedgerResult>

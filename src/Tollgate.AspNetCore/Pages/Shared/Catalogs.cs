@@ -88,6 +88,7 @@ public static class LotOrigins
                     t.F("draw.pack", Catalogs.ProductName(catalog, pack)),
                 LotSource.Admin => t["draw.admin"],
                 LotSource.Promo => t["draw.promo"],
+                LotSource.Rollover => t["draw.rollover"],
                 _ => t["draw.other"],
             };
         }

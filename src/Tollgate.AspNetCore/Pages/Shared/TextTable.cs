@@ -292,6 +292,7 @@ internal static class TextTable
         ("lot.plan_allowance", "Plan allowance", "套餐额度"),
         ("lot.admin", "Added by support", "客服发放"),
         ("lot.promo", "Promotion", "促销赠送"),
+        ("lot.rollover", "Rolled over from the last period", "上一周期结转"),
 
         // Usage
         ("usage.empty", "No {0} used in this period yet. The chart appears with the first use.", "本期尚未使用{0}。首次使用后将显示图表。"),
@@ -335,6 +336,7 @@ internal static class TextTable
         ("draw.pack", "from the {0}", "来自{0}"),
         ("draw.admin", "from a grant by support", "来自客服发放"),
         ("draw.promo", "from a promotion", "来自促销赠送"),
+        ("draw.rollover", "from credits rolled over from your last period", "来自上一周期结转的额度"),
         ("draw.other", "from an earlier grant", "来自此前的发放"),
 
         // Statuses

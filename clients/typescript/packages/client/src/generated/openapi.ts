@@ -761,6 +761,8 @@ export interface components {
             grant?: number;
             /** @enum {string} */
             reset?: "day" | "week" | "month" | "year" | "never";
+            /** @description A monthly or yearly plan's credits: unused credits carry into the next paid window, up to its max. */
+            rollover?: components["schemas"]["RolloverView"];
         };
         GrantBody: {
             feature: string;
@@ -809,7 +811,7 @@ export interface components {
         LotView: {
             id: string;
             /** @enum {string} */
-            source: "payment" | "subscription_period" | "plan_allowance" | "admin" | "promo";
+            source: "payment" | "subscription_period" | "plan_allowance" | "admin" | "promo" | "rollover";
             /** Format: int64 */
             amount: number;
             /** Format: int64 */
@@ -890,6 +892,11 @@ export interface components {
             /** Format: int64 */
             clawed: number;
             draws: components["schemas"]["ReverseDrawView"][];
+        };
+        /** @description Catalog `rollover: { max }`: the most unused credits carried into the next paid window. */
+        RolloverView: {
+            /** Format: int64 */
+            max: number;
         };
         SecretView: {
             secret: string;
