@@ -288,7 +288,7 @@ internal sealed class GrowthBenchmark(BenchOptions options, GrowthOptions growth
                    '{"lots":[{"lot_id":"lot_' || l.customer_id || '","amount":1}]}', NULL, NULL, 'usage:k_' || l.customer_id || '_' || s
             FROM ledger_lots l, generate_series(1, CASE WHEN l.customer_id = 'cus_big' THEN @big ELSE @per END) s;
             """,
-            // What the ledger's commit writes beside them: the operations (one per key) and the daily usage rollup.
+            // What the ledger's commit writes beside them: the operations (one per key), the hourly usage rollup and the entries' lookup rows.
             """
             INSERT INTO ledger_operations (customer_id, operation_key, kind, fingerprint, result, created_at)
             SELECT customer_id, operation_key, CASE type WHEN 'grant' THEN 'grant' ELSE 'consume' END, 'fp',
@@ -296,6 +296,7 @@ internal sealed class GrowthBenchmark(BenchOptions options, GrowthOptions growth
             FROM ledger_entries;
             INSERT INTO ledger_usage_hourly (customer_id, feature, hour, used)
             SELECT customer_id, feature, date_trunc('hour', at, 'UTC'), sum(-amount) FROM ledger_entries WHERE type = 'consume' GROUP BY 1, 2, 3;
+            INSERT INTO customer_keys (key, kind, provider, customer_id) SELECT entry_id, 'entry', '', customer_id FROM ledger_entries;
             """,
             // The API responses stored under the usage calls' Idempotency-Keys.
             """
@@ -316,6 +317,11 @@ internal sealed class GrowthBenchmark(BenchOptions options, GrowthOptions growth
                    'ord_' || customer_id, NULL, NULL, 'pay_' || customer_id, 1000, 0, 0,
                    CASE WHEN right(customer_id, 3) = '000' THEN 'amount differs from the price' END, '|', repeat('x', 600), created_at, created_at
             FROM customers;
+            INSERT INTO customer_keys (key, kind, provider, customer_id)
+            SELECT 'chk_' || customer_id, 'checkout', '', customer_id FROM customers
+            UNION ALL SELECT 'cs_' || customer_id, 'checkout_session', 'sandbox', customer_id FROM customers
+            UNION ALL SELECT 'ord_' || customer_id, 'payment', 'sandbox', customer_id FROM customers
+            UNION ALL SELECT 'cs_' || customer_id, 'payment_checkout', 'sandbox', customer_id FROM customers;
             INSERT INTO webhook_events (provider, event_id, event_type, occurred_at, received_at, payload, status, attempts, next_attempt_at, last_error, applied_at, customer_id)
             SELECT 'sandbox', 'evt_' || customer_id, 'checkout.completed', created_at, created_at, repeat('y', 1200),
                    CASE WHEN right(customer_id, 3) IN ('250', '750') THEN 'failed' ELSE 'applied' END,

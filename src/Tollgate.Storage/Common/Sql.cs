@@ -62,6 +62,45 @@ internal sealed class Sql(Func<CancellationToken, Task<DbConnection>> open, Dial
         }
     }
 
+    /// <summary>Runs <paramref name="statements"/> in order in one transaction (a flow's, when there is one; else its
+    /// own); returns the rows each one changed.
+    /// <paramref name="next"/> decides after each statement whether to run the rest (false: commit what ran, stop).</summary>
+    public async Task<IReadOnlyList<int>> ExecuteAllAsync(IReadOnlyList<(string Sql, (string Name, object? Value)[] Args)> statements,
+        Func<int, int, bool> next, CancellationToken cancellationToken)
+    {
+        var ambient = AmbientTransaction.For(owner);
+        using var turn = ambient is null && writeGate is not null ? await writeGate.EnterAsync(cancellationToken).ConfigureAwait(false) : null;
+        var connection = ambient is null ? await open(cancellationToken).ConfigureAwait(false) : await ambient.ConnectionAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using var own = ambient is null ? await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false) : null;
+            var counts = new List<int>();
+            for (var i = 0; i < statements.Count; i++)
+            {
+                await using var command = Command(connection, ambient?.Transaction ?? own, statements[i].Sql, statements[i].Args);
+                counts.Add(await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false));
+                if (!next(i, counts[i]))
+                {
+                    break;
+                }
+            }
+
+            if (own is not null)
+            {
+                await own.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return counts;
+        }
+        finally
+        {
+            if (ambient is null)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
     private DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql, (string Name, object? Value)[] args)
     {
         var command = connection.CreateCommand();

@@ -219,16 +219,20 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
         return data.Build();
     }
 
-    public async Task<string?> FindHoldOwnerAsync(string holdId, CancellationToken cancellationToken)
-    {
-        await using var command = dataSource.CreateCommand("SELECT customer_id FROM ledger_holds WHERE hold_id = $1");
-        command.Parameters.AddWithValue(holdId);
-        return (string?)await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-    }
+    public Task<string?> FindHoldOwnerAsync(string holdId, CancellationToken cancellationToken) =>
+        OwnerAsync(holdId, CustomerKeys.Hold, cancellationToken);
 
+    // A hold or entry named by its id alone: its owner from customer_keys, then the row with its customer (two statements,
+    // each on one shard when distributed; one joined statement would be sent to every shard of the customer's table).
     public async Task<HoldRecord?> GetHoldAsync(string holdId, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand($"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE hold_id = $1");
+        if (await OwnerAsync(holdId, CustomerKeys.Hold, cancellationToken).ConfigureAwait(false) is not { } owner)
+        {
+            return null;
+        }
+
+        await using var command = dataSource.CreateCommand($"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = $1 AND hold_id = $2");
+        command.Parameters.AddWithValue(owner);
         command.Parameters.AddWithValue(holdId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? LedgerRows.Hold(reader, D) : null;
@@ -236,10 +240,24 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
 
     public async Task<EntryRecord?> FindEntryAsync(string entryId, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand($"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE entry_id = $1");
+        if (await OwnerAsync(entryId, CustomerKeys.Entry, cancellationToken).ConfigureAwait(false) is not { } owner)
+        {
+            return null;
+        }
+
+        await using var command = dataSource.CreateCommand($"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $1 AND entry_id = $2");
+        command.Parameters.AddWithValue(owner);
         command.Parameters.AddWithValue(entryId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? LedgerRows.Entry(reader, D) : null;
+    }
+
+    private async Task<string?> OwnerAsync(string key, string kind, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(CustomerKeys.OwnerSql("$1", "$2") + " AND provider = ''");
+        command.Parameters.AddWithValue(key);
+        command.Parameters.AddWithValue(kind);
+        return (string?)await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<EntryPage> GetEntriesAsync(string customerId, string? feature, int limit, long? before, CancellationToken cancellationToken)
@@ -505,6 +523,15 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                     """, [Col(e, x => x.CustomerId), Col(e, x => x.Seq), Col(e, x => x.EntryId), Col(e, x => x.Feature),
                     Col(e, x => SnakeCase<EntryType>.Name(x.Type)), Col(e, x => x.Amount), Col(e, x => x.BalanceAfter), Col(e, x => x.At),
                     Col(e, LedgerJson.SerializeDetail), Col(e, x => x.Reference), Col(e, x => x.HoldId), Col(e, x => x.OperationKey)]);
+            }
+
+            if (CustomerKeys.OfLedger(changes) is { Count: > 0 } k)
+            {
+                // Whose each new hold and entry is (customer_keys), in the same batch: no round trip of its own. A plain
+                // insert: ids are generated, and a clash must fail the write rather than point an id at two customers.
+                Add(batch,
+                    "INSERT INTO customer_keys (key, kind, provider, customer_id) SELECT k, kind, '', c FROM unnest($1::text[], $2::text[], $3::text[]) AS t(k, kind, c)",
+                    [Col(k, x => x.Key), Col(k, x => x.Kind), Col(k, x => x.CustomerId)]);
             }
 
             if (LedgerRows.UsageByHour(changes.Entries) is { Count: > 0 } u)

@@ -101,15 +101,21 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
     public async Task<string?> FindHoldOwnerAsync(string holdId, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = Command(connection, null, "SELECT customer_id FROM ledger_holds WHERE hold_id = $h");
-        command.Parameters.AddWithValue("$h", holdId);
-        return (string?)await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        return await OwnerAsync(connection, holdId, CustomerKeys.Hold, cancellationToken).ConfigureAwait(false);
     }
 
+    // The same two lookups as on PostgreSQL (owner from customer_keys, then the row with its customer), so both dialects
+    // run one design; on SQLite both are local index reads on one connection.
     public async Task<HoldRecord?> GetHoldAsync(string holdId, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = Command(connection, null, $"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE hold_id = $h");
+        if (await OwnerAsync(connection, holdId, CustomerKeys.Hold, cancellationToken).ConfigureAwait(false) is not { } owner)
+        {
+            return null;
+        }
+
+        await using var command = Command(connection, null, $"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = $c AND hold_id = $h");
+        command.Parameters.AddWithValue("$c", owner);
         command.Parameters.AddWithValue("$h", holdId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? LedgerRows.Hold(reader, D) : null;
@@ -118,10 +124,24 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
     public async Task<EntryRecord?> FindEntryAsync(string entryId, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = Command(connection, null, $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE entry_id = $id");
+        if (await OwnerAsync(connection, entryId, CustomerKeys.Entry, cancellationToken).ConfigureAwait(false) is not { } owner)
+        {
+            return null;
+        }
+
+        await using var command = Command(connection, null, $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $c AND entry_id = $id");
+        command.Parameters.AddWithValue("$c", owner);
         command.Parameters.AddWithValue("$id", entryId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? LedgerRows.Entry(reader, D) : null;
+    }
+
+    private static async Task<string?> OwnerAsync(SqliteConnection connection, string key, string kind, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, null, CustomerKeys.OwnerSql("$k", "$kind") + " AND provider = ''");
+        command.Parameters.AddWithValue("$k", key);
+        command.Parameters.AddWithValue("$kind", kind);
+        return (string?)await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<EntryPage> GetEntriesAsync(string customerId, string? feature, int limit, long? before, CancellationToken cancellationToken)
@@ -461,6 +481,15 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                     p.AddWithValue("$ref", (object?)e.Reference ?? DBNull.Value);
                     p.AddWithValue("$hold", (object?)e.HoldId ?? DBNull.Value);
                     p.AddWithValue("$key", (object?)e.OperationKey ?? DBNull.Value);
+                }, cancellationToken).ConfigureAwait(false);
+            // Whose each new hold and entry is (see the PostgreSQL store); a plain insert, as there.
+            await ExecuteEachAsync(CustomerKeys.OfLedger(changes),
+                "INSERT INTO customer_keys (key, kind, provider, customer_id) VALUES ($k, $kind, '', $c)",
+                (p, k) =>
+                {
+                    p.AddWithValue("$k", k.Key);
+                    p.AddWithValue("$kind", k.Kind);
+                    p.AddWithValue("$c", k.CustomerId);
                 }, cancellationToken).ConfigureAwait(false);
             await ExecuteEachAsync(LedgerRows.UsageByHour(changes.Entries),
                 """

@@ -17,21 +17,30 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
 
     private const string InsertColumns = PaymentColumns + ", reversals";
 
+    // A checkout is named by its id (API, pages) and by the provider's session id (webhooks) without its customer: both go
+    // to customer_keys in the checkout's transaction. Plain inserts: a duplicate id fails the checkout, as the unique
+    // indexes these keys replace did.
     public Task InsertCheckoutAsync(Checkout c, CancellationToken cancellationToken) =>
-        sql.ExecuteAsync(
-            $"""
-            INSERT INTO checkouts ({CheckoutColumns})
-            VALUES (@c, @id, @product, @provider, @pcid, @url, @status, @success, @cancel, @metadata, @failure, @created, @updated, @completed)
-            """,
-            cancellationToken, CheckoutArgs(c));
+        sql.ExecuteAllAsync(
+            [
+                (CustomerKeys.InsertSql, CustomerKeys.Args(c.Id, CustomerKeys.Checkout, "", c.CustomerId)),
+                (CustomerKeys.InsertSql, CustomerKeys.Args(c.ProviderCheckoutId, CustomerKeys.CheckoutSession, c.Provider, c.CustomerId)),
+                ($"""
+                  INSERT INTO checkouts ({CheckoutColumns})
+                  VALUES (@c, @id, @product, @provider, @pcid, @url, @status, @success, @cancel, @metadata, @failure, @created, @updated, @completed)
+                  """, CheckoutArgs(c)),
+            ], (_, _) => true, cancellationToken);
 
     public Task UpdateCheckoutAsync(Checkout c, CancellationToken cancellationToken) =>
         sql.ExecuteAsync(
             "UPDATE checkouts SET status = @status, failure = @failure, updated_at = @updated, completed_at = @completed WHERE customer_id = @c AND checkout_id = @id",
             cancellationToken, CheckoutArgs(c));
 
-    public Task<Checkout?> GetCheckoutAsync(string checkoutId, CancellationToken cancellationToken) =>
-        sql.QuerySingleAsync($"SELECT {CheckoutColumns} FROM checkouts WHERE checkout_id = @id", ReadCheckout, cancellationToken, ("@id", checkoutId));
+    public async Task<Checkout?> GetCheckoutAsync(string checkoutId, CancellationToken cancellationToken) =>
+        await OwnerAsync(checkoutId, CustomerKeys.Checkout, "", cancellationToken).ConfigureAwait(false) is { } owner
+            ? await sql.QuerySingleAsync($"SELECT {CheckoutColumns} FROM checkouts WHERE customer_id = @c AND checkout_id = @id", ReadCheckout,
+                cancellationToken, ("@c", owner), ("@id", checkoutId)).ConfigureAwait(false)
+            : null;
 
     // The status is checked again in the outer WHERE: on PostgreSQL a row another server expired meanwhile is re-read
     // and skipped, so each checkout is expired (and reported) once.
@@ -44,19 +53,39 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
             RETURNING {CheckoutColumns}
             """, ReadCheckout, cancellationToken, ("@now", now), ("@before", createdBefore), ("@limit", limit)).ConfigureAwait(false);
 
-    public Task<Checkout?> FindCheckoutByProviderIdAsync(string provider, string providerCheckoutId, CancellationToken cancellationToken) =>
-        sql.QuerySingleAsync($"SELECT {CheckoutColumns} FROM checkouts WHERE provider = @p AND provider_checkout_id = @pcid", ReadCheckout,
-            cancellationToken, ("@p", provider), ("@pcid", providerCheckoutId));
+    public async Task<Checkout?> FindCheckoutByProviderIdAsync(string provider, string providerCheckoutId, CancellationToken cancellationToken) =>
+        await OwnerAsync(providerCheckoutId, CustomerKeys.CheckoutSession, provider, cancellationToken).ConfigureAwait(false) is { } owner
+            ? await sql.QuerySingleAsync(
+                $"SELECT {CheckoutColumns} FROM checkouts WHERE customer_id = @c AND provider = @p AND provider_checkout_id = @pcid", ReadCheckout,
+                cancellationToken, ("@c", owner), ("@p", provider), ("@pcid", providerCheckoutId)).ConfigureAwait(false)
+            : null;
 
-    public async Task<bool> TryInsertPaymentAsync(Payment p, CancellationToken cancellationToken) =>
-        await sql.ExecuteAsync(
-            $"""
-            INSERT INTO payments ({InsertColumns})
-            VALUES (@c, @id, @provider, @kind, @product, @status, @amount, @currency, @checkout, @pcheckout, @ppid, @psub, @sub, @ref,
-                    @credits, @refunded, @clawed, @flag, @payload, @created, @updated, '|')
-            ON CONFLICT (provider, provider_payment_id) DO NOTHING
-            """,
-            cancellationToken, PaymentArgs(p)).ConfigureAwait(false) == 1;
+    // The provider's payment id is unique per provider: its customer_keys row is the exactly-once guard (in place of the
+    // unique index on payments, which a table distributed by customer cannot have). Taken first, in the payment's
+    // transaction: a payment already recorded, or being recorded by a concurrent delivery (which the insert waits for),
+    // leaves the key taken and nothing is inserted. The provider's checkout id is recorded too (several payments may
+    // share it, all of one customer), so that a refund naming only the checkout finds its payment.
+    public async Task<bool> TryInsertPaymentAsync(Payment p, CancellationToken cancellationToken)
+    {
+        List<(string, (string, object?)[])> statements =
+        [
+            (CustomerKeys.InsertSql + " ON CONFLICT (key, kind, provider) DO NOTHING",
+                CustomerKeys.Args(p.ProviderPaymentId, CustomerKeys.Payment, p.Provider, p.CustomerId)),
+            ($"""
+              INSERT INTO payments ({InsertColumns})
+              VALUES (@c, @id, @provider, @kind, @product, @status, @amount, @currency, @checkout, @pcheckout, @ppid, @psub, @sub, @ref,
+                      @credits, @refunded, @clawed, @flag, @payload, @created, @updated, '|')
+              """, PaymentArgs(p)),
+        ];
+        if (!string.IsNullOrEmpty(p.ProviderCheckoutId))
+        {
+            statements.Add((CustomerKeys.InsertSql + " ON CONFLICT (key, kind, provider) DO NOTHING",
+                CustomerKeys.Args(p.ProviderCheckoutId, CustomerKeys.PaymentCheckout, p.Provider, p.CustomerId)));
+        }
+
+        var counts = await sql.ExecuteAllAsync(statements, (i, rows) => i > 0 || rows == 1, cancellationToken).ConfigureAwait(false);
+        return counts[0] == 1;
+    }
 
     public Task UpdatePaymentAsync(Payment p, CancellationToken cancellationToken) =>
         sql.ExecuteAsync(
@@ -103,16 +132,26 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
     {
         foreach (var id in ids.Where(i => !string.IsNullOrEmpty(i)).Distinct(StringComparer.Ordinal))
         {
-            // Two indexed lookups in one round trip (an OR of the two columns may be planned as a scan), the payment id first.
+            // Whose the id is (as a payment id or a checkout id of this provider), then that customer's payment: the
+            // payment id first. Two indexed lookups in one statement (an OR of the two columns may be planned as a scan).
+            var owner = await sql.QuerySingleAsync(
+                "SELECT customer_id FROM customer_keys WHERE key = @id AND provider = @p AND kind IN (@k1, @k2) ORDER BY kind LIMIT 1",
+                r => r.GetString(0), cancellationToken, ("@id", id), ("@p", provider), ("@k1", CustomerKeys.Payment),
+                ("@k2", CustomerKeys.PaymentCheckout)).ConfigureAwait(false);
+            if (owner is null)
+            {
+                continue;
+            }
+
             var payment = await sql.QuerySingleAsync(
                 $"""
                  SELECT {PaymentColumns} FROM (
-                     SELECT {PaymentColumns}, 0 AS preference FROM payments WHERE provider = @p AND provider_payment_id = @id
+                     SELECT {PaymentColumns}, 0 AS preference FROM payments WHERE customer_id = @c AND provider = @p AND provider_payment_id = @id
                      UNION ALL
-                     SELECT {PaymentColumns}, 1 AS preference FROM payments WHERE provider = @p AND provider_checkout_id = @id
+                     SELECT {PaymentColumns}, 1 AS preference FROM payments WHERE customer_id = @c AND provider = @p AND provider_checkout_id = @id
                  ) found ORDER BY preference LIMIT 1
                  """,
-                ReadPayment, cancellationToken, ("@p", provider), ("@id", id)).ConfigureAwait(false);
+                ReadPayment, cancellationToken, ("@c", owner), ("@p", provider), ("@id", id)).ConfigureAwait(false);
             if (payment is not null)
             {
                 return payment;
@@ -121,6 +160,10 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
 
         return null;
     }
+
+    private Task<string?> OwnerAsync(string key, string kind, string provider, CancellationToken cancellationToken) =>
+        sql.QuerySingleAsync(CustomerKeys.OwnerSql("@k", "@kind") + " AND provider = @p", r => r.GetString(0), cancellationToken,
+            ("@k", key), ("@kind", kind), ("@p", provider));
 
     public async Task<IReadOnlyList<Payment>> ListPaymentsAsync(string customerId, CancellationToken cancellationToken) =>
         await sql.QueryAsync($"SELECT {PaymentColumns} FROM payments WHERE customer_id = @c ORDER BY created_at DESC, payment_id", ReadPayment,

@@ -18,18 +18,23 @@ public abstract class LookupPlanTests
     /// index on a leading column alone, such as the provider, still reads every row of that provider).</summary>
     public static TheoryData<string, string, string[]> Lookups => new()
     {
-        { "payment by the provider's payment or checkout id",
+        { "whose is an id named without its customer (customer_keys)",
+            "SELECT customer_id FROM customer_keys WHERE key = 'x' AND provider = 'creem' AND kind IN ('payment', 'payment_checkout') ORDER BY kind LIMIT 1",
+            ["key"] },
+        { "payment by the provider's payment or checkout id, within its customer",
             """
             SELECT * FROM (
-                SELECT payment_id, 0 AS preference FROM payments WHERE provider = 'creem' AND provider_payment_id = 'x'
+                SELECT payment_id, 0 AS preference FROM payments WHERE customer_id = 'c' AND provider = 'creem' AND provider_payment_id = 'x'
                 UNION ALL
-                SELECT payment_id, 1 AS preference FROM payments WHERE provider = 'creem' AND provider_checkout_id = 'x'
+                SELECT payment_id, 1 AS preference FROM payments WHERE customer_id = 'c' AND provider = 'creem' AND provider_checkout_id = 'x'
             ) found ORDER BY preference LIMIT 1
             """,
-            ["provider_payment_id", "provider_checkout_id"] },
+            ["provider_payment_id"] },
+        { "an entry by its id, within its customer", "SELECT * FROM ledger_entries WHERE customer_id = 'c' AND entry_id = 'x'", ["entry_id"] },
         { "a customer's payments of a product", "SELECT * FROM payments WHERE customer_id = 'c' AND product = 'p' AND status = 'completed' LIMIT 1",
             ["customer_id", "product"] },
-        { "checkout by the provider's id", "SELECT * FROM checkouts WHERE provider = 'creem' AND provider_checkout_id = 'x'", ["provider_checkout_id"] },
+        { "checkout by the provider's id, within its customer",
+            "SELECT * FROM checkouts WHERE customer_id = 'c' AND provider = 'creem' AND provider_checkout_id = 'x'", ["provider_checkout_id"] },
         { "webhook by event id", "SELECT * FROM webhook_events WHERE provider = 'creem' AND event_id = 'x'", ["event_id"] },
         { "webhooks by status", "SELECT * FROM webhook_events WHERE status = 'unmatched' ORDER BY received_at DESC, event_id LIMIT 50", ["status"] },
         { "subscriptions by status", "SELECT * FROM subscriptions WHERE status = 'active' ORDER BY current_period_end, subscription_id LIMIT 50",

@@ -1,0 +1,200 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Npgsql;
+using Tollgate.Server.Tests.Support;
+using Tollgate.Storage;
+
+namespace Tollgate.Server.Tests.Scaling;
+
+/// <summary>
+/// Distributable by customer (docs/scaling.md): every statement the hot path sends to PostgreSQL names one customer
+/// — a <c>customer_id =</c> predicate, a row of its own inserted with its customer_id, or a lookup of
+/// <c>customer_keys</c> by key — so that on Citus each is a single-shard (router) statement. The statements allowed to
+/// fan out are listed here by name; a new one fails this test until it is routed or listed.
+/// </summary>
+/// <remarks>The SQL is captured from Npgsql's own tracing (one activity per command or batch, the batch's statements
+/// joined by ";\n"), filtered to this test's schema. The check reads the statement text, not its parameters: an array
+/// insert is taken to carry the rows of the request's one customer (the ledger engine writes one customer per
+/// request on these paths).</remarks>
+[Collection(RouterCapture.Name)]
+public sealed class RouterStatementTests : IAsyncLifetime
+{
+    private readonly ConcurrentQueue<string> _statements = new();
+    private int _roundTrips;
+    private ActivityListener? _listener;
+    private TollgateApp _app = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _app = await TollgateApp.StartAsync(DatabaseProvider.Postgres);
+        var schema = "Search Path=" + new NpgsqlConnectionStringBuilder(_app.Database.Options.ConnectionString).SearchPath;
+        _listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == "Npgsql",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a =>
+            {
+                if (a.GetTagItem("db.query.text") is string text
+                    && a.GetTagItem("db.npgsql.data_source") is string source && source.Contains(schema, StringComparison.OrdinalIgnoreCase))
+                {
+                    Interlocked.Increment(ref _roundTrips);
+                    foreach (var statement in text.Split(";\n"))
+                    {
+                        _statements.Enqueue(statement.Trim().TrimEnd(';'));
+                    }
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(_listener);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _listener?.Dispose();
+        await _app.DisposeAsync();
+    }
+
+    /// <summary>Tables distributed by a column other than customer_id.</summary>
+    private static readonly Dictionary<string, string> DistributedBy = new(StringComparer.Ordinal)
+    {
+        ["customer_keys"] = "key",
+        // Distributed by its own key: a response is stored before the request's customer is known to be valid, and
+        // a replay must be found by the key alone (docs/scaling.md).
+        ["api_idempotency"] = "idempotency_key",
+    };
+
+    /// <summary>Tables kept local (reference tables on Citus): their statements are not distributed at all.</summary>
+    private static readonly HashSet<string> Local = new(StringComparer.Ordinal)
+    {
+        // A webhook's customer is known only after parsing it (docs/scaling.md).
+        "webhook_events",
+        "webhook_endpoints",
+        "settings",
+        // The Sandbox provider's own side (what a real provider keeps on its servers): a development provider.
+        "sandbox_checkouts", "sandbox_subscriptions", "sandbox_saved_cards",
+    };
+
+    /// <summary>Statements allowed to fan out to every shard, by the start of their text: background workers that
+    /// run on every server (they may run during the test). Admin pages and the other sweeps fan out too; docs/scaling.md
+    /// lists them.</summary>
+    private static readonly (string Name, string Start)[] FanOut =
+    [
+        ("outbound event delivery claim", "UPDATE event_deliveries SET claim = @claim, claimed_until = @until WHERE (endpoint_id, event_id) IN"),
+        ("outbound deliveries claimed", "SELECT w.endpoint_id"),
+        ("auto top-up claim", "UPDATE topup_charges SET claim = @claim"),
+        ("checkout expiry sweep", "UPDATE checkouts SET status = 'expired'"),
+        ("lot and hold expiry sweep", "SELECT customer_id FROM ledger_lots WHERE live AND expires_at <="),
+    ];
+
+    [Fact]
+    public async Task HotPath_StatementsEachNameOneCustomer()
+    {
+        var c = TollgateApp.NewCustomer();
+        await _app.GrantAsync(c, "credits", 100);
+        await _app.CheckAsync(c, "credits");
+        await Json.ReadAsync(await _app.UseAsync(c, "credits", 1), 200);
+        var hold = await Json.ReadAsync(await _app.PostAsync("/v1/holds", new { customer_id = c, feature = "credits", amount = 5 }, _app.Key()), 201);
+        var id = (string)hold["id"]!;
+        await Json.ReadAsync(await _app.Client.GetAsync($"/v1/holds/{id}"), 200);
+        await Json.ReadAsync(await _app.PostAsync($"/v1/holds/{id}/settle", new { amount = 2 }), 200);
+        var second = await Json.ReadAsync(await _app.PostAsync("/v1/holds", new { customer_id = c, feature = "credits", amount = 5 }, _app.Key()), 201);
+        await Json.ReadAsync(await _app.PostAsync($"/v1/holds/{(string)second["id"]!}/release", null), 200);
+        await _app.BalanceAsync(c, "credits");
+        await Json.ReadAsync(await _app.Client.GetAsync($"/v1/customers/{c}/ledger?feature=credits&limit=5"), 200);
+        // A checkout paid on the Sandbox: its webhook is received, stored, applied (payment, grant, checkout completed).
+        var (checkoutId, paid) = await _app.BuyInSandboxAsync(c, "new_user_pack");
+        Assert.Equal(302, paid);
+        Assert.Equal("completed", (string)(await Json.ReadAsync(await _app.Client.GetAsync($"/v1/checkouts/{checkoutId}"), 200))["status"]!);
+
+        var statements = _statements.Select(s => Regex.Replace(s, @"\s+", " ")).Where(s => s.Length > 0).Distinct().ToList();
+        // The capture saw the paths it is about (not an empty or foreign list).
+        Assert.Contains(statements, s => s.StartsWith("INSERT INTO ledger_holds", StringComparison.Ordinal));
+        Assert.Contains(statements, s => s.StartsWith("INSERT INTO payments", StringComparison.Ordinal));
+        Assert.Contains(statements, s => s.StartsWith("UPDATE checkouts", StringComparison.Ordinal));
+        var wrong = statements.Where(s => Verdict(s) is not null).Select(s => $"{Verdict(s)}: {s}").ToList();
+        Assert.True(wrong.Count == 0, "statements that do not name one customer:" + Environment.NewLine + string.Join(Environment.NewLine, wrong));
+    }
+
+    /// <summary>Round trips per call (commands and batches Npgsql ran for it, the pool's connection opens aside): the
+    /// lookup rows travel in the ledger's commit batch, so usage, holds and settle cost what they did; a hold read by
+    /// its id alone costs one more (its owner first).</summary>
+    [Fact]
+    public async Task HotPath_RoundTrips()
+    {
+        var c = TollgateApp.NewCustomer();
+        await _app.GrantAsync(c, "credits", 100);
+        await Json.ReadAsync(await _app.UseAsync(c, "credits", 1), 200);
+        var holds = new List<string>();
+        var entries = new List<string>();
+        var counts = new Dictionary<string, int>
+        {
+            ["usage"] = await FewestAsync(async _ => entries.Add((string)(await Json.ReadAsync(await _app.UseAsync(c, "credits", 1), 200))["entry_id"]!)),
+            ["hold"] = await FewestAsync(async _ => holds.Add((string)(await Json.ReadAsync(
+                await _app.PostAsync("/v1/holds", new { customer_id = c, feature = "credits", amount = 5 }, _app.Key()), 201))["id"]!)),
+            ["get hold"] = await FewestAsync(async i => await Json.ReadAsync(await _app.Client.GetAsync($"/v1/holds/{holds[i]}"), 200)),
+            ["settle"] = await FewestAsync(async i => await Json.ReadAsync(await _app.PostAsync($"/v1/holds/{holds[i]}/settle", new { amount = 2 }), 200)),
+            ["reverse"] = await FewestAsync(async i =>
+                await Json.ReadAsync(await _app.SendAsync(HttpMethod.Post, $"/v1/usage/{entries[i]}/reverse", null, _app.Key()), 200)),
+        };
+
+        // Before customer_keys: the same, except GET hold 1 and reverse 4 (the hold and the entry were read by their id alone).
+        Assert.Equal(new Dictionary<string, int> { ["usage"] = 2, ["hold"] = 2, ["get hold"] = 2, ["settle"] = 2, ["reverse"] = 5 }, counts);
+    }
+
+    /// <summary>The fewest round trips of three runs of a call: a background worker's statement (a change-feed check, a
+    /// sweep) may land in one run's count, not in all three.</summary>
+    private async Task<int> FewestAsync(Func<int, Task> call)
+    {
+        var fewest = int.MaxValue;
+        for (var i = 0; i < 3; i++)
+        {
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+            var before = Volatile.Read(ref _roundTrips);
+            await call(i);
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+            fewest = Math.Min(fewest, Volatile.Read(ref _roundTrips) - before);
+        }
+
+        return fewest;
+    }
+
+    /// <summary>Null when the statement is routed to one shard (or needs none); else why not.</summary>
+    private static string? Verdict(string sql)
+    {
+        if (Regex.IsMatch(sql, @"^(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|SET LOCAL)\b") || sql.StartsWith("SELECT pg_notify(", StringComparison.Ordinal)
+            || FanOut.Any(f => sql.StartsWith(f.Start, StringComparison.Ordinal)))
+        {
+            return null;
+        }
+
+        var table = Regex.Match(sql, @"^(?:SELECT .*? FROM|INSERT INTO|UPDATE|DELETE FROM) (\w+)").Groups[1].Value;
+        if (table.Length == 0)
+        {
+            return "no table";
+        }
+
+        if (Local.Contains(table))
+        {
+            return null;
+        }
+
+        var column = DistributedBy.GetValueOrDefault(table, "customer_id");
+        if (Regex.IsMatch(sql, $@"\b{column} (= ANY|IN \()"))
+        {
+            return $"{table}: several values of {column}";
+        }
+
+        var insert = Regex.Match(sql, @"^INSERT INTO \w+ \(([^)]*)\)");
+        var routed = insert.Success
+            ? insert.Groups[1].Value.Split(',').Select(x => x.Trim()).Contains(column)
+            : Regex.IsMatch(sql, $@"\b{column} = [@$]\w+");
+        return routed ? null : $"{table}: no {column} = predicate";
+    }
+}
+
+[CollectionDefinition(RouterCapture.Name, DisableParallelization = true)]
+public static class RouterCapture
+{
+    public const string Name = "router statements";
+}
