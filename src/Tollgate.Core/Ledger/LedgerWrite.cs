@@ -21,8 +21,10 @@ public sealed record LedgerWrite
 /// </summary>
 public sealed record DueWrites(IReadOnlyList<GrantRequest> Grants, RetireRequest? Retire)
 {
+    /// <summary>Nothing owed.</summary>
     public static DueWrites None { get; } = new([], null);
 
+    /// <summary>True when nothing is owed.</summary>
     public bool IsEmpty => Grants.Count == 0 && Retire is null;
 
     /// <summary>The idempotency keys of these writes: a write is done when its key is stored.</summary>
