@@ -6,7 +6,7 @@ using Tollgate.Server.Api.Http;
 namespace Tollgate.Server.Api;
 
 /// <summary><c>GET /v1/products</c>: the plans and packs for sale, with their prices.</summary>
-public static class ProductsApi
+internal static class ProductsApi
 {
     public static RouteGroupBuilder MapProductsApi(this RouteGroupBuilder v1)
     {
@@ -46,20 +46,20 @@ public static class ProductsApi
     }
 }
 
-public sealed record PriceView(long Amount, string Currency, bool? Stale)
+internal sealed record PriceView(long Amount, string Currency, bool? Stale)
 {
     public static PriceView? From(ShownPrice? price) => price is null ? null : new PriceView(price.Amount, price.Currency, price.Stale ? true : null);
 }
 
-public sealed record FeatureSettingView(bool Enabled, long? Limit, long? Grant, string? Reset)
+internal sealed record FeatureSettingView(bool Enabled, long? Limit, long? Grant, string? Reset)
 {
     public static FeatureSettingView From(PlanFeature f) =>
         new(f.Enabled, f.Limit, f.Grant, f.Limit is null && f.Grant is null || f.Reset == ResetInterval.Never ? null : SnakeCase<ResetInterval>.Name(f.Reset));
 }
 
-public sealed record PlanView(string Id, string Name, string? Interval, PriceView? Price, bool Default, bool? Eligible,
+internal sealed record PlanView(string Id, string Name, string? Interval, PriceView? Price, bool Default, bool? Eligible,
     IReadOnlyDictionary<string, FeatureSettingView> Features);
 
-public sealed record PackView(string Id, string Name, long Credits, bool OncePerCustomer, int? ExpiresAfterDays, bool? Eligible, PriceView? Price);
+internal sealed record PackView(string Id, string Name, long Credits, bool OncePerCustomer, int? ExpiresAfterDays, bool? Eligible, PriceView? Price);
 
-public sealed record ProductsView(string Provider, IReadOnlyList<PlanView> Plans, IReadOnlyList<PackView> Packs);
+internal sealed record ProductsView(string Provider, IReadOnlyList<PlanView> Plans, IReadOnlyList<PackView> Packs);
