@@ -3,17 +3,17 @@ using Tollgate.Server.Payments;
 
 namespace Tollgate.Server.Api;
 
-public sealed record AppleTransactionBody(string? CustomerId, string? SignedTransaction);
+internal sealed record AppleTransactionBody(string? CustomerId, string? SignedTransaction);
 
-public sealed record AppleAccountTokenView(string AppAccountToken);
+internal sealed record AppleAccountTokenView(string AppAccountToken);
 
 /// <param name="Status"><c>applied</c>, <c>duplicate</c> (recorded before: nothing happened twice) or <c>pending</c>
 /// (stored; applying failed and is retried).</param>
-public sealed record AppleTransactionView(string TransactionId, string Product, string Status);
+internal sealed record AppleTransactionView(string TransactionId, string Product, string Status);
 
 /// <summary>The App Store (API.md §6.4): <c>POST /v1/customers/{id}/apple/account-token</c> and
 /// <c>POST /v1/apple/transactions</c>. Apple's notifications arrive at <c>/webhooks/apple</c> like every provider's.</summary>
-public static class AppleApi
+internal static class AppleApi
 {
     /// <summary>A StoreKit 2 transaction JWS is a few kilobytes; this bounds what is verified.</summary>
     private const int MaxSignedTransactionLength = 32 * 1024;

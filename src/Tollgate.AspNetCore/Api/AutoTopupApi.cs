@@ -7,15 +7,15 @@ using Tollgate.Storage;
 
 namespace Tollgate.Server.Api;
 
-public sealed record AutoTopupBody(string? Feature, long? Below, string? Pack, int? MonthlyLimit);
+internal sealed record AutoTopupBody(string? Feature, long? Below, string? Pack, int? MonthlyLimit);
 
-public sealed record AutoTopupView(string CustomerId, string Feature, long Below, string Pack, int MonthlyLimit, string Provider, bool Enabled,
+internal sealed record AutoTopupView(string CustomerId, string Feature, long Below, string Pack, int MonthlyLimit, string Provider, bool Enabled,
     string? DisabledReason, int ChargesThisMonth, DateTimeOffset UpdatedAt);
 
 /// <summary><c>/v1/customers/{id}/auto-topup</c> (API.md §6.3): when the feature's available balance falls below
 /// <c>below</c>, the pack is charged off-session on the customer's saved payment method, at most <c>monthly_limit</c>
 /// times per calendar month (UTC).</summary>
-public static class AutoTopupApi
+internal static class AutoTopupApi
 {
     public const int MaxMonthlyLimit = 100;
 

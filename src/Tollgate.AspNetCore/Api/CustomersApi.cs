@@ -7,7 +7,7 @@ using Tollgate.Server.Api.Http;
 namespace Tollgate.Server.Api;
 
 /// <summary><c>/v1/customers/…</c>: customers, capabilities, grants, balances, ledger and usage statistics.</summary>
-public static class CustomersApi
+internal static class CustomersApi
 {
     public static RouteGroupBuilder MapCustomersApi(this RouteGroupBuilder v1)
     {

@@ -7,24 +7,24 @@ using Tollgate.Server.Hosting;
 
 namespace Tollgate.Server.Api;
 
-public sealed record EndpointBody(string? Url, List<string>? Events, string? Description);
+internal sealed record EndpointBody(string? Url, List<string>? Events, string? Description);
 
-public sealed record EndpointView(string Id, string Url, IReadOnlyList<string>? Events, string? Description, string Status, string? DisabledReason,
+internal sealed record EndpointView(string Id, string Url, IReadOnlyList<string>? Events, string? Description, string Status, string? DisabledReason,
     DateTimeOffset CreatedAt, string? Secret = null);
 
-public sealed record EndpointList(IReadOnlyList<EndpointView> Endpoints);
+internal sealed record EndpointList(IReadOnlyList<EndpointView> Endpoints);
 
-public sealed record SecretView(string Secret, DateTimeOffset PreviousSecretExpiresAt);
+internal sealed record SecretView(string Secret, DateTimeOffset PreviousSecretExpiresAt);
 
-public sealed record AttemptView(long Id, string EventId, string Type, int Attempt, int? StatusCode, string? Error, DateTimeOffset At,
+internal sealed record AttemptView(long Id, string EventId, string Type, int Attempt, int? StatusCode, string? Error, DateTimeOffset At,
     DateTimeOffset? NextAttemptAt);
 
-public sealed record AttemptPage(IReadOnlyList<AttemptView> Deliveries, long? Next);
+internal sealed record AttemptPage(IReadOnlyList<AttemptView> Deliveries, long? Next);
 
-public sealed record EventView(string Id, string Type, string CustomerId, long Sequence, DateTimeOffset CreatedAt, JsonElement Payload);
+internal sealed record EventView(string Id, string Type, string CustomerId, long Sequence, DateTimeOffset CreatedAt, JsonElement Payload);
 
 /// <summary><c>/v1/webhook-endpoints</c> and <c>/v1/events</c>: the app's endpoints for outbound events (API.md §6.3).</summary>
-public static class EventsApi
+internal static class EventsApi
 {
     /// <summary>How long the old secret keeps signing after a rotation.</summary>
     public static readonly TimeSpan RotationOverlap = TimeSpan.FromHours(24);

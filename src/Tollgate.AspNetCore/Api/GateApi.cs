@@ -5,7 +5,7 @@ using Tollgate.Server.Api.Http;
 namespace Tollgate.Server.Api;
 
 /// <summary><c>/v1/check</c>, <c>/v1/usage</c> and <c>/v1/holds</c>: may this customer do X, charge them for X.</summary>
-public static class GateApi
+internal static class GateApi
 {
     private const long MaxTtlSeconds = 7 * 24 * 3600;
 

@@ -10,27 +10,27 @@ using Tollgate.Server.Payments;
 
 namespace Tollgate.Server.Api;
 
-public sealed record CheckoutBody(string? CustomerId, string? Product, string? Provider, string? SuccessUrl, string? CancelUrl, Dictionary<string, string>? Metadata);
+internal sealed record CheckoutBody(string? CustomerId, string? Product, string? Provider, string? SuccessUrl, string? CancelUrl, Dictionary<string, string>? Metadata);
 
-public sealed record EnsureBody(string? CustomerId, string? Capability, string? Product, string? SuccessUrl);
+internal sealed record EnsureBody(string? CustomerId, string? Capability, string? Product, string? SuccessUrl);
 
-public sealed record CancelBody(bool? AtPeriodEnd);
+internal sealed record CancelBody(bool? AtPeriodEnd);
 
-public sealed record ChangeBody(string? Plan, string? Policy);
+internal sealed record ChangeBody(string? Plan, string? Policy);
 
-public sealed record CheckoutView(string Id, string Provider, string ProviderCheckoutId, string Url, string Status, string CustomerId, string Product,
+internal sealed record CheckoutView(string Id, string Provider, string ProviderCheckoutId, string Url, string Status, string CustomerId, string Product,
     string? Failure, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt, GrantedView? Granted);
 
-public sealed record GrantedView(long? Credits, string? Plan);
+internal sealed record GrantedView(long? Credits, string? Plan);
 
-public sealed record EnsureView(bool AlreadyHasAccess, string? CheckoutId, string? CheckoutUrl);
+internal sealed record EnsureView(bool AlreadyHasAccess, string? CheckoutId, string? CheckoutUrl);
 
-public sealed record AcceptedView(string Id, string Status, string Detail);
+internal sealed record AcceptedView(string Id, string Status, string Detail);
 
-public sealed record PortalView(string Url, DateTimeOffset ExpiresAt);
+internal sealed record PortalView(string Url, DateTimeOffset ExpiresAt);
 
 /// <summary><c>/v1/checkouts</c>, <c>/v1/access/ensure</c>, subscription actions and the portal link.</summary>
-public static class PaymentsApi
+internal static class PaymentsApi
 {
     public static RouteGroupBuilder MapPaymentsApi(this RouteGroupBuilder v1)
     {

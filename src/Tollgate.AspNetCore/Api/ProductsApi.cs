@@ -6,7 +6,7 @@ using Tollgate.Server.Api.Http;
 namespace Tollgate.Server.Api;
 
 /// <summary><c>GET /v1/products</c>: the plans and packs for sale, with their prices.</summary>
-public static class ProductsApi
+internal static class ProductsApi
 {
     public static RouteGroupBuilder MapProductsApi(this RouteGroupBuilder v1)
     {
@@ -46,13 +46,13 @@ public static class ProductsApi
     }
 }
 
-public sealed record PriceView(long Amount, string Currency, bool? Stale)
+internal sealed record PriceView(long Amount, string Currency, bool? Stale)
 {
     public static PriceView? From(ShownPrice? price) => price is null ? null : new PriceView(price.Amount, price.Currency, price.Stale ? true : null);
 }
 
 /// <param name="Rollover">A monthly or yearly plan's credits: unused credits carry into the next paid window, up to its max.</param>
-public sealed record FeatureSettingView(bool Enabled, long? Limit, long? Grant, string? Reset, RolloverView? Rollover = null)
+internal sealed record FeatureSettingView(bool Enabled, long? Limit, long? Grant, string? Reset, RolloverView? Rollover = null)
 {
     public static FeatureSettingView From(PlanFeature f) =>
         new(f.Enabled, f.Limit, f.Grant, f.Limit is null && f.Grant is null || f.Reset == ResetInterval.Never ? null : SnakeCase<ResetInterval>.Name(f.Reset),
@@ -60,11 +60,11 @@ public sealed record FeatureSettingView(bool Enabled, long? Limit, long? Grant, 
 }
 
 /// <summary>Catalog <c>rollover: { max }</c>: the most unused credits carried into the next paid window.</summary>
-public sealed record RolloverView(long Max);
+internal sealed record RolloverView(long Max);
 
-public sealed record PlanView(string Id, string Name, string? Interval, PriceView? Price, bool Default, bool? Eligible,
+internal sealed record PlanView(string Id, string Name, string? Interval, PriceView? Price, bool Default, bool? Eligible,
     IReadOnlyDictionary<string, FeatureSettingView> Features);
 
-public sealed record PackView(string Id, string Name, long Credits, bool OncePerCustomer, int? ExpiresAfterDays, bool? Eligible, PriceView? Price);
+internal sealed record PackView(string Id, string Name, long Credits, bool OncePerCustomer, int? ExpiresAfterDays, bool? Eligible, PriceView? Price);
 
-public sealed record ProductsView(string Provider, IReadOnlyList<PlanView> Plans, IReadOnlyList<PackView> Packs);
+internal sealed record ProductsView(string Provider, IReadOnlyList<PlanView> Plans, IReadOnlyList<PackView> Packs);

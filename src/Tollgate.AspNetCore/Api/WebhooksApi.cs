@@ -6,7 +6,7 @@ namespace Tollgate.Server.Api;
 /// <summary><c>POST /webhooks/{provider}</c> (API.md §5): no API key — the signature over the raw body is the
 /// authentication. 200 once stored (duplicates and ignored types too); 401 for a missing or bad signature and 400 for
 /// a signed body that is not JSON, with nothing stored.</summary>
-public static class WebhooksApi
+internal static class WebhooksApi
 {
     public const long MaxBytes = 256 * 1024;
 

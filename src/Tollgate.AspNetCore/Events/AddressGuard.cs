@@ -9,7 +9,7 @@ namespace Tollgate.Server.Events;
 /// (so a name that later resolves elsewhere, DNS rebinding, is caught). <c>Tollgate__Webhooks__AllowPrivateAddresses</c>
 /// turns the check off (an app on the same private network).
 /// </summary>
-public static class AddressGuard
+internal static class AddressGuard
 {
     /// <summary>Loopback, private (RFC 1918, unique-local), link-local, carrier-grade NAT, unspecified, multicast,
     /// broadcast and reserved addresses; IPv4-mapped IPv6 addresses are judged by their IPv4 address.</summary>

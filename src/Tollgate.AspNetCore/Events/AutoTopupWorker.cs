@@ -16,7 +16,7 @@ namespace Tollgate.Server.Events;
 /// killed between charging and recording) comes back when its lease ends and is charged again under the same key, which
 /// the provider answers with the first payment.
 /// </summary>
-public sealed class AutoTopupCharger(TollgateDatabase database, ProductCatalog catalog, ProviderRegistry providers, TimeProvider time,
+internal sealed class AutoTopupCharger(TollgateDatabase database, ProductCatalog catalog, ProviderRegistry providers, TimeProvider time,
     ILogger<AutoTopupCharger> logger)
 {
     /// <summary>How long a claim holds: well past a provider call's timeouts and retries.</summary>

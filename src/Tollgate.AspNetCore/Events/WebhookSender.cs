@@ -8,7 +8,7 @@ using Tollgate.Core.Events;
 namespace Tollgate.Server.Events;
 
 /// <summary>How one POST to an endpoint went: a status code, or an error before one arrived.</summary>
-public sealed record SendResult(int? StatusCode, string? Error, TimeSpan? RetryAfter);
+internal sealed record SendResult(int? StatusCode, string? Error, TimeSpan? RetryAfter);
 
 /// <summary>
 /// Sends one event to one endpoint per Standard Webhooks: headers <c>webhook-id</c>, <c>webhook-timestamp</c>,
@@ -16,7 +16,7 @@ public sealed record SendResult(int? StatusCode, string? Error, TimeSpan? RetryA
 /// space-separated). No redirects are followed (a 3xx is a failure), 15 s timeout, and every connection goes through
 /// <see cref="AddressGuard"/> on the address it actually connects to.
 /// </summary>
-public sealed class WebhookSender : IDisposable
+internal sealed class WebhookSender : IDisposable
 {
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 
@@ -120,4 +120,4 @@ public sealed class WebhookSender : IDisposable
 }
 
 /// <summary>A connection refused because the endpoint's host resolves only to private addresses.</summary>
-public sealed class BlockedAddressException(string message) : IOException(message);
+internal sealed class BlockedAddressException(string message) : IOException(message);

@@ -12,7 +12,7 @@ namespace Tollgate.Server.Export;
 /// <summary>One customer's records, to answer "why was I charged": every payment (what it cost, what it granted, what a
 /// refund took back), every subscription, and the whole ledger (every grant, charge, hold, expiry and clawback with the
 /// balance after it and what caused it).</summary>
-public sealed record CustomerExportView(
+internal sealed record CustomerExportView(
     string CustomerId,
     DateTimeOffset GeneratedAt,
     string? Email,
@@ -22,7 +22,7 @@ public sealed record CustomerExportView(
     IReadOnlyList<ExportedSubscription> Subscriptions,
     IReadOnlyList<EntryView> Ledger);
 
-public sealed record ExportedPayment(
+internal sealed record ExportedPayment(
     string Id,
     string Provider,
     string Kind,
@@ -40,7 +40,7 @@ public sealed record ExportedPayment(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt);
 
-public sealed record ExportedSubscription(
+internal sealed record ExportedSubscription(
     string Id,
     string Plan,
     string Provider,
@@ -53,7 +53,7 @@ public sealed record ExportedSubscription(
     DateTimeOffset CreatedAt);
 
 /// <summary>Builds a customer's export (JSON) and its CSV tables; used by the API and the admin console.</summary>
-public static class CustomerExport
+internal static class CustomerExport
 {
     public static readonly string[] Parts = ["ledger", "payments", "subscriptions"];
 

@@ -9,7 +9,7 @@ namespace Tollgate.Server.Export;
 
 /// <summary><c>GET /v1/customers/{id}/export</c>: the customer's ledger, payments and subscriptions as JSON, or one of
 /// them as CSV.</summary>
-public static class ExportApi
+internal static class ExportApi
 {
     public static RouteGroupBuilder MapExportApi(this RouteGroupBuilder v1)
     {

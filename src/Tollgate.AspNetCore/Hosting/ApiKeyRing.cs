@@ -6,7 +6,7 @@ namespace Tollgate.Server.Hosting;
 
 /// <summary>The secret keys /v1 accepts: the configured ones, or (with none configured) a development key generated
 /// once, kept in the database so it survives restarts, and printed at start-up.</summary>
-public sealed class ApiKeyRing(ILogger<ApiKeyRing> logger)
+internal sealed class ApiKeyRing(ILogger<ApiKeyRing> logger)
 {
     private const string DevelopmentKeySetting = "development_api_key";
 

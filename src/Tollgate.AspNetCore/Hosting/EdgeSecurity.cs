@@ -8,7 +8,7 @@ namespace Tollgate.Server.Hosting;
 /// Request logging that never prints a query string (a portal link carries its token there), and the admin sign-in's
 /// rate limit per address, on top of the fixed delay after a wrong key (issue 9, item 7).
 /// </summary>
-public static class EdgeSecurity
+internal static class EdgeSecurity
 {
     /// <summary>Wrong or right, sign-in attempts per address in one window. Generous for a person, useless for guessing.</summary>
     public const int AdminLoginAttempts = 10;

@@ -8,7 +8,7 @@ namespace Tollgate.Server.Hosting;
 /// address the server listens on. <see cref="SelfClient"/> calls Tollgate's own endpoints (the Sandbox delivers its
 /// webhooks this way, through the same pipeline as the real providers).
 /// </summary>
-public sealed class PublicUrls(TollgateSettings settings, IServer server) : Tollgate.Providers.Sandbox.ISandboxHost
+internal sealed class PublicUrls(TollgateSettings settings, IServer server) : Tollgate.Providers.Sandbox.ISandboxHost
 {
     /// <summary>Where the server listens when nothing else is configured.</summary>
     internal const string DefaultUrl = "http://localhost:5080";

@@ -9,6 +9,17 @@ namespace Tollgate.Server.Hosting;
 /// Tollgate's configuration (API.md §2), read and validated once at start-up. Every problem names the key in its
 /// environment form (<c>Tollgate__Database__Provider</c>), so the one line printed is enough to fix it.
 /// </summary>
+/// <param name="Database">The database: SQLite or PostgreSQL and its connection (<c>Tollgate__Database__*</c>).</param>
+/// <param name="CatalogPath">The catalog file (<c>Tollgate__Catalog</c>); null: the built-in demo catalog.</param>
+/// <param name="ApiKeys">The secret keys that may call <c>/v1</c> (<c>Tollgate__ApiKeys__0</c>, …), each at least 16 characters.</param>
+/// <param name="AdminKey">The admin console's key (<c>Tollgate__AdminKey</c>), at least 16 characters; null: no admin console (its pages answer 404).</param>
+/// <param name="PublicBaseUrl">The absolute http(s) URL customers reach Tollgate at (<c>Tollgate__PublicBaseUrl</c>), for redirect and portal links; null: the first address the server listens on.</param>
+/// <param name="Providers">The payment providers and the default one (<c>Tollgate__Providers__*</c>).</param>
+/// <param name="PastDueKeepsAccess">A past-due subscription keeps its plan until its period ends (<c>Tollgate__Subscriptions__PastDueKeepsAccess</c>).</param>
+/// <param name="ForwardedHeaders">Trust <c>X-Forwarded-For</c> and <c>X-Forwarded-Proto</c> from a reverse proxy (<c>Tollgate__ForwardedHeaders</c>); applied only when Tollgate is the whole app.</param>
+/// <param name="AllowPrivateWebhookAddresses">Let webhook endpoints point at private and loopback addresses (<c>Tollgate__Webhooks__AllowPrivateAddresses</c>); off in production.</param>
+/// <param name="EventRetentionDays">Days sent events and their deliveries are kept (<c>Tollgate__Webhooks__RetentionDays</c>).</param>
+/// <param name="Retention">What the retention sweep keeps (<c>Tollgate__Retention__*</c>); null: <see cref="RetentionOptions.Default"/>.</param>
 public sealed record TollgateSettings(
     DatabaseOptions Database,
     string? CatalogPath,
@@ -101,6 +112,8 @@ public sealed record TollgateSettings(
                 ? value
                 : throw new ConfigurationException(key, $"'{raw}' must be {expected}.");
 
+    /// <summary>Loads the catalog <see cref="CatalogPath"/> names (the demo catalog when null) with the mappings of every known provider.
+    /// <exception cref="ConfigurationException">The catalog cannot be read or is invalid; the key is <c>Tollgate__Catalog</c>.</exception></summary>
     public ProductCatalog LoadCatalog()
     {
         try
@@ -259,5 +272,6 @@ public sealed record ProviderSettings(string Default, IReadOnlyList<LiveProvider
 /// <summary>A configuration error, reported at start-up with the key it concerns.</summary>
 public sealed class ConfigurationException(string key, string problem) : Exception($"{key}: {problem}")
 {
+    /// <summary>The setting at fault, in its environment form (<c>Tollgate__Database__Provider</c>).</summary>
     public string Key { get; } = key;
 }

@@ -9,7 +9,7 @@ using Tollgate.Server.Hosting;
 
 namespace Tollgate.Server.Pages;
 
-public sealed class IndexModel(ProviderRegistry providers, ICustomerStore customers, PortalTokens tokens, PortalSessions sessions, PublicUrls urls,
+internal sealed class IndexModel(ProviderRegistry providers, ICustomerStore customers, PortalTokens tokens, PortalSessions sessions, PublicUrls urls,
     Texts t, TimeProvider time) : TollgatePageModel
 {
     /// <summary>The demo set-up: the Sandbox sells by default, so anyone may make a customer and pay with test cards.</summary>

@@ -10,7 +10,7 @@ using Tollgate.Server.Pages.Shared;
 namespace Tollgate.Server.Pages;
 
 /// <summary>What the pricing page offers for one plan, for the visitor looking at it.</summary>
-public enum PlanAction
+internal enum PlanAction
 {
     /// <summary>Nothing to do: the plan held now, or the free plan for a visitor.</summary>
     None,
@@ -31,11 +31,11 @@ public enum PlanAction
     Unavailable,
 }
 
-public sealed record PlanOffer(Plan Plan, ShownPrice? Price, bool Current, bool Upgrade, PlanAction Action, bool Immediate, IReadOnlyList<string> Allowances);
+internal sealed record PlanOffer(Plan Plan, ShownPrice? Price, bool Current, bool Upgrade, PlanAction Action, bool Immediate, IReadOnlyList<string> Allowances);
 
-public sealed record PackOffer(Pack Pack, ShownPrice? Price, bool Eligible);
+internal sealed record PackOffer(Pack Pack, ShownPrice? Price, bool Eligible);
 
-public sealed class PricingModel(ProductCatalog catalog, PriceBook prices, CheckoutService checkouts, Gate gate, PortalSessions sessions,
+internal sealed class PricingModel(ProductCatalog catalog, PriceBook prices, CheckoutService checkouts, Gate gate, PortalSessions sessions,
     ProviderRegistry providers, Texts t, TimeProvider time) : TollgatePageModel
 {
     public string? CustomerId { get; private set; }

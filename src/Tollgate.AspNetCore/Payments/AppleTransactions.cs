@@ -6,7 +6,7 @@ using Tollgate.Providers.Apple;
 
 namespace Tollgate.Server.Payments;
 
-public enum ForwardResult
+internal enum ForwardResult
 {
     Applied,
 
@@ -22,7 +22,7 @@ public enum ForwardResult
     CustomerMismatch,
 }
 
-public sealed record ForwardOutcome(ForwardResult Result, string? TransactionId, string? Product, string? Detail);
+internal sealed record ForwardOutcome(ForwardResult Result, string? TransactionId, string? Product, string? Detail);
 
 /// <summary>
 /// The App Store's side of the API (API.md §6.4): the <c>appAccountToken</c> Tollgate issues per customer, and StoreKit 2
@@ -31,7 +31,7 @@ public sealed record ForwardOutcome(ForwardResult Result, string? TransactionId,
 /// Who it is for is checked before anything is stored: the token's customer, and whoever a transaction or subscription
 /// was already recorded for.
 /// </summary>
-public sealed class AppleTransactions(ProviderRegistry providers, IPaymentStore payments, ISubscriptionStore subscriptions, IWebhookInbox inbox,
+internal sealed class AppleTransactions(ProviderRegistry providers, IPaymentStore payments, ISubscriptionStore subscriptions, IWebhookInbox inbox,
     WebhookProcessor processor, ProductCatalog catalog, TimeProvider time)
 {
     private const string Apple = ApplePlugin.ProviderId;

@@ -4,7 +4,7 @@ using Tollgate.Core.Subscriptions;
 
 namespace Tollgate.Server.Payments;
 
-public enum ActionResult
+internal enum ActionResult
 {
     /// <summary>Asked of the provider; the subscription changes when its webhook arrives.</summary>
     Accepted,
@@ -13,7 +13,7 @@ public enum ActionResult
     ProviderError,
 }
 
-public sealed record ActionOutcome(ActionResult Result, string Message);
+internal sealed record ActionOutcome(ActionResult Result, string Message);
 
 /// <summary>
 /// What a customer (portal) or an app (API) may ask of a subscription: cancel now or at period end, resume, change
@@ -21,7 +21,7 @@ public sealed record ActionOutcome(ActionResult Result, string Message);
 /// with its <c>subscription.*</c> event in one transaction (a next-cycle plan change is remembered so a provider's early
 /// price switch waits for the renewal). The provider's webhook then confirms the same state and reports nothing twice.
 /// </summary>
-public sealed class SubscriptionActions(ISubscriptionStore subscriptions, ProviderRegistry providers, SubscriptionService service, ProductCatalog catalog)
+internal sealed class SubscriptionActions(ISubscriptionStore subscriptions, ProviderRegistry providers, SubscriptionService service, ProductCatalog catalog)
 {
     public Task<ActionOutcome> CancelAsync(string subscriptionId, bool atPeriodEnd, CancellationToken ct) =>
         WithProviderAsync(subscriptionId, ct, async (provider, subscription) =>

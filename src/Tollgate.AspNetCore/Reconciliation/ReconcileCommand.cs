@@ -10,7 +10,7 @@ namespace Tollgate.Server.Reconciliation;
 
 /// <summary><c>tollgate reconcile --provider stripe|creem [--since 30d] [--json]</c> (API.md §6.6): exit 0 when the
 /// provider and Tollgate agree, 1 with the differences listed, 2 on error. It changes nothing: it does not even migrate.</summary>
-public static class ReconcileCommand
+internal static class ReconcileCommand
 {
     public const int Agree = 0;
     public const int Differ = 1;

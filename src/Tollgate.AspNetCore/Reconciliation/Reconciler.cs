@@ -8,7 +8,7 @@ using Tollgate.Providers;
 namespace Tollgate.Server.Reconciliation;
 
 /// <summary>The kinds of difference a reconciliation reports (their JSON and text names are the snake_case forms).</summary>
-public enum DifferenceKind
+internal enum DifferenceKind
 {
     /// <summary>The provider has it; Tollgate has no record of it (a webhook never arrived or never applied).</summary>
     MissingHere,
@@ -29,10 +29,10 @@ public enum DifferenceKind
 /// <param name="Id">The provider's id of the object (a ledger lot's source for a grant).</param>
 /// <param name="Tollgate">What Tollgate holds (a status, an amount), or null when it holds nothing.</param>
 /// <param name="Provider">What the provider shows, or null when it shows nothing.</param>
-public sealed record Difference(DifferenceKind Kind, string Object, string Id, string? CustomerId, string? Tollgate, string? Provider);
+internal sealed record Difference(DifferenceKind Kind, string Object, string Id, string? CustomerId, string? Tollgate, string? Provider);
 
 /// <summary>What was compared: the counts make an empty list of differences mean something.</summary>
-public sealed record ReconcileReport(
+internal sealed record ReconcileReport(
     string Provider,
     DateTimeOffset Since,
     DateTimeOffset Until,
@@ -47,7 +47,7 @@ public sealed record ReconcileReport(
 }
 
 /// <summary>Compares a provider's subscriptions and payments of a period with Tollgate's records. It only reads.</summary>
-public sealed class Reconciler(ISubscriptionStore subscriptions, IPaymentStore payments, ICustomerStore customers, ILedgerStore ledger, TimeProvider time)
+internal sealed class Reconciler(ISubscriptionStore subscriptions, IPaymentStore payments, ICustomerStore customers, ILedgerStore ledger, TimeProvider time)
 {
     /// <summary>Webhooks arrive after the provider created the object: Tollgate's own times lag the provider's. Records this
     /// close to the start of the period are read on both sides, so one that straddles the boundary is not reported missing.</summary>

@@ -11,7 +11,7 @@ namespace Tollgate.Server.Sessions;
 /// <c>expiry.HMAC(expiry)</c> keyed by a hash of the key, HttpOnly and SameSite=Strict, scoped to <c>/admin</c>.
 /// Changing <c>Tollgate__AdminKey</c> signs everyone out; any server with the same key accepts the cookie.
 /// </summary>
-public sealed class AdminSessions(TollgateSettings settings, TimeProvider time)
+internal sealed class AdminSessions(TollgateSettings settings, TimeProvider time)
 {
     public const string Cookie = "tollgate_admin";
     public static readonly TimeSpan Lifetime = TimeSpan.FromHours(8);

@@ -3,7 +3,7 @@ namespace Tollgate.Server.Sessions;
 
 /// <summary>Who the portal is open for: the customer of a valid portal token, or why there is none.</summary>
 /// <param name="Problem"><c>none</c> (no token at all), <c>malformed</c>, <c>forged</c>, <c>expired</c> or <c>revoked</c>.</param>
-public sealed record PortalSession(string? CustomerId, string? Problem);
+internal sealed record PortalSession(string? CustomerId, string? Problem);
 
 /// <summary>
 /// The portal's sign-in: the signed, short-lived token of <c>POST /v1/customers/{id}/portal</c> arrives once in the
@@ -11,7 +11,7 @@ public sealed record PortalSession(string? CustomerId, string? Problem);
 /// Referer headers). Every request validates the token again: nothing but its signature and expiry says who the
 /// customer is, so a page or action can only ever reach that one customer.
 /// </summary>
-public sealed class PortalSessions(PortalTokens tokens)
+internal sealed class PortalSessions(PortalTokens tokens)
 {
     public const string Cookie = "tollgate_portal";
     private const string ItemKey = "tollgate.portal";

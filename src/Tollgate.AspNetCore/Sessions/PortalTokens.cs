@@ -11,7 +11,7 @@ namespace Tollgate.Server.Sessions;
 /// token scopes every portal page and action to that one customer; a forged, altered, expired or revoked (signed out)
 /// token is refused.
 /// </summary>
-public sealed class PortalTokens(ISettingsStore settings, TimeProvider time)
+internal sealed class PortalTokens(ISettingsStore settings, TimeProvider time)
 {
     public static readonly TimeSpan Lifetime = TimeSpan.FromHours(1);
     private const string SecretSetting = "portal_token_secret";

@@ -14,6 +14,7 @@ namespace Tollgate.Core.Catalog;
 /// </summary>
 public static partial class CatalogLoader
 {
+    /// <summary>The name the built-in demo catalog goes by in errors and logs (it has no file).</summary>
     public const string DemoCatalogName = "demo catalog";
 
     /// <summary>Reads a catalog file. <paramref name="providers"/> are the payment providers the app has: each names the

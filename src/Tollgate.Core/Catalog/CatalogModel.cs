@@ -3,6 +3,7 @@ using Tollgate.Core.Ledger;
 
 namespace Tollgate.Core.Catalog;
 
+/// <summary>What kind of feature a catalog entry is; it decides which operations apply and what a plan sets for it.</summary>
 public enum FeatureType
 {
     /// <summary>On or off, by plan.</summary>
@@ -24,18 +25,26 @@ public enum FeatureType
 /// <summary>How often an allowance starts afresh.</summary>
 public enum ResetInterval
 {
+    /// <summary>Every UTC day.</summary>
     Day,
+    /// <summary>Every week.</summary>
     Week,
+    /// <summary>Every month.</summary>
     Month,
+    /// <summary>Every year.</summary>
     Year,
+    /// <summary>Granted once; never starts afresh.</summary>
     Never,
 }
 
 /// <summary>How a plan is billed: every month, every year, or once (lifetime). Null for the free default plan.</summary>
 public enum BillingInterval
 {
+    /// <summary>Billed every month.</summary>
     Month,
+    /// <summary>Billed every year.</summary>
     Year,
+    /// <summary>Paid once (a lifetime plan).</summary>
     Once,
 }
 
@@ -44,10 +53,12 @@ public enum BillingInterval
 /// keys a catalog may carry is registered by each provider (<see cref="CatalogMapping"/>).</summary>
 public sealed class ProviderMappings
 {
+    /// <summary>No provider sells the product.</summary>
     public static readonly ProviderMappings None = new(new Dictionary<string, string>());
 
     private readonly IReadOnlyDictionary<string, string> _references;
 
+    /// <summary>Copies <paramref name="references"/> (provider id → reference); later changes to it are not seen.</summary>
     public ProviderMappings(IReadOnlyDictionary<string, string> references) =>
         _references = new Dictionary<string, string>(references, StringComparer.Ordinal);
 
@@ -92,9 +103,18 @@ public sealed record Plan(
     IReadOnlyDictionary<string, PlanFeature> Features,
     int Rank)
 {
+    /// <summary>The plan's setting for a feature, or null when the plan does not mention it (then the feature is off / unlimited as its type says).</summary>
     public PlanFeature? Feature(string featureId) => Features.GetValueOrDefault(featureId);
 }
 
+/// <summary>A credit pack: a one-time purchase that grants <paramref name="Credits"/> to the catalog's credits feature.
+/// <param name="Id">The pack's catalog id (what a checkout names).</param>
+/// <param name="Name">The name shown to customers.</param>
+/// <param name="Credits">Credits granted per pack bought.</param>
+/// <param name="OncePerCustomer">A second purchase is refused at checkout (and flagged for the operator if it gets paid anyway).</param>
+/// <param name="ExpiresAfterDays">Days after the purchase when unspent credits of the pack expire; null: never.</param>
+/// <param name="Price">The catalog's price, shown when the provider cannot be asked; null when the catalog names none.</param>
+/// <param name="Providers">Which provider product or price sells this pack.</param></summary>
 public sealed record Pack(
     string Id,
     string Name,
@@ -107,6 +127,7 @@ public sealed record Pack(
 /// <summary>Features, plans and packs: what Tollgate sells and what each sale entitles. Immutable.</summary>
 public sealed class ProductCatalog
 {
+    /// <summary>Builds the catalog and its lookups. Ids are expected unique (<see cref="CatalogLoader"/> checks them); features, plans and packs keep their order.</summary>
     public ProductCatalog(IReadOnlyList<Feature> features, IReadOnlyList<Plan> plans, IReadOnlyList<Pack> packs)
     {
         Features = features;
@@ -119,11 +140,17 @@ public sealed class ProductCatalog
         CreditsFeature = features.FirstOrDefault(f => f.Type == FeatureType.Credits);
     }
 
+    /// <summary>Every feature, in catalog order.</summary>
     public IReadOnlyList<Feature> Features { get; }
+    /// <summary>Every plan, in catalog order (the order also ranks them: see <see cref="Plan.Rank"/>).</summary>
     public IReadOnlyList<Plan> Plans { get; }
+    /// <summary>Every credit pack, in catalog order.</summary>
     public IReadOnlyList<Pack> Packs { get; }
+    /// <summary>Features by id (ordinal).</summary>
     public IReadOnlyDictionary<string, Feature> FeaturesById { get; }
+    /// <summary>Plans by id (ordinal).</summary>
     public IReadOnlyDictionary<string, Plan> PlansById { get; }
+    /// <summary>Packs by id (ordinal).</summary>
     public IReadOnlyDictionary<string, Pack> PacksById { get; }
 
     /// <summary>The plan of every customer without a paid one; null when the catalog has none.</summary>
@@ -132,6 +159,7 @@ public sealed class ProductCatalog
     /// <summary>The feature packs fill and metered features spill into; null when the catalog sells no credits.</summary>
     public Feature? CreditsFeature { get; }
 
+    /// <summary>The feature with this id, or null when the catalog has none.</summary>
     public Feature? Feature(string id) => FeaturesById.GetValueOrDefault(id);
 
     /// <summary>The plan or pack a provider product/price id maps to.</summary>

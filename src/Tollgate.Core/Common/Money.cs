@@ -3,6 +3,7 @@ namespace Tollgate.Core.Common;
 /// <summary>An amount of money in integer minor units (cents) of an ISO 4217 currency.</summary>
 public readonly record struct Money(long Amount, string Currency)
 {
+    /// <summary>Amount in minor units and the currency code, e.g. <c>1999 USD</c> (not a formatted price).</summary>
     public override string ToString() => $"{Amount} {Currency}";
 }
 

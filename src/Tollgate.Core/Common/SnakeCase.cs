@@ -13,10 +13,13 @@ public static class SnakeCase<TEnum>
     private static readonly FrozenDictionary<string, TEnum> Values =
         Names.ToFrozenDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
 
+    /// <summary>The snake_case name of <paramref name="value"/>.</summary>
     public static string Name(TEnum value) => Names[value];
 
+    /// <summary>The value named <paramref name="name"/> (exact, case-sensitive); throws <see cref="FormatException"/> for any other name.</summary>
     public static TEnum Parse(string name) =>
         Values.TryGetValue(name, out var value) ? value : throw new FormatException($"'{name}' is not a {typeof(TEnum).Name}.");
 
+    /// <summary>Like <see cref="Parse"/>, returning false instead of throwing (null is never a name).</summary>
     public static bool TryParse(string? name, out TEnum value) => Values.TryGetValue(name ?? "", out value);
 }

@@ -16,6 +16,7 @@ public interface ICustomerStore
     Task<Customer> UpsertAsync(string id, string? email, string? name, IReadOnlyDictionary<string, string>? metadata, DateTimeOffset now,
         CancellationToken cancellationToken);
 
+    /// <summary>The customer with this id, or null when there is none.</summary>
     Task<Customer?> GetAsync(string id, CancellationToken cancellationToken);
 
     /// <summary>Customers whose id, email or name contains <paramref name="query"/> (case-insensitive), newest first.</summary>

@@ -13,6 +13,7 @@ public sealed record EffectivePlan(Plan Primary, Subscription? Subscription, IRe
     /// <summary>Allowance lots of the primary plan are keyed by this: the subscription, or "default" for the default plan.</summary>
     public string Scope => Subscription?.Id ?? "default";
 
+    /// <summary>The plans the customer's <paramref name="subscriptions"/> give at <paramref name="now"/> (the catalog's default plan when none does); null when no subscription gives access and the catalog has no default plan. With <paramref name="pastDueKeepsAccess"/>, a past-due subscription keeps its plan until its period ends.</summary>
     public static EffectivePlan? Resolve(ProductCatalog catalog, IReadOnlyList<Subscription> subscriptions, DateTimeOffset now, bool pastDueKeepsAccess)
     {
         var held = subscriptions

@@ -6,6 +6,7 @@ namespace Tollgate.Core.Entitlements;
 /// </summary>
 public interface IExternalAccessSource
 {
+    /// <summary>What the outside source says the customer may use. Errors and timeouts are the caller's to treat as <see cref="ExternalAccess.Unknown"/>.</summary>
     Task<ExternalAccess> GetAsync(string customerId, CancellationToken cancellationToken);
 }
 
@@ -13,7 +14,9 @@ public interface IExternalAccessSource
 /// ignored, like an error or a timeout: the refusal stands.</summary>
 public sealed record ExternalAccess(bool Known, IReadOnlyCollection<string> Capabilities)
 {
+    /// <summary>The source does not know the customer: nothing is added.</summary>
     public static ExternalAccess Unknown { get; } = new(false, []);
 
+    /// <summary>The customer is known and has these capabilities.</summary>
     public static ExternalAccess Of(params string[] capabilities) => new(true, capabilities);
 }

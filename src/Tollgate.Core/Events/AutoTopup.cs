@@ -18,6 +18,7 @@ public sealed record AutoTopupSettings(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt);
 
+/// <summary>Where an automatic top-up charge stands.</summary>
 public enum TopupChargeStatus
 {
     /// <summary>Written by the ledger write that crossed the threshold; waiting for (or retrying) its charge.</summary>
@@ -54,6 +55,7 @@ public sealed record ClaimedTopup(TopupCharge Charge, string Claim);
 /// that crossed the threshold (see <see cref="AutoTopupTrigger"/>), never here.</summary>
 public interface IAutoTopupStore
 {
+    /// <summary>The customer's automatic top-up settings, or null when none were saved (top-up off).</summary>
     Task<AutoTopupSettings?> GetAsync(string customerId, CancellationToken cancellationToken);
 
     /// <summary>Creates or replaces the customer's settings, enabled.</summary>
@@ -69,6 +71,7 @@ public interface IAutoTopupStore
     /// <summary>The customer's charges of <paramref name="month"/> (<c>yyyy-MM</c>), oldest first.</summary>
     Task<IReadOnlyList<TopupCharge>> ChargesAsync(string customerId, string month, CancellationToken cancellationToken);
 
+    /// <summary>One charge by id, or null.</summary>
     Task<TopupCharge?> GetChargeAsync(string chargeId, CancellationToken cancellationToken);
 
     /// <summary>Claims up to <paramref name="limit"/> due charges until <paramref name="leaseUntil"/>; other servers skip
@@ -91,12 +94,18 @@ public interface IAutoTopupStore
 /// </summary>
 public static class AutoTopupTrigger
 {
+    /// <summary>A balance of a feature fell through one or more ranges in one write: each range is the balance after and before it.
+    /// <param name="CustomerId">The customer whose balance fell.</param>
+    /// <param name="Feature">The credits feature.</param>
+    /// <param name="Ranges">(after, before) balances of each fall in the write, in order.</param>
+    /// <param name="At">When the write happened; it decides the month whose cap applies.</param></summary>
     public sealed record Crossing(string CustomerId, string Feature, IReadOnlyList<(long After, long Before)> Ranges, DateTimeOffset At)
     {
         /// <summary>The calendar month (UTC) of the write, <c>yyyy-MM</c>: the monthly limit's period.</summary>
         public string Month => MonthOf(At);
     }
 
+    /// <summary>The UTC month of <paramref name="at"/> as <c>yyyy-MM</c>: the key of a monthly top-up cap.</summary>
     public static string MonthOf(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM", CultureInfo.InvariantCulture);
 
     /// <summary>The ranges each customer's <paramref name="feature"/> balance fell through in <paramref name="changes"/>,
@@ -151,10 +160,13 @@ public sealed record OffSessionChargeRequest(string ChargeId, string CustomerId,
 /// (a decline, authentication required, no saved payment method).</summary>
 public sealed record OffSessionChargeResult(string? ProviderPaymentId, string? FailureCode, string? FailureMessage)
 {
+    /// <summary>True when the provider took the payment.</summary>
     public bool Succeeded => ProviderPaymentId is not null;
 
+    /// <summary>A charge the provider took, with its payment id.</summary>
     public static OffSessionChargeResult Paid(string providerPaymentId) => new(providerPaymentId, null, null);
 
+    /// <summary>A charge the provider declined, with its failure code and message (shown to the operator, sent to the app).</summary>
     public static OffSessionChargeResult Refused(string code, string message) => new(null, code, message);
 }
 
@@ -163,5 +175,6 @@ public sealed record OffSessionChargeResult(string? ProviderPaymentId, string? F
 /// <see cref="Payments.ProviderException"/> with <c>Transient</c> set.</summary>
 public interface IOffSessionCharges
 {
+    /// <summary>Charges the customer's saved payment method without them present. A decline is a result; a provider that could not be reached throws <see cref="Payments.ProviderException"/>.</summary>
     Task<OffSessionChargeResult> ChargeOffSessionAsync(OffSessionChargeRequest request, CancellationToken cancellationToken);
 }

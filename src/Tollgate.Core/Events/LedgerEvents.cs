@@ -11,6 +11,7 @@ public sealed record LedgerEventPlan(
     IReadOnlyList<(string CustomerId, string Feature, long Threshold)> MarksSet,
     IReadOnlyList<(string CustomerId, string Feature)> MarksCleared)
 {
+    /// <summary>No events and no marks to change.</summary>
     public static LedgerEventPlan None { get; } = new([], [], []);
 }
 

@@ -2,16 +2,23 @@ using System.Security.Cryptography;
 
 namespace Tollgate.Core.Events;
 
+/// <summary>Whether an endpoint receives events.</summary>
 public enum EndpointStatus
 {
+    /// <summary>Receives events.</summary>
     Enabled,
+    /// <summary>Receives nothing: turned off by the operator, or after its deliveries kept failing (see <see cref="WebhookEndpoint.DisabledReason"/>).</summary>
     Disabled,
 }
 
+/// <summary>Where one event's delivery to one endpoint stands.</summary>
 public enum DeliveryStatus
 {
+    /// <summary>Not delivered yet; will be tried (again) at its next attempt time.</summary>
     Pending,
+    /// <summary>The endpoint answered 2xx.</summary>
     Delivered,
+    /// <summary>Given up after the last retry (or the endpoint was disabled); only a redelivery sends it again.</summary>
     Failed,
 }
 
@@ -50,6 +57,18 @@ public sealed record DeliveryWork(WebhookEndpoint Endpoint, string EventId, stri
 /// written, and deliveries given up after their last attempt.</summary>
 public sealed record OutboxBacklog(long Pending, DateTimeOffset? OldestPendingCreatedAt, long Failed);
 
+/// <summary>The state of one event's delivery to one endpoint (the admin console's list).
+/// <param name="EndpointId">The endpoint.</param>
+/// <param name="EventId">The event.</param>
+/// <param name="EventType">The event's type (see <see cref="EventTypes"/>).</param>
+/// <param name="CustomerId">The customer the event is about.</param>
+/// <param name="Sequence">The event's number among the customer's events; deliveries to an endpoint go in this order.</param>
+/// <param name="Status">Pending, delivered or failed.</param>
+/// <param name="Attempts">Attempts made so far.</param>
+/// <param name="NextAttemptAt">When a pending delivery is tried next.</param>
+/// <param name="LastStatusCode">The HTTP status of the last attempt; null when it got no answer.</param>
+/// <param name="LastError">Why the last attempt failed, or null.</param>
+/// <param name="UpdatedAt">When the state last changed.</param></summary>
 public sealed record DeliveryState(string EndpointId, string EventId, string EventType, string CustomerId, long Sequence, DeliveryStatus Status,
     int Attempts, DateTimeOffset NextAttemptAt, int? LastStatusCode, string? LastError, DateTimeOffset UpdatedAt);
 
@@ -60,10 +79,13 @@ public sealed record DeliveryOutcome(string EndpointId, string EventId, string C
 /// <summary>Storage port of the app's endpoints and of event deliveries.</summary>
 public interface IWebhookEndpointStore
 {
+    /// <summary>Stores a new endpoint.</summary>
     Task CreateAsync(WebhookEndpoint endpoint, CancellationToken cancellationToken);
 
+    /// <summary>Every endpoint.</summary>
     Task<IReadOnlyList<WebhookEndpoint>> ListAsync(CancellationToken cancellationToken);
 
+    /// <summary>One endpoint, or null.</summary>
     Task<WebhookEndpoint?> GetAsync(string endpointId, CancellationToken cancellationToken);
 
     /// <summary>Deletes an endpoint with its deliveries; false when there is none.</summary>
@@ -78,6 +100,7 @@ public interface IWebhookEndpointStore
     /// <summary>Deliveries to an endpoint, newest event first.</summary>
     Task<IReadOnlyList<DeliveryState>> ListDeliveriesAsync(string endpointId, int limit, CancellationToken cancellationToken);
 
+    /// <summary>A stored event by id, or null (never stored, or pruned).</summary>
     Task<StoredEvent?> GetEventAsync(string eventId, CancellationToken cancellationToken);
 
     /// <summary>What is waiting to be sent, for the operator's metrics.</summary>
@@ -105,8 +128,10 @@ public interface IWebhookEndpointStore
 /// <summary>Standard Webhooks secrets: <c>whsec_</c> + base64 of 32 random bytes (the spec asks for 24 to 64).</summary>
 public static class WebhookSecrets
 {
+    /// <summary>What every secret starts with.</summary>
     public const string Prefix = "whsec_";
 
+    /// <summary>A new random secret.</summary>
     public static string New() => Prefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
 
     /// <summary>The HMAC key: the decoded bytes, not the string.</summary>
@@ -121,6 +146,7 @@ public static class WebhookSecrets
 /// 24 h after the successive failures, each ±10 % so a recovering endpoint is not hit by every retry at once.</summary>
 public static class RetrySchedule
 {
+    /// <summary>The waits after the 1st … 9th failed attempt, before jitter; after the last, the delivery fails.</summary>
     public static readonly IReadOnlyList<TimeSpan> Delays =
     [
         TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(30), TimeSpan.FromHours(2), TimeSpan.FromHours(5),

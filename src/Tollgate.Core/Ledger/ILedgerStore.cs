@@ -57,6 +57,7 @@ public interface ILedgerStore
 /// <summary>One locked write transaction.</summary>
 public interface ILedgerWriteSession : IAsyncDisposable
 {
+    /// <summary>The locked customers' ledger data, by customer id, as read at the start of the transaction.</summary>
     IReadOnlyDictionary<string, CustomerLedgerData> Customers { get; }
 
     /// <summary>API responses stored under the keys the session was opened with.</summary>

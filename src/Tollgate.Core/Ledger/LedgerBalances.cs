@@ -15,6 +15,7 @@ public sealed record LotBalance(
 /// reserved by active holds; <see cref="Debt"/> is owed from clawbacks.</summary>
 public sealed record FeatureBalance(string Feature, long Available, long Held, long Debt, IReadOnlyList<LotBalance> Lots)
 {
+    /// <summary>Available minus debt: negative while the customer owes more than they have.</summary>
     public long Balance => checked(Available - Debt);
 }
 
@@ -27,11 +28,14 @@ public sealed record CustomerBalances(
     IReadOnlyDictionary<string, long> Counters,
     IReadOnlyDictionary<string, long> HoldUnits)
 {
+    /// <summary>The balance of one feature; zeros when the customer has none of it.</summary>
     public FeatureBalance For(string feature) =>
         Features.FirstOrDefault(f => f.Feature == feature) ?? new FeatureBalance(feature, 0, 0, 0, []);
 
+    /// <summary>The level of a count feature (0 when never counted).</summary>
     public long Counter(string feature) => Counters.GetValueOrDefault(feature);
 
+    /// <summary>Units in active holds of a concurrency feature.</summary>
     public long HeldUnits(string feature) => HoldUnits.GetValueOrDefault(feature);
 
     internal static CustomerBalances From(CustomerLedger ledger, DateTimeOffset at)

@@ -28,6 +28,7 @@ public sealed class LedgerEngine : IAsyncDisposable
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _holdOwners = new(StringComparer.Ordinal);
     private const int MaxHoldOwners = 200_000;
 
+    /// <summary>A ledger over <paramref name="store"/>. Writes are batched per customer in the background, so dispose it to stop them.</summary>
     public LedgerEngine(ILedgerStore store, TimeProvider time, LedgerOptions? options = null, ILogger<LedgerEngine>? logger = null)
     {
         _store = store;
@@ -72,6 +73,7 @@ public sealed class LedgerEngine : IAsyncDisposable
         }
     }
 
+    /// <summary>Grants units as a new lot (repaying debt first). Idempotent by the request's key.</summary>
     public Task<GrantResult> GrantAsync(GrantRequest request, CancellationToken cancellationToken = default) =>
         GrantAsync(request, null, cancellationToken);
 
@@ -85,6 +87,7 @@ public sealed class LedgerEngine : IAsyncDisposable
             (rules, ledger, now) => rules.Grant(ledger, request, now)), cancellationToken);
     }
 
+    /// <summary>Consumes units all or nothing, spilling to another feature when configured. Idempotent by the request's key.</summary>
     public Task<ConsumeResult> ConsumeAsync(ConsumeRequest request, CancellationToken cancellationToken = default) =>
         ConsumeAsync(request, null, cancellationToken);
 
@@ -99,6 +102,7 @@ public sealed class LedgerEngine : IAsyncDisposable
             (rules, ledger, now) => rules.Consume(ledger, request, now)), cancellationToken);
     }
 
+    /// <summary>Reserves units until settled, released or expired. Idempotent by the request's key.</summary>
     public Task<HoldResult> HoldAsync(HoldRequest request, CancellationToken cancellationToken = default) =>
         HoldAsync(request, null, cancellationToken);
 
@@ -119,6 +123,7 @@ public sealed class LedgerEngine : IAsyncDisposable
             (rules, ledger, now) => rules.Hold(ledger, request, now)), cancellationToken);
     }
 
+    /// <summary>Consumes part or all of an active hold and returns the rest. Settling a hold that was settled before answers that first result.</summary>
     public async Task<SettleResult> SettleAsync(SettleRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -133,6 +138,7 @@ public sealed class LedgerEngine : IAsyncDisposable
             (rules, ledger, now) => rules.Settle(ledger, request, now)), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Returns all of an active hold's units to their lots.</summary>
     public async Task<SettleResult> ReleaseAsync(ReleaseRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -173,6 +179,7 @@ public sealed class LedgerEngine : IAsyncDisposable
         }
     }
 
+    /// <summary>Moves a count feature's level by the request's delta within its limit. Idempotent by the request's key.</summary>
     public Task<CountResult> CountAsync(CountRequest request, CancellationToken cancellationToken = default) =>
         CountAsync(request, null, cancellationToken);
 
@@ -225,6 +232,7 @@ public sealed class LedgerEngine : IAsyncDisposable
     public Task<EntryRecord?> FindEntryAsync(string entryId, CancellationToken cancellationToken = default) =>
         _store.FindEntryAsync(entryId, cancellationToken);
 
+    /// <summary>Ends what is left of the lots of one source (an allowance period that ended).</summary>
     public Task<RetireResult> RetireAsync(RetireRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -234,6 +242,7 @@ public sealed class LedgerEngine : IAsyncDisposable
             (rules, ledger, now) => rules.Retire(ledger, request, now)), cancellationToken);
     }
 
+    /// <summary>Takes back what a source granted (a refund, a dispute): from the available balance, then from holds, the rest as debt.</summary>
     public Task<ClawbackResult> ClawbackAsync(ClawbackRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -283,6 +292,7 @@ public sealed class LedgerEngine : IAsyncDisposable
         DateTimeOffset to, CancellationToken cancellationToken = default) =>
         _store.GetDailyUsageAsync(customerId, feature, from, to, cancellationToken);
 
+    /// <summary>A page of a customer's entries, newest first, optionally one feature's, older than the entry number <paramref name="before"/>.</summary>
     public Task<EntryPage> GetEntriesAsync(string customerId, string? feature = null, int limit = 50, long? before = null,
         CancellationToken cancellationToken = default)
     {
@@ -312,6 +322,7 @@ public sealed class LedgerEngine : IAsyncDisposable
         return due.Count;
     }
 
+    /// <summary>Finishes the batches under way and stops the writer.</summary>
     public async ValueTask DisposeAsync()
     {
         foreach (var lane in _lanes)

@@ -23,17 +23,22 @@ internal sealed partial class LedgerJsonContext : JsonSerializerContext;
 /// <summary>Extra facts of an entry kept beside its lots.</summary>
 public sealed record EntryDetail(IReadOnlyList<LotDraw> Lots, long? Settled, long? DebtRepaid, long? Units = null);
 
+/// <summary>The JSON that the stores keep for hold allocations and entry details (source-generated, AOT-safe).</summary>
 public static class LedgerJson
 {
+    /// <summary>A hold's allocations as JSON.</summary>
     public static string SerializeAllocations(IReadOnlyList<HoldAllocation> allocations) =>
         JsonSerializer.Serialize(allocations as List<HoldAllocation> ?? [.. allocations], LedgerJsonContext.Default.ListHoldAllocation);
 
+    /// <summary>Allocations stored by <see cref="SerializeAllocations"/>.</summary>
     public static IReadOnlyList<HoldAllocation> DeserializeAllocations(string json) =>
         JsonSerializer.Deserialize(json, LedgerJsonContext.Default.ListHoldAllocation) ?? [];
 
+    /// <summary>An entry's detail (lots, settled, debt repaid, units) as JSON.</summary>
     public static string SerializeDetail(EntryRecord entry) =>
         JsonSerializer.Serialize(new EntryDetail(entry.Lots, entry.Settled, entry.DebtRepaid, entry.Units), LedgerJsonContext.Default.EntryDetail);
 
+    /// <summary>Detail stored by <see cref="SerializeDetail"/>.</summary>
     public static EntryDetail DeserializeDetail(string json) =>
         JsonSerializer.Deserialize(json, LedgerJsonContext.Default.EntryDetail) ?? new EntryDetail([], null, null);
 

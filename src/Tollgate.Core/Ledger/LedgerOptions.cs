@@ -21,6 +21,7 @@ public sealed record LedgerOptions
     /// <summary>Attempts of a batch that failed on a transient database error (lock timeout, serialization failure).</summary>
     public int TransientRetries { get; init; } = 5;
 
+    /// <summary>The burn priority of a lot from <paramref name="source"/> when the request names none: lower goes first.</summary>
     public static int DefaultPriority(LotSource source) => source switch
     {
         LotSource.SubscriptionPeriod or LotSource.PlanAllowance or LotSource.Rollover => 0,

@@ -23,16 +23,26 @@ public enum LotSource
     Rollover,
 }
 
+/// <summary>What a ledger entry records.</summary>
 public enum EntryType
 {
+    /// <summary>A lot was granted.</summary>
     Grant,
+    /// <summary>Units were consumed.</summary>
     Consume,
+    /// <summary>Units were reserved by a hold.</summary>
     Hold,
+    /// <summary>A hold was settled: its units consumed.</summary>
     Settle,
+    /// <summary>A hold's units went back to their lots.</summary>
     Release,
+    /// <summary>Units of a lot expired (or its period ended).</summary>
     Expire,
+    /// <summary>Units were taken back after a refund or dispute.</summary>
     Clawback,
+    /// <summary>Units were owed after a clawback found them spent.</summary>
     Debt,
+    /// <summary>A count feature's level moved.</summary>
     Adjust,
 
     /// <summary>A change of a count feature's level (+n / −n); its balance_after is the level.</summary>
@@ -42,11 +52,16 @@ public enum EntryType
     Reverse,
 }
 
+/// <summary>Where a hold stands.</summary>
 public enum HoldStatus
 {
+    /// <summary>Reserving units; may be settled or released.</summary>
     Active,
+    /// <summary>Settled: consumed in part or whole.</summary>
     Settled,
+    /// <summary>Released: its units went back.</summary>
     Released,
+    /// <summary>Passed its expiry unsettled; its units went back.</summary>
     Expired,
 }
 
@@ -167,6 +182,7 @@ public sealed record CustomerLedgerData(
     /// in that write's transaction; reads and refused writes never create one.</summary>
     public bool Exists { get; init; } = true;
 
+    /// <summary>The data of a customer with no ledger yet.</summary>
     public static CustomerLedgerData Empty(string customerId) =>
         new(customerId, 0, [], [], new Dictionary<string, long>(), [], new Dictionary<string, long>());
 }

@@ -10,6 +10,7 @@ public sealed record GrantRequest(string CustomerId, string Feature, long Amount
     /// <summary>The payment, subscription period or other origin; what a clawback names.</summary>
     public string? SourceRef { get; init; }
 
+    /// <summary>When the lot's units expire; null: never.</summary>
     public DateTimeOffset? ExpiresAt { get; init; }
 
     /// <summary>Lower burns first among lots expiring at the same instant; defaults from <see cref="Source"/>.</summary>
@@ -33,6 +34,7 @@ public sealed record GrantRequest(string CustomerId, string Feature, long Amount
 public sealed record CarryRequest(string CustomerId, string Feature, long Max, DateTimeOffset WindowStart, DateTimeOffset? ExpiresAt,
     string SourcePrefix, string IdempotencyKey)
 {
+    /// <summary>Free text kept on the carry's entry (the ended period it came from).</summary>
     public string? Reference { get; init; }
 
     /// <summary>The carry lot's id (see <see cref="GrantRequest.LotId"/>).</summary>
@@ -42,8 +44,10 @@ public sealed record CarryRequest(string CustomerId, string Feature, long Max, D
 /// <summary>Consumes all of <see cref="Amount"/> or nothing.</summary>
 public sealed record ConsumeRequest(string CustomerId, string Feature, long Amount, string IdempotencyKey)
 {
+    /// <summary>Where to charge what the feature lacks (a metered feature's overage to credits); null: nothing spills.</summary>
     public Spill? Spill { get; init; }
 
+    /// <summary>The caller's reference, kept on the entry (shown in the ledger).</summary>
     public string? Reference { get; init; }
 
     /// <summary>The entry type to write: <see cref="EntryType.Consume"/>, or <see cref="EntryType.Adjust"/> for an operator's correction.</summary>
@@ -53,18 +57,21 @@ public sealed record ConsumeRequest(string CustomerId, string Feature, long Amou
 /// <summary>Reserves units until settled, released or <see cref="Ttl"/> passes.</summary>
 public sealed record HoldRequest(string CustomerId, string Feature, long Amount, TimeSpan Ttl, string IdempotencyKey)
 {
+    /// <summary>Where to reserve what the feature lacks; null: nothing spills.</summary>
     public Spill? Spill { get; init; }
 
     /// <summary>For a concurrency feature: the most units its active holds may add up to. Such a hold reserves slots,
     /// not lots.</summary>
     public long? ConcurrencyLimit { get; init; }
 
+    /// <summary>The caller's reference, kept on the entry.</summary>
     public string? Reference { get; init; }
 }
 
 /// <summary>Consumes <see cref="Amount"/> of a hold (all of it when null) and returns the rest to the lots it came from.</summary>
 public sealed record SettleRequest(string HoldId)
 {
+    /// <summary>Units to consume; null: all the hold reserved.</summary>
     public long? Amount { get; init; }
 }
 
@@ -72,8 +79,10 @@ public sealed record SettleRequest(string HoldId)
 /// nor below zero.</summary>
 public sealed record CountRequest(string CustomerId, string Feature, long Delta, string IdempotencyKey)
 {
+    /// <summary>The plan's limit on the level; null: unlimited.</summary>
     public long? Limit { get; init; }
 
+    /// <summary>The caller's reference, kept on the entry.</summary>
     public string? Reference { get; init; }
 }
 
@@ -89,11 +98,13 @@ public sealed record RetireRequest(string CustomerId, string SourceRef, string I
 /// becomes debt. <see cref="Amount"/> limits it (a partial refund); null takes everything still recoverable.</summary>
 public sealed record ClawbackRequest(string CustomerId, string SourceRef, string IdempotencyKey)
 {
+    /// <summary>Credits to take back; null: everything the source granted that is still recoverable.</summary>
     public long? Amount { get; init; }
 
     /// <summary>Restricts the clawback to one feature's lots; required with <see cref="Amount"/> when the source granted several.</summary>
     public string? Feature { get; init; }
 
+    /// <summary>The caller's reference, kept on the entry.</summary>
     public string? Reference { get; init; }
 }
 
@@ -103,5 +114,6 @@ public sealed record ClawbackRequest(string CustomerId, string SourceRef, string
 /// the operation's key is fixed by the usage's entry, so a second reversal finds it and is refused.</summary>
 public sealed record ReverseRequest(string CustomerId, string EntryId, IReadOnlyList<EntryRecord> Entries)
 {
+    /// <summary>The idempotency key of the reversal: one per usage entry, so it can happen once.</summary>
     public string OperationKey => "reverse:" + EntryId;
 }

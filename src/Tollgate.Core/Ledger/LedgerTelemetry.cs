@@ -6,6 +6,7 @@ namespace Tollgate.Core.Ledger;
 /// <summary>Spans and metrics of the ledger's batches: one transaction for many callers.</summary>
 public static class LedgerTelemetry
 {
+    /// <summary>The name of the ledger's <see cref="System.Diagnostics.ActivitySource"/> and meter, to subscribe to.</summary>
     public const string Name = "Tollgate.Ledger";
     internal static readonly ActivitySource Source = new(Name);
     private static readonly Meter Meter = new(Name);

@@ -21,11 +21,13 @@ public sealed record LedgerWrite
 /// </summary>
 public sealed record DueWrites(IReadOnlyList<GrantRequest> Grants, RetireRequest? Retire)
 {
+    /// <summary>Nothing owed.</summary>
     public static DueWrites None { get; } = new([], null);
 
     /// <summary>Rollovers into the current windows, applied after the grants (see <see cref="CarryRequest"/>).</summary>
     public IReadOnlyList<CarryRequest> Carries { get; init; } = [];
 
+    /// <summary>True when nothing is owed.</summary>
     public bool IsEmpty => Grants.Count == 0 && Retire is null && Carries.Count == 0;
 
     /// <summary>The idempotency keys of these writes: a write is done when its key is stored.</summary>

@@ -6,25 +6,41 @@ using Tollgate.Core.Usage;
 
 namespace Tollgate.Core.Payments;
 
+/// <summary>Why a checkout was not started.</summary>
 public enum CheckoutRefusal
 {
+    /// <summary>No plan or pack has this id.</summary>
     UnknownProduct,
+    /// <summary>The customer may not buy it (a once-per-customer pack bought before, a plan held already).</summary>
     NotEligible,
+    /// <summary>A field of the request is invalid (a redirect URL, the metadata).</summary>
     InvalidRequest,
+    /// <summary>The provider refused or could not be reached.</summary>
     ProviderError,
 
     /// <summary>The provider has no web checkout (the App Store sells only inside the app).</summary>
     NotSupported,
 }
 
+/// <summary>What to start a checkout for.
+/// <param name="CustomerId">The buyer (created when unknown).</param>
+/// <param name="Product">The plan or pack id.</param></summary>
 public sealed record CheckoutCommand(string CustomerId, string Product)
 {
+    /// <summary>The provider to pay through; null: the default provider.</summary>
     public string? Provider { get; init; }
+    /// <summary>Where the provider sends the buyer after paying; null: the configured default.</summary>
     public string? SuccessUrl { get; init; }
+    /// <summary>Where the provider sends a buyer who gives up; null: the configured default.</summary>
     public string? CancelUrl { get; init; }
+    /// <summary>The app's own key-value pairs, kept on the checkout and sent back in its events.</summary>
     public IReadOnlyDictionary<string, string>? Metadata { get; init; }
 }
 
+/// <summary>A started checkout, or why not.
+/// <param name="Checkout">The checkout; null when refused.</param>
+/// <param name="Refusal">Why it was refused; null when started.</param>
+/// <param name="Message">The refusal explained, for the API's problem detail.</param></summary>
 public sealed record CheckoutOutcome(Checkout? Checkout, CheckoutRefusal? Refusal, string? Message);
 
 /// <summary>
@@ -42,6 +58,7 @@ public sealed class CheckoutService(
     IDatabaseTransactions? transactions = null,
     Events.IEventOutbox? outbox = null)
 {
+    /// <summary>Starts a checkout with the provider and records it as open; only a verified webhook completes it.</summary>
     public async Task<CheckoutOutcome> CreateAsync(CheckoutCommand command, CancellationToken cancellationToken = default)
     {
         var plan = catalog.PlansById.GetValueOrDefault(command.Product);
@@ -112,6 +129,7 @@ public sealed class CheckoutService(
         return new CheckoutOutcome(checkout, null, null);
     }
 
+    /// <summary>A checkout by id, or null.</summary>
     public Task<Checkout?> GetAsync(string checkoutId, CancellationToken cancellationToken = default) =>
         payments.GetCheckoutAsync(checkoutId, cancellationToken);
 

@@ -10,10 +10,13 @@ namespace Tollgate.Core.Payments;
 /// later because something it depends on has not arrived yet (a refund before its payment).</summary>
 public sealed record ApplyOutcome(WebhookStatus Status, string? CustomerId, string? Problem)
 {
+    /// <summary>The event was applied.</summary>
     public static ApplyOutcome Applied(string? customer) => new(WebhookStatus.Applied, customer, null);
 
+    /// <summary>The event names no customer Tollgate knows.</summary>
     public static ApplyOutcome Unmatched(string problem) => new(WebhookStatus.Unmatched, null, problem);
 
+    /// <summary>The event cannot be applied yet (something it depends on has not arrived); it is retried.</summary>
     public static ApplyOutcome Later(string? customer, string problem) => new(WebhookStatus.Failed, customer, problem);
 }
 
@@ -49,6 +52,7 @@ public sealed class PaymentApplier(
     /// <summary>The data of a <c>subscription.*</c> event: what the app hears of a subscription.</summary>
     internal static System.Text.Json.Nodes.JsonObject SubscriptionData(Subscription s) => SubscriptionEventData.Of(s);
 
+    /// <summary>Applies the facts of a verified provider event (payments, refunds, subscriptions, checkouts). Applying an event again changes nothing.</summary>
     public async Task<ApplyOutcome> ApplyAsync(ProviderEvent e, string payload, CancellationToken cancellationToken)
     {
         if (e.Facts.Count == 0)

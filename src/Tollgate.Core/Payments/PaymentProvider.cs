@@ -51,6 +51,7 @@ public interface IPaymentProvider
 [Flags]
 public enum ProviderCapabilities
 {
+    /// <summary>No server-side calls (a provider that only sends webhooks).</summary>
     None = 0,
 
     /// <summary><see cref="IPaymentProvider.CreateCheckoutAsync"/>: web payments on a hosted page.</summary>
@@ -62,6 +63,7 @@ public enum ProviderCapabilities
     /// <summary>Cancel, resume and change subscriptions on request.</summary>
     ManageSubscriptions = 4,
 
+    /// <summary>Checkout, price lookup and subscription management.</summary>
     All = Checkout | PriceLookup | ManageSubscriptions,
 
     /// <summary>A plan change that takes effect at once is charged (or credited) the prorated difference at once, as
@@ -70,6 +72,7 @@ public enum ProviderCapabilities
     ProratesImmediateChanges = 8,
 }
 
+/// <summary>What a checkout sells.</summary>
 public enum CheckoutMode
 {
     /// <summary>A one-time purchase (a credit pack, a lifetime plan).</summary>
@@ -101,10 +104,14 @@ public sealed record CheckoutRequest(
 /// <summary>What a provider returns for a new checkout: its id and the page to send the user to.</summary>
 public sealed record ProviderCheckout(string ProviderCheckoutId, string Url);
 
+/// <summary>The result of checking a webhook's signature.</summary>
 public enum WebhookVerification
 {
+    /// <summary>Signed by the provider.</summary>
     Valid,
+    /// <summary>No signature header.</summary>
     MissingSignature,
+    /// <summary>The signature does not match the body.</summary>
     InvalidSignature,
 
     /// <summary>Signed, but older (or newer) than the accepted tolerance.</summary>
@@ -118,8 +125,10 @@ public enum WebhookVerification
 public sealed class ProviderException(string provider, string message, int? statusCode = null, bool transient = false, Exception? inner = null)
     : Exception(message, inner)
 {
+    /// <summary>The provider id (<c>stripe</c>, <c>creem</c>, …).</summary>
     public string Provider { get; } = provider;
 
+    /// <summary>The provider's HTTP status, or null when there was no answer.</summary>
     public int? StatusCode { get; } = statusCode;
 
     /// <summary>True for timeouts, 429 and 5xx: worth retrying later.</summary>

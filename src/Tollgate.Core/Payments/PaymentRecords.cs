@@ -1,10 +1,15 @@
 namespace Tollgate.Core.Payments;
 
+/// <summary>Where a checkout stands.</summary>
 public enum CheckoutStatus
 {
+    /// <summary>Started; the buyer has not paid.</summary>
     Open,
+    /// <summary>Paid (a verified webhook said so).</summary>
     Completed,
+    /// <summary>Not paid in time.</summary>
     Expired,
+    /// <summary>The payment attempt failed; the buyer may still retry it.</summary>
     Failed,
 }
 
@@ -25,19 +30,29 @@ public sealed record Checkout(
     DateTimeOffset UpdatedAt,
     DateTimeOffset? CompletedAt);
 
+/// <summary>Where a payment stands.</summary>
 public enum PaymentStatus
 {
+    /// <summary>Awaiting an asynchronous payment.</summary>
     Pending,
+    /// <summary>Paid; its credits granted.</summary>
     Completed,
+    /// <summary>The payment failed.</summary>
     Failed,
+    /// <summary>Refunded, fully or in part (see <see cref="Payment.RefundedAmount"/>).</summary>
     Refunded,
+    /// <summary>Disputed (a chargeback).</summary>
     Disputed,
 }
 
+/// <summary>What a payment bought.</summary>
 public enum PaymentKind
 {
+    /// <summary>A credit pack.</summary>
     Pack,
+    /// <summary>A subscription's period.</summary>
     Subscription,
+    /// <summary>A lifetime plan, paid once.</summary>
     Lifetime,
 }
 
@@ -71,10 +86,12 @@ public sealed record Payment(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt);
 
+/// <summary>Where a received provider webhook stands.</summary>
 public enum WebhookStatus
 {
     /// <summary>Stored; being applied (or to be retried if the process stopped meanwhile).</summary>
     Received,
+    /// <summary>Applied.</summary>
     Applied,
 
     /// <summary>Applying failed; retried with backoff.</summary>
@@ -91,6 +108,19 @@ public enum WebhookStatus
     Rejected,
 }
 
+/// <summary>A verified provider webhook as the inbox keeps it, unique by (provider, event id).
+/// <param name="Provider">The provider id.</param>
+/// <param name="EventId">The provider's event id.</param>
+/// <param name="EventType">The provider's event type (<c>checkout.completed</c>, <c>charge.refunded</c>, …).</param>
+/// <param name="OccurredAt">When the provider says the event happened.</param>
+/// <param name="ReceivedAt">When Tollgate received it.</param>
+/// <param name="Payload">The body as received.</param>
+/// <param name="Status">Where applying it stands.</param>
+/// <param name="Attempts">Attempts to apply it so far.</param>
+/// <param name="NextAttemptAt">When it is tried again; null when nothing more is to be tried.</param>
+/// <param name="LastError">Why the last attempt failed, or null.</param>
+/// <param name="AppliedAt">When it was applied, or null.</param>
+/// <param name="CustomerId">The customer it concerned, once known.</param></summary>
 public sealed record WebhookEvent(
     string Provider,
     string EventId,
@@ -111,10 +141,13 @@ public sealed record DailyRevenue(DateOnly Day, string Currency, long Amount, in
 /// <summary>Storage port for checkouts, payment records and the links between provider customers and customers.</summary>
 public interface IPaymentStore
 {
+    /// <summary>Stores a new checkout.</summary>
     Task InsertCheckoutAsync(Checkout checkout, CancellationToken cancellationToken);
 
+    /// <summary>Replaces a checkout's stored state.</summary>
     Task UpdateCheckoutAsync(Checkout checkout, CancellationToken cancellationToken);
 
+    /// <summary>A checkout by id, or null.</summary>
     Task<Checkout?> GetCheckoutAsync(string checkoutId, CancellationToken cancellationToken);
 
     /// <summary>Marks open checkouts created before <paramref name="createdBefore"/> expired; returns how many.</summary>
@@ -122,18 +155,22 @@ public interface IPaymentStore
     /// expired and returns them as expired (a checkout another server expired meanwhile is not returned twice).</summary>
     Task<IReadOnlyList<Checkout>> ExpireCheckoutsAsync(DateTimeOffset createdBefore, DateTimeOffset now, int limit, CancellationToken cancellationToken);
 
+    /// <summary>The checkout a provider's checkout id maps to, or null.</summary>
     Task<Checkout?> FindCheckoutByProviderIdAsync(string provider, string providerCheckoutId, CancellationToken cancellationToken);
 
     /// <summary>Records a payment unless one with the same provider payment id exists; returns whether it was new.</summary>
     Task<bool> TryInsertPaymentAsync(Payment payment, CancellationToken cancellationToken);
 
+    /// <summary>Replaces a payment's stored state.</summary>
     Task UpdatePaymentAsync(Payment payment, CancellationToken cancellationToken);
 
     /// <summary>The payment whose provider payment id or provider checkout id is one of <paramref name="ids"/>.</summary>
     Task<Payment?> FindPaymentAsync(string provider, IReadOnlyCollection<string> ids, CancellationToken cancellationToken);
 
+    /// <summary>The customer's payments, newest first.</summary>
     Task<IReadOnlyList<Payment>> ListPaymentsAsync(string customerId, CancellationToken cancellationToken);
 
+    /// <summary>Up to <paramref name="limit"/> flagged payments, newest first.</summary>
     Task<IReadOnlyList<Payment>> ListFlaggedPaymentsAsync(int limit, CancellationToken cancellationToken);
 
     /// <summary>How many payments are flagged, counting no further than <paramref name="cap"/>.</summary>
@@ -142,13 +179,16 @@ public interface IPaymentStore
     /// <summary>One provider's newest payments, for the admin console.</summary>
     Task<IReadOnlyList<Payment>> ListPaymentsByProviderAsync(string provider, int limit, CancellationToken cancellationToken);
 
+    /// <summary>Revenue per UTC day and currency of the payments created in [<paramref name="from"/>, <paramref name="to"/>).</summary>
     Task<IReadOnlyList<DailyRevenue>> RevenueByDayAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken);
 
     /// <summary>Whether the customer has a payment for this product that still stands (completed).</summary>
     Task<bool> HasCompletedPaymentAsync(string customerId, string product, CancellationToken cancellationToken);
 
+    /// <summary>Links a provider's customer id to a customer (idempotent; the first link stays).</summary>
     Task LinkProviderCustomerAsync(string provider, string providerCustomerId, string customerId, DateTimeOffset now, CancellationToken cancellationToken);
 
+    /// <summary>The customer a provider's customer id is linked to, or null.</summary>
     Task<string?> FindCustomerByProviderIdAsync(string provider, string providerCustomerId, CancellationToken cancellationToken);
 
     /// <summary>Records a refund or dispute on a payment unless it was recorded before, in one atomic step: adds
@@ -171,8 +211,10 @@ public interface IWebhookInbox
     /// <summary>Stores a verified event unless (provider, event id) is already stored; returns whether it was new.</summary>
     Task<bool> TryStoreAsync(WebhookEvent webhookEvent, CancellationToken cancellationToken);
 
+    /// <summary>A stored event, or null.</summary>
     Task<WebhookEvent?> GetAsync(string provider, string eventId, CancellationToken cancellationToken);
 
+    /// <summary>Replaces an event's stored state.</summary>
     Task UpdateAsync(WebhookEvent webhookEvent, CancellationToken cancellationToken);
 
     /// <summary>Claims up to <paramref name="limit"/> events due for another attempt (failed, or received and never
@@ -185,6 +227,7 @@ public interface IWebhookInbox
     /// <summary>How many events are in <paramref name="status"/>, counting no further than <paramref name="cap"/>.</summary>
     Task<int> CountAsync(WebhookStatus status, int cap, CancellationToken cancellationToken);
 
+    /// <summary>Up to <paramref name="limit"/> of the customer's events, newest first.</summary>
     Task<IReadOnlyList<WebhookEvent>> ListByCustomerAsync(string customerId, int limit, CancellationToken cancellationToken);
 
     /// <summary>Events still to be applied (received or failed, with a next attempt), the oldest one's receipt time,

@@ -16,11 +16,13 @@ public sealed record ShownPrice(long Amount, string Currency, bool Stale);
 /// </summary>
 public sealed class PriceBook(ProductCatalog catalog, ProviderRegistry providers, TimeProvider time, ILogger<PriceBook>? logger = null)
 {
+    /// <summary>How long a provider's price is kept before it is asked again.</summary>
     public static readonly TimeSpan Ttl = TimeSpan.FromMinutes(5);
 
     private readonly ConcurrentDictionary<(string Provider, string Ref), (ShownPrice Price, DateTimeOffset At)> _known = new();
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
 
+    /// <summary>The price to show for a plan or pack: the provider's (cached for <see cref="Ttl"/>), or the catalog's when the provider cannot say; null when neither knows.</summary>
     public async Task<ShownPrice?> PriceAsync(string product, string? provider = null, CancellationToken cancellationToken = default)
     {
         provider ??= providers.Default;

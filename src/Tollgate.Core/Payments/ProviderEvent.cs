@@ -22,6 +22,8 @@ public sealed record PaymentLink(
     string? ProviderProductRef,
     string? CustomerEmail = null);
 
+/// <summary>One fact a provider event reports.
+/// <param name="Link">How the fact finds its customer.</param></summary>
 public abstract record PaymentFact(PaymentLink Link);
 
 /// <summary>A hosted checkout finished (or, for the App Store, a one-time purchase was made in the app). <see cref="Paid"/>
@@ -45,12 +47,18 @@ public sealed record CheckoutCompleted(
 /// <summary>A hosted checkout's payment attempt failed (a declined card); the customer may still retry it.</summary>
 public sealed record CheckoutFailed(PaymentLink Link, string ProviderCheckoutId, string Reason) : PaymentFact(Link);
 
+/// <summary>A subscription's status as the provider reports it.</summary>
 public enum ProviderSubscriptionStatus
 {
+    /// <summary>Created, first payment not made yet.</summary>
     Incomplete,
+    /// <summary>In a free trial.</summary>
     Trialing,
+    /// <summary>Paid and running.</summary>
     Active,
+    /// <summary>A renewal payment failed; the provider is retrying it.</summary>
     PastDue,
+    /// <summary>Paused; no access, no billing.</summary>
     Paused,
 
     /// <summary>Canceled; terminal.</summary>

@@ -5,6 +5,7 @@ public sealed class ProviderRegistry
 {
     private readonly Dictionary<string, IPaymentProvider> _providers;
 
+    /// <summary>The enabled providers; <paramref name="defaultProvider"/> must be one of them.</summary>
     public ProviderRegistry(IEnumerable<IPaymentProvider> providers, string defaultProvider)
     {
         _providers = providers.ToDictionary(p => p.Id, StringComparer.Ordinal);
@@ -16,9 +17,12 @@ public sealed class ProviderRegistry
         Default = defaultProvider;
     }
 
+    /// <summary>The provider a checkout uses when it names none.</summary>
     public string Default { get; }
 
+    /// <summary>Every enabled provider.</summary>
     public IReadOnlyCollection<string> Enabled => _providers.Keys;
 
+    /// <summary>The enabled provider with this id, or null.</summary>
     public IPaymentProvider? Find(string id) => _providers.GetValueOrDefault(id);
 }

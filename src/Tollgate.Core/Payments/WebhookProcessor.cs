@@ -6,6 +6,7 @@ using Tollgate.Core.Usage;
 
 namespace Tollgate.Core.Payments;
 
+/// <summary>How a received webhook was answered.</summary>
 public enum WebhookReceipt
 {
     /// <summary>Stored (and applied, or queued for retry): answer 200.</summary>
@@ -14,7 +15,9 @@ public enum WebhookReceipt
     /// <summary>Already stored: answer 200, nothing happens twice.</summary>
     Duplicate,
 
+    /// <summary>No enabled provider has this id: answer 404.</summary>
     UnknownProvider,
+    /// <summary>The signature is missing, wrong or too old: answer 401, nothing stored.</summary>
     BadSignature,
 
     /// <summary>Signed correctly, but not the JSON the provider sends: answer 400, nothing stored.</summary>
@@ -40,6 +43,7 @@ public sealed class WebhookProcessor(
     /// <summary>How long a received event is left to its first (inline) attempt before the retry worker takes it.</summary>
     public static readonly TimeSpan InlineLease = TimeSpan.FromMinutes(1);
 
+    /// <summary>Attempts after which a failing event is given up (it waits for an operator's replay).</summary>
     public const int MaxAttempts = 12;
 
     // A deadlock or serialization failure aborts a delivery's transaction: it runs again from the start, a few times.
@@ -47,6 +51,7 @@ public sealed class WebhookProcessor(
 
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
 
+    /// <summary>Verifies, stores and applies a provider's webhook. A delivery seen before is a duplicate and changes nothing.</summary>
     public async Task<(WebhookReceipt Receipt, WebhookEvent? Event)> ReceiveAsync(string providerId, IReadOnlyDictionary<string, string> headers,
         byte[] body, CancellationToken cancellationToken = default)
     {

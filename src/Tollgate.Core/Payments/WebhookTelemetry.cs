@@ -7,6 +7,7 @@ namespace Tollgate.Core.Payments;
 /// <summary>Spans and metrics of the webhook inbox: receive (verify, store) → apply.</summary>
 public static class WebhookTelemetry
 {
+    /// <summary>The name of the webhook inbox's <see cref="System.Diagnostics.ActivitySource"/> and meter, to subscribe to.</summary>
     public const string Name = "Tollgate.Webhooks";
     internal static readonly ActivitySource Source = new(Name);
     private static readonly Meter Meter = new(Name);

@@ -39,6 +39,7 @@ public static class Allowances
     private static bool SameLength(ResetInterval reset, BillingInterval interval) =>
         (reset, interval) is (ResetInterval.Month, BillingInterval.Month) or (ResetInterval.Year, BillingInterval.Year);
 
+    /// <summary>The allowance grants the customer's plan owes at <paramref name="now"/> for its current periods (written idempotently, so owing one again is harmless).</summary>
     public static IReadOnlyList<AllowanceGrant> Due(ProductCatalog catalog, EffectivePlan plan, DateTimeOffset now)
     {
         var grants = new List<AllowanceGrant>();

@@ -6,6 +6,7 @@ namespace Tollgate.Core.Subscriptions;
 /// 31 January is the last day of a short month, and the one after is the 31st again), never month after month.</summary>
 public static class Periods
 {
+    /// <summary><paramref name="anchor"/> plus <paramref name="count"/> intervals, in UTC.</summary>
     public static DateTimeOffset Add(DateTimeOffset anchor, ResetInterval unit, int count)
     {
         var utc = anchor.ToUniversalTime();
@@ -19,6 +20,8 @@ public static class Periods
         };
     }
 
+    /// <summary><paramref name="anchor"/> plus <paramref name="count"/> billing intervals, in UTC; a one-time plan
+    /// (<see cref="BillingInterval.Once"/>) has no periods and throws <see cref="ArgumentOutOfRangeException"/>.</summary>
     public static DateTimeOffset Add(DateTimeOffset anchor, BillingInterval interval, int count) => interval switch
     {
         BillingInterval.Month => Add(anchor, ResetInterval.Month, count),

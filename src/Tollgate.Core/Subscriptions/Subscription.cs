@@ -1,13 +1,21 @@
 namespace Tollgate.Core.Subscriptions;
 
+/// <summary>Where a subscription stands.</summary>
 public enum SubscriptionStatus
 {
+    /// <summary>Created, first payment not made yet: no access.</summary>
     Incomplete,
+    /// <summary>In a free trial: access.</summary>
     Trialing,
+    /// <summary>Paid and running: access.</summary>
     Active,
+    /// <summary>A renewal payment failed: access only if configured so.</summary>
     PastDue,
+    /// <summary>Paused: no access.</summary>
     Paused,
+    /// <summary>Canceled: no access once its period ended; terminal.</summary>
     Canceled,
+    /// <summary>Ended: terminal.</summary>
     Expired,
 }
 
@@ -50,16 +58,20 @@ public sealed record Subscription(
         _ => false,
     };
 
+    /// <summary>Canceled or expired: nothing will change it again.</summary>
     public bool IsTerminal => Status is SubscriptionStatus.Canceled or SubscriptionStatus.Expired;
 }
 
 /// <summary>Storage port for subscriptions.</summary>
 public interface ISubscriptionStore
 {
+    /// <summary>A subscription by id, or null.</summary>
     Task<Subscription?> GetAsync(string subscriptionId, CancellationToken cancellationToken);
 
+    /// <summary>The subscription a provider's subscription id maps to, or null.</summary>
     Task<Subscription?> FindByProviderIdAsync(string provider, string providerSubscriptionId, CancellationToken cancellationToken);
 
+    /// <summary>The customer's subscriptions, terminal ones included.</summary>
     Task<IReadOnlyList<Subscription>> ListByCustomerAsync(string customerId, CancellationToken cancellationToken);
 
     /// <summary>

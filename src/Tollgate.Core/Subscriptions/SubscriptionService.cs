@@ -228,6 +228,7 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
         }
     }
 
+    /// <summary>A subscription by id; throws <see cref="KeyNotFoundException"/> when there is none.</summary>
     public async Task<Subscription> GetAsync(string subscriptionId, CancellationToken cancellationToken) =>
         await store.GetAsync(subscriptionId, cancellationToken).ConfigureAwait(false)
         ?? throw new KeyNotFoundException($"No subscription {subscriptionId}.");

@@ -104,5 +104,6 @@ public sealed partial class Gate
 /// <summary>A feature id the catalog does not define.</summary>
 public sealed class UnknownFeatureException(string featureId) : Exception($"'{featureId}' is not a feature of the catalog.")
 {
+    /// <summary>The id that is not in the catalog.</summary>
     public string FeatureId { get; } = featureId;
 }

@@ -6,6 +6,7 @@ namespace Tollgate.Core.Usage;
 
 public sealed partial class Gate
 {
+    /// <summary>Uses a feature, all or nothing, once per <paramref name="idempotencyKey"/> (see the overload with a call).</summary>
     public Task<UsageResult> UseAsync(string customerId, string featureId, long amount, string idempotencyKey,
         CancellationToken cancellationToken = default) =>
         UseAsync(customerId, featureId, amount, idempotencyKey, null, cancellationToken);
@@ -217,18 +218,21 @@ public sealed partial class Gate
         _ => new HoldOutcome(null, feature.Id, request.Amount, null, GateRefusal.InvalidRequest, result.Refusal.Value.ToString()),
     };
 
+    /// <summary>Consumes <paramref name="amount"/> of an active hold (all of it when null) and returns the rest.</summary>
     public async Task<SettleOutcome> SettleAsync(string holdId, long? amount, CancellationToken cancellationToken = default)
     {
         var result = await _ledger.SettleAsync(new SettleRequest(holdId) { Amount = amount }, cancellationToken).ConfigureAwait(false);
         return Outcome(result);
     }
 
+    /// <summary>Returns all of an active hold's units.</summary>
     public async Task<SettleOutcome> ReleaseAsync(string holdId, CancellationToken cancellationToken = default)
     {
         var result = await _ledger.ReleaseAsync(new ReleaseRequest(holdId), cancellationToken).ConfigureAwait(false);
         return Outcome(result);
     }
 
+    /// <summary>Grants <paramref name="amount"/> of a feature as a new lot, once per <paramref name="idempotencyKey"/>; <paramref name="expiresAt"/> null: never expires.</summary>
     public Task<GrantOutcome> GrantAsync(string customerId, string featureId, long amount, DateTimeOffset? expiresAt, string reason,
         string idempotencyKey, LotSource source = LotSource.Admin, CancellationToken cancellationToken = default) =>
         GrantAsync(customerId, featureId, amount, expiresAt, reason, idempotencyKey, null, source, cancellationToken);

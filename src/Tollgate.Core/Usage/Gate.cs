@@ -37,6 +37,7 @@ public sealed partial class Gate : ILedgerObserver, IAllowanceWriter
     // (bounded), and a write need not carry them nor a read look them up again.
     private readonly ConcurrentDictionary<string, byte> _written = new(StringComparer.Ordinal);
 
+    /// <summary>The gate over a catalog and a ledger. <paramref name="external"/>, when given, adds capabilities from outside (the app's own records).</summary>
     public Gate(ProductCatalog catalog, LedgerEngine ledger, ISubscriptionStore subscriptions, TimeProvider time,
         GateOptions? options = null, IExternalAccessSource? external = null, ILogger<Gate>? logger = null)
     {
@@ -52,6 +53,7 @@ public sealed partial class Gate : ILedgerObserver, IAllowanceWriter
         ledger.Observe(this);
     }
 
+    /// <summary>The catalog the gate decides against.</summary>
     public ProductCatalog Catalog => _catalog;
 
     /// <summary>Whether cached views may be used. The host turns it off while the change feed is down.</summary>
@@ -75,6 +77,7 @@ public sealed partial class Gate : ILedgerObserver, IAllowanceWriter
     /// <summary>Drops the cached ledger view of a customer, keeping its subscriptions (another server's ledger write).</summary>
     public void InvalidateLedger(string customerId) => _ledgerViews.Invalidate(customerId);
 
+    /// <summary>Drops every cached customer view (a catalog reload, a lost change feed).</summary>
     public void InvalidateAll()
     {
         _subscriptionViews.Clear();

@@ -12,5 +12,6 @@ public sealed record GateOptions
     /// <summary>Upper bound on the age of a cached customer view, whatever the change feed says.</summary>
     public TimeSpan CacheLifetime { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long a hold lasts when the request names no TTL.</summary>
     public TimeSpan DefaultHoldTtl { get; init; } = TimeSpan.FromHours(1);
 }

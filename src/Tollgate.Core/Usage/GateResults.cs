@@ -5,10 +5,15 @@ namespace Tollgate.Core.Usage;
 /// <summary>Why the gate said no. Each maps to one stable <c>code</c> of the HTTP API.</summary>
 public enum GateRefusal
 {
+    /// <summary>The customer's plans do not include the feature.</summary>
     NotEntitled,
+    /// <summary>Not enough credits.</summary>
     InsufficientBalance,
+    /// <summary>A metered feature's allowance is used up and nothing spills to credits.</summary>
     QuotaExceeded,
+    /// <summary>A count feature is at its limit.</summary>
     LimitReached,
+    /// <summary>A concurrency feature has its limit of holds in flight.</summary>
     ConcurrencyLimit,
 
     /// <summary>Something needed to decide could not be read (the database); the answer is no.</summary>
@@ -17,8 +22,11 @@ public enum GateRefusal
     /// <summary>The request does not make sense for the feature (using a boolean, going below zero).</summary>
     InvalidRequest,
 
+    /// <summary>The idempotency key was used before with a different request.</summary>
     IdempotencyKeyReused,
+    /// <summary>No hold has this id.</summary>
     HoldNotFound,
+    /// <summary>The hold is settled, released or expired.</summary>
     HoldNotActive,
 
     /// <summary>No usage entry has this id.</summary>
@@ -34,6 +42,12 @@ public enum GateRefusal
 /// <summary>A feature's numbers as a check or a balance shows them.</summary>
 public sealed record BalanceSummary(long Available, long Held, long? Limit, long? Used, DateTimeOffset? ResetsAt);
 
+/// <summary>The answer to a check: may the customer use the feature now? Nothing changes.
+/// <param name="CustomerId">The customer.</param>
+/// <param name="Feature">The feature.</param>
+/// <param name="Allowed">Whether the customer may use it.</param>
+/// <param name="Reason">Why not; null when allowed.</param>
+/// <param name="Balance">The feature's numbers; null for a boolean feature.</param></summary>
 public sealed record CheckResult(string CustomerId, string Feature, bool Allowed, GateRefusal? Reason, BalanceSummary? Balance);
 
 /// <param name="Remaining">After the change: credits available, allowance left (for a metered feature), or room below the limit (count).</param>
@@ -44,14 +58,35 @@ public sealed record UsageResult(string Feature, bool Allowed, long Remaining, s
     public StoredResponse? Response { get; init; }
 }
 
+/// <summary>The outcome of a hold.
+/// <param name="HoldId">The new hold; null when refused.</param>
+/// <param name="Feature">The feature.</param>
+/// <param name="Amount">Units asked for.</param>
+/// <param name="ExpiresAt">When the hold lapses; null when refused.</param>
+/// <param name="Refusal">Why it was refused; null when held.</param>
+/// <param name="Message">The refusal explained.</param></summary>
 public sealed record HoldOutcome(string? HoldId, string Feature, long Amount, DateTimeOffset? ExpiresAt, GateRefusal? Refusal, string? Message)
 {
     /// <summary>With an API call: the response stored under its Idempotency-Key (see <see cref="UsageResult.Response"/>).</summary>
     public StoredResponse? Response { get; init; }
 }
 
+/// <summary>The outcome of settling or releasing a hold.
+/// <param name="HoldId">The hold.</param>
+/// <param name="Status">The hold's status after: <c>settled</c> or <c>released</c>.</param>
+/// <param name="Settled">Units consumed.</param>
+/// <param name="Released">Units returned.</param>
+/// <param name="Refusal">Why it was refused; null when done.</param>
+/// <param name="Message">The refusal explained.</param></summary>
 public sealed record SettleOutcome(string HoldId, string Status, long Settled, long Released, GateRefusal? Refusal, string? Message);
 
+/// <summary>The outcome of a grant.
+/// <param name="LotId">The new lot; null when refused.</param>
+/// <param name="Feature">The feature.</param>
+/// <param name="Amount">Units granted.</param>
+/// <param name="ExpiresAt">When the lot expires; null: never.</param>
+/// <param name="Refusal">Why it was refused; null when granted.</param>
+/// <param name="Message">The refusal explained.</param></summary>
 public sealed record GrantOutcome(string? LotId, string Feature, long Amount, DateTimeOffset? ExpiresAt, GateRefusal? Refusal, string? Message)
 {
     /// <summary>With an API call: the response stored under its Idempotency-Key (see <see cref="UsageResult.Response"/>).</summary>
@@ -76,6 +111,10 @@ public sealed record FeatureBalanceView(
 /// <summary>Usage of a feature per day or month, with the limit of the period it is counted against.</summary>
 public sealed record UsageStats(string Feature, string Bucket, DateTimeOffset From, DateTimeOffset To, long? Limit, IReadOnlyList<UsageBucket> Buckets);
 
+/// <summary>One day or month of <see cref="UsageStats"/>.
+/// <param name="Start">Start of the bucket (UTC, inclusive).</param>
+/// <param name="End">End of the bucket (UTC, exclusive).</param>
+/// <param name="Used">Units used in it.</param></summary>
 public sealed record UsageBucket(DateTimeOffset Start, DateTimeOffset End, long Used);
 
 /// <summary>What <c>POST /v1/usage/{entry_id}/reverse</c> did: units put back, and those that could not go back because

@@ -7,6 +7,7 @@ namespace Tollgate.Core.Usage;
 /// <summary>Spans and metrics of the gate: checks and usage by outcome, the customer-view cache's hits.</summary>
 public static class GateTelemetry
 {
+    /// <summary>The name of the gate's <see cref="System.Diagnostics.ActivitySource"/> and meter, to subscribe to.</summary>
     public const string Name = "Tollgate.Gate";
     internal static readonly ActivitySource Source = new(Name);
     private static readonly Meter Meter = new(Name);

@@ -11,10 +11,10 @@ using Tollgate.Core.Usage;
 namespace Tollgate.Server.Api.Http;
 
 /// <summary>Endpoint metadata: the problem codes an endpoint may answer with under one status.</summary>
-public sealed record ProblemCodes(int Status, IReadOnlyList<string> Codes);
+internal sealed record ProblemCodes(int Status, IReadOnlyList<string> Codes);
 
 /// <summary>Endpoint metadata: the call needs an <c>Idempotency-Key</c> header.</summary>
-public sealed class IdempotencyKeyMetadata
+internal sealed class IdempotencyKeyMetadata
 {
     public static readonly IdempotencyKeyMetadata Instance = new();
 }
@@ -24,7 +24,7 @@ public sealed class IdempotencyKeyMetadata
 /// client's types are) are right: every refusal with its status and codes, the Idempotency-Key header, the bearer key,
 /// which body fields are required, and the closed sets of string values.
 /// </summary>
-public static class ApiDocs
+internal static class ApiDocs
 {
     private const string ProblemSchema = "Problem";
     private const string ProblemJson = "application/problem+json";

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace Tollgate.Server.Api.Http;
 
 /// <summary>The JSON of the public API: snake_case names and enum values, nulls left out.</summary>
-public static class ApiJson
+internal static class ApiJson
 {
     public static JsonSerializerOptions Options { get; } = Configure(new JsonSerializerOptions(JsonSerializerDefaults.Web));
 
@@ -25,7 +25,7 @@ public static class ApiJson
 /// A response as bytes with its status, so that a response stored under an Idempotency-Key replays byte for byte.
 /// Every /v1 endpoint answers with one.
 /// </summary>
-public sealed class ApiResult(int status, byte[] body, string contentType) : IResult, IStatusCodeHttpResult
+internal sealed class ApiResult(int status, byte[] body, string contentType) : IResult, IStatusCodeHttpResult
 {
     public int Status { get; } = status;
 

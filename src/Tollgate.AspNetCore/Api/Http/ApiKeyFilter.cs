@@ -4,7 +4,7 @@ using System.Text;
 namespace Tollgate.Server.Api.Http;
 
 /// <summary>The secret keys accepted on /v1 (configured, or the generated development key).</summary>
-public sealed class ApiKeys(IEnumerable<string> keys)
+internal sealed class ApiKeys(IEnumerable<string> keys)
 {
     private readonly byte[][] _hashes = keys.Select(Hash).ToArray();
 
@@ -32,7 +32,7 @@ public sealed class ApiKeys(IEnumerable<string> keys)
 }
 
 /// <summary>Refuses /v1 calls without a valid secret key (401) and remembers the caller's scope.</summary>
-public sealed class ApiKeyFilter(ApiKeys keys) : IEndpointFilter
+internal sealed class ApiKeyFilter(ApiKeys keys) : IEndpointFilter
 {
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {

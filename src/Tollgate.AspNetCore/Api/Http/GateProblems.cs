@@ -3,7 +3,7 @@ using Tollgate.Core.Usage;
 namespace Tollgate.Server.Api.Http;
 
 /// <summary>Gate refusals as the /v1 API answers them, through <see cref="Refusals"/>.</summary>
-public static class GateProblems
+internal static class GateProblems
 {
     public static ApiResult For(GateRefusal refusal, string? detail) => Refusals.Problem(Refusals.Of(refusal), detail);
 

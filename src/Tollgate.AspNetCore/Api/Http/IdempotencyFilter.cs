@@ -16,7 +16,7 @@ namespace Tollgate.Server.Api.Http;
 /// (issue 9, item 2). A call answered before it reaches the ledger (input the feature cannot take) is stored here,
 /// after the fact; the first response stored under a key wins either way.
 /// </remarks>
-public sealed class IdempotencyFilter(IIdempotencyStore store, TimeProvider time) : IEndpointFilter
+internal sealed class IdempotencyFilter(IIdempotencyStore store, TimeProvider time) : IEndpointFilter
 {
     public const string Header = "Idempotency-Key";
     public const int MaxKeyLength = 255;

@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace Tollgate.Server.Api.Http;
 
 /// <summary>Errors as <c>application/problem+json</c> with a stable <c>code</c> (API.md §4).</summary>
-public static class Problems
+internal static class Problems
 {
     public static ApiResult Create(int status, string code, string title, string? detail = null) =>
         new(status, JsonSerializer.SerializeToUtf8Bytes(new Problem($"https://tollgate.dev/problems/{code}", title, status, detail, code), ApiJson.Options),

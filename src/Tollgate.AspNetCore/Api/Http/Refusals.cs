@@ -9,7 +9,7 @@ namespace Tollgate.Server.Api.Http;
 /// codes) and from there to HTTP statuses. The /v1 endpoints, the in-process <see cref="ITollgate"/> and the endpoint
 /// gates all go through here, so a refusal is named the same way wherever an app meets it.
 /// </summary>
-public static class Refusals
+internal static class Refusals
 {
     /// <summary>The public refusal a gate refusal stands for.</summary>
     public static TollgateRefusal Of(GateRefusal refusal) => refusal switch

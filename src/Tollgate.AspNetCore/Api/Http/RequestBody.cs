@@ -7,7 +7,7 @@ namespace Tollgate.Server.Api.Http;
 /// <summary>Reads a JSON body with problem+json answers for everything that can go
 /// wrong: empty, not JSON, a duplicate key, a NUL character or invalid UTF-8, wrong types (naming the field), over the
 /// size limit.</summary>
-public static class RequestBody
+internal static class RequestBody
 {
     public const long MaxBytes = 64 * 1024;
 

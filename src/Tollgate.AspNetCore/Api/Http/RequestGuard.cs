@@ -10,7 +10,7 @@ namespace Tollgate.Server.Api.Http;
 /// what an exception becomes. Bad input is a 400/415 that changes nothing (never a 500, so never stored under an
 /// Idempotency-Key as a server error); a database that cannot be reached is 503 <c>unavailable</c>, like check's reason.
 /// </summary>
-public static class RequestGuard
+internal static class RequestGuard
 {
     public static IApplicationBuilder UseApiRequestGuard(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {

@@ -3,7 +3,7 @@ using Tollgate.Core.Common;
 namespace Tollgate.Server.Api.Http;
 
 /// <summary>Field checks with messages that name the field.</summary>
-public static class Validate
+internal static class Validate
 {
     public static ApiResult? CustomerId(string? id, string field = "customer_id") =>
         id is null ? Problems.InvalidRequest($"{field} is required.")

@@ -5,7 +5,7 @@ using System.Text;
 namespace Tollgate.Server.Pages.Admin;
 
 /// <summary>A plain bar chart as server-rendered SVG (revenue per day in the admin console).</summary>
-public static class BarChart
+internal static class BarChart
 {
     private const double Width = 640, Height = 200, Left = 64, Right = 12, Top = 12, Bottom = 26;
 

@@ -11,7 +11,7 @@ using Tollgate.Server.Pages.Shared;
 
 namespace Tollgate.Server.Pages.Admin;
 
-public sealed class CustomerModel(ICustomerStore customers, Gate gate, LedgerEngine ledger, IPaymentStore payments, IWebhookInbox inbox,
+internal sealed class CustomerModel(ICustomerStore customers, Gate gate, LedgerEngine ledger, IPaymentStore payments, IWebhookInbox inbox,
     ProductCatalog catalog, SandboxBilling sandbox, Texts t, TimeProvider time) : AdminPageModel
 {
     public const int LedgerPage = 25;

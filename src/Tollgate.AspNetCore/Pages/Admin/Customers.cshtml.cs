@@ -3,7 +3,7 @@ using Tollgate.Server.Pages.Shared;
 
 namespace Tollgate.Server.Pages.Admin;
 
-public sealed class CustomersModel(ICustomerStore customers) : AdminPageModel
+internal sealed class CustomersModel(ICustomerStore customers) : AdminPageModel
 {
     public const int Limit = 50;
 

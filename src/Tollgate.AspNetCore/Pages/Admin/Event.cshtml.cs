@@ -9,7 +9,7 @@ using Tollgate.Storage;
 namespace Tollgate.Server.Pages.Admin;
 
 /// <summary>One outbound event: its payload as sent, and a button to send it again.</summary>
-public sealed class EventModel(IWebhookEndpointStore store, TollgateDatabase database, TimeProvider time, Texts t) : AdminPageModel
+internal sealed class EventModel(IWebhookEndpointStore store, TollgateDatabase database, TimeProvider time, Texts t) : AdminPageModel
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 

@@ -4,7 +4,7 @@ using Tollgate.Server.Pages.Shared;
 namespace Tollgate.Server.Pages.Admin;
 
 /// <summary>The app's event endpoints with their most recent deliveries and why they failed.</summary>
-public sealed class EventsModel(IWebhookEndpointStore store) : AdminPageModel
+internal sealed class EventsModel(IWebhookEndpointStore store) : AdminPageModel
 {
     public const int DeliveriesPerEndpoint = 25;
 

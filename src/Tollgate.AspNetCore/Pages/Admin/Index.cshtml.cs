@@ -5,9 +5,9 @@ using Tollgate.Server.Pages.Shared;
 
 namespace Tollgate.Server.Pages.Admin;
 
-public sealed record PlanCount(string PlanId, string Name, int Active, int Trialing, int PastDue);
+internal sealed record PlanCount(string PlanId, string Name, int Active, int Trialing, int PastDue);
 
-public sealed class IndexModel(IPaymentStore payments, ISubscriptionStore subscriptions, IWebhookInbox inbox, ProductCatalog catalog, Texts t,
+internal sealed class IndexModel(IPaymentStore payments, ISubscriptionStore subscriptions, IWebhookInbox inbox, ProductCatalog catalog, Texts t,
     TimeProvider time) : AdminPageModel
 {
     public const int Days = 30;

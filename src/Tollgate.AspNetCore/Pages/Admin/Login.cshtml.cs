@@ -4,7 +4,7 @@ using Tollgate.Server.Pages.Shared;
 
 namespace Tollgate.Server.Pages.Admin;
 
-public sealed class LoginModel(AdminSessions admin, TimeProvider time) : AdminPageModel
+internal sealed class LoginModel(AdminSessions admin, TimeProvider time) : AdminPageModel
 {
     protected override bool RequiresSignIn => false;
 

@@ -5,9 +5,9 @@ using Tollgate.Server.Pages.Shared;
 namespace Tollgate.Server.Pages.Admin;
 
 /// <summary>One provider whose payments are made inside the app (the App Store), with its newest payments.</summary>
-public sealed record InAppPayments(string Provider, IReadOnlyList<Payment> Payments);
+internal sealed record InAppPayments(string Provider, IReadOnlyList<Payment> Payments);
 
-public sealed class PaymentsModel(IPaymentStore payments, ProviderRegistry providers, ProductCatalog catalog) : AdminPageModel
+internal sealed class PaymentsModel(IPaymentStore payments, ProviderRegistry providers, ProductCatalog catalog) : AdminPageModel
 {
     public IReadOnlyList<Payment> Flagged { get; private set; } = [];
 

@@ -7,7 +7,7 @@ namespace Tollgate.Server.Pages.Admin;
 
 /// <summary>The reconcile verb's report for a chosen provider and period, in the console. Reads only, like the verb;
 /// it runs on GET because it changes nothing, and only when a provider is chosen.</summary>
-public sealed class ReconcileModel(TollgateSettings settings, TollgateDatabase database, TimeProvider time) : AdminPageModel
+internal sealed class ReconcileModel(TollgateSettings settings, TollgateDatabase database, TimeProvider time) : AdminPageModel
 {
     public IReadOnlyList<string> Providers { get; } =
         [.. settings.Providers.Live.Where(p => p.Plugin.Reconciles).Select(p => p.Plugin.Id)];

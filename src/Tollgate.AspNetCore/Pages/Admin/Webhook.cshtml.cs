@@ -6,7 +6,7 @@ using Tollgate.Server.Pages.Shared;
 
 namespace Tollgate.Server.Pages.Admin;
 
-public sealed class WebhookModel(IWebhookInbox inbox, WebhookProcessor processor, Texts t) : AdminPageModel
+internal sealed class WebhookModel(IWebhookInbox inbox, WebhookProcessor processor, Texts t) : AdminPageModel
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 

@@ -4,7 +4,7 @@ using Tollgate.Server.Pages.Shared;
 
 namespace Tollgate.Server.Pages.Admin;
 
-public sealed class WebhooksModel(IWebhookInbox inbox) : AdminPageModel
+internal sealed class WebhooksModel(IWebhookInbox inbox) : AdminPageModel
 {
     public const int Limit = 100;
 

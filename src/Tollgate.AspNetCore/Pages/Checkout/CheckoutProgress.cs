@@ -11,10 +11,10 @@ using Checkout = Tollgate.Core.Payments.Checkout;
 
 /// <summary>What the checkout return page shows: the checkout's status as the provider's webhook left it, and what
 /// the purchase granted once it is applied. No ids of the customer, no provider secrets.</summary>
-public sealed record CheckoutStatusView(string Status, string Product, string ProductName, IReadOnlyList<string> Granted, string? Failure,
+internal sealed record CheckoutStatusView(string Status, string Product, string ProductName, IReadOnlyList<string> Granted, string? Failure,
     string? Paid = null);
 
-public static class CheckoutProgress
+internal static class CheckoutProgress
 {
     /// <summary>The checkout, if the visitor may see it: a signed-in portal customer sees only their own checkouts;
     /// anyone else needs its unguessable id, as with a provider's own checkout page.</summary>

@@ -10,7 +10,7 @@ namespace Tollgate.Server.Pages.Checkout;
 /// Where the provider sends the buyer back. Coming back proves nothing, so this page grants nothing: it shows the
 /// checkout as the provider's webhook left it, and while that has not arrived it says so and asks again.
 /// </summary>
-public sealed class ReturnModel(CheckoutService checkouts, PortalSessions sessions, IPaymentStore payments, ProductCatalog catalog, Texts t)
+internal sealed class ReturnModel(CheckoutService checkouts, PortalSessions sessions, IPaymentStore payments, ProductCatalog catalog, Texts t)
     : TollgatePageModel
 {
     public string CheckoutId { get; private set; } = "";

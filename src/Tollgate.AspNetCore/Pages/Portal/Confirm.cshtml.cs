@@ -13,7 +13,7 @@ namespace Tollgate.Server.Pages.Portal;
 /// the prorated difference at once — estimated here from the two prices and the time left in the period, as the
 /// provider computes it, and labelled an estimate; elsewhere the new price starts at the renewal.
 /// </summary>
-public sealed class ConfirmModel(ProductCatalog catalog, Gate gate, PriceBook prices, ProviderRegistry providers, Texts t, TimeProvider time)
+internal sealed class ConfirmModel(ProductCatalog catalog, Gate gate, PriceBook prices, ProviderRegistry providers, Texts t, TimeProvider time)
     : PortalPageModel
 {
     public string Action { get; private set; } = "";

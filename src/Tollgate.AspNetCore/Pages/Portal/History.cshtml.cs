@@ -6,7 +6,7 @@ using Tollgate.Server.Pages.Shared;
 
 namespace Tollgate.Server.Pages.Portal;
 
-public sealed class HistoryModel(LedgerEngine ledger, ProductCatalog catalog, Gate gate, IPaymentStore payments, Texts t) : PortalPageModel
+internal sealed class HistoryModel(LedgerEngine ledger, ProductCatalog catalog, Gate gate, IPaymentStore payments, Texts t) : PortalPageModel
 {
     public const int PageSize = 20;
 

@@ -13,9 +13,9 @@ using ActionResult = Tollgate.Server.Payments.ActionResult;
 
 namespace Tollgate.Server.Pages.Portal;
 
-public sealed record PlanChoice(Plan Plan, ShownPrice? Price, bool Upgrade);
+internal sealed record PlanChoice(Plan Plan, ShownPrice? Price, bool Upgrade);
 
-public sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore customers, IPaymentStore payments, ProviderRegistry providers,
+internal sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerStore customers, IPaymentStore payments, ProviderRegistry providers,
     CheckoutService checkouts, PriceBook prices, SubscriptionActions actions, ISubscriptionStore subscriptions, PublicUrls urls, Texts t,
     TimeProvider time, Tollgate.Storage.TollgateDatabase database) : PortalPageModel
 {

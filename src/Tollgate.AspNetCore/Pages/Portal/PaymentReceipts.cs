@@ -7,7 +7,7 @@ namespace Tollgate.Server.Pages.Portal;
 
 /// <summary>One payment as its customer sees it in the portal: what, when, how much, what became of it (refunds,
 /// disputes), the provider's order number and, where the provider made one, its own receipt or invoice page.</summary>
-public sealed record PaymentLine(
+internal sealed record PaymentLine(
     string Id,
     DateTimeOffset At,
     string ProductName,
@@ -20,7 +20,7 @@ public sealed record PaymentLine(
     long Credits,
     Uri? ProviderReceipt);
 
-public static class PaymentReceipts
+internal static class PaymentReceipts
 {
     // The fields in which providers put a page the customer may open: Stripe's invoice (hosted_invoice_url, and its
     // PDF) and charge (receipt_url); Creem's order and transaction carry no such page. Only https addresses are shown.

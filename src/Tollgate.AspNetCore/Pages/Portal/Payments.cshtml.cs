@@ -5,7 +5,7 @@ using Tollgate.Server.Pages.Shared;
 namespace Tollgate.Server.Pages.Portal;
 
 /// <summary>The customer's payments, newest first: amount, date, product, what became of each (refunds, disputes).</summary>
-public sealed class PaymentsModel(IPaymentStore payments, ProductCatalog catalog, Texts t) : PortalPageModel
+internal sealed class PaymentsModel(IPaymentStore payments, ProductCatalog catalog, Texts t) : PortalPageModel
 {
     public IReadOnlyList<PaymentLine> Lines { get; private set; } = [];
 

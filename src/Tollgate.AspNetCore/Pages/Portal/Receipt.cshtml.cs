@@ -7,7 +7,7 @@ namespace Tollgate.Server.Pages.Portal;
 
 /// <summary>A receipt for one of the signed-in customer's payments, made to be printed. Another customer's payment
 /// id is answered exactly as an unknown one.</summary>
-public sealed class ReceiptModel(IPaymentStore payments, ProductCatalog catalog, Texts t) : PortalPageModel
+internal sealed class ReceiptModel(IPaymentStore payments, ProductCatalog catalog, Texts t) : PortalPageModel
 {
     public PaymentLine Line { get; private set; } = null!;
 

@@ -6,9 +6,9 @@ using Tollgate.Server.Pages.Shared;
 namespace Tollgate.Server.Pages.Portal;
 
 /// <param name="Line">The level to compare use against: the plan's limit (metered), or what was used plus what is left (credits).</param>
-public sealed record UsageChartView(Feature Feature, UsageStats Stats, long Used, long? Line, string LineLabel, string Svg);
+internal sealed record UsageChartView(Feature Feature, UsageStats Stats, long Used, long? Line, string LineLabel, string Svg);
 
-public sealed class UsageModel(Gate gate, ProductCatalog catalog, Texts t, TimeProvider time) : PortalPageModel
+internal sealed class UsageModel(Gate gate, ProductCatalog catalog, Texts t, TimeProvider time) : PortalPageModel
 {
     public DateTimeOffset From { get; private set; }
 

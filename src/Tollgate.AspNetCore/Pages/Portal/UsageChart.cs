@@ -10,7 +10,7 @@ namespace Tollgate.Server.Pages.Portal;
 /// A usage chart as server-rendered SVG: one bar per day of the period, its height the total used so far (the day's
 /// own use darker, on top), and the level to compare against as a dashed line. No script, styled by the stylesheet.
 /// </summary>
-public static class UsageChart
+internal static class UsageChart
 {
     private const double Width = 640, Height = 220, Left = 48, Right = 16, Top = 18, Bottom = 28;
 

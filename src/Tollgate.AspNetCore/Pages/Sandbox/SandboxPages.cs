@@ -9,7 +9,7 @@ namespace Tollgate.Server.Pages.Sandbox;
 /// <summary>The Sandbox's hosted checkout page: what Creem's or Stripe's page is to a real purchase. It stands for
 /// another site, so it takes no form token of Tollgate's: the unguessable session in its address is what a
 /// provider's page relies on too.</summary>
-public static class SandboxPages
+internal static class SandboxPages
 {
     public static IEndpointRouteBuilder MapSandboxPages(this IEndpointRouteBuilder endpoints)
     {

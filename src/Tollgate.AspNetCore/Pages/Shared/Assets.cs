@@ -8,7 +8,7 @@ namespace Tollgate.Server.Pages.Shared;
 /// the working directory (<c>dotnet run</c> keeps the caller's). Addresses carry a content hash, so browsers may keep
 /// them for a year.
 /// </summary>
-public static class Assets
+internal static class Assets
 {
     private static readonly Dictionary<string, Asset> ByName = new(StringComparer.Ordinal)
     {

@@ -10,7 +10,7 @@ namespace Tollgate.Server.Pages.Shared;
 /// rather than by hand in every page, so that a label can never drift from its column's header.
 /// </summary>
 [HtmlTargetElement("table", Attributes = "tg-cards")]
-public sealed partial class CardsTableTagHelper : TagHelper
+internal sealed partial class CardsTableTagHelper : TagHelper
 {
     public override async Task ProcessAsync(TagHelperContext context, TagHelperOutput output)
     {

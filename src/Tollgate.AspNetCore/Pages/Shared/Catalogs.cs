@@ -4,7 +4,7 @@ using Tollgate.Core.Ledger;
 namespace Tollgate.Server.Pages.Shared;
 
 /// <summary>The catalog as the pages describe it.</summary>
-public static class Catalogs
+internal static class Catalogs
 {
     public static string ProductName(ProductCatalog catalog, string product) =>
         catalog.PlansById.GetValueOrDefault(product)?.Name ?? catalog.PacksById.GetValueOrDefault(product)?.Name ?? product;
@@ -51,7 +51,7 @@ public static class Catalogs
 
 /// <summary>Ledger entries for the shared table (portal history, admin customer page). <paramref name="Origins"/> names
 /// the grant behind each lot ("your Pro allowance", "the Popular pack"), for the debits' "from …" lines.</summary>
-public sealed record LedgerTable(IReadOnlyList<Core.Ledger.EntryRecord> Entries, ProductCatalog Catalog, bool ShowIds,
+internal sealed record LedgerTable(IReadOnlyList<Core.Ledger.EntryRecord> Entries, ProductCatalog Catalog, bool ShowIds,
     IReadOnlyDictionary<string, string>? Origins = null)
 {
     /// <summary>"from your Pro allowance (30), from the Popular pack (20)" for an entry that took units from lots; null otherwise.</summary>
@@ -70,7 +70,7 @@ public sealed record LedgerTable(IReadOnlyList<Core.Ledger.EntryRecord> Entries,
 }
 
 /// <summary>What each lot of a customer came from, as the portal's history says it.</summary>
-public static class LotOrigins
+internal static class LotOrigins
 {
     public static IReadOnlyDictionary<string, string> Of(IEnumerable<LotRecord> lots, ProductCatalog catalog,
         IEnumerable<Core.Subscriptions.Subscription> subscriptions, IEnumerable<Core.Payments.Payment> payments, Texts t)
@@ -106,4 +106,4 @@ public static class LotOrigins
 }
 
 /// <summary>Payment records for the shared table; with <paramref name="CustomerId"/> on one customer's page (actions shown).</summary>
-public sealed record PaymentsTable(IReadOnlyList<Core.Payments.Payment> Payments, ProductCatalog Catalog, string? CustomerId);
+internal sealed record PaymentsTable(IReadOnlyList<Core.Payments.Payment> Payments, ProductCatalog Catalog, string? CustomerId);

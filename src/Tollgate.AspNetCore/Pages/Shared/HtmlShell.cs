@@ -6,7 +6,7 @@ namespace Tollgate.Server.Pages.Shared;
 /// The pages' frame for HTML written outside Razor: the error pages (written where the request failed, without
 /// routing it again) and the Sandbox's checkout page. Same stylesheet, header and language switch as the layout.
 /// </summary>
-public static class HtmlShell
+internal static class HtmlShell
 {
     public static string Render(HttpContext http, Texts t, string title, string main, string brand = "Tollgate")
     {

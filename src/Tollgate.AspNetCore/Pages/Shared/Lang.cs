@@ -3,13 +3,13 @@ using Microsoft.Net.Http.Headers;
 namespace Tollgate.Server.Pages.Shared;
 
 /// <summary>The languages the pages speak. Chosen by the visitor's switch (a cookie), else by <c>Accept-Language</c>.</summary>
-public enum Lang
+internal enum Lang
 {
     En,
     ZhCn,
 }
 
-public static class Languages
+internal static class Languages
 {
     public const string Cookie = "tollgate_lang";
 

@@ -1,7 +1,7 @@
 namespace Tollgate.Server.Pages.Shared;
 
 /// <summary>Links within the pages.</summary>
-public static class PageLinks
+internal static class PageLinks
 {
     /// <summary>The current page as a local address to come back to, without a portal token or a form handler.</summary>
     public static string Here(HttpRequest request)
@@ -20,4 +20,4 @@ public static class PageLinks
 }
 
 /// <summary>What a problem page says: a status, a title and a message (text keys), and where to go next.</summary>
-public sealed record ProblemView(int Status, string TitleKey, string MessageKey, string? ActionKey = null, string? ActionHref = null);
+internal sealed record ProblemView(int Status, string TitleKey, string MessageKey, string? ActionKey = null, string? ActionHref = null);

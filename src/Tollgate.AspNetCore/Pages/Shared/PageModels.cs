@@ -6,7 +6,7 @@ using Tollgate.Server.Sessions;
 namespace Tollgate.Server.Pages.Shared;
 
 /// <summary>Common ground of the pages: a problem page in the site's layout, with its status code.</summary>
-public abstract class TollgatePageModel : PageModel
+internal abstract class TollgatePageModel : PageModel
 {
     public IActionResult Problem(ProblemView view)
     {
@@ -22,7 +22,7 @@ public abstract class TollgatePageModel : PageModel
 /// A page of the customer portal. The customer is the one of the portal token — from the link (<c>?token=</c>, then
 /// kept in a cookie) or the cookie — and nobody else: pages and actions take no customer id from the request.
 /// </summary>
-public abstract class PortalPageModel : TollgatePageModel
+internal abstract class PortalPageModel : TollgatePageModel
 {
     public string CustomerId { get; private set; } = "";
 
@@ -66,7 +66,7 @@ public abstract class PortalPageModel : TollgatePageModel
 }
 
 /// <summary>A page of the admin console: absent (404) without <c>Tollgate__AdminKey</c>, behind the sign-in otherwise.</summary>
-public abstract class AdminPageModel : TollgatePageModel
+internal abstract class AdminPageModel : TollgatePageModel
 {
     protected virtual bool RequiresSignIn => true;
 

@@ -11,7 +11,7 @@ namespace Tollgate.Server.Pages.Shared;
 /// The server-rendered pages (Razor Pages): landing, pricing, checkout return, customer portal, admin console, and
 /// the HTML error pages they share. API and webhook paths keep their problem+json answers.
 /// </summary>
-public static class PagesSetup
+internal static class PagesSetup
 {
     private static readonly string[] PagePrefixes = ["/pricing", "/portal", "/checkout/return", "/admin", "/lang", "/sandbox"];
 

@@ -10,7 +10,7 @@ namespace Tollgate.Server.Pages.Shared;
 /// dates for each. The process runs with invariant globalization, so formats are spelled out here rather than taken
 /// from a culture. Dates are UTC.
 /// </summary>
-public sealed class Texts
+internal sealed class Texts
 {
     private static readonly Texts English = new(Lang.En);
     private static readonly Texts Chinese = new(Lang.ZhCn);

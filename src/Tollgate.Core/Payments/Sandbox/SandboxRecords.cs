@@ -33,20 +33,25 @@ public sealed record SandboxSubscription(
 /// <summary>Storage port of the Sandbox provider.</summary>
 public interface ISandboxStore
 {
+    /// <summary>Stores a new Sandbox checkout.</summary>
     Task InsertCheckoutAsync(SandboxCheckout checkout, CancellationToken cancellationToken);
 
+    /// <summary>A Sandbox checkout by session id, or null.</summary>
     Task<SandboxCheckout?> GetCheckoutAsync(string sessionId, CancellationToken cancellationToken);
 
     /// <summary>Moves a checkout from open to <paramref name="status"/>; false when it was no longer open.</summary>
     Task<bool> TryCloseCheckoutAsync(string sessionId, string status, string? orderId, CancellationToken cancellationToken);
 
+    /// <summary>Stores a Sandbox subscription, new or changed.</summary>
     Task SaveSubscriptionAsync(SandboxSubscription subscription, CancellationToken cancellationToken);
 
+    /// <summary>A Sandbox subscription by id, or null.</summary>
     Task<SandboxSubscription?> GetSubscriptionAsync(string subscriptionId, CancellationToken cancellationToken);
 
     /// <summary>Active subscriptions whose period ended at or before <paramref name="now"/>.</summary>
     Task<IReadOnlyList<SandboxSubscription>> DueAsync(DateTimeOffset now, CancellationToken cancellationToken);
 
+    /// <summary>The customer's Sandbox subscriptions.</summary>
     Task<IReadOnlyList<SandboxSubscription>> ListByCustomerAsync(string customerId, CancellationToken cancellationToken);
 
     /// <summary>Saves the test card a customer paid with, for off-session charges (auto top-up).</summary>
