@@ -14,7 +14,7 @@ namespace Tollgate.Server.InProcess;
 
 /// <summary>
 /// <see cref="ITollgate"/> answered by the engine in this process: the same checks, validation and refusals as the
-/// /v1 endpoints (through <see cref="Refusals"/>), without HTTP. Registered by <c>AddTollgate()</c>, so app code written
+/// /v1 endpoints (the engine answers <see cref="TollgateRefusal"/> itself), without HTTP. Registered by <c>AddTollgate()</c>, so app code written
 /// against <see cref="ITollgate"/> runs the same embedded or against a server through Tollgate.Client.
 /// </summary>
 internal sealed class InProcessTollgate(
@@ -43,7 +43,7 @@ internal sealed class InProcessTollgate(
             }
 
             var result = await gate.CheckAsync(request.CustomerId, request.Feature, request.Amount, cancellationToken).ConfigureAwait(false);
-            var check = new FeatureCheck(result.CustomerId, result.Feature, result.Allowed, result.Reason is { } r ? Refusals.Of(r) : null,
+            var check = new FeatureCheck(result.CustomerId, result.Feature, result.Allowed, result.Reason is { } r ? r : null,
                 result.Balance is { } b ? new BalanceSnapshot(b.Available, b.Held, b.Limit, b.Used, b.ResetsAt) : null);
             return check.Allowed ? TollgateResult<FeatureCheck>.Success(check) : TollgateResult<FeatureCheck>.Refused(check.Reason!, null, check);
         });
@@ -63,7 +63,7 @@ internal sealed class InProcessTollgate(
             var result = await gate.UseAsync(request.CustomerId, request.Feature, request.Amount, Key(request.IdempotencyKey), cancellationToken)
                 .ConfigureAwait(false);
             return result.Refusal is { } refusal
-                ? TollgateResult<UsageRecord>.Refused(Refusals.Of(refusal), result.Message)
+                ? TollgateResult<UsageRecord>.Refused(refusal, result.Message)
                 : TollgateResult<UsageRecord>.Success(new UsageRecord(result.Feature, result.Remaining, result.EntryId));
         });
     }
@@ -84,7 +84,7 @@ internal sealed class InProcessTollgate(
             var outcome = await gate.HoldAsync(request.CustomerId, request.Feature, request.Amount, TimeSpan.FromSeconds(ttlSeconds ?? 3600),
                 Key(request.IdempotencyKey), cancellationToken).ConfigureAwait(false);
             return outcome.Refusal is { } refusal
-                ? TollgateResult<Hold>.Refused(Refusals.Of(refusal), outcome.Message)
+                ? TollgateResult<Hold>.Refused(refusal, outcome.Message)
                 : TollgateResult<Hold>.Success(new Hold(outcome.HoldId!, HoldState.Active, outcome.Amount, outcome.Feature, outcome.ExpiresAt));
         });
     }
@@ -102,7 +102,7 @@ internal sealed class InProcessTollgate(
 
             var outcome = await gate.SettleAsync(request.HoldId, request.Amount, cancellationToken).ConfigureAwait(false);
             return outcome.Refusal is { } refusal
-                ? TollgateResult<HoldSettlement>.Refused(Refusals.Of(refusal), outcome.Message)
+                ? TollgateResult<HoldSettlement>.Refused(refusal, outcome.Message)
                 : TollgateResult<HoldSettlement>.Success(new HoldSettlement(outcome.HoldId, State<HoldState>(outcome.Status), outcome.Settled, outcome.Released));
         });
     }
@@ -114,7 +114,7 @@ internal sealed class InProcessTollgate(
         {
             var outcome = await gate.ReleaseAsync(holdId, cancellationToken).ConfigureAwait(false);
             return outcome.Refusal is { } refusal
-                ? TollgateResult<HoldRelease>.Refused(Refusals.Of(refusal), outcome.Message)
+                ? TollgateResult<HoldRelease>.Refused(refusal, outcome.Message)
                 : TollgateResult<HoldRelease>.Success(new HoldRelease(outcome.HoldId, State<HoldState>(outcome.Status)));
         });
     }
@@ -140,7 +140,7 @@ internal sealed class InProcessTollgate(
             var outcome = await gate.GrantAsync(request.CustomerId, request.Feature, request.Amount, request.ExpiresAt, request.Reason.Trim(),
                 Key(request.IdempotencyKey), cancellationToken: cancellationToken).ConfigureAwait(false);
             return outcome.Refusal is { } refusal
-                ? TollgateResult<Grant>.Refused(Refusals.Of(refusal), outcome.Message)
+                ? TollgateResult<Grant>.Refused(refusal, outcome.Message)
                 : TollgateResult<Grant>.Success(new Grant(outcome.LotId!, outcome.Feature, outcome.Amount, outcome.ExpiresAt));
         });
     }
@@ -190,7 +190,7 @@ internal sealed class InProcessTollgate(
             }, cancellationToken).ConfigureAwait(false);
             return outcome.Checkout is { } checkout
                 ? TollgateResult<CheckoutSession>.Success(Session(checkout))
-                : TollgateResult<CheckoutSession>.Refused(outcome.Refusal is { } r ? Refusals.Of(r) : TollgateRefusal.InvalidRequest, outcome.Message);
+                : TollgateResult<CheckoutSession>.Refused(outcome.Refusal ?? TollgateRefusal.InvalidRequest, outcome.Message);
         });
     }
 
@@ -222,7 +222,7 @@ internal sealed class InProcessTollgate(
                 cancellationToken).ConfigureAwait(false);
             return outcome.Checkout is { } checkout
                 ? TollgateResult<AccessResult>.Success(new AccessResult(false, checkout.Id, new Uri(checkout.Url)))
-                : TollgateResult<AccessResult>.Refused(outcome.Refusal is { } r ? Refusals.Of(r) : TollgateRefusal.InvalidRequest, outcome.Message);
+                : TollgateResult<AccessResult>.Refused(outcome.Refusal ?? TollgateRefusal.InvalidRequest, outcome.Message);
         });
     }
 
