@@ -113,7 +113,8 @@ public static class GateApi
         ? Refusals.Problem(refusal, result.Message)
         : ApiResult.Ok(new UsageView(true, result.Feature, result.Remaining, result.EntryId));
 
-    private static ApiResult ReverseAnswer(ReverseOutcome outcome) => outcome.Refusal is { } refusal
+    /// <summary>A reversal as /v1 answers it (also what the in-process reversal stores under its key).</summary>
+    internal static ApiResult ReverseAnswer(ReverseOutcome outcome) => outcome.Refusal is { } refusal
         ? Refusals.Problem(refusal, outcome.Message)
         : ApiResult.Ok(new ReverseView(outcome.EntryId, outcome.Restored, outcome.Expired, outcome.Clawed,
             outcome.Draws.Select(d => new ReverseDrawView(d.LotId, d.Feature, d.Amount)).ToList()));

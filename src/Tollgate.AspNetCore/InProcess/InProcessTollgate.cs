@@ -1,6 +1,9 @@
+using System.Text;
+using System.Text.Json;
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Common;
 using Tollgate.Core.Customers;
+using Tollgate.Core.Idempotency;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Usage;
 using Tollgate.Server.Api;
@@ -66,6 +69,67 @@ internal sealed class InProcessTollgate(
                 ? TollgateResult<UsageRecord>.Refused(refusal, result.Message)
                 : TollgateResult<UsageRecord>.Success(new UsageRecord(result.Feature, result.Remaining, result.EntryId));
         });
+    }
+
+    public Task<TollgateResult<UsageReversal>> ReverseUsageAsync(ReverseUsageRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(request.EntryId);
+        return Guarded(async () =>
+        {
+            if (Invalid<UsageReversal>(request.EntryId.Length == 0 ? Problems.InvalidRequest("entry_id is required.") : null,
+                KeyProblem(request.IdempotencyKey)) is { } invalid)
+            {
+                return invalid;
+            }
+
+            // The ledger reverses a usage once whatever the key; the key makes a repeat answer with the first reversal
+            // instead of already_reversed, as over HTTP: the answer is stored with the reversal, in its transaction.
+            var call = new IdempotentCall<ReverseOutcome>(ReversalScope, Key(request.IdempotencyKey), "reverse " + request.EntryId, outcome =>
+            {
+                var answer = GateApi.ReverseAnswer(outcome);
+                return new StoredResponse("", answer.Status, Encoding.UTF8.GetString(answer.Body));
+            });
+            var outcome = await gate.ReverseAsync(request.EntryId, call, cancellationToken).ConfigureAwait(false);
+            if (outcome.Response is null && outcome.Refusal != TollgateRefusal.IdempotencyKeyReused)
+            {
+                // Answered before the ledger (no such entry, not a usage): stored after the fact, as the API's
+                // idempotency filter does, so that the key is spent the same way in process and over HTTP.
+                var first = call.Render(outcome) with { RequestHash = call.RequestHash };
+                if (!await database.Idempotency.TryStoreAsync(call.Scope, call.Key, first, time.GetUtcNow(), cancellationToken).ConfigureAwait(false)
+                    && await database.Idempotency.GetAsync(call.Scope, call.Key, cancellationToken).ConfigureAwait(false) is { } winner)
+                {
+                    return winner.RequestHash == call.RequestHash ? Reversal(winner) : Refused<UsageReversal>(Problems.KeyReused());
+                }
+            }
+
+            if (outcome.Response is { } stored)
+            {
+                return Reversal(stored);
+            }
+
+            return outcome.Refusal is { } refusal
+                ? TollgateResult<UsageReversal>.Refused(refusal, outcome.Message)
+                : TollgateResult<UsageReversal>.Success(new UsageReversal(outcome.EntryId, outcome.Restored, outcome.Expired, outcome.Clawed,
+                    [.. outcome.Draws.Select(d => new ReversalDraw(d.LotId, d.Feature, d.Amount))]));
+        });
+    }
+
+    /// <summary>Where in-process reversals keep their answers: a scope of their own, so an app's keys never meet an API
+    /// key's.</summary>
+    private const string ReversalScope = "in-process";
+
+    /// <summary>A reversal's answer as it was stored under its key (this call's, or the first call's it repeats).</summary>
+    private static TollgateResult<UsageReversal> Reversal(StoredResponse stored)
+    {
+        if (stored.Status >= 400)
+        {
+            return Refused<UsageReversal>(new ApiResult(stored.Status, Encoding.UTF8.GetBytes(stored.Body), "application/problem+json"));
+        }
+
+        var view = JsonSerializer.Deserialize<ReverseView>(stored.Body, ApiJson.Options)!;
+        return TollgateResult<UsageReversal>.Success(new UsageReversal(view.EntryId, view.Restored, view.Expired, view.Clawed,
+            [.. view.Draws.Select(d => new ReversalDraw(d.LotId, d.Feature, d.Amount))]));
     }
 
     public Task<TollgateResult<Hold>> CreateHoldAsync(CreateHoldRequest request, CancellationToken cancellationToken = default)
