@@ -10,7 +10,8 @@ namespace Tollgate;
 /// (<see cref="TollgateResult{T}.Refusal"/>: <see cref="TollgateRefusal.QuotaExceeded"/>, …) with nothing changed.
 /// Failures that are not refusals — Tollgate unreachable or failing, a rejected secret key — throw
 /// <see cref="TollgateException"/>; cancelling <c>cancellationToken</c> throws <see cref="OperationCanceledException"/>.</para>
-/// <para>Calls that move money (<see cref="UseAsync"/>, <see cref="CreateHoldAsync"/>, <see cref="GrantAsync"/>) take an
+/// <para>Calls that move money (<see cref="UseAsync"/>, <see cref="ReverseUsageAsync"/>, <see cref="CreateHoldAsync"/>,
+/// <see cref="GrantAsync"/>) take an
 /// optional idempotency key on the request: the same key with the same request takes effect once and answers the
 /// first result again. Without one, an implementation makes one per call, so its own retries cannot take effect twice.</para>
 /// <para>Arguments that are null are bugs and throw <see cref="ArgumentNullException"/>; values Tollgate does not accept
@@ -28,6 +29,12 @@ public interface ITollgate
     /// <c>not_entitled</c>, <c>unknown_feature</c>, <c>idempotency_key_reused</c>, <c>invalid_request</c> or
     /// <c>unavailable</c>, with nothing recorded.</returns>
     Task<TollgateResult<UsageRecord>> UseAsync(UsageRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Takes back a usage recorded by mistake or for work that failed: its units go back to the lots they came
+    /// from, once (see <see cref="ReverseUsageRequest"/>).</summary>
+    /// <returns>What was put back; refused with <c>entry_not_found</c>, <c>already_reversed</c>, <c>not_reversible</c>,
+    /// <c>idempotency_key_reused</c>, <c>invalid_request</c> or <c>unavailable</c>, with nothing changed.</returns>
+    Task<TollgateResult<UsageReversal>> ReverseUsageAsync(ReverseUsageRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>Reserves an amount of a feature until settled, released or expired (see <see cref="CreateHoldRequest"/>).</summary>
     /// <returns>The active hold; refused with <c>insufficient_balance</c>, <c>quota_exceeded</c>, <c>concurrency_limit</c>,

@@ -66,6 +66,18 @@ public enum TollgateRefusalKind
 
     /// <summary><c>conflict</c>: the request conflicts with the subscription's state.</summary>
     Conflict,
+
+    /// <summary><c>entry_not_found</c>: no ledger entry has that id.</summary>
+    EntryNotFound,
+
+    /// <summary><c>already_reversed</c>: the usage was reversed before (by another request).</summary>
+    AlreadyReversed,
+
+    /// <summary><c>not_reversible</c>: the entry is not a usage a reversal can undo (a grant, a settle, a count).</summary>
+    NotReversible,
+
+    /// <summary><c>not_supported</c>: the provider has no web checkout (the App Store sells only inside the app).</summary>
+    NotSupported,
 }
 
 /// <summary>
@@ -136,12 +148,24 @@ public sealed class TollgateRefusal : IEquatable<TollgateRefusal>
     /// <summary><c>conflict</c>: the request conflicts with the subscription's state.</summary>
     public static TollgateRefusal Conflict { get; } = new(TollgateRefusalKind.Conflict, "conflict");
 
+    /// <summary><c>entry_not_found</c>: no ledger entry has that id.</summary>
+    public static TollgateRefusal EntryNotFound { get; } = new(TollgateRefusalKind.EntryNotFound, "entry_not_found");
+
+    /// <summary><c>already_reversed</c>: the usage was reversed before.</summary>
+    public static TollgateRefusal AlreadyReversed { get; } = new(TollgateRefusalKind.AlreadyReversed, "already_reversed");
+
+    /// <summary><c>not_reversible</c>: the entry is not a usage a reversal can undo.</summary>
+    public static TollgateRefusal NotReversible { get; } = new(TollgateRefusalKind.NotReversible, "not_reversible");
+
+    /// <summary><c>not_supported</c>: the provider has no web checkout.</summary>
+    public static TollgateRefusal NotSupported { get; } = new(TollgateRefusalKind.NotSupported, "not_supported");
+
     /// <summary>Every refusal this version knows, one per <see cref="TollgateRefusalKind"/> but <c>Other</c>.</summary>
     public static IReadOnlyList<TollgateRefusal> Known { get; } =
     [
         NotEntitled, InsufficientBalance, QuotaExceeded, LimitReached, ConcurrencyLimit, Unavailable, IdempotencyKeyReused, HoldNotFound,
         HoldNotActive, InvalidRequest, UnknownFeature, UnknownProduct, NotEligible, CustomerNotFound, CheckoutNotFound, ProviderError,
-        SubscriptionNotFound, Conflict,
+        SubscriptionNotFound, Conflict, EntryNotFound, AlreadyReversed, NotReversible, NotSupported,
     ];
 
     private static readonly FrozenDictionary<string, TollgateRefusal> ByCode = Known.ToFrozenDictionary(r => r.Code, StringComparer.Ordinal);

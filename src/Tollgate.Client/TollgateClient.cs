@@ -21,7 +21,7 @@ namespace Tollgate.Client;
 /// not know becomes a refusal of kind <see cref="TollgateRefusalKind.Other"/> with the raw code). A check that says no is
 /// a refused result that still carries the check's answer.</para>
 /// <para>Retries (see <see cref="TollgateClientOptions"/>) happen only for calls safe to repeat: reads, customer upserts
-/// and the keyed writes (usage, holds, grants), which send one Idempotency-Key on every attempt, the caller's or one
+/// and the keyed writes (usage, reversals, holds, grants), which send one Idempotency-Key on every attempt, the caller's or one
 /// generated for the call. So an answer lost on the way back is retried and replayed, never charged twice. A 503
 /// <c>unavailable</c> that outlasts the retries is the refusal <see cref="TollgateRefusal.Unavailable"/>; other failures
 /// throw <see cref="TollgateException"/>.</para>
@@ -78,6 +78,24 @@ public sealed class TollgateClient : ITollgate
         ArgumentNullException.ThrowIfNull(request.Feature);
         var body = Write(new UsageBody(request.CustomerId, request.Feature, request.Amount), ClientJson.Default.UsageBody);
         return SendAsync(Keyed("v1/usage", body, request.IdempotencyKey), ClientJson.Default.UsageRecord, Success, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public Task<TollgateResult<UsageReversal>> ReverseUsageAsync(ReverseUsageRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(request.EntryId);
+        if (request.EntryId.Length == 0)
+        {
+            // An empty segment would name another route; the server refuses the same in process.
+            return Task.FromResult(TollgateResult<UsageReversal>.Refused(TollgateRefusal.InvalidRequest, "entry_id is required."));
+        }
+
+        // Keyed like the other money-moving writes: a retry after a lost answer is answered with the first reversal,
+        // not refused as already_reversed.
+        var call = new Call(HttpMethod.Post, $"v1/usage/{Segment(request.EntryId)}/reverse", null, request.IdempotencyKey ?? NewIdempotencyKey(),
+            Repeatable: true);
+        return SendAsync(call, ClientJson.Default.UsageReversal, Success, cancellationToken);
     }
 
     /// <inheritdoc/>

@@ -4,7 +4,7 @@ namespace Tollgate.Client;
 
 /// <summary>
 /// Where the Tollgate server is, the secret key, and how patiently to call it. A call is retried only when repeating it
-/// cannot take effect twice: reads, and writes that carry an Idempotency-Key (usage, holds, grants; a key is generated
+/// cannot take effect twice: reads, and writes that carry an Idempotency-Key (usage and its reversal, holds, grants; a key is generated
 /// per call when none is given). Other writes (checkouts, settling or releasing a hold, portal links) are retried only
 /// when the connection could not even be opened.
 /// </summary>

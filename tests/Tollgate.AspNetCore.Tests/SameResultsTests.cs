@@ -43,6 +43,16 @@ public abstract class SameResultsTests
         Note("use boolean", await tollgate.UseAsync(new UsageRequest(customer, "hd_export", 1)), u => u.Feature);
         Note("use credits", await tollgate.UseAsync(new UsageRequest(customer, "credits", 1)), u => u.Feature);
         Note("grant", await tollgate.GrantAsync(new CreateGrantRequest(customer, "credits", 20, "welcome")), g => $"{g.Feature} {g.Amount}");
+        var spent = await tollgate.UseAsync(new UsageRequest(customer, "credits", 4));
+        Note("use granted credits", spent, u => $"{u.Feature} {u.Remaining}");
+        var undo = new ReverseUsageRequest(spent.Value!.EntryId!) { IdempotencyKey = customer + "-undo" };
+        Note("reverse", await tollgate.ReverseUsageAsync(undo), Reversal);
+        Note("reverse same key", await tollgate.ReverseUsageAsync(undo), Reversal);
+        Note("reverse again", await tollgate.ReverseUsageAsync(new ReverseUsageRequest(spent.Value.EntryId!)), Reversal);
+        Note("reverse same key other entry", await tollgate.ReverseUsageAsync(undo with { EntryId = "ent_missing" }), Reversal);
+        Note("reverse missing", await tollgate.ReverseUsageAsync(new ReverseUsageRequest("ent_missing") { IdempotencyKey = customer + "-missing" }), Reversal);
+        Note("reverse missing, key reused", await tollgate.ReverseUsageAsync(undo with { IdempotencyKey = customer + "-missing" }), Reversal);
+        Note("reverse empty id", await tollgate.ReverseUsageAsync(new ReverseUsageRequest("")), Reversal);
         Note("grant negative", await tollgate.GrantAsync(new CreateGrantRequest(customer, "credits", -1, "x")), g => g.Feature);
         Note("grant boolean", await tollgate.GrantAsync(new CreateGrantRequest(customer, "hd_export", 1, "x")), g => g.Feature);
         var hold = await tollgate.CreateHoldAsync(new CreateHoldRequest(customer, "credits", 8));
@@ -74,6 +84,9 @@ public abstract class SameResultsTests
         return log;
     }
 
+    private static string Reversal(UsageReversal r) =>
+        $"{r.Restored} {r.Expired} {r.Clawed} " + string.Join("+", r.Draws.Select(d => $"{d.Feature}/{d.Amount}"));
+
     [Fact]
     public async Task TheSameAppCode_InProcessAndThroughTheClient_GetsTheSameResults()
     {
@@ -92,7 +105,10 @@ public abstract class SameResultsTests
         Assert.Equal(overHttp, inProcess);
         // Not vacuous: both runs saw successes and each kind of refusal the script provokes.
         foreach (var expected in new[] { "use too much: refused quota_exceeded", "check unknown: refused unknown_feature", "settle part: ok Settled 3 5",
-            "hold second slot: refused concurrency_limit", "portal unknown: refused customer_not_found", "checkout: ok sandbox Open starter_pack True" })
+            "hold second slot: refused concurrency_limit", "portal unknown: refused customer_not_found",
+            "reverse: ok 4 0 0 credits/4", "reverse same key: ok 4 0 0 credits/4", "reverse again: refused already_reversed",
+            "reverse same key other entry: refused idempotency_key_reused", "reverse missing: refused entry_not_found",
+            "reverse missing, key reused: refused idempotency_key_reused", "checkout: ok sandbox Open starter_pack True" })
         {
             Assert.True(inProcess.Any(l => l.StartsWith(expected, StringComparison.Ordinal)), $"no '{expected}' in:\n{string.Join("\n", inProcess)}");
         }

@@ -37,6 +37,10 @@ public sealed class RefusalTests
     [InlineData("provider_error", TollgateRefusalKind.ProviderError)]
     [InlineData("subscription_not_found", TollgateRefusalKind.SubscriptionNotFound)]
     [InlineData("conflict", TollgateRefusalKind.Conflict)]
+    [InlineData("entry_not_found", TollgateRefusalKind.EntryNotFound)]
+    [InlineData("already_reversed", TollgateRefusalKind.AlreadyReversed)]
+    [InlineData("not_reversible", TollgateRefusalKind.NotReversible)]
+    [InlineData("not_supported", TollgateRefusalKind.NotSupported)]
     public void TheApisCode_MapsToItsKind(string code, TollgateRefusalKind kind)
     {
         var refusal = TollgateRefusal.FromCode(code);

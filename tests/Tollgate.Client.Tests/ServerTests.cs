@@ -85,6 +85,35 @@ public abstract class ServerTests(TollgateServer server)
         Assert.Single(await EntriesAsync(customer, "credits", "hold"));
     }
 
+    [Fact]
+    public async Task AReversalWhoseAnswerIsLost_IsRetriedWithTheSameKey_AndPutsTheUnitsBackOnce()
+    {
+        server.Require();
+        var tollgate = server.Client();
+        var customer = TollgateServer.NewCustomerId();
+        (await tollgate.GrantAsync(new CreateGrantRequest(customer, "credits", 30, "welcome"), Ct)).EnsureSuccess();
+        var used = (await tollgate.UseAsync(new UsageRequest(customer, "credits", 12), Ct)).EnsureSuccess();
+        // The first reversal reaches the server and is applied; its answer is lost on the way back.
+        await using var proxy = await LossyProxy.StartAsync(server.BaseAddress,
+            (method, path, index) => method == "POST" && path.EndsWith("/reverse", StringComparison.Ordinal) && index == 0);
+
+        var reversed = await server.Client(proxy.BaseAddress).ReverseUsageAsync(new ReverseUsageRequest(used.EntryId!), Ct);
+
+        Assert.Equal((used.EntryId, 12L, 0L, 0L), (reversed.EnsureSuccess().EntryId, reversed.Value.Restored, reversed.Value.Expired, reversed.Value.Clawed));
+        Assert.Equal(12, Assert.Single(reversed.Value.Draws).Amount);
+        var seen = proxy.Seen;
+        Assert.Equal([(true, 200), (false, 200)], seen.Select(s => (s.Dropped, s.Status)));
+        Assert.NotNull(seen[0].IdempotencyKey);
+        Assert.Equal(seen[0].IdempotencyKey, seen[1].IdempotencyKey);
+        var credits = (await tollgate.GetBalancesAsync(customer, Ct)).EnsureSuccess().For("credits")!;
+        Assert.Equal(30, credits.Available);
+        Assert.Single(await EntriesAsync(customer, "credits", "reverse"));
+        // Another call (another key) is a second reversal of the same usage: refused, nothing put back again.
+        var again = await tollgate.ReverseUsageAsync(new ReverseUsageRequest(used.EntryId!), Ct);
+        Assert.Equal(TollgateRefusal.AlreadyReversed, again.Refusal);
+        Assert.Equal(30, (await tollgate.GetBalancesAsync(customer, Ct)).EnsureSuccess().For("credits")!.Available);
+    }
+
     private readonly HashSet<string> _dropped = [];
 
     /// <summary>True the first time a path is seen: the first answer of each call is the one lost.</summary>

@@ -72,7 +72,7 @@ internal static class CustomersApi
             {
                 Log.Granted(http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Tollgate.Grants"), body.Amount.Value, body.Feature!, id, body.Reason.Trim());
             }
-            return IdempotencyFilter.Answer(http, outcome.Response, outcome.Refusal == GateRefusal.IdempotencyKeyReused) ?? GrantAnswer(outcome);
+            return IdempotencyFilter.Answer(http, outcome.Response, outcome.Refusal == TollgateRefusal.IdempotencyKeyReused) ?? GrantAnswer(outcome);
         }).Idempotent().JsonBody<GrantBody>().Produces<GrantView>(StatusCodes.Status201Created).WithName("createGrant")
             .Refuses(404, "unknown_feature").Refuses(503, "unavailable");
 
@@ -155,7 +155,7 @@ internal static class CustomersApi
     }
 
     private static ApiResult GrantAnswer(GrantOutcome outcome) => outcome.Refusal is { } refusal
-        ? GateProblems.For(refusal, outcome.Message)
+        ? Refusals.Problem(refusal, outcome.Message)
         : ApiResult.Json(StatusCodes.Status201Created, new GrantView(outcome.LotId!, outcome.Feature, outcome.Amount, outcome.ExpiresAt));
 
     private static async Task<CustomerView> ViewAsync(Customer customer, Gate gate, CancellationToken ct)

@@ -23,7 +23,7 @@ internal static class GateApi
 
             var result = await gate.CheckAsync(body!.CustomerId!, body.Feature!, body.Amount ?? 1, http.RequestAborted);
             return ApiResult.Ok(new CheckView(result.CustomerId, result.Feature, result.Allowed,
-                result.Reason is { } reason ? GateProblems.Code(reason) : null, result.Balance));
+                result.Reason is { } reason ? reason.Code : null, result.Balance));
         }).JsonBody<CheckBody>().Produces<CheckView>().WithName("check").Refuses(404, "unknown_feature");
 
         v1.MapPost("/usage", async (HttpContext http, Gate gate) =>
@@ -38,7 +38,7 @@ internal static class GateApi
 
             var call = IdempotencyFilter.Call<UsageResult>(http, UsageAnswer);
             var result = await gate.UseAsync(body!.CustomerId!, body.Feature!, body.Amount!.Value, call.Key, call, http.RequestAborted);
-            return IdempotencyFilter.Answer(http, result.Response, result.Refusal == GateRefusal.IdempotencyKeyReused) ?? UsageAnswer(result);
+            return IdempotencyFilter.Answer(http, result.Response, result.Refusal == TollgateRefusal.IdempotencyKeyReused) ?? UsageAnswer(result);
         }).Idempotent().JsonBody<UsageBody>().Produces<UsageView>().WithName("usage")
             .Refuses(402, "insufficient_balance", "quota_exceeded", "limit_reached", "not_entitled").Refuses(404, "unknown_feature")
             .Refuses(429, "concurrency_limit").Refuses(503, "unavailable");
@@ -47,7 +47,7 @@ internal static class GateApi
         {
             var call = IdempotencyFilter.Call<ReverseOutcome>(http, ReverseAnswer);
             var outcome = await gate.ReverseAsync(entryId, call, http.RequestAborted);
-            return IdempotencyFilter.Answer(http, outcome.Response, outcome.Refusal == GateRefusal.IdempotencyKeyReused) ?? ReverseAnswer(outcome);
+            return IdempotencyFilter.Answer(http, outcome.Response, outcome.Refusal == TollgateRefusal.IdempotencyKeyReused) ?? ReverseAnswer(outcome);
         }).Idempotent().Produces<ReverseView>().WithName("reverseUsage")
             .Refuses(404, "entry_not_found").Refuses(409, "already_reversed", "not_reversible").Refuses(503, "unavailable");
 
@@ -65,7 +65,7 @@ internal static class GateApi
             var call = IdempotencyFilter.Call<HoldOutcome>(http, HoldAnswer);
             var outcome = await gate.HoldAsync(body!.CustomerId!, body.Feature!, body.Amount!.Value,
                 TimeSpan.FromSeconds(body.TtlSeconds ?? 3600), call.Key, call, http.RequestAborted);
-            return IdempotencyFilter.Answer(http, outcome.Response, outcome.Refusal == GateRefusal.IdempotencyKeyReused) ?? HoldAnswer(outcome);
+            return IdempotencyFilter.Answer(http, outcome.Response, outcome.Refusal == TollgateRefusal.IdempotencyKeyReused) ?? HoldAnswer(outcome);
         }).Idempotent().JsonBody<HoldBody>().Produces<HoldView>(StatusCodes.Status201Created).WithName("createHold")
             .Refuses(402, "insufficient_balance", "quota_exceeded", "limit_reached", "not_entitled").Refuses(404, "unknown_feature")
             .Refuses(429, "concurrency_limit").Refuses(503, "unavailable");
@@ -85,7 +85,7 @@ internal static class GateApi
 
             var outcome = await gate.SettleAsync(id, body?.Amount, http.RequestAborted);
             return outcome.Refusal is { } refusal
-                ? GateProblems.For(refusal, outcome.Message)
+                ? Refusals.Problem(refusal, outcome.Message)
                 : ApiResult.Ok(new SettleView(outcome.HoldId, outcome.Status, outcome.Settled, outcome.Released));
         }).JsonBody<SettleBody>().Produces<SettleView>().WithName("settleHold")
             .Refuses(404, "hold_not_found").Refuses(409, "hold_not_active").Refuses(503, "unavailable");
@@ -94,7 +94,7 @@ internal static class GateApi
         {
             var outcome = await gate.ReleaseAsync(id, ct);
             return outcome.Refusal is { } refusal
-                ? GateProblems.For(refusal, outcome.Message)
+                ? Refusals.Problem(refusal, outcome.Message)
                 : ApiResult.Ok(new ReleaseView(outcome.HoldId, outcome.Status));
         }).Produces<ReleaseView>().WithName("releaseHold").Refuses(404, "hold_not_found").Refuses(409, "hold_not_active").Refuses(503, "unavailable");
 
@@ -110,15 +110,16 @@ internal static class GateApi
     }
 
     private static ApiResult UsageAnswer(UsageResult result) => result.Refusal is { } refusal
-        ? GateProblems.For(refusal, result.Message)
+        ? Refusals.Problem(refusal, result.Message)
         : ApiResult.Ok(new UsageView(true, result.Feature, result.Remaining, result.EntryId));
 
-    private static ApiResult ReverseAnswer(ReverseOutcome outcome) => outcome.Refusal is { } refusal
-        ? GateProblems.For(refusal, outcome.Message)
+    /// <summary>A reversal as /v1 answers it (also what the in-process reversal stores under its key).</summary>
+    internal static ApiResult ReverseAnswer(ReverseOutcome outcome) => outcome.Refusal is { } refusal
+        ? Refusals.Problem(refusal, outcome.Message)
         : ApiResult.Ok(new ReverseView(outcome.EntryId, outcome.Restored, outcome.Expired, outcome.Clawed,
             outcome.Draws.Select(d => new ReverseDrawView(d.LotId, d.Feature, d.Amount)).ToList()));
 
     private static ApiResult HoldAnswer(HoldOutcome outcome) => outcome.Refusal is { } refusal
-        ? GateProblems.For(refusal, outcome.Message)
+        ? Refusals.Problem(refusal, outcome.Message)
         : ApiResult.Json(StatusCodes.Status201Created, new HoldView(outcome.HoldId!, "active", outcome.Amount, outcome.ExpiresAt, outcome.Feature));
 }

@@ -142,7 +142,7 @@ internal static class PaymentsApi
     };
 
     private static ApiResult CheckoutProblem(CheckoutOutcome outcome) =>
-        outcome.Refusal is { } refusal ? Refusals.Problem(Refusals.Of(refusal), outcome.Message) : Problems.InvalidRequest(outcome.Message!);
+        outcome.Refusal is { } refusal ? Refusals.Problem(refusal, outcome.Message) : Problems.InvalidRequest(outcome.Message!);
 
     private static ApiResult? Url(string? value, string field) =>
         value is null || (Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")

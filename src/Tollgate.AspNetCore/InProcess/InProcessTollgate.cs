@@ -1,6 +1,9 @@
+using System.Text;
+using System.Text.Json;
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Common;
 using Tollgate.Core.Customers;
+using Tollgate.Core.Idempotency;
 using Tollgate.Core.Payments;
 using Tollgate.Core.Usage;
 using Tollgate.Server.Api;
@@ -14,7 +17,7 @@ namespace Tollgate.Server.InProcess;
 
 /// <summary>
 /// <see cref="ITollgate"/> answered by the engine in this process: the same checks, validation and refusals as the
-/// /v1 endpoints (through <see cref="Refusals"/>), without HTTP. Registered by <c>AddTollgate()</c>, so app code written
+/// /v1 endpoints (the engine answers <see cref="TollgateRefusal"/> itself), without HTTP. Registered by <c>AddTollgate()</c>, so app code written
 /// against <see cref="ITollgate"/> runs the same embedded or against a server through Tollgate.Client.
 /// </summary>
 internal sealed class InProcessTollgate(
@@ -43,7 +46,7 @@ internal sealed class InProcessTollgate(
             }
 
             var result = await gate.CheckAsync(request.CustomerId, request.Feature, request.Amount, cancellationToken).ConfigureAwait(false);
-            var check = new FeatureCheck(result.CustomerId, result.Feature, result.Allowed, result.Reason is { } r ? Refusals.Of(r) : null,
+            var check = new FeatureCheck(result.CustomerId, result.Feature, result.Allowed, result.Reason is { } r ? r : null,
                 result.Balance is { } b ? new BalanceSnapshot(b.Available, b.Held, b.Limit, b.Used, b.ResetsAt) : null);
             return check.Allowed ? TollgateResult<FeatureCheck>.Success(check) : TollgateResult<FeatureCheck>.Refused(check.Reason!, null, check);
         });
@@ -63,9 +66,70 @@ internal sealed class InProcessTollgate(
             var result = await gate.UseAsync(request.CustomerId, request.Feature, request.Amount, Key(request.IdempotencyKey), cancellationToken)
                 .ConfigureAwait(false);
             return result.Refusal is { } refusal
-                ? TollgateResult<UsageRecord>.Refused(Refusals.Of(refusal), result.Message)
+                ? TollgateResult<UsageRecord>.Refused(refusal, result.Message)
                 : TollgateResult<UsageRecord>.Success(new UsageRecord(result.Feature, result.Remaining, result.EntryId));
         });
+    }
+
+    public Task<TollgateResult<UsageReversal>> ReverseUsageAsync(ReverseUsageRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(request.EntryId);
+        return Guarded(async () =>
+        {
+            if (Invalid<UsageReversal>(request.EntryId.Length == 0 ? Problems.InvalidRequest("entry_id is required.") : null,
+                KeyProblem(request.IdempotencyKey)) is { } invalid)
+            {
+                return invalid;
+            }
+
+            // The ledger reverses a usage once whatever the key; the key makes a repeat answer with the first reversal
+            // instead of already_reversed, as over HTTP: the answer is stored with the reversal, in its transaction.
+            var call = new IdempotentCall<ReverseOutcome>(ReversalScope, Key(request.IdempotencyKey), "reverse " + request.EntryId, outcome =>
+            {
+                var answer = GateApi.ReverseAnswer(outcome);
+                return new StoredResponse("", answer.Status, Encoding.UTF8.GetString(answer.Body));
+            });
+            var outcome = await gate.ReverseAsync(request.EntryId, call, cancellationToken).ConfigureAwait(false);
+            if (outcome.Response is null && outcome.Refusal != TollgateRefusal.IdempotencyKeyReused)
+            {
+                // Answered before the ledger (no such entry, not a usage): stored after the fact, as the API's
+                // idempotency filter does, so that the key is spent the same way in process and over HTTP.
+                var first = call.Render(outcome) with { RequestHash = call.RequestHash };
+                if (!await database.Idempotency.TryStoreAsync(call.Scope, call.Key, first, time.GetUtcNow(), cancellationToken).ConfigureAwait(false)
+                    && await database.Idempotency.GetAsync(call.Scope, call.Key, cancellationToken).ConfigureAwait(false) is { } winner)
+                {
+                    return winner.RequestHash == call.RequestHash ? Reversal(winner) : Refused<UsageReversal>(Problems.KeyReused());
+                }
+            }
+
+            if (outcome.Response is { } stored)
+            {
+                return Reversal(stored);
+            }
+
+            return outcome.Refusal is { } refusal
+                ? TollgateResult<UsageReversal>.Refused(refusal, outcome.Message)
+                : TollgateResult<UsageReversal>.Success(new UsageReversal(outcome.EntryId, outcome.Restored, outcome.Expired, outcome.Clawed,
+                    [.. outcome.Draws.Select(d => new ReversalDraw(d.LotId, d.Feature, d.Amount))]));
+        });
+    }
+
+    /// <summary>Where in-process reversals keep their answers: a scope of their own, so an app's keys never meet an API
+    /// key's.</summary>
+    private const string ReversalScope = "in-process";
+
+    /// <summary>A reversal's answer as it was stored under its key (this call's, or the first call's it repeats).</summary>
+    private static TollgateResult<UsageReversal> Reversal(StoredResponse stored)
+    {
+        if (stored.Status >= 400)
+        {
+            return Refused<UsageReversal>(new ApiResult(stored.Status, Encoding.UTF8.GetBytes(stored.Body), "application/problem+json"));
+        }
+
+        var view = JsonSerializer.Deserialize<ReverseView>(stored.Body, ApiJson.Options)!;
+        return TollgateResult<UsageReversal>.Success(new UsageReversal(view.EntryId, view.Restored, view.Expired, view.Clawed,
+            [.. view.Draws.Select(d => new ReversalDraw(d.LotId, d.Feature, d.Amount))]));
     }
 
     public Task<TollgateResult<Hold>> CreateHoldAsync(CreateHoldRequest request, CancellationToken cancellationToken = default)
@@ -84,7 +148,7 @@ internal sealed class InProcessTollgate(
             var outcome = await gate.HoldAsync(request.CustomerId, request.Feature, request.Amount, TimeSpan.FromSeconds(ttlSeconds ?? 3600),
                 Key(request.IdempotencyKey), cancellationToken).ConfigureAwait(false);
             return outcome.Refusal is { } refusal
-                ? TollgateResult<Hold>.Refused(Refusals.Of(refusal), outcome.Message)
+                ? TollgateResult<Hold>.Refused(refusal, outcome.Message)
                 : TollgateResult<Hold>.Success(new Hold(outcome.HoldId!, HoldState.Active, outcome.Amount, outcome.Feature, outcome.ExpiresAt));
         });
     }
@@ -102,7 +166,7 @@ internal sealed class InProcessTollgate(
 
             var outcome = await gate.SettleAsync(request.HoldId, request.Amount, cancellationToken).ConfigureAwait(false);
             return outcome.Refusal is { } refusal
-                ? TollgateResult<HoldSettlement>.Refused(Refusals.Of(refusal), outcome.Message)
+                ? TollgateResult<HoldSettlement>.Refused(refusal, outcome.Message)
                 : TollgateResult<HoldSettlement>.Success(new HoldSettlement(outcome.HoldId, State<HoldState>(outcome.Status), outcome.Settled, outcome.Released));
         });
     }
@@ -114,7 +178,7 @@ internal sealed class InProcessTollgate(
         {
             var outcome = await gate.ReleaseAsync(holdId, cancellationToken).ConfigureAwait(false);
             return outcome.Refusal is { } refusal
-                ? TollgateResult<HoldRelease>.Refused(Refusals.Of(refusal), outcome.Message)
+                ? TollgateResult<HoldRelease>.Refused(refusal, outcome.Message)
                 : TollgateResult<HoldRelease>.Success(new HoldRelease(outcome.HoldId, State<HoldState>(outcome.Status)));
         });
     }
@@ -140,7 +204,7 @@ internal sealed class InProcessTollgate(
             var outcome = await gate.GrantAsync(request.CustomerId, request.Feature, request.Amount, request.ExpiresAt, request.Reason.Trim(),
                 Key(request.IdempotencyKey), cancellationToken: cancellationToken).ConfigureAwait(false);
             return outcome.Refusal is { } refusal
-                ? TollgateResult<Grant>.Refused(Refusals.Of(refusal), outcome.Message)
+                ? TollgateResult<Grant>.Refused(refusal, outcome.Message)
                 : TollgateResult<Grant>.Success(new Grant(outcome.LotId!, outcome.Feature, outcome.Amount, outcome.ExpiresAt));
         });
     }
@@ -190,7 +254,7 @@ internal sealed class InProcessTollgate(
             }, cancellationToken).ConfigureAwait(false);
             return outcome.Checkout is { } checkout
                 ? TollgateResult<CheckoutSession>.Success(Session(checkout))
-                : TollgateResult<CheckoutSession>.Refused(outcome.Refusal is { } r ? Refusals.Of(r) : TollgateRefusal.InvalidRequest, outcome.Message);
+                : TollgateResult<CheckoutSession>.Refused(outcome.Refusal ?? TollgateRefusal.InvalidRequest, outcome.Message);
         });
     }
 
@@ -222,7 +286,7 @@ internal sealed class InProcessTollgate(
                 cancellationToken).ConfigureAwait(false);
             return outcome.Checkout is { } checkout
                 ? TollgateResult<AccessResult>.Success(new AccessResult(false, checkout.Id, new Uri(checkout.Url)))
-                : TollgateResult<AccessResult>.Refused(outcome.Refusal is { } r ? Refusals.Of(r) : TollgateRefusal.InvalidRequest, outcome.Message);
+                : TollgateResult<AccessResult>.Refused(outcome.Refusal ?? TollgateRefusal.InvalidRequest, outcome.Message);
         });
     }
 

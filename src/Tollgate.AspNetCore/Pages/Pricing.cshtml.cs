@@ -105,14 +105,14 @@ internal sealed class PricingModel(ProductCatalog catalog, PriceBook prices, Che
             return Redirect(checkout.Url);
         }
 
-        Error = outcome.Refusal switch
+        Error = outcome.Refusal?.Kind switch
         {
-            CheckoutRefusal.NotEligible => t["pricing.error.not_eligible"],
-            CheckoutRefusal.ProviderError => t["pricing.error.provider"],
-            CheckoutRefusal.NotSupported => t["pricing.error.in_app"],
+            TollgateRefusalKind.NotEligible => t["pricing.error.not_eligible"],
+            TollgateRefusalKind.ProviderError => t["pricing.error.provider"],
+            TollgateRefusalKind.NotSupported => t["pricing.error.in_app"],
             _ => t["pricing.error.other"],
         };
-        Response.StatusCode = outcome.Refusal == CheckoutRefusal.ProviderError ? StatusCodes.Status502BadGateway : StatusCodes.Status409Conflict;
+        Response.StatusCode = outcome.Refusal == TollgateRefusal.ProviderError ? StatusCodes.Status502BadGateway : StatusCodes.Status409Conflict;
         await LoadAsync();
         return Page();
     }

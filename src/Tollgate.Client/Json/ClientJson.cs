@@ -61,6 +61,7 @@ internal sealed record ProblemBody(string? Type = null, string? Title = null, in
 [JsonSerializable(typeof(CustomerBody))]
 [JsonSerializable(typeof(FeatureCheck))]
 [JsonSerializable(typeof(UsageRecord))]
+[JsonSerializable(typeof(UsageReversal))]
 [JsonSerializable(typeof(Hold))]
 [JsonSerializable(typeof(HoldSettlement))]
 [JsonSerializable(typeof(HoldRelease))]

@@ -6,22 +6,6 @@ using Tollgate.Core.Usage;
 
 namespace Tollgate.Core.Payments;
 
-/// <summary>Why a checkout was not started.</summary>
-public enum CheckoutRefusal
-{
-    /// <summary>No plan or pack has this id.</summary>
-    UnknownProduct,
-    /// <summary>The customer may not buy it (a once-per-customer pack bought before, a plan held already).</summary>
-    NotEligible,
-    /// <summary>A field of the request is invalid (a redirect URL, the metadata).</summary>
-    InvalidRequest,
-    /// <summary>The provider refused or could not be reached.</summary>
-    ProviderError,
-
-    /// <summary>The provider has no web checkout (the App Store sells only inside the app).</summary>
-    NotSupported,
-}
-
 /// <summary>What to start a checkout for.
 /// <param name="CustomerId">The buyer (created when unknown).</param>
 /// <param name="Product">The plan or pack id.</param></summary>
@@ -41,7 +25,7 @@ public sealed record CheckoutCommand(string CustomerId, string Product)
 /// <param name="Checkout">The checkout; null when refused.</param>
 /// <param name="Refusal">Why it was refused; null when started.</param>
 /// <param name="Message">The refusal explained, for the API's problem detail.</param></summary>
-public sealed record CheckoutOutcome(Checkout? Checkout, CheckoutRefusal? Refusal, string? Message);
+public sealed record CheckoutOutcome(Checkout? Checkout, TollgateRefusal? Refusal, string? Message);
 
 /// <summary>
 /// Starts hosted checkouts. The provider call comes first: if it fails, nothing is recorded (502). The checkout
@@ -65,36 +49,36 @@ public sealed class CheckoutService(
         var pack = plan is null ? catalog.PacksById.GetValueOrDefault(command.Product) : null;
         if (plan is null && pack is null)
         {
-            return Refused(CheckoutRefusal.UnknownProduct, $"'{command.Product}' is not a plan or pack of the catalog.");
+            return Refused(TollgateRefusal.UnknownProduct, $"'{command.Product}' is not a plan or pack of the catalog.");
         }
 
         if (plan is { IsDefault: true })
         {
-            return Refused(CheckoutRefusal.InvalidRequest, $"'{plan.Id}' is the free default plan; it is not bought.");
+            return Refused(TollgateRefusal.InvalidRequest, $"'{plan.Id}' is the free default plan; it is not bought.");
         }
 
         var providerId = command.Provider ?? providers.Default;
         if (providers.Find(providerId) is not { } provider)
         {
-            return Refused(CheckoutRefusal.InvalidRequest,
+            return Refused(TollgateRefusal.InvalidRequest,
                 $"provider '{providerId}' is not enabled here (enabled: {string.Join(", ", providers.Enabled.Order(StringComparer.Ordinal))}).");
         }
 
         if (!provider.Capabilities.HasFlag(ProviderCapabilities.Checkout))
         {
-            return Refused(CheckoutRefusal.NotSupported,
+            return Refused(TollgateRefusal.NotSupported,
                 $"{providerId} has no web checkout: '{command.Product}' is bought inside the app, and the provider reports the purchase to Tollgate.");
         }
 
         var reference = (plan?.Providers ?? pack!.Providers).For(providerId);
         if (reference is null)
         {
-            return Refused(CheckoutRefusal.InvalidRequest, $"'{command.Product}' is not sold through {providerId}: the catalog has no {providerId} mapping for it.");
+            return Refused(TollgateRefusal.InvalidRequest, $"'{command.Product}' is not sold through {providerId}: the catalog has no {providerId} mapping for it.");
         }
 
         if (await IneligibleAsync(command.CustomerId, plan, pack, cancellationToken).ConfigureAwait(false) is { } why)
         {
-            return Refused(CheckoutRefusal.NotEligible, why);
+            return Refused(TollgateRefusal.NotEligible, why);
         }
 
         var checkoutId = Ids.New("chk", time);
@@ -119,7 +103,7 @@ public sealed class CheckoutService(
         }
         catch (ProviderException ex)
         {
-            return Refused(CheckoutRefusal.ProviderError, $"{providerId}: {ex.Message}");
+            return Refused(TollgateRefusal.ProviderError, $"{providerId}: {ex.Message}");
         }
 
         var now = Instants.Now(time);
@@ -201,7 +185,7 @@ public sealed class CheckoutService(
         return null;
     }
 
-    private static CheckoutOutcome Refused(CheckoutRefusal refusal, string message) => new(null, refusal, message);
+    private static CheckoutOutcome Refused(TollgateRefusal refusal, string message) => new(null, refusal, message);
 
     internal static string Micros(DateTimeOffset at) => Instants.ToUnixMicroseconds(at).ToString(CultureInfo.InvariantCulture);
 }

@@ -8,7 +8,7 @@ namespace Tollgate.Core.Usage;
 public sealed partial class Gate
 {
     /// <summary>Whether the customer may use <paramref name="amount"/> of a feature now, without using it. Never
-    /// throws for a database failure: the answer is then no, with reason <see cref="GateRefusal.Unavailable"/>.</summary>
+    /// throws for a database failure: the answer is then no, with reason <see cref="TollgateRefusal.Unavailable"/>.</summary>
     public async Task<CheckResult> CheckAsync(string customerId, string featureId, long amount = 1, CancellationToken cancellationToken = default)
     {
         using var activity = GateTelemetry.Start("gate.check", customerId, featureId);
@@ -36,7 +36,7 @@ public sealed partial class Gate
         catch (Exception ex) when (IsUnavailable(ex))
         {
             Log.CheckUnavailable(_logger, customerId, ex);
-            return new CheckResult(customerId, featureId, false, GateRefusal.Unavailable, null);
+            return new CheckResult(customerId, featureId, false, TollgateRefusal.Unavailable, null);
         }
     }
 
@@ -48,14 +48,14 @@ public sealed partial class Gate
             entitled = (await ExternalFeaturesAsync(customerId, cancellationToken).ConfigureAwait(false)).Contains("feature:" + feature.Id);
         }
 
-        return new CheckResult(customerId, feature.Id, entitled, entitled ? null : GateRefusal.NotEntitled, null);
+        return new CheckResult(customerId, feature.Id, entitled, entitled ? null : TollgateRefusal.NotEntitled, null);
     }
 
     private static CheckResult CheckCredits(string customerId, Feature feature, CustomerBalances balances, long amount)
     {
         var balance = balances.For(feature.Id);
         var allowed = balance.Available >= amount;
-        return new CheckResult(customerId, feature.Id, allowed, allowed ? null : GateRefusal.InsufficientBalance,
+        return new CheckResult(customerId, feature.Id, allowed, allowed ? null : TollgateRefusal.InsufficientBalance,
             new BalanceSummary(balance.Available, balance.Held, null, null, null));
     }
 
@@ -71,7 +71,7 @@ public sealed partial class Gate
             allowed = (amount - balance.Available) <= credits / spill.UnitCost;
         }
 
-        var reason = allowed ? (GateRefusal?)null : setting is null && spill is null ? GateRefusal.NotEntitled : GateRefusal.QuotaExceeded;
+        var reason = allowed ? (TollgateRefusal?)null : setting is null && spill is null ? TollgateRefusal.NotEntitled : TollgateRefusal.QuotaExceeded;
         return new CheckResult(customerId, feature.Id, allowed, reason, MeteredSummary(feature, plan, setting, balance, now));
     }
 
@@ -87,7 +87,7 @@ public sealed partial class Gate
         var limit = setting?.Limit ?? 0;
         var level = balances.Counter(feature.Id);
         var allowed = level + amount <= limit;
-        var reason = allowed ? (GateRefusal?)null : setting is null ? GateRefusal.NotEntitled : GateRefusal.LimitReached;
+        var reason = allowed ? (TollgateRefusal?)null : setting is null ? TollgateRefusal.NotEntitled : TollgateRefusal.LimitReached;
         return new CheckResult(customerId, feature.Id, allowed, reason, new BalanceSummary(Math.Max(0, limit - level), 0, limit, level, null));
     }
 
@@ -96,7 +96,7 @@ public sealed partial class Gate
         var limit = setting?.Limit ?? 0;
         var inUse = balances.HeldUnits(feature.Id);
         var allowed = inUse + amount <= limit;
-        var reason = allowed ? (GateRefusal?)null : setting is null ? GateRefusal.NotEntitled : GateRefusal.ConcurrencyLimit;
+        var reason = allowed ? (TollgateRefusal?)null : setting is null ? TollgateRefusal.NotEntitled : TollgateRefusal.ConcurrencyLimit;
         return new CheckResult(customerId, feature.Id, allowed, reason, new BalanceSummary(Math.Max(0, limit - inUse), inUse, limit, inUse, null));
     }
 }

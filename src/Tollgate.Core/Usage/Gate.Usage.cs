@@ -46,7 +46,7 @@ public sealed partial class Gate
         };
         if (invalid is not null)
         {
-            return new UsageResult(featureId, false, 0, null, GateRefusal.InvalidRequest, invalid);
+            return new UsageResult(featureId, false, 0, null, TollgateRefusal.InvalidRequest, invalid);
         }
 
         var (plan, now) = await PlanNowAsync(customerId, cancellationToken).ConfigureAwait(false);
@@ -84,8 +84,8 @@ public sealed partial class Gate
         {
             null => new UsageResult(featureId, true, Math.Max(0, room), count.EntryId, null, null, count.Replayed),
             LedgerRefusal.LimitReached => new UsageResult(featureId, false, Math.Max(0, room), null,
-                setting is null ? GateRefusal.NotEntitled : GateRefusal.LimitReached, $"{featureId} is at {count.Level} of {count.Limit ?? 0}"),
-            LedgerRefusal.BelowZero => new UsageResult(featureId, false, Math.Max(0, room), null, GateRefusal.InvalidRequest,
+                setting is null ? TollgateRefusal.NotEntitled : TollgateRefusal.LimitReached, $"{featureId} is at {count.Level} of {count.Limit ?? 0}"),
+            LedgerRefusal.BelowZero => new UsageResult(featureId, false, Math.Max(0, room), null, TollgateRefusal.InvalidRequest,
                 $"{featureId} is at {count.Level}; it cannot go below zero"),
             _ => Refused(featureId, count.Refusal.Value),
         };
@@ -95,9 +95,9 @@ public sealed partial class Gate
     {
         null => new UsageResult(feature.Id, true, result.Remaining, result.EntryId, null, null, result.Replayed),
         LedgerRefusal.InsufficientBalance when !entitled =>
-            new UsageResult(feature.Id, false, result.Remaining, null, GateRefusal.NotEntitled, NotEntitledMessage(feature)),
+            new UsageResult(feature.Id, false, result.Remaining, null, TollgateRefusal.NotEntitled, NotEntitledMessage(feature)),
         LedgerRefusal.InsufficientBalance => new UsageResult(feature.Id, false, result.Remaining, null,
-            feature.Type == FeatureType.Metered ? GateRefusal.QuotaExceeded : GateRefusal.InsufficientBalance,
+            feature.Type == FeatureType.Metered ? TollgateRefusal.QuotaExceeded : TollgateRefusal.InsufficientBalance,
             feature.Type == FeatureType.Metered
                 ? $"{feature.Id} allowance is used up{(spill is null ? "" : " and credits do not cover the rest")}"
                 : $"{result.Remaining} {feature.Id} available, {amount} needed"),
@@ -112,12 +112,12 @@ public sealed partial class Gate
         var entry = await _ledger.FindEntryAsync(entryId, cancellationToken).ConfigureAwait(false);
         if (entry is null)
         {
-            return new ReverseOutcome(entryId, null, 0, 0, 0, [], GateRefusal.EntryNotFound, $"no ledger entry {entryId}");
+            return new ReverseOutcome(entryId, null, 0, 0, 0, [], TollgateRefusal.EntryNotFound, $"no ledger entry {entryId}");
         }
 
         if (entry.Type != EntryType.Consume || entry.OperationKey?.StartsWith("usage:", StringComparison.Ordinal) != true)
         {
-            return new ReverseOutcome(entryId, entry.CustomerId, 0, 0, 0, [], GateRefusal.NotReversible,
+            return new ReverseOutcome(entryId, entry.CustomerId, 0, 0, 0, [], TollgateRefusal.NotReversible,
                 $"entry {entryId} is a {Common.SnakeCase<EntryType>.Name(entry.Type)}, not a usage of credits or a metered feature"
                 + (entry.Type == EntryType.Count ? " (a count is given back with a usage of −n)" : ""));
         }
@@ -147,10 +147,10 @@ public sealed partial class Gate
     private static ReverseOutcome ReverseOutcomeOf(string entryId, string customerId, ReverseResult result) => result.Refusal switch
     {
         null => new ReverseOutcome(entryId, customerId, result.Restored, result.Expired, result.Clawed, result.Draws, null, null),
-        LedgerRefusal.AlreadyReversed => new ReverseOutcome(entryId, customerId, 0, 0, 0, [], GateRefusal.AlreadyReversed,
+        LedgerRefusal.AlreadyReversed => new ReverseOutcome(entryId, customerId, 0, 0, 0, [], TollgateRefusal.AlreadyReversed,
             $"the usage of entry {entryId} was reversed before"),
-        LedgerRefusal.KeyReused => new ReverseOutcome(entryId, customerId, 0, 0, 0, [], GateRefusal.IdempotencyKeyReused, KeyReusedMessage),
-        _ => new ReverseOutcome(entryId, customerId, 0, 0, 0, [], GateRefusal.InvalidRequest, result.Refusal.Value.ToString()),
+        LedgerRefusal.KeyReused => new ReverseOutcome(entryId, customerId, 0, 0, 0, [], TollgateRefusal.IdempotencyKeyReused, KeyReusedMessage),
+        _ => new ReverseOutcome(entryId, customerId, 0, 0, 0, [], TollgateRefusal.InvalidRequest, result.Refusal.Value.ToString()),
     };
 
     /// <summary>Reserves units of a feature until settled, released or expired: credits and metered features reserve
@@ -168,7 +168,7 @@ public sealed partial class Gate
         var feature = _catalog.Feature(featureId) ?? throw new UnknownFeatureException(featureId);
         if (feature.Type is FeatureType.Boolean or FeatureType.Count)
         {
-            return new HoldOutcome(null, featureId, amount, null, GateRefusal.InvalidRequest,
+            return new HoldOutcome(null, featureId, amount, null, TollgateRefusal.InvalidRequest,
                 $"a {feature.Type.ToString().ToLowerInvariant()} feature cannot be held; hold credits, metered or concurrency features");
         }
 
@@ -193,7 +193,7 @@ public sealed partial class Gate
 
     /// <summary>Whether the customer's plan includes a metered or concurrency feature at all, as <see cref="CheckAsync"/>
     /// decides it: a metered feature the plan lacks is still usable when it spills into credits. A hold or usage the
-    /// ledger refuses for a feature the plan lacks is <see cref="GateRefusal.NotEntitled"/> (403: buy a plan that has it),
+    /// ledger refuses for a feature the plan lacks is <see cref="TollgateRefusal.NotEntitled"/> (403: buy a plan that has it),
     /// not a used-up quota (429) or balance (402) that waiting or a top-up would fix.</summary>
     private bool Entitled(Feature feature, PlanFeature? setting) => feature.Type switch
     {
@@ -208,14 +208,14 @@ public sealed partial class Gate
     {
         null => new HoldOutcome(result.HoldId, feature.Id, request.Amount, result.ExpiresAt, null, null),
         LedgerRefusal.ConcurrencyLimit or LedgerRefusal.InsufficientBalance when !entitled =>
-            new HoldOutcome(null, feature.Id, request.Amount, null, GateRefusal.NotEntitled, NotEntitledMessage(feature)),
-        LedgerRefusal.ConcurrencyLimit => new HoldOutcome(null, feature.Id, request.Amount, null, GateRefusal.ConcurrencyLimit,
+            new HoldOutcome(null, feature.Id, request.Amount, null, TollgateRefusal.NotEntitled, NotEntitledMessage(feature)),
+        LedgerRefusal.ConcurrencyLimit => new HoldOutcome(null, feature.Id, request.Amount, null, TollgateRefusal.ConcurrencyLimit,
             $"{feature.Id} allows {request.ConcurrencyLimit} at a time"),
         LedgerRefusal.InsufficientBalance => new HoldOutcome(null, feature.Id, request.Amount, null,
-            feature.Type == FeatureType.Metered ? GateRefusal.QuotaExceeded : GateRefusal.InsufficientBalance,
+            feature.Type == FeatureType.Metered ? TollgateRefusal.QuotaExceeded : TollgateRefusal.InsufficientBalance,
             $"{result.Remaining} {feature.Id} available, {request.Amount} needed"),
-        LedgerRefusal.KeyReused => new HoldOutcome(null, feature.Id, request.Amount, null, GateRefusal.IdempotencyKeyReused, KeyReusedMessage),
-        _ => new HoldOutcome(null, feature.Id, request.Amount, null, GateRefusal.InvalidRequest, result.Refusal.Value.ToString()),
+        LedgerRefusal.KeyReused => new HoldOutcome(null, feature.Id, request.Amount, null, TollgateRefusal.IdempotencyKeyReused, KeyReusedMessage),
+        _ => new HoldOutcome(null, feature.Id, request.Amount, null, TollgateRefusal.InvalidRequest, result.Refusal.Value.ToString()),
     };
 
     /// <summary>Consumes <paramref name="amount"/> of an active hold (all of it when null) and returns the rest.</summary>
@@ -245,7 +245,7 @@ public sealed partial class Gate
         var feature = _catalog.Feature(featureId) ?? throw new UnknownFeatureException(featureId);
         if (feature.Type is not (FeatureType.Credits or FeatureType.Metered))
         {
-            return new GrantOutcome(null, featureId, amount, expiresAt, GateRefusal.InvalidRequest,
+            return new GrantOutcome(null, featureId, amount, expiresAt, TollgateRefusal.InvalidRequest,
                 "only credits and metered features hold granted lots");
         }
 
@@ -270,8 +270,8 @@ public sealed partial class Gate
     private static GrantOutcome GrantOutcomeOf(string featureId, long amount, DateTimeOffset? expiresAt, GrantResult result) => result.Refusal switch
     {
         null => new GrantOutcome(result.LotId, featureId, amount, result.ExpiresAt, null, null),
-        LedgerRefusal.KeyReused => new GrantOutcome(null, featureId, amount, expiresAt, GateRefusal.IdempotencyKeyReused, KeyReusedMessage),
-        _ => new GrantOutcome(null, featureId, amount, expiresAt, GateRefusal.InvalidRequest, "the balance would overflow"),
+        LedgerRefusal.KeyReused => new GrantOutcome(null, featureId, amount, expiresAt, TollgateRefusal.IdempotencyKeyReused, KeyReusedMessage),
+        _ => new GrantOutcome(null, featureId, amount, expiresAt, TollgateRefusal.InvalidRequest, "the balance would overflow"),
     };
 
     private const string KeyReusedMessage = "this idempotency key was used with a different request";
@@ -287,16 +287,16 @@ public sealed partial class Gate
         return result.Refusal switch
         {
             null => new SettleOutcome(result.HoldId, status, result.Settled, result.Released, null, null),
-            LedgerRefusal.HoldNotFound => new SettleOutcome(result.HoldId, "", 0, 0, GateRefusal.HoldNotFound, $"no hold {result.HoldId}"),
-            LedgerRefusal.HoldNotActive => new SettleOutcome(result.HoldId, status, result.Settled, result.Released, GateRefusal.HoldNotActive,
+            LedgerRefusal.HoldNotFound => new SettleOutcome(result.HoldId, "", 0, 0, TollgateRefusal.HoldNotFound, $"no hold {result.HoldId}"),
+            LedgerRefusal.HoldNotActive => new SettleOutcome(result.HoldId, status, result.Settled, result.Released, TollgateRefusal.HoldNotActive,
                 $"hold {result.HoldId} is {status}"),
-            _ => new SettleOutcome(result.HoldId, status, 0, 0, GateRefusal.InvalidRequest, "amount is more than the hold reserved"),
+            _ => new SettleOutcome(result.HoldId, status, 0, 0, TollgateRefusal.InvalidRequest, "amount is more than the hold reserved"),
         };
     }
 
     private static string SnakeName(HoldStatus status) => Common.SnakeCase<HoldStatus>.Name(status);
 
     private static UsageResult Refused(string featureId, LedgerRefusal refusal) => refusal == LedgerRefusal.KeyReused
-        ? new UsageResult(featureId, false, 0, null, GateRefusal.IdempotencyKeyReused, KeyReusedMessage)
-        : new UsageResult(featureId, false, 0, null, GateRefusal.InvalidRequest, refusal.ToString());
+        ? new UsageResult(featureId, false, 0, null, TollgateRefusal.IdempotencyKeyReused, KeyReusedMessage)
+        : new UsageResult(featureId, false, 0, null, TollgateRefusal.InvalidRequest, refusal.ToString());
 }

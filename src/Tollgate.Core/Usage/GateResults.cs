@@ -2,43 +2,6 @@ using Tollgate.Core.Idempotency;
 
 namespace Tollgate.Core.Usage;
 
-/// <summary>Why the gate said no. Each maps to one stable <c>code</c> of the HTTP API.</summary>
-public enum GateRefusal
-{
-    /// <summary>The customer's plans do not include the feature.</summary>
-    NotEntitled,
-    /// <summary>Not enough credits.</summary>
-    InsufficientBalance,
-    /// <summary>A metered feature's allowance is used up and nothing spills to credits.</summary>
-    QuotaExceeded,
-    /// <summary>A count feature is at its limit.</summary>
-    LimitReached,
-    /// <summary>A concurrency feature has its limit of holds in flight.</summary>
-    ConcurrencyLimit,
-
-    /// <summary>Something needed to decide could not be read (the database); the answer is no.</summary>
-    Unavailable,
-
-    /// <summary>The request does not make sense for the feature (using a boolean, going below zero).</summary>
-    InvalidRequest,
-
-    /// <summary>The idempotency key was used before with a different request.</summary>
-    IdempotencyKeyReused,
-    /// <summary>No hold has this id.</summary>
-    HoldNotFound,
-    /// <summary>The hold is settled, released or expired.</summary>
-    HoldNotActive,
-
-    /// <summary>No usage entry has this id.</summary>
-    EntryNotFound,
-
-    /// <summary>The usage was reversed before.</summary>
-    AlreadyReversed,
-
-    /// <summary>The entry is not one a reversal can undo (a grant, a settle, a count).</summary>
-    NotReversible,
-}
-
 /// <summary>A feature's numbers as a check or a balance shows them.</summary>
 public sealed record BalanceSummary(long Available, long Held, long? Limit, long? Used, DateTimeOffset? ResetsAt);
 
@@ -48,10 +11,10 @@ public sealed record BalanceSummary(long Available, long Held, long? Limit, long
 /// <param name="Allowed">Whether the customer may use it.</param>
 /// <param name="Reason">Why not; null when allowed.</param>
 /// <param name="Balance">The feature's numbers; null for a boolean feature.</param></summary>
-public sealed record CheckResult(string CustomerId, string Feature, bool Allowed, GateRefusal? Reason, BalanceSummary? Balance);
+public sealed record CheckResult(string CustomerId, string Feature, bool Allowed, TollgateRefusal? Reason, BalanceSummary? Balance);
 
 /// <param name="Remaining">After the change: credits available, allowance left (for a metered feature), or room below the limit (count).</param>
-public sealed record UsageResult(string Feature, bool Allowed, long Remaining, string? EntryId, GateRefusal? Refusal, string? Message, bool Replayed = false)
+public sealed record UsageResult(string Feature, bool Allowed, long Remaining, string? EntryId, TollgateRefusal? Refusal, string? Message, bool Replayed = false)
 {
     /// <summary>With an API call: the response stored under its Idempotency-Key (see <see cref="Ledger.LedgerResult.Response"/>).
     /// When set, it is the answer; a replayed one comes without the rest of the result.</summary>
@@ -65,7 +28,7 @@ public sealed record UsageResult(string Feature, bool Allowed, long Remaining, s
 /// <param name="ExpiresAt">When the hold lapses; null when refused.</param>
 /// <param name="Refusal">Why it was refused; null when held.</param>
 /// <param name="Message">The refusal explained.</param></summary>
-public sealed record HoldOutcome(string? HoldId, string Feature, long Amount, DateTimeOffset? ExpiresAt, GateRefusal? Refusal, string? Message)
+public sealed record HoldOutcome(string? HoldId, string Feature, long Amount, DateTimeOffset? ExpiresAt, TollgateRefusal? Refusal, string? Message)
 {
     /// <summary>With an API call: the response stored under its Idempotency-Key (see <see cref="UsageResult.Response"/>).</summary>
     public StoredResponse? Response { get; init; }
@@ -78,7 +41,7 @@ public sealed record HoldOutcome(string? HoldId, string Feature, long Amount, Da
 /// <param name="Released">Units returned.</param>
 /// <param name="Refusal">Why it was refused; null when done.</param>
 /// <param name="Message">The refusal explained.</param></summary>
-public sealed record SettleOutcome(string HoldId, string Status, long Settled, long Released, GateRefusal? Refusal, string? Message);
+public sealed record SettleOutcome(string HoldId, string Status, long Settled, long Released, TollgateRefusal? Refusal, string? Message);
 
 /// <summary>The outcome of a grant.
 /// <param name="LotId">The new lot; null when refused.</param>
@@ -87,7 +50,7 @@ public sealed record SettleOutcome(string HoldId, string Status, long Settled, l
 /// <param name="ExpiresAt">When the lot expires; null: never.</param>
 /// <param name="Refusal">Why it was refused; null when granted.</param>
 /// <param name="Message">The refusal explained.</param></summary>
-public sealed record GrantOutcome(string? LotId, string Feature, long Amount, DateTimeOffset? ExpiresAt, GateRefusal? Refusal, string? Message)
+public sealed record GrantOutcome(string? LotId, string Feature, long Amount, DateTimeOffset? ExpiresAt, TollgateRefusal? Refusal, string? Message)
 {
     /// <summary>With an API call: the response stored under its Idempotency-Key (see <see cref="UsageResult.Response"/>).</summary>
     public StoredResponse? Response { get; init; }
@@ -120,7 +83,7 @@ public sealed record UsageBucket(DateTimeOffset Start, DateTimeOffset End, long 
 /// <summary>What <c>POST /v1/usage/{entry_id}/reverse</c> did: units put back, and those that could not go back because
 /// their lot expired or was refunded since.</summary>
 public sealed record ReverseOutcome(string EntryId, string? CustomerId, long Restored, long Expired, long Clawed,
-    IReadOnlyList<Ledger.Draw> Draws, GateRefusal? Refusal, string? Message)
+    IReadOnlyList<Ledger.Draw> Draws, TollgateRefusal? Refusal, string? Message)
 {
     /// <summary>With an API call: the response stored under its Idempotency-Key (see <see cref="UsageResult.Response"/>).</summary>
     public StoredResponse? Response { get; init; }

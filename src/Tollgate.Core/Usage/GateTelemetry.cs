@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using Tollgate.Core.Common;
 
 namespace Tollgate.Core.Usage;
 
@@ -21,7 +20,7 @@ public static class GateTelemetry
     private static readonly Counter<long> Cache = Meter.CreateCounter<long>("tollgate.gate.cache", "{lookup}",
         "Lookups of a customer's cached view, by result (hit or miss)");
 
-    internal static string Outcome(GateRefusal? refusal, string success) => refusal is { } r ? SnakeCase<GateRefusal>.Name(r) : success;
+    internal static string Outcome(TollgateRefusal? refusal, string success) => refusal?.Code ?? success;
 
     internal static void Checked(Activity? activity, string feature, string outcome)
     {

@@ -69,8 +69,8 @@ internal static class ApiDocs
     private static readonly Dictionary<(string Schema, string Property), string[]> Enums = new()
     {
         // The reasons a check can answer with (the hold and key refusals come only from writes).
-        [(nameof(CheckView), "reason")] = [.. new[] { GateRefusal.NotEntitled, GateRefusal.InsufficientBalance, GateRefusal.QuotaExceeded,
-            GateRefusal.LimitReached, GateRefusal.ConcurrencyLimit, GateRefusal.Unavailable }.Select(GateProblems.Code)],
+        [(nameof(CheckView), "reason")] = [.. new[] { TollgateRefusal.NotEntitled, TollgateRefusal.InsufficientBalance, TollgateRefusal.QuotaExceeded,
+            TollgateRefusal.LimitReached, TollgateRefusal.ConcurrencyLimit, TollgateRefusal.Unavailable }.Select(r => r.Code)],
         [(nameof(CheckoutView), "status")] = Names<CheckoutStatus>(),
         [(nameof(HoldView), "status")] = Names<HoldStatus>(),
         [(nameof(BalanceView), "type")] = Names<FeatureType>(),

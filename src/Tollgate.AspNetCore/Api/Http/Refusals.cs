@@ -1,45 +1,14 @@
 using System.Text.Json;
-using Tollgate.Core.Payments;
-using Tollgate.Core.Usage;
 
 namespace Tollgate.Server.Api.Http;
 
 /// <summary>
-/// The one mapping of the engine's refusals to the public vocabulary (<see cref="TollgateRefusal"/>, the API's stable
-/// codes) and from there to HTTP statuses. The /v1 endpoints, the in-process <see cref="ITollgate"/> and the endpoint
-/// gates all go through here, so a refusal is named the same way wherever an app meets it.
+/// The one mapping of a refusal to HTTP: status, title and problem+json. The engine already answers in the public
+/// vocabulary (<see cref="TollgateRefusal"/>, the API's stable codes); the /v1 endpoints and the endpoint gates turn it
+/// into HTTP here, so a refusal is answered the same way wherever an app meets it.
 /// </summary>
 internal static class Refusals
 {
-    /// <summary>The public refusal a gate refusal stands for.</summary>
-    public static TollgateRefusal Of(GateRefusal refusal) => refusal switch
-    {
-        GateRefusal.NotEntitled => TollgateRefusal.NotEntitled,
-        GateRefusal.InsufficientBalance => TollgateRefusal.InsufficientBalance,
-        GateRefusal.QuotaExceeded => TollgateRefusal.QuotaExceeded,
-        GateRefusal.LimitReached => TollgateRefusal.LimitReached,
-        GateRefusal.ConcurrencyLimit => TollgateRefusal.ConcurrencyLimit,
-        GateRefusal.Unavailable => TollgateRefusal.Unavailable,
-        GateRefusal.IdempotencyKeyReused => TollgateRefusal.IdempotencyKeyReused,
-        GateRefusal.HoldNotFound => TollgateRefusal.HoldNotFound,
-        GateRefusal.HoldNotActive => TollgateRefusal.HoldNotActive,
-        GateRefusal.EntryNotFound => TollgateRefusal.FromCode("entry_not_found"),
-        GateRefusal.AlreadyReversed => TollgateRefusal.FromCode("already_reversed"),
-        GateRefusal.NotReversible => TollgateRefusal.FromCode("not_reversible"),
-        _ => TollgateRefusal.InvalidRequest,
-    };
-
-    /// <summary>The public refusal a checkout refusal stands for (<c>not_supported</c> is not in the vocabulary yet, so
-    /// it travels as a refusal of kind <see cref="TollgateRefusalKind.Other"/>, as it does through the client).</summary>
-    public static TollgateRefusal Of(CheckoutRefusal refusal) => refusal switch
-    {
-        CheckoutRefusal.UnknownProduct => TollgateRefusal.UnknownProduct,
-        CheckoutRefusal.NotEligible => TollgateRefusal.NotEligible,
-        CheckoutRefusal.ProviderError => TollgateRefusal.ProviderError,
-        CheckoutRefusal.NotSupported => TollgateRefusal.FromCode("not_supported"),
-        _ => TollgateRefusal.InvalidRequest,
-    };
-
     /// <summary>The /v1 API's status for a refusal.</summary>
     public static int ApiStatus(TollgateRefusal refusal) => refusal.Kind switch
     {
@@ -50,12 +19,11 @@ internal static class Refusals
         TollgateRefusalKind.IdempotencyKeyReused => StatusCodes.Status422UnprocessableEntity,
         TollgateRefusalKind.HoldNotFound or TollgateRefusalKind.UnknownFeature or TollgateRefusalKind.UnknownProduct
             or TollgateRefusalKind.CustomerNotFound or TollgateRefusalKind.CheckoutNotFound
-            or TollgateRefusalKind.SubscriptionNotFound => StatusCodes.Status404NotFound,
-        TollgateRefusalKind.HoldNotActive or TollgateRefusalKind.NotEligible or TollgateRefusalKind.Conflict => StatusCodes.Status409Conflict,
+            or TollgateRefusalKind.SubscriptionNotFound or TollgateRefusalKind.EntryNotFound => StatusCodes.Status404NotFound,
+        TollgateRefusalKind.HoldNotActive or TollgateRefusalKind.NotEligible or TollgateRefusalKind.Conflict
+            or TollgateRefusalKind.AlreadyReversed or TollgateRefusalKind.NotReversible
+            or TollgateRefusalKind.NotSupported => StatusCodes.Status409Conflict,
         TollgateRefusalKind.ProviderError => StatusCodes.Status502BadGateway,
-        TollgateRefusalKind.Other when refusal.Code == "not_supported" => StatusCodes.Status409Conflict,
-        TollgateRefusalKind.Other when refusal.Code == "entry_not_found" => StatusCodes.Status404NotFound,
-        TollgateRefusalKind.Other when refusal.Code is "already_reversed" or "not_reversible" => StatusCodes.Status409Conflict,
         _ => StatusCodes.Status400BadRequest,
     };
 
@@ -79,9 +47,9 @@ internal static class Refusals
         TollgateRefusalKind.ProviderError => "The payment provider refused or failed.",
         TollgateRefusalKind.Conflict => "The request conflicts with the subscription's state.",
         TollgateRefusalKind.InvalidRequest => "The request is not valid.",
-        TollgateRefusalKind.Other when refusal.Code == "not_supported" => "The provider has no web checkout.",
-        TollgateRefusalKind.Other when refusal.Code == "already_reversed" => "The usage was reversed before.",
-        TollgateRefusalKind.Other when refusal.Code == "not_reversible" => "The entry is not a usage that can be reversed.",
+        TollgateRefusalKind.NotSupported => "The provider has no web checkout.",
+        TollgateRefusalKind.AlreadyReversed => "The usage was reversed before.",
+        TollgateRefusalKind.NotReversible => "The entry is not a usage that can be reversed.",
         _ when ApiStatus(refusal) == StatusCodes.Status404NotFound => "Not found.",
         _ => "The request was refused.",
     };

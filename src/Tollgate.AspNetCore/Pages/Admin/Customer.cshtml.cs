@@ -99,7 +99,7 @@ internal sealed class CustomerModel(ICustomerStore customers, Gate gate, LedgerE
             var expiresAt = expiresInDays is { } days ? time.GetUtcNow().AddDays(days) : (DateTimeOffset?)null;
             var outcome = await gate.GrantAsync(id, feature!, amount.Value, expiresAt, reason!, GrantKey, LotSource.Admin, ct);
             Error = outcome.Refusal is null ? null
-                : outcome.Refusal == GateRefusal.IdempotencyKeyReused ? t["admin.grant.error.key"]
+                : outcome.Refusal == TollgateRefusal.IdempotencyKeyReused ? t["admin.grant.error.key"]
                 : t["admin.grant.error.failed"];
         }
         else if (Error is null)
