@@ -27,7 +27,8 @@ public sealed partial class TextsTests
     {
         var server = Path.Combine(RepositoryRoot(), "src", "Tollgate.AspNetCore");
         var files = Directory.EnumerateFiles(Path.Combine(server, "Pages"), "*.cshtml*", SearchOption.AllDirectories)
-            .Concat(Directory.EnumerateFiles(Path.Combine(server, "Web"), "*.cs"))
+            // The pages' helpers (Pages/Shared, each page folder's own) since Web/ was sorted into the page folders.
+            .Concat(Directory.EnumerateFiles(Path.Combine(server, "Pages"), "*.cs", SearchOption.AllDirectories))
             .Append(Path.Combine(server, "Pages", "Sandbox", "SandboxPages.cs"))
             .ToList();
         var keys = new HashSet<string>(Texts.Keys, StringComparer.Ordinal);
