@@ -26,6 +26,7 @@ internal sealed class GateMiddleware(RequestDelegate next, ILogger<GateMiddlewar
 
         var tollgate = context.RequestServices.GetRequiredService<ITollgate>();
         var customer = await context.RequestServices.GetRequiredService<ITollgateCustomerResolver>().ResolveAsync(context);
+        context.Items[Tollgate.Server.Health.RefusalSpikeMiddleware.GateCustomerKey] = customer;
         if (customer is null)
         {
             await WriteAsync(context, StatusCodes.Status401Unauthorized, "unauthorized", "The request names no customer.",

@@ -1,3 +1,4 @@
+using Tollgate.Server.Health;
 using Tollgate.AspNetCore.Gates;
 
 namespace Tollgate.AspNetCore;
@@ -21,7 +22,7 @@ public static class TollgateGateExtensions
     /// calls it; an app that talks to a Tollgate server through Tollgate.Client calls it itself. Place it after
     /// authentication, so the caller's claims are known. Calling it twice gates once.
     /// </summary>
-    public static IApplicationBuilder UseTollgateGates(this IApplicationBuilder app) => app.UseMiddleware<GateMiddleware>();
+    public static IApplicationBuilder UseTollgateGates(this IApplicationBuilder app) => app.UseRefusalSpikes().UseMiddleware<GateMiddleware>();
 
     /// <summary>Registers the default <see cref="ITollgateCustomerResolver"/> (the <c>NameIdentifier</c> claim, or
     /// <paramref name="configure"/>'s organization claim) unless one is registered. <c>AddTollgate()</c> calls it.</summary>

@@ -109,6 +109,7 @@ public static class TollgateEndpointExtensions
         }
 
         app.UseRequestLog();
+        app.UseRefusalSpikes();
         if (options.WholeApp)
         {
             app.UseHsts();
