@@ -3,6 +3,9 @@ namespace Tollgate.Server;
 /// <summary>The server's log messages (source-generated, stable event ids).</summary>
 internal static partial class Log
 {
+    [LoggerMessage(5010, LogLevel.Warning, "{Count} refusals (402/403/429) in the minute from {Window} UTC: {Codes}; customers refused most: {Customers}")]
+    public static partial void RefusalSpike(ILogger logger, int count, string window, string codes, string customers);
+
     [LoggerMessage(5008, LogLevel.Information, "Tollgate listening on {Addresses} ({Mode})")]
     public static partial void Listening(ILogger logger, string addresses, string mode);
 

@@ -97,8 +97,15 @@ public sealed class NewcomerFlowTests(BrowserServer server) : BrowserTest(server
         await page.GotoAsync("/portal/history");
         await Expect(page.Locator("tr[data-entry-type='consume']")).ToHaveCountAsync(2);
         // Each debit says which grant paid for it: the Pro allowance expires before the pack, so it pays first.
-        await Expect(page.Locator("tr[data-entry-type='consume'][data-entry-feature='credits'] .draws")).ToHaveTextAsync("from your Pro allowance");
+        await Expect(page.Locator("tr[data-entry-type='consume'][data-entry-feature='credits'] .draws")).ToHaveTextAsync("From your Pro allowance");
         await Expect(page.Locator("tr[data-entry-type='grant']").First).ToBeVisibleAsync();
+        // Each line is a sentence, not the stored note ("plan pro", "allowance:…", the provider's order id).
+        await Expect(page.Locator("tr[data-entry-type='consume'][data-entry-feature='credits'] [data-story]")).ToHaveTextAsync("35 Credits used");
+        await Expect(page.Locator("tr[data-entry-type='consume'][data-entry-feature='ai_messages'] [data-story]")).ToHaveTextAsync("120 AI messages used");
+        await Expect(page.Locator("tr[data-entry-type='grant'][data-entry-feature='ai_messages'] [data-story]").First).ToContainTextAsync("your Pro allowance for this period");
+        await Expect(page.Locator("table.ledger")).Not.ToContainTextAsync("allowance:");
+        await Expect(page.Locator("table.ledger")).Not.ToContainTextAsync("sbx_");
+        await Expect(page.Locator("table.ledger")).Not.ToContainTextAsync("plan pro");
         await Screenshots.TakeAsync(page, "07-portal-history");
 
         // Cancel at period end: the plan stays until the end date, which the portal shows.

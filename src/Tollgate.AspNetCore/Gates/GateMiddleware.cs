@@ -26,6 +26,7 @@ internal sealed class GateMiddleware(RequestDelegate next, ILogger<GateMiddlewar
 
         var tollgate = context.RequestServices.GetRequiredService<ITollgate>();
         var customer = await context.RequestServices.GetRequiredService<ITollgateCustomerResolver>().ResolveAsync(context);
+        context.Items[Tollgate.Server.Health.RefusalCounting.GateCustomerKey] = customer;
         if (customer is null)
         {
             await WriteAsync(context, StatusCodes.Status401Unauthorized, "unauthorized", "The request names no customer.",
@@ -171,6 +172,7 @@ internal sealed class GateMiddleware(RequestDelegate next, ILogger<GateMiddlewar
     {
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/problem+json";
+        Tollgate.Server.Health.RefusalCounting.Count(context, status, code);
         await JsonSerializer.SerializeAsync(context.Response.Body,
             new GateProblem($"https://tollgate.dev/problems/{code}", title, status, detail, code, products), ApiJson.Options, context.RequestAborted);
     }

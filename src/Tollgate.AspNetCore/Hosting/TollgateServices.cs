@@ -48,6 +48,7 @@ public static class TollgateServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<TollgateStartup>());
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(settings);
+        services.AddSingleton<Tollgate.Server.Health.RefusalSpikes>();
         services.AddSingleton(catalog);
         services.AddSingleton(sp =>
         {

@@ -54,7 +54,58 @@ public sealed class OperatorLogTests
         Assert.Single(logs.Lines, l => l.Message == $"Granted 5 credits to customer {customer} (support credit)");
     }
 
-    private sealed record Line(string Category, LogLevel Level, string Message);
+    [Fact]
+    public async Task ASpikeOfRefusals_IsOneWarningForItsMinute_WithCodesAndCustomers()
+    {
+        var logs = new Capture();
+        await using var app = await TollgateApp.StartAsync(DatabaseProvider.Sqlite, services: s => s.AddSingleton<ILoggerProvider>(logs),
+            settings: new Dictionary<string, string?> { ["Logging:LogLevel:Default"] = "Information" });
+        var (busy, other) = (TollgateApp.NewCustomer(), TollgateApp.NewCustomer());
+        foreach (var c in new[] { busy, other })
+        {
+            await Json.ReadAsync(await app.SendAsync(HttpMethod.Put, $"/v1/customers/{c}", "{}"), 200);
+        }
+
+        // Start at the beginning of a minute, so that the refusals below fall in one window.
+        var now = app.Clock.GetUtcNow();
+        app.Clock.Set(new DateTimeOffset(now.UtcTicks - now.UtcTicks % TimeSpan.TicksPerMinute, TimeSpan.Zero).AddMinutes(1));
+        List<Line> Spikes() => logs.Lines.Where(l => l.EventId == 5010).ToList();
+
+        // Nine refusals in a minute are business as usual: no warning when the minute is over.
+        for (var i = 0; i < 9; i++)
+        {
+            Assert.Equal(402, (int)(await app.UseAsync(busy, "credits", 5)).StatusCode);
+        }
+
+        app.Clock.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(402, (int)(await app.UseAsync(busy, "credits", 5)).StatusCode);
+        Assert.Empty(Spikes());
+
+        // Twelve in the next minute (one already counted above): one warning, once that minute is over.
+        for (var i = 0; i < 8; i++)
+        {
+            Assert.Equal(402, (int)(await app.UseAsync(busy, "credits", 5)).StatusCode);
+        }
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(402, (int)(await app.UseAsync(other, "credits", 5)).StatusCode);
+        }
+
+        // A customer not known is a 404, not a refusal; answers that are not refusals are not counted.
+        await app.Client.GetAsync($"/v1/customers/{busy}/balances");
+        Assert.Empty(Spikes());
+        app.Clock.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(402, (int)(await app.UseAsync(other, "credits", 5)).StatusCode);
+
+        var spike = Assert.Single(Spikes());
+        Assert.Equal(LogLevel.Warning, spike.Level);
+        Assert.StartsWith("12 refusals (402/403/429) in the minute from ", spike.Message, StringComparison.Ordinal);
+        Assert.Contains("402 insufficient_balance ×12", spike.Message, StringComparison.Ordinal);
+        Assert.EndsWith($"customers refused most: {busy} ×9, {other} ×3", spike.Message, StringComparison.Ordinal);
+    }
+
+    private sealed record Line(string Category, LogLevel Level, string Message, int EventId = 0);
 
     private sealed class Capture : ILoggerProvider
     {
@@ -74,7 +125,7 @@ public sealed class OperatorLogTests
             public bool IsEnabled(LogLevel logLevel) => true;
 
             public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                lines.Enqueue(new Line(category, logLevel, formatter(state, exception)));
+                lines.Enqueue(new Line(category, logLevel, formatter(state, exception), eventId.Id));
         }
     }
 }

@@ -107,14 +107,22 @@ public sealed class PagesTests
 
         var html = await PortalPageAsync(app, customer, "/portal/history");
 
-        Assert.Contains("> from your Free allowance</span>", html, StringComparison.Ordinal);
-        Assert.Contains("> from a grant by support</span>", html, StringComparison.Ordinal);
+        Assert.Contains("> From your Free allowance</span>", html, StringComparison.Ordinal);
+        Assert.Contains("> From a grant by support</span>", html, StringComparison.Ordinal);
+
+        // Each entry is a sentence, the stored notes (plan and allowance keys) are not shown to the customer.
+        Assert.Contains("<span data-story>52 AI messages used, 2 of them over your allowance</span>", html, StringComparison.Ordinal);
+        Assert.Contains("<span data-story>2 Credits for 2 AI messages over your allowance</span>", html, StringComparison.Ordinal);
+        Assert.Contains("<span data-story>10 Credits added by support</span>", html, StringComparison.Ordinal);
+        Assert.Contains("<span data-story>50 AI messages: your Free allowance for this period</span>", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("allowance:", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("plan free", html, StringComparison.Ordinal);
 
         // A debit paid by two lots names both, with what each paid.
         await app.GrantAsync(customer, "credits", 5, app.Clock.GetUtcNow().AddDays(2));
         Assert.Equal(200, (int)(await app.UseAsync(customer, "credits", 7)).StatusCode);
         html = await PortalPageAsync(app, customer, "/portal/history");
-        Assert.Contains("> from a grant by support (5), from a grant by support (2)</span>", html, StringComparison.Ordinal);
+        Assert.Contains("> From a grant by support (5), from a grant by support (2)</span>", html, StringComparison.Ordinal);
     }
 
     private static async Task<string> PortalPageAsync(TollgateApp app, string customer, string path)

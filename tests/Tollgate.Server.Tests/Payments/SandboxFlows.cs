@@ -33,6 +33,37 @@ public abstract class SandboxFlows : AppTestBase
         await Json.ProblemAsync(again, 409, "not_eligible");
     }
 
+    /// <summary>CheckoutCancelRace: the customer pays in one tab while cancelling in another. Exactly one wins each round —
+    /// a paid checkout is not cancelled and a cancelled one grants nothing — and the books hold exactly the paid rounds.</summary>
+    [Fact]
+    public async Task CheckoutCancelRace_PayAndCancelAtOnce_ExactlyOneWins()
+    {
+        var c = TollgateApp.NewCustomer();
+        var paidRounds = 0;
+        for (var round = 0; round < 25; round++)
+        {
+            var checkout = await Json.ReadAsync(await App.PostAsync("/v1/checkouts", new { customer_id = c, product = "starter_pack" }), 201);
+            var session = new Uri((string)checkout["url"]!).Segments[^1];
+            using var start = new SemaphoreSlim(0, 2);
+            var pay = Task.Run(async () => { await start.WaitAsync(); return await Sandbox.PayAsync(session, "4242424242424242", CancellationToken.None); });
+            var cancel = Task.Run(async () => { await start.WaitAsync(); return await Sandbox.CancelAsync(session, CancellationToken.None); });
+            start.Release(2);
+            var (paid, cancelled) = (await pay, await cancel);
+
+            var won = paid.Result == SandboxPayment.Paid;
+            Assert.True(won ^ (cancelled?.Status == "canceled"), $"round {round}: pay {paid.Result}, cancel {cancelled?.Status}");
+            paidRounds += won ? 1 : 0;
+            var status = (string)(await Json.ReadAsync(await Client.GetAsync($"/v1/checkouts/{checkout["id"]}"), 200))["status"]!;
+            Assert.Equal(won, status == "completed");
+        }
+
+        // The books: one payment and 100 credits per paid round, nothing for a cancelled one.
+        var balance = await App.BalanceAsync(c, "credits");
+        Assert.Equal(100L * paidRounds, (long)balance["available"]!);
+        Assert.Equal(paidRounds, balance["lots"]!.AsArray().Count);
+        Assert.Equal(paidRounds, (await App.Services.GetRequiredService<IPaymentStore>().ListPaymentsAsync(c, CancellationToken.None)).Count);
+    }
+
     [Fact]
     public async Task ADeclinedCard_GrantsNothing_AndMarksTheCheckoutFailed_ThenAGoodCardStillPays()
     {

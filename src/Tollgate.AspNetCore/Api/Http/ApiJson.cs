@@ -45,6 +45,11 @@ internal sealed class ApiResult(int status, byte[] body, string contentType) : I
         httpContext.Response.StatusCode = Status;
         httpContext.Response.ContentType = ContentType;
         httpContext.Response.ContentLength = Body.Length;
+        if (Status >= StatusCodes.Status400BadRequest)
+        {
+            Health.RefusalCounting.Count(httpContext, Status, Body);
+        }
+
         return httpContext.Response.Body.WriteAsync(Body).AsTask();
     }
 }

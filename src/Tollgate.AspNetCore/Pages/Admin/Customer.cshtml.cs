@@ -29,6 +29,9 @@ internal sealed class CustomerModel(ICustomerStore customers, Gate gate, LedgerE
 
     public bool FirstLedgerPage { get; private set; } = true;
 
+    /// <summary>The ledger page's entries as the customer reads them in the portal.</summary>
+    public LedgerStory Story { get; private set; } = null!;
+
     public IReadOnlyList<Payment> Payments { get; private set; } = [];
 
     public IReadOnlyList<WebhookEvent> Webhooks { get; private set; } = [];
@@ -172,6 +175,7 @@ internal sealed class CustomerModel(ICustomerStore customers, Gate gate, LedgerE
         FirstLedgerPage = before is null;
         Payments = (await payments.ListPaymentsAsync(id, ct)).OrderByDescending(p => p.CreatedAt).ToList();
         Webhooks = await inbox.ListByCustomerAsync(id, 20, ct);
+        Story = new LedgerStory(Ledger.Entries.Count == 0 ? [] : await ledger.GetAllLotsAsync(id, ct), catalog, Subscriptions, Payments, t, Ledger.Entries);
         return true;
     }
 

@@ -53,14 +53,14 @@ internal sealed class ConfirmModel(ProductCatalog catalog, Gate gate, PriceBook 
         {
             case "cancel" when !found.CancelAtPeriodEnd && IndexModel.ChangeableSubscription(held, catalog, now, providers)?.Id == found.Id:
                 Title = t.F("confirm.cancel.title", t.Name(from.Name));
-                Lines = [t.F("confirm.cancel.ends", t.Date(periodEnd)), t["confirm.cancel.keep"]];
+                Lines = [t.F("confirm.cancel.ends", t.PeriodEnd(periodEnd)), t["confirm.cancel.keep"]];
                 Cost = t["confirm.cancel.cost"];
                 return Page();
             case "resume" when found.CancelAtPeriodEnd && !found.IsTerminal:
                 Title = t.F("confirm.resume.title", t.Name(from.Name));
-                Lines = [t.F("confirm.resume.renews", t.Date(periodEnd))];
+                Lines = [t.F("confirm.resume.renews", t.PeriodEnd(periodEnd))];
                 Cost = fromPrice is { } renewal
-                    ? t.F("confirm.resume.cost", Price(renewal, from), t.Date(periodEnd))
+                    ? t.F("confirm.resume.cost", Price(renewal, from), t.PeriodEnd(periodEnd))
                     : t["confirm.cost.unknown"];
                 return Page();
             case "change" when IndexModel.ChangeableSubscription(held, catalog, now, providers)?.Id == found.Id
@@ -71,8 +71,8 @@ internal sealed class ConfirmModel(ProductCatalog catalog, Gate gate, PriceBook 
                 var toPrice = await prices.PriceAsync(to.Id, found.Provider, ct);
                 Title = t.F("confirm.change.title", t.Name(from.Name), t.Name(to.Name));
                 Lines = Upgrade
-                    ? [t["policy.immediate"], t.F("confirm.change.then", toPrice is { } p1 ? Price(p1, to) : "—", t.Date(periodEnd))]
-                    : [t.F("policy.next_cycle", t.Date(periodEnd)), t.F("confirm.change.then", toPrice is { } p2 ? Price(p2, to) : "—", t.Date(periodEnd))];
+                    ? [t["policy.immediate"], t.F("confirm.change.then", toPrice is { } p1 ? Price(p1, to) : "—", t.PeriodEnd(periodEnd))]
+                    : [t.F("policy.next_cycle", t.PeriodEnd(periodEnd)), t.F("confirm.change.then", toPrice is { } p2 ? Price(p2, to) : "—", t.PeriodEnd(periodEnd))];
                 Cost = ChangeCost(found, fromPrice, toPrice, now, periodEnd);
                 return Page();
             default:

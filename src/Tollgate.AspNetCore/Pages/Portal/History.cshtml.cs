@@ -18,8 +18,8 @@ internal sealed class HistoryModel(LedgerEngine ledger, ProductCatalog catalog, 
 
     public ProductCatalog Catalog => catalog;
 
-    /// <summary>What each lot of the customer came from (the "from your Pro allowance" of a debit).</summary>
-    public IReadOnlyDictionary<string, string> Origins { get; private set; } = new Dictionary<string, string>();
+    /// <summary>Each entry as a sentence, and what each lot came from (the "From your Pro allowance" of a debit).</summary>
+    public LedgerStory Story { get; private set; } = null!;
 
     public async Task OnGetAsync(long? before)
     {
@@ -27,11 +27,10 @@ internal sealed class HistoryModel(LedgerEngine ledger, ProductCatalog catalog, 
         Entries = page.Entries;
         Next = page.Next;
         IsFirstPage = before is null;
-        if (Entries.Any(e => e.Lots.Count > 0))
-        {
-            var ct = HttpContext.RequestAborted;
-            Origins = LotOrigins.Of(await ledger.GetAllLotsAsync(CustomerId, ct), catalog, await gate.SubscriptionsAsync(CustomerId, ct),
-                await payments.ListPaymentsAsync(CustomerId, ct), t);
-        }
+        var ct = HttpContext.RequestAborted;
+        Story = Entries.Count == 0
+            ? new LedgerStory([], catalog, [], [], t, Entries)
+            : new LedgerStory(await ledger.GetAllLotsAsync(CustomerId, ct), catalog, await gate.SubscriptionsAsync(CustomerId, ct),
+                await payments.ListPaymentsAsync(CustomerId, ct), t, Entries);
     }
 }

@@ -49,59 +49,28 @@ internal static class Catalogs
     public static string EntryType(EntryType type, Texts t) => t["entry." + Core.Common.SnakeCase<EntryType>.Name(type)];
 }
 
-/// <summary>Ledger entries for the shared table (portal history, admin customer page). <paramref name="Origins"/> names
-/// the grant behind each lot ("your Pro allowance", "the Popular pack"), for the debits' "from …" lines.</summary>
-internal sealed record LedgerTable(IReadOnlyList<Core.Ledger.EntryRecord> Entries, ProductCatalog Catalog, bool ShowIds,
-    IReadOnlyDictionary<string, string>? Origins = null)
+/// <summary>Ledger entries for the shared table (portal history, admin customer page), each told by <paramref name="Story"/>
+/// as a sentence, with the grants behind a debit ("From your Pro allowance (30), from the Popular pack (20)").
+/// <paramref name="ShowIds"/> (the admin page) adds the stored note and the entry's id for the operator.</summary>
+internal sealed record LedgerTable(IReadOnlyList<Core.Ledger.EntryRecord> Entries, ProductCatalog Catalog, bool ShowIds, LedgerStory Story)
 {
-    /// <summary>"from your Pro allowance (30), from the Popular pack (20)" for an entry that took units from lots; null otherwise.</summary>
+    /// <summary>"From your Pro allowance (30), from the Popular pack (20)" for an entry that took units from lots; null otherwise.</summary>
     public string? DrawLine(Core.Ledger.EntryRecord entry)
     {
-        if (Origins is null || entry.Lots.Count == 0 || entry.Type is not (Core.Ledger.EntryType.Consume or Core.Ledger.EntryType.Hold or Core.Ledger.EntryType.Adjust))
+        if (entry.Lots.Count == 0 || entry.Type is not (Core.Ledger.EntryType.Consume or Core.Ledger.EntryType.Hold or Core.Ledger.EntryType.Adjust))
         {
             return null;
         }
 
-        var parts = entry.Lots.Select(d => entry.Lots.Count == 1
-            ? Origins.GetValueOrDefault(d.LotId) ?? ""
-            : $"{Origins.GetValueOrDefault(d.LotId)} ({d.Amount.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)})");
+        var origins = Story.Origins;
+        var parts = entry.Lots.Select((d, i) =>
+        {
+            var origin = origins.GetValueOrDefault(d.LotId) ?? "";
+            // Only the first "From" is capitalised: "From your Pro allowance (30), from the Popular pack (20)".
+            origin = i == 0 || origin.Length == 0 ? origin : char.ToLowerInvariant(origin[0]) + origin[1..];
+            return entry.Lots.Count == 1 ? origin : $"{origin} ({d.Amount.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)})";
+        });
         return string.Join(", ", parts);
-    }
-}
-
-/// <summary>What each lot of a customer came from, as the portal's history says it.</summary>
-internal static class LotOrigins
-{
-    public static IReadOnlyDictionary<string, string> Of(IEnumerable<LotRecord> lots, ProductCatalog catalog,
-        IEnumerable<Core.Subscriptions.Subscription> subscriptions, IEnumerable<Core.Payments.Payment> payments, Texts t)
-    {
-        var planOfScope = subscriptions.ToDictionary(s => s.Id, s => s.PlanId, StringComparer.Ordinal);
-        var packOfRef = payments.Where(p => p.LedgerRef is not null)
-            .GroupBy(p => p.LedgerRef!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Product, StringComparer.Ordinal);
-        var origins = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var lot in lots)
-        {
-            origins[lot.LotId] = lot.Source switch
-            {
-                LotSource.SubscriptionPeriod or LotSource.PlanAllowance => t.F("draw.allowance", PlanName(lot.SourceRef)),
-                LotSource.Payment when lot.SourceRef is { } r && packOfRef.TryGetValue(r, out var pack) =>
-                    t.F("draw.pack", Catalogs.ProductName(catalog, pack)),
-                LotSource.Admin => t["draw.admin"],
-                LotSource.Promo => t["draw.promo"],
-                LotSource.Rollover => t["draw.rollover"],
-                _ => t["draw.other"],
-            };
-        }
-
-        return origins;
-
-        // An allowance's source is "allowance:{scope}[:{period}]", its scope the subscription's id or "default".
-        string PlanName(string? sourceRef)
-        {
-            var scope = sourceRef?.Split(':') is [_, var s, ..] ? s : "default";
-            var plan = planOfScope.TryGetValue(scope, out var planId) ? catalog.PlansById.GetValueOrDefault(planId) : catalog.DefaultPlan;
-            return plan?.Name ?? scope;
-        }
     }
 }
 

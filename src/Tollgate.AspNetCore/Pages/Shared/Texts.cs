@@ -82,6 +82,14 @@ internal sealed class Texts
 
     public string Date(DateTimeOffset? at) => at is { } value ? Date(value) : "—";
 
+    /// <summary>
+    /// The end of a billing period (a renewal, a cancellation taking effect, a scheduled change, access ending), written
+    /// one way on every page: the day of the end instant — the day the renewal happens, the first day without the plan
+    /// — in UTC, as a date ("1 Jan 2027", "2027年1月1日"); "—" when the period has no end. Pages call this rather than
+    /// <see cref="Date(DateTimeOffset)"/> so that a change of how period ends read is made once.
+    /// </summary>
+    public string PeriodEnd(DateTimeOffset? end) => end is { } value ? Date(value) : "—";
+
     public string Date(DateOnly day) => Date(new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero));
 
     public string DateTime(DateTimeOffset at) => Date(at) + " " + at.ToUniversalTime().ToString("HH:mm", CultureInfo.InvariantCulture) + " UTC";
