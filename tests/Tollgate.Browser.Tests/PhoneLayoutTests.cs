@@ -1,5 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Deque.AxeCore.Commons;
+using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;
 using Tollgate.Browser.Tests.Support;
 using static Microsoft.Playwright.Assertions;
@@ -7,21 +9,25 @@ using static Microsoft.Playwright.Assertions;
 namespace Tollgate.Browser.Tests;
 
 /// <summary>
-/// Every page at a phone's width (390 px) in English and Chinese: nothing wider than the screen (the document does not
-/// scroll sideways, no element reaches past the right edge) and no text squeezed into a column so narrow that words
-/// or Chinese labels break one character per line. The customer has a history of every kind first (a pack, a plan,
-/// use, a refusal-free consume of credits) so that the tables are full.
+/// Every page at a phone's width (390 px) and a desktop's (1280 px), in English and Chinese: nothing wider than the
+/// screen (the document does not scroll sideways, no element reaches past the right edge), no text squeezed into a
+/// column so narrow that words or Chinese labels break one character per line, and no accessibility violation that
+/// axe-core finds under WCAG 2 A/AA (contrast, labels of inputs and buttons, link names, language, titles). The
+/// customer has a history of every kind first (a pack, a plan, use, a refusal-free consume of credits) so that the
+/// tables are full.
 /// </summary>
 public sealed partial class PhoneLayoutTests(BrowserServer server) : BrowserTest(server)
 {
     [Theory]
-    [InlineData("en-US")]
-    [InlineData("zh-CN")]
-    public async Task EveryPage_FitsAPhone(string locale)
+    [InlineData("en-US", 390)]
+    [InlineData("zh-CN", 390)]
+    [InlineData("en-US", 1280)]
+    [InlineData("zh-CN", 1280)]
+    public async Task EveryPage_FitsTheScreen_AndPassesAxe(string locale, int width)
     {
         var page = await NewPageAsync(locale);
         var problems = new List<string>();
-        await page.SetViewportSizeAsync(390, 844);
+        await page.SetViewportSizeAsync(width, width < 800 ? 844 : 900);
 
         // A customer with a bit of everything, made the way a visitor does it.
         await page.GotoAsync("/");
@@ -32,7 +38,7 @@ public sealed partial class PhoneLayoutTests(BrowserServer server) : BrowserTest
         await page.Locator("[data-pack='new_user_pack'] button").First.ClickAsync();
         await page.WaitForURLAsync(new Regex("/sandbox/checkout/"));
         var sandboxPage = new Uri(page.Url).PathAndQuery;
-        problems.AddRange(await FitsAsync(page, "sandbox checkout"));
+        problems.AddRange(await CheckAsync(page, "sandbox checkout"));
         await page.Locator("input[name='card']").FillAsync(PaysCard);
         await page.Locator("button.btn-lg[type='submit']").ClickAsync();
         await page.WaitForURLAsync(new Regex("/checkout/return\\?checkout_id="));
@@ -52,30 +58,30 @@ public sealed partial class PhoneLayoutTests(BrowserServer server) : BrowserTest
         foreach (var path in new[] { "/", "/pricing", "/portal", "/portal/usage", "/portal/history", "/portal/payments", returnPage, sandboxPage })
         {
             await page.GotoAsync(path);
-            problems.AddRange(await FitsAsync(page, path));
+            problems.AddRange(await CheckAsync(page, path));
         }
 
         await page.GotoAsync("/portal/payments");
         await page.Locator("tr[data-payment] a").First.ClickAsync();
         await page.WaitForURLAsync(new Regex("/portal/payments/pay_"));
-        problems.AddRange(await FitsAsync(page, "receipt"));
+        problems.AddRange(await CheckAsync(page, "receipt"));
 
         await page.GotoAsync("/admin/login");
-        problems.AddRange(await FitsAsync(page, "/admin/login"));
+        problems.AddRange(await CheckAsync(page, "/admin/login"));
         await SignInAdminAsync(page);
         foreach (var path in new[] { "/admin", "/admin/customers", $"/admin/customers/{customer}", "/admin/webhooks", "/admin/payments",
                      "/admin/events", "/admin/reconcile" })
         {
             await page.GotoAsync(path);
-            problems.AddRange(await FitsAsync(page, path));
+            problems.AddRange(await CheckAsync(page, path));
         }
 
         await page.GotoAsync("/admin/webhooks");
         var eventLink = await page.Locator("a[href^='/admin/webhooks/']").First.GetAttributeAsync("href");
         Assert.NotNull(eventLink);
         await page.GotoAsync(eventLink);
-        problems.AddRange(await FitsAsync(page, eventLink));
-        Assert.True(problems.Count == 0, $"At 390 px ({locale}):\n  " + string.Join("\n  ", problems));
+        problems.AddRange(await CheckAsync(page, eventLink));
+        Assert.True(problems.Count == 0, $"At {width} px ({locale}):\n  " + string.Join("\n  ", problems));
     }
 
     // By selectors, not by the English labels the base class's sign-in uses: this runs in both languages.
@@ -87,11 +93,18 @@ public sealed partial class PhoneLayoutTests(BrowserServer server) : BrowserTest
         await page.WaitForURLAsync(new Regex("/admin$"));
     }
 
-    /// <summary>The page's layout at 390 px: no sideways scroll, nothing past the right edge, no squeezed text.</summary>
-    private static async Task<IEnumerable<string>> FitsAsync(IPage page, string what)
+    /// <summary>The page's layout (no sideways scroll, nothing past the right edge, no squeezed text) and axe-core's
+    /// WCAG 2 A/AA rules.</summary>
+    private static async Task<IEnumerable<string>> CheckAsync(IPage page, string what)
     {
         var found = await page.EvaluateAsync<JsonElement>(LayoutProbe);
-        return found.EnumerateArray().Select(p => $"{what}: {p.GetString()}");
+        var axe = await page.RunAxe(new AxeRunOptions
+        {
+            RunOnly = new RunOnlyOptions { Type = "tag", Values = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+        });
+        return found.EnumerateArray().Select(p => $"{what}: {p.GetString()}")
+            .Concat(axe.Violations.Select(v => $"{what}: axe {v.Id} ({v.Impact}): {v.Help} at "
+                + string.Join(", ", v.Nodes.Take(3).Select(n => n.Target?.ToString()))));
     }
 
     // Runs in the page. An element inside one that clips or scrolls its overflow (a JSON payload that scrolls by

@@ -7,11 +7,14 @@ namespace Tollgate.Server.Pages.Shared;
 /// <c>&lt;table tg-cards&gt;</c>: a table whose rows become cards on a phone. Each body cell gets its column's header
 /// as <c>data-label</c>, which the stylesheet shows beside the value when the table is narrower than its columns
 /// (below 40rem the header row is hidden and every cell is a label–value line of its row's card). Done here, once,
-/// rather than by hand in every page, so that a label can never drift from its column's header.
+/// rather than by hand in every page, so that a label can never drift from its column's header. Public because Razor
+/// discovers tag helpers (<c>@addTagHelper *, Tollgate.AspNetCore</c>) among an assembly's public types only: an internal
+/// one is silently skipped and every table overflows a phone.
 /// </summary>
 [HtmlTargetElement("table", Attributes = "tg-cards")]
-internal sealed partial class CardsTableTagHelper : TagHelper
+public sealed partial class CardsTableTagHelper : TagHelper
 {
+    /// <summary>Marks the table as cards and labels each body cell with its column's header.</summary>
     public override async Task ProcessAsync(TagHelperContext context, TagHelperOutput output)
     {
         output.Attributes.RemoveAll("tg-cards");
