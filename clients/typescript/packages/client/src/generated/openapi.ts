@@ -533,11 +533,7 @@ export interface components {
         AppleTransactionView: {
             transaction_id: string;
             product: string;
-            /**
-             * @description `applied`, `duplicate` (recorded before: nothing happened twice) or `pending`
-             *             (stored; applying failed and is retried).
-             * @enum {string}
-             */
+            /** @enum {string} */
             status: "applied" | "duplicate" | "pending";
         };
         AttemptPage: {
@@ -690,7 +686,6 @@ export interface components {
             /** Format: date-time */
             created_at: string;
         };
-        /** @description A lot's share of an entry: which grant paid for a debit (or received a grant, a return, a restore). Positive. */
         DrawView: {
             lot_id: string;
             /** Format: int64 */
@@ -761,7 +756,6 @@ export interface components {
             grant?: number;
             /** @enum {string} */
             reset?: "day" | "week" | "month" | "year" | "never";
-            /** @description A monthly or yearly plan's credits: unused credits carry into the next paid window, up to its max. */
             rollover?: components["schemas"]["RolloverView"];
         };
         GrantBody: {
@@ -879,10 +873,6 @@ export interface components {
             /** Format: int64 */
             amount: number;
         };
-        /**
-         * @description What a reversal put back: Restored units into live lots; Expired not,
-         *                 their lot having expired (or its period ended) since; Clawed not, their lot refunded since.
-         */
         ReverseView: {
             entry_id: string;
             /** Format: int64 */
@@ -893,7 +883,6 @@ export interface components {
             clawed: number;
             draws: components["schemas"]["ReverseDrawView"][];
         };
-        /** @description Catalog `rollover: { max }`: the most unused credits carried into the next paid window. */
         RolloverView: {
             /** Format: int64 */
             max: number;
@@ -937,6 +926,10 @@ export interface components {
             /** Format: int64 */
             amount: number;
         };
+        /**
+         * @description One day or month of UsageStats.
+         *                 <param name="Start">Start of the bucket (UTC, inclusive).</param><param name="End">End of the bucket (UTC, exclusive).</param><param name="Used">Units used in it.</param>
+         */
         UsageBucket: {
             /** Format: date-time */
             start: string;
