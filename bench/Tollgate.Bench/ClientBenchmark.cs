@@ -7,9 +7,9 @@ using Tollgate.Client;
 namespace Tollgate.Bench;
 
 /// <summary>Something that answers <see cref="ITollgate"/> for the client suite: <see cref="TollgateClient"/> over HTTP
-/// to the server process today; the engine in process when the embedding seam exists (its <c>Create</c> will ignore the
+/// to the server process, or the engine embedded in the bench process (<see cref="EmbeddedTollgate"/>, which ignores the
 /// HTTP client, a pool of as many connections as the cell has callers).</summary>
-internal sealed record TollgateTarget(string Name, Func<ServerProcess, HttpClient, ITollgate> Create);
+internal sealed record TollgateTarget(string Name, Func<ServerProcess, EmbeddedTollgate, HttpClient, ITollgate> Create);
 
 /// <summary>A call of the client suite, through raw HTTP (<c>Target</c> null) or an <see cref="ITollgate"/>.</summary>
 internal sealed record ClientCall(string Name, string? Target, bool IsUsage);
@@ -21,8 +21,10 @@ internal sealed record ClientCell(string Database, ClientCall Call, int Callers,
 /// <summary>
 /// <see cref="ITollgate.CheckAsync"/> and <see cref="ITollgate.UseAsync"/> of one credit on one hot customer through each
 /// <see cref="TollgateTarget"/>, beside the same calls as raw HTTP and <c>GET /healthz</c> (the baseline), all against
-/// the same server process in the same run, at 1 and 64 concurrent callers. After each usage cell the books are
-/// checked: the customer's credits fell by exactly the number of successes.
+/// the same server process in the same run, at 1 and 64 concurrent callers (<c>--connections</c>). The in-process target
+/// is an app of the bench's own with Tollgate embedded by <c>AddTollgate()</c>, on a database of its own (another SQLite
+/// file, another PostgreSQL schema). After each usage cell the books are checked through /v1 of whichever host took the
+/// calls: the customer's credits fell by exactly the number of successes.
 /// </summary>
 internal sealed class ClientBenchmark(BenchOptions options)
 {
@@ -31,15 +33,19 @@ internal sealed class ClientBenchmark(BenchOptions options)
     private static readonly string RunId = Guid.NewGuid().ToString("N")[..8];
     private static readonly byte[] Body = Encoding.UTF8.GetBytes($$"""{"customer_id":"{{Customer}}","feature":"credits","amount":1}""");
 
-    /// <summary>Today the remote client only; the in-process ITollgate joins this list when it exists.</summary>
+    private const string InProcess = "in-process";
+
     private static readonly TollgateTarget[] Targets =
     [
-        new("Tollgate.Client", (server, http) => new TollgateClient(http, new TollgateClientOptions
+        new(InProcess, (_, embedded, _) => embedded.Tollgate),
+        new("Tollgate.Client", (server, _, http) => new TollgateClient(http, new TollgateClientOptions
         {
             BaseAddress = server.BaseAddress,
             SecretKey = ServerProcess.ApiKey,
         })),
     ];
+
+    private EmbeddedTollgate? _embedded;
 
     private static readonly ClientCall Healthz = new("GET /healthz", null, false);
 
@@ -57,12 +63,17 @@ internal sealed class ClientBenchmark(BenchOptions options)
         {
             var dbName = postgres is null ? "SQLite" : "PostgreSQL";
             var bench = await BenchDatabase.CreateAsync(postgres);
+            var embeddedDatabase = await BenchDatabase.CreateAsync(postgres);
             try
             {
                 await using var server = await ServerProcess.StartAsync(options.Server, bench);
+                await using var embedded = await EmbeddedTollgate.StartAsync(embeddedDatabase);
+                _embedded = embedded;
                 using var admin = server.CreateClient(4);
                 await GrantAsync(admin);
-                Console.Error.WriteLine($"{dbName}: server at {server.BaseAddress}; customer '{Customer}' granted {GrantAmount:N0} credits");
+                await GrantAsync(embedded.Admin);
+                Console.Error.WriteLine($"{dbName}: server at {server.BaseAddress}, embedded app at {embedded.Admin.BaseAddress}; customer '{Customer}' "
+                    + $"granted {GrantAmount:N0} credits in each");
                 foreach (var call in calls)
                 {
                     // JIT and pools, for every path a cell takes.
@@ -81,7 +92,9 @@ internal sealed class ClientBenchmark(BenchOptions options)
             }
             finally
             {
+                _embedded = null;
                 await bench.Drop();
+                await embeddedDatabase.Drop();
             }
         }
 
@@ -112,6 +125,15 @@ internal sealed class ClientBenchmark(BenchOptions options)
                 + $"throughput of raw {raw.Call.Name}, p50 {cell.Run.P50Ms - raw.Run.P50Ms:+0.00;-0.00} ms, load generator CPU {cell.BenchCpuUs - raw.BenchCpuUs:+0;-0} µs/req");
         }
 
+        foreach (var cell in results.Where(c => c.Call.Target == InProcess))
+        {
+            var remote = results.First(r => r.Database == cell.Database && r.Callers == cell.Callers && r.Call.Target is { } t && t != InProcess
+                && r.Call.Name == cell.Call.Name);
+            markdown.AppendLine(CultureInfo.InvariantCulture,
+                $"- {cell.Database}, {cell.Callers} caller(s): {cell.Call.Name} in process {cell.Run.PerSecond / remote.Run.PerSecond:F2}× the throughput "
+                + $"of {remote.Call.Target}, p50 {cell.Run.P50Ms:F2} against {remote.Run.P50Ms:F2} ms, p99 {cell.Run.P99Ms:F2} against {remote.Run.P99Ms:F2} ms");
+        }
+
         var errors = results.Where(c => c.Errors > 0).ToList();
         markdown.AppendLine(errors.Count == 0
             ? "- errors: 0 in every cell; books exact after every usage cell"
@@ -139,9 +161,11 @@ internal sealed class ClientBenchmark(BenchOptions options)
     {
         await CpuSample.WaitForQuietAsync(server);
         using var http = server.CreateClient(callers);
-        var tollgate = call.Target is null ? null : Targets.Single(t => t.Name == call.Target).Create(server, http);
+        var tollgate = call.Target is null ? null : Targets.Single(t => t.Name == call.Target).Create(server, _embedded!, http);
+        // The books of the host that took the calls: the server process's, or the embedded app's.
+        var books = call.Target == InProcess ? _embedded!.Admin : admin;
         var keys = $"{RunId}-{Interlocked.Increment(ref _cells)}-";
-        var before = call.IsUsage ? await AvailableAsync(admin) : 0;
+        var before = call.IsUsage ? await AvailableAsync(books) : 0;
         var counts = new Counts();
         var cpu = CpuSample.Take(server);
         var run = await Measure.ClosedLoopAsync(callers, warmup, duration, (_, sequence) => tollgate is null
@@ -151,7 +175,7 @@ internal sealed class ClientBenchmark(BenchOptions options)
 
         if (call.IsUsage)
         {
-            var after = await AvailableAsync(admin);
+            var after = await AvailableAsync(books);
             if (before - after != counts.Ok)
             {
                 throw new InvalidOperationException($"{dbName} {call.Name} {call.Target ?? "raw"} {callers}: books do not add up: {counts.Ok} successes, "
