@@ -188,6 +188,45 @@ public sealed class LedgerRulesTests
     }
 
     [Fact]
+    public void Rule_ACarryWithNoPlanLotEndingAtTheWindowStart_CarriesNothing_AndAnswersTheBalance()
+    {
+        var windowStart = Now.AddHours(1);
+        Grant("credits", 7);                                                                        // a pack: not a plan lot
+        PlanGrant("credits", 30, LotSource.SubscriptionPeriod, "allowance:sub_1:0", windowStart.AddHours(1)); // still running
+        _clock.Set(windowStart);
+        _rules.CatchUp(_ledger, Now);
+
+        var nothing = _rules.Carry(_ledger, new CarryRequest(Customer, "credits", 50, windowStart, windowStart.AddHours(1), "allowance:sub_1:", "rollover:none"), Now);
+
+        Assert.Equal((true, "credits", 0L, 37L), (nothing.Succeeded, nothing.Feature, nothing.Amount, nothing.Balance));
+        Assert.DoesNotContain(_ledger.Lots, l => l.Source == LotSource.Rollover);
+    }
+
+    [Fact]
+    public void Rule_ACarryThatWouldOverflowTheBalance_IsRefused_ChangesNothing_AndIsNotRemembered()
+    {
+        var windowStart = Now.AddHours(1);
+        PlanGrant("credits", 20, LotSource.SubscriptionPeriod, "allowance:sub_1:0", windowStart);   // expires unused: 20 to carry
+        Grant("credits", long.MaxValue - 25);
+        _clock.Set(windowStart);
+        _rules.CatchUp(_ledger, Now);
+        Grant("credits", 15);                                                                        // now 10 below the top
+        var entries = _ledger.NewEntries.Count;
+        var request = new CarryRequest(Customer, "credits", 50, windowStart, windowStart.AddHours(1), "allowance:sub_1:", "rollover:big");
+
+        var refused = _rules.Carry(_ledger, request, Now);
+
+        Assert.Equal((LedgerRefusal.Overflow, "credits", 20L), (refused.Refusal, refused.Feature, refused.Amount));
+        Assert.Equal(entries, _ledger.NewEntries.Count);
+        Assert.DoesNotContain(_ledger.Lots, l => l.Source == LotSource.Rollover);
+
+        // Refused, not remembered: once there is room, the same carry is written.
+        _rules.Consume(_ledger, new ConsumeRequest(Customer, "credits", 100, Key()), Now);
+        var carried = _rules.Carry(_ledger, request, Now);
+        Assert.Equal((true, 20L), (carried.Succeeded, carried.Amount));
+    }
+
+    [Fact]
     public void Rule_SettlingASpilledHold_WritesSettleEntries_OwnFeatureFirst_WithWhatEachFeatureUsed_AndReturnsOnlyWhatMoved()
     {
         var allowance = Grant("msgs", 3);
