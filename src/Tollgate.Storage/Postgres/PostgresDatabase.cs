@@ -68,7 +68,18 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
 
     IDatabaseTransaction IDatabaseTransactions.Begin() => new PostgresFlowTransaction(this);
 
-    bool IDatabaseTransactions.IsTransient(Exception exception) => Ledger.IsTransient(exception);
+    bool IDatabaseTransactions.IsTransient(Exception exception) => Ledger.IsTransient(exception) || IsConcurrentFirstWrite(exception);
+
+    /// <summary>
+    /// Two flows that each found no row for one provider subscription both insert it, under ids of their own: the second
+    /// waits for the first to commit, then fails on the unique (provider, provider subscription id). Nothing was wrong with
+    /// its work: run again, it reads the stored row and updates it (under the ordering rule of the upsert). Creem sends
+    /// checkout.completed, subscription.active and subscription.paid within a second of each other, so without this the
+    /// paid period's event failed and its allowance waited for the retry worker's backoff. (SQLite runs one writer at a
+    /// time: it never sees this.)
+    /// </summary>
+    private static bool IsConcurrentFirstWrite(Exception exception) =>
+        exception is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "subscriptions_provider" };
 
     /// <summary>A subscription changed: other servers drop everything cached about the customer. Inside a flow's
     /// transaction the notification waits for its commit (a transaction that notifies holds the global notify lock

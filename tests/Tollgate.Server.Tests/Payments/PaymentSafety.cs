@@ -315,6 +315,52 @@ public abstract class PaymentSafety : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Bug9_1_Race_TheFirstMonthsEvents_ArrivingAtOnceInAnyOrder_GrantTheMonthOnce()
+    {
+        // Providers retry and deliver in parallel: checkout.completed, subscription.active (no period) and
+        // subscription.paid (the period), each also resent under a new event id, all at once. Whatever order they are
+        // applied in, the first month is owed once: a calendar-window grant written beside the period's would stay.
+        // On PostgreSQL the events that first saw the subscription each inserted it: all but one failed on its unique
+        // provider id and were left to the retry worker, so the paid month arrived only after its backoff.
+        var random = new Random(91);
+        for (var round = 0; round < 4; round++)
+        {
+            var c = TollgateApp.NewCustomer();
+            var t0 = App.Clock.GetUtcNow();
+            var subscription = $"sub_first_race_{round}";
+            var active = SignedWebhooks.Sample("creem", "subscription.active");
+            active["id"] = $"evt_active_race_{round}";
+            active["created_at"] = t0.AddSeconds(1).ToUnixTimeMilliseconds();
+            active["object"]!["id"] = subscription;
+            active["object"]!["product"]!["id"] = ProProduct;
+            active["object"]!["metadata"] = Metadata(c, "pro");
+            var once = new[]
+            {
+                CreemSubscriptionCheckout($"evt_checkout_race_{round}", c, subscription, t0, $"ord_first_race_{round}"),
+                active.ToJsonString(),
+                CreemSubscription("subscription.paid", $"evt_paid_race_{round}", c, subscription, t0.AddSeconds(2), t0, t0.AddMonths(1),
+                    $"tran_first_race_{round}"),
+            };
+            var bodies = once.Concat(once.Select(b => b.Replace("\"evt_", "\"evt_resent_", StringComparison.Ordinal)))
+                .OrderBy(_ => random.Next()).ToList();
+
+            var answers = await Task.WhenAll(bodies.Select(body => Task.Run(() => DeliverCreemAsync(body))));
+
+            var credits = await App.BalanceAsync(c, "credits");
+            Assert.True((50L, 100L) == ((long)credits["available"]!, (long)(await App.BalanceAsync(c, "ai_messages"))["available"]!),
+                $"round {round}: credits {credits.ToJsonString()}; subscription "
+                + (await Json.ReadAsync(await App.Client.GetAsync($"/v1/customers/{c}/subscriptions"), 200)).ToJsonString()
+                + "; events " + string.Join(", ", answers.Select(a => a.ToJsonString()))
+                + "; errors " + string.Join(" | ", (await App.Services.GetRequiredService<IWebhookInbox>().ListAsync(null, 50, CancellationToken.None))
+                    .Select(e => $"{e.EventType} {e.Status} {e.LastError}")));
+            Assert.Equal(["subscription_period"], credits["lots"]!.AsArray().Select(l => (string)l!["source"]!));
+            // Applied while the provider waits for the answer, every one: none left to the retry worker's backoff.
+            Assert.All(answers, a => Assert.Equal("applied", (string)a["status"]!));
+            await Books.AssertBalancedAsync(App, c);
+        }
+    }
+
+    [Fact]
     public async Task Bug9_4_Creem_ALifetimeOrderDeliveredAgainForAnotherCustomer_GivesThePlanOnlyToTheBuyer()
     {
         var (buyer, other) = (TollgateApp.NewCustomer(), TollgateApp.NewCustomer());
