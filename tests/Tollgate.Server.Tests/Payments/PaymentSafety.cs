@@ -361,6 +361,30 @@ public abstract class PaymentSafety : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Bug9_4_Race_EventsForOneOrder_NamingManyCustomers_AtOnce_GrantOnce_ToOneCustomer()
+    {
+        // A forged or replayed stream of signed events for one paid order, each naming another customer, all at once:
+        // the grant is keyed by the provider's order, so exactly one customer gets the pack, once.
+        var customers = Enumerable.Range(0, 12).Select(_ => TollgateApp.NewCustomer()).ToList();
+
+        await Task.WhenAll(customers.Select((customer, i) =>
+            Task.Run(() => DeliverCreemAsync(CreemOneTimeCheckout($"evt_order_race_{i}", customer, "pack", "prod_pack", "ord_race")))));
+
+        var balances = new List<long>();
+        foreach (var customer in customers)
+        {
+            balances.Add((long)(await App.BalanceAsync(customer, "credits"))["available"]!);
+            await Books.AssertBalancedAsync(App, customer);
+        }
+
+        Assert.Equal(100, balances.Sum());
+        Assert.Equal(1, balances.Count(b => b == 100));
+        var buyer = customers[balances.IndexOf(100)];
+        Assert.Equal(buyer, Assert.Single(await Payments.ListPaymentsAsync(buyer, CancellationToken.None)).CustomerId);
+        Assert.Equal(1, await App.CountRowsAsync("payments"));
+    }
+
+    [Fact]
     public async Task Bug9_4_Creem_ALifetimeOrderDeliveredAgainForAnotherCustomer_GivesThePlanOnlyToTheBuyer()
     {
         var (buyer, other) = (TollgateApp.NewCustomer(), TollgateApp.NewCustomer());
