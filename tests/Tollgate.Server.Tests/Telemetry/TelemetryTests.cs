@@ -220,6 +220,102 @@ public sealed class PostgresTelemetryTests : TelemetryTests
     protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
 }
 
+/// <summary>Provider call metrics and the OTLP switch: neither depends on the database, so these run on SQLite only.</summary>
+[Collection(nameof(TelemetryCollection))]
+public sealed class ProviderAndOtlpTelemetryTests
+{
+    [Fact]
+    public async Task Provider_calls_are_timed_by_provider_operation_and_outcome_and_failures_counted_as_errors()
+    {
+        var metrics = new List<Metric>();
+        await using var creem = await Tollgate.Testing.Fakes.FakeCreem.StartAsync();
+        await using var stripe = await Tollgate.Testing.Fakes.FakeStripe.StartAsync();
+        // Creem answers; Stripe refuses the key (a wrong secret), as a revoked key would after a rotation.
+        await using var app = await TollgateApp.StartAsync(DatabaseProvider.Sqlite,
+            settings: new Dictionary<string, string?>
+            {
+                ["Tollgate:Telemetry:Enabled"] = "true",
+                ["Tollgate:Providers:Default"] = "creem",
+                ["Tollgate:Providers:Creem:ApiKey"] = Tollgate.Testing.Fakes.FakeCreem.ApiKey,
+                ["Tollgate:Providers:Creem:WebhookSecret"] = SignedWebhooks.CreemSecret,
+                ["Tollgate:Providers:Creem:BaseUrl"] = creem.BaseUrl.ToString(),
+                ["Tollgate:Providers:Stripe:SecretKey"] = "sk_test_revoked_0000000000000000",
+                ["Tollgate:Providers:Stripe:WebhookSecrets:0"] = SignedWebhooks.StripeSecret,
+                ["Tollgate:Providers:Stripe:BaseUrl"] = stripe.BaseUrl.ToString(),
+            },
+            services: services => services.ConfigureOpenTelemetryMeterProvider(b => b.AddInMemoryExporter(metrics)));
+        var customer = TollgateApp.NewCustomer();
+
+        await Json.ReadAsync(await app.PostAsync("/v1/checkouts", new { customer_id = customer, product = "starter_pack", provider = "creem" }), 201);
+        var refused = await app.PostAsync("/v1/checkouts", new { customer_id = customer, product = "starter_pack", provider = "stripe" });
+
+        Assert.Equal(502, (int)refused.StatusCode);
+        Assert.True(app.Services.GetRequiredService<MeterProvider>().ForceFlush());
+        var durations = Points(metrics, "tollgate.provider.call.duration");
+        var errors = Points(metrics, "tollgate.provider.call.errors");
+        Assert.Contains(durations, p => Tag(p, "provider") == "creem" && Tag(p, "operation") == "POST v1/checkouts" && Tag(p, "outcome") == "ok"
+            && p.GetHistogramCount() >= 1);
+        Assert.Contains(durations, p => Tag(p, "provider") == "stripe" && Tag(p, "outcome") == "http_401");
+        Assert.Contains(errors, p => Tag(p, "provider") == "stripe" && Tag(p, "outcome") == "http_401" && p.GetSumLong() >= 1);
+        Assert.DoesNotContain(errors, p => Tag(p, "provider") == "creem" && Tag(p, "outcome") == "ok");
+    }
+
+    [Fact]
+    public async Task The_standard_OTLP_endpoint_variable_turns_telemetry_on_and_exports_traces_and_metrics_there()
+    {
+        // A collector speaking OTLP over HTTP: it records what it is sent and answers 200.
+        await using var collector = await Tollgate.Testing.Fakes.FakeServer.StartAsync(_ => new Tollgate.Testing.Fakes.FakeResponse(200, ""));
+        var app = await TollgateApp.StartAsync(DatabaseProvider.Sqlite, settings: new Dictionary<string, string?>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.BaseUrl.ToString().TrimEnd('/'),
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_SERVICE_NAME"] = "tollgate-otlp-test",
+        });
+        var customer = TollgateApp.NewCustomer();
+        await using (app)
+        {
+            Assert.NotNull(app.Services.GetService<MeterProvider>());
+            Assert.NotNull(app.Services.GetService<TracerProvider>());
+            await app.GrantAsync(customer, "credits", 5);
+            await Json.ReadAsync(await app.UseAsync(customer, "credits", 2), 200);
+        }
+
+        // Stopping the host flushes both exporters: the spans and the metrics reach the collector's standard paths.
+        var traces = collector.Requests.Where(r => r.Method == "POST" && r.Path == "/v1/traces").Select(r => r.Body).ToList();
+        var metrics = collector.Requests.Where(r => r.Method == "POST" && r.Path == "/v1/metrics").Select(r => r.Body).ToList();
+        Assert.Contains(traces, body => body.Contains("gate.usage", StringComparison.Ordinal) && body.Contains("tollgate-otlp-test", StringComparison.Ordinal));
+        Assert.Contains(traces, body => body.Contains("ledger.batch", StringComparison.Ordinal));
+        Assert.Contains(metrics, body => body.Contains("tollgate.gate.usage", StringComparison.Ordinal));
+    }
+
+    private static List<MetricPoint> Points(List<Metric> metrics, string name)
+    {
+        var points = new List<MetricPoint>();
+        foreach (var metric in metrics.Where(m => m.Name == name))
+        {
+            foreach (ref readonly var point in metric.GetMetricPoints())
+            {
+                points.Add(point);
+            }
+        }
+
+        return points;
+    }
+
+    private static string? Tag(MetricPoint point, string key)
+    {
+        foreach (var tag in point.Tags)
+        {
+            if (tag.Key == key)
+            {
+                return tag.Value as string;
+            }
+        }
+
+        return null;
+    }
+}
+
 public sealed class PrometheusTests
 {
     [Fact]
