@@ -285,6 +285,43 @@ public abstract partial class ReconcileTests : IAsyncLifetime
         Assert.Empty(_stripe.Requests);
     }
 
+    /// <summary>API.md §6.6 names the verb of the <c>tollgate</c> command itself: the built server, run as a process
+    /// with its settings on the command line, must reach the same report and hand its exit code to the shell.</summary>
+    [Fact]
+    public async Task The_tollgate_command_runs_the_verb_and_exits_with_its_code()
+    {
+        var settings = new Dictionary<string, string?>(Settings())
+        {
+            ["Tollgate:Database:Provider"] = Provider == DatabaseProvider.Postgres ? "postgres" : "sqlite",
+            ["Tollgate:Database:ConnectionString"] = App.Database.Options.ConnectionString,
+        }.Select(kv => $"--{kv.Key}={kv.Value}").ToArray();
+
+        var agree = await RunTollgateAsync(["reconcile", "--provider", "stripe", "--json", .. settings]);
+        var unknown = await RunTollgateAsync(["reconcile", "--provider", "paddle", .. settings]);
+
+        Assert.True(agree.Exit == ReconcileCommand.Agree, agree.Output + agree.Error);
+        Assert.Equal("stripe", (string?)JsonNode.Parse(agree.Output)!["provider"]);
+        Assert.Contains(_stripe.Requests, r => r.Path == "/v1/subscriptions");
+        Assert.Equal((ReconcileCommand.Error, ""), (unknown.Exit, unknown.Output));
+        Assert.Contains("unknown provider 'paddle'", unknown.Error, StringComparison.Ordinal);
+    }
+
+    private static async Task<(int Exit, string Output, string Error)> RunTollgateAsync(string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "tollgate.dll"), .. args])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var error = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromMinutes(2));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await output, await error);
+    }
+
     [Fact]
     public async Task A_provider_that_refuses_the_key_is_an_error_with_exit_2_and_no_report()
     {
