@@ -28,6 +28,9 @@ public abstract class BadInputTests : IAsyncLifetime
             ["Tollgate:Providers:Creem:ApiKey"] = FakeCreem.ApiKey,
             ["Tollgate:Providers:Creem:WebhookSecret"] = SignedWebhooks.CreemSecret,
             ["Tollgate:Providers:Creem:BaseUrl"] = _creem.BaseUrl.ToString(),
+            ["Tollgate:Providers:Default"] = "creem",
+            ["Tollgate:Providers:Stripe:SecretKey"] = FakeStripe.SecretKey,
+            ["Tollgate:Providers:Stripe:WebhookSecrets:0"] = SignedWebhooks.StripeSecret,
         });
     }
 
@@ -118,6 +121,9 @@ public abstract class BadInputTests : IAsyncLifetime
     [Theory]
     [InlineData("created_at", "9000000000000000000")]
     [InlineData("created_at", "-9000000000000000000")]
+    [InlineData("created_at", "9e18")]
+    [InlineData("created_at", "1.5")]
+    [InlineData("created_at", "99999999999999999999999")]
     [InlineData("object.current_period_start_date", "9000000000000000000")]
     [InlineData("id", "\"evt_\\u0000nul\"")]
     [InlineData("duplicate", "\"evt_dup\"")]
@@ -144,6 +150,30 @@ public abstract class BadInputTests : IAsyncLifetime
         var stored = await App.Services.GetRequiredService<IWebhookInbox>().ListAsync(null, 10, CancellationToken.None);
         Assert.Equal(WebhookStatus.Rejected, Assert.Single(stored).Status);
         Assert.Equal(0, await App.CountRowsAsync("subscriptions"));
+    }
+
+    [Theory]
+    [InlineData("9000000000000000000")]
+    [InlineData("-9000000000000000000")]
+    [InlineData("9e18")]
+    [InlineData("1.5")]
+    [InlineData("99999999999999999999999")]
+    [InlineData("\"yesterday\"")]
+    public async Task Bug9_6_ASignedStripeEventWithAnImpossibleTime_Is400_AndStoredAsRejected(string created)
+    {
+        // The same rule for Stripe's signed events, whose times are Unix seconds (an overflow sooner than Creem's ms).
+        var e = SignedWebhooks.Sample("stripe", "invoice.paid.basil");
+        var json = e.ToJsonString().Replace($"\"created\":{(long)e["created"]!}", $"\"created\":{created}", StringComparison.Ordinal);
+        Assert.NotEqual(e.ToJsonString(), json);
+
+        var response = await App.Client.SendAsync(SignedWebhooks.Stripe(json, App.Clock.GetUtcNow()));
+        var again = await App.Client.SendAsync(SignedWebhooks.Stripe(json, App.Clock.GetUtcNow()));
+
+        await Json.ProblemAsync(response, 400, "invalid_request");
+        await Json.ProblemAsync(again, 400, "invalid_request");
+        var stored = await App.Services.GetRequiredService<IWebhookInbox>().ListAsync(null, 10, CancellationToken.None);
+        Assert.Equal(WebhookStatus.Rejected, Assert.Single(stored).Status);
+        Assert.Equal(0, await App.CountRowsAsync("ledger_entries"));
     }
 
     [Fact]
