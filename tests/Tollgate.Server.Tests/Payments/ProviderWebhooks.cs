@@ -262,6 +262,15 @@ public abstract class ProviderWebhooks : IAsyncLifetime
         Assert.True((bool)scheduled["subscriptions"]![0]!["cancel_at_period_end"]!);
         Assert.Equal(("free", "canceled"), ((string?)ended["plan"], (string)ended["subscriptions"]![0]!["status"]!));
         Assert.Equal(2, (await Payments.ListPaymentsAsync(c, CancellationToken.None)).Count);
+
+        // What the app heard: started, paid, renewed into the second period (once), paid again, cancel scheduled, ended.
+        var events = await EventsAsync(c);
+        var subscriptionEvents = events.Where(e => e.Type.StartsWith("subscription.", StringComparison.Ordinal)).ToList();
+        Assert.Equal(["subscription.created", "subscription.renewed", "subscription.updated", "subscription.canceled"], subscriptionEvents.Select(e => e.Type));
+        var renewedEvent = subscriptionEvents[1].Data;
+        Assert.Equal(("pro", "creem"), ((string)renewedEvent["plan"]!, (string)renewedEvent["provider"]!));
+        Assert.Equal(t1, DateTimeOffset.Parse((string)renewedEvent["current_period_start"]!, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(2, events.Count(e => e.Type == "payment.succeeded"));
     }
 
     [Fact]
