@@ -157,6 +157,35 @@ public abstract class AutoTopupTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Creem_CannotChargeOffSession_SoSettingAutoTopupIs409NotSupported_AndNothingIsStored()
+    {
+        var creem = await FakeCreem.StartAsync();
+        _owned.Add(creem);
+        var catalog = SignedWebhooks.CatalogFile();
+        _files.Add(catalog);
+        var app = await TollgateApp.StartAsync(Provider, new ManualTimeProvider(TimeProvider.System.GetUtcNow()), settings: new Dictionary<string, string?>
+        {
+            ["Tollgate:Catalog"] = catalog,
+            ["Tollgate:Providers:Default"] = "creem",
+            ["Tollgate:Providers:Creem:ApiKey"] = FakeCreem.ApiKey,
+            ["Tollgate:Providers:Creem:WebhookSecret"] = SignedWebhooks.CreemSecret,
+            ["Tollgate:Providers:Creem:BaseUrl"] = creem.BaseUrl.ToString(),
+        });
+        _owned.Add(app);
+        var customer = TollgateApp.NewCustomer();
+        await app.GrantAsync(customer, "credits", 100);
+
+        // The pack is mapped for Creem, but Creem has no off-session charge: refused before anything is stored.
+        await Json.ProblemAsync(await PutAsync(app, customer, new { feature = "credits", below = 50, pack = "pack", monthly_limit = 3 }), 409, "not_supported");
+        Assert.Equal(0, await app.CountRowsAsync("auto_topups"));
+        await Json.ProblemAsync(await app.Client.GetAsync($"/v1/customers/{customer}/auto-topup"), 404, "auto_topup_not_found");
+
+        // So a crossing charges nothing.
+        Assert.Equal(HttpStatusCode.OK, (await app.UseAsync(customer, "credits", 70)).StatusCode);
+        Assert.Equal(0, await app.CountRowsAsync("topup_charges"));
+    }
+
+    [Fact]
     public async Task Sandbox_ACrossing_ChargesTheSavedCardOnce_AndTheCreditsArriveFromItsWebhook()
     {
         var app = await SandboxAppAsync();
