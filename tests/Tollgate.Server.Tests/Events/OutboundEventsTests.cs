@@ -246,6 +246,38 @@ public abstract class OutboundEventsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task EndpointApi_GetShowsNoSecret_DeleteStopsDeliveries_AndUnknownIdsAre404()
+    {
+        var app = await StartAsync();
+        var receiver = await ReceiverAsync();
+        var endpoint = await CreateEndpointAsync(app, receiver, [EventTypes.CreditsGranted]);
+        var id = (string)endpoint["id"]!;
+        var got = await Json.ReadAsync(await app.Client.GetAsync($"/v1/webhook-endpoints/{id}"), 200);
+        Assert.Equal((id, receiver.Url.ToString(), "enabled"), ((string)got["id"]!, (string)got["url"]!, (string)got["status"]!));
+        Assert.Equal([EventTypes.CreditsGranted], got["events"]!.AsArray().Select(e => (string)e!));
+        Assert.Null(got["secret"]);
+
+        var customer = TollgateApp.NewCustomer();
+        await app.GrantAsync(customer, "credits", 5);
+        await receiver.WaitForAsync(r => r.Count == 1);
+        await WaitForAttemptsAsync(app, id, 1);
+        await Json.ProblemAsync(await app.Client.GetAsync($"/v1/webhook-endpoints/{id}/deliveries?limit=0"), 400, "invalid_request");
+        await Json.ProblemAsync(await app.Client.GetAsync($"/v1/webhook-endpoints/{id}/deliveries?limit=101"), 400, "invalid_request");
+
+        // Deleted: its deliveries go with it, and later events are not sent to it.
+        Assert.Equal(HttpStatusCode.NoContent, (await app.Client.DeleteAsync($"/v1/webhook-endpoints/{id}")).StatusCode);
+        Assert.Equal(0, await app.CountRowsAsync("event_deliveries"));
+        await Json.ProblemAsync(await app.Client.GetAsync($"/v1/webhook-endpoints/{id}"), 404, "endpoint_not_found");
+        await Json.ProblemAsync(await app.Client.GetAsync($"/v1/webhook-endpoints/{id}/deliveries"), 404, "endpoint_not_found");
+        await Json.ProblemAsync(await app.PostAsync($"/v1/webhook-endpoints/{id}/rotate-secret", null), 404, "endpoint_not_found");
+        Assert.Empty((await Json.ReadAsync(await app.Client.GetAsync("/v1/webhook-endpoints"), 200))["endpoints"]!.AsArray());
+        await app.GrantAsync(customer, "credits", 6);
+        Assert.Equal(0, await app.CountRowsAsync("event_deliveries"));
+        await Task.Delay(1500);
+        Assert.Single(receiver.Received);
+    }
+
+    [Fact]
     public async Task PrivateAddress_IsRefusedAtSend_OnTheAddressActuallyConnected()
     {
         // An endpoint whose name resolved to a public address when it was created and to a private one now (DNS
