@@ -154,6 +154,47 @@ public abstract class OutboundEventsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AReceiverThatKeepsFailing_IsTriedOnTheWholeSchedule_ThenTheDeliveryFails()
+    {
+        var app = await StartAsync();
+        var receiver = await ReceiverAsync();
+        var endpoint = await CreateEndpointAsync(app, receiver);
+        var endpointId = (string)endpoint["id"]!;
+        receiver.AnswerNext(500, times: 20);
+        await app.GrantAsync(TollgateApp.NewCustomer(), "credits", 5);
+
+        // Ten attempts: the first, then one after each step of about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
+        for (var attempt = 1; attempt <= 10; attempt++)
+        {
+            await receiver.WaitForAsync(r => r.Count == attempt);
+            await WaitForAttemptsAsync(app, endpointId, attempt);
+            // Past the longest step with its jitter (24 h + 10 %).
+            app.Clock.Advance(TimeSpan.FromHours(27));
+        }
+
+        await Task.Delay(2500);
+        Assert.Equal(10, receiver.Received.Count);
+        Assert.Single(receiver.Received.Select(r => r.WebhookId).Distinct());
+        var attempts = (await WaitForAttemptsAsync(app, endpointId, 10)).Reverse().ToList();
+        Assert.Equal(Enumerable.Range(1, 10), attempts.Select(a => (int)a!["attempt"]!));
+        for (var i = 0; i < 9; i++)
+        {
+            var wait = DateTimeOffset.Parse((string)attempts[i]!["next_attempt_at"]!, System.Globalization.CultureInfo.InvariantCulture)
+                - DateTimeOffset.Parse((string)attempts[i]!["at"]!, System.Globalization.CultureInfo.InvariantCulture);
+            var step = RetrySchedule.Delays[i];
+            Assert.InRange(wait.TotalSeconds, step.TotalSeconds * 0.9 - 0.001, step.TotalSeconds * 1.1 + 0.001);
+        }
+
+        Assert.Equal(
+            [5.0, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
+            RetrySchedule.Delays.Select(d => d.TotalSeconds));
+        // After the tenth failure nothing is scheduled: the delivery has failed (a redelivery would send it again).
+        Assert.Null(attempts[9]!["next_attempt_at"]);
+        var backlog = await app.Services.GetRequiredService<IWebhookEndpointStore>().BacklogAsync(CancellationToken.None);
+        Assert.Equal((0L, 1L), (backlog.Pending, backlog.Failed));
+    }
+
+    [Fact]
     public async Task Gone_DisablesTheEndpoint_AndNothingMoreIsSent()
     {
         var app = await StartAsync();
