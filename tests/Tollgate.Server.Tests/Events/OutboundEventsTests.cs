@@ -39,7 +39,7 @@ public abstract class OutboundEventsTests : IAsyncLifetime
         GC.SuppressFinalize(this);
     }
 
-    /// <summary>The demo catalog with <c>alerts: [100, 20]</c> on credits.</summary>
+    /// <summary>The demo catalog with <c>alerts: [100, 20]</c> on credits and <c>alerts: [20]</c> on the metered ai_messages.</summary>
     private string AlertCatalog()
     {
         if (_catalog is null)
@@ -49,6 +49,10 @@ public abstract class OutboundEventsTests : IAsyncLifetime
             var alerting = yaml.Replace("credits:     { type: credits,     name: Credits }", "credits:     { type: credits,     name: Credits, alerts: [100, 20] }",
                 StringComparison.Ordinal);
             Assert.NotEqual(yaml, alerting);
+            var metered = alerting.Replace("ai_messages: { type: metered,     name: AI messages, credit_cost: 1 }",
+                "ai_messages: { type: metered,     name: AI messages, credit_cost: 1, alerts: [20] }", StringComparison.Ordinal);
+            Assert.NotEqual(alerting, metered);
+            alerting = metered;
             _catalog = Path.Combine(Path.GetTempPath(), $"tollgate-alerts-{Guid.NewGuid():N}.yaml");
             File.WriteAllText(_catalog, alerting);
         }
@@ -401,6 +405,25 @@ public abstract class OutboundEventsTests : IAsyncLifetime
             ["credits.granted", "credits.low:100", "credits.low:20", "credits.granted", "credits.recovered:100", "credits.low:100", "credits.low:20",
                 "credits.depleted"],
             events);
+    }
+
+    [Fact]
+    public async Task BalanceAlerts_OnAMeteredAllowance_FireLowAndDepleted_AndRecoverWhenTheNextPeriodResetsIt()
+    {
+        var app = await StartAsync(alerts: true);
+        var customer = TollgateApp.NewCustomer();
+        // The free plan's 50 AI messages a month: 50 → 15 crosses 20, 15 → 0 depletes the allowance.
+        var first = await Task.WhenAll(Enumerable.Range(0, 35).Select(_ => app.UseAsync(customer, "ai_messages", 1)));
+        Assert.All(first, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        Assert.Equal(["credits.low:20"], await EventsOfAsync(app, customer));
+        Assert.Equal(HttpStatusCode.OK, (await app.UseAsync(customer, "ai_messages", 15)).StatusCode);
+        Assert.Equal(["credits.low:20", "credits.depleted"], await EventsOfAsync(app, customer));
+
+        // Next month the allowance is whole again: the first use of the new period reports the recovery, once.
+        app.Clock.Advance(TimeSpan.FromDays(32));
+        Assert.Equal(HttpStatusCode.OK, (await app.UseAsync(customer, "ai_messages", 1)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await app.UseAsync(customer, "ai_messages", 1)).StatusCode);
+        Assert.Equal(["credits.low:20", "credits.depleted", "credits.recovered:20"], await EventsOfAsync(app, customer));
     }
 
     private static async Task<List<string>> EventsOfAsync(TollgateApp app, string customer)
