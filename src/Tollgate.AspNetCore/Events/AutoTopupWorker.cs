@@ -25,6 +25,9 @@ internal sealed class AutoTopupCharger(TollgateDatabase database, ProductCatalog
     /// <summary>Transient failures (the provider unreachable, 5xx, 429) are retried this many times, backing off.</summary>
     public const int MaxAttempts = 8;
 
+    /// <summary>The failure code of a due charge that was not made because auto top-up was turned off meanwhile.</summary>
+    public const string TurnedOff = "auto_topup_off";
+
     /// <summary>Claims and charges what is due now; returns how many charges were handled.</summary>
     public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
     {
@@ -41,6 +44,17 @@ internal sealed class AutoTopupCharger(TollgateDatabase database, ProductCatalog
     private async Task ChargeAsync(ClaimedTopup work, CancellationToken cancellationToken)
     {
         var charge = work.Charge;
+        if (await database.AutoTopups.GetAsync(charge.CustomerId, cancellationToken) is not { Enabled: true })
+        {
+            // Turned off (by the customer in the portal, or deleted by the app) after the crossing wrote this charge,
+            // typically while it waited to retry an unreachable provider: the customer withdrew consent, so it is not
+            // made. A previous try whose answer was lost may have reached the provider; such a payment still grants its
+            // credits from the provider's signed webhook, so no one pays without credits either way.
+            await RecordAsync(work, OffSessionChargeResult.Refused(TurnedOff, "Auto top-up was turned off before this charge was made."),
+                charge.Attempts, disable: false);
+            return;
+        }
+
         var attempts = charge.Attempts + 1;
         OffSessionChargeResult result;
         try
@@ -62,7 +76,7 @@ internal sealed class AutoTopupCharger(TollgateDatabase database, ProductCatalog
             result = OffSessionChargeResult.Refused(ex.Transient ? "provider_unavailable" : "provider_error", ex.Message);
         }
 
-        await RecordAsync(work, result, attempts);
+        await RecordAsync(work, result, attempts, disable: true);
     }
 
     private async Task<OffSessionChargeResult> CallProviderAsync(TopupCharge charge, CancellationToken cancellationToken)
@@ -83,8 +97,9 @@ internal sealed class AutoTopupCharger(TollgateDatabase database, ProductCatalog
             cancellationToken);
     }
 
-    /// <summary>The outcome, the customer's auto top-up turned off after a refusal, and the event: one transaction.</summary>
-    private async Task RecordAsync(ClaimedTopup work, OffSessionChargeResult result, int attempts)
+    /// <summary>The outcome, the customer's auto top-up turned off after a refusal (when <paramref name="disable"/>), and the
+    /// event: one transaction.</summary>
+    private async Task RecordAsync(ClaimedTopup work, OffSessionChargeResult result, int attempts, bool disable)
     {
         var charge = work.Charge;
         var now = Instants.Now(time);
@@ -115,12 +130,20 @@ internal sealed class AutoTopupCharger(TollgateDatabase database, ProductCatalog
         {
             data["code"] = result.FailureCode;
             data["reason"] = result.FailureMessage;
-            await database.AutoTopups.SetEnabledAsync(charge.CustomerId, false, error, now, CancellationToken.None);
+            if (disable)
+            {
+                await database.AutoTopups.SetEnabledAsync(charge.CustomerId, false, error, now, CancellationToken.None);
+            }
         }
 
         database.Outbox.Add(OutboundEvent.Create(result.Succeeded ? EventTypes.AutoTopupSucceeded : EventTypes.AutoTopupFailed, charge.CustomerId, data, time));
         await transaction.CommitAsync(CancellationToken.None);
-        if (!result.Succeeded)
+        if (!result.Succeeded && !disable)
+        {
+            logger.LogInformation("Auto top-up {Charge} for {Customer} was not made: auto top-up was turned off before it", charge.ChargeId,
+                charge.CustomerId);
+        }
+        else if (!result.Succeeded)
         {
             logger.LogWarning("Auto top-up {Charge} for {Customer} refused by {Provider} ({Code}); auto top-up is now off for the customer",
                 charge.ChargeId, charge.CustomerId, charge.Provider, result.FailureCode);

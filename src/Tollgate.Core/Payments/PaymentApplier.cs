@@ -327,9 +327,14 @@ public sealed class PaymentApplier(
         if (await subscriptionService.SaveAsync(updated, ct).ConfigureAwait(false)
             && !System.Text.Json.Nodes.JsonNode.DeepEquals(SubscriptionData(updated), SubscriptionData(existing)))
         {
+            // A snapshot that moves a known period on is the renewal (Creem's subscription.paid, Stripe's
+            // customer.subscription.updated at the period's turn usually come before or without a payment event that
+            // would say so): subscription.renewed, not a plain update.
             Emit(updated.Status == SubscriptionStatus.Canceled && existing.Status != SubscriptionStatus.Canceled
                 ? Events.EventTypes.SubscriptionCanceled
-                : Events.EventTypes.SubscriptionUpdated, updated.CustomerId, SubscriptionData(updated));
+                : renewed && existing.CurrentPeriodStart is not null
+                    ? Events.EventTypes.SubscriptionRenewed
+                    : Events.EventTypes.SubscriptionUpdated, updated.CustomerId, SubscriptionData(updated));
         }
 
         await LinkAsync(e.Provider, s.Link.ProviderCustomerId, existing.CustomerId, ct).ConfigureAwait(false);

@@ -157,6 +157,35 @@ public abstract class AutoTopupTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Creem_CannotChargeOffSession_SoSettingAutoTopupIs409NotSupported_AndNothingIsStored()
+    {
+        var creem = await FakeCreem.StartAsync();
+        _owned.Add(creem);
+        var catalog = SignedWebhooks.CatalogFile();
+        _files.Add(catalog);
+        var app = await TollgateApp.StartAsync(Provider, new ManualTimeProvider(TimeProvider.System.GetUtcNow()), settings: new Dictionary<string, string?>
+        {
+            ["Tollgate:Catalog"] = catalog,
+            ["Tollgate:Providers:Default"] = "creem",
+            ["Tollgate:Providers:Creem:ApiKey"] = FakeCreem.ApiKey,
+            ["Tollgate:Providers:Creem:WebhookSecret"] = SignedWebhooks.CreemSecret,
+            ["Tollgate:Providers:Creem:BaseUrl"] = creem.BaseUrl.ToString(),
+        });
+        _owned.Add(app);
+        var customer = TollgateApp.NewCustomer();
+        await app.GrantAsync(customer, "credits", 100);
+
+        // The pack is mapped for Creem, but Creem has no off-session charge: refused before anything is stored.
+        await Json.ProblemAsync(await PutAsync(app, customer, new { feature = "credits", below = 50, pack = "pack", monthly_limit = 3 }), 409, "not_supported");
+        Assert.Equal(0, await app.CountRowsAsync("auto_topups"));
+        await Json.ProblemAsync(await app.Client.GetAsync($"/v1/customers/{customer}/auto-topup"), 404, "auto_topup_not_found");
+
+        // So a crossing charges nothing.
+        Assert.Equal(HttpStatusCode.OK, (await app.UseAsync(customer, "credits", 70)).StatusCode);
+        Assert.Equal(0, await app.CountRowsAsync("topup_charges"));
+    }
+
+    [Fact]
     public async Task Sandbox_ACrossing_ChargesTheSavedCardOnce_AndTheCreditsArriveFromItsWebhook()
     {
         var app = await SandboxAppAsync();
@@ -342,6 +371,53 @@ public abstract class AutoTopupTests : IAsyncLifetime
         Assert.Equal(TopupChargeStatus.Failed,
             Assert.Single(await WaitForChargesAsync(app, customer, c => c.Count == 1 && c[0].Status != TopupChargeStatus.Due)).Status);
         Assert.Equal("no_payment_method", (string)Assert.Single(await EventsAsync(app, customer, "auto_topup.failed"))["data"]!["code"]!);
+    }
+
+    [Theory]
+    [InlineData("portal")]
+    [InlineData("delete")]
+    public async Task Stripe_TurnedOffWhileAChargeWaitsToRetry_IsNotCharged(string how)
+    {
+        var (app, stripe, server) = await StripeAppAsync();
+        var customer = TollgateApp.NewCustomer();
+        await LinkStripeCustomerAsync(app, stripe, customer, "cus_Off" + Guid.NewGuid().ToString("N")[..8], "pm_card_visa");
+        await Json.ReadAsync(await PutAsync(app, customer, new { feature = "credits", below = 50, pack = "pack", monthly_limit = 3 }), 200);
+
+        // Stripe is unreachable when the crossing's charge is first tried: the charge stays due, waiting to retry.
+        stripe.IntentsUnavailable = true;
+        Assert.Equal(HttpStatusCode.OK, (await app.UseAsync(customer, "credits", 70)).StatusCode);
+        await WaitForChargesAsync(app, customer, c => c.Count == 1 && c[0].Status == TopupChargeStatus.Due && c[0].Attempts == 1);
+
+        // Meanwhile the customer turns it off in the portal (the portal's own call), or the app deletes it.
+        if (how == "portal")
+        {
+            Assert.True(await Store(app).SetEnabledAsync(customer, false, "turned off by the customer", app.Clock.GetUtcNow(), CancellationToken.None));
+        }
+        else
+        {
+            Assert.Equal(HttpStatusCode.NoContent, (await app.SendAsync(HttpMethod.Delete, $"/v1/customers/{customer}/auto-topup", null)).StatusCode);
+        }
+
+        // Stripe is back and the retry falls due: the charge is not made, and the app hears why.
+        stripe.IntentsUnavailable = false;
+        var requestsBefore = server.Requests.Count(r => r.Path == "/v1/payment_intents");
+        app.Clock.Advance(TimeSpan.FromHours(2));
+        var charge = Assert.Single(await WaitForChargesAsync(app, customer, c => c.Count == 1 && c[0].Status != TopupChargeStatus.Due));
+        Assert.Equal(TopupChargeStatus.Failed, charge.Status);
+        Assert.Empty(stripe.Intents);
+        Assert.Equal(requestsBefore, server.Requests.Count(r => r.Path == "/v1/payment_intents"));
+        var failed = Assert.Single(await EventsAsync(app, customer, "auto_topup."));
+        Assert.Equal((EventTypes.AutoTopupFailed, Tollgate.Server.Events.AutoTopupCharger.TurnedOff),
+            ((string)failed["type"]!, (string)failed["data"]!["code"]!));
+        Assert.Equal(30, await AvailableAsync(app, customer));
+        if (how == "portal")
+        {
+            // The customer's own reason stays: the skipped charge does not overwrite it.
+            var settings = await Json.ReadAsync(await app.Client.GetAsync($"/v1/customers/{customer}/auto-topup"), 200);
+            Assert.Equal((false, "turned off by the customer"), ((bool)settings["enabled"]!, (string)settings["disabled_reason"]!));
+        }
+
+        await Books.AssertBalancedAsync(app, customer);
     }
 
     [Fact]

@@ -53,6 +53,31 @@ public abstract class ProviderWebhooks : IAsyncLifetime
 
     private Task<HttpResponseMessage> Deliver(HttpRequestMessage request) => App.Client.SendAsync(request);
 
+    /// <summary>The customer's outbound events (API.md §6.3), oldest first, as the outbox stored them: written in the
+    /// webhook's own transaction, so they are there when the webhook's 200 is.</summary>
+    private async Task<List<(string Type, JsonObject Data)>> EventsAsync(string customer)
+    {
+        await using var connection = App.Database.Options.Provider == DatabaseProvider.Postgres
+            ? (System.Data.Common.DbConnection)new Npgsql.NpgsqlConnection(App.Database.Options.ConnectionString)
+            : new Microsoft.Data.Sqlite.SqliteConnection(App.Database.Options.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT payload FROM events WHERE customer_id = @c ORDER BY seq";
+        var p = command.CreateParameter();
+        p.ParameterName = "@c";
+        p.Value = customer;
+        command.Parameters.Add(p);
+        var events = new List<(string, JsonObject)>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            var e = JsonNode.Parse(reader.GetString(0))!.AsObject();
+            events.Add(((string)e["type"]!, e["data"]!.AsObject()));
+        }
+
+        return events;
+    }
+
     private async Task<string> StartCheckoutAsync(string customer, string product, string provider)
     {
         var checkout = await Json.ReadAsync(await App.PostAsync("/v1/checkouts", new { customer_id = customer, product, provider }), 201);
@@ -237,6 +262,15 @@ public abstract class ProviderWebhooks : IAsyncLifetime
         Assert.True((bool)scheduled["subscriptions"]![0]!["cancel_at_period_end"]!);
         Assert.Equal(("free", "canceled"), ((string?)ended["plan"], (string)ended["subscriptions"]![0]!["status"]!));
         Assert.Equal(2, (await Payments.ListPaymentsAsync(c, CancellationToken.None)).Count);
+
+        // What the app heard: started, paid, renewed into the second period (once), paid again, cancel scheduled, ended.
+        var events = await EventsAsync(c);
+        var subscriptionEvents = events.Where(e => e.Type.StartsWith("subscription.", StringComparison.Ordinal)).ToList();
+        Assert.Equal(["subscription.created", "subscription.renewed", "subscription.updated", "subscription.canceled"], subscriptionEvents.Select(e => e.Type));
+        var renewedEvent = subscriptionEvents[1].Data;
+        Assert.Equal(("pro", "creem"), ((string)renewedEvent["plan"]!, (string)renewedEvent["provider"]!));
+        Assert.Equal(t1, DateTimeOffset.Parse((string)renewedEvent["current_period_start"]!, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(2, events.Count(e => e.Type == "payment.succeeded"));
     }
 
     [Fact]
@@ -270,6 +304,10 @@ public abstract class ProviderWebhooks : IAsyncLifetime
         Assert.Equal("applied", (string)answer["status"]!);
         Assert.Equal((0L, 10L), ((long)balance["available"]!, (long)balance["debt"]!));
         Assert.Equal(PaymentStatus.Disputed, (await Payments.ListPaymentsAsync(c, CancellationToken.None)).Single().Status);
+        var disputed = Assert.Single(await EventsAsync(c), e => e.Type == "payment.disputed").Data;
+        Assert.Equal(("disputed", 100L, "creem", "pack"),
+            ((string)disputed["status"]!, (long)disputed["credits_clawed"]!, (string)disputed["provider"]!, (string)disputed["product"]!));
+        Assert.DoesNotContain(await EventsAsync(c), e => e.Type == "payment.refunded");
     }
 
     [Fact]
@@ -308,6 +346,11 @@ public abstract class ProviderWebhooks : IAsyncLifetime
         Assert.Equal(PaymentStatus.Refunded, (await Payments.ListPaymentsAsync(c, CancellationToken.None)).Single().Status);
         var ledger = await Json.ReadAsync(await App.Client.GetAsync($"/v1/customers/{c}/ledger?feature=credits"), 200);
         Assert.Contains(ledger["entries"]!.AsArray(), e => (string)e!["type"]! == "debt" && (long)e["amount"]! == -30);
+
+        // The app hears of the refund once, in the transaction that clawed the credits back (70 left, 30 owed).
+        var refunded = Assert.Single(await EventsAsync(c), e => e.Type == "payment.refunded").Data;
+        Assert.Equal(("refunded", 100L), ((string)refunded["status"]!, (long)refunded["credits_clawed"]!));
+        Assert.Equal(0, (await EventsAsync(c)).Count(e => e.Type == "payment.disputed"));
     }
 
     [Fact]

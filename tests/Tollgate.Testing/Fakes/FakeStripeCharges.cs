@@ -31,6 +31,10 @@ public sealed class FakeStripeCharges
     /// the caller waits until it gives up, as when a server dies between the charge and recording it.</summary>
     public void HangNextIntentAnswer() => Interlocked.Exchange(ref _hangNext, 1);
 
+    /// <summary>While true, <c>POST /v1/payment_intents</c> answers 503 and creates nothing (Stripe unreachable for a
+    /// while): the caller's charge stays due and is retried later.</summary>
+    public bool IntentsUnavailable { get; set; }
+
     public Task<FakeServer> StartAsync() => FakeServer.StartAsync(Route);
 
     public FakeResponse Route(RecordedRequest request)
@@ -44,6 +48,7 @@ public sealed class FakeStripeCharges
         return (request.Method, segments) switch
         {
             ("GET", ["v1", "customers", var customer, "payment_methods"]) => PaymentMethods(customer),
+            ("POST", ["v1", "payment_intents"]) when IntentsUnavailable => FakeStripe.Error(503, "api_error", "Stripe is unavailable (fake)."),
             ("POST", ["v1", "payment_intents"]) => Idempotent(request, () => CreateIntent(request)),
             _ => FakeStripe.Route(request),
         };
