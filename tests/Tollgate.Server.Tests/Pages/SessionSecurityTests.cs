@@ -262,6 +262,58 @@ public sealed class RequestLogTests
         }
     }
 
+    /// <summary>The app's own appsettings.json is read wherever the server is started from: it turns Microsoft.AspNetCore
+    /// down to Warning, so the hosting layer's per-request "Request starting" lines (Information, each with its query
+    /// string) are not written, while other Information lines still are. Without that file the defaults would log them.</summary>
+    [Fact]
+    public async Task Bug9_7_TheAppsOwnSettingsFile_IsReadWhenTheServerStartsFromAnotherDirectory()
+    {
+        var folder = Directory.CreateTempSubdirectory("tollgate-settings-").FullName;
+        var port = FreePort();
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "tollgate.dll"), "--urls", $"http://127.0.0.1:{port}"])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            WorkingDirectory = folder,
+        };
+        start.Environment["Tollgate__ApiKeys__0"] = TollgateApp.ApiKey;
+        start.Environment["Logging__Console__FormatterName"] = "simple";
+        Assert.True(File.Exists(Path.Combine(AppContext.BaseDirectory, "appsettings.json")), "the server's appsettings.json is beside tollgate.dll");
+        using var process = Process.Start(start)!;
+        var output = new System.Text.StringBuilder();
+        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", TollgateApp.ApiKey);
+            await WaitUntilUpAsync(client);
+            using (var put = await client.PutAsync("/v1/customers/cus_settings?probe=1", new StringContent("{}", System.Text.Encoding.UTF8, "application/json")))
+            {
+                Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+            }
+
+            await Task.Delay(500, TestContext.Current.CancellationToken);
+            string log;
+            lock (output)
+            {
+                log = output.ToString();
+            }
+
+            Assert.Contains("info: Tollgate.", log, StringComparison.Ordinal); // Information is written for other categories
+            Assert.DoesNotContain("Request starting", log, StringComparison.Ordinal);
+            Assert.DoesNotContain("Request finished", log, StringComparison.Ordinal);
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     private static int FreePort()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
