@@ -24,6 +24,14 @@ export default defineConfig({
       },
       {
         test: {
+          // The built packages as an app installs them (needs npm run build first, like example-e2e).
+          name: "packages",
+          include: ["packages/client/test/package/**/*.test.ts"],
+          environment: "node",
+        },
+      },
+      {
+        test: {
           name: "react",
           include: ["packages/react/test/**/*.test.tsx"],
           environment: "happy-dom",

@@ -37,6 +37,15 @@ public sealed class TypeScriptTests(TypeScriptWorkspace workspace) : IClassFixtu
         await Vitest("react");
     }
 
+    /// <summary>The built packages as an app installs them: ESM and CommonJS with their declarations, and a client with no
+    /// Node built-ins (edge runtimes).</summary>
+    [Fact]
+    public async Task BuiltPackages_LoadAsEsmAndCommonJs_AndTheClientIsEdgeSafe()
+    {
+        workspace.Require();
+        await Vitest("packages");
+    }
+
     /// <summary>A server change that changes the API fails here until the client's types are regenerated (npm run generate).</summary>
     [Fact]
     public async Task GeneratedTypes_MatchTheLiveOpenApiDocument()

@@ -57,7 +57,9 @@ public static class TollgateEndpointExtensions
 
         // After the app's authentication when MapTollgate comes after it (WebApplication adds it first when the app registers it).
         app.UseTollgateGates();
-        var v1 = app.MapGroup("/v1").AddEndpointFilter<ApiKeyFilter>().Refuses(401, "unauthorized").Refuses(500, "internal_error");
+        // The edge (RequestGuard) refuses, before any endpoint: a NUL in the path or query (400), a body that is not JSON (415).
+        var v1 = app.MapGroup("/v1").AddEndpointFilter<ApiKeyFilter>().Refuses(401, "unauthorized").Refuses(500, "internal_error")
+            .Refuses(400, "invalid_request").Refuses(415, "unsupported_media_type");
         v1.MapCustomersApi();
         v1.MapGateApi();
         v1.MapProductsApi();
@@ -94,6 +96,8 @@ public static class TollgateEndpointExtensions
         404 => Problems.NotFound("not_found", "No such endpoint."),
         405 => Problems.Create(405, "method_not_allowed", "This endpoint does not take that method."),
         415 => Problems.UnsupportedMediaType(),
+        // A route or query value ASP.NET could not bind (limit=abc): bad input, with the code every endpoint declares for it.
+        400 => Problems.InvalidRequest("A value of the path or the query is not of the expected type."),
         _ => Problems.Create(status, "error", "The request failed."),
     };
 

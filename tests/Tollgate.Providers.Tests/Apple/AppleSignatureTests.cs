@@ -222,6 +222,40 @@ public sealed class AppleSignatureTests
         Assert.Equal(WebhookVerification.InvalidSignature, Provider().VerifyWebhook(new Dictionary<string, string>(), body, Bought));
     }
 
+    /// <summary>
+    /// The renewal info inside a notification is Apple-signed data too: forged, it could stretch a grace period
+    /// (<c>gracePeriodExpiresDate</c>) or name the next product, and so give access nobody paid for.
+    /// </summary>
+    [Fact]
+    public void ANotificationWhoseRenewalInfoIsForged_IsRefused()
+    {
+        using var stranger = new AppleTestPki(new ApplePkiOptions { Name = "Stranger" });
+        var subscription = new AppleTransactionPayload("2000000000000010", "com.example.pro.monthly", AppleTransactionPayload.AutoRenewable, Bought)
+        {
+            ExpiresDate = Bought.AddMonths(1),
+        };
+        var renewal = new AppleRenewalPayload("2000000000000010", "com.example.pro.monthly", Bought) { GracePeriodExpiresDate = Bought.AddYears(5) };
+        var notification = Store.Notification("DID_FAIL_TO_RENEW", "GRACE_PERIOD", Bought, subscription, renewal, status: 4);
+        notification["data"]!["signedRenewalInfo"] = new FakeAppStore(stranger).SignRenewal(renewal);
+        var body = Encoding.UTF8.GetBytes(Store.Body(notification));
+
+        Assert.Equal(WebhookVerification.InvalidSignature, Provider().VerifyWebhook(new Dictionary<string, string>(), body, Bought));
+    }
+
+    /// <summary>A renewal info names no bundle id; its environment is checked like the transaction's.</summary>
+    [Fact]
+    public void ANotificationWhoseRenewalInfoIsFromTheOtherEnvironment_IsRefused()
+    {
+        var subscription = new AppleTransactionPayload("2000000000000010", "com.example.pro.monthly", AppleTransactionPayload.AutoRenewable, Bought)
+        {
+            ExpiresDate = Bought.AddMonths(1),
+        };
+        var renewal = new AppleRenewalPayload("2000000000000010", "com.example.pro.monthly", Bought) { Environment = "Sandbox" };
+        var body = Encoding.UTF8.GetBytes(Store.Body(Store.Notification("SUBSCRIBED", "INITIAL_BUY", Bought, subscription, renewal, status: 1)));
+
+        Assert.Equal(WebhookVerification.InvalidSignature, Provider().VerifyWebhook(new Dictionary<string, string>(), body, Bought));
+    }
+
     [Theory]
     [InlineData("{}")]
     [InlineData("{\"signedPayload\": 42}")]

@@ -116,6 +116,9 @@ public abstract class ProtocolTests : AppTestBase
             // Clients name their methods after these, and every /v1 call may be refused for a missing key.
             Assert.False(string.IsNullOrEmpty((string?)operation["operationId"]), $"{path} has no operationId");
             Assert.Contains("unauthorized", Codes(operation, "401"));
+            // The edge (RequestGuard) answers these for any /v1 call, before an endpoint runs.
+            Assert.Contains("invalid_request", Codes(operation, "400"));
+            Assert.Contains("unsupported_media_type", Codes(operation, "415"));
         }
 
         // The one /v1 call whose 401 also means something else (API.md §6.4): a signed transaction that did not verify.
@@ -137,6 +140,18 @@ public abstract class ProtocolTests : AppTestBase
         Assert.Equal(["customer_id", "feature", "amount"], schemas["UsageBody"]!["required"]!.AsArray().Select(n => (string)n!));
         Assert.Equal(["open", "completed", "expired", "failed"],
             schemas["CheckoutView"]!["properties"]!["status"]!["enum"]!.AsArray().Select(n => (string)n!));
+    }
+
+    /// <summary>A query value ASP.NET cannot bind (an int given "abc", or past 32 bits) is bad input with the code the
+    /// document declares, not a problem with the generic code "error" that no client knows.</summary>
+    [Theory]
+    [InlineData("limit=abc")]
+    [InlineData("limit=99999999999999999999")]
+    public async Task AQueryValueOfTheWrongType_Is400InvalidRequest(string query)
+    {
+        var customer = TollgateApp.NewCustomer();
+
+        await Json.ProblemAsync(await App.Client.GetAsync($"/v1/customers/{customer}/ledger?{query}"), 400, "invalid_request");
     }
 
     private static List<string> Codes(System.Text.Json.Nodes.JsonObject operation, string status) =>

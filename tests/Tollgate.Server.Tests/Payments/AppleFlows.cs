@@ -505,6 +505,55 @@ public abstract class AppleFlows : IAsyncLifetime
         await Books.AssertBalancedAsync(App, c);
     }
 
+    /// <summary>
+    /// The race on the refund path: Apple delivers its notification more than once (and retries overlap) while the app's
+    /// backend forwards the same revoked transaction, all at the same moment. One reversal, clawed back once: the spent
+    /// part is debt exactly once. REVOKE (a Family Sharing purchase no longer shared) takes the same path as REFUND.
+    /// </summary>
+    [Theory]
+    [InlineData("REFUND")]
+    [InlineData("REVOKE")]
+    public async Task ARefundDeliveredAndForwardedConcurrently_ClawsBackOnce(string type)
+    {
+        var c = TollgateApp.NewCustomer();
+        var bought = Pack(type == "REFUND" ? "2000000000000017" : "2000000000000018", await TokenAsync(c));
+        await Json.ReadAsync(await ForwardAsync(c, _store.SignTransaction(bought)), 200);
+        await Json.ReadAsync(await App.UseAsync(c, "credits", 45), 200);
+        var revoked = bought with { RevocationDate = Now.AddDays(1) };
+        var notification = _store.Notification(type, null, Now.AddDays(1), revoked);
+        var forwarded = _store.SignTransaction(revoked);
+
+        var deliveries = Enumerable.Range(0, 4).Select(_ => Task.Run(() => App.Client.SendAsync(SignedWebhooks.Post("/webhooks/apple", _store.Body(notification)))));
+        var forwards = Enumerable.Range(0, 4).Select(_ => Task.Run(() => ForwardAsync(c, forwarded)));
+        var answers = await Task.WhenAll(deliveries.Concat(forwards));
+
+        Assert.All(answers, a => Assert.Equal(200, (int)a.StatusCode));
+        var balance = await App.BalanceAsync(c, "credits");
+        Assert.Equal((0L, 45L), ((long)balance["available"]!, (long)balance["debt"]!));
+        var payment = (await Payments.ListPaymentsAsync(c, CancellationToken.None)).Single();
+        Assert.Equal((PaymentStatus.Refunded, 499L, 60L), (payment.Status, payment.RefundedAmount, payment.CreditsClawed));
+        await Books.AssertBalancedAsync(App, c);
+    }
+
+    /// <summary>A subscription belongs to whoever it was first recorded for: another customer forwarding one of its
+    /// periods (without a token, so only the subscription's owner can tell) is refused and gets nothing.</summary>
+    [Fact]
+    public async Task ASubscriptionPeriodForwardedByAnotherCustomer_Is409_AndGivesThemNothing()
+    {
+        var owner = TollgateApp.NewCustomer();
+        var intruder = TollgateApp.NewCustomer();
+        var t0 = Now;
+        await Json.ReadAsync(await ForwardAsync(owner, _store.SignTransaction(Period("1000", t0, null))), 200);
+
+        await Json.ProblemAsync(await ForwardAsync(intruder, _store.SignTransaction(Period("1001", t0.AddMonths(1), null))), 409, "customer_mismatch");
+
+        Assert.Equal("pro", (string?)(await CustomerAsync(owner))["plan"]);
+        // Refused before anything is stored: the intruder is not even a customer.
+        await Json.ProblemAsync(await App.Client.GetAsync($"/v1/customers/{intruder}"), 404, "customer_not_found");
+        Assert.Empty(await Payments.ListPaymentsAsync(intruder, CancellationToken.None));
+        Assert.Single(await Payments.ListPaymentsAsync(owner, CancellationToken.None));
+    }
+
     [Fact]
     public async Task AConsumptionRequest_IsFlaggedOnThePayment_ForTheOperator()
     {

@@ -46,6 +46,8 @@ internal static class ApiDocs
         builder.AddEndpointFilter<IdempotencyFilter>()
             .WithMetadata(IdempotencyKeyMetadata.Instance)
             .Refuses(400, "invalid_request")
+            // The filter reads the body to compare it with the key's first request, even on calls that take none.
+            .Refuses(413, "payload_too_large")
             .Refuses(422, "idempotency_key_reused");
 
     /// <summary>Fields a request body must carry. The body records are all-nullable so that a missing field is
