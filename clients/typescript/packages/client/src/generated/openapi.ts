@@ -947,6 +947,8 @@ export interface components {
             current_period_end?: string;
             cancel_at_period_end: boolean;
             pending_plan?: string;
+            /** Format: int32 */
+            plan_version?: number;
         };
         SubscriptionsView: {
             subscriptions: components["schemas"]["SubscriptionView"][];
