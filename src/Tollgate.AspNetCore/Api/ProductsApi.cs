@@ -1,7 +1,6 @@
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Common;
 using Tollgate.Core.Payments;
-using Tollgate.Core.Usage;
 using Tollgate.Server.Api.Http;
 using Tollgate.Storage;
 
@@ -45,8 +44,8 @@ internal static class ProductsApi
             return ApiResult.Ok(new ProductsView(provider ?? providers.Default, plans, packs));
         }).Produces<ProductsView>().WithName("listProducts").Refuses(400, "invalid_request");
 
-        v1.MapPost("/plans/{id}/migrate", async (string id, HttpContext http, ProductCatalog catalog, TollgateDatabase database, Gate gate,
-            TimeProvider time) =>
+        v1.MapPost("/plans/{id}/migrate", async (string id, HttpContext http, ProductCatalog catalog, TollgateDatabase database,
+            Tollgate.Core.Subscriptions.SubscriptionService subscriptions) =>
         {
             var (body, problem) = await RequestBody.ReadAsync<MigrateBody>(http);
             problem ??= Validate.Text(id, "id", 200, required: true) ?? Validate.Positive(body!.FromVersion, "from_version");
@@ -74,14 +73,9 @@ internal static class ProductsApi
                     $"Plan '{id}' is at version {current} in this server's catalog; subscriptions move from an older version to it.");
             }
 
-            var customers = await database.PlanVersions.MigrateAsync(id, (int)from, current, Instants.Now(time), http.RequestAborted);
             // This server's cached views of the moved customers go; other servers hear of them through the change feed.
-            foreach (var customer in customers.Distinct(StringComparer.Ordinal))
-            {
-                gate.Invalidate(customer);
-            }
-
-            return ApiResult.Ok(new MigrateView(id, (int)from, current, customers.Count));
+            var migrated = await subscriptions.MigrateVersionAsync(database.PlanVersions, id, (int)from, current, http.RequestAborted);
+            return ApiResult.Ok(new MigrateView(id, (int)from, current, migrated));
         }).JsonBody<MigrateBody>().Produces<MigrateView>().WithName("migratePlan")
             .Refuses(404, "plan_not_found", "version_not_found").Refuses(409, "already_current", "newer_version");
         return v1;

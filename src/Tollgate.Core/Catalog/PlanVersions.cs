@@ -149,6 +149,9 @@ public sealed class PlanVersions
     }
 }
 
+/// <summary>A subscription an operator's migration moved to another version of its plan.</summary>
+public sealed record MigratedSubscription(string CustomerId, string SubscriptionId);
+
 /// <summary>Storage port for plan versions.</summary>
 public interface IPlanVersionStore
 {
@@ -163,6 +166,6 @@ public interface IPlanVersionStore
     Task<IReadOnlyList<PlanVersion>> ListAsync(CancellationToken cancellationToken);
 
     /// <summary>Moves the plan's subscriptions recorded as <paramref name="fromVersion"/> (those not canceled or expired)
-    /// to <paramref name="toVersion"/>, in one statement; returns the customers moved, one per subscription moved.</summary>
-    Task<IReadOnlyList<string>> MigrateAsync(string planId, int fromVersion, int toVersion, DateTimeOffset now, CancellationToken cancellationToken);
+    /// to <paramref name="toVersion"/>, in one statement; returns the subscriptions moved.</summary>
+    Task<IReadOnlyList<MigratedSubscription>> MigrateAsync(string planId, int fromVersion, int toVersion, DateTimeOffset now, CancellationToken cancellationToken);
 }

@@ -47,25 +47,25 @@ internal sealed class PlanVersionStore(Sql sql, Func<string, CancellationToken, 
             r => new PlanVersion(r.GetString(0), Convert.ToInt32(r.GetValue(1), System.Globalization.CultureInfo.InvariantCulture), r.GetString(2),
                 r.GetString(3), sql.Dialect.ReadTime(r, 4)), cancellationToken).ConfigureAwait(false);
 
-    public async Task<IReadOnlyList<string>> MigrateAsync(string planId, int fromVersion, int toVersion, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<MigratedSubscription>> MigrateAsync(string planId, int fromVersion, int toVersion, DateTimeOffset now, CancellationToken cancellationToken)
     {
         // One statement: a subscription saved meanwhile is either moved by it or saved after it (and a save keeps the
         // stored version), so none is left behind on the old version nor moved twice.
-        var customers = await sql.WriteQueryAsync(
+        var moved = await sql.WriteQueryAsync(
             """
             UPDATE subscriptions SET plan_version = @to, updated_at = @now
             WHERE plan_id = @p AND plan_version = @from AND status NOT IN ('canceled', 'expired')
-            RETURNING customer_id
+            RETURNING customer_id, subscription_id
             """,
-            r => r.GetString(0), cancellationToken, ("@p", planId), ("@from", fromVersion), ("@to", toVersion), ("@now", now)).ConfigureAwait(false);
+            r => new MigratedSubscription(r.GetString(0), r.GetString(1)), cancellationToken, ("@p", planId), ("@from", fromVersion), ("@to", toVersion), ("@now", now)).ConfigureAwait(false);
         if (notify is not null)
         {
-            foreach (var customer in customers.Distinct(StringComparer.Ordinal))
+            foreach (var customer in moved.Select(m => m.CustomerId).Distinct(StringComparer.Ordinal))
             {
                 await notify(customer, cancellationToken).ConfigureAwait(false);
             }
         }
 
-        return customers;
+        return moved;
     }
 }

@@ -104,6 +104,33 @@ public abstract class PlanVersionScenarios : IAsyncLifetime
     private async Task<int?> StoredVersionAsync(string subscriptionId) =>
         (await App.Services.GetRequiredService<ISubscriptionStore>().GetAsync(subscriptionId, CancellationToken.None))!.PlanVersion;
 
+    /// <summary>The customer's <c>customer.capabilities_changed</c> events, oldest first: (capabilities, previous).</summary>
+    private async Task<List<(string[] Capabilities, string[] Previous)>> CapabilityEventsAsync(string customer)
+    {
+        await using var connection = Provider == DatabaseProvider.Postgres
+            ? (System.Data.Common.DbConnection)new Npgsql.NpgsqlConnection(_database.Options.ConnectionString)
+            : new Microsoft.Data.Sqlite.SqliteConnection(_database.Options.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT payload FROM events WHERE customer_id = @c ORDER BY seq";
+        var p = command.CreateParameter();
+        p.ParameterName = "@c";
+        p.Value = customer;
+        command.Parameters.Add(p);
+        var events = new List<(string[], string[])>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            var e = System.Text.Json.Nodes.JsonNode.Parse(reader.GetString(0))!.AsObject();
+            if ((string)e["type"]! == "customer.capabilities_changed")
+            {
+                events.Add(([.. e["data"]!["capabilities"]!.AsArray().Select(n => (string)n!)], [.. e["data"]!["previous"]!.AsArray().Select(n => (string)n!)]));
+            }
+        }
+
+        return events;
+    }
+
     private Task<HttpResponseMessage> MigrateAsync(string plan, object body) => App.PostAsync($"/v1/plans/{plan}/migrate", body);
 
     [Fact]
@@ -127,8 +154,10 @@ public abstract class PlanVersionScenarios : IAsyncLifetime
         await Json.ProblemAsync(await App.UseAsync(old, "projects", 4), 402, "limit_reached"); // v1's limit is 3
 
         var storedBefore = (await StoredVersionAsync(oldSub.Id), await StoredVersionAsync(freshSub.Id));
+        var eventsBefore = (await CapabilityEventsAsync(old)).Count;
         var migrated = await Json.ReadAsync(await MigrateAsync("pro", new { from_version = 1 }), 200);
         var again = await Json.ReadAsync(await MigrateAsync("pro", new { from_version = 1 }), 200); // nothing left on v1
+        var migrationEvents = (await CapabilityEventsAsync(old)).Skip(eventsBefore).ToList();
         var inPeriod = await MessagesAsync(old); // the period already granted is not changed by a migration
         var migratedCapabilities = await CapabilitiesAsync(old); // but the cached view went: access follows v2 at once
         await RenewAsync(oldSub, Utc(2025, 5, 10), Utc(2025, 6, 10));
@@ -144,6 +173,10 @@ public abstract class PlanVersionScenarios : IAsyncLifetime
         Assert.Equal(1900, oldPrice!.Value.Amount); // the price the portal shows is the one it was sold at
         Assert.Equal((1L, 2L, 1L), ((long)migrated["migrated"]!, (long)migrated["to_version"]!, (long)migrated["from_version"]!));
         Assert.Equal(0, (long)again["migrated"]!);
+        // The move turned HD export on: apps hear it once (the second call moved nothing and said nothing).
+        var change = Assert.Single(migrationEvents);
+        Assert.Contains("feature:hd_export", change.Capabilities);
+        Assert.DoesNotContain("feature:hd_export", change.Previous);
         Assert.Equal(300, inPeriod);
         Assert.Contains("feature:hd_export", migratedCapabilities);
         Assert.Equal(500, migratedRenewal);
