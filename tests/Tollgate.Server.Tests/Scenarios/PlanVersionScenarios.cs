@@ -187,6 +187,43 @@ public abstract class PlanVersionScenarios : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MigrationsRacingEachOtherAndSubscriptionSaves_MoveEachSubscriptionOnce_AndNoSaveUndoesTheMove()
+    {
+        var customers = Enumerable.Range(0, 6).Select(_ => TollgateApp.NewCustomer()).ToList();
+        var subs = new List<Subscription>();
+        foreach (var c in customers)
+        {
+            subs.Add(await SubscribeAsync(c, Utc(2025, 3, 10), Utc(2025, 4, 10)));
+        }
+
+        await StartAsync(Catalog(500, 5, hd: true, price: 2900));
+        // Three migrations at once (an operator's retry, two servers) while each subscription is saved by a provider
+        // event made on a read from before the move.
+        var stale = await Task.WhenAll(subs.Select(s => App.Services.GetRequiredService<ISubscriptionStore>().GetAsync(s.Id, CancellationToken.None)));
+        var migrations = Enumerable.Range(0, 3).Select(_ => Task.Run(async () =>
+            (long)(await Json.ReadAsync(await MigrateAsync("pro", new { from_version = 1 }), 200))["migrated"]!)).ToList();
+        var saves = stale.Select(s => Task.Run(() => Subscriptions.SaveAsync(s! with { CancelAtPeriodEnd = true, UpdatedAt = _clock.GetUtcNow() }))).ToList();
+        var moved = await Task.WhenAll(migrations);
+        Assert.All(await Task.WhenAll(saves), Assert.True);
+        var versions = new List<int?>();
+        var events = new List<int>();
+        foreach (var (sub, c) in subs.Zip(customers))
+        {
+            versions.Add(await StoredVersionAsync(sub.Id));
+            events.Add((await CapabilityEventsAsync(c)).Count(e => e.Capabilities.Contains("feature:hd_export") && !e.Previous.Contains("feature:hd_export")));
+        }
+
+        await RenewAsync(subs[0], Utc(2025, 4, 10), Utc(2025, 5, 10));
+
+        Assert.Equal(customers.Count, moved.Sum());
+        Assert.All(versions, v => Assert.Equal(2, v));
+        Assert.All(events, n => Assert.Equal(1, n)); // the move reported once per customer
+        Assert.True((await App.Services.GetRequiredService<ISubscriptionStore>().GetAsync(subs[1].Id, CancellationToken.None))!.CancelAtPeriodEnd); // the save landed
+        Assert.Equal(500, await MessagesAsync(customers[0]));
+        await Books.AssertBalancedAsync(App, customers[0]);
+    }
+
+    [Fact]
     public async Task RestartingWithTheSameTerms_StoresNoVersion_AndReformattingTheCatalogIsNotAChange()
     {
         var before = await App.CountRowsAsync("plan_versions");
