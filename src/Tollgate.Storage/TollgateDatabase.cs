@@ -29,6 +29,9 @@ public abstract class TollgateDatabase : IAsyncDisposable
     /// <summary>Subscriptions and their periods.</summary>
     public abstract ISubscriptionStore Subscriptions { get; }
 
+    /// <summary>The stored versions of the catalog's plans (grandfathering).</summary>
+    public abstract Core.Catalog.IPlanVersionStore PlanVersions { get; }
+
     /// <summary>Responses stored under Idempotency-Keys.</summary>
     public abstract IIdempotencyStore Idempotency { get; }
 

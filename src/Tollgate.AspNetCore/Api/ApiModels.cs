@@ -30,8 +30,11 @@ internal sealed record SubscriptionView(
     bool CancelAtPeriodEnd,
     string? PendingPlan)
 {
+    /// <summary>The version of the plan's terms the subscription was sold under (grandfathered until migrated).</summary>
+    public int? PlanVersion { get; init; }
+
     public static SubscriptionView From(Subscription s) => new(s.Id, s.PlanId, s.Provider, Core.Common.SnakeCase<SubscriptionStatus>.Name(s.Status),
-        s.CurrentPeriodStart, s.CurrentPeriodEnd, s.CancelAtPeriodEnd, s.PendingPlanId);
+        s.CurrentPeriodStart, s.CurrentPeriodEnd, s.CancelAtPeriodEnd, s.PendingPlanId) { PlanVersion = s.PlanVersion };
 }
 
 internal sealed record CustomerView(string Id, string? Email, string? Name, IReadOnlyDictionary<string, string> Metadata, string? Plan,

@@ -2,6 +2,7 @@ using Tollgate.Core.Catalog;
 using Tollgate.Core.Common;
 using Tollgate.Core.Payments;
 using Tollgate.Server.Api.Http;
+using Tollgate.Storage;
 
 namespace Tollgate.Server.Api;
 
@@ -28,7 +29,7 @@ internal static class ProductsApi
             {
                 var price = plan.IsDefault ? null : await prices.PriceAsync(plan.Id, provider, ct);
                 bool? eligible = customer_id is null || plan.IsDefault ? null : await checkouts.IneligibleAsync(customer_id, plan, null, ct) is null;
-                plans.Add(new PlanView(plan.Id, plan.Name, plan.Interval is { } i ? SnakeCase<BillingInterval>.Name(i) : null, PriceView.From(price),
+                plans.Add(new PlanView(plan.Id, plan.Name, catalog.Versions.Current(plan.Id), plan.Interval is { } i ? SnakeCase<BillingInterval>.Name(i) : null, PriceView.From(price),
                     plan.IsDefault, eligible, plan.Features.Values.ToDictionary(f => f.FeatureId, FeatureSettingView.From)));
             }
 
@@ -42,9 +43,51 @@ internal static class ProductsApi
 
             return ApiResult.Ok(new ProductsView(provider ?? providers.Default, plans, packs));
         }).Produces<ProductsView>().WithName("listProducts").Refuses(400, "invalid_request");
+
+        v1.MapPost("/plans/{id}/migrate", async (string id, HttpContext http, ProductCatalog catalog, TollgateDatabase database,
+            Tollgate.Core.Subscriptions.SubscriptionService subscriptions) =>
+        {
+            var (body, problem) = await RequestBody.ReadAsync<MigrateBody>(http);
+            problem ??= Validate.Text(id, "id", 200, required: true) ?? Validate.Positive(body!.FromVersion, "from_version");
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            if (!catalog.PlansById.ContainsKey(id))
+            {
+                return Problems.NotFound("plan_not_found", $"No plan '{id}' in the catalog.");
+            }
+
+            // Loaded at start-up; a version stored since by a server with a newer catalog is not known here.
+            var from = body!.FromVersion!.Value;
+            if (from > int.MaxValue || !catalog.Versions.Has(id, (int)from) || catalog.Versions.Current(id) is not { } current)
+            {
+                return Problems.NotFound("version_not_found", $"Plan '{id}' has no version {from}.");
+            }
+
+            if (from >= current)
+            {
+                return Problems.Create(409, from == current ? "already_current" : "newer_version",
+                    from == current ? "That version is the current one." : "That version is newer than this server's catalog.",
+                    $"Plan '{id}' is at version {current} in this server's catalog; subscriptions move from an older version to it.");
+            }
+
+            // This server's cached views of the moved customers go; other servers hear of them through the change feed.
+            var migrated = await subscriptions.MigrateVersionAsync(database.PlanVersions, id, (int)from, current, http.RequestAborted);
+            return ApiResult.Ok(new MigrateView(id, (int)from, current, migrated));
+        }).JsonBody<MigrateBody>().Produces<MigrateView>().WithName("migratePlan")
+            .Refuses(404, "plan_not_found", "version_not_found").Refuses(409, "already_current", "newer_version");
         return v1;
     }
 }
+
+/// <param name="FromVersion">The plan version whose subscriptions move to the current one.</param>
+internal sealed record MigrateBody(long? FromVersion);
+
+/// <summary>What <c>POST /v1/plans/{id}/migrate</c> did: <paramref name="Migrated"/> subscriptions moved from
+/// <paramref name="FromVersion"/> to <paramref name="ToVersion"/> (0 when none was left on it).</summary>
+internal sealed record MigrateView(string Plan, int FromVersion, int ToVersion, int Migrated);
 
 internal sealed record PriceView(long Amount, string Currency, bool? Stale)
 {
@@ -62,7 +105,8 @@ internal sealed record FeatureSettingView(bool Enabled, long? Limit, long? Grant
 /// <summary>Catalog <c>rollover: { max }</c>: the most unused credits carried into the next paid window.</summary>
 internal sealed record RolloverView(long Max);
 
-internal sealed record PlanView(string Id, string Name, string? Interval, PriceView? Price, bool Default, bool? Eligible,
+/// <param name="Version">The version of the plan's terms on sale now (a subscription keeps the version it was sold under).</param>
+internal sealed record PlanView(string Id, string Name, int? Version, string? Interval, PriceView? Price, bool Default, bool? Eligible,
     IReadOnlyDictionary<string, FeatureSettingView> Features);
 
 internal sealed record PackView(string Id, string Name, long Credits, bool OncePerCustomer, int? ExpiresAfterDays, bool? Eligible, PriceView? Price);

@@ -28,6 +28,11 @@ internal sealed class TollgateStartup(IServiceProvider services, ILogger<Tollgat
         // An operator must be able to see whether test cards can buy anything here (issue 9, item 3).
         Log.ProvidersLive(logger, string.Join(", ", settings.Providers.LiveIds), settings.Providers.Default,
             settings.Providers.SandboxEnabled ? "ON: anyone can pay with a test card" : "off");
+        // Each plan's terms as a version: a catalog edit becomes a new version, and existing subscriptions keep theirs.
+        var catalog = services.GetRequiredService<Tollgate.Core.Catalog.ProductCatalog>();
+        await Tollgate.Core.Catalog.PlanVersions.RegisterAsync(catalog, database.PlanVersions,
+            services.GetRequiredService<TimeProvider>().GetUtcNow(), CancellationToken.None);
+        logger.LogInformation("Plan versions: {Versions}", string.Join(", ", catalog.Plans.Select(p => $"{p.Id} v{catalog.Versions.Current(p.Id)}")));
         await services.GetRequiredService<ApiKeyRing>().LoadAsync(settings, database.Settings, CancellationToken.None);
         // Created now, so verifying a Sandbox webhook never waits on the database for it.
         if (settings.Providers.SandboxEnabled)

@@ -124,7 +124,8 @@ public sealed record Pack(
     Money? Price,
     ProviderMappings Providers);
 
-/// <summary>Features, plans and packs: what Tollgate sells and what each sale entitles. Immutable.</summary>
+/// <summary>Features, plans and packs: what Tollgate sells now and what each sale entitles. Immutable, but for
+/// <see cref="Versions"/>: the stored versions of its plans, loaded once the database is reachable.</summary>
 public sealed class ProductCatalog
 {
     /// <summary>Builds the catalog and its lookups. Ids are expected unique (<see cref="CatalogLoader"/> checks them); features, plans and packs keep their order.</summary>
@@ -152,6 +153,18 @@ public sealed class ProductCatalog
     public IReadOnlyDictionary<string, Plan> PlansById { get; }
     /// <summary>Packs by id (ordinal).</summary>
     public IReadOnlyDictionary<string, Pack> PacksById { get; }
+
+    /// <summary>Each plan's stored versions and which one the catalog is (grandfathering: a subscription keeps the
+    /// terms it was sold under). Empty until loaded at start-up; while empty, every subscription follows the catalog.</summary>
+    public PlanVersions Versions { get; } = new();
+
+    /// <summary>The plan a subscription is entitled to: its plan's terms at the version it recorded (the catalog's
+    /// plan when that version is the current one or not known); null when the catalog no longer has the plan.</summary>
+    public Plan? PlanOf(Subscriptions.Subscription subscription)
+    {
+        ArgumentNullException.ThrowIfNull(subscription);
+        return PlansById.GetValueOrDefault(subscription.PlanId) is { } plan ? Versions.For(plan, subscription.PlanVersion) : null;
+    }
 
     /// <summary>The plan of every customer without a paid one; null when the catalog has none.</summary>
     public Plan? DefaultPlan { get; }

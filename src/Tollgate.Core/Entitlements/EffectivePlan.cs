@@ -6,7 +6,8 @@ namespace Tollgate.Core.Entitlements;
 /// <summary>
 /// What a customer holds at an instant: every plan of a subscription that gives access (or the default plan when
 /// none does). The highest-ranked of them is <see cref="Primary"/>: it sets limits and allowances, so holding two
-/// plans never doubles an allowance.
+/// plans never doubles an allowance. Each held plan has the terms of the version its subscription recorded
+/// (<see cref="ProductCatalog.PlanOf"/>), so a catalog edit does not change what an existing subscriber bought.
 /// </summary>
 public sealed record EffectivePlan(Plan Primary, Subscription? Subscription, IReadOnlyList<Plan> Plans)
 {
@@ -18,7 +19,8 @@ public sealed record EffectivePlan(Plan Primary, Subscription? Subscription, IRe
     {
         var held = subscriptions
             .Where(s => s.GrantsAccess(now, pastDueKeepsAccess))
-            .Select(s => (Subscription: s, Plan: catalog.PlansById.GetValueOrDefault(s.PlanId)))
+            // Each subscription at the version it was sold under (grandfathered); the default plan follows the catalog.
+            .Select(s => (Subscription: s, Plan: catalog.PlanOf(s)))
             .Where(x => x.Plan is not null)
             .OrderByDescending(x => x.Plan!.Rank)
             .ThenBy(x => x.Subscription.CreatedAt)

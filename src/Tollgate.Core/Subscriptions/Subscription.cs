@@ -44,6 +44,12 @@ public sealed record Subscription(
     DateTimeOffset UpdatedAt,
     DateTimeOffset? AccessEndsAt = null)
 {
+    /// <summary>The version of its plan's terms the subscription was sold under (grandfathering): it is entitled to that
+    /// version's limits, allowances and price until an operator migrates it. Set by the store: a new subscription, or
+    /// one moved to another plan, records that plan's newest version; a save never changes it otherwise. Null before
+    /// plan versions exist (then the catalog's current terms apply).</summary>
+    public int? PlanVersion { get; init; }
+
     /// <summary>Whether this subscription gives access at <paramref name="now"/>: active and trialing until a scheduled
     /// cancellation's period end; past due until the period end when <paramref name="pastDueKeepsAccess"/>; nothing else.
     /// Never at or after <see cref="AccessEndsAt"/>; before it, a past-due subscription keeps access whatever

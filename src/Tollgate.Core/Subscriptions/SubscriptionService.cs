@@ -130,6 +130,67 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
             .ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// An operator's migration: moves the plan's subscriptions on <paramref name="fromVersion"/> to
+    /// <paramref name="toVersion"/> and, in the same transaction, writes <c>customer.capabilities_changed</c> for each
+    /// customer whose capabilities the move changes (a boolean feature the new version turns on or off). The moved
+    /// customers' cached views are dropped. Nothing is granted: the next renewal grants the new version's allowances.
+    /// Returns how many subscriptions moved (0 when none is left on <paramref name="fromVersion"/>).
+    /// </summary>
+    public async Task<int> MigrateVersionAsync(IPlanVersionStore versions, string planId, int fromVersion, int toVersion,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(versions);
+        var transaction = outbox is not null && transactions is not null && !outbox.InTransaction ? transactions.Begin() : null;
+        try
+        {
+            var moved = await versions.MigrateAsync(planId, fromVersion, toVersion, Instants.Now(time), cancellationToken).ConfigureAwait(false);
+            foreach (var customer in moved.GroupBy(m => m.CustomerId, StringComparer.Ordinal))
+            {
+                allowances.Forget(customer.Key);
+                if (outbox is null)
+                {
+                    continue;
+                }
+
+                // Before: the same subscriptions with the moved ones on their old version (read in the transaction).
+                var now = time.GetUtcNow();
+                var ids = customer.Select(m => m.SubscriptionId).ToHashSet(StringComparer.Ordinal);
+                var after = await store.ListByCustomerAsync(customer.Key, cancellationToken).ConfigureAwait(false);
+                var afterCapabilities = CapabilitiesOf(after, now);
+                var beforeCapabilities = CapabilitiesOf([.. after.Select(s => ids.Contains(s.Id) ? s with { PlanVersion = fromVersion } : s)], now);
+                if (!beforeCapabilities.SetEquals(afterCapabilities))
+                {
+                    outbox.Add(Events.OutboundEvent.Create(Events.EventTypes.CapabilitiesChanged, customer.Key, new System.Text.Json.Nodes.JsonObject
+                    {
+                        ["capabilities"] = new System.Text.Json.Nodes.JsonArray([.. afterCapabilities.Select(c => System.Text.Json.Nodes.JsonValue.Create(c))]),
+                        ["previous"] = new System.Text.Json.Nodes.JsonArray([.. beforeCapabilities.Select(c => System.Text.Json.Nodes.JsonValue.Create(c))]),
+                    }, time));
+                }
+            }
+
+            if (transaction is not null)
+            {
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            // Dropped again after the commit: a read between the move and the commit may have cached the old version.
+            foreach (var customer in moved.Select(m => m.CustomerId).Distinct(StringComparer.Ordinal))
+            {
+                allowances.Forget(customer);
+            }
+
+            return moved.Count;
+        }
+        finally
+        {
+            if (transaction is not null)
+            {
+                await transaction.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
     /// <summary>Cancels now (access ends) or at the period end (access continues until then).</summary>
     public Task<Subscription> CancelAsync(string subscriptionId, bool atPeriodEnd, CancellationToken cancellationToken = default)
     {

@@ -43,6 +43,14 @@ internal sealed class Sql(Func<CancellationToken, Task<DbConnection>> open, Dial
         where T : class =>
         (await QueryAsync(sql, map, cancellationToken, args).ConfigureAwait(false)).FirstOrDefault();
 
+    /// <summary>A statement that writes and returns rows (<c>UPDATE … RETURNING</c>): as <see cref="QueryAsync"/>, taking
+    /// SQLite's turn to write first, as <see cref="ExecuteAsync"/> does.</summary>
+    public async Task<List<T>> WriteQueryAsync<T>(string sql, Func<DbDataReader, T> map, CancellationToken cancellationToken, params (string Name, object? Value)[] args)
+    {
+        using var turn = AmbientTransaction.For(owner) is null && writeGate is not null ? await writeGate.EnterAsync(cancellationToken).ConfigureAwait(false) : null;
+        return await QueryAsync(sql, map, cancellationToken, args).ConfigureAwait(false);
+    }
+
     public async Task<int> ExecuteAsync(string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] args)
     {
         var ambient = AmbientTransaction.For(owner);

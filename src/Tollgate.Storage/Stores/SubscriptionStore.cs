@@ -11,7 +11,7 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
     private const string Columns =
         "customer_id, subscription_id, plan_id, provider, provider_subscription_id, provider_customer_id, status, current_period_start, "
         + "current_period_end, cancel_at_period_end, pending_plan_id, canceled_at, provider_updated_at, created_at, updated_at, "
-        + "access_ends_at";
+        + "access_ends_at, plan_version";
 
     public Task<Subscription?> GetAsync(string subscriptionId, CancellationToken cancellationToken) =>
         sql.QuerySingleAsync($"SELECT {Columns} FROM subscriptions WHERE subscription_id = @id", Read, cancellationToken, ("@id", subscriptionId));
@@ -48,17 +48,22 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
         // The ordering rule is in the upsert, not in a read before it: of two events applied at the same moment, the
         // older one's write changes nothing, whichever commits last (issue 9, item 8). Equal times pass, so the
         // facts of one event (a snapshot, then its payment's renewal) and local changes made on a fresh read apply.
+        // The plan version is the database's, never the caller's: a new subscription, or one moved to another plan,
+        // records that plan's newest version; otherwise the stored one stays (a save made on a read from before an
+        // operator's migration does not undo it).
         var saved = await sql.ExecuteAsync(
             $"""
             INSERT INTO subscriptions ({Columns})
-            VALUES (@c, @id, @plan, @provider, @pid, @pcid, @status, @start, @end, @cancel, @pending, @canceled, @pupdated, @created, @updated, @access)
+            VALUES (@c, @id, @plan, @provider, @pid, @pcid, @status, @start, @end, @cancel, @pending, @canceled, @pupdated, @created, @updated, @access,
+                (SELECT max(version) FROM plan_versions WHERE plan_id = @plan))
             ON CONFLICT (customer_id, subscription_id) DO UPDATE SET
                 plan_id = excluded.plan_id, provider_subscription_id = excluded.provider_subscription_id,
                 provider_customer_id = excluded.provider_customer_id, status = excluded.status,
                 current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
                 cancel_at_period_end = excluded.cancel_at_period_end, pending_plan_id = excluded.pending_plan_id,
                 canceled_at = excluded.canceled_at, provider_updated_at = excluded.provider_updated_at, updated_at = excluded.updated_at,
-                access_ends_at = excluded.access_ends_at
+                access_ends_at = excluded.access_ends_at,
+                plan_version = CASE WHEN subscriptions.plan_id = excluded.plan_id THEN subscriptions.plan_version ELSE excluded.plan_version END
             WHERE subscriptions.provider_updated_at IS NULL OR subscriptions.provider_updated_at <= excluded.provider_updated_at
             """,
             cancellationToken,
@@ -79,5 +84,8 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
         r.GetString(1), r.GetString(0), r.GetString(2), r.GetString(3), r.IsDBNull(4) ? null : r.GetString(4),
         r.IsDBNull(5) ? null : r.GetString(5), SnakeCase<SubscriptionStatus>.Parse(r.GetString(6)), sql.Dialect.ReadNullableTime(r, 7),
         sql.Dialect.ReadNullableTime(r, 8), r.GetBoolean(9), r.IsDBNull(10) ? null : r.GetString(10), sql.Dialect.ReadNullableTime(r, 11),
-        sql.Dialect.ReadNullableTime(r, 12), sql.Dialect.ReadTime(r, 13), sql.Dialect.ReadTime(r, 14), sql.Dialect.ReadNullableTime(r, 15));
+        sql.Dialect.ReadNullableTime(r, 12), sql.Dialect.ReadTime(r, 13), sql.Dialect.ReadTime(r, 14), sql.Dialect.ReadNullableTime(r, 15))
+    {
+        PlanVersion = r.IsDBNull(16) ? null : Convert.ToInt32(r.GetValue(16), System.Globalization.CultureInfo.InvariantCulture),
+    };
 }
