@@ -16,6 +16,8 @@ internal sealed record HoldBody(string? CustomerId, string? Feature, long? Amoun
 
 internal sealed record SettleBody(long? Amount);
 
+internal sealed record QuantityBody(long? Quantity, string? Policy);
+
 internal sealed record GrantBody(string? Feature, long? Amount, DateTimeOffset? ExpiresAt, string? Reason);
 
 // Responses.

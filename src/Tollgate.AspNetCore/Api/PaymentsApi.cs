@@ -32,6 +32,9 @@ internal sealed record PortalView(string Url, DateTimeOffset ExpiresAt);
 /// <summary><c>/v1/checkouts</c>, <c>/v1/access/ensure</c>, subscription actions and the portal link.</summary>
 internal static class PaymentsApi
 {
+    /// <summary>The most seats one subscription may bill: a typo guard, far above any real organization.</summary>
+    private const long MaxQuantity = 100_000;
+
     public static RouteGroupBuilder MapPaymentsApi(this RouteGroupBuilder v1)
     {
         v1.MapPost("/checkouts", async (HttpContext http, CheckoutService checkouts, ProductCatalog catalog) =>
@@ -112,6 +115,30 @@ internal static class PaymentsApi
             return problem ?? Answer(id, await actions.ChangeAsync(id, body!.Plan!, policy!.Value, http.RequestAborted));
         }).JsonBody<ChangeBody>().Produces<AcceptedView>(StatusCodes.Status202Accepted).WithName("changeSubscription")
             .Refuses(404, "subscription_not_found", "unknown_product").Refuses(409, "conflict").Refuses(502, "provider_error");
+
+        v1.MapPost("/subscriptions/{id}/quantity", async (string id, HttpContext http, SubscriptionActions actions) =>
+        {
+            var (body, problem) = await RequestBody.ReadAsync<QuantityBody>(http);
+            problem ??= Validate.Required(body!.Quantity, "quantity");
+            if (problem is null && body!.Quantity is < 1 or > MaxQuantity)
+            {
+                problem = Problems.InvalidRequest($"quantity must be from 1 to {MaxQuantity}.");
+            }
+
+            var policy = body?.Policy switch
+            {
+                null or "immediate" => PlanChangePolicy.Immediate,
+                "next_cycle" => PlanChangePolicy.NextCycle,
+                _ => (PlanChangePolicy?)null,
+            };
+            if (problem is null && policy is null)
+            {
+                problem = Problems.InvalidRequest("policy must be immediate or next_cycle.");
+            }
+
+            return problem ?? Answer(id, await actions.ChangeQuantityAsync(id, body!.Quantity!.Value, policy!.Value, http.RequestAborted));
+        }).JsonBody<QuantityBody>().Produces<AcceptedView>(StatusCodes.Status202Accepted).WithName("changeSubscriptionQuantity")
+            .Refuses(400, "invalid_request").Refuses(404, "subscription_not_found").Refuses(409, "conflict").Refuses(502, "provider_error");
 
         v1.MapPost("/customers/{id}/portal", async (string id, ICustomerStore customers, PortalTokens tokens, PublicUrls urls, CancellationToken ct) =>
         {

@@ -36,6 +36,12 @@ public interface IPaymentProvider
     /// prorated difference now; <see cref="PlanChangePolicy.NextCycle"/> switches without proration.</summary>
     Task ChangeSubscriptionAsync(string providerSubscriptionId, string newProviderProductRef, PlanChangePolicy policy, CancellationToken cancellationToken);
 
+    /// <summary>Sets how many units (seats) the subscription bills. <see cref="PlanChangePolicy.Immediate"/> charges (or
+    /// credits) the prorated difference now; <see cref="PlanChangePolicy.NextCycle"/> changes it without proration. A
+    /// provider that cannot throws <see cref="NotSupportedException"/>.</summary>
+    Task ChangeQuantityAsync(string providerSubscriptionId, long quantity, PlanChangePolicy policy, CancellationToken cancellationToken) =>
+        throw new NotSupportedException($"{Id} cannot change a subscription's quantity.");
+
     /// <summary>The provider's own customer portal (payment methods, invoices), or null when it has none.</summary>
     Task<string?> GetCustomerPortalUrlAsync(string providerCustomerId, string returnUrl, CancellationToken cancellationToken);
 

@@ -95,6 +95,24 @@ internal sealed class CreemClient
             Post(SubscriptionPath(subscriptionId, "/upgrade"), new JsonObject { ["product_id"] = productId, ["update_behavior"] = updateBehavior }),
             cancellationToken);
 
+    /// <summary>The id (<c>sitem_…</c>) of the subscription's first item, the one whose units are its seats.</summary>
+    public async Task<string> GetFirstSubscriptionItemIdAsync(string subscriptionId, CancellationToken cancellationToken)
+    {
+        var subscription = await _http.SendForJsonAsync(
+            new ProviderRequest(HttpMethod.Get, "v1/subscriptions?subscription_id=" + Uri.EscapeDataString(subscriptionId)), cancellationToken);
+        return subscription.First("items").Str("id") ?? throw _http.Unexpected("a subscription item");
+    }
+
+    /// <param name="updateBehavior"><c>proration-charge-immediately</c>, <c>proration-charge</c> or <c>proration-none</c>.</param>
+    public Task UpdateUnitsAsync(string subscriptionId, string itemId, long units, string updateBehavior, CancellationToken cancellationToken) =>
+        _http.SendAsync(
+            Post(SubscriptionPath(subscriptionId, ""), new JsonObject
+            {
+                ["items"] = new JsonArray(new JsonObject { ["id"] = itemId, ["units"] = units }),
+                ["update_behavior"] = updateBehavior,
+            }),
+            cancellationToken);
+
     public async Task<string> GetBillingPortalLinkAsync(string customerId, CancellationToken cancellationToken)
     {
         var links = await _http.SendForJsonAsync(Post("v1/customers/billing", new JsonObject { ["customer_id"] = customerId }), cancellationToken);

@@ -136,6 +136,22 @@ internal sealed class StripeClient
         return _http.SendAsync(Post(SubscriptionPath(subscriptionId), form, idempotencyKey), cancellationToken);
     }
 
+    /// <param name="prorationBehavior"><c>always_invoice</c>, <c>create_prorations</c> or <c>none</c>.</param>
+    public Task ChangeQuantityAsync(
+        string subscriptionId,
+        string itemId,
+        long quantity,
+        string prorationBehavior,
+        string idempotencyKey,
+        CancellationToken cancellationToken)
+    {
+        var form = new StripeForm()
+            .Add("items[0][id]", itemId)
+            .Add("items[0][quantity]", quantity)
+            .Add("proration_behavior", prorationBehavior);
+        return _http.SendAsync(Post(SubscriptionPath(subscriptionId), form, idempotencyKey), cancellationToken);
+    }
+
     public async Task<string> CreatePortalSessionAsync(string customerId, string returnUrl, string idempotencyKey, CancellationToken cancellationToken)
     {
         var form = new StripeForm().Add("customer", customerId).Add("return_url", returnUrl);

@@ -61,6 +61,20 @@ internal sealed class StripeProvider(StripeClient client, StripeOptions options)
             cancellationToken);
     }
 
+    /// <summary>Stripe bills seats as the quantity of the subscription's (first) item: <c>items[0][quantity]</c>, prorated
+    /// as a plan change is (<c>always_invoice</c> for an immediate change, <c>none</c> for the next cycle).</summary>
+    public async Task ChangeQuantityAsync(string providerSubscriptionId, long quantity, PlanChangePolicy policy, CancellationToken cancellationToken)
+    {
+        var itemId = await client.GetFirstSubscriptionItemIdAsync(providerSubscriptionId, cancellationToken);
+        await client.ChangeQuantityAsync(
+            providerSubscriptionId,
+            itemId,
+            quantity,
+            policy == PlanChangePolicy.Immediate ? "always_invoice" : "none",
+            CallKey("quantity", providerSubscriptionId),
+            cancellationToken);
+    }
+
     public async Task<string?> GetCustomerPortalUrlAsync(string providerCustomerId, string returnUrl, CancellationToken cancellationToken) =>
         await client.CreatePortalSessionAsync(providerCustomerId, returnUrl, CallKey("portal", providerCustomerId), cancellationToken);
 
