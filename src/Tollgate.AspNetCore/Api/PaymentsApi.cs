@@ -10,7 +10,8 @@ using Tollgate.Server.Payments;
 
 namespace Tollgate.Server.Api;
 
-internal sealed record CheckoutBody(string? CustomerId, string? Product, string? Provider, string? SuccessUrl, string? CancelUrl, Dictionary<string, string>? Metadata);
+internal sealed record CheckoutBody(string? CustomerId, string? Product, string? Provider, string? SuccessUrl, string? CancelUrl, Dictionary<string, string>? Metadata,
+    long? Quantity = null);
 
 internal sealed record EnsureBody(string? CustomerId, string? Capability, string? Product, string? SuccessUrl);
 
@@ -41,7 +42,8 @@ internal static class PaymentsApi
         {
             var (body, problem) = await RequestBody.ReadAsync<CheckoutBody>(http);
             problem ??= Validate.First(Validate.CustomerId(body!.CustomerId), Validate.Required(body.Product, "product"), Validate.Metadata(body.Metadata),
-                Url(body.SuccessUrl, "success_url"), Url(body.CancelUrl, "cancel_url"));
+                Url(body.SuccessUrl, "success_url"), Url(body.CancelUrl, "cancel_url"),
+                body.Quantity is < 1 or > MaxQuantity ? Problems.InvalidRequest($"quantity must be from 1 to {MaxQuantity}.") : null);
             if (problem is not null)
             {
                 return problem;
@@ -53,6 +55,7 @@ internal static class PaymentsApi
                 SuccessUrl = body.SuccessUrl,
                 CancelUrl = body.CancelUrl,
                 Metadata = body.Metadata,
+                Quantity = body.Quantity,
             }, http.RequestAborted);
             return outcome.Checkout is { } checkout
                 ? ApiResult.Json(StatusCodes.Status201Created, View(checkout, catalog))

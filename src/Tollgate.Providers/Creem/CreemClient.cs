@@ -18,7 +18,8 @@ internal sealed record CreemCheckoutRequest(
     string SuccessUrl,
     IReadOnlyList<KeyValuePair<string, string>> Metadata,
     string? CustomerId,
-    string? CustomerEmail);
+    string? CustomerEmail,
+    long Units = 1);
 
 /// <summary>The Creem REST calls Tollgate makes (creem.md §1), over <see cref="ProviderHttp"/>.</summary>
 internal sealed class CreemClient
@@ -67,6 +68,12 @@ internal sealed class CreemClient
             ["success_url"] = request.SuccessUrl,
             ["metadata"] = metadata,
         };
+        if (request.Units != 1)
+        {
+            // Seats: Creem's units (default 1, so one unit is not sent).
+            body["units"] = request.Units;
+        }
+
         if (request.CustomerId is not null)
         {
             body["customer"] = new JsonObject { ["id"] = request.CustomerId };

@@ -11,7 +11,7 @@ internal sealed class CreemProvider(CreemClient client, string? webhookSecret) :
     public string Id => "creem";
 
     // An immediate change is sent with update_behavior=proration-charge-immediately (ChangeSubscriptionAsync).
-    public ProviderCapabilities Capabilities => ProviderCapabilities.All | ProviderCapabilities.ProratesImmediateChanges;
+    public ProviderCapabilities Capabilities => ProviderCapabilities.All | ProviderCapabilities.ProratesImmediateChanges | ProviderCapabilities.CheckoutQuantity;
 
     public async Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken)
     {
@@ -28,7 +28,8 @@ internal sealed class CreemProvider(CreemClient client, string? webhookSecret) :
                 request.SuccessUrl,
                 TollgateMetadata.For(request),
                 request.ProviderCustomerId,
-                request.CustomerEmail),
+                request.CustomerEmail,
+                request.Quantity),
             cancellationToken);
         return new ProviderCheckout(checkout.Id, checkout.CheckoutUrl);
     }

@@ -17,7 +17,7 @@ internal sealed class StripeProvider(StripeClient client, StripeOptions options)
     public string Id => "stripe";
 
     // An immediate change is sent with proration_behavior=always_invoice (ChangeSubscriptionAsync): charged at once.
-    public ProviderCapabilities Capabilities => ProviderCapabilities.All | ProviderCapabilities.ProratesImmediateChanges;
+    public ProviderCapabilities Capabilities => ProviderCapabilities.All | ProviderCapabilities.ProratesImmediateChanges | ProviderCapabilities.CheckoutQuantity;
 
     public async Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken)
     {
@@ -36,7 +36,8 @@ internal sealed class StripeProvider(StripeClient client, StripeOptions options)
                 request.CheckoutId,
                 TollgateMetadata.For(request),
                 request.ProviderCustomerId,
-                request.CustomerEmail),
+                request.CustomerEmail,
+                request.Quantity),
             cancellationToken);
         return new ProviderCheckout(session.Id, session.Url);
     }
