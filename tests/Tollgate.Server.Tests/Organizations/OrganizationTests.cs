@@ -274,6 +274,49 @@ public abstract class OrganizationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheQuantityEndpoint_ChangesTheSeats_AndNeverBelowTheMembersAttached()
+    {
+        var org = await CreateAsync();
+        await App.BuyInSandboxAsync(org, "team");
+        var subscription = (string)(await Json.ReadAsync(await App.Client.GetAsync($"/v1/customers/{org}/subscriptions"), 200))["subscriptions"]![0]!["id"]!;
+        var alice = await CreateAsync();
+        var bob = await CreateAsync();
+        await AttachAsync(alice, org);
+        var bobRefused = await PutAsync(bob, $$"""{"billing_customer_id":"{{org}}"}""");
+
+        var raised = await App.PostAsync($"/v1/subscriptions/{subscription}/quantity", new { quantity = 2 });
+        await AttachAsync(bob, org);
+        var lowered = await Json.ProblemAsync(await App.PostAsync($"/v1/subscriptions/{subscription}/quantity", new { quantity = 1 }), 409, "conflict");
+        await Json.ProblemAsync(await App.PostAsync($"/v1/subscriptions/{subscription}/quantity", new { quantity = 2 }), 409, "conflict");
+        await Json.ProblemAsync(await App.PostAsync($"/v1/subscriptions/{subscription}/quantity", new { quantity = 0 }), 400, "invalid_request");
+        await Json.ProblemAsync(await App.PostAsync($"/v1/subscriptions/{subscription}/quantity", new { quantity = 3, policy = "whenever" }), 400, "invalid_request");
+        await Json.ProblemAsync(await App.PostAsync($"/v1/subscriptions/{subscription}/quantity", new { }), 400, "invalid_request");
+        await Json.ProblemAsync(await App.PostAsync("/v1/subscriptions/sub_nope/quantity", new { quantity = 3 }), 404, "subscription_not_found");
+        var stored = await App.Services.GetRequiredService<ISubscriptionStore>().GetAsync(subscription, CancellationToken.None);
+
+        Assert.Equal(HttpStatusCode.PaymentRequired, bobRefused.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, raised.StatusCode);
+        Assert.Contains("2 members", (string)lowered["detail"]!);
+        Assert.Equal(2, stored!.Quantity);
+        Assert.Equal(2, await SeatsTakenAsync(org));
+        await Books.AssertBalancedAsync(App, org);
+    }
+
+    [Fact]
+    public async Task ACheckoutsQuantity_IsForPlansWithSeats_AndProvidersThatSellThem()
+    {
+        var org = await CreateAsync();
+
+        // The Sandbox sells one seat per checkout; a plan without seats has no quantity to buy.
+        await Json.ProblemAsync(await App.PostAsync("/v1/checkouts", new { customer_id = org, product = "team", quantity = 5 }), 409, "not_supported");
+        await Json.ProblemAsync(await App.PostAsync("/v1/checkouts", new { customer_id = org, product = "beta_tester", quantity = 5 }), 400, "invalid_request");
+        await Json.ProblemAsync(await App.PostAsync("/v1/checkouts", new { customer_id = org, product = "team", quantity = 0 }), 400, "invalid_request");
+        var one = await App.PostAsync("/v1/checkouts", new { customer_id = org, product = "team", quantity = 1 });
+
+        Assert.Equal(HttpStatusCode.Created, one.StatusCode);
+    }
+
+    [Fact]
     public async Task Chains_Self_AndUnknownBillingCustomers_AreRefused_AndChangeNothing()
     {
         var (org, _) = await TeamAsync(seats: 3);
