@@ -38,7 +38,7 @@ internal static class CustomersApi
                 ? Refusals.Problem(refusal, outcome.Message)
                 : ApiResult.Ok(await ViewAsync(outcome.Customer!, gate, http.RequestAborted));
         }).JsonBody<CustomerBody>().Produces<CustomerView>().WithName("upsertCustomer")
-            .Refuses(400, "invalid_request").Refuses(402, "limit_reached").Refuses(403, "not_entitled").Refuses(404, "customer_not_found")
+            .Refuses(400, "invalid_request").Refuses(402, "limit_reached").Refuses(404, "customer_not_found")
             .Refuses(409, "conflict");
 
         customers.MapGet("/members", async (string id, int? limit, string? after, ICustomerStore store, Organizations organizations, CancellationToken ct) =>
