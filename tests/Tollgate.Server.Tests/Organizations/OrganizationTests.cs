@@ -256,6 +256,51 @@ public abstract class OrganizationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TwoServers_AttachingAtOnce_TakeTheLastSeatOnce()
+    {
+        // A second server on the same database: the attaches meet only in the database (the organization's row lock).
+        var (org, _) = await TeamAsync(seats: 2);
+        await AttachAsync(await CreateAsync(), org);
+        await using var other = await TollgateApp.StartAsync(Provider, App.Clock,
+            settings: new Dictionary<string, string?> { ["Tollgate:Catalog"] = _catalog }, database: App.Database.Borrow());
+        var members = new List<string>();
+        for (var i = 0; i < 6; i++)
+        {
+            members.Add(await CreateAsync());
+        }
+
+        var answers = await Task.WhenAll(members.Select((m, i) =>
+            (i % 2 == 0 ? App : other).SendAsync(HttpMethod.Put, $"/v1/customers/{m}", $$"""{"billing_customer_id":"{{org}}"}""")));
+
+        Assert.Equal(1, answers.Count(a => a.StatusCode == HttpStatusCode.OK));
+        Assert.Equal(5, answers.Count(a => a.StatusCode == HttpStatusCode.PaymentRequired));
+        Assert.Equal(2, await SeatsTakenAsync(org));
+        await Books.AssertBalancedAsync(App, org);
+    }
+
+    [Fact]
+    public async Task ConcurrentMoves_NeverBuildAChain()
+    {
+        // A joining O while O joins P: each checks the other's row under its lock, so at most one of them can win.
+        for (var round = 0; round < 5; round++)
+        {
+            var (o, _) = await TeamAsync(seats: 3);
+            var (p, _) = await TeamAsync(seats: 3);
+            var a = await CreateAsync();
+
+            var answers = await Task.WhenAll(
+                PutAsync(a, $$"""{"billing_customer_id":"{{o}}"}"""),
+                PutAsync(o, $$"""{"billing_customer_id":"{{p}}"}"""));
+
+            var oNow = await Json.ReadAsync(await App.Client.GetAsync($"/v1/customers/{o}"), 200);
+            var aNow = await Json.ReadAsync(await App.Client.GetAsync($"/v1/customers/{a}"), 200);
+            Assert.Equal(1, answers.Count(x => x.StatusCode == HttpStatusCode.OK));
+            Assert.Equal(1, answers.Count(x => x.StatusCode == HttpStatusCode.Conflict));
+            Assert.False((string?)oNow["billing_customer_id"] is not null && (string?)aNow["billing_customer_id"] == o, "a chain a → o → p was built");
+        }
+    }
+
+    [Fact]
     public async Task RaisingTheQuantity_MakesRoom()
     {
         var (org, subscription) = await TeamAsync(seats: 1);
