@@ -26,7 +26,7 @@ public abstract class OrganizationTests : IAsyncLifetime
 
     private LedgerEngine Ledger => App.Services.GetRequiredService<LedgerEngine>();
 
-    private static DateTimeOffset Utc(int y, int m, int d) => new(y, m, d, 0, 0, 0, TimeSpan.Zero);
+    private static DateTimeOffset Utc(int y, int m, int d, int h = 0) => new(y, m, d, h, 0, 0, TimeSpan.Zero);
 
     public async ValueTask InitializeAsync()
     {
@@ -252,6 +252,44 @@ public abstract class OrganizationTests : IAsyncLifetime
         var listed = await Json.ReadAsync(await App.Client.GetAsync($"/v1/customers/{org}/members"), 200);
         Assert.Equal(3, listed["members"]!.AsArray().Count);
         Assert.Equal(3, await SeatsTakenAsync(org));
+        await Books.AssertBalancedAsync(App, org);
+    }
+
+    [Fact]
+    public async Task OverTime_ASeatRemovedAndReAddedInOnePeriod_AndTheNextPeriod_KeepTheBooks()
+    {
+        // A month on a manual clock: the seat is freed and taken again mid-period, the subscription renews, and the
+        // member's usage keeps drawing on the organization's allowance of each period.
+        App.Clock.Set(Utc(2028, 1, 31));
+        var org = await CreateAsync();
+        var subscription = await Subscriptions.StartAsync(org, "team", "sandbox", null, null, SubscriptionStatus.Active, Utc(2028, 1, 31), Utc(2028, 2, 29));
+        var alice = await CreateAsync();
+        var bob = await CreateAsync();
+        await AttachAsync(alice, org);
+        await Json.ReadAsync(await App.UseAsync(alice, "credits", 40), 200);
+
+        App.Clock.Set(Utc(2028, 2, 10));
+        await Json.ReadAsync(await PutAsync(alice, """{"billing_customer_id":null}"""), 200);
+        var aliceAlone = await App.CheckAsync(alice, "sso"); // detached: its own (free) plan only
+        await AttachAsync(alice, org);
+        App.Clock.Set(Utc(2028, 2, 28, 23));
+        await Json.ReadAsync(await App.UseAsync(alice, "credits", 60), 200);
+        var endOfPeriod = await App.BalanceAsync(org, "credits");
+
+        App.Clock.Set(Utc(2028, 2, 29));
+        await Subscriptions.RenewAsync(subscription.Id, Utc(2028, 2, 29), Utc(2028, 3, 29));
+        await Json.ReadAsync(await App.UseAsync(alice, "credits", 5), 200);
+        var bobRefused = await PutAsync(bob, $$"""{"billing_customer_id":"{{org}}"}""");
+        var renewed = await App.BalanceAsync(org, "credits");
+
+        Assert.False((bool)aliceAlone["allowed"]!);
+        Assert.Equal(0, (long)endOfPeriod["available"]!);
+        Assert.Equal(95, (long)renewed["available"]!); // the new period's 100, less the member's 5
+        Assert.Equal(HttpStatusCode.PaymentRequired, bobRefused.StatusCode); // the seat level carries across periods
+        Assert.Equal(1, await SeatsTakenAsync(org));
+        var entries = await EntriesAsync(org);
+        Assert.All(entries.Where(e => e.Type is EntryType.Consume or EntryType.Count), e => Assert.Equal(alice, e.MemberId));
+        Assert.Equal(3, entries.Count(e => e.Type == EntryType.Count));
         await Books.AssertBalancedAsync(App, org);
     }
 
