@@ -6,7 +6,7 @@ namespace Tollgate.Server.Api;
 
 // Request bodies: every field nullable, so a missing field is reported by name instead of failing deserialization.
 
-internal sealed record CustomerBody(string? Email, string? Name, Dictionary<string, string>? Metadata);
+internal sealed record CustomerBody(string? Email, string? Name, Dictionary<string, string>? Metadata, string? BillingCustomerId = null);
 
 internal sealed record CheckBody(string? CustomerId, string? Feature, long? Amount);
 
@@ -15,6 +15,8 @@ internal sealed record UsageBody(string? CustomerId, string? Feature, long? Amou
 internal sealed record HoldBody(string? CustomerId, string? Feature, long? Amount, long? TtlSeconds);
 
 internal sealed record SettleBody(long? Amount);
+
+internal sealed record QuantityBody(long? Quantity, string? Policy);
 
 internal sealed record GrantBody(string? Feature, long? Amount, DateTimeOffset? ExpiresAt, string? Reason);
 
@@ -28,17 +30,24 @@ internal sealed record SubscriptionView(
     DateTimeOffset? CurrentPeriodStart,
     DateTimeOffset? CurrentPeriodEnd,
     bool CancelAtPeriodEnd,
-    string? PendingPlan)
+    string? PendingPlan,
+    long Quantity = 1)
 {
     /// <summary>The version of the plan's terms the subscription was sold under (grandfathered until migrated).</summary>
     public int? PlanVersion { get; init; }
 
     public static SubscriptionView From(Subscription s) => new(s.Id, s.PlanId, s.Provider, Core.Common.SnakeCase<SubscriptionStatus>.Name(s.Status),
-        s.CurrentPeriodStart, s.CurrentPeriodEnd, s.CancelAtPeriodEnd, s.PendingPlanId) { PlanVersion = s.PlanVersion };
+        s.CurrentPeriodStart, s.CurrentPeriodEnd, s.CancelAtPeriodEnd, s.PendingPlanId, s.Quantity) { PlanVersion = s.PlanVersion };
 }
 
 internal sealed record CustomerView(string Id, string? Email, string? Name, IReadOnlyDictionary<string, string> Metadata, string? Plan,
-    IReadOnlyList<SubscriptionView> Subscriptions, DateTimeOffset CreatedAt);
+    IReadOnlyList<SubscriptionView> Subscriptions, DateTimeOffset CreatedAt, string? BillingCustomerId = null);
+
+/// <summary>A member of an organization (a customer billed on it).</summary>
+internal sealed record MemberView(string Id, string? Email, string? Name, IReadOnlyDictionary<string, string> Metadata, DateTimeOffset CreatedAt);
+
+/// <summary>A page of members, by id; <paramref name="Next"/> is the <c>after</c> of the next page (null: no more).</summary>
+internal sealed record MembersView(string CustomerId, IReadOnlyList<MemberView> Members, string? Next);
 
 internal sealed record CapabilitiesView(string CustomerId, IReadOnlyList<string> Capabilities);
 
@@ -74,10 +83,11 @@ internal sealed record BalancesView(string CustomerId, IReadOnlyList<BalanceView
 internal sealed record DrawView(string LotId, long Amount);
 
 internal sealed record EntryView(string Id, DateTimeOffset At, string Feature, string Type, long Amount, long BalanceAfter, string? Reference,
-    string? HoldId, long? Units, IReadOnlyList<DrawView> Draws)
+    string? HoldId, long? Units, IReadOnlyList<DrawView> Draws, string? MemberId = null)
 {
     public static EntryView From(EntryRecord e) => new(e.EntryId, e.At, e.Feature, Core.Common.SnakeCase<EntryType>.Name(e.Type), e.Amount,
-        e.BalanceAfter, e.Reference, e.HoldId, e.UsedUnits == 0 ? null : e.UsedUnits, e.Lots.Select(l => new DrawView(l.LotId, l.Amount)).ToList());
+        e.BalanceAfter, e.Reference, e.HoldId, e.UsedUnits == 0 ? null : e.UsedUnits, e.Lots.Select(l => new DrawView(l.LotId, l.Amount)).ToList(),
+        e.MemberId);
 }
 
 internal sealed record LedgerView(IReadOnlyList<EntryView> Entries, string? Next);

@@ -13,12 +13,13 @@ internal static class CustomersApi
     {
         var customers = v1.MapGroup("/customers/{id}");
 
-        customers.MapPut("", async (string id, HttpContext http, ICustomerStore store, Gate gate, TimeProvider time) =>
+        customers.MapPut("", async (string id, HttpContext http, Organizations organizations, Gate gate) =>
         {
             var (body, problem) = await RequestBody.ReadAsync<CustomerBody>(http, allowEmpty: true);
             body ??= new CustomerBody(null, null, null);
             problem ??= Validate.First(Validate.CustomerId(id, "id"), Validate.Text(body.Email, "email", 254), Validate.Text(body.Name, "name", 200),
-                Validate.Metadata(body.Metadata));
+                Validate.Metadata(body.Metadata),
+                body.BillingCustomerId is null ? null : Validate.CustomerId(body.BillingCustomerId, "billing_customer_id"));
             if (problem is not null)
             {
                 return problem;
@@ -29,9 +30,40 @@ internal static class CustomersApi
                 return Problems.InvalidRequest("email must be an email address.");
             }
 
-            var customer = await store.UpsertAsync(id, body.Email?.Trim(), body.Name?.Trim(), body.Metadata, time.GetUtcNow(), http.RequestAborted);
-            return ApiResult.Ok(await ViewAsync(customer, gate, http.RequestAborted));
-        }).JsonBody<CustomerBody>().Produces<CustomerView>().WithName("upsertCustomer");
+            // billing_customer_id left out leaves it as it is; null detaches the customer from its organization.
+            var setBilling = await MentionsAsync(http, "billing_customer_id");
+            var outcome = await organizations.PutAsync(id, body.Email?.Trim(), body.Name?.Trim(), body.Metadata, setBilling, body.BillingCustomerId,
+                http.RequestAborted);
+            return outcome.Refusal is { } refusal
+                ? Refusals.Problem(refusal, outcome.Message)
+                : ApiResult.Ok(await ViewAsync(outcome.Customer!, gate, http.RequestAborted));
+        }).JsonBody<CustomerBody>().Produces<CustomerView>().WithName("upsertCustomer")
+            .Refuses(400, "invalid_request").Refuses(402, "limit_reached").Refuses(404, "customer_not_found")
+            .Refuses(409, "conflict");
+
+        customers.MapGet("/members", async (string id, int? limit, string? after, ICustomerStore store, Organizations organizations, CancellationToken ct) =>
+        {
+            if (Validate.First(Validate.CustomerId(id, "id"), after is null ? null : Validate.CustomerId(after, "after")) is { } problem)
+            {
+                return problem;
+            }
+
+            if (limit is < 1 or > 200)
+            {
+                return Problems.InvalidRequest("limit must be from 1 to 200.");
+            }
+
+            if (await store.GetAsync(id, ct) is null)
+            {
+                return Problems.NotFound("customer_not_found", $"No customer '{id}'.");
+            }
+
+            var size = limit ?? 50;
+            // One more than the page: whether there is a next page, without a second query.
+            var members = await organizations.MembersAsync(id, after, size + 1, ct);
+            var page = members.Take(size).Select(m => new MemberView(m.Id, m.Email, m.Name, m.Metadata, m.CreatedAt)).ToList();
+            return ApiResult.Ok(new MembersView(id, page, members.Count > size ? page[^1].Id : null));
+        }).Produces<MembersView>().WithName("listMembers").Refuses(400, "invalid_request").Refuses(404, "customer_not_found");
 
         customers.MapGet("", async (string id, ICustomerStore store, Gate gate, CancellationToken ct) =>
         {
@@ -163,6 +195,19 @@ internal static class CustomersApi
         var plan = await gate.PlanAsync(customer.Id, ct);
         var subscriptions = await gate.SubscriptionsAsync(customer.Id, ct);
         return new CustomerView(customer.Id, customer.Email, customer.Name, customer.Metadata, plan?.Primary.Id,
-            subscriptions.Select(SubscriptionView.From).ToList(), customer.CreatedAt);
+            subscriptions.Select(SubscriptionView.From).ToList(), customer.CreatedAt, customer.BillingCustomerId);
+    }
+
+    /// <summary>Whether the JSON body names <paramref name="property"/> at all (null included): a PUT leaves out what it does not change.</summary>
+    private static async Task<bool> MentionsAsync(HttpContext http, string property)
+    {
+        var bytes = await RequestBody.ReadBytesAsync(http);
+        if (bytes is null || bytes.AsSpan().Trim(" \t\r\n"u8).IsEmpty)
+        {
+            return false;
+        }
+
+        using var document = System.Text.Json.JsonDocument.Parse(bytes);
+        return document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object && document.RootElement.TryGetProperty(property, out _);
     }
 }

@@ -10,7 +10,8 @@ using Tollgate.Server.Payments;
 
 namespace Tollgate.Server.Api;
 
-internal sealed record CheckoutBody(string? CustomerId, string? Product, string? Provider, string? SuccessUrl, string? CancelUrl, Dictionary<string, string>? Metadata);
+internal sealed record CheckoutBody(string? CustomerId, string? Product, string? Provider, string? SuccessUrl, string? CancelUrl, Dictionary<string, string>? Metadata,
+    long? Quantity = null);
 
 internal sealed record EnsureBody(string? CustomerId, string? Capability, string? Product, string? SuccessUrl);
 
@@ -32,13 +33,17 @@ internal sealed record PortalView(string Url, DateTimeOffset ExpiresAt);
 /// <summary><c>/v1/checkouts</c>, <c>/v1/access/ensure</c>, subscription actions and the portal link.</summary>
 internal static class PaymentsApi
 {
+    /// <summary>The most seats one subscription may bill: a typo guard, far above any real organization.</summary>
+    private const long MaxQuantity = 100_000;
+
     public static RouteGroupBuilder MapPaymentsApi(this RouteGroupBuilder v1)
     {
         v1.MapPost("/checkouts", async (HttpContext http, CheckoutService checkouts, ProductCatalog catalog) =>
         {
             var (body, problem) = await RequestBody.ReadAsync<CheckoutBody>(http);
             problem ??= Validate.First(Validate.CustomerId(body!.CustomerId), Validate.Required(body.Product, "product"), Validate.Metadata(body.Metadata),
-                Url(body.SuccessUrl, "success_url"), Url(body.CancelUrl, "cancel_url"));
+                Url(body.SuccessUrl, "success_url"), Url(body.CancelUrl, "cancel_url"),
+                body.Quantity is < 1 or > MaxQuantity ? Problems.InvalidRequest($"quantity must be from 1 to {MaxQuantity}.") : null);
             if (problem is not null)
             {
                 return problem;
@@ -50,6 +55,7 @@ internal static class PaymentsApi
                 SuccessUrl = body.SuccessUrl,
                 CancelUrl = body.CancelUrl,
                 Metadata = body.Metadata,
+                Quantity = body.Quantity,
             }, http.RequestAborted);
             return outcome.Checkout is { } checkout
                 ? ApiResult.Json(StatusCodes.Status201Created, View(checkout, catalog))
@@ -112,6 +118,30 @@ internal static class PaymentsApi
             return problem ?? Answer(id, await actions.ChangeAsync(id, body!.Plan!, policy!.Value, http.RequestAborted));
         }).JsonBody<ChangeBody>().Produces<AcceptedView>(StatusCodes.Status202Accepted).WithName("changeSubscription")
             .Refuses(404, "subscription_not_found", "unknown_product").Refuses(409, "conflict").Refuses(502, "provider_error");
+
+        v1.MapPost("/subscriptions/{id}/quantity", async (string id, HttpContext http, SubscriptionActions actions) =>
+        {
+            var (body, problem) = await RequestBody.ReadAsync<QuantityBody>(http);
+            problem ??= Validate.Required(body!.Quantity, "quantity");
+            if (problem is null && body!.Quantity is < 1 or > MaxQuantity)
+            {
+                problem = Problems.InvalidRequest($"quantity must be from 1 to {MaxQuantity}.");
+            }
+
+            var policy = body?.Policy switch
+            {
+                null or "immediate" => PlanChangePolicy.Immediate,
+                "next_cycle" => PlanChangePolicy.NextCycle,
+                _ => (PlanChangePolicy?)null,
+            };
+            if (problem is null && policy is null)
+            {
+                problem = Problems.InvalidRequest("policy must be immediate or next_cycle.");
+            }
+
+            return problem ?? Answer(id, await actions.ChangeQuantityAsync(id, body!.Quantity!.Value, policy!.Value, http.RequestAborted));
+        }).JsonBody<QuantityBody>().Produces<AcceptedView>(StatusCodes.Status202Accepted).WithName("changeSubscriptionQuantity")
+            .Refuses(400, "invalid_request").Refuses(404, "subscription_not_found").Refuses(409, "conflict").Refuses(502, "provider_error");
 
         v1.MapPost("/customers/{id}/portal", async (string id, ICustomerStore customers, PortalTokens tokens, PublicUrls urls, CancellationToken ct) =>
         {

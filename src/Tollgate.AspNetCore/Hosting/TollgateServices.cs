@@ -75,11 +75,13 @@ public static class TollgateServiceCollectionExtensions
             sp.GetRequiredService<ILogger<LedgerEngine>>()));
         services.AddSingleton(sp => new Gate(catalog, sp.GetRequiredService<LedgerEngine>(), sp.GetRequiredService<ISubscriptionStore>(),
             sp.GetRequiredService<TimeProvider>(), new GateOptions { PastDueKeepsAccess = settings.PastDueKeepsAccess },
-            sp.GetService<IExternalAccessSource>(), sp.GetRequiredService<ILogger<Gate>>())
+            sp.GetService<IExternalAccessSource>(), sp.GetRequiredService<ILogger<Gate>>(), sp.GetRequiredService<Tollgate.Core.Customers.ICustomerStore>())
         {
             // Until the change feed is heard, other servers' writes could be missed: no cache on PostgreSQL yet.
             CacheEnabled = settings.Database.Provider == DatabaseProvider.Sqlite,
         });
+        services.AddSingleton(sp => new Tollgate.Core.Customers.Organizations(sp.GetRequiredService<Tollgate.Core.Customers.ICustomerStore>(),
+            sp.GetRequiredService<Gate>(), sp.GetRequiredService<TollgateDatabase>().Transactions, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new SubscriptionService(catalog, sp.GetRequiredService<ISubscriptionStore>(), sp.GetRequiredService<LedgerEngine>(),
             sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Tollgate.Core.Events.IEventOutbox>(),
             sp.GetRequiredService<TollgateDatabase>().Transactions, settings.PastDueKeepsAccess));

@@ -21,8 +21,39 @@ internal sealed record ActionOutcome(ActionResult Result, string Message);
 /// with its <c>subscription.*</c> event in one transaction (a next-cycle plan change is remembered so a provider's early
 /// price switch waits for the renewal). The provider's webhook then confirms the same state and reports nothing twice.
 /// </summary>
-internal sealed class SubscriptionActions(ISubscriptionStore subscriptions, ProviderRegistry providers, SubscriptionService service, ProductCatalog catalog)
+internal sealed class SubscriptionActions(ISubscriptionStore subscriptions, ProviderRegistry providers, SubscriptionService service, ProductCatalog catalog,
+    Core.Customers.ICustomerStore customers)
 {
+    /// <summary>Sets how many seats the subscription bills: at the provider first (prorated as <paramref name="policy"/>
+    /// says), then on Tollgate's record once the provider accepted it; the provider's webhook then confirms the same
+    /// quantity. Below the members already attached it is refused (409): lowering never detaches anyone.</summary>
+    public Task<ActionOutcome> ChangeQuantityAsync(string subscriptionId, long quantity, PlanChangePolicy policy, CancellationToken ct) =>
+        WithProviderAsync(subscriptionId, ct, async (provider, subscription) =>
+        {
+            if (subscription.Quantity == quantity)
+            {
+                throw new ConflictException($"subscription {subscriptionId} already bills {quantity}");
+            }
+
+            if (catalog.SeatsFeature is not null && await customers.CountMembersAsync(subscription.CustomerId, ct) is var members && members > quantity)
+            {
+                throw new ConflictException(
+                    $"{subscription.CustomerId} has {members} members attached; detach {members - quantity} before lowering the seats to {quantity}");
+            }
+
+            try
+            {
+                await provider.ChangeQuantityAsync(subscription.ProviderSubscriptionId!, quantity, policy, ct);
+            }
+            catch (NotSupportedException ex)
+            {
+                throw new ConflictException(ex.Message);
+            }
+
+            await service.ApplyRequestedAsync(subscription.Id, s => s.SetQuantityAsync(subscription.Id, quantity, cancellationToken: ct), ct);
+            return $"quantity {quantity} ({(policy == PlanChangePolicy.Immediate ? "immediate" : "next_cycle")}) requested";
+        });
+
     public Task<ActionOutcome> CancelAsync(string subscriptionId, bool atPeriodEnd, CancellationToken ct) =>
         WithProviderAsync(subscriptionId, ct, async (provider, subscription) =>
         {

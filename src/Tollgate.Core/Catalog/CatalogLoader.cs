@@ -59,6 +59,12 @@ public static partial class CatalogLoader
         }
 
         var featureIds = features.ToDictionary(f => f.Id, StringComparer.Ordinal);
+        var seatFeatures = features.Where(f => f.Seats).ToList();
+        if (seatFeatures.Count > 1)
+        {
+            throw new CatalogException(file, "features", $"only one feature may count seats; found {string.Join(", ", seatFeatures.Select(f => f.Id))}");
+        }
+
         var credits = features.Where(f => f.Type == FeatureType.Credits).ToList();
         if (credits.Count > 1)
         {
@@ -143,7 +149,7 @@ public static partial class CatalogLoader
     private static Feature ReadFeature(NodeReader r, string id, YamlNode node, string path)
     {
         var map = r.Mapping(node, path);
-        r.OnlyKeys(map, path, "type", "name", "credit_cost", "burn_order", "alerts");
+        r.OnlyKeys(map, path, "type", "name", "credit_cost", "burn_order", "alerts", "seats");
         var typeName = r.RequiredString(map, path, "type");
         if (!SnakeCase<FeatureType>.TryParse(typeName, out var type))
         {
@@ -172,7 +178,17 @@ public static partial class CatalogLoader
             };
         }
 
-        return new Feature(id, r.OptionalString(map, path, "name") ?? id, type, creditCost, burn) { Alerts = ReadAlerts(r, map, path, type) };
+        var seats = r.OptionalBool(map, path, "seats") ?? false;
+        if (seats && type != FeatureType.Count)
+        {
+            throw r.Error(path + ".seats", "only a count feature counts seats", map);
+        }
+
+        return new Feature(id, r.OptionalString(map, path, "name") ?? id, type, creditCost, burn)
+        {
+            Alerts = ReadAlerts(r, map, path, type),
+            Seats = seats,
+        };
     }
 
     private static List<long> ReadAlerts(NodeReader r, YamlMappingNode map, string path, FeatureType type)
@@ -251,7 +267,7 @@ public static partial class CatalogLoader
                 throw r.Error(featurePath, $"'{featureId}' is not a feature of this catalog", value);
             }
 
-            var planFeature = ReadPlanFeature(r, feature, value, featurePath);
+            var planFeature = feature.Seats ? ReadSeats(r, feature, value, featurePath, isDefault) : ReadPlanFeature(r, feature, value, featurePath);
             if (planFeature.RolloverMax is not null && interval is not (BillingInterval.Month or BillingInterval.Year))
             {
                 // Only what a paid period left unused carries into the next paid period: a plan without periods has none.
@@ -263,6 +279,23 @@ public static partial class CatalogLoader
 
         return new Plan(id, r.OptionalString(map, path, "name") ?? id, isDefault, interval, price, ReadProviders(r, map, path, id),
             includes, planFeatures, rank);
+    }
+
+    /// <summary>A plan's seats: the default plan names how many (<c>{ limit: N }</c>: it has no subscription to count
+    /// them); a sold plan takes them from its subscription's quantity (<c>{}</c>), so a limit there is refused rather than
+    /// silently ignored.</summary>
+    private static PlanFeature ReadSeats(NodeReader r, Feature feature, YamlNode value, string path, bool isDefault)
+    {
+        var map = r.Mapping(value, path, "a seats feature takes a mapping: { limit: N } on the default plan, {} on a sold plan");
+        r.OnlyKeys(map, path, "limit");
+        var limit = r.OptionalLong(map, path, "limit", min: 0);
+        return (isDefault, limit) switch
+        {
+            (true, null) => throw r.Error(path + ".limit", "is required on the default plan (it has no subscription quantity to count seats)", map),
+            (false, not null) => throw r.Error(path + ".limit",
+                "a sold plan's seats are its subscription's quantity (POST /v1/subscriptions/{id}/quantity); write {} instead", map),
+            _ => new PlanFeature(feature.Id, true, limit, null, ResetInterval.Never),
+        };
     }
 
     private static PlanFeature ReadPlanFeature(NodeReader r, Feature feature, YamlNode value, string path)

@@ -76,6 +76,11 @@ public sealed record Feature(string Id, string Name, FeatureType Type, long? Cre
     /// when the available balance falls below each, <c>credits.depleted</c> at 0, <c>credits.recovered</c> when it rises to
     /// the highest again. Empty: no alerts.</summary>
     public IReadOnlyList<long> Alerts { get; init; } = [];
+
+    /// <summary>A count feature whose level is the customer's members (catalog <c>seats: true</c>): attaching a member
+    /// takes a seat, detaching one frees it. Under a subscription its limit is the subscription's quantity; on the
+    /// default plan, the plan's <c>limit</c>. At most one per catalog.</summary>
+    public bool Seats { get; init; }
 }
 
 /// <summary>A plan's setting for one feature. <paramref name="Enabled"/> for booleans; <paramref name="Limit"/> for
@@ -139,6 +144,7 @@ public sealed class ProductCatalog
         PacksById = packs.ToDictionary(p => p.Id, StringComparer.Ordinal);
         DefaultPlan = plans.FirstOrDefault(p => p.IsDefault);
         CreditsFeature = features.FirstOrDefault(f => f.Type == FeatureType.Credits);
+        SeatsFeature = features.FirstOrDefault(f => f.Seats);
     }
 
     /// <summary>Every feature, in catalog order.</summary>
@@ -171,6 +177,9 @@ public sealed class ProductCatalog
 
     /// <summary>The feature packs fill and metered features spill into; null when the catalog sells no credits.</summary>
     public Feature? CreditsFeature { get; }
+
+    /// <summary>The count feature that counts members (<see cref="Feature.Seats"/>); null when members take no seat.</summary>
+    public Feature? SeatsFeature { get; }
 
     /// <summary>The feature with this id, or null when the catalog has none.</summary>
     public Feature? Feature(string id) => FeaturesById.GetValueOrDefault(id);

@@ -21,7 +21,8 @@ namespace Tollgate.Core.Ledger;
 internal sealed partial class LedgerJsonContext : JsonSerializerContext;
 
 /// <summary>Extra facts of an entry kept beside its lots.</summary>
-public sealed record EntryDetail(IReadOnlyList<LotDraw> Lots, long? Settled, long? DebtRepaid, long? Units = null);
+/// <param name="MemberId">The member customer the entry was written for, when it was charged on its billing customer.</param>
+public sealed record EntryDetail(IReadOnlyList<LotDraw> Lots, long? Settled, long? DebtRepaid, long? Units = null, string? MemberId = null);
 
 /// <summary>The JSON that the stores keep for hold allocations and entry details (source-generated, AOT-safe).</summary>
 public static class LedgerJson
@@ -36,7 +37,7 @@ public static class LedgerJson
 
     /// <summary>An entry's detail (lots, settled, debt repaid, units) as JSON.</summary>
     public static string SerializeDetail(EntryRecord entry) =>
-        JsonSerializer.Serialize(new EntryDetail(entry.Lots, entry.Settled, entry.DebtRepaid, entry.Units), LedgerJsonContext.Default.EntryDetail);
+        JsonSerializer.Serialize(new EntryDetail(entry.Lots, entry.Settled, entry.DebtRepaid, entry.Units, entry.MemberId), LedgerJsonContext.Default.EntryDetail);
 
     /// <summary>Detail stored by <see cref="SerializeDetail"/>.</summary>
     public static EntryDetail DeserializeDetail(string json) =>

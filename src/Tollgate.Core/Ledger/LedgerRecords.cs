@@ -109,7 +109,8 @@ public sealed record HoldRecord(
 public sealed record LotDraw(string LotId, long Amount);
 
 /// <summary>One immutable movement. <paramref name="Amount"/> is the change of the feature's balance
-/// (available minus debt); <paramref name="BalanceAfter"/> is that balance after it.</summary>
+/// (available minus debt); <paramref name="BalanceAfter"/> is that balance after it. <paramref name="MemberId"/> names the
+/// member customer a usage, hold or seat was for, when it was charged on its billing customer (the entry's customer).</summary>
 public sealed record EntryRecord(
     string CustomerId,
     long Seq,
@@ -125,7 +126,8 @@ public sealed record EntryRecord(
     string? OperationKey,
     long? Settled = null,
     long? DebtRepaid = null,
-    long? Units = null)
+    long? Units = null,
+    string? MemberId = null)
 {
     /// <summary>Units of the entry's feature used: a consume's units (which, for a metered feature that spilled, can
     /// exceed what its own lots paid), a settle's settled amount, a count's change.</summary>

@@ -52,6 +52,9 @@ public sealed record ConsumeRequest(string CustomerId, string Feature, long Amou
 
     /// <summary>The entry type to write: <see cref="EntryType.Consume"/>, or <see cref="EntryType.Adjust"/> for an operator's correction.</summary>
     public EntryType EntryType { get; init; } = EntryType.Consume;
+
+    /// <summary>The member customer this is for, charged on its billing customer (<see cref="CustomerId"/>); kept on the entry.</summary>
+    public string? MemberId { get; init; }
 }
 
 /// <summary>Reserves units until settled, released or <see cref="Ttl"/> passes.</summary>
@@ -66,6 +69,9 @@ public sealed record HoldRequest(string CustomerId, string Feature, long Amount,
 
     /// <summary>The caller's reference, kept on the entry.</summary>
     public string? Reference { get; init; }
+
+    /// <summary>The member customer this is for, charged on its billing customer (<see cref="CustomerId"/>); kept on the entry.</summary>
+    public string? MemberId { get; init; }
 }
 
 /// <summary>Consumes <see cref="Amount"/> of a hold (all of it when null) and returns the rest to the lots it came from.</summary>
@@ -84,6 +90,9 @@ public sealed record CountRequest(string CustomerId, string Feature, long Delta,
 
     /// <summary>The caller's reference, kept on the entry.</summary>
     public string? Reference { get; init; }
+
+    /// <summary>The member customer this is for, charged on its billing customer (<see cref="CustomerId"/>); kept on the entry.</summary>
+    public string? MemberId { get; init; }
 }
 
 /// <summary>Returns all of a hold to the lots it came from.</summary>

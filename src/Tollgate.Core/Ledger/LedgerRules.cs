@@ -198,7 +198,8 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
             var taken = Take(ledger, feature, amount, reserve: false);
             // The requested feature's entry records every unit used, also those its own lots could not pay.
             var units = feature == request.Feature && request.Spill is not null ? request.Amount : (long?)null;
-            var entry = writer.Write(request.EntryType, -amount, now, taken, request.Reference, holdId: null, request.IdempotencyKey, units: units);
+            var entry = writer.Write(request.EntryType, -amount, now, taken, request.Reference, holdId: null, request.IdempotencyKey, units: units,
+                memberId: request.MemberId);
             writer.Verify();
             firstEntryId ??= entry.EntryId;
             draws.AddRange(taken.Select(t => new Draw(t.LotId, feature, t.Amount)));
@@ -253,7 +254,7 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         {
             var writer = new EntryWriter(this, ledger, feature);
             var taken = Take(ledger, feature, amount, reserve: true);
-            writer.Write(EntryType.Hold, -amount, now, taken, request.Reference, holdId, request.IdempotencyKey);
+            writer.Write(EntryType.Hold, -amount, now, taken, request.Reference, holdId, request.IdempotencyKey, memberId: request.MemberId);
             writer.Verify();
             allocations.AddRange(taken.Select(t => new HoldAllocation(t.LotId, feature, t.Amount, 0)));
             draws.AddRange(taken.Select(t => new Draw(t.LotId, feature, t.Amount)));
@@ -294,7 +295,7 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
 
         var holdId = Ids.New("hold", _time);
         var writer = new EntryWriter(this, ledger, request.Feature);
-        writer.Write(EntryType.Hold, 0, now, [], request.Reference, holdId, request.IdempotencyKey, units: request.Amount);
+        writer.Write(EntryType.Hold, 0, now, [], request.Reference, holdId, request.IdempotencyKey, units: request.Amount, memberId: request.MemberId);
         writer.Verify();
         var expiresAt = Instants.Normalize(now + request.Ttl);
         ledger.AddHold(new HoldRecord(ledger.CustomerId, holdId, request.Feature, request.Amount, HoldStatus.Active,
@@ -335,7 +336,7 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
 
         ledger.SetCounter(request.Feature, next);
         var entry = new EntryRecord(ledger.CustomerId, ledger.NextSeq(), Ids.New("ent", _time), request.Feature, EntryType.Count,
-            request.Delta, next, now, [], request.Reference, null, request.IdempotencyKey);
+            request.Delta, next, now, [], request.Reference, null, request.IdempotencyKey, MemberId: request.MemberId);
         ledger.AddEntry(entry);
         var result = new CountResult { Feature = request.Feature, EntryId = entry.EntryId, Level = next, Limit = request.Limit };
         Remember(ledger, request.IdempotencyKey, kind, fingerprint, result, now);
@@ -782,11 +783,12 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         private long _running = ledger.Balance(feature);
 
         public EntryRecord Write(EntryType type, long amount, DateTimeOffset at, IReadOnlyList<LotDraw> lots, string? reference,
-            string? holdId, string? operationKey, long? settled = null, long? debtRepaid = null, long? seq = null, long? units = null)
+            string? holdId, string? operationKey, long? settled = null, long? debtRepaid = null, long? seq = null, long? units = null,
+            string? memberId = null)
         {
             _running = checked(_running + amount);
             var entry = new EntryRecord(ledger.CustomerId, seq ?? ledger.NextSeq(), Ids.New("ent", rules._time), feature, type, amount,
-                _running, at, lots, reference, holdId, operationKey, settled, debtRepaid, units);
+                _running, at, lots, reference, holdId, operationKey, settled, debtRepaid, units, memberId);
             ledger.AddEntry(entry);
             return entry;
         }

@@ -19,6 +19,8 @@ public sealed record CheckoutCommand(string CustomerId, string Product)
     public string? CancelUrl { get; init; }
     /// <summary>The app's own key-value pairs, kept on the checkout and sent back in its events.</summary>
     public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+    /// <summary>Seats bought with a plan that counts seats; null: 1.</summary>
+    public long? Quantity { get; init; }
 }
 
 /// <summary>A started checkout, or why not.
@@ -70,6 +72,21 @@ public sealed class CheckoutService(
                 $"{providerId} has no web checkout: '{command.Product}' is bought inside the app, and the provider reports the purchase to Tollgate.");
         }
 
+        if (command.Quantity is { } quantity && quantity != 1)
+        {
+            if (quantity < 1 || plan is null || catalog.SeatsFeature is not { } seats || plan.Feature(seats.Id) is null || plan.Interval == BillingInterval.Once)
+            {
+                return Refused(TollgateRefusal.InvalidRequest,
+                    quantity < 1 ? "quantity must be at least 1." : $"quantity is the seats of a recurring plan with seats; '{command.Product}' has none.");
+            }
+
+            if (!provider.Capabilities.HasFlag(ProviderCapabilities.CheckoutQuantity))
+            {
+                return Refused(TollgateRefusal.NotSupported,
+                    $"{providerId} sells one seat per checkout; buy one, then raise it with POST /v1/subscriptions/{{id}}/quantity.");
+            }
+        }
+
         var reference = (plan?.Providers ?? pack!.Providers).For(providerId);
         if (reference is null)
         {
@@ -99,7 +116,7 @@ public sealed class CheckoutService(
         try
         {
             created = await provider.CreateCheckoutAsync(new CheckoutRequest(checkoutId, command.CustomerId, command.Product, reference, mode, successUrl,
-                cancelUrl, customer?.Email, providerCustomer, metadata), cancellationToken).ConfigureAwait(false);
+                cancelUrl, customer?.Email, providerCustomer, metadata) { Quantity = command.Quantity ?? 1 }, cancellationToken).ConfigureAwait(false);
         }
         catch (ProviderException ex)
         {

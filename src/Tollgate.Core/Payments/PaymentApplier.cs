@@ -270,13 +270,14 @@ public sealed class PaymentApplier(
             var started = await subscriptionService.StartAsync(customer, plan.Id, e.Provider, s.ProviderSubscriptionId, s.Link.ProviderCustomerId, status,
                 s.CurrentPeriodStart, s.CurrentPeriodEnd, e.OccurredAt, ct).ConfigureAwait(false);
             Emit(Events.EventTypes.SubscriptionCreated, customer, SubscriptionData(started));
-            if (s.CancelAtPeriodEnd || s.CanceledAt is not null || s.AccessEndsAt is not null)
+            if (s.CancelAtPeriodEnd || s.CanceledAt is not null || s.AccessEndsAt is not null || s.Quantity is not (null or 1))
             {
                 await subscriptionService.SaveAsync(started with
                 {
                     CancelAtPeriodEnd = s.CancelAtPeriodEnd,
                     CanceledAt = s.CanceledAt,
                     AccessEndsAt = s.AccessEndsAt is { } until ? Instants.Normalize(until) : null,
+                    Quantity = s.Quantity ?? started.Quantity,
                 }, ct).ConfigureAwait(false);
             }
 
@@ -317,6 +318,7 @@ public sealed class PaymentApplier(
             CanceledAt = s.CanceledAt ?? (status == SubscriptionStatus.Canceled ? e.OccurredAt : current.CanceledAt),
             ProviderCustomerId = current.ProviderCustomerId ?? s.Link.ProviderCustomerId,
             AccessEndsAt = s.AccessEndsAt is { } accessEnds ? Instants.Normalize(accessEnds) : current.AccessEndsAt,
+            Quantity = s.Quantity ?? current.Quantity,
             ProviderUpdatedAt = Instants.Normalize(e.OccurredAt),
             UpdatedAt = Instants.Now(time),
         };

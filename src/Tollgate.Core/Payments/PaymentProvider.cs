@@ -36,6 +36,12 @@ public interface IPaymentProvider
     /// prorated difference now; <see cref="PlanChangePolicy.NextCycle"/> switches without proration.</summary>
     Task ChangeSubscriptionAsync(string providerSubscriptionId, string newProviderProductRef, PlanChangePolicy policy, CancellationToken cancellationToken);
 
+    /// <summary>Sets how many units (seats) the subscription bills. <see cref="PlanChangePolicy.Immediate"/> charges (or
+    /// credits) the prorated difference now; <see cref="PlanChangePolicy.NextCycle"/> changes it without proration. A
+    /// provider that cannot throws <see cref="NotSupportedException"/>.</summary>
+    Task ChangeQuantityAsync(string providerSubscriptionId, long quantity, PlanChangePolicy policy, CancellationToken cancellationToken) =>
+        throw new NotSupportedException($"{Id} cannot change a subscription's quantity.");
+
     /// <summary>The provider's own customer portal (payment methods, invoices), or null when it has none.</summary>
     Task<string?> GetCustomerPortalUrlAsync(string providerCustomerId, string returnUrl, CancellationToken cancellationToken);
 
@@ -70,6 +76,10 @@ public enum ProviderCapabilities
     /// Stripe's <c>always_invoice</c> and Creem's <c>proration-charge-immediately</c> do; the portal says so before the
     /// customer confirms. Without it the new price starts at the renewal (the Sandbox).</summary>
     ProratesImmediateChanges = 8,
+
+    /// <summary>A checkout may sell several units of a plan (seats): <see cref="CheckoutRequest.Quantity"/>, reported back
+    /// on the subscription's events. Without it a checkout sells one (the Sandbox); the quantity is raised afterwards.</summary>
+    CheckoutQuantity = 16,
 }
 
 /// <summary>What a checkout sells.</summary>
@@ -99,7 +109,11 @@ public sealed record CheckoutRequest(
     string? CancelUrl,
     string? CustomerEmail,
     string? ProviderCustomerId,
-    IReadOnlyDictionary<string, string> Metadata);
+    IReadOnlyDictionary<string, string> Metadata)
+{
+    /// <summary>Units bought: a plan's seats (Stripe <c>line_items[0][quantity]</c>, Creem <c>units</c>); 1 otherwise.</summary>
+    public long Quantity { get; init; } = 1;
+}
 
 /// <summary>What a provider returns for a new checkout: its id and the page to send the user to.</summary>
 public sealed record ProviderCheckout(string ProviderCheckoutId, string Url);

@@ -80,7 +80,12 @@ public sealed record SubscriptionSnapshot(
     DateTimeOffset? CurrentPeriodEnd,
     bool CancelAtPeriodEnd,
     DateTimeOffset? CanceledAt,
-    DateTimeOffset? AccessEndsAt = null) : PaymentFact(Link);
+    DateTimeOffset? AccessEndsAt = null) : PaymentFact(Link)
+{
+    /// <summary>How many units (seats) the provider bills: Stripe's first item's <c>quantity</c>, Creem's first item's
+    /// <c>units</c>. Null when the event does not say (the stored quantity stays).</summary>
+    public long? Quantity { get; init; }
+}
 
 /// <summary>The customer chose another product for the subscription's next renewal (App Store
 /// <c>DID_CHANGE_RENEWAL_PREF</c> downgrade); the current plan's own product cancels a pending change.</summary>

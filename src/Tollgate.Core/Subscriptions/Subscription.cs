@@ -26,6 +26,8 @@ public enum SubscriptionStatus
 /// <param name="AccessEndsAt">Set when the provider states until when the customer is entitled (App Store: the period's
 /// <c>expiresDate</c>, or the end of a billing grace period): no access from then on, whatever the status, until a newer
 /// event moves it. Fail closed: a renewal notice that never arrives cannot leave access open.</param>
+/// <param name="Quantity">How many units the provider bills (seats): the limit of the catalog's seat feature under
+/// this subscription. As the provider last reported it (a webhook), or as the Sandbox set it.</param>
 public sealed record Subscription(
     string Id,
     string CustomerId,
@@ -42,7 +44,8 @@ public sealed record Subscription(
     DateTimeOffset? ProviderUpdatedAt,
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
-    DateTimeOffset? AccessEndsAt = null)
+    DateTimeOffset? AccessEndsAt = null,
+    long Quantity = 1)
 {
     /// <summary>The version of its plan's terms the subscription was sold under (grandfathering): it is entitled to that
     /// version's limits, allowances and price until an operator migrates it. Set by the store: a new subscription, or

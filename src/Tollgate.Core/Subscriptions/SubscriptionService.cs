@@ -200,6 +200,20 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
             : subscription with { Status = SubscriptionStatus.Canceled, CanceledAt = now, UpdatedAt = now }, cancellationToken);
     }
 
+    /// <summary>Records how many units (seats) the provider now bills: the limit of the catalog's seats feature under
+    /// this subscription. Lowering it detaches no one: members past it stay, and no one new is attached until there is room.</summary>
+    public Task<Subscription> SetQuantityAsync(string subscriptionId, long quantity, DateTimeOffset? providerUpdatedAt = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(quantity, 1);
+        return UpdateAsync(subscriptionId, subscription => subscription.Quantity == quantity ? null : subscription with
+        {
+            Quantity = quantity,
+            ProviderUpdatedAt = Normalize(providerUpdatedAt) ?? subscription.ProviderUpdatedAt,
+            UpdatedAt = Instants.Now(time),
+        }, cancellationToken);
+    }
+
     /// <summary>Undoes a cancellation scheduled for the period end.</summary>
     public Task<Subscription> ResumeAsync(string subscriptionId, CancellationToken cancellationToken = default) =>
         UpdateAsync(subscriptionId, subscription => subscription with { CancelAtPeriodEnd = false, CanceledAt = null, UpdatedAt = Instants.Now(time) },

@@ -11,7 +11,9 @@ public sealed partial class Gate
     /// limit, what is used of it and when it resets, with the lots behind it.</summary>
     public async Task<IReadOnlyList<FeatureBalanceView>> BalancesAsync(string customerId, CancellationToken cancellationToken = default)
     {
-        var (balances, plan, now) = await CurrentAsync(customerId, cancellationToken).ConfigureAwait(false);
+        // A member's balances are its billing customer's: what its usage draws from.
+        var (payer, _) = await PayerAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var (balances, plan, now) = await CurrentAsync(payer, cancellationToken).ConfigureAwait(false);
         var views = new List<FeatureBalanceView>();
         foreach (var feature in _catalog.Features.Where(f => f.Type != FeatureType.Boolean))
         {
@@ -22,8 +24,8 @@ public sealed partial class Gate
             {
                 FeatureType.Credits => new FeatureBalanceView(feature.Id, type, balance.Available, balance.Held, balance.Debt, null, null, null, balance.Lots),
                 FeatureType.Metered => Metered(feature, setting, balance, type),
-                FeatureType.Count => new FeatureBalanceView(feature.Id, type, Math.Max(0, (setting?.Limit ?? 0) - balances.Counter(feature.Id)), 0, 0,
-                    setting?.Limit ?? 0, balances.Counter(feature.Id), null, []),
+                FeatureType.Count => new FeatureBalanceView(feature.Id, type, Math.Max(0, LimitOf(feature, plan, setting) - balances.Counter(feature.Id)), 0, 0,
+                    LimitOf(feature, plan, setting), balances.Counter(feature.Id), null, []),
                 _ => new FeatureBalanceView(feature.Id, type, Math.Max(0, (setting?.Limit ?? 0) - balances.HeldUnits(feature.Id)),
                     balances.HeldUnits(feature.Id), 0, setting?.Limit ?? 0, balances.HeldUnits(feature.Id), null, []),
             });

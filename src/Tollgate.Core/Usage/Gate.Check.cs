@@ -22,14 +22,21 @@ public sealed partial class Gate
         var feature = _catalog.Feature(featureId) ?? throw new UnknownFeatureException(featureId);
         try
         {
-            var (balances, plan, now) = await CurrentAsync(customerId, cancellationToken).ConfigureAwait(false);
+            // A member is answered on its billing customer; a boolean feature also by its own plan (the union).
+            var (payer, member) = await PayerAsync(customerId, cancellationToken).ConfigureAwait(false);
+            var (balances, plan, now) = await CurrentAsync(payer, cancellationToken).ConfigureAwait(false);
             var setting = plan?.Primary.Feature(featureId);
             return feature.Type switch
             {
+                FeatureType.Boolean when member is not null =>
+                    await CheckBooleanAsync(payer, feature, plan, cancellationToken).ConfigureAwait(false) is { Allowed: true } organization
+                        ? organization with { CustomerId = customerId }
+                        : await CheckBooleanAsync(customerId, feature, await PlanAsync(customerId, cancellationToken).ConfigureAwait(false),
+                            cancellationToken).ConfigureAwait(false),
                 FeatureType.Boolean => await CheckBooleanAsync(customerId, feature, plan, cancellationToken).ConfigureAwait(false),
                 FeatureType.Credits => CheckCredits(customerId, feature, balances, amount),
                 FeatureType.Metered => CheckMetered(customerId, feature, plan, setting, balances, amount, now),
-                FeatureType.Count => CheckCount(customerId, feature, setting, balances, amount),
+                FeatureType.Count => CheckCount(customerId, feature, LimitOf(feature, plan, setting), setting is null, balances, amount),
                 _ => CheckConcurrency(customerId, feature, setting, balances, amount),
             };
         }
@@ -82,12 +89,11 @@ public sealed partial class Gate
         return new BalanceSummary(balance.Available, balance.Held, setting?.Limit, used, window?.WindowEnd);
     }
 
-    private static CheckResult CheckCount(string customerId, Feature feature, PlanFeature? setting, CustomerBalances balances, long amount)
+    private static CheckResult CheckCount(string customerId, Feature feature, long limit, bool notInPlan, CustomerBalances balances, long amount)
     {
-        var limit = setting?.Limit ?? 0;
         var level = balances.Counter(feature.Id);
         var allowed = level + amount <= limit;
-        var reason = allowed ? (TollgateRefusal?)null : setting is null ? TollgateRefusal.NotEntitled : TollgateRefusal.LimitReached;
+        var reason = allowed ? (TollgateRefusal?)null : notInPlan ? TollgateRefusal.NotEntitled : TollgateRefusal.LimitReached;
         return new CheckResult(customerId, feature.Id, allowed, reason, new BalanceSummary(Math.Max(0, limit - level), 0, limit, level, null));
     }
 

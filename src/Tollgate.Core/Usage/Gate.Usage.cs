@@ -49,30 +49,80 @@ public sealed partial class Gate
             return new UsageResult(featureId, false, 0, null, TollgateRefusal.InvalidRequest, invalid);
         }
 
-        var (plan, now) = await PlanNowAsync(customerId, cancellationToken).ConfigureAwait(false);
-        var key = "usage:" + idempotencyKey;
+        if (feature.Seats)
+        {
+            return new UsageResult(featureId, false, 0, null, TollgateRefusal.InvalidRequest,
+                $"{featureId} counts seats: a member takes one when it is attached (PUT /v1/customers/{{id}} with billing_customer_id)");
+        }
+
+        // A member is answered and charged on its billing customer; the entry names the member.
+        var (payer, member) = await PayerAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var (plan, now) = await PlanNowAsync(payer, cancellationToken).ConfigureAwait(false);
+        var key = KeyOf("usage:", idempotencyKey, member);
         try
         {
             if (feature.Type == FeatureType.Count)
             {
                 var setting = plan?.Primary.Feature(featureId);
-                var count = await _ledger.CountAsync(new CountRequest(customerId, featureId, amount, key) { Limit = setting?.Limit ?? 0 },
-                    WriteFor(customerId, plan, now, Wrap(call, r => CountUsage(featureId, setting, (CountResult)r))), cancellationToken)
+                var count = await _ledger.CountAsync(new CountRequest(payer, featureId, amount, key) { Limit = LimitOf(feature, plan, setting), MemberId = member },
+                    WriteFor(payer, plan, now, Wrap(call, r => CountUsage(featureId, setting, (CountResult)r))), cancellationToken)
                     .ConfigureAwait(false);
                 return CountUsage(featureId, setting, count) with { Response = count.Response };
             }
 
             var spill = SpillOf(feature);
             var entitled = Entitled(feature, plan?.Primary.Feature(featureId));
-            var result = await _ledger.ConsumeAsync(new ConsumeRequest(customerId, featureId, amount, key) { Spill = spill },
-                WriteFor(customerId, plan, now, Wrap(call, r => ConsumeUsage(feature, amount, spill, entitled, (ConsumeResult)r))), cancellationToken)
+            var result = await _ledger.ConsumeAsync(new ConsumeRequest(payer, featureId, amount, key) { Spill = spill, MemberId = member },
+                WriteFor(payer, plan, now, Wrap(call, r => ConsumeUsage(feature, amount, spill, entitled, (ConsumeResult)r))), cancellationToken)
                 .ConfigureAwait(false);
             return ConsumeUsage(feature, amount, spill, entitled, result) with { Response = result.Response };
         }
         catch
         {
             // The write's outcome is unknown here (it may have committed): the next read loads the customer afresh.
-            _ledgerViews.Invalidate(customerId);
+            _ledgerViews.Invalidate(payer);
+            throw;
+        }
+    }
+
+    /// <summary>Takes (+1) or frees (−1) a seat of <paramref name="billingCustomerId"/> for <paramref name="memberId"/>,
+    /// within the seats its plan has: the caller runs it in the flow transaction that attaches or detaches the member, so
+    /// both commit or neither. Null when the catalog has no seats feature (members take no seat). A seat freed below zero
+    /// (a member attached before the catalog counted seats) writes nothing.</summary>
+    public async Task<UsageResult?> SeatAsync(string billingCustomerId, string memberId, int delta, CancellationToken cancellationToken = default)
+    {
+        if (_catalog.SeatsFeature is not { } feature)
+        {
+            return null;
+        }
+
+        var (plan, now) = await PlanNowAsync(billingCustomerId, cancellationToken).ConfigureAwait(false);
+        var setting = plan?.Primary.Feature(feature.Id);
+        // Never replayed: the flow's transaction makes an attach happen once; the key only has to be new.
+        var key = $"seat:{(delta > 0 ? "take" : "free")}:{memberId}:{Guid.NewGuid():N}";
+        try
+        {
+            var count = await _ledger.CountAsync(new CountRequest(billingCustomerId, feature.Id, delta, key)
+            {
+                Limit = LimitOf(feature, plan, setting),
+                MemberId = memberId,
+            }, WriteFor(billingCustomerId, plan, now, null), cancellationToken).ConfigureAwait(false);
+            if (count.Refusal == LedgerRefusal.LimitReached)
+            {
+                var seats = count.Limit ?? 0;
+                return new UsageResult(feature.Id, false, 0, null, TollgateRefusal.LimitReached,
+                    setting is null
+                        ? $"{billingCustomerId}'s plan has no seats ({feature.Id})"
+                        : $"{billingCustomerId} has {seats} seat{(seats == 1 ? "" : "s")} and {count.Level} taken; raise the subscription's quantity first");
+            }
+
+            return count.Refusal == LedgerRefusal.BelowZero
+                ? new UsageResult(feature.Id, true, 0, null, null, null)
+                : CountUsage(feature.Id, setting, count);
+        }
+        catch
+        {
+            _ledgerViews.Invalidate(billingCustomerId);
             throw;
         }
     }
@@ -172,21 +222,25 @@ public sealed partial class Gate
                 $"a {feature.Type.ToString().ToLowerInvariant()} feature cannot be held; hold credits, metered or concurrency features");
         }
 
-        var (plan, now) = await PlanNowAsync(customerId, cancellationToken).ConfigureAwait(false);
-        var request = new HoldRequest(customerId, featureId, amount, ttl ?? _options.DefaultHoldTtl, "hold:" + idempotencyKey);
+        var (payer, member) = await PayerAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var (plan, now) = await PlanNowAsync(payer, cancellationToken).ConfigureAwait(false);
+        var request = new HoldRequest(payer, featureId, amount, ttl ?? _options.DefaultHoldTtl, KeyOf("hold:", idempotencyKey, member))
+        {
+            MemberId = member,
+        };
         request = feature.Type == FeatureType.Concurrency
             ? request with { ConcurrencyLimit = plan?.Primary.Feature(featureId)?.Limit ?? 0 }
             : request with { Spill = SpillOf(feature) };
         var entitled = Entitled(feature, plan?.Primary.Feature(featureId));
         try
         {
-            var result = await _ledger.HoldAsync(request, WriteFor(customerId, plan, now, Wrap(call, r => HoldOutcomeOf(feature, request, entitled, (HoldResult)r))),
+            var result = await _ledger.HoldAsync(request, WriteFor(payer, plan, now, Wrap(call, r => HoldOutcomeOf(feature, request, entitled, (HoldResult)r))),
                 cancellationToken).ConfigureAwait(false);
             return HoldOutcomeOf(feature, request, entitled, result) with { Response = result.Response };
         }
         catch
         {
-            _ledgerViews.Invalidate(customerId);
+            _ledgerViews.Invalidate(payer);
             throw;
         }
     }

@@ -32,15 +32,22 @@ public sealed partial class Gate : ILedgerObserver, IAllowanceWriter
     // Two views, because most writes are ledger writes: they replace the ledger view and leave the plan alone.
     private readonly ViewCache<IReadOnlyList<Subscription>> _subscriptionViews;
     private readonly ViewCache<LedgerSnapshot> _ledgerViews;
+    // Which customer a member is billed on: dropped with the member's other views (its PUT, the change feed).
+    private readonly ViewCache<BillingLink> _billingViews;
+    private readonly Customers.ICustomerStore? _customers;
 
     // Writes a plan owes that are known to be stored ("customer|key"): they are stored for good, so this only grows
     // (bounded), and a write need not carry them nor a read look them up again.
     private readonly ConcurrentDictionary<string, byte> _written = new(StringComparer.Ordinal);
 
-    /// <summary>The gate over a catalog and a ledger. <paramref name="external"/>, when given, adds capabilities from outside (the app's own records).</summary>
+    /// <summary>The gate over a catalog and a ledger. <paramref name="external"/>, when given, adds capabilities from outside (the app's own records).
+    /// <paramref name="customers"/>, when given, lets members be answered and charged on their billing customer.</summary>
     public Gate(ProductCatalog catalog, LedgerEngine ledger, ISubscriptionStore subscriptions, TimeProvider time,
-        GateOptions? options = null, IExternalAccessSource? external = null, ILogger<Gate>? logger = null)
+        GateOptions? options = null, IExternalAccessSource? external = null, ILogger<Gate>? logger = null,
+        Customers.ICustomerStore? customers = null)
     {
+        _customers = customers;
+        _billingViews = new ViewCache<BillingLink>(time, (options ?? new GateOptions()).CacheLifetime);
         _catalog = catalog;
         _ledger = ledger;
         _subscriptions = subscriptions;
@@ -64,6 +71,7 @@ public sealed partial class Gate : ILedgerObserver, IAllowanceWriter
         {
             _subscriptionViews.Enabled = value;
             _ledgerViews.Enabled = value;
+            _billingViews.Enabled = value;
         }
     }
 
@@ -72,6 +80,7 @@ public sealed partial class Gate : ILedgerObserver, IAllowanceWriter
     {
         _subscriptionViews.Invalidate(customerId);
         _ledgerViews.Invalidate(customerId);
+        _billingViews.Invalidate(customerId);
     }
 
     /// <summary>Drops the cached ledger view of a customer, keeping its subscriptions (another server's ledger write).</summary>
@@ -82,6 +91,7 @@ public sealed partial class Gate : ILedgerObserver, IAllowanceWriter
     {
         _subscriptionViews.Clear();
         _ledgerViews.Clear();
+        _billingViews.Clear();
     }
 
     /// <summary>The plans a customer holds now (the default plan when none), or null when the catalog has no default.</summary>
@@ -91,18 +101,50 @@ public sealed partial class Gate : ILedgerObserver, IAllowanceWriter
         return EffectivePlan.Resolve(_catalog, subscriptions, _time.GetUtcNow(), _options.PastDueKeepsAccess);
     }
 
-    /// <summary><c>plan:*</c> and <c>feature:*</c> capabilities now, with what an external source adds.</summary>
+    /// <summary><c>plan:*</c> and <c>feature:*</c> capabilities now, with what an external source adds. A member's
+    /// are the union of its own and its billing customer's.</summary>
     public async Task<IReadOnlyList<string>> CapabilitiesAsync(string customerId, CancellationToken cancellationToken = default)
     {
-        var plan = await PlanAsync(customerId, cancellationToken).ConfigureAwait(false);
-        var capabilities = new SortedSet<string>(plan?.Capabilities(_catalog) ?? new SortedSet<string>(), StringComparer.Ordinal);
-        foreach (var capability in await ExternalFeaturesAsync(customerId, cancellationToken).ConfigureAwait(false))
+        var (payer, member) = await PayerAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var capabilities = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var id in member is null ? [customerId] : new[] { customerId, payer })
         {
-            capabilities.Add(capability);
+            var plan = await PlanAsync(id, cancellationToken).ConfigureAwait(false);
+            capabilities.UnionWith(plan?.Capabilities(_catalog) ?? new SortedSet<string>());
+            capabilities.UnionWith(await ExternalFeaturesAsync(id, cancellationToken).ConfigureAwait(false));
         }
 
         return [.. capabilities];
     }
+
+    /// <summary>Who pays for <paramref name="customerId"/>'s checks, usage and holds: its billing customer when it is a
+    /// member (then <c>Member</c> is <paramref name="customerId"/>), otherwise itself (<c>Member</c> null).</summary>
+    public async Task<(string Payer, string? Member)> PayerAsync(string customerId, CancellationToken cancellationToken = default)
+    {
+        if (_customers is null)
+        {
+            return (customerId, null);
+        }
+
+        var link = _ledger.InTransaction
+            ? new BillingLink(await _customers.BillingCustomerIdAsync(customerId, cancellationToken).ConfigureAwait(false))
+            : await _billingViews.GetAsync(customerId,
+                async ct => new BillingLink(await _customers.BillingCustomerIdAsync(customerId, ct).ConfigureAwait(false)), cancellationToken)
+                .ConfigureAwait(false);
+        return link.BillingCustomerId is { } billing ? (billing, customerId) : (customerId, null);
+    }
+
+    /// <summary>A count feature's limit under <paramref name="plan"/>: a seats feature's is the subscription's quantity
+    /// when the plan includes it (the default plan's own limit without a subscription); others', the plan's.</summary>
+    private static long LimitOf(Feature feature, EffectivePlan? plan, PlanFeature? setting) =>
+        feature.Seats && setting is not null && plan?.Subscription is { } subscription ? subscription.Quantity : setting?.Limit ?? 0;
+
+    /// <summary>The operation key of a member's write is its own: two members of one organization may use the same
+    /// idempotency key without one replaying the other's answer. (U+001F cannot occur in an HTTP header.)</summary>
+    private static string KeyOf(string prefix, string idempotencyKey, string? member) =>
+        member is null ? prefix + idempotencyKey : prefix + idempotencyKey + "\u001fmember:" + member;
+
+    private sealed record BillingLink(string? BillingCustomerId);
 
     long ILedgerObserver.BeforeWrite() => _ledgerViews.Stamp();
 

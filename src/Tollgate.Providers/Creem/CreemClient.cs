@@ -18,7 +18,8 @@ internal sealed record CreemCheckoutRequest(
     string SuccessUrl,
     IReadOnlyList<KeyValuePair<string, string>> Metadata,
     string? CustomerId,
-    string? CustomerEmail);
+    string? CustomerEmail,
+    long Units = 1);
 
 /// <summary>The Creem REST calls Tollgate makes (creem.md §1), over <see cref="ProviderHttp"/>.</summary>
 internal sealed class CreemClient
@@ -67,6 +68,12 @@ internal sealed class CreemClient
             ["success_url"] = request.SuccessUrl,
             ["metadata"] = metadata,
         };
+        if (request.Units != 1)
+        {
+            // Seats: Creem's units (default 1, so one unit is not sent).
+            body["units"] = request.Units;
+        }
+
         if (request.CustomerId is not null)
         {
             body["customer"] = new JsonObject { ["id"] = request.CustomerId };
@@ -93,6 +100,24 @@ internal sealed class CreemClient
     public Task UpgradeSubscriptionAsync(string subscriptionId, string productId, string updateBehavior, CancellationToken cancellationToken) =>
         _http.SendAsync(
             Post(SubscriptionPath(subscriptionId, "/upgrade"), new JsonObject { ["product_id"] = productId, ["update_behavior"] = updateBehavior }),
+            cancellationToken);
+
+    /// <summary>The id (<c>sitem_…</c>) of the subscription's first item, the one whose units are its seats.</summary>
+    public async Task<string> GetFirstSubscriptionItemIdAsync(string subscriptionId, CancellationToken cancellationToken)
+    {
+        var subscription = await _http.SendForJsonAsync(
+            new ProviderRequest(HttpMethod.Get, "v1/subscriptions?subscription_id=" + Uri.EscapeDataString(subscriptionId)), cancellationToken);
+        return subscription.First("items").Str("id") ?? throw _http.Unexpected("a subscription item");
+    }
+
+    /// <param name="updateBehavior"><c>proration-charge-immediately</c>, <c>proration-charge</c> or <c>proration-none</c>.</param>
+    public Task UpdateUnitsAsync(string subscriptionId, string itemId, long units, string updateBehavior, CancellationToken cancellationToken) =>
+        _http.SendAsync(
+            Post(SubscriptionPath(subscriptionId, ""), new JsonObject
+            {
+                ["items"] = new JsonArray(new JsonObject { ["id"] = itemId, ["units"] = units }),
+                ["update_behavior"] = updateBehavior,
+            }),
             cancellationToken);
 
     public async Task<string> GetBillingPortalLinkAsync(string customerId, CancellationToken cancellationToken)

@@ -11,7 +11,7 @@ internal sealed class CreemProvider(CreemClient client, string? webhookSecret) :
     public string Id => "creem";
 
     // An immediate change is sent with update_behavior=proration-charge-immediately (ChangeSubscriptionAsync).
-    public ProviderCapabilities Capabilities => ProviderCapabilities.All | ProviderCapabilities.ProratesImmediateChanges;
+    public ProviderCapabilities Capabilities => ProviderCapabilities.All | ProviderCapabilities.ProratesImmediateChanges | ProviderCapabilities.CheckoutQuantity;
 
     public async Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken)
     {
@@ -28,7 +28,8 @@ internal sealed class CreemProvider(CreemClient client, string? webhookSecret) :
                 request.SuccessUrl,
                 TollgateMetadata.For(request),
                 request.ProviderCustomerId,
-                request.CustomerEmail),
+                request.CustomerEmail,
+                request.Quantity),
             cancellationToken);
         return new ProviderCheckout(checkout.Id, checkout.CheckoutUrl);
     }
@@ -45,6 +46,15 @@ internal sealed class CreemProvider(CreemClient client, string? webhookSecret) :
             newProviderProductRef,
             policy == PlanChangePolicy.Immediate ? "proration-charge-immediately" : "proration-none",
             cancellationToken);
+
+    /// <summary>Creem bills seats as the <c>units</c> of the subscription's (first) item: <c>POST /v1/subscriptions/{id}</c>
+    /// with <c>items[{id, units}]</c>, prorated as a plan change is.</summary>
+    public async Task ChangeQuantityAsync(string providerSubscriptionId, long quantity, PlanChangePolicy policy, CancellationToken cancellationToken)
+    {
+        var itemId = await client.GetFirstSubscriptionItemIdAsync(providerSubscriptionId, cancellationToken);
+        await client.UpdateUnitsAsync(providerSubscriptionId, itemId, quantity,
+            policy == PlanChangePolicy.Immediate ? "proration-charge-immediately" : "proration-none", cancellationToken);
+    }
 
     /// <remarks>Creem's portal link has no return URL; <paramref name="returnUrl"/> is not sent.</remarks>
     public async Task<string?> GetCustomerPortalUrlAsync(string providerCustomerId, string returnUrl, CancellationToken cancellationToken) =>

@@ -169,7 +169,11 @@ internal static class CreemWebhook
                 cancelAtPeriodEnd,
                 // Only meaningful once a cancellation exists: the documented subscription.active sample carries a
                 // canceled_at on a live subscription.
-                status == ProviderSubscriptionStatus.Canceled || cancelAtPeriodEnd ? subscription.MillisOrIso("canceled_at") : null),
+                status == ProviderSubscriptionStatus.Canceled || cancelAtPeriodEnd ? subscription.MillisOrIso("canceled_at") : null)
+            {
+                // Seats are the first item's units.
+                Quantity = subscription.First("items").Long("units") is { } units && units >= 1 ? units : null,
+            },
         ];
     }
 

@@ -45,6 +45,10 @@ public sealed class SandboxProvider(ISandboxStore store, ProductCatalog catalog,
     public Task ChangeSubscriptionAsync(string providerSubscriptionId, string newProviderProductRef, PlanChangePolicy policy, CancellationToken cancellationToken) =>
         billing.ChangeAsync(providerSubscriptionId, newProviderProductRef, policy, cancellationToken);
 
+    /// <summary>The Sandbox bills no seats: the new quantity is recorded by Tollgate directly (no webhook follows).</summary>
+    public Task ChangeQuantityAsync(string providerSubscriptionId, long quantity, PlanChangePolicy policy, CancellationToken cancellationToken) =>
+        Task.CompletedTask;
+
     /// <inheritdoc/>
     public bool HasCustomerPortal => false;
 

@@ -24,7 +24,8 @@ internal sealed record StripeCheckoutRequest(
     string ClientReferenceId,
     IReadOnlyList<KeyValuePair<string, string>> Metadata,
     string? CustomerId,
-    string? CustomerEmail);
+    string? CustomerEmail,
+    long Quantity = 1);
 
 /// <summary>The Stripe REST calls Tollgate makes (stripe.md §3.7), form-encoded, over <see cref="ProviderHttp"/>.
 /// Every POST carries an <c>Idempotency-Key</c> that stays the same across the retries of one call.</summary>
@@ -66,7 +67,7 @@ internal sealed class StripeClient
         var form = new StripeForm()
             .Add("mode", request.Mode)
             .Add("line_items[0][price]", request.PriceId)
-            .Add("line_items[0][quantity]", 1)
+            .Add("line_items[0][quantity]", request.Quantity)
             .Add("success_url", request.SuccessUrl)
             .Add("cancel_url", request.CancelUrl)
             .Add("client_reference_id", request.ClientReferenceId)
@@ -132,6 +133,22 @@ internal sealed class StripeClient
         var form = new StripeForm()
             .Add("items[0][id]", itemId)
             .Add("items[0][price]", priceId)
+            .Add("proration_behavior", prorationBehavior);
+        return _http.SendAsync(Post(SubscriptionPath(subscriptionId), form, idempotencyKey), cancellationToken);
+    }
+
+    /// <param name="prorationBehavior"><c>always_invoice</c>, <c>create_prorations</c> or <c>none</c>.</param>
+    public Task ChangeQuantityAsync(
+        string subscriptionId,
+        string itemId,
+        long quantity,
+        string prorationBehavior,
+        string idempotencyKey,
+        CancellationToken cancellationToken)
+    {
+        var form = new StripeForm()
+            .Add("items[0][id]", itemId)
+            .Add("items[0][quantity]", quantity)
             .Add("proration_behavior", prorationBehavior);
         return _http.SendAsync(Post(SubscriptionPath(subscriptionId), form, idempotencyKey), cancellationToken);
     }

@@ -17,7 +17,7 @@ internal sealed class StripeProvider(StripeClient client, StripeOptions options)
     public string Id => "stripe";
 
     // An immediate change is sent with proration_behavior=always_invoice (ChangeSubscriptionAsync): charged at once.
-    public ProviderCapabilities Capabilities => ProviderCapabilities.All | ProviderCapabilities.ProratesImmediateChanges;
+    public ProviderCapabilities Capabilities => ProviderCapabilities.All | ProviderCapabilities.ProratesImmediateChanges | ProviderCapabilities.CheckoutQuantity;
 
     public async Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken)
     {
@@ -36,7 +36,8 @@ internal sealed class StripeProvider(StripeClient client, StripeOptions options)
                 request.CheckoutId,
                 TollgateMetadata.For(request),
                 request.ProviderCustomerId,
-                request.CustomerEmail),
+                request.CustomerEmail,
+                request.Quantity),
             cancellationToken);
         return new ProviderCheckout(session.Id, session.Url);
     }
@@ -58,6 +59,20 @@ internal sealed class StripeProvider(StripeClient client, StripeOptions options)
             newProviderProductRef,
             policy == PlanChangePolicy.Immediate ? "always_invoice" : "none",
             CallKey("change", providerSubscriptionId),
+            cancellationToken);
+    }
+
+    /// <summary>Stripe bills seats as the quantity of the subscription's (first) item: <c>items[0][quantity]</c>, prorated
+    /// as a plan change is (<c>always_invoice</c> for an immediate change, <c>none</c> for the next cycle).</summary>
+    public async Task ChangeQuantityAsync(string providerSubscriptionId, long quantity, PlanChangePolicy policy, CancellationToken cancellationToken)
+    {
+        var itemId = await client.GetFirstSubscriptionItemIdAsync(providerSubscriptionId, cancellationToken);
+        await client.ChangeQuantityAsync(
+            providerSubscriptionId,
+            itemId,
+            quantity,
+            policy == PlanChangePolicy.Immediate ? "always_invoice" : "none",
+            CallKey("quantity", providerSubscriptionId),
             cancellationToken);
     }
 

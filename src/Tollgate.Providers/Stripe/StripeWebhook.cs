@@ -211,7 +211,11 @@ internal static class StripeWebhook
                 subscription.UnixSeconds("current_period_start") ?? item.UnixSeconds("current_period_start"),
                 subscription.UnixSeconds("current_period_end") ?? item.UnixSeconds("current_period_end"),
                 cancelAtPeriodEnd,
-                known == ProviderSubscriptionStatus.Canceled || cancelAtPeriodEnd ? subscription.UnixSeconds("canceled_at") : null),
+                known == ProviderSubscriptionStatus.Canceled || cancelAtPeriodEnd ? subscription.UnixSeconds("canceled_at") : null)
+            {
+                // Seats are the first item's quantity (older API versions also repeat it on the subscription).
+                Quantity = (item.Long("quantity") ?? subscription.Long("quantity")) is { } quantity && quantity >= 1 ? quantity : null,
+            },
         ];
     }
 

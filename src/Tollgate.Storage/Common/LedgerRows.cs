@@ -37,7 +37,7 @@ internal static class LedgerRows
         return new EntryRecord(
             r.GetString(0), r.GetInt64(1), r.GetString(2), r.GetString(3), SnakeCase<EntryType>.Parse(r.GetString(4)),
             r.GetInt64(5), r.GetInt64(6), d.ReadTime(r, 7), detail.Lots, r.IsDBNull(9) ? null : r.GetString(9),
-            r.IsDBNull(10) ? null : r.GetString(10), r.IsDBNull(11) ? null : r.GetString(11), detail.Settled, detail.DebtRepaid, detail.Units);
+            r.IsDBNull(10) ? null : r.GetString(10), r.IsDBNull(11) ? null : r.GetString(11), detail.Settled, detail.DebtRepaid, detail.Units, detail.MemberId);
     }
 
     /// <summary>Units used per customer, feature and UTC hour by <paramref name="entries"/>: the increments of

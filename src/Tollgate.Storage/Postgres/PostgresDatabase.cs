@@ -44,7 +44,7 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
         ListenDataSource = listen.Build();
         Ledger = new PostgresLedgerStore(this, time);
         var sql = new Sql(async ct => await DataSource.OpenConnectionAsync(ct).ConfigureAwait(false), Dialect.Postgres, this);
-        Customers = new CustomerStore(sql);
+        Customers = new CustomerStore(sql, NotifySubscriptionChangedAsync);
         Subscriptions = new SubscriptionStore(sql, NotifySubscriptionChangedAsync);
         PlanVersions = new PlanVersionStore(sql, NotifySubscriptionChangedAsync);
         Idempotency = new IdempotencyStore(sql);

@@ -5,9 +5,10 @@ using Tollgate.Storage.Common;
 
 namespace Tollgate.Storage.Stores;
 
-internal sealed class CustomerStore(Sql sql) : ICustomerStore
+/// <param name="notify">Tells other servers a customer changed (PostgreSQL); null on SQLite.</param>
+internal sealed class CustomerStore(Sql sql, Func<string, CancellationToken, Task<int>>? notify = null) : ICustomerStore
 {
-    private const string Columns = "customer_id, email, name, metadata, created_at, updated_at";
+    private const string Columns = "customer_id, email, name, metadata, created_at, updated_at, billing_customer_id";
 
     public async Task<Customer> UpsertAsync(string id, string? email, string? name, IReadOnlyDictionary<string, string>? metadata,
         DateTimeOffset now, CancellationToken cancellationToken)
@@ -30,6 +31,39 @@ internal sealed class CustomerStore(Sql sql) : ICustomerStore
 
     public Task<Customer?> GetAsync(string id, CancellationToken cancellationToken) =>
         sql.QuerySingleAsync($"SELECT {Columns} FROM customers WHERE customer_id = @id", Read, cancellationToken, ("@id", id));
+
+    public async Task<string?> BillingCustomerIdAsync(string id, CancellationToken cancellationToken) =>
+        (await sql.QueryAsync("SELECT billing_customer_id FROM customers WHERE customer_id = @id", r => r.IsDBNull(0) ? null : r.GetString(0),
+            cancellationToken, ("@id", id)).ConfigureAwait(false)).FirstOrDefault();
+
+    public Task<Customer?> LockAsync(string id, CancellationToken cancellationToken) =>
+        sql.QuerySingleAsync($"SELECT {Columns} FROM customers WHERE customer_id = @id{(sql.Dialect == Dialect.Postgres ? " FOR NO KEY UPDATE" : "")}",
+            Read, cancellationToken, ("@id", id));
+
+    public async Task SetBillingCustomerAsync(string id, string? billingCustomerId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await sql.ExecuteAsync("UPDATE customers SET billing_customer_id = @b, updated_at = @now WHERE customer_id = @id", cancellationToken,
+            ("@id", id), ("@b", billingCustomerId), ("@now", now)).ConfigureAwait(false);
+        if (notify is not null)
+        {
+            // Every server caches which customer a member is billed on: the member's whole view goes.
+            await notify(id, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<bool> HasMembersAsync(string billingCustomerId, CancellationToken cancellationToken) =>
+        (await sql.QueryAsync("SELECT 1 FROM customers WHERE billing_customer_id = @b LIMIT 1", r => 1, cancellationToken,
+            ("@b", billingCustomerId)).ConfigureAwait(false)).Count > 0;
+
+    public async Task<long> CountMembersAsync(string billingCustomerId, CancellationToken cancellationToken) =>
+        (await sql.QueryAsync("SELECT count(*) FROM customers WHERE billing_customer_id = @b",
+            r => Convert.ToInt64(r.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), cancellationToken,
+            ("@b", billingCustomerId)).ConfigureAwait(false))[0];
+
+    public async Task<IReadOnlyList<Customer>> ListMembersAsync(string billingCustomerId, string? after, int limit, CancellationToken cancellationToken) =>
+        await sql.QueryAsync(
+            $"SELECT {Columns} FROM customers WHERE billing_customer_id = @b AND customer_id > @after ORDER BY customer_id LIMIT @limit",
+            Read, cancellationToken, ("@b", billingCustomerId), ("@after", after ?? ""), ("@limit", limit)).ConfigureAwait(false);
 
     public async Task<IReadOnlyList<Customer>> SearchAsync(string? query, int limit, CancellationToken cancellationToken)
     {
@@ -65,5 +99,6 @@ internal sealed class CustomerStore(Sql sql) : ICustomerStore
         r.IsDBNull(2) ? null : r.GetString(2),
         r.IsDBNull(3) ? new Dictionary<string, string>() : JsonSerializer.Deserialize<Dictionary<string, string>>(r.GetString(3)) ?? [],
         sql.Dialect.ReadTime(r, 4),
-        sql.Dialect.ReadTime(r, 5));
+        sql.Dialect.ReadTime(r, 5),
+        r.IsDBNull(6) ? null : r.GetString(6));
 }

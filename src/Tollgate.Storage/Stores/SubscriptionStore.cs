@@ -11,7 +11,7 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
     private const string Columns =
         "customer_id, subscription_id, plan_id, provider, provider_subscription_id, provider_customer_id, status, current_period_start, "
         + "current_period_end, cancel_at_period_end, pending_plan_id, canceled_at, provider_updated_at, created_at, updated_at, "
-        + "access_ends_at, plan_version";
+        + "access_ends_at, quantity, plan_version";
 
     public Task<Subscription?> GetAsync(string subscriptionId, CancellationToken cancellationToken) =>
         sql.QuerySingleAsync($"SELECT {Columns} FROM subscriptions WHERE subscription_id = @id", Read, cancellationToken, ("@id", subscriptionId));
@@ -54,7 +54,7 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
         var saved = await sql.ExecuteAsync(
             $"""
             INSERT INTO subscriptions ({Columns})
-            VALUES (@c, @id, @plan, @provider, @pid, @pcid, @status, @start, @end, @cancel, @pending, @canceled, @pupdated, @created, @updated, @access,
+            VALUES (@c, @id, @plan, @provider, @pid, @pcid, @status, @start, @end, @cancel, @pending, @canceled, @pupdated, @created, @updated, @access, @quantity,
                 (SELECT max(version) FROM plan_versions WHERE plan_id = @plan))
             ON CONFLICT (customer_id, subscription_id) DO UPDATE SET
                 plan_id = excluded.plan_id, provider_subscription_id = excluded.provider_subscription_id,
@@ -62,7 +62,7 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
                 current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
                 cancel_at_period_end = excluded.cancel_at_period_end, pending_plan_id = excluded.pending_plan_id,
                 canceled_at = excluded.canceled_at, provider_updated_at = excluded.provider_updated_at, updated_at = excluded.updated_at,
-                access_ends_at = excluded.access_ends_at,
+                access_ends_at = excluded.access_ends_at, quantity = excluded.quantity,
                 plan_version = CASE WHEN subscriptions.plan_id = excluded.plan_id THEN subscriptions.plan_version ELSE excluded.plan_version END
             WHERE subscriptions.provider_updated_at IS NULL OR subscriptions.provider_updated_at <= excluded.provider_updated_at
             """,
@@ -70,7 +70,7 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
             ("@c", s.CustomerId), ("@id", s.Id), ("@plan", s.PlanId), ("@provider", s.Provider), ("@pid", s.ProviderSubscriptionId),
             ("@pcid", s.ProviderCustomerId), ("@status", SnakeCase<SubscriptionStatus>.Name(s.Status)), ("@start", s.CurrentPeriodStart),
             ("@end", s.CurrentPeriodEnd), ("@cancel", s.CancelAtPeriodEnd), ("@pending", s.PendingPlanId), ("@canceled", s.CanceledAt),
-            ("@pupdated", s.ProviderUpdatedAt), ("@created", s.CreatedAt), ("@updated", s.UpdatedAt), ("@access", s.AccessEndsAt))
+            ("@pupdated", s.ProviderUpdatedAt), ("@created", s.CreatedAt), ("@updated", s.UpdatedAt), ("@access", s.AccessEndsAt), ("@quantity", s.Quantity))
             .ConfigureAwait(false) == 1;
         if (saved && notify is not null)
         {
@@ -84,8 +84,8 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
         r.GetString(1), r.GetString(0), r.GetString(2), r.GetString(3), r.IsDBNull(4) ? null : r.GetString(4),
         r.IsDBNull(5) ? null : r.GetString(5), SnakeCase<SubscriptionStatus>.Parse(r.GetString(6)), sql.Dialect.ReadNullableTime(r, 7),
         sql.Dialect.ReadNullableTime(r, 8), r.GetBoolean(9), r.IsDBNull(10) ? null : r.GetString(10), sql.Dialect.ReadNullableTime(r, 11),
-        sql.Dialect.ReadNullableTime(r, 12), sql.Dialect.ReadTime(r, 13), sql.Dialect.ReadTime(r, 14), sql.Dialect.ReadNullableTime(r, 15))
+        sql.Dialect.ReadNullableTime(r, 12), sql.Dialect.ReadTime(r, 13), sql.Dialect.ReadTime(r, 14), sql.Dialect.ReadNullableTime(r, 15), r.GetInt64(16))
     {
-        PlanVersion = r.IsDBNull(16) ? null : Convert.ToInt32(r.GetValue(16), System.Globalization.CultureInfo.InvariantCulture),
+        PlanVersion = r.IsDBNull(17) ? null : Convert.ToInt32(r.GetValue(17), System.Globalization.CultureInfo.InvariantCulture),
     };
 }

@@ -108,6 +108,24 @@ public sealed class CatalogLoaderTests
     }
 
     [Fact]
+    public void Seats_AreACountFeature_WhoseDefaultPlanNamesItsLimit_AndSoldPlansTakeTheQuantity()
+    {
+        var catalog = CatalogLoader.Parse("""
+            features:
+              seats: { type: count, seats: true }
+              projects: { type: count }
+            plans:
+              free: { default: true, features: { seats: { limit: 1 } } }
+              team: { interval: month, features: { seats: {} } }
+            """, "catalog.yaml", Providers);
+
+        Assert.Equal("seats", catalog.SeatsFeature!.Id);
+        Assert.False(catalog.Feature("projects")!.Seats);
+        Assert.Equal(1, catalog.DefaultPlan!.Feature("seats")!.Limit);
+        Assert.Null(catalog.PlansById["team"].Feature("seats")!.Limit);
+    }
+
+    [Fact]
     public void DemoCatalog_HasTheSeedsPlansAndPacks()
     {
         var catalog = CatalogLoader.LoadDemo(Providers);
@@ -195,6 +213,15 @@ public sealed class CatalogLoaderTests
     [InlineData("features:\n  x: { type: credits, alerts: [10, 0] }", "features.x.alerts", "whole numbers ≥ 1")]
     [InlineData("features:\n  x: { type: credits, alerts: [10, ten] }", "features.x.alerts", "whole numbers ≥ 1")]
     [InlineData("features:\n  x: { type: credits, alerts: [10, 10] }", "features.x.alerts", "listed twice")]
+    [InlineData("features:\n  x: { type: metered, seats: true }", "features.x.seats", "only a count feature counts seats")]
+    [InlineData("features:\n  x: { type: count, seats: yes }", "features.x.seats", "true or false")]
+    [InlineData("features:\n  a: { type: count, seats: true }\n  b: { type: count, seats: true }", "features", "only one feature may count seats")]
+    [InlineData("features:\n  s: { type: count, seats: true }\nplans:\n  free: { default: true, features: { s: {} } }", "plans.free.features.s.limit",
+        "is required on the default plan")]
+    [InlineData("features:\n  s: { type: count, seats: true }\nplans:\n  team: { interval: month, features: { s: { limit: 5 } } }",
+        "plans.team.features.s.limit", "subscription's quantity")]
+    [InlineData("features:\n  s: { type: count, seats: true }\nplans:\n  team: { interval: month, features: { s: true } }",
+        "plans.team.features.s", "a seats feature takes a mapping")]
     public void Parse_RejectsBadFeaturesAndStructure(string yaml, string path, string problem)
     {
         var error = Assert.Throws<CatalogException>(() => CatalogLoader.Parse(yaml, "c.yaml", Providers));

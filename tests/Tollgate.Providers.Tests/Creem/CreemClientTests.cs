@@ -126,6 +126,35 @@ public sealed class CreemClientTests
         Assert.Equal($$"""{"product_id":"prod_yearly","update_behavior":"{{behavior}}"}""", request.Body);
     }
 
+    [Theory]
+    [InlineData(PlanChangePolicy.Immediate, "proration-charge-immediately")]
+    [InlineData(PlanChangePolicy.NextCycle, "proration-none")]
+    public async Task Quantity_ReadsTheItemThenPostsItsUnits(PlanChangePolicy policy, string behavior)
+    {
+        await using var server = await FakeCreem.StartAsync();
+
+        await NewCreem(server).ChangeQuantityAsync("sub_6pC2lNB6joCRQIZ1aMrTpi", 4, policy, Ct);
+
+        Assert.Collection(
+            server.Requests,
+            get => Assert.Equal(("GET", "/v1/subscriptions", "?subscription_id=sub_6pC2lNB6joCRQIZ1aMrTpi"), (get.Method, get.Path, get.Query)),
+            post =>
+            {
+                Assert.Equal(("POST", "/v1/subscriptions/sub_6pC2lNB6joCRQIZ1aMrTpi"), (post.Method, post.Path));
+                Assert.Equal($$"""{"items":[{"id":"sitem_3QWlqRbAat2eBRakAxFtt9","units":4}],"update_behavior":"{{behavior}}"}""", post.Body);
+            });
+    }
+
+    [Fact]
+    public async Task CreateCheckout_WithSeats_SendsUnits()
+    {
+        await using var server = await FakeCreem.StartAsync();
+
+        await NewCreem(server).CreateCheckoutAsync(Checkout() with { Quantity = 3 }, Ct);
+
+        Assert.Equal(3, server.SingleRequest.Json().GetProperty("units").GetInt64());
+    }
+
     [Fact]
     public async Task Portal_PostsCustomerId_ReturnsThePortalLink()
     {

@@ -285,6 +285,16 @@ public sealed class CreemWebhookTests
     }
 
     [Fact]
+    public void Parse_SubscriptionUpdate_ReadsTheSeatsFromTheFirstItemsUnits()
+    {
+        var body = Edited("creem/subscription.update.json", e => e["object"]!["items"]![0]!["units"] = 4);
+
+        var fact = Assert.IsType<SubscriptionSnapshot>(Assert.Single(Provider.ParseWebhook(body).Facts));
+
+        Assert.Equal(4, fact.Quantity);
+    }
+
+    [Fact]
     public void Parse_SubscriptionUpdate_WithScheduledCancelStatus_CancelsAtPeriodEnd()
     {
         var body = Edited("creem/subscription.update.json", e => e["object"]!["status"] = "scheduled_cancel");

@@ -170,6 +170,38 @@ public sealed class StripeClientTests
             });
     }
 
+    [Theory]
+    [InlineData(PlanChangePolicy.Immediate, "always_invoice")]
+    [InlineData(PlanChangePolicy.NextCycle, "none")]
+    public async Task Quantity_ReadsTheItemThenSetsItsQuantity(PlanChangePolicy policy, string proration)
+    {
+        await using var server = await FakeStripe.StartAsync();
+
+        await NewStripe(server).ChangeQuantityAsync("sub_1QExample42", 5, policy, Ct);
+
+        Assert.Collection(
+            server.Requests,
+            get => Assert.Equal(("GET", "/v1/subscriptions/sub_1QExample42"), (get.Method, get.Path)),
+            post =>
+            {
+                Assert.Equal(("POST", "/v1/subscriptions/sub_1QExample42"), (post.Method, post.Path));
+                Assert.Equal(
+                    [new("items[0][id]", "si_RExample1"), new("items[0][quantity]", "5"), new KeyValuePair<string, string>("proration_behavior", proration)],
+                    post.Form());
+                Assert.StartsWith("tg-quantity-sub_1QExample42-", post.Header("Idempotency-Key"), StringComparison.Ordinal);
+            });
+    }
+
+    [Fact]
+    public async Task CreateCheckout_WithSeats_SendsTheLineItemsQuantity()
+    {
+        await using var server = await FakeStripe.StartAsync();
+
+        await NewStripe(server).CreateCheckoutAsync(Checkout(CheckoutMode.Subscription, "price_1QPro") with { Quantity = 12 }, Ct);
+
+        Assert.Contains(new KeyValuePair<string, string>("line_items[0][quantity]", "12"), server.SingleRequest.Form());
+    }
+
     [Fact]
     public async Task Portal_PostsCustomerAndReturnUrl()
     {

@@ -112,7 +112,7 @@ public sealed class StripeEventTests
                 At(1735689500),
                 At(1738368000),
                 true,
-                At(1735693200)),
+                At(1735693200)) { Quantity = 1 },
             Assert.Single(parsed.Facts));
     }
 
@@ -129,7 +129,7 @@ public sealed class StripeEventTests
                 At(1735689500),
                 At(1738368000),
                 false,
-                null),
+                null) { Quantity = 1 },
             Assert.Single(parsed.Facts));
     }
 
@@ -142,6 +142,16 @@ public sealed class StripeEventTests
         var link = Assert.Single(Provider.ParseWebhook(body).Facts).Link;
 
         Assert.Equal(("user_42", "pro"), (link.CustomerId, link.Product));
+    }
+
+    [Fact]
+    public void SubscriptionUpdated_ReadsTheSeatsFromTheFirstItemsQuantity()
+    {
+        var body = Edited("stripe/customer.subscription.updated.basil.json", e => Object(e)["items"]!["data"]![0]!["quantity"] = 7);
+
+        var fact = Assert.IsType<SubscriptionSnapshot>(Assert.Single(Provider.ParseWebhook(body).Facts));
+
+        Assert.Equal(7, fact.Quantity);
     }
 
     [Fact]

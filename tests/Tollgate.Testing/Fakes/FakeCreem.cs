@@ -27,6 +27,10 @@ public static class FakeCreem
             ("GET", ["v1", "products"]) => Product(request),
             ("POST", ["v1", "checkouts"]) => Checkout(request),
             ("POST", ["v1", "subscriptions", var id, "cancel" or "resume" or "upgrade"]) => Subscription(id),
+            // Seats: update items (their units), and the read of the item ids first.
+            ("POST", ["v1", "subscriptions", var id]) => Subscription(id),
+            ("GET", ["v1", "subscriptions"]) when request.Query.StartsWith("?subscription_id=", StringComparison.Ordinal) =>
+                Subscription(Uri.UnescapeDataString(request.Query["?subscription_id=".Length..])),
             ("POST", ["v1", "customers", "billing"]) => FakeResponse.Json(200, new
             {
                 customer_portal_link = "https://creem.io/my-orders/login/" + request.Json().GetProperty("customer_id").GetString(),
@@ -100,6 +104,10 @@ public static class FakeCreem
         product = "prod_abc123",
         customer = "cust_1OcIK1GEuVvXZwD19tjq2z",
         collection_method = "charge_automatically",
+        items = new[]
+        {
+            new { @object = "subscription_item", id = "sitem_3QWlqRbAat2eBRakAxFtt9", product_id = "prod_abc123", price_id = "pprice_4W0mJK6uGiQzHbVhfaFTl1", units = 1 },
+        },
         status = "active",
         created_at = "2024-10-12T11:58:45.425Z",
         updated_at = "2024-10-12T11:58:45.425Z",

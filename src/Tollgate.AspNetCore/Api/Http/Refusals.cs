@@ -47,7 +47,7 @@ internal static class Refusals
         TollgateRefusalKind.ProviderError => "The payment provider refused or failed.",
         TollgateRefusalKind.Conflict => "The request conflicts with the subscription's state.",
         TollgateRefusalKind.InvalidRequest => "The request is not valid.",
-        TollgateRefusalKind.NotSupported => "The provider has no web checkout.",
+        TollgateRefusalKind.NotSupported => "The provider does not support this (no web checkout, or no seats sold in one).",
         TollgateRefusalKind.AlreadyReversed => "The usage was reversed before.",
         TollgateRefusalKind.NotReversible => "The entry is not a usage that can be reversed.",
         _ when ApiStatus(refusal) == StatusCodes.Status404NotFound => "Not found.",
