@@ -29,6 +29,9 @@ public abstract class TollgateDatabase : IAsyncDisposable
     /// <summary>Subscriptions and their periods.</summary>
     public abstract ISubscriptionStore Subscriptions { get; }
 
+    /// <summary>Which customer has had a trial of which plan (once per customer and plan, ever).</summary>
+    public abstract ITrialStore Trials { get; }
+
     /// <summary>Responses stored under Idempotency-Keys.</summary>
     public abstract IIdempotencyStore Idempotency { get; }
 

@@ -18,6 +18,8 @@ internal sealed record SettleBody(long? Amount);
 
 internal sealed record GrantBody(string? Feature, long? Amount, DateTimeOffset? ExpiresAt, string? Reason);
 
+internal sealed record TrialBody(string? Plan);
+
 // Responses.
 
 internal sealed record SubscriptionView(
@@ -28,10 +30,13 @@ internal sealed record SubscriptionView(
     DateTimeOffset? CurrentPeriodStart,
     DateTimeOffset? CurrentPeriodEnd,
     bool CancelAtPeriodEnd,
-    string? PendingPlan)
+    string? PendingPlan,
+    DateTimeOffset? TrialEndsAt = null)
 {
+    /// <remarks><c>trial_ends_at</c>: a trialing subscription's trial ends with its period (a card-less trial's access with it).</remarks>
     public static SubscriptionView From(Subscription s) => new(s.Id, s.PlanId, s.Provider, Core.Common.SnakeCase<SubscriptionStatus>.Name(s.Status),
-        s.CurrentPeriodStart, s.CurrentPeriodEnd, s.CancelAtPeriodEnd, s.PendingPlanId);
+        s.CurrentPeriodStart, s.CurrentPeriodEnd, s.CancelAtPeriodEnd, s.PendingPlanId,
+        s.Status == SubscriptionStatus.Trialing ? s.CurrentPeriodEnd : null);
 }
 
 internal sealed record CustomerView(string Id, string? Email, string? Name, IReadOnlyDictionary<string, string> Metadata, string? Plan,

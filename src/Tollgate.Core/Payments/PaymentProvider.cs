@@ -99,7 +99,13 @@ public sealed record CheckoutRequest(
     string? CancelUrl,
     string? CustomerEmail,
     string? ProviderCustomerId,
-    IReadOnlyDictionary<string, string> Metadata);
+    IReadOnlyDictionary<string, string> Metadata)
+{
+    /// <summary>A subscription checkout of a plan with <c>trial_days</c>, for a customer who has not had a trial of it:
+    /// the days of free trial to start the subscription with (Stripe <c>subscription_data[trial_period_days]</c>). Null:
+    /// no trial. A provider whose trials are set on its product (Creem) cannot honour or refuse it per checkout.</summary>
+    public int? TrialDays { get; init; }
+}
 
 /// <summary>What a provider returns for a new checkout: its id and the page to send the user to.</summary>
 public sealed record ProviderCheckout(string ProviderCheckoutId, string Url);

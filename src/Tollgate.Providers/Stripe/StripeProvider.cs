@@ -36,7 +36,10 @@ internal sealed class StripeProvider(StripeClient client, StripeOptions options)
                 request.CheckoutId,
                 TollgateMetadata.For(request),
                 request.ProviderCustomerId,
-                request.CustomerEmail),
+                request.CustomerEmail)
+            {
+                TrialDays = request.Mode == CheckoutMode.Subscription ? request.TrialDays : null,
+            },
             cancellationToken);
         return new ProviderCheckout(session.Id, session.Url);
     }

@@ -46,6 +46,7 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
         var sql = new Sql(async ct => await DataSource.OpenConnectionAsync(ct).ConfigureAwait(false), Dialect.Postgres, this);
         Customers = new CustomerStore(sql);
         Subscriptions = new SubscriptionStore(sql, NotifySubscriptionChangedAsync);
+        Trials = new TrialStore(sql);
         Idempotency = new IdempotencyStore(sql);
         Settings = new SettingsStore(sql);
         Payments = new PaymentStore(sql);
@@ -100,6 +101,8 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
     public override ICustomerStore Customers { get; }
 
     public override ISubscriptionStore Subscriptions { get; }
+
+    public override ITrialStore Trials { get; }
 
     public override IIdempotencyStore Idempotency { get; }
 

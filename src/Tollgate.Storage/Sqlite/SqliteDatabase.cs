@@ -27,6 +27,7 @@ internal sealed class SqliteDatabase : TollgateDatabase, IDatabaseTransactions
         var sql = new Sql(async ct => await OpenAsync(ct).ConfigureAwait(false), Dialect.Sqlite, this, WriteGate);
         Customers = new CustomerStore(sql);
         Subscriptions = new SubscriptionStore(sql, null);
+        Trials = new TrialStore(sql);
         Idempotency = new IdempotencyStore(sql);
         Settings = new SettingsStore(sql);
         Payments = new PaymentStore(sql);
@@ -60,6 +61,8 @@ internal sealed class SqliteDatabase : TollgateDatabase, IDatabaseTransactions
     public override ICustomerStore Customers { get; }
 
     public override ISubscriptionStore Subscriptions { get; }
+
+    public override ITrialStore Trials { get; }
 
     public override IIdempotencyStore Idempotency { get; }
 
