@@ -144,6 +144,17 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
             : subscription with { Status = SubscriptionStatus.Canceled, CanceledAt = now, UpdatedAt = now }, cancellationToken);
     }
 
+    /// <summary>Marks a card-less trial whose period ended <c>expired</c> (its access ended with the period already; this
+    /// tells the app). Anything else is left as it is.</summary>
+    public Task<Subscription> ExpireTrialAsync(string subscriptionId, CancellationToken cancellationToken = default)
+    {
+        var now = Instants.Now(time);
+        return UpdateAsync(subscriptionId, subscription =>
+            TrialService.IsOwnTrial(subscription) && subscription.Status == SubscriptionStatus.Trialing && subscription.CurrentPeriodEnd <= now
+                ? subscription with { Status = SubscriptionStatus.Expired, UpdatedAt = now }
+                : null, cancellationToken);
+    }
+
     /// <summary>Undoes a cancellation scheduled for the period end.</summary>
     public Task<Subscription> ResumeAsync(string subscriptionId, CancellationToken cancellationToken = default) =>
         UpdateAsync(subscriptionId, subscription => subscription with { CancelAtPeriodEnd = false, CanceledAt = null, UpdatedAt = Instants.Now(time) },

@@ -75,6 +75,27 @@ public sealed class TrialService(
         return outcome.Refusal is not null && await AnsweredAsync(call, cancellationToken).ConfigureAwait(false) is { } won ? won : outcome;
     }
 
+    /// <summary>Marks card-less trials whose period has ended <c>expired</c>, each with its <c>subscription.updated</c>
+    /// event; returns how many. Access needs none of this (it ended with the period): it keeps the record and the app told.</summary>
+    public async Task<int> ExpireEndedAsync(CancellationToken cancellationToken = default)
+    {
+        var now = Instants.Now(time);
+        var expired = 0;
+        // Ordered by period end: the ended ones come first, among provider trials that are the provider's to end.
+        foreach (var trial in (await subscriptions.ListByStatusAsync(SubscriptionStatus.Trialing, ExpireBatch, cancellationToken).ConfigureAwait(false))
+                     .Where(s => IsOwnTrial(s) && s.CurrentPeriodEnd <= now))
+        {
+            var after = await subscriptionService.ApplyRequestedAsync(trial.Id, service => service.ExpireTrialAsync(trial.Id, cancellationToken),
+                cancellationToken).ConfigureAwait(false);
+            expired += after.Status == SubscriptionStatus.Expired ? 1 : 0;
+        }
+
+        return expired;
+    }
+
+    /// <summary>Trialing subscriptions looked at per <see cref="ExpireEndedAsync"/>.</summary>
+    public const int ExpireBatch = 500;
+
     /// <summary>Days left of a running trial, counted up (a trial ending in 30 hours has 2 days left); 0 once ended.</summary>
     public static int DaysLeft(Subscription trial, DateTimeOffset now)
     {
