@@ -244,7 +244,8 @@ public static partial class CatalogLoader
         if (trialDays is not null && (isDefault || interval is not (BillingInterval.Month or BillingInterval.Year)))
         {
             // A trial is a free first stretch of a paid, recurring plan: the free plan and a lifetime purchase have none.
-            throw r.Error(path + ".trial_days", "only a paid monthly or yearly plan offers a trial", map);
+            r.TryGet(map, "trial_days", out var trialNode);
+            throw r.Error(path + ".trial_days", "only a paid monthly or yearly plan offers a trial", trialNode);
         }
 
         var includes = r.OptionalString(map, path, "includes");
