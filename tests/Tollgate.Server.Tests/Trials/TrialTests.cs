@@ -136,6 +136,8 @@ public abstract class TrialTests : IAsyncLifetime
         Assert.Equal((300L, 100L), (await AvailableAsync(c, "credits"), await AvailableAsync(c, "ai_messages")));
         var lot = (await App.BalanceAsync(c, "credits"))["lots"]!.AsArray().Single()!;
         Assert.Equal(now.AddDays(14), (DateTimeOffset)lot["expires_at"]!); // the trial's allowance ends with the trial
+        var cancel = await Json.ProblemAsync(await App.PostAsync($"/v1/subscriptions/{trial["id"]}/cancel", new { at_period_end = false }), 409, "conflict");
+        Assert.Contains("card-less trial", (string)cancel["detail"]!, StringComparison.Ordinal);
         Assert.Empty(_stripe.Requests); // card-less: no provider was asked
         Assert.Empty(_creem.Requests);
         await Books.AssertBalancedAsync(App, c);
