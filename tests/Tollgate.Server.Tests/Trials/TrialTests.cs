@@ -138,6 +138,9 @@ public abstract class TrialTests : IAsyncLifetime
         Assert.Equal(now.AddDays(14), (DateTimeOffset)lot["expires_at"]!); // the trial's allowance ends with the trial
         var cancel = await Json.ProblemAsync(await App.PostAsync($"/v1/subscriptions/{trial["id"]}/cancel", new { at_period_end = false }), 409, "conflict");
         Assert.Contains("card-less trial", (string)cancel["detail"]!, StringComparison.Ordinal);
+        var events = await EventTypesAsync(c);
+        Assert.Contains(events, e => e.Type == "subscription.created" && (string)e.Data["status"]! == "trialing" && (string)e.Data["provider"]! == "tollgate");
+        Assert.Contains(events, e => e.Type == "customer.capabilities_changed" && e.Data["capabilities"]!.AsArray().Any(x => (string)x! == "feature:hd_export"));
         Assert.Empty(_stripe.Requests); // card-less: no provider was asked
         Assert.Empty(_creem.Requests);
         await Books.AssertBalancedAsync(App, c);
@@ -267,6 +270,7 @@ public abstract class TrialTests : IAsyncLifetime
         Assert.Equal((0L, 5L), (credits, messages)); // the trial's credits ended with it; the free plan's month is there
         Assert.Equal((1, 0), (swept, sweptAgain));
         Assert.Equal("expired", (string)(await CustomerAsync(c))["subscriptions"]![0]!["status"]!);
+        Assert.Contains(await EventTypesAsync(c), e => e.Type == "subscription.updated" && (string)e.Data["status"]! == "expired");
         await Json.ProblemAsync(await StartTrialAsync(c), 409, "not_eligible");
         await Books.AssertBalancedAsync(App, c);
     }

@@ -388,6 +388,7 @@ internal static class TextTable
         ("provider.stripe", "Stripe", "Stripe"),
         ("provider.creem", "Creem", "Creem"),
         ("provider.apple", "App Store", "App Store"),
+        ("provider.tollgate", "Free trial (no card)", "免费试用（无需绑卡）"),
 
         // Admin
         ("admin.title", "Admin console", "管理后台"),
