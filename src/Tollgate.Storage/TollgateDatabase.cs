@@ -31,6 +31,8 @@ public abstract class TollgateDatabase : IAsyncDisposable
 
     /// <summary>The stored versions of the catalog's plans (grandfathering).</summary>
     public abstract Core.Catalog.IPlanVersionStore PlanVersions { get; }
+    /// <summary>Which customer has had a trial of which plan (once per customer and plan, ever).</summary>
+    public abstract ITrialStore Trials { get; }
 
     /// <summary>Responses stored under Idempotency-Keys.</summary>
     public abstract IIdempotencyStore Idempotency { get; }

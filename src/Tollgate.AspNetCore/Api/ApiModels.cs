@@ -20,6 +20,8 @@ internal sealed record QuantityBody(long? Quantity, string? Policy);
 
 internal sealed record GrantBody(string? Feature, long? Amount, DateTimeOffset? ExpiresAt, string? Reason);
 
+internal sealed record TrialBody(string? Plan);
+
 // Responses.
 
 internal sealed record SubscriptionView(
@@ -31,13 +33,16 @@ internal sealed record SubscriptionView(
     DateTimeOffset? CurrentPeriodEnd,
     bool CancelAtPeriodEnd,
     string? PendingPlan,
-    long Quantity = 1)
+    long Quantity = 1,
+    DateTimeOffset? TrialEndsAt = null)
 {
     /// <summary>The version of the plan's terms the subscription was sold under (grandfathered until migrated).</summary>
     public int? PlanVersion { get; init; }
 
+    /// <remarks><c>trial_ends_at</c>: a trialing subscription's trial ends with its period (a card-less trial's access with it).</remarks>
     public static SubscriptionView From(Subscription s) => new(s.Id, s.PlanId, s.Provider, Core.Common.SnakeCase<SubscriptionStatus>.Name(s.Status),
-        s.CurrentPeriodStart, s.CurrentPeriodEnd, s.CancelAtPeriodEnd, s.PendingPlanId, s.Quantity) { PlanVersion = s.PlanVersion };
+        s.CurrentPeriodStart, s.CurrentPeriodEnd, s.CancelAtPeriodEnd, s.PendingPlanId, s.Quantity,
+        s.Status == SubscriptionStatus.Trialing ? s.CurrentPeriodEnd : null) { PlanVersion = s.PlanVersion };
 }
 
 internal sealed record CustomerView(string Id, string? Email, string? Name, IReadOnlyDictionary<string, string> Metadata, string? Plan,

@@ -108,6 +108,21 @@ internal static class CustomersApi
         }).Idempotent().JsonBody<GrantBody>().Produces<GrantView>(StatusCodes.Status201Created).WithName("createGrant")
             .Refuses(404, "unknown_feature").Refuses(503, "unavailable");
 
+        customers.MapPost("/trials", async (string id, HttpContext http, Core.Subscriptions.TrialService trials) =>
+        {
+            var (body, problem) = await RequestBody.ReadAsync<TrialBody>(http);
+            problem ??= Validate.First(Validate.CustomerId(id, "id"), Validate.Required(body!.Plan, "plan"));
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            var call = IdempotencyFilter.Call<Core.Subscriptions.TrialOutcome>(http, TrialAnswer);
+            var outcome = await trials.StartAsync(id, body!.Plan!, call, http.RequestAborted);
+            return IdempotencyFilter.Answer(http, outcome.Response, outcome.Refusal == TollgateRefusal.IdempotencyKeyReused) ?? TrialAnswer(outcome);
+        }).Idempotent().JsonBody<TrialBody>().Produces<SubscriptionView>(StatusCodes.Status201Created).WithName("startTrial")
+            .Refuses(404, "unknown_product").Refuses(409, "not_eligible");
+
         customers.MapGet("/balances", async (string id, Gate gate, CancellationToken ct) =>
         {
             if (Validate.CustomerId(id, "id") is { } problem)
@@ -189,6 +204,10 @@ internal static class CustomersApi
     private static ApiResult GrantAnswer(GrantOutcome outcome) => outcome.Refusal is { } refusal
         ? Refusals.Problem(refusal, outcome.Message)
         : ApiResult.Json(StatusCodes.Status201Created, new GrantView(outcome.LotId!, outcome.Feature, outcome.Amount, outcome.ExpiresAt));
+
+    private static ApiResult TrialAnswer(Core.Subscriptions.TrialOutcome outcome) => outcome.Subscription is { } trial
+        ? ApiResult.Json(StatusCodes.Status201Created, SubscriptionView.From(trial))
+        : Refusals.Problem(outcome.Refusal!, outcome.Message);
 
     private static async Task<CustomerView> ViewAsync(Customer customer, Gate gate, CancellationToken ct)
     {

@@ -12,7 +12,7 @@ internal static class ProductsApi
     public static RouteGroupBuilder MapProductsApi(this RouteGroupBuilder v1)
     {
         v1.MapGet("/products", async (string? customer_id, string? provider, ProductCatalog catalog, PriceBook prices, ProviderRegistry providers,
-            CheckoutService checkouts, CancellationToken ct) =>
+            CheckoutService checkouts, Core.Subscriptions.TrialService trials, CancellationToken ct) =>
         {
             if (customer_id is not null && Validate.CustomerId(customer_id) is { } problem)
             {
@@ -29,8 +29,9 @@ internal static class ProductsApi
             {
                 var price = plan.IsDefault ? null : await prices.PriceAsync(plan.Id, provider, ct);
                 bool? eligible = customer_id is null || plan.IsDefault ? null : await checkouts.IneligibleAsync(customer_id, plan, null, ct) is null;
+                bool? trialEligible = customer_id is null || plan.TrialDays is null ? null : await trials.IneligibleAsync(customer_id, plan, ct) is null;
                 plans.Add(new PlanView(plan.Id, plan.Name, catalog.Versions.Current(plan.Id), plan.Interval is { } i ? SnakeCase<BillingInterval>.Name(i) : null, PriceView.From(price),
-                    plan.IsDefault, eligible, plan.Features.Values.ToDictionary(f => f.FeatureId, FeatureSettingView.From)));
+                    plan.IsDefault, eligible, plan.Features.Values.ToDictionary(f => f.FeatureId, FeatureSettingView.From), plan.TrialDays, trialEligible));
             }
 
             var packs = new List<PackView>();
@@ -106,8 +107,10 @@ internal sealed record FeatureSettingView(bool Enabled, long? Limit, long? Grant
 internal sealed record RolloverView(long Max);
 
 /// <param name="Version">The version of the plan's terms on sale now (a subscription keeps the version it was sold under).</param>
+/// <param name="TrialDays">Catalog <c>trial_days</c>: the plan's free trial, once per customer.</param>
+/// <param name="TrialEligible">With <c>customer_id</c>, for a plan with a trial: whether that customer may start it now.</param>
 internal sealed record PlanView(string Id, string Name, int? Version, string? Interval, PriceView? Price, bool Default, bool? Eligible,
-    IReadOnlyDictionary<string, FeatureSettingView> Features);
+    IReadOnlyDictionary<string, FeatureSettingView> Features, int? TrialDays = null, bool? TrialEligible = null);
 
 internal sealed record PackView(string Id, string Name, long Credits, bool OncePerCustomer, int? ExpiresAfterDays, bool? Eligible, PriceView? Price);
 

@@ -30,7 +30,8 @@ internal sealed class LedgerSweeper(LedgerEngine ledger, TimeProvider time, ILog
 
 /// <summary>Applies webhook events whose attempt is due: failed ones, with backoff, and any whose first attempt never
 /// finished (the process stopped between storing and applying).</summary>
-internal sealed class WebhookRetryWorker(WebhookProcessor processor, CheckoutService checkouts, ILogger<WebhookRetryWorker> logger) : BackgroundService
+internal sealed class WebhookRetryWorker(WebhookProcessor processor, CheckoutService checkouts, Core.Subscriptions.TrialService trials,
+    ILogger<WebhookRetryWorker> logger) : BackgroundService
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
 
@@ -47,6 +48,8 @@ internal sealed class WebhookRetryWorker(WebhookProcessor processor, CheckoutSer
                 }
 
                 await checkouts.ExpireStaleAsync(stoppingToken);
+                // Housekeeping of the same kind: ended card-less trials are marked expired (their access ended already).
+                await trials.ExpireEndedAsync(stoppingToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

@@ -84,7 +84,12 @@ public static class TollgateServiceCollectionExtensions
             sp.GetRequiredService<Gate>(), sp.GetRequiredService<TollgateDatabase>().Transactions, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new SubscriptionService(catalog, sp.GetRequiredService<ISubscriptionStore>(), sp.GetRequiredService<LedgerEngine>(),
             sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Tollgate.Core.Events.IEventOutbox>(),
-            sp.GetRequiredService<TollgateDatabase>().Transactions, settings.PastDueKeepsAccess));
+            sp.GetRequiredService<TollgateDatabase>().Transactions, settings.PastDueKeepsAccess, sp.GetRequiredService<ITrialStore>()));
+        services.AddSingleton(sp => sp.GetRequiredService<TollgateDatabase>().Trials);
+        services.AddSingleton(sp => new TrialService(catalog, sp.GetRequiredService<ITrialStore>(), sp.GetRequiredService<ISubscriptionStore>(),
+            sp.GetRequiredService<SubscriptionService>(), sp.GetRequiredService<ICustomerStore>(), sp.GetRequiredService<Gate>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Tollgate.Core.Idempotency.IIdempotencyStore>(), sp.GetRequiredService<TollgateDatabase>().Transactions,
+            sp.GetRequiredService<Tollgate.Core.Events.IEventOutbox>()));
         AddPayments(services, settings, catalog);
         services.AddSingleton<ApiKeyRing>();
         services.AddSingleton(sp => sp.GetRequiredService<ApiKeyRing>().Keys);
@@ -128,7 +133,8 @@ public static class TollgateServiceCollectionExtensions
             sp.GetRequiredService<ILogger<PriceBook>>()));
         services.AddSingleton(sp => new CheckoutService(catalog, sp.GetRequiredService<ProviderRegistry>(), sp.GetRequiredService<IPaymentStore>(),
             sp.GetRequiredService<ICustomerStore>(), sp.GetRequiredService<Gate>(), sp.GetRequiredService<TimeProvider>(), () => sp.GetRequiredService<PublicUrls>().Base,
-            sp.GetRequiredService<TollgateDatabase>().Transactions, sp.GetRequiredService<Tollgate.Core.Events.IEventOutbox>()));
+            sp.GetRequiredService<TollgateDatabase>().Transactions, sp.GetRequiredService<Tollgate.Core.Events.IEventOutbox>(),
+            sp.GetRequiredService<ITrialStore>()));
         services.AddSingleton(sp => new PaymentApplier(catalog, sp.GetRequiredService<IPaymentStore>(), sp.GetRequiredService<ISubscriptionStore>(),
             sp.GetRequiredService<SubscriptionService>(), sp.GetRequiredService<LedgerEngine>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<Tollgate.Core.Events.IEventOutbox>()));

@@ -31,13 +31,20 @@ internal enum PlanAction
     Unavailable,
 }
 
-internal sealed record PlanOffer(Plan Plan, ShownPrice? Price, bool Current, bool Upgrade, PlanAction Action, bool Immediate, IReadOnlyList<string> Allowances);
+internal sealed record PlanOffer(Plan Plan, ShownPrice? Price, bool Current, bool Upgrade, PlanAction Action, bool Immediate, IReadOnlyList<string> Allowances)
+{
+    /// <summary>The plan's free trial, offered to this customer now (once per plan, never while held); null: none.</summary>
+    public int? TrialDays { get; init; }
+}
 
 internal sealed record PackOffer(Pack Pack, ShownPrice? Price, bool Eligible);
 
 internal sealed class PricingModel(ProductCatalog catalog, PriceBook prices, CheckoutService checkouts, Gate gate, PortalSessions sessions,
-    ProviderRegistry providers, Texts t, TimeProvider time) : TollgatePageModel
+    ProviderRegistry providers, TrialService trials, Texts t, TimeProvider time) : TollgatePageModel
 {
+    /// <summary>The card-less trial the customer is in now (the plan it gives is <see cref="Current"/>), or null.</summary>
+    public Subscription? OwnTrial { get; private set; }
+
     public string? CustomerId { get; private set; }
 
     public Plan? Current { get; private set; }
@@ -117,6 +124,35 @@ internal sealed class PricingModel(ProductCatalog catalog, PriceBook prices, Che
         return Page();
     }
 
+    /// <summary>Starts the customer's card-less trial of a plan. A form sent twice starts it once: the second finds the
+    /// trial had and is answered as not eligible.</summary>
+    public async Task<IActionResult> OnPostTrialAsync(string? plan)
+    {
+        var session = await sessions.ResolveAsync(HttpContext);
+        if (session.CustomerId is null)
+        {
+            return Problem(PortalPageModel.Denied(session.Problem));
+        }
+
+        CustomerId = session.CustomerId;
+        if (string.IsNullOrEmpty(plan) || !catalog.PlansById.ContainsKey(plan))
+        {
+            return NotFoundPage();
+        }
+
+        var outcome = await trials.StartAsync(CustomerId, plan, cancellationToken: HttpContext.RequestAborted);
+        if (outcome.Subscription is not null)
+        {
+            // Post, redirect, get: the portal shows the plan and the days left.
+            return Redirect("/portal#plan");
+        }
+
+        Error = t["pricing.error.trial"];
+        Response.StatusCode = StatusCodes.Status409Conflict;
+        await LoadAsync();
+        return Page();
+    }
+
     private async Task LoadAsync()
     {
         var ct = HttpContext.RequestAborted;
@@ -126,6 +162,7 @@ internal sealed class PricingModel(ProductCatalog catalog, PriceBook prices, Che
             var plan = await gate.PlanAsync(CustomerId, ct);
             Current = plan?.Primary;
             Changeable = Portal.IndexModel.ChangeableSubscription(await gate.SubscriptionsAsync(CustomerId, ct), catalog, now, providers);
+            OwnTrial = plan?.Subscription is { } held && TrialService.IsOwnTrial(held) ? held : null;
         }
 
         var plans = new List<PlanOffer>();
@@ -135,7 +172,8 @@ internal sealed class PricingModel(ProductCatalog catalog, PriceBook prices, Che
             var current = Current?.Id == plan.Id;
             var upgrade = Current is not null && plan.Rank > Current.Rank;
             var action = PlanAction.None;
-            if (!current)
+            // The plan being tried is bought like any other: that is how the trial converts.
+            if (!current || OwnTrial is not null)
             {
                 action = plan.IsDefault ? (CustomerId is null ? PlanAction.None : PlanAction.Cancel)
                     : CustomerId is null ? PlanAction.SignIn
@@ -144,7 +182,10 @@ internal sealed class PricingModel(ProductCatalog catalog, PriceBook prices, Che
                     : PlanAction.Unavailable;
             }
 
-            plans.Add(new PlanOffer(plan, price, current, upgrade, action, upgrade, Catalogs.Allowances(plan, catalog, t)));
+            var trial = CustomerId is not null && plan.TrialDays is { } days && !current && await trials.IneligibleAsync(CustomerId, plan, ct) is null
+                ? days
+                : (int?)null;
+            plans.Add(new PlanOffer(plan, price, current, upgrade, action, upgrade, Catalogs.Allowances(plan, catalog, t)) { TrialDays = trial });
         }
 
         var packs = new List<PackOffer>();

@@ -112,6 +112,12 @@ internal sealed class SubscriptionActions(ISubscriptionStore subscriptions, Prov
             return new ActionOutcome(ActionResult.Conflict, $"subscription {subscriptionId} has ended ({subscription.Status}).");
         }
 
+        if (TrialService.IsOwnTrial(subscription))
+        {
+            return new ActionOutcome(ActionResult.Conflict,
+                $"subscription {subscriptionId} is a card-less trial: no provider to ask; it ends by itself, and buying the plan replaces it.");
+        }
+
         if (subscription.ProviderSubscriptionId is null || subscription.ProviderSubscriptionId.StartsWith("payment:", StringComparison.Ordinal)
             || providers.Find(subscription.Provider) is not { } provider)
         {

@@ -14,6 +14,9 @@ namespace Tollgate.Core.Catalog;
 /// </summary>
 public static partial class CatalogLoader
 {
+    /// <summary>The longest trial a plan may offer (<c>trial_days</c>), in days: Stripe's own limit is 730.</summary>
+    public const int MaxTrialDays = 730;
+
     /// <summary>The name the built-in demo catalog goes by in errors and logs (it has no file).</summary>
     public const string DemoCatalogName = "demo catalog";
 
@@ -232,7 +235,7 @@ public static partial class CatalogLoader
         HashSet<string> planIds, int rank)
     {
         var map = r.Mapping(node, path);
-        r.OnlyKeys(map, path, "name", "default", "interval", "price", "providers", "includes", "features");
+        r.OnlyKeys(map, path, "name", "default", "interval", "price", "providers", "includes", "features", "trial_days");
         var isDefault = r.OptionalBool(map, path, "default") ?? false;
         BillingInterval? interval = null;
         if (r.OptionalString(map, path, "interval") is { } intervalName)
@@ -251,6 +254,14 @@ public static partial class CatalogLoader
         if (!isDefault && interval is null)
         {
             throw r.Error(path + ".interval", "is required for a plan that is not the default (month, year or once)", map);
+        }
+
+        var trialDays = r.OptionalLong(map, path, "trial_days", min: 1, max: MaxTrialDays);
+        if (trialDays is not null && (isDefault || interval is not (BillingInterval.Month or BillingInterval.Year)))
+        {
+            // A trial is a free first stretch of a paid, recurring plan: the free plan and a lifetime purchase have none.
+            r.TryGet(map, "trial_days", out var trialNode);
+            throw r.Error(path + ".trial_days", "only a paid monthly or yearly plan offers a trial", trialNode);
         }
 
         var includes = r.OptionalString(map, path, "includes");
@@ -278,7 +289,7 @@ public static partial class CatalogLoader
         }
 
         return new Plan(id, r.OptionalString(map, path, "name") ?? id, isDefault, interval, price, ReadProviders(r, map, path, id),
-            includes, planFeatures, rank);
+            includes, planFeatures, rank) { TrialDays = (int?)trialDays };
     }
 
     /// <summary>A plan's seats: the default plan names how many (<c>{ limit: N }</c>: it has no subscription to count

@@ -110,6 +110,11 @@ public sealed record Plan(
 {
     /// <summary>The plan's setting for a feature, or null when the plan does not mention it (then the feature is off / unlimited as its type says).</summary>
     public PlanFeature? Feature(string featureId) => Features.GetValueOrDefault(featureId);
+
+    /// <summary>Catalog <c>trial_days</c>, monthly and yearly plans only: the days of the free trial a customer may have of
+    /// this plan, once (started card-less through the API or the pricing page, or given by a provider's checkout).
+    /// Null: the plan offers no trial.</summary>
+    public int? TrialDays { get; init; }
 }
 
 /// <summary>A credit pack: a one-time purchase that grants <paramref name="Credits"/> to the catalog's credits feature.

@@ -42,7 +42,8 @@ public sealed class CheckoutService(
     TimeProvider time,
     Func<Uri> publicBaseUrl,
     IDatabaseTransactions? transactions = null,
-    Events.IEventOutbox? outbox = null)
+    Events.IEventOutbox? outbox = null,
+    Subscriptions.ITrialStore? trials = null)
 {
     /// <summary>Starts a checkout with the provider and records it as open; only a verified webhook completes it.</summary>
     public async Task<CheckoutOutcome> CreateAsync(CheckoutCommand command, CancellationToken cancellationToken = default)
@@ -112,11 +113,18 @@ public sealed class CheckoutService(
         };
         var mode = pack is not null || plan!.Interval == BillingInterval.Once ? CheckoutMode.Payment : CheckoutMode.Subscription;
 
+        // A plan's trial goes with its checkout only to a customer who has not had one of that plan (issue 15); a trial
+        // the provider gives anyway is recorded and gives nothing until paid (SubscriptionService).
+        var trialDays = mode == CheckoutMode.Subscription && plan!.TrialDays is { } days && trials is not null
+            && await trials.FindAsync(command.CustomerId, plan.Id, cancellationToken).ConfigureAwait(false) is null
+                ? days
+                : (int?)null;
+
         ProviderCheckout created;
         try
         {
             created = await provider.CreateCheckoutAsync(new CheckoutRequest(checkoutId, command.CustomerId, command.Product, reference, mode, successUrl,
-                cancelUrl, customer?.Email, providerCustomer, metadata) { Quantity = command.Quantity ?? 1 }, cancellationToken).ConfigureAwait(false);
+                cancelUrl, customer?.Email, providerCustomer, metadata) { Quantity = command.Quantity ?? 1, TrialDays = trialDays }, cancellationToken).ConfigureAwait(false);
         }
         catch (ProviderException ex)
         {
@@ -193,7 +201,9 @@ public sealed class CheckoutService(
         {
             var held = await gate.SubscriptionsAsync(customerId, cancellationToken).ConfigureAwait(false);
             var now = time.GetUtcNow();
-            if (held.Any(s => s.PlanId == plan.Id && s.GrantsAccess(now, pastDueKeepsAccess: true) && !s.CancelAtPeriodEnd))
+            // A running card-less trial of the plan does not count: buying the plan is how it converts.
+            if (held.Any(s => s.PlanId == plan.Id && !Subscriptions.TrialService.IsOwnTrial(s) && s.GrantsAccess(now, pastDueKeepsAccess: true)
+                    && !s.CancelAtPeriodEnd))
             {
                 return $"the customer already has '{plan.Id}'.";
             }

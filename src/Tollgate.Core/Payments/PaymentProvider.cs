@@ -113,6 +113,11 @@ public sealed record CheckoutRequest(
 {
     /// <summary>Units bought: a plan's seats (Stripe <c>line_items[0][quantity]</c>, Creem <c>units</c>); 1 otherwise.</summary>
     public long Quantity { get; init; } = 1;
+
+    /// <summary>A subscription checkout of a plan with <c>trial_days</c>, for a customer who has not had a trial of it:
+    /// the days of free trial to start the subscription with (Stripe <c>subscription_data[trial_period_days]</c>). Null:
+    /// no trial. A provider whose trials are set on its product (Creem) cannot honour or refuse it per checkout.</summary>
+    public int? TrialDays { get; init; }
 }
 
 /// <summary>What a provider returns for a new checkout: its id and the page to send the user to.</summary>

@@ -11,8 +11,12 @@ namespace Tollgate.Core.Subscriptions;
 /// </summary>
 /// <remarks>With an outbox, every save that changes what the customer can do (their <c>plan:*</c> and <c>feature:*</c>
 /// capabilities) writes <c>customer.capabilities_changed</c> in the save's transaction (the caller's, or one of its own).</remarks>
+/// <remarks>With a trial store (issue 15): a provider's trialing subscription is recorded as the customer's trial of its
+/// plan, and a second trial of a plan the customer has had is kept <c>incomplete</c> (no access, no allowance) until its
+/// first payment; a provider subscription that gives access ends the customer's running card-less trials
+/// (<see cref="TrialService"/>), retiring what is left of their allowances: the paid subscription replaces them.</remarks>
 public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionStore store, LedgerEngine ledger, IAllowanceWriter allowances, TimeProvider time,
-    Events.IEventOutbox? outbox = null, IDatabaseTransactions? transactions = null, bool pastDueKeepsAccess = false)
+    Events.IEventOutbox? outbox = null, IDatabaseTransactions? transactions = null, bool pastDueKeepsAccess = false, ITrialStore? trials = null)
 {
     private const int MaxSaveAttempts = 10;
 
@@ -63,6 +67,7 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
         var lifetime = plan.Interval == BillingInterval.Once;
         var subscription = new Subscription(Ids.New("sub", time), customerId, plan.Id, provider, providerSubscriptionId, providerCustomerId, status,
             lifetime ? null : Normalize(periodStart), lifetime ? null : Normalize(periodEnd), false, null, null, Normalize(providerUpdatedAt), now, now);
+        subscription = await AdmitTrialAsync(subscription, cancellationToken).ConfigureAwait(false);
         await SaveAsync(subscription, cancellationToken).ConfigureAwait(false);
         return subscription;
     }
@@ -214,6 +219,17 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
         }, cancellationToken);
     }
 
+    /// <summary>Marks a card-less trial whose period ended <c>expired</c> (its access ended with the period already; this
+    /// tells the app). Anything else is left as it is.</summary>
+    public Task<Subscription> ExpireTrialAsync(string subscriptionId, CancellationToken cancellationToken = default)
+    {
+        var now = Instants.Now(time);
+        return UpdateAsync(subscriptionId, subscription =>
+            TrialService.IsOwnTrial(subscription) && subscription.Status == SubscriptionStatus.Trialing && subscription.CurrentPeriodEnd <= now
+                ? subscription with { Status = SubscriptionStatus.Expired, UpdatedAt = now }
+                : null, cancellationToken);
+    }
+
     /// <summary>Undoes a cancellation scheduled for the period end.</summary>
     public Task<Subscription> ResumeAsync(string subscriptionId, CancellationToken cancellationToken = default) =>
         UpdateAsync(subscriptionId, subscription => subscription with { CancelAtPeriodEnd = false, CanceledAt = null, UpdatedAt = Instants.Now(time) },
@@ -269,14 +285,70 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
 
     private async Task<bool> SaveCoreAsync(Subscription subscription, CancellationToken cancellationToken)
     {
+        subscription = await AdmitTrialAsync(subscription, cancellationToken).ConfigureAwait(false);
         var saved = await store.SaveAsync(subscription, cancellationToken).ConfigureAwait(false);
         allowances.Forget(subscription.CustomerId);
         if (saved)
         {
+            await EndReplacedTrialsAsync(subscription, cancellationToken).ConfigureAwait(false);
             await allowances.WriteDueAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false);
         }
 
         return saved;
+    }
+
+    /// <summary>A provider's trialing subscription is the customer's trial of its plan: recorded once, and a trial of a
+    /// plan the customer has had already (another subscription's) gives nothing until it is paid. Once per customer and
+    /// plan holds for every provider, including one whose trial Tollgate cannot switch off at checkout (Creem's product
+    /// trial).</summary>
+    private async Task<Subscription> AdmitTrialAsync(Subscription subscription, CancellationToken cancellationToken)
+    {
+        if (trials is null || subscription.Status != SubscriptionStatus.Trialing || TrialService.IsOwnTrial(subscription))
+        {
+            return subscription;
+        }
+
+        var record = new TrialRecord(subscription.CustomerId, subscription.PlanId, subscription.Id, subscription.Provider, Instants.Now(time));
+        if (await trials.TryRecordAsync(record, cancellationToken).ConfigureAwait(false))
+        {
+            return subscription;
+        }
+
+        var had = await trials.FindAsync(subscription.CustomerId, subscription.PlanId, cancellationToken).ConfigureAwait(false);
+        return had is null || had.SubscriptionId == subscription.Id ? subscription : subscription with { Status = SubscriptionStatus.Incomplete };
+    }
+
+    /// <summary>A provider subscription that gives access replaces the customer's running card-less trials (a converted
+    /// trial): each ends now, as <c>canceled</c>, and what is left of its allowances is retired, so the paid period's
+    /// allowance is not stacked on the trial's.</summary>
+    private async Task EndReplacedTrialsAsync(Subscription paid, CancellationToken cancellationToken)
+    {
+        var now = Instants.Now(time);
+        if (trials is null || TrialService.IsOwnTrial(paid) || !paid.GrantsAccess(now, pastDueKeepsAccess))
+        {
+            return;
+        }
+
+        var held = await store.ListByCustomerAsync(paid.CustomerId, cancellationToken).ConfigureAwait(false);
+        foreach (var trial in held.Where(s => TrialService.IsOwnTrial(s) && s.Status == SubscriptionStatus.Trialing && s.GrantsAccess(now, false)))
+        {
+            var ended = trial with { Status = SubscriptionStatus.Canceled, CanceledAt = now, AccessEndsAt = now, UpdatedAt = now };
+            if (!await store.SaveAsync(ended, cancellationToken).ConfigureAwait(false))
+            {
+                continue;
+            }
+
+            // Keyed by the trial: applied twice (a webhook delivered again), it retires once.
+            await ledger.RetireAsync(new RetireRequest(paid.CustomerId,
+                $"allowance:{trial.Id}:{Instants.ToUnixMicroseconds(trial.CurrentPeriodStart!.Value).ToString(System.Globalization.CultureInfo.InvariantCulture)}",
+                "trial-replaced:" + trial.Id), cancellationToken).ConfigureAwait(false);
+            if (outbox is { InTransaction: true })
+            {
+                var data = SubscriptionEventData.Of(ended);
+                data["replaced_by"] = paid.Id;
+                outbox.Add(Events.OutboundEvent.Create(Events.EventTypes.SubscriptionCanceled, ended.CustomerId, data, time));
+            }
+        }
     }
 
     /// <summary>Reads, changes (null: nothing to change) and saves. A save refused because a newer provider event was

@@ -25,7 +25,11 @@ internal sealed record StripeCheckoutRequest(
     IReadOnlyList<KeyValuePair<string, string>> Metadata,
     string? CustomerId,
     string? CustomerEmail,
-    long Quantity = 1);
+    long Quantity = 1)
+{
+    /// <summary>Subscription mode: days of free trial (<c>subscription_data[trial_period_days]</c>); null: none.</summary>
+    public int? TrialDays { get; init; }
+}
 
 /// <summary>The Stripe REST calls Tollgate makes (stripe.md §3.7), form-encoded, over <see cref="ProviderHttp"/>.
 /// Every POST carries an <c>Idempotency-Key</c> that stays the same across the retries of one call.</summary>
@@ -76,6 +80,10 @@ internal sealed class StripeClient
         {
             // Session metadata is not copied onto the subscription; its events carry only subscription_data's.
             form.AddMap("subscription_data[metadata]", request.Metadata);
+            if (request.TrialDays is { } trialDays)
+            {
+                form.Add("subscription_data[trial_period_days]", trialDays);
+            }
         }
 
         if (request.CustomerId is not null)

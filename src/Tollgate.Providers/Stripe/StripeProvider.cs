@@ -37,7 +37,10 @@ internal sealed class StripeProvider(StripeClient client, StripeOptions options)
                 TollgateMetadata.For(request),
                 request.ProviderCustomerId,
                 request.CustomerEmail,
-                request.Quantity),
+                request.Quantity)
+            {
+                TrialDays = request.Mode == CheckoutMode.Subscription ? request.TrialDays : null,
+            },
             cancellationToken);
         return new ProviderCheckout(session.Id, session.Url);
     }

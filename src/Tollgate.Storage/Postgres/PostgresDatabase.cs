@@ -47,6 +47,7 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
         Customers = new CustomerStore(sql, NotifySubscriptionChangedAsync);
         Subscriptions = new SubscriptionStore(sql, NotifySubscriptionChangedAsync);
         PlanVersions = new PlanVersionStore(sql, NotifySubscriptionChangedAsync);
+        Trials = new TrialStore(sql);
         Idempotency = new IdempotencyStore(sql);
         Settings = new SettingsStore(sql);
         Payments = new PaymentStore(sql);
@@ -114,6 +115,7 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
     public override ISubscriptionStore Subscriptions { get; }
 
     public override Core.Catalog.IPlanVersionStore PlanVersions { get; }
+    public override ITrialStore Trials { get; }
 
     public override IIdempotencyStore Idempotency { get; }
 

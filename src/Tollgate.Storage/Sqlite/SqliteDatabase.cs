@@ -28,6 +28,7 @@ internal sealed class SqliteDatabase : TollgateDatabase, IDatabaseTransactions
         Customers = new CustomerStore(sql);
         Subscriptions = new SubscriptionStore(sql, null);
         PlanVersions = new PlanVersionStore(sql, null);
+        Trials = new TrialStore(sql);
         Idempotency = new IdempotencyStore(sql);
         Settings = new SettingsStore(sql);
         Payments = new PaymentStore(sql);
@@ -63,6 +64,7 @@ internal sealed class SqliteDatabase : TollgateDatabase, IDatabaseTransactions
     public override ISubscriptionStore Subscriptions { get; }
 
     public override Core.Catalog.IPlanVersionStore PlanVersions { get; }
+    public override ITrialStore Trials { get; }
 
     public override IIdempotencyStore Idempotency { get; }
 

@@ -126,6 +126,21 @@ public sealed class CatalogLoaderTests
     }
 
     [Fact]
+    public void TrialDays_AreReadOnMonthlyAndYearlyPlans_AndAreTheirOwn_NotIncluded()
+    {
+        var catalog = CatalogLoader.Parse("""
+            features:
+              hd: { type: boolean }
+            plans:
+              pro: { interval: month, trial_days: 14, features: { hd: true } }
+              pro_yearly: { interval: year, includes: pro, trial_days: 730 }
+              team: { interval: month, includes: pro }
+            """, "catalog.yaml", Providers);
+
+        Assert.Equal((14, 730, (int?)null), (catalog.PlansById["pro"].TrialDays, catalog.PlansById["pro_yearly"].TrialDays, catalog.PlansById["team"].TrialDays));
+    }
+
+    [Fact]
     public void DemoCatalog_HasTheSeedsPlansAndPacks()
     {
         var catalog = CatalogLoader.LoadDemo(Providers);
@@ -181,6 +196,14 @@ public sealed class CatalogLoaderTests
     [InlineData("plans:\n  pro:\n    interval: month\n    features:\n      jobs: { limit: 5, rollover: { max: 5 } }",
         "plans.pro.features.jobs.rollover", "unknown key", 5)]
     [InlineData("packs:\n  p: { credits: 5, rollover: { max: 5 } }", "packs.p.rollover", "unknown key", 2)]
+    [InlineData("plans:\n  pro:\n    interval: month\n    trial_days: 0", "plans.pro.trial_days", "from 1 to 730", 4)]
+    [InlineData("plans:\n  pro:\n    interval: month\n    trial_days: -3", "plans.pro.trial_days", "from 1 to 730", 4)]
+    [InlineData("plans:\n  pro:\n    interval: month\n    trial_days: 7.5", "plans.pro.trial_days", "from 1 to 730", 4)]
+    [InlineData("plans:\n  pro:\n    interval: month\n    trial_days: '14'", "plans.pro.trial_days", "from 1 to 730", 4)]
+    [InlineData("plans:\n  pro:\n    interval: month\n    trial_days: 731", "plans.pro.trial_days", "from 1 to 730", 4)]
+    [InlineData("plans:\n  life:\n    interval: once\n    trial_days: 14", "plans.life.trial_days", "only a paid monthly or yearly plan", 4)]
+    [InlineData("plans:\n  free:\n    default: true\n    trial_days: 14", "plans.free.trial_days", "only a paid monthly or yearly plan", 4)]
+    [InlineData("packs:\n  p: { credits: 5, trial_days: 14 }", "packs.p.trial_days", "unknown key", 2)]
     public void Parse_ReportsTheFilePathAndProblem(string plansOrPacks, string path, string problem, int? lineInFragment)
     {
         const string features = "features:\n  credits: { type: credits }\n  jobs: { type: concurrency }\n  hd: { type: boolean }\n";

@@ -5,13 +5,21 @@ public static class FakeStripe
 {
     public const string SecretKey = "sk_test_51FakeKeyForTollgateTests0001";
 
-    public static Task<FakeServer> StartAsync() => FakeServer.StartAsync(Route);
+    public static Task<FakeServer> StartAsync()
+    {
+        // Each server numbers its checkout sessions (0001, 0002, …) as Stripe gives each its own id: a test that starts
+        // several checkouts must not find them all under one id.
+        var sessions = 0;
+        return FakeServer.StartAsync(request => Route(request, () => Interlocked.Increment(ref sessions)));
+    }
 
     /// <summary>Stripe's error body (stripe.md §3.4).</summary>
     public static FakeResponse Error(int status, string type, string message, string? code = null) =>
         FakeResponse.Json(status, new { error = new { type, code, message, doc_url = "https://docs.stripe.com/error-codes" } });
 
-    internal static FakeResponse Route(RecordedRequest request)
+    internal static FakeResponse Route(RecordedRequest request) => Route(request, () => 1);
+
+    private static FakeResponse Route(RecordedRequest request, Func<int> nextSession)
     {
         if (request.Header("Authorization") != "Bearer " + SecretKey)
         {
@@ -22,14 +30,7 @@ public static class FakeStripe
         return (request.Method, segments) switch
         {
             ("GET", ["v1", "prices", var id]) => Price(id),
-            ("POST", ["v1", "checkout", "sessions"]) => FakeResponse.Json(200, new
-            {
-                id = "cs_test_a1SubsExample0001",
-                @object = "checkout.session",
-                mode = request.FormMap()["mode"],
-                status = "open",
-                url = "https://checkout.stripe.com/c/pay/cs_test_a1SubsExample0001",
-            }),
+            ("POST", ["v1", "checkout", "sessions"]) => Session(request, nextSession()),
             ("GET" or "POST" or "DELETE", ["v1", "subscriptions", var id]) => Subscription(id, request.Method == "DELETE" ? "canceled" : "active"),
             ("POST", ["v1", "billing_portal", "sessions"]) => FakeResponse.Json(200, new
             {
@@ -41,6 +42,19 @@ public static class FakeStripe
             }),
             _ => Error(404, "invalid_request_error", "Unrecognized request URL (" + request.Method + ": " + request.Path + ").", "resource_missing"),
         };
+    }
+
+    private static FakeResponse Session(RecordedRequest request, int number)
+    {
+        var id = "cs_test_a1SubsExample" + number.ToString("D4", System.Globalization.CultureInfo.InvariantCulture);
+        return FakeResponse.Json(200, new
+        {
+            id,
+            @object = "checkout.session",
+            mode = request.FormMap()["mode"],
+            status = "open",
+            url = "https://checkout.stripe.com/c/pay/" + id,
+        });
     }
 
     private static FakeResponse Price(string id) => id switch

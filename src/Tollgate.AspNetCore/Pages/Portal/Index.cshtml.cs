@@ -29,6 +29,9 @@ internal sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerSto
     /// <summary>The subscription behind <see cref="Plan"/>; null on the free plan.</summary>
     public Subscription? PlanSubscription { get; private set; }
 
+    /// <summary>When the page was made (a trial's days left are counted from it).</summary>
+    public DateTimeOffset Now { get; private set; }
+
     /// <summary>Other subscriptions that have not ended.</summary>
     public IReadOnlyList<Subscription> Others { get; private set; } = [];
 
@@ -179,12 +182,14 @@ internal sealed class IndexModel(ProductCatalog catalog, Gate gate, ICustomerSto
     {
         var ct = HttpContext.RequestAborted;
         var now = time.GetUtcNow();
+        Now = now;
         Customer = await customers.GetAsync(CustomerId, ct);
         var plan = await gate.PlanAsync(CustomerId, ct);
         Plan = plan?.Primary;
         PlanSubscription = plan?.Subscription;
         var held = await gate.SubscriptionsAsync(CustomerId, ct);
-        Others = held.Where(s => !s.IsTerminal && s.Id != PlanSubscription?.Id).OrderByDescending(s => s.CreatedAt).ToList();
+        // A card-less trial that ran out is over, whether or not the sweep has marked it expired yet.
+        Others = held.Where(s => !s.IsTerminal && s.Id != PlanSubscription?.Id && !(TrialService.IsOwnTrial(s) && !s.GrantsAccess(now, false))).OrderByDescending(s => s.CreatedAt).ToList();
         Changeable = ChangeableSubscription(held, catalog, now, providers);
         if (PlanSubscription is { } planSubscription && ManagedElsewhere(providers, planSubscription))
         {

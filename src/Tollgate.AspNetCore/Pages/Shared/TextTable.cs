@@ -109,6 +109,10 @@ internal static class TextTable
         ("pricing.error.provider", "The payment provider did not answer. Nothing was charged; please try again.", "支付服务商没有响应。未产生任何扣款，请重试。"),
         ("pricing.error.other", "This cannot be bought here.", "此商品无法在这里购买。"),
         ("pricing.error.in_app", "This is sold inside the app: buy it there.", "此商品仅在应用内销售：请在应用中购买。"),
+        ("pricing.trial.start", "Start {0}-day free trial", "开始 {0} 天免费试用"),
+        ("pricing.trial.note", "No card needed. At the end you return to the free plan unless you subscribe.", "无需绑卡。试用结束后，若未订阅将回到免费套餐。"),
+        ("pricing.trial.subscribe", "Subscribe now", "立即订阅"),
+        ("pricing.error.trial", "You cannot start this trial: each plan can be tried once, and not while you have it.", "无法开始此试用：每个套餐只能试用一次，且已拥有该套餐时不能试用。"),
         ("interval.month", "/ month", "/ 月"),
         ("interval.year", "/ year", "/ 年"),
         ("interval.once", "once", "一次性"),
@@ -231,6 +235,9 @@ internal static class TextTable
         ("portal.plan", "Plan", "套餐"),
         ("portal.plan.free", "You are on the free plan.", "您正在使用免费套餐。"),
         ("portal.plan.see_plans", "See the plans", "查看所有套餐"),
+        ("portal.plan.trial_left", "Free trial: {0} days left (ends on {1}).", "免费试用：剩余 {0} 天（{1} 结束）。"),
+        ("portal.plan.trial_last_day", "Free trial: last day (ends on {1}).", "免费试用：最后一天（{1} 结束）。"),
+        ("portal.plan.trial_then", "When the trial ends you return to the free plan, unless you subscribe.", "试用结束后您将回到免费套餐，除非您订阅。"),
         ("portal.plan.lifetime", "Lifetime — paid once, never renews.", "终身版——一次付费，永不续费。"),
         ("portal.plan.renews", "Renews on {0}.", "将于 {0} 续费。"),
         ("portal.plan.store_managed", "Bought in the {0}: change or cancel it in your device's subscription settings, not here.",
@@ -381,6 +388,7 @@ internal static class TextTable
         ("provider.stripe", "Stripe", "Stripe"),
         ("provider.creem", "Creem", "Creem"),
         ("provider.apple", "App Store", "App Store"),
+        ("provider.tollgate", "Free trial (no card)", "免费试用（无需绑卡）"),
 
         // Admin
         ("admin.title", "Admin console", "管理后台"),

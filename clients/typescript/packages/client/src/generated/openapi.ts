@@ -18,22 +18,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/customers/{id}/members": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get: operations["listMembers"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/v1/customers/{id}/capabilities": {
         parameters: {
             query?: never;
@@ -60,6 +44,22 @@ export interface paths {
         get?: never;
         put?: never;
         post: operations["createGrant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{id}/trials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["startTrial"];
         delete?: never;
         options?: never;
         head?: never;
@@ -348,22 +348,6 @@ export interface paths {
         get?: never;
         put?: never;
         post: operations["changeSubscription"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/subscriptions/{id}/quantity": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post: operations["changeSubscriptionQuantity"];
         delete?: never;
         options?: never;
         head?: never;
@@ -682,8 +666,6 @@ export interface components {
             metadata?: {
                 [key: string]: string;
             };
-            /** Format: int64 */
-            quantity?: number;
         };
         CheckoutView: {
             id: string;
@@ -707,7 +689,6 @@ export interface components {
             metadata?: {
                 [key: string]: string;
             };
-            billing_customer_id?: string;
         };
         CustomerView: {
             id: string;
@@ -720,7 +701,6 @@ export interface components {
             subscriptions: components["schemas"]["SubscriptionView"][];
             /** Format: date-time */
             created_at: string;
-            billing_customer_id?: string;
         };
         DrawView: {
             lot_id: string;
@@ -773,7 +753,6 @@ export interface components {
             /** Format: int64 */
             units?: number;
             draws: components["schemas"]["DrawView"][];
-            member_id?: string;
         };
         EventView: {
             id: string;
@@ -852,21 +831,6 @@ export interface components {
             /** Format: date-time */
             expires_at?: string;
         };
-        MemberView: {
-            id: string;
-            email?: string;
-            name?: string;
-            metadata: {
-                [key: string]: string;
-            };
-            /** Format: date-time */
-            created_at: string;
-        };
-        MembersView: {
-            customer_id: string;
-            members: components["schemas"]["MemberView"][];
-            next?: string;
-        };
         PackView: {
             id: string;
             name: string;
@@ -889,6 +853,9 @@ export interface components {
             features: {
                 [key: string]: components["schemas"]["FeatureSettingView"];
             };
+            /** Format: int32 */
+            trial_days?: number;
+            trial_eligible?: boolean;
         };
         PortalView: {
             url: string;
@@ -914,11 +881,6 @@ export interface components {
             provider: string;
             plans: components["schemas"]["PlanView"][];
             packs: components["schemas"]["PackView"][];
-        };
-        QuantityBody: {
-            /** Format: int64 */
-            quantity?: number;
-            policy?: string;
         };
         ReleaseView: {
             id: string;
@@ -973,14 +935,14 @@ export interface components {
             current_period_end?: string;
             cancel_at_period_end: boolean;
             pending_plan?: string;
-            /**
-             * Format: int64
-             * @default 1
-             */
-            quantity: number;
+            /** Format: date-time */
+            trial_ends_at?: string;
         };
         SubscriptionsView: {
             subscriptions: components["schemas"]["SubscriptionView"][];
+        };
+        TrialBody: {
+            plan?: string;
         };
         UsageBody: {
             customer_id: string;
@@ -1147,42 +1109,6 @@ export interface operations {
                     };
                 };
             };
-            /** @description limit_reached */
-            402: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code: "limit_reached";
-                    };
-                };
-            };
-            /** @description customer_not_found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code: "customer_not_found";
-                    };
-                };
-            };
-            /** @description conflict */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code: "conflict";
-                    };
-                };
-            };
             /** @description payload_too_large */
             413: {
                 headers: {
@@ -1204,79 +1130,6 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         code: "unsupported_media_type";
-                    };
-                };
-            };
-            /** @description internal_error */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code: "internal_error";
-                    };
-                };
-            };
-        };
-    };
-    listMembers: {
-        parameters: {
-            query?: {
-                limit?: number;
-                after?: string;
-            };
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MembersView"];
-                };
-            };
-            /** @description invalid_request */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code: "invalid_request";
-                    };
-                };
-            };
-            /** @description unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code: "unauthorized";
-                    };
-                };
-            };
-            /** @description customer_not_found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code: "customer_not_found";
                     };
                 };
             };
@@ -1472,6 +1325,131 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         code: "unavailable";
+                    };
+                };
+            };
+        };
+    };
+    startTrial: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The same key with the same body replays the first response; with another body: 422 idempotency_key_reused. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TrialBody"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionView"];
+                };
+            };
+            /** @description invalid_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "invalid_request";
+                    };
+                };
+            };
+            /** @description unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unauthorized";
+                    };
+                };
+            };
+            /** @description unknown_product */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unknown_product";
+                    };
+                };
+            };
+            /** @description not_eligible */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "not_eligible";
+                    };
+                };
+            };
+            /** @description payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "payload_too_large";
+                    };
+                };
+            };
+            /** @description unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "unsupported_media_type";
+                    };
+                };
+            };
+            /** @description idempotency_key_reused */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "idempotency_key_reused";
+                    };
+                };
+            };
+            /** @description internal_error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code: "internal_error";
                     };
                 };
             };
@@ -3109,128 +3087,6 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         code: "subscription_not_found" | "unknown_product";
-                    };
-                };
-            };
-            /** @description conflict */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code: "conflict";
-                    };
-                };
-            };
-            /** @description payload_too_large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code: "payload_too_large";
-                    };
-                };
-            };
-            /** @description unsupported_media_type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code: "unsupported_media_type";
-                    };
-                };
-            };
-            /** @description internal_error */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code: "internal_error";
-                    };
-                };
-            };
-            /** @description provider_error */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code: "provider_error";
-                    };
-                };
-            };
-        };
-    };
-    changeSubscriptionQuantity: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["QuantityBody"];
-            };
-        };
-        responses: {
-            /** @description Accepted */
-            202: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AcceptedView"];
-                };
-            };
-            /** @description invalid_request */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code: "invalid_request";
-                    };
-                };
-            };
-            /** @description unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code: "unauthorized";
-                    };
-                };
-            };
-            /** @description subscription_not_found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code: "subscription_not_found";
                     };
                 };
             };
