@@ -60,6 +60,16 @@ public sealed class CheckoutService(
             return Refused(TollgateRefusal.InvalidRequest, $"'{plan.Id}' is the free default plan; it is not bought.");
         }
 
+        // A member's usage is charged on its organization (billing_customer_id), so credits or allowances bought for the
+        // member itself could never be spent while it stays a member: refuse before anything is sold. A plan that only
+        // switches features on stays buyable (a member's capabilities are its own and its organization's).
+        if ((pack is not null || plan!.Features.Values.Any(f => f.Grant is not null || (f.Limit is not null && catalog.Feature(f.FeatureId)?.Type == FeatureType.Metered)))
+            && await customers.BillingCustomerIdAsync(command.CustomerId, cancellationToken).ConfigureAwait(false) is { } payer)
+        {
+            return Refused(TollgateRefusal.NotEligible,
+                $"'{command.CustomerId}' is a member of '{payer}', which pays for its usage: credits and allowances for it are bought by '{payer}'.");
+        }
+
         var providerId = command.Provider ?? providers.Default;
         if (providers.Find(providerId) is not { } provider)
         {

@@ -286,11 +286,21 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
     private async Task<bool> SaveCoreAsync(Subscription subscription, CancellationToken cancellationToken)
     {
         subscription = await AdmitTrialAsync(subscription, cancellationToken).ConfigureAwait(false);
+        // Only a subscription that starts giving access with this save replaces a running trial: a renewal, a replayed
+        // webhook or a quantity change of a plan already held must not end a trial of another plan.
+        var stored = trials is null || TrialService.IsOwnTrial(subscription)
+            ? null
+            : await store.GetAsync(subscription.Id, cancellationToken).ConfigureAwait(false);
+        var gaveAccess = stored is not null && stored.GrantsAccess(Instants.Now(time), pastDueKeepsAccess);
         var saved = await store.SaveAsync(subscription, cancellationToken).ConfigureAwait(false);
         allowances.Forget(subscription.CustomerId);
         if (saved)
         {
-            await EndReplacedTrialsAsync(subscription, cancellationToken).ConfigureAwait(false);
+            if (!gaveAccess)
+            {
+                await EndReplacedTrialsAsync(subscription, cancellationToken).ConfigureAwait(false);
+            }
+
             await allowances.WriteDueAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false);
         }
 

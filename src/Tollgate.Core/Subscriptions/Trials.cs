@@ -144,7 +144,11 @@ public sealed class TrialService(
         var now = Instants.Now(time);
         var end = Instants.Normalize(now.AddDays(plan.TrialDays!.Value));
         var trial = new Subscription(Ids.New("sub", time), customerId, plan.Id, Provider, null, null, SubscriptionStatus.Trialing, now, end,
-            false, null, null, null, now, now, AccessEndsAt: end);
+            false, null, null, null, now, now, AccessEndsAt: end)
+        {
+            // The store records the plan's current version on insert; the answer (stored under the key) says the same.
+            PlanVersion = catalog.Versions.Current(plan.Id),
+        };
         var outcome = new TrialOutcome(trial, null, null);
         StoredResponse? response = null;
         await using (var transaction = transactions?.Begin())

@@ -189,6 +189,35 @@ public abstract class OrganizationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AMember_CannotBuyCreditsOrAllowancesForItself_ButMayBuyAPlanOfFeatures()
+    {
+        var (org, _) = await TeamAsync(seats: 3);
+        var alice = await CreateAsync();
+        await AttachAsync(alice, org);
+
+        // The team plan grants credits: bought for a member they could never be spent (its usage is the organization's).
+        var refused = await Json.ProblemAsync(await App.PostAsync("/v1/checkouts", new { customer_id = alice, product = "team" }), 409, "not_eligible");
+        var openAfterRefusal = await CheckoutsOfAsync(alice);
+        var features = await App.PostAsync("/v1/checkouts", new { customer_id = alice, product = "beta_tester" });
+
+        Assert.Contains(org, (string)refused["detail"]!, StringComparison.Ordinal);
+        Assert.Equal(0, openAfterRefusal);
+        Assert.Equal(201, (int)features.StatusCode);
+        Assert.Equal(1, await CheckoutsOfAsync(alice));
+    }
+
+    private async Task<long> CheckoutsOfAsync(string customer)
+    {
+        await using var connection = App.Database.Options.Provider == DatabaseProvider.Postgres
+            ? (System.Data.Common.DbConnection)new Npgsql.NpgsqlConnection(App.Database.Options.ConnectionString)
+            : new Microsoft.Data.Sqlite.SqliteConnection(App.Database.Options.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT count(*) FROM checkouts WHERE customer_id = '{customer}'";
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
     public async Task AttachingPastTheSeats_IsRefused402_AndChangesNothing()
     {
         var (org, _) = await TeamAsync(seats: 1);

@@ -103,7 +103,7 @@ public abstract class TrialTests : IAsyncLifetime
 
     /// <summary>A signed Stripe <c>customer.subscription.updated</c> for the customer's pro plan.</summary>
     private async Task DeliverStripeSubscriptionAsync(string customer, string subscriptionId, string status, DateTimeOffset start, DateTimeOffset end,
-        string eventId)
+        string eventId, string product = "pro")
     {
         var e = SignedWebhooks.Sample("stripe", "customer.subscription.updated.basil");
         e["id"] = eventId;
@@ -111,9 +111,15 @@ public abstract class TrialTests : IAsyncLifetime
         var sub = e["data"]!["object"]!.AsObject();
         sub["id"] = subscriptionId;
         sub["status"] = status;
-        sub["metadata"] = new JsonObject { ["tollgate_customer_id"] = customer, ["tollgate_product"] = "pro" };
+        sub["metadata"] = new JsonObject { ["tollgate_customer_id"] = customer, ["tollgate_product"] = product };
         sub["cancel_at_period_end"] = false;
         var item = sub["items"]!["data"]![0]!.AsObject();
+        if (product == "basic")
+        {
+            item["price"]!["id"] = "price_basic"; // the catalog's stripe price of basic
+            item["price"]!["lookup_key"] = null;
+        }
+
         item["current_period_start"] = start.ToUnixTimeSeconds();
         item["current_period_end"] = end.ToUnixTimeSeconds();
         await Json.ReadAsync(await App.Client.SendAsync(SignedWebhooks.Stripe(e.ToJsonString(), App.Clock.GetUtcNow())), 200);
@@ -129,6 +135,7 @@ public abstract class TrialTests : IAsyncLifetime
         var customer = await CustomerAsync(c);
 
         Assert.Equal(("pro", "tollgate", "trialing"), ((string)trial["plan"]!, (string)trial["provider"]!, (string)trial["status"]!));
+        Assert.Equal((int)customer["subscriptions"]!.AsArray().Single()!["plan_version"]!, (int?)trial["plan_version"]); // the answer names the version stored
         Assert.Equal((now, now.AddDays(14), now.AddDays(14)),
             ((DateTimeOffset)trial["current_period_start"]!, (DateTimeOffset)trial["current_period_end"]!, (DateTimeOffset)trial["trial_ends_at"]!));
         Assert.Equal("pro", (string)customer["plan"]!);
@@ -330,6 +337,31 @@ public abstract class TrialTests : IAsyncLifetime
         var events = await EventTypesAsync(c);
         Assert.Contains(events, e => e.Type == "subscription.canceled" && (string)e.Data["subscription_id"]! == (string)trial["id"]!
             && (string)e.Data["replaced_by"]! != null);
+        await Books.AssertBalancedAsync(App, c);
+    }
+
+    [Fact]
+    public async Task APlanAlreadyHeld_RenewedOrUpdated_DoesNotEndATrialOfAnotherPlan()
+    {
+        var c = TollgateApp.NewCustomer();
+        var start = App.Clock.GetUtcNow();
+        await DeliverStripeSubscriptionAsync(c, "sub_basic_held", "active", start, start.AddMonths(1), "evt_basic_1", "basic");
+        App.Clock.Advance(TimeSpan.FromDays(1));
+        var trial = await Json.ReadAsync(await StartTrialAsync(c), 201);
+
+        App.Clock.Advance(TimeSpan.FromDays(1));
+        // The plan already held is updated (and the same update delivered again): nothing starts giving access here.
+        await DeliverStripeSubscriptionAsync(c, "sub_basic_held", "active", start, start.AddMonths(1), "evt_basic_2", "basic");
+        await DeliverStripeSubscriptionAsync(c, "sub_basic_held", "active", start, start.AddMonths(1), "evt_basic_3", "basic");
+        var customer = await CustomerAsync(c);
+
+        var statuses = customer["subscriptions"]!.AsArray().ToDictionary(x => (string)x!["id"]!, x => (string)x!["status"]!);
+        Assert.Equal("trialing", statuses[(string)trial["id"]!]);
+        Assert.Equal("active", statuses.Single(kv => kv.Key != (string)trial["id"]!).Value);
+        Assert.Equal("pro", (string)customer["plan"]!);
+        Assert.Contains("feature:hd_export", await CapabilitiesAsync(c));
+        Assert.Equal(300, await AvailableAsync(c, "credits")); // the trial's allowance stands
+        Assert.DoesNotContain(await EventTypesAsync(c), e => e.Type == "subscription.canceled");
         await Books.AssertBalancedAsync(App, c);
     }
 
