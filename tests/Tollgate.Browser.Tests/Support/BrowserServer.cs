@@ -83,7 +83,9 @@ public sealed class BrowserServer : IAsyncLifetime
             ViewportSize = new ViewportSize { Width = width, Height = height },
             TimezoneId = "UTC",
         });
-        context.SetDefaultTimeout(15_000);
+        // 30 s, not 15: on a 2-core CI machine a page that waits for the server while a build or another suite runs
+        // beside it has taken longer than 15 s (PhoneLayoutTests, stop 24); a real hang still fails.
+        context.SetDefaultTimeout(30_000);
         return await context.NewPageAsync();
     }
 
