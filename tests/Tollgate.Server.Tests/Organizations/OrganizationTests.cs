@@ -206,16 +206,7 @@ public abstract class OrganizationTests : IAsyncLifetime
         Assert.Equal(1, await CheckoutsOfAsync(alice));
     }
 
-    private async Task<long> CheckoutsOfAsync(string customer)
-    {
-        await using var connection = App.Database.Options.Provider == DatabaseProvider.Postgres
-            ? (System.Data.Common.DbConnection)new Npgsql.NpgsqlConnection(App.Database.Options.ConnectionString)
-            : new Microsoft.Data.Sqlite.SqliteConnection(App.Database.Options.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT count(*) FROM checkouts WHERE customer_id = '{customer}'";
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
-    }
+    private Task<long> CheckoutsOfAsync(string customer) => App.CountRowsAsync($"checkouts WHERE customer_id = '{customer}'");
 
     [Fact]
     public async Task AttachingPastTheSeats_IsRefused402_AndChangesNothing()

@@ -211,22 +211,13 @@ public sealed class RequestLogTests
     {
         var folder = Directory.CreateTempSubdirectory("tollgate-log-").FullName;
         var port = FreePort();
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "tollgate.dll"), "--urls", $"http://127.0.0.1:{port}"])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            WorkingDirectory = folder,
-        };
+        var start = ServerIn(folder, port);
         start.Environment["Tollgate__ApiKeys__0"] = TollgateApp.ApiKey;
         start.Environment["Logging__LogLevel__Default"] = "Debug";
         start.Environment["Logging__LogLevel__Microsoft.AspNetCore"] = "Debug";
         start.Environment["Logging__Console__FormatterName"] = "simple";
-        using var process = Process.Start(start)!;
-        var output = new System.Text.StringBuilder();
-        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var (process, output) = Run(start);
+        using var _ = process;
         try
         {
             using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
@@ -271,21 +262,12 @@ public sealed class RequestLogTests
     {
         var folder = Directory.CreateTempSubdirectory("tollgate-settings-").FullName;
         var port = FreePort();
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "tollgate.dll"), "--urls", $"http://127.0.0.1:{port}"])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            WorkingDirectory = folder,
-        };
+        var start = ServerIn(folder, port);
         start.Environment["Tollgate__ApiKeys__0"] = TollgateApp.ApiKey;
         start.Environment["Logging__Console__FormatterName"] = "simple";
         Assert.True(File.Exists(Path.Combine(AppContext.BaseDirectory, "appsettings.json")), "the server's appsettings.json is beside tollgate.dll");
-        using var process = Process.Start(start)!;
-        var output = new System.Text.StringBuilder();
-        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var (process, output) = Run(start);
+        using var _ = process;
         try
         {
             using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
@@ -313,6 +295,27 @@ public sealed class RequestLogTests
             await process.WaitForExitAsync(TestContext.Current.CancellationToken);
             Directory.Delete(folder, recursive: true);
         }
+    }
+
+    /// <summary>The real server (tollgate.dll beside the tests), started with another working directory.</summary>
+    private static ProcessStartInfo ServerIn(string folder, int port) =>
+        new("dotnet", [Path.Combine(AppContext.BaseDirectory, "tollgate.dll"), "--urls", $"http://127.0.0.1:{port}"])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            WorkingDirectory = folder,
+        };
+
+    /// <summary>Starts it, collecting everything it writes (read under a lock on the builder).</summary>
+    private static (Process Process, System.Text.StringBuilder Output) Run(ProcessStartInfo start)
+    {
+        var process = Process.Start(start)!;
+        var output = new System.Text.StringBuilder();
+        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return (process, output);
     }
 
     private static int FreePort()
