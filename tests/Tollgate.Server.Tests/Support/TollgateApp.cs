@@ -122,7 +122,8 @@ public sealed class TollgateApp : IAsyncDisposable
         return ((string)checkout["id"]!, (int)pay.StatusCode);
     }
 
-    /// <summary>Rows in a table of the server's database (to prove that nothing was stored).</summary>
+    /// <summary>Rows in a table of the server's database (to prove that nothing was stored); the name may carry a
+    /// <c>WHERE</c> clause after it (<c>"trials WHERE customer_id = …"</c>).</summary>
     public async Task<long> CountRowsAsync(string table)
     {
         await using var connection = Database.Options.Provider == DatabaseProvider.Postgres

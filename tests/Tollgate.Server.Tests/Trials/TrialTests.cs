@@ -90,17 +90,6 @@ public abstract class TrialTests : IAsyncLifetime
 
     private async Task<long> AvailableAsync(string customer, string feature) => (long)(await App.BalanceAsync(customer, feature))["available"]!;
 
-    private async Task<long> CountAsync(string sql)
-    {
-        await using var connection = App.Database.Options.Provider == DatabaseProvider.Postgres
-            ? (System.Data.Common.DbConnection)new Npgsql.NpgsqlConnection(App.Database.Options.ConnectionString)
-            : new Microsoft.Data.Sqlite.SqliteConnection(App.Database.Options.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
-    }
-
     /// <summary>A signed Stripe <c>customer.subscription.updated</c> for the customer's pro plan.</summary>
     private async Task DeliverStripeSubscriptionAsync(string customer, string subscriptionId, string status, DateTimeOffset start, DateTimeOffset end,
         string eventId, string product = "pro")
@@ -174,9 +163,9 @@ public abstract class TrialTests : IAsyncLifetime
         Assert.Contains("offers no trial", (string)noTrial["detail"]!, StringComparison.Ordinal);
         Assert.Contains("offers no trial", (string)freePlan["detail"]!, StringComparison.Ordinal);
         Assert.Contains("platinum", (string)unknown["detail"]!, StringComparison.Ordinal);
-        Assert.Equal(1, await CountAsync("SELECT count(*) FROM trials"));
-        Assert.Equal(1, await CountAsync("SELECT count(*) FROM subscriptions"));
-        Assert.Equal(1, await CountAsync("SELECT count(*) FROM customers"));
+        Assert.Equal(1, await App.CountRowsAsync("trials"));
+        Assert.Equal(1, await App.CountRowsAsync("subscriptions"));
+        Assert.Equal(1, await App.CountRowsAsync("customers"));
     }
 
     [Fact]
@@ -191,7 +180,7 @@ public abstract class TrialTests : IAsyncLifetime
 
         Assert.Equal((201, 201), ((int)first.StatusCode, (int)replay.StatusCode));
         Assert.Equal(await first.Content.ReadAsStringAsync(), await replay.Content.ReadAsStringAsync());
-        Assert.Equal(1, await CountAsync("SELECT count(*) FROM subscriptions"));
+        Assert.Equal(1, await App.CountRowsAsync("subscriptions"));
         Assert.Equal(300, await AvailableAsync(c, "credits"));
     }
 
@@ -216,8 +205,8 @@ public abstract class TrialTests : IAsyncLifetime
             await Books.AssertBalancedAsync(App, customer);
         }
 
-        Assert.Equal(2, await CountAsync("SELECT count(*) FROM trials"));
-        Assert.Equal(2, await CountAsync("SELECT count(*) FROM ledger_lots WHERE feature = 'credits'"));
+        Assert.Equal(2, await App.CountRowsAsync("trials"));
+        Assert.Equal(2, await App.CountRowsAsync("ledger_lots WHERE feature = 'credits'"));
     }
 
     [Fact]
@@ -230,7 +219,7 @@ public abstract class TrialTests : IAsyncLifetime
         var refused = await Json.ProblemAsync(await StartTrialAsync(c), 409, "not_eligible");
 
         Assert.Contains("already has 'pro'", (string)refused["detail"]!, StringComparison.Ordinal);
-        Assert.Equal(0, await CountAsync("SELECT count(*) FROM trials"));
+        Assert.Equal(0, await App.CountRowsAsync("trials"));
     }
 
     [Fact]
@@ -304,7 +293,7 @@ public abstract class TrialTests : IAsyncLifetime
         Assert.Equal(("free", 0L, 5L), boundary);
         Assert.Equal(5, nextMonth);
         // The trial's allowance was granted once, for the trial; nothing of pro came with February or March.
-        Assert.Equal(1, await CountAsync($"SELECT count(*) FROM ledger_lots WHERE customer_id = '{c}' AND feature = 'credits'"));
+        Assert.Equal(1, await App.CountRowsAsync($"ledger_lots WHERE customer_id = '{c}' AND feature = 'credits'"));
         await Books.AssertBalancedAsync(App, c);
     }
 
@@ -404,7 +393,7 @@ public abstract class TrialTests : IAsyncLifetime
 
         Assert.Equal(("pro", "trialing"), ((string)trialing["plan"]!, (string)trialing["subscriptions"]![0]!["status"]!));
         Assert.Contains("tried once", (string)refused["detail"]!, StringComparison.Ordinal);
-        Assert.Equal(1, await CountAsync($"SELECT count(*) FROM trials WHERE customer_id = '{c}' AND source = 'stripe'"));
+        Assert.Equal(1, await App.CountRowsAsync($"trials WHERE customer_id = '{c}' AND source = 'stripe'"));
         Assert.Equal("free", (string)second["plan"]!);
         Assert.Contains(second["subscriptions"]!.AsArray(), s => (string)s!["status"]! == "incomplete");
         await Books.AssertBalancedAsync(App, c);
@@ -431,7 +420,7 @@ public abstract class TrialTests : IAsyncLifetime
         Assert.Contains("feature:hd_export", await CapabilitiesAsync(c));
         Assert.Equal(300, await AvailableAsync(c, "credits")); // the trial period's allowance, once
         Assert.Contains("tried once", (string)refused["detail"]!, StringComparison.Ordinal);
-        Assert.Equal(1, await CountAsync($"SELECT count(*) FROM trials WHERE customer_id = '{c}' AND source = 'creem'"));
+        Assert.Equal(1, await App.CountRowsAsync($"trials WHERE customer_id = '{c}' AND source = 'creem'"));
         await Books.AssertBalancedAsync(App, c);
     }
 
