@@ -287,18 +287,19 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
     {
         subscription = await AdmitTrialAsync(subscription, cancellationToken).ConfigureAwait(false);
         // Only a subscription that starts giving access with this save replaces a running trial: a renewal, a replayed
-        // webhook or a quantity change of a plan already held must not end a trial of another plan.
-        var stored = trials is null || TrialService.IsOwnTrial(subscription)
-            ? null
-            : await store.GetAsync(subscription.Id, cancellationToken).ConfigureAwait(false);
-        var gaveAccess = stored is not null && stored.GrantsAccess(Instants.Now(time), pastDueKeepsAccess);
+        // webhook or a quantity change of a plan already held must not end a trial of another plan. One read before the
+        // save answers both questions (did this subscription give access already, which trials are running).
+        var held = trials is null || TrialService.IsOwnTrial(subscription)
+            ? []
+            : await store.ListByCustomerAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false);
+        var gaveAccess = held.Any(s => s.Id == subscription.Id && s.GrantsAccess(Instants.Now(time), pastDueKeepsAccess));
         var saved = await store.SaveAsync(subscription, cancellationToken).ConfigureAwait(false);
         allowances.Forget(subscription.CustomerId);
         if (saved)
         {
             if (!gaveAccess)
             {
-                await EndReplacedTrialsAsync(subscription, cancellationToken).ConfigureAwait(false);
+                await EndReplacedTrialsAsync(subscription, held, cancellationToken).ConfigureAwait(false);
             }
 
             await allowances.WriteDueAsync(subscription.CustomerId, cancellationToken).ConfigureAwait(false);
@@ -331,7 +332,7 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
     /// <summary>A provider subscription that gives access replaces the customer's running card-less trials (a converted
     /// trial): each ends now, as <c>canceled</c>, and what is left of its allowances is retired, so the paid period's
     /// allowance is not stacked on the trial's.</summary>
-    private async Task EndReplacedTrialsAsync(Subscription paid, CancellationToken cancellationToken)
+    private async Task EndReplacedTrialsAsync(Subscription paid, IReadOnlyList<Subscription> held, CancellationToken cancellationToken)
     {
         var now = Instants.Now(time);
         if (trials is null || TrialService.IsOwnTrial(paid) || !paid.GrantsAccess(now, pastDueKeepsAccess))
@@ -339,7 +340,6 @@ public sealed class SubscriptionService(ProductCatalog catalog, ISubscriptionSto
             return;
         }
 
-        var held = await store.ListByCustomerAsync(paid.CustomerId, cancellationToken).ConfigureAwait(false);
         foreach (var trial in held.Where(s => TrialService.IsOwnTrial(s) && s.Status == SubscriptionStatus.Trialing && s.GrantsAccess(now, false)))
         {
             var ended = trial with { Status = SubscriptionStatus.Canceled, CanceledAt = now, AccessEndsAt = now, UpdatedAt = now };
