@@ -4,8 +4,12 @@ namespace Tollgate.Bench;
 
 internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Duration, TimeSpan Warmup, int[] Callers, int Lanes, int InFlight)
 {
-    /// <summary>SQLite always; PostgreSQL when a connection string is given.</summary>
-    public IEnumerable<string?> Databases => Postgres is null ? [null] : [null, Postgres];
+    /// <summary>SQLite always (unless <see cref="PostgresOnly"/>); PostgreSQL when a connection string is given.</summary>
+    public IEnumerable<string?> Databases => Postgres is null ? [null] : PostgresOnly ? [Postgres] : [null, Postgres];
+
+    /// <summary>Skips the SQLite runs (<c>--databases postgres</c>): a PostgreSQL change measured without spending the
+    /// shared machine's time on a database it does not touch.</summary>
+    public bool PostgresOnly { get; init; }
 
     /// <summary>Concurrent HTTP connections (= callers) of the http suite.</summary>
     public int[] Connections { get; init; } = [1, 16, 64];
@@ -67,6 +71,12 @@ internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Dur
             OpenLoopRate = int.Parse(Value("--open-loop-rate", "5000"), CultureInfo.InvariantCulture),
             OpenLoopDuration = TimeSpan.FromSeconds(double.Parse(Value("--open-loop-duration", "10"), CultureInfo.InvariantCulture)),
             LongRun = long.Parse(Value("--long-run", "1000000"), CultureInfo.InvariantCulture),
+            PostgresOnly = Value("--databases", "sqlite,postgres") switch
+            {
+                "postgres" => true,
+                "sqlite,postgres" or "postgres,sqlite" => false,
+                var other => throw new ArgumentException($"--databases: '{other}' is not 'postgres' or 'sqlite,postgres'"),
+            },
         };
     }
 }

@@ -5,7 +5,7 @@ using Tollgate.Bench;
 // dotnet run -c Release --project bench/Tollgate.Bench -- ledger [--postgres "<connection string>"] [--duration 5] [--callers 1,8,32,64]
 // dotnet run -c Release --project bench/Tollgate.Bench -- http [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
 //     [--servers label=<tollgate.dll>,label=<tollgate.dll>] [--quiet-wait 60] [--attempts 3]
-//     [--open-loop-rate 5000] [--open-loop-duration 10] [--long-run 1000000]
+//     [--open-loop-rate 5000] [--open-loop-duration 10] [--long-run 1000000] [--databases postgres]
 // dotnet run -c Release --project bench/Tollgate.Bench -- client [--postgres "<connection string>"] [--duration 5] [--connections 1,64] [--server <tollgate.dll>]
 // dotnet run -c Release --project bench/Tollgate.Bench -- webhooks [--postgres "<connection string>"] [--duration 5] [--connections 1,16,64] [--server <tollgate.dll>]
 // dotnet run -c Release --project bench/Tollgate.Bench -- apple [--duration 5] [--callers 1,2]
