@@ -66,6 +66,9 @@ public abstract class DueWritesRules : LedgerTestBase
         Assert.Equal(["g2"], rest.Grants.Select(g => g.IdempotencyKey));
         Assert.Equal(["k1"], rest.Carries.Select(k => k.IdempotencyKey));
         Assert.Null(rest.Retire);
+        // Only one kind partly written, the others untouched: still the rest, not the same writes again.
+        Assert.Equal(["g1", "g2", "k2", "r"], due.Except(key => key == "k1").Keys);
+        Assert.Equal(["g1", "k1", "k2", "r"], due.Except(key => key == "g2").Keys);
         // Only the retirement left: it stays.
         var retireOnly = due.Except(key => key != "r");
         Assert.Equal((0, 0, "r"), (retireOnly.Grants.Count, retireOnly.Carries.Count, retireOnly.Retire!.IdempotencyKey));
