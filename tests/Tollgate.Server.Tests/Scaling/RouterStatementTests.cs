@@ -80,7 +80,7 @@ public sealed class RouterStatementTests : IAsyncLifetime
     /// lists them.</summary>
     private static readonly (string Name, string Start)[] FanOut =
     [
-        ("outbound event delivery claim", "UPDATE event_deliveries SET claim = @claim, claimed_until = @until WHERE (endpoint_id, event_id) IN"),
+        ("outbound event delivery claim", "UPDATE event_deliveries SET claim = @claim, claimed_until = @until WHERE (customer_id, endpoint_id, event_id) IN"),
         ("outbound deliveries claimed", "SELECT w.endpoint_id"),
         ("auto top-up claim", "UPDATE topup_charges SET claim = @claim"),
         ("checkout expiry sweep", "UPDATE checkouts SET status = 'expired'"),
