@@ -215,6 +215,10 @@ internal sealed class WebhookEndpointStore(Sql sql, bool skipLocked) : IWebhookE
             cancellationToken, args).ConfigureAwait(false);
         await sql.ExecuteAsync($"DELETE FROM event_deliveries WHERE event_id IN ({names}) AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = event_deliveries.event_id)",
             cancellationToken, args).ConfigureAwait(false);
+        // The pruned events' customer_keys rows go with them (one per event: kept, they would grow without bound).
+        await sql.ExecuteAsync(
+            $"DELETE FROM customer_keys WHERE key IN ({names}) AND kind = 'event' AND provider = '' AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = customer_keys.key)",
+            cancellationToken, args).ConfigureAwait(false);
         return pruned;
     }
 

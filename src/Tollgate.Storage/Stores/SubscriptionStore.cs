@@ -97,14 +97,14 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
             ("@end", s.CurrentPeriodEnd), ("@cancel", s.CancelAtPeriodEnd), ("@pending", s.PendingPlanId), ("@canceled", s.CanceledAt),
             ("@pupdated", s.ProviderUpdatedAt), ("@created", s.CreatedAt), ("@updated", s.UpdatedAt), ("@access", s.AccessEndsAt), ("@quantity", s.Quantity),
             });
-        var counts = await sql.ExecuteAllAsync([claim, upsert], (i, rows) => i > 0 || rows == keys.Count, cancellationToken).ConfigureAwait(false);
-        if (counts[0] != keys.Count)
-        {
-            throw new CustomerKeyTakenException(
-                $"subscription {s.Id} ({s.Provider} {s.ProviderSubscriptionId}) is another customer's; not saved for {s.CustomerId}",
-                keys.Count > 1 ? CustomerKeys.ProviderSubscription : CustomerKeys.Subscription);
-        }
-
+        // Thrown inside the transaction, not after it: the keys the claim did take (the subscription's own id) must go
+        // with it, where stopping would commit them.
+        var counts = await sql.ExecuteAllAsync([claim, upsert], (i, rows) => i > 0 || rows == keys.Count
+                ? true
+                : throw new CustomerKeyTakenException(
+                    $"subscription {s.Id} ({s.Provider} {s.ProviderSubscriptionId}) is another customer's; not saved for {s.CustomerId}",
+                    keys.Count > 1 ? CustomerKeys.ProviderSubscription : CustomerKeys.Subscription),
+            cancellationToken).ConfigureAwait(false);
         var saved = counts[1] == 1;
         if (saved && notify is not null)
         {
