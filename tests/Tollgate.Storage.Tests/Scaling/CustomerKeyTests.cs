@@ -216,6 +216,42 @@ public abstract class CustomerKeyTests : LedgerTestBase
         Assert.Null(await Db.Database.Endpoints.GetEventAsync(written.EventId, CancellationToken.None));
     }
 
+    [Fact]
+    public async Task Migration0017_GivesTheRowsWrittenBeforeIt_TheirKeys()
+    {
+        // Rows as a server before 0017 left them — without keys — then the migration's backfill statements: every
+        // lookup finds them again.
+        var customer = NewCustomer();
+        var now = Clock.GetUtcNow();
+        await Db.Database.Subscriptions.SaveAsync(new Subscription("sub_old", customer, "pro", "creem", "psub_old", "cust_old", SubscriptionStatus.Active,
+            null, null, false, null, null, null, now, now), CancellationToken.None);
+        await Db.Database.Payments.LinkProviderCustomerAsync("creem", "cust_old", customer, now, CancellationToken.None);
+        var written = OutboundEvent.Create(EventTypes.SubscriptionCreated, customer, new JsonObject(), Clock);
+        await using (var transaction = Db.Database.Transactions.Begin())
+        {
+            Db.Database.Outbox.Add(written);
+            await transaction.CommitAsync(CancellationToken.None);
+        }
+
+        await ExecuteAsync("DELETE FROM customer_keys");
+        Assert.Null(await Db.Database.Subscriptions.GetAsync("sub_old", CancellationToken.None));
+
+        using var stream = typeof(TollgateDatabase).Assembly.GetManifestResourceStream($"Tollgate.Migrations.{Provider}/0017_distributable_rest.sql")!;
+        var script = string.Join('\n', new StreamReader(stream).ReadToEnd().Split('\n').Where(line => !line.TrimStart().StartsWith("--", StringComparison.Ordinal)));
+        var backfill = script.Split(';').Select(x => x.Trim()).Where(x => x.StartsWith("INSERT INTO customer_keys", StringComparison.Ordinal)).ToList();
+        Assert.Equal(4, backfill.Count);
+        foreach (var statement in backfill)
+        {
+            await ExecuteAsync(statement);
+        }
+
+        Assert.Equal(customer, (await Db.Database.Subscriptions.GetAsync("sub_old", CancellationToken.None))!.CustomerId);
+        Assert.Equal("sub_old", (await Db.Database.Subscriptions.FindByProviderIdAsync("creem", "psub_old", CancellationToken.None))!.Id);
+        Assert.Equal(customer, await Db.Database.Payments.FindCustomerByProviderIdAsync("creem", "cust_old", CancellationToken.None));
+        Assert.Equal(customer, (await Db.Database.Endpoints.GetEventAsync(written.EventId, CancellationToken.None))!.CustomerId);
+        Assert.Equal(4, (await KeysAsync(customer)).Count);
+    }
+
     private async Task<List<(string Key, string Kind, string Provider, string CustomerId)>> KeysAsync(string customer)
     {
         await using var connection = await OpenAsync();
@@ -229,6 +265,14 @@ public abstract class CustomerKeyTests : LedgerTestBase
         }
 
         return rows;
+    }
+
+    private async Task ExecuteAsync(string sql)
+    {
+        await using var connection = await OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
     }
 
     private async Task<long> CountAsync(string sql)
