@@ -335,6 +335,9 @@ internal sealed class GrowthBenchmark(BenchOptions options, GrowthOptions growth
             SELECT customer_id, 'sub_' || customer_id, CASE WHEN right(customer_id, 1) = '5' THEN 'team' ELSE 'pro' END, 'sandbox', 'psub_' || customer_id, NULL,
                    'active', @period, @period + interval '1 month', false, NULL, NULL, NULL, created_at, created_at, NULL
             FROM customers WHERE customer_id = '{Big}' OR right(customer_id, 1) IN ('0', '5');
+            INSERT INTO customer_keys (key, kind, provider, customer_id)
+            SELECT subscription_id, 'subscription', '', customer_id FROM subscriptions
+            UNION ALL SELECT provider_subscription_id, 'provider_subscription', provider, customer_id FROM subscriptions;
             """,
         };
         await using var connection = new NpgsqlConnection(connectionString);

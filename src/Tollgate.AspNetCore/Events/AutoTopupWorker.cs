@@ -65,7 +65,7 @@ internal sealed class AutoTopupCharger(TollgateDatabase database, ProductCatalog
         {
             var wait = TimeSpan.FromSeconds(Math.Min(3600, 5 * Math.Pow(4, attempts - 1)));
             var at = time.GetUtcNow();
-            await database.AutoTopups.CompleteAsync(charge.ChargeId, work.Claim, TopupChargeStatus.Due, null, ex.Message, attempts, at + wait, at,
+            await database.AutoTopups.CompleteAsync(charge.CustomerId, charge.ChargeId, work.Claim, TopupChargeStatus.Due, null, ex.Message, attempts, at + wait, at,
                 CancellationToken.None);
             logger.LogWarning(ex, "Auto top-up {Charge} for {Customer}: {Provider} unavailable; trying again in {Wait}", charge.ChargeId, charge.CustomerId,
                 charge.Provider, wait);
@@ -106,7 +106,7 @@ internal sealed class AutoTopupCharger(TollgateDatabase database, ProductCatalog
         await using var transaction = database.Transactions.Begin();
         var status = result.Succeeded ? TopupChargeStatus.Succeeded : TopupChargeStatus.Failed;
         var error = result.Succeeded ? null : $"{result.FailureCode}: {result.FailureMessage}";
-        if (!await database.AutoTopups.CompleteAsync(charge.ChargeId, work.Claim, status, result.ProviderPaymentId, error, attempts, null, now,
+        if (!await database.AutoTopups.CompleteAsync(charge.CustomerId, charge.ChargeId, work.Claim, status, result.ProviderPaymentId, error, attempts, null, now,
                 CancellationToken.None))
         {
             logger.LogWarning("Auto top-up {Charge} was recorded after its claim ended; the other worker's outcome stands", charge.ChargeId);

@@ -84,19 +84,28 @@ internal sealed class EventDispatcher(TollgateDatabase database, WebhookSender s
             DeliveryOutcome outcome;
             if (result.StatusCode is >= 200 and < 300)
             {
-                outcome = new DeliveryOutcome(work.Endpoint.Id, work.EventId, work.Claim, attempt, result.StatusCode, null, DeliveryStatus.Delivered, at, null, false);
+                outcome = new DeliveryOutcome(work.Endpoint.Id, work.EventId, work.Claim, attempt, result.StatusCode, null, DeliveryStatus.Delivered, at, null, false)
+                {
+                    CustomerId = work.CustomerId,
+                };
             }
             else if (result.StatusCode == 410)
             {
                 // 410 Gone: the app says the endpoint no longer exists (Standard Webhooks): stop sending to it.
                 outcome = new DeliveryOutcome(work.Endpoint.Id, work.EventId, work.Claim, attempt, 410, "HTTP 410 Gone: endpoint disabled", DeliveryStatus.Failed,
-                    at, null, true);
+                    at, null, true)
+                {
+                    CustomerId = work.CustomerId,
+                };
             }
             else
             {
                 var wait = RetrySchedule.After(attempt, result.RetryAfter, Random.Shared.NextDouble());
                 outcome = new DeliveryOutcome(work.Endpoint.Id, work.EventId, work.Claim, attempt, result.StatusCode, result.Error,
-                    wait is null ? DeliveryStatus.Failed : DeliveryStatus.Pending, at, wait is { } w ? at + w : null, false);
+                    wait is null ? DeliveryStatus.Failed : DeliveryStatus.Pending, at, wait is { } w ? at + w : null, false)
+                {
+                    CustomerId = work.CustomerId,
+                };
             }
 
             if (!await database.Endpoints.CompleteAsync(outcome, CancellationToken.None))

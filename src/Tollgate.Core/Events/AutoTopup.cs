@@ -71,8 +71,8 @@ public interface IAutoTopupStore
     /// <summary>The customer's charges of <paramref name="month"/> (<c>yyyy-MM</c>), oldest first.</summary>
     Task<IReadOnlyList<TopupCharge>> ChargesAsync(string customerId, string month, CancellationToken cancellationToken);
 
-    /// <summary>One charge by id, or null.</summary>
-    Task<TopupCharge?> GetChargeAsync(string chargeId, CancellationToken cancellationToken);
+    /// <summary>One of the customer's charges by id, or null (named with its customer: the table is keyed by customer).</summary>
+    Task<TopupCharge?> GetChargeAsync(string customerId, string chargeId, CancellationToken cancellationToken);
 
     /// <summary>Claims up to <paramref name="limit"/> due charges until <paramref name="leaseUntil"/>; other servers skip
     /// them (PostgreSQL: <c>FOR UPDATE SKIP LOCKED</c>), and an unreported claim comes back when its lease ends.</summary>
@@ -80,8 +80,10 @@ public interface IAutoTopupStore
 
     /// <summary>Records a charge's outcome if the claim is still this worker's; <paramref name="status"/>
     /// <see cref="TopupChargeStatus.Due"/> with <paramref name="next"/> means try again then. Runs in the caller's
-    /// transaction when there is one (the outcome's event and the disabling go with it). Returns whether it was recorded.</summary>
-    Task<bool> CompleteAsync(string chargeId, string claim, TopupChargeStatus status, string? providerPaymentId, string? error, int attempts,
+    /// transaction when there is one (the outcome's event and the disabling go with it). Returns whether it was recorded.
+    /// The charge is named with its customer (<see cref="TopupCharge.CustomerId"/> of the claimed charge): the table is
+    /// keyed by customer (docs/scaling.md).</summary>
+    Task<bool> CompleteAsync(string customerId, string chargeId, string claim, TopupChargeStatus status, string? providerPaymentId, string? error, int attempts,
         DateTimeOffset? next, DateTimeOffset now, CancellationToken cancellationToken);
 }
 

@@ -50,7 +50,12 @@ public sealed record DeliveryAttempt(long Id, string EndpointId, string EventId,
 public sealed record StoredEvent(string EventId, string CustomerId, long Sequence, string Type, string Payload, DateTimeOffset CreatedAt);
 
 /// <summary>A delivery a server claimed: send <see cref="Payload"/> to <see cref="Endpoint"/>, then report under <see cref="Claim"/>.</summary>
-public sealed record DeliveryWork(WebhookEndpoint Endpoint, string EventId, string Payload, int Attempts, string Claim);
+public sealed record DeliveryWork(WebhookEndpoint Endpoint, string EventId, string Payload, int Attempts, string Claim)
+{
+    /// <summary>The customer the event is about: its outcome is recorded by it (deliveries are keyed by customer,
+    /// docs/scaling.md).</summary>
+    public required string CustomerId { get; init; }
+}
 
 /// <summary>The state of one event's delivery to one endpoint (the admin console's list).</summary>
 /// <summary>The outbox's backlog across all endpoints: deliveries still to be sent, when the oldest of their events was
@@ -74,7 +79,11 @@ public sealed record DeliveryState(string EndpointId, string EventId, string Eve
 
 /// <summary>How a delivery attempt ended: <see cref="Next"/> null when nothing more is to be tried.</summary>
 public sealed record DeliveryOutcome(string EndpointId, string EventId, string Claim, int Attempt, int? StatusCode, string? Error,
-    DeliveryStatus Status, DateTimeOffset At, DateTimeOffset? Next, bool DisableEndpoint);
+    DeliveryStatus Status, DateTimeOffset At, DateTimeOffset? Next, bool DisableEndpoint)
+{
+    /// <summary>The customer of the event (<see cref="DeliveryWork.CustomerId"/>): the delivery row is found by it.</summary>
+    public required string CustomerId { get; init; }
+}
 
 /// <summary>Storage port of the app's endpoints and of event deliveries.</summary>
 public interface IWebhookEndpointStore

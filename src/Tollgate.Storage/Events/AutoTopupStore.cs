@@ -38,8 +38,9 @@ internal sealed class AutoTopupStore(Sql sql, bool skipLocked) : IAutoTopupStore
         await sql.QueryAsync($"SELECT {ChargeColumns} FROM topup_charges WHERE customer_id = @c AND month = @m ORDER BY ordinal", Charge, cancellationToken,
             ("@c", customerId), ("@m", month)).ConfigureAwait(false);
 
-    public Task<TopupCharge?> GetChargeAsync(string chargeId, CancellationToken cancellationToken) =>
-        sql.QuerySingleAsync($"SELECT {ChargeColumns} FROM topup_charges WHERE charge_id = @id", Charge, cancellationToken, ("@id", chargeId));
+    public Task<TopupCharge?> GetChargeAsync(string customerId, string chargeId, CancellationToken cancellationToken) =>
+        sql.QuerySingleAsync($"SELECT {ChargeColumns} FROM topup_charges WHERE customer_id = @c AND charge_id = @id", Charge, cancellationToken,
+            ("@c", customerId), ("@id", chargeId));
 
     public async Task<IReadOnlyList<ClaimedTopup>> ClaimAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int limit, CancellationToken cancellationToken)
     {
@@ -47,8 +48,8 @@ internal sealed class AutoTopupStore(Sql sql, bool skipLocked) : IAutoTopupStore
         var claimed = await sql.ExecuteAsync(
             $"""
             UPDATE topup_charges SET claim = @claim, claimed_until = @until
-            WHERE charge_id IN (
-                SELECT charge_id FROM topup_charges
+            WHERE (customer_id, charge_id) IN (
+                SELECT customer_id, charge_id FROM topup_charges
                 WHERE status = 'due' AND next_attempt_at <= @now AND (claimed_until IS NULL OR claimed_until < @now)
                 ORDER BY next_attempt_at LIMIT @limit{(skipLocked ? " FOR UPDATE SKIP LOCKED" : "")})
             """, cancellationToken, ("@claim", claim), ("@until", leaseUntil), ("@now", now), ("@limit", limit)).ConfigureAwait(false);
@@ -61,14 +62,14 @@ internal sealed class AutoTopupStore(Sql sql, bool skipLocked) : IAutoTopupStore
             cancellationToken, ("@claim", claim)).ConfigureAwait(false);
     }
 
-    public async Task<bool> CompleteAsync(string chargeId, string claim, TopupChargeStatus status, string? providerPaymentId, string? error, int attempts,
+    public async Task<bool> CompleteAsync(string customerId, string chargeId, string claim, TopupChargeStatus status, string? providerPaymentId, string? error, int attempts,
         DateTimeOffset? next, DateTimeOffset now, CancellationToken cancellationToken) =>
         await sql.ExecuteAsync(
             """
             UPDATE topup_charges SET status = @status, provider_payment_id = COALESCE(@payment, provider_payment_id), error = @error, attempts = @attempts,
                 next_attempt_at = COALESCE(@next, next_attempt_at), claim = NULL, claimed_until = NULL, updated_at = @now
-            WHERE charge_id = @id AND claim = @claim AND status = 'due'
-            """, cancellationToken,
+            WHERE customer_id = @c AND charge_id = @id AND claim = @claim AND status = 'due'
+            """, cancellationToken, ("@c", customerId),
             ("@status", SnakeCase<TopupChargeStatus>.Name(status)), ("@payment", providerPaymentId), ("@error", error), ("@attempts", attempts),
             ("@next", next), ("@now", now), ("@id", chargeId), ("@claim", claim)).ConfigureAwait(false) == 1;
 

@@ -48,6 +48,18 @@ internal static class OutboxSql
                 await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
+            // Whose the event is, for GET /v1/events/{id} and redelivery (they name it alone): written with it. A plain
+            // insert: event ids are unique across customers, which the events table keyed by customer no longer says.
+            await using (var key = Command(connection, transaction, CustomerKeys.InsertSql))
+            {
+                foreach (var (name, value) in CustomerKeys.Args(e.EventId, CustomerKeys.Event, "", e.CustomerId))
+                {
+                    Add(key, name, value);
+                }
+
+                await key.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             await using (var fanOut = Command(connection, transaction,
                 """
                 INSERT INTO event_deliveries (endpoint_id, event_id, customer_id, seq, status, attempts, next_attempt_at, updated_at)

@@ -65,7 +65,7 @@ internal sealed class WebhookEndpointStore(Sql sql, bool skipLocked) : IWebhookE
             """
             SELECT d.endpoint_id, d.event_id, e.event_type, d.customer_id, d.seq, d.status, d.attempts, d.next_attempt_at, d.last_status_code,
                 d.last_error, d.updated_at
-            FROM event_deliveries d JOIN events e ON e.event_id = d.event_id
+            FROM event_deliveries d JOIN events e ON e.customer_id = d.customer_id AND e.event_id = d.event_id
             WHERE d.endpoint_id = @id ORDER BY e.created_at DESC, d.event_id DESC LIMIT @limit
             """,
             r => new DeliveryState(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), SnakeCase<DeliveryStatus>.Parse(r.GetString(5)),
@@ -73,10 +73,15 @@ internal sealed class WebhookEndpointStore(Sql sql, bool skipLocked) : IWebhookE
                 sql.Dialect.ReadTime(r, 10)),
             cancellationToken, ("@id", endpointId), ("@limit", limit)).ConfigureAwait(false);
 
-    public Task<StoredEvent?> GetEventAsync(string eventId, CancellationToken cancellationToken) =>
-        sql.QuerySingleAsync("SELECT event_id, customer_id, seq, event_type, payload, created_at FROM events WHERE event_id = @id",
-            r => new StoredEvent(r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4), sql.Dialect.ReadTime(r, 5)),
-            cancellationToken, ("@id", eventId));
+    // GET /v1/events/{id} and redelivery name the event alone: whose it is comes from its customer_keys row (written with
+    // the event), then the event is read within that customer (docs/scaling.md).
+    public async Task<StoredEvent?> GetEventAsync(string eventId, CancellationToken cancellationToken) =>
+        await sql.QuerySingleAsync(CustomerKeys.OwnerSql("@id", "@kind") + " AND provider = ''", r => r.GetString(0), cancellationToken,
+            ("@id", eventId), ("@kind", CustomerKeys.Event)).ConfigureAwait(false) is { } owner
+            ? await sql.QuerySingleAsync("SELECT event_id, customer_id, seq, event_type, payload, created_at FROM events WHERE customer_id = @c AND event_id = @id",
+                r => new StoredEvent(r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4), sql.Dialect.ReadTime(r, 5)),
+                cancellationToken, ("@c", owner), ("@id", eventId)).ConfigureAwait(false)
+            : null;
 
     public async Task<OutboxBacklog> BacklogAsync(CancellationToken cancellationToken) =>
         (await sql.QuerySingleAsync(
@@ -85,7 +90,7 @@ internal sealed class WebhookEndpointStore(Sql sql, bool skipLocked) : IWebhookE
                 count(CASE WHEN d.status = 'pending' THEN 1 END),
                 min(CASE WHEN d.status = 'pending' THEN e.created_at END),
                 count(CASE WHEN d.status = 'failed' THEN 1 END)
-            FROM event_deliveries d JOIN events e ON e.event_id = d.event_id
+            FROM event_deliveries d JOIN events e ON e.customer_id = d.customer_id AND e.event_id = d.event_id
             WHERE d.status IN ('pending', 'failed')
             """,
             r => new OutboxBacklog(Convert.ToInt64(r.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), sql.Dialect.ReadNullableTime(r, 1),
@@ -102,18 +107,21 @@ internal sealed class WebhookEndpointStore(Sql sql, bool skipLocked) : IWebhookE
         await sql.ExecuteAsync(
             """
             UPDATE event_deliveries SET status = 'pending', attempts = 0, next_attempt_at = @now, claim = NULL, claimed_until = NULL, updated_at = @now
-            WHERE event_id = @id AND status <> 'pending'
-            """, cancellationToken, ("@id", eventId), ("@now", now)).ConfigureAwait(false);
+            WHERE customer_id = @c AND event_id = @id AND status <> 'pending'
+            """, cancellationToken, ("@c", stored.CustomerId), ("@id", eventId), ("@now", now)).ConfigureAwait(false);
         // One waiting for its next retry is due now (one in flight is left to its sender).
         await sql.ExecuteAsync(
-            "UPDATE event_deliveries SET next_attempt_at = @now, updated_at = @now WHERE event_id = @id AND status = 'pending' AND claim IS NULL AND next_attempt_at > @now",
-            cancellationToken, ("@id", eventId), ("@now", now)).ConfigureAwait(false);
+            """
+            UPDATE event_deliveries SET next_attempt_at = @now, updated_at = @now
+            WHERE customer_id = @c AND event_id = @id AND status = 'pending' AND claim IS NULL AND next_attempt_at > @now
+            """,
+            cancellationToken, ("@c", stored.CustomerId), ("@id", eventId), ("@now", now)).ConfigureAwait(false);
         await sql.ExecuteAsync(
             """
             INSERT INTO event_deliveries (endpoint_id, event_id, customer_id, seq, status, attempts, next_attempt_at, updated_at)
             SELECT endpoint_id, @id, @c, @seq, 'pending', 0, @now, @now FROM webhook_endpoints
             WHERE status = 'enabled' AND (event_types IS NULL OR ',' || event_types || ',' LIKE '%,' || @type || ',%')
-            ON CONFLICT (endpoint_id, event_id) DO NOTHING
+            ON CONFLICT DO NOTHING
             """, cancellationToken, ("@id", eventId), ("@c", stored.CustomerId), ("@seq", stored.Sequence), ("@type", stored.Type), ("@now", now))
             .ConfigureAwait(false);
         return true;
@@ -128,8 +136,8 @@ internal sealed class WebhookEndpointStore(Sql sql, bool skipLocked) : IWebhookE
         var claimed = await sql.ExecuteAsync(
             $"""
             UPDATE event_deliveries SET claim = @claim, claimed_until = @until
-            WHERE (endpoint_id, event_id) IN (
-                SELECT d.endpoint_id, d.event_id FROM event_deliveries d
+            WHERE (customer_id, endpoint_id, event_id) IN (
+                SELECT d.customer_id, d.endpoint_id, d.event_id FROM event_deliveries d
                 JOIN webhook_endpoints w ON w.endpoint_id = d.endpoint_id AND w.status = 'enabled'
                 WHERE d.status = 'pending' AND d.next_attempt_at <= @now AND (d.claimed_until IS NULL OR d.claimed_until < @now)
                   AND NOT EXISTS (SELECT 1 FROM event_deliveries p
@@ -143,11 +151,12 @@ internal sealed class WebhookEndpointStore(Sql sql, bool skipLocked) : IWebhookE
 
         return await sql.QueryAsync(
             $"""
-            SELECT {Columns}, d.event_id, e.payload, d.attempts FROM event_deliveries d
-            JOIN webhook_endpoints w ON w.endpoint_id = d.endpoint_id JOIN events e ON e.event_id = d.event_id
+            SELECT {Columns}, d.event_id, e.payload, d.attempts, d.customer_id FROM event_deliveries d
+            JOIN webhook_endpoints w ON w.endpoint_id = d.endpoint_id JOIN events e ON e.customer_id = d.customer_id AND e.event_id = d.event_id
             WHERE d.claim = @claim
             """,
-            r => new DeliveryWork(Endpoint(r, 0), r.GetString(11), r.GetString(12), r.GetInt32(13), claim), cancellationToken, ("@claim", claim))
+            r => new DeliveryWork(Endpoint(r, 0), r.GetString(11), r.GetString(12), r.GetInt32(13), claim) { CustomerId = r.GetString(14) }, cancellationToken,
+            ("@claim", claim))
             .ConfigureAwait(false);
     }
 
@@ -157,8 +166,8 @@ internal sealed class WebhookEndpointStore(Sql sql, bool skipLocked) : IWebhookE
             """
             UPDATE event_deliveries SET status = @status, attempts = @attempt, next_attempt_at = COALESCE(@next, next_attempt_at), claim = NULL,
                 claimed_until = NULL, last_status_code = @code, last_error = @error, updated_at = @at
-            WHERE endpoint_id = @endpoint AND event_id = @event AND claim = @claim
-            """, cancellationToken,
+            WHERE customer_id = @c AND endpoint_id = @endpoint AND event_id = @event AND claim = @claim
+            """, cancellationToken, ("@c", o.CustomerId),
             ("@status", SnakeCase<DeliveryStatus>.Name(o.Status)), ("@attempt", o.Attempt), ("@next", o.Next), ("@code", o.StatusCode), ("@error", o.Error),
             ("@at", o.At), ("@endpoint", o.EndpointId), ("@event", o.EventId), ("@claim", o.Claim)).ConfigureAwait(false) == 1;
         // The attempt happened whether or not the claim was still ours: it is history either way.
@@ -205,6 +214,10 @@ internal sealed class WebhookEndpointStore(Sql sql, bool skipLocked) : IWebhookE
         await sql.ExecuteAsync($"DELETE FROM event_attempts WHERE event_id IN ({names}) AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = event_attempts.event_id)",
             cancellationToken, args).ConfigureAwait(false);
         await sql.ExecuteAsync($"DELETE FROM event_deliveries WHERE event_id IN ({names}) AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = event_deliveries.event_id)",
+            cancellationToken, args).ConfigureAwait(false);
+        // The pruned events' customer_keys rows go with them (one per event: kept, they would grow without bound).
+        await sql.ExecuteAsync(
+            $"DELETE FROM customer_keys WHERE key IN ({names}) AND kind = 'event' AND provider = '' AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = customer_keys.key)",
             cancellationToken, args).ConfigureAwait(false);
         return pruned;
     }

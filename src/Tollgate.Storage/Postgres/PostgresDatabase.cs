@@ -79,9 +79,13 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
     /// checkout.completed, subscription.active and subscription.paid within a second of each other, so without this the
     /// paid period's event failed and its allowance waited for the retry worker's backoff. (SQLite runs one writer at a
     /// time: it never sees this.)
+    /// Since migration 0017 the uniqueness across customers is the provider subscription's customer_keys row: a flow of
+    /// another customer that lost the race finds the key taken (<see cref="CustomerKeyTakenException"/>) and is run again
+    /// in the same way; within one customer the unique index of that name still fails the second insert.
     /// </summary>
     private static bool IsConcurrentFirstWrite(Exception exception) =>
-        exception is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "subscriptions_provider" };
+        exception is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "subscriptions_provider" }
+            or CustomerKeyTakenException { Kind: CustomerKeys.ProviderSubscription };
 
     /// <summary>A subscription changed: other servers drop everything cached about the customer. Inside a flow's
     /// transaction the notification waits for its commit (a transaction that notifies holds the global notify lock

@@ -202,15 +202,23 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
         (await sql.QueryAsync("SELECT 1 FROM payments WHERE customer_id = @c AND product = @p AND status = 'completed' LIMIT 1", r => 1,
             cancellationToken, ("@c", customerId), ("@p", product)).ConfigureAwait(false)).Count > 0;
 
+    // One provider customer belongs to one Tollgate customer: its customer_keys row is the link's exactly-once guard (in
+    // place of the table's old primary key across customers, migration 0017), taken first in the link's transaction as a
+    // payment's is. Taken already — by this customer or another, or by a concurrent link the insert waits for — and
+    // nothing more is written; the first link stands, as before.
     public Task LinkProviderCustomerAsync(string provider, string providerCustomerId, string customerId, DateTimeOffset now,
         CancellationToken cancellationToken) =>
-        sql.ExecuteAsync(
-            "INSERT INTO provider_customers (provider, provider_customer_id, customer_id, created_at) VALUES (@p, @pcid, @c, @now) ON CONFLICT (provider, provider_customer_id) DO NOTHING",
-            cancellationToken, ("@p", provider), ("@pcid", providerCustomerId), ("@c", customerId), ("@now", now));
+        sql.ExecuteAllAsync(
+            [
+                (CustomerKeys.InsertSql + " ON CONFLICT (key, kind, provider) DO NOTHING",
+                    CustomerKeys.Args(providerCustomerId, CustomerKeys.ProviderCustomer, provider, customerId)),
+                ("INSERT INTO provider_customers (customer_id, provider, provider_customer_id, created_at) VALUES (@c, @p, @pcid, @now)",
+                    new (string, object?)[] { ("@c", customerId), ("@p", provider), ("@pcid", providerCustomerId), ("@now", now) }),
+            ], (i, rows) => i > 0 || rows == 1, cancellationToken);
 
-    public async Task<string?> FindCustomerByProviderIdAsync(string provider, string providerCustomerId, CancellationToken cancellationToken) =>
-        (await sql.QueryAsync("SELECT customer_id FROM provider_customers WHERE provider = @p AND provider_customer_id = @pcid", r => r.GetString(0),
-            cancellationToken, ("@p", provider), ("@pcid", providerCustomerId)).ConfigureAwait(false)).FirstOrDefault();
+    // The key row is the answer: whose the provider's customer is.
+    public Task<string?> FindCustomerByProviderIdAsync(string provider, string providerCustomerId, CancellationToken cancellationToken) =>
+        OwnerAsync(providerCustomerId, CustomerKeys.ProviderCustomer, provider, cancellationToken);
 
     public async Task<string?> FindProviderCustomerAsync(string provider, string customerId, CancellationToken cancellationToken) =>
         (await sql.QueryAsync("SELECT provider_customer_id FROM provider_customers WHERE provider = @p AND customer_id = @c ORDER BY created_at, provider_customer_id LIMIT 1",

@@ -13,12 +13,24 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
         + "current_period_end, cancel_at_period_end, pending_plan_id, canceled_at, provider_updated_at, created_at, updated_at, "
         + "access_ends_at, quantity, plan_version";
 
-    public Task<Subscription?> GetAsync(string subscriptionId, CancellationToken cancellationToken) =>
-        sql.QuerySingleAsync($"SELECT {Columns} FROM subscriptions WHERE subscription_id = @id", Read, cancellationToken, ("@id", subscriptionId));
+    // Both ids are named without their customer (API and portal; webhooks): whose each is comes from customer_keys, then
+    // the row is read within that customer (docs/scaling.md).
+    public async Task<Subscription?> GetAsync(string subscriptionId, CancellationToken cancellationToken) =>
+        await OwnerAsync(subscriptionId, CustomerKeys.Subscription, "", cancellationToken).ConfigureAwait(false) is { } owner
+            ? await sql.QuerySingleAsync($"SELECT {Columns} FROM subscriptions WHERE customer_id = @c AND subscription_id = @id", Read, cancellationToken,
+                ("@c", owner), ("@id", subscriptionId)).ConfigureAwait(false)
+            : null;
 
-    public Task<Subscription?> FindByProviderIdAsync(string provider, string providerSubscriptionId, CancellationToken cancellationToken) =>
-        sql.QuerySingleAsync($"SELECT {Columns} FROM subscriptions WHERE provider = @provider AND provider_subscription_id = @pid", Read,
-            cancellationToken, ("@provider", provider), ("@pid", providerSubscriptionId));
+    public async Task<Subscription?> FindByProviderIdAsync(string provider, string providerSubscriptionId, CancellationToken cancellationToken) =>
+        await OwnerAsync(providerSubscriptionId, CustomerKeys.ProviderSubscription, provider, cancellationToken).ConfigureAwait(false) is { } owner
+            ? await sql.QuerySingleAsync(
+                $"SELECT {Columns} FROM subscriptions WHERE customer_id = @c AND provider = @provider AND provider_subscription_id = @pid", Read,
+                cancellationToken, ("@c", owner), ("@provider", provider), ("@pid", providerSubscriptionId)).ConfigureAwait(false)
+            : null;
+
+    private Task<string?> OwnerAsync(string key, string kind, string provider, CancellationToken cancellationToken) =>
+        sql.QuerySingleAsync(CustomerKeys.OwnerSql("@k", "@kind") + " AND provider = @p", r => r.GetString(0), cancellationToken,
+            ("@k", key), ("@kind", kind), ("@p", provider));
 
     public async Task<IReadOnlyList<Subscription>> ListByCustomerAsync(string customerId, CancellationToken cancellationToken) =>
         await sql.QueryAsync($"SELECT {Columns} FROM subscriptions WHERE customer_id = @c ORDER BY created_at, subscription_id", Read,
@@ -51,7 +63,19 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
         // The plan version is the database's, never the caller's: a new subscription, or one moved to another plan,
         // records that plan's newest version; otherwise the stored one stays (a save made on a read from before an
         // operator's migration does not undo it).
-        var saved = await sql.ExecuteAsync(
+        // The subscription's keys first, in the save's transaction (migration 0017): its id, and the provider's id from the
+        // first save that carries it. One provider subscription belongs to one customer — what the unique index across
+        // customers said before, which a table distributed by customer cannot have: a key another customer holds refuses
+        // the save (nothing written), as that index's violation did. Within the customer, the unique index on
+        // (customer_id, provider, provider_subscription_id) keeps one row per provider id.
+        List<(string, string, string)> keys = [(s.Id, CustomerKeys.Subscription, "")];
+        if (s.ProviderSubscriptionId is { } providerId)
+        {
+            keys.Add((providerId, CustomerKeys.ProviderSubscription, s.Provider));
+        }
+
+        var claim = CustomerKeys.Claim(s.CustomerId, keys);
+        var upsert = (
             $"""
             INSERT INTO subscriptions ({Columns})
             VALUES (@c, @id, @plan, @provider, @pid, @pcid, @status, @start, @end, @cancel, @pending, @canceled, @pupdated, @created, @updated, @access, @quantity,
@@ -66,12 +90,22 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
                 plan_version = CASE WHEN subscriptions.plan_id = excluded.plan_id THEN subscriptions.plan_version ELSE excluded.plan_version END
             WHERE subscriptions.provider_updated_at IS NULL OR subscriptions.provider_updated_at <= excluded.provider_updated_at
             """,
-            cancellationToken,
+            new (string, object?)[]
+            {
             ("@c", s.CustomerId), ("@id", s.Id), ("@plan", s.PlanId), ("@provider", s.Provider), ("@pid", s.ProviderSubscriptionId),
             ("@pcid", s.ProviderCustomerId), ("@status", SnakeCase<SubscriptionStatus>.Name(s.Status)), ("@start", s.CurrentPeriodStart),
             ("@end", s.CurrentPeriodEnd), ("@cancel", s.CancelAtPeriodEnd), ("@pending", s.PendingPlanId), ("@canceled", s.CanceledAt),
-            ("@pupdated", s.ProviderUpdatedAt), ("@created", s.CreatedAt), ("@updated", s.UpdatedAt), ("@access", s.AccessEndsAt), ("@quantity", s.Quantity))
-            .ConfigureAwait(false) == 1;
+            ("@pupdated", s.ProviderUpdatedAt), ("@created", s.CreatedAt), ("@updated", s.UpdatedAt), ("@access", s.AccessEndsAt), ("@quantity", s.Quantity),
+            });
+        // Thrown inside the transaction, not after it: the keys the claim did take (the subscription's own id) must go
+        // with it, where stopping would commit them.
+        var counts = await sql.ExecuteAllAsync([claim, upsert], (i, rows) => i > 0 || rows == keys.Count
+                ? true
+                : throw new CustomerKeyTakenException(
+                    $"subscription {s.Id} ({s.Provider} {s.ProviderSubscriptionId}) is another customer's; not saved for {s.CustomerId}",
+                    keys.Count > 1 ? CustomerKeys.ProviderSubscription : CustomerKeys.Subscription),
+            cancellationToken).ConfigureAwait(false);
+        var saved = counts[1] == 1;
         if (saved && notify is not null)
         {
             await notify(s.CustomerId, cancellationToken).ConfigureAwait(false);

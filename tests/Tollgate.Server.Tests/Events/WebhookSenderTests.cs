@@ -23,7 +23,7 @@ public sealed class WebhookSenderTests
         var body = """{"id":"evt_slow","type":"credits.granted","created_at":"2026-01-01T00:00:00.000000Z","sequence":1,"data":{"customer_id":"c"}}""";
 
         var watch = Stopwatch.StartNew();
-        var result = await sender.SendAsync(new DeliveryWork(endpoint, "evt_slow", body, 0, "claim"), CancellationToken.None);
+        var result = await sender.SendAsync(new DeliveryWork(endpoint, "evt_slow", body, 0, "claim") { CustomerId = "cus_slow" }, CancellationToken.None);
         watch.Stop();
 
         Assert.Equal(TimeSpan.FromSeconds(15), WebhookSender.Timeout);

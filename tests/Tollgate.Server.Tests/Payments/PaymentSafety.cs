@@ -385,6 +385,35 @@ public abstract class PaymentSafety : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Race_OneNewProviderSubscription_NamingManyCustomers_AtOnce_IsRecordedOnce_AndItsMonthGrantedOnce()
+    {
+        // Since migration 0017 one provider subscription belongs to one customer through its customer_keys row, not a
+        // unique index across customers. Its first paid month delivered at once under eight event ids, each naming
+        // another customer: one subscription is recorded (the others' inserts find the key taken and are run again,
+        // finding it), its payment once, its month granted once, to one customer.
+        var customers = Enumerable.Range(0, 8).Select(_ => TollgateApp.NewCustomer()).ToList();
+        var t0 = App.Clock.GetUtcNow();
+
+        var answers = await Task.WhenAll(customers.Select((c, i) => Task.Run(() => DeliverCreemAsync(
+            CreemSubscription("subscription.paid", $"evt_owner_race_{i}", c, "sub_owner_race", t0, t0, t0.AddMonths(1), "tran_owner_race")))));
+
+        var credits = new List<long>();
+        foreach (var customer in customers)
+        {
+            credits.Add((long)(await App.BalanceAsync(customer, "credits"))["available"]!);
+            await Books.AssertBalancedAsync(App, customer);
+        }
+
+        Assert.Equal([0, 0, 0, 0, 0, 0, 0, 50], credits.Order().ToArray());
+        var owner = customers[credits.IndexOf(50)];
+        Assert.Equal(1, await App.CountRowsAsync("subscriptions"));
+        Assert.Equal(1, await App.CountRowsAsync($"subscriptions WHERE customer_id = '{owner}' AND provider_subscription_id = 'sub_owner_race'"));
+        Assert.Equal(1, await App.CountRowsAsync($"customer_keys WHERE kind = 'provider_subscription' AND key = 'sub_owner_race' AND customer_id = '{owner}'"));
+        Assert.Equal(1, await App.CountRowsAsync("payments"));
+        Assert.All(answers, a => Assert.Equal("applied", (string)a["status"]!));
+    }
+
+    [Fact]
     public async Task Bug9_4_Creem_ALifetimeOrderDeliveredAgainForAnotherCustomer_GivesThePlanOnlyToTheBuyer()
     {
         var (buyer, other) = (TollgateApp.NewCustomer(), TollgateApp.NewCustomer());

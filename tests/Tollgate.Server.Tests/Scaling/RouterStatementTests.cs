@@ -4,6 +4,8 @@ using System.Text.RegularExpressions;
 using Npgsql;
 using Tollgate.Server.Tests.Support;
 using Tollgate.Storage;
+using Tollgate.Testing;
+using Tollgate.Testing.Fakes;
 
 namespace Tollgate.Server.Tests.Scaling;
 
@@ -27,7 +29,10 @@ public sealed class RouterStatementTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _app = await TollgateApp.StartAsync(DatabaseProvider.Postgres);
+        // The clock on now and private addresses allowed: outbound events go to a receiver on 127.0.0.1, which rejects
+        // timestamps more than 5 minutes off.
+        _app = await TollgateApp.StartAsync(DatabaseProvider.Postgres, new ManualTimeProvider(TimeProvider.System.GetUtcNow()),
+            settings: new Dictionary<string, string?> { ["Tollgate:Webhooks:AllowPrivateAddresses"] = "true" });
         var schema = "Search Path=" + new NpgsqlConnectionStringBuilder(_app.Database.Options.ConnectionString).SearchPath;
         _listener = new ActivityListener
         {
@@ -67,6 +72,8 @@ public sealed class RouterStatementTests : IAsyncLifetime
     /// <summary>Tables kept local (reference tables on Citus): their statements are not distributed at all.</summary>
     private static readonly HashSet<string> Local = new(StringComparer.Ordinal)
     {
+        // An endpoint's delivery history (no customer), written by the delivery worker (docs/scaling.md, Kept local).
+        "event_attempts",
         // A webhook's customer is known only after parsing it (docs/scaling.md).
         "webhook_events",
         "webhook_endpoints",
@@ -80,7 +87,7 @@ public sealed class RouterStatementTests : IAsyncLifetime
     /// lists them.</summary>
     private static readonly (string Name, string Start)[] FanOut =
     [
-        ("outbound event delivery claim", "UPDATE event_deliveries SET claim = @claim, claimed_until = @until WHERE (endpoint_id, event_id) IN"),
+        ("outbound event delivery claim", "UPDATE event_deliveries SET claim = @claim, claimed_until = @until WHERE (customer_id, endpoint_id, event_id) IN"),
         ("outbound deliveries claimed", "SELECT w.endpoint_id"),
         ("auto top-up claim", "UPDATE topup_charges SET claim = @claim"),
         ("checkout expiry sweep", "UPDATE checkouts SET status = 'expired'"),
@@ -90,6 +97,9 @@ public sealed class RouterStatementTests : IAsyncLifetime
     [Fact]
     public async Task HotPath_StatementsEachNameOneCustomer()
     {
+        await using var receiver = await EventReceiver.StartAsync();
+        var endpoint = await Json.ReadAsync(await _app.PostAsync("/v1/webhook-endpoints", new { url = receiver.Url.ToString() }), 201);
+        receiver.Trust((string)endpoint["secret"]!);
         var c = TollgateApp.NewCustomer();
         await _app.GrantAsync(c, "credits", 100);
         await _app.CheckAsync(c, "credits");
@@ -106,12 +116,28 @@ public sealed class RouterStatementTests : IAsyncLifetime
         var (checkoutId, paid) = await _app.BuyInSandboxAsync(c, "new_user_pack");
         Assert.Equal(302, paid);
         Assert.Equal("completed", (string)(await Json.ReadAsync(await _app.Client.GetAsync($"/v1/checkouts/{checkoutId}"), 200))["status"]!);
+        // A plan bought on the Sandbox (migration 0017): the subscription is recorded by its webhook and found by the
+        // provider's id, then found by Tollgate's id to be cancelled at the period's end.
+        var (_, subscribed) = await _app.BuyInSandboxAsync(c, "pro");
+        Assert.Equal(302, subscribed);
+        var subscription = (await Json.ReadAsync(await _app.Client.GetAsync($"/v1/customers/{c}/subscriptions"), 200))["subscriptions"]![0]!;
+        await Json.ReadAsync(await _app.PostAsync($"/v1/subscriptions/{(string)subscription["id"]!}/cancel", new { at_period_end = true }), 202);
+        // Outbound events: delivered (claim, then the outcome recorded by the event's customer), read by id, redelivered.
+        var delivered = await receiver.WaitForAsync(r => r.Any(e => e.CustomerId == c && e.Answered is >= 200 and < 300));
+        var eventId = delivered.First(e => e.CustomerId == c && e.Answered is >= 200 and < 300).WebhookId;
+        Assert.Equal(c, (string)(await Json.ReadAsync(await _app.Client.GetAsync($"/v1/events/{eventId}"), 200))["customer_id"]!);
+        await Json.ReadAsync(await _app.PostAsync($"/v1/events/{eventId}/redeliver", null), 202);
+        await receiver.WaitForAsync(r => r.Count(e => e.WebhookId == eventId) >= 2);
 
         var statements = _statements.Select(s => Regex.Replace(s, @"\s+", " ")).Where(s => s.Length > 0).Distinct().ToList();
         // The capture saw the paths it is about (not an empty or foreign list).
         Assert.Contains(statements, s => s.StartsWith("INSERT INTO ledger_holds", StringComparison.Ordinal));
         Assert.Contains(statements, s => s.StartsWith("INSERT INTO payments", StringComparison.Ordinal));
         Assert.Contains(statements, s => s.StartsWith("UPDATE checkouts", StringComparison.Ordinal));
+        Assert.Contains(statements, s => s.StartsWith("INSERT INTO subscriptions", StringComparison.Ordinal));
+        Assert.Contains(statements, s => s.StartsWith("SELECT customer_id FROM customer_keys WHERE key = @k AND kind = @kind", StringComparison.Ordinal));
+        Assert.Contains(statements, s => s.StartsWith("SELECT event_id, customer_id, seq", StringComparison.Ordinal));
+        Assert.Contains(statements, s => s.StartsWith("UPDATE event_deliveries SET status = @status", StringComparison.Ordinal));
         var wrong = statements.Where(s => Verdict(s) is not null).Select(s => $"{Verdict(s)}: {s}").ToList();
         Assert.True(wrong.Count == 0, "statements that do not name one customer:" + Environment.NewLine + string.Join(Environment.NewLine, wrong));
     }

@@ -1,7 +1,10 @@
 using System.Data.Common;
 using System.Globalization;
+using System.Text.Json.Nodes;
+using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Payments;
+using Tollgate.Core.Subscriptions;
 using Tollgate.Storage.Tests.Ledger;
 
 namespace Tollgate.Storage.Tests.Scaling;
@@ -10,7 +13,8 @@ namespace Tollgate.Storage.Tests.Scaling;
 /// customer_keys (migration 0013, docs/scaling.md): every id callers name without its customer — a hold, a ledger
 /// entry, a checkout by Tollgate's or the provider's id, a payment by the provider's id — has a row saying whose it is,
 /// written with what it points to; lookups by such an id go through it; a provider's payment id is recorded once, so a
-/// second payment with the same provider id is refused whoever's it claims to be. On both databases.
+/// second payment with the same provider id is refused whoever's it claims to be. Migration 0017 adds subscriptions
+/// (Tollgate's and the provider's id), a provider's customer ids (the link's guard) and outbound events. On both databases.
 /// </summary>
 public abstract class CustomerKeyTests : LedgerTestBase
 {
@@ -93,6 +97,161 @@ public abstract class CustomerKeyTests : LedgerTestBase
         Assert.Equal(owner, customers[Array.IndexOf(results, true)]);
     }
 
+    [Fact]
+    public async Task Subscriptions_AreFoundThroughTheirKeys_TheProvidersIdTakenWhenItArrives_AndHeldByOneCustomer()
+    {
+        var store = Db.Database.Subscriptions;
+        var (alice, bob) = (NewCustomer(), NewCustomer());
+        var now = Clock.GetUtcNow();
+        var subscription = new Subscription("sub_1", alice, "pro", "apple", null, null, SubscriptionStatus.Active, null, null, false, null, null, null, now, now);
+
+        Assert.True(await store.SaveAsync(subscription, CancellationToken.None));
+        Assert.Equal(alice, (await store.GetAsync("sub_1", CancellationToken.None))!.CustomerId);
+        Assert.Equal([("sub_1", "subscription", "")], (await KeysAsync(alice)).Select(k => (k.Key, k.Kind, k.Provider)).ToList());
+
+        // The provider's id arrives after the row was created: the save that carries it takes its key; later saves keep it.
+        var linked = subscription with { ProviderSubscriptionId = "orig_1" };
+        Assert.True(await store.SaveAsync(linked, CancellationToken.None));
+        Assert.True(await store.SaveAsync(linked with { Status = SubscriptionStatus.PastDue }, CancellationToken.None));
+        var found = (await store.FindByProviderIdAsync("apple", "orig_1", CancellationToken.None))!;
+        Assert.Equal(("sub_1", alice, SubscriptionStatus.PastDue), (found.Id, found.CustomerId, found.Status));
+        Assert.Null(await store.FindByProviderIdAsync("creem", "orig_1", CancellationToken.None));
+        Assert.Null(await store.GetAsync("orig_1", CancellationToken.None)); // a key of one kind does not find another's row
+
+        // Another customer's subscription naming that provider id is refused and writes nothing; so is a second row of
+        // the same customer (the unique index within the customer).
+        await Assert.ThrowsAnyAsync<DbException>(() => store.SaveAsync(linked with { Id = "sub_2", CustomerId = bob }, CancellationToken.None));
+        await Assert.ThrowsAnyAsync<DbException>(() => store.SaveAsync(linked with { Id = "sub_3" }, CancellationToken.None));
+        Assert.Null(await store.GetAsync("sub_2", CancellationToken.None));
+        Assert.Null(await store.GetAsync("sub_3", CancellationToken.None));
+        Assert.Empty(await KeysAsync(bob));
+        Assert.Equal([("orig_1", "provider_subscription", "apple"), ("sub_1", "subscription", "")],
+            (await KeysAsync(alice)).Select(k => (k.Key, k.Kind, k.Provider)).Order().ToList());
+        Assert.Equal(1, await CountAsync("SELECT count(*) FROM subscriptions"));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task RacingFirstSavesOfOneProviderSubscription_RecordItOnce(bool manyCustomers)
+    {
+        // Eight flows that each found no row for one provider subscription insert it under ids of their own, for
+        // eight customers (the key decides) or for one (the unique index within the customer decides): one row.
+        var store = Db.Database.Subscriptions;
+        var now = Clock.GetUtcNow();
+        var one = NewCustomer();
+        var customers = Enumerable.Range(0, 8).Select(_ => manyCustomers ? NewCustomer() : one).ToList();
+        var saved = await Task.WhenAll(customers.Select((c, i) => Task.Run(async () =>
+        {
+            try
+            {
+                return await store.SaveAsync(new Subscription($"sub_{i}", c, "pro", "creem", "sub_race", null, SubscriptionStatus.Active, now, now.AddMonths(1),
+                    false, null, null, now, now, now), CancellationToken.None);
+            }
+            catch (DbException)
+            {
+                return false;
+            }
+        })));
+
+        Assert.Single(saved, s => s);
+        Assert.Equal(1, await CountAsync("SELECT count(*) FROM subscriptions"));
+        Assert.Equal(1, await CountAsync("SELECT count(*) FROM customer_keys WHERE kind = 'provider_subscription'"));
+        // The losers' own subscription keys went with their transactions.
+        Assert.Equal(1, await CountAsync("SELECT count(*) FROM customer_keys WHERE kind = 'subscription'"));
+        var winner = Array.IndexOf(saved, true);
+        var found = (await store.FindByProviderIdAsync("creem", "sub_race", CancellationToken.None))!;
+        Assert.Equal(($"sub_{winner}", customers[winner]), (found.Id, found.CustomerId));
+    }
+
+    [Fact]
+    public async Task AProviderCustomerBelongsToTheFirstCustomerLinked_AndRacingLinksRecordOne()
+    {
+        var payments = Db.Database.Payments;
+        var (alice, bob) = (NewCustomer(), NewCustomer());
+        var now = Clock.GetUtcNow();
+
+        await payments.LinkProviderCustomerAsync("creem", "cust_1", alice, now, CancellationToken.None);
+        await payments.LinkProviderCustomerAsync("creem", "cust_1", alice, now, CancellationToken.None);
+        await payments.LinkProviderCustomerAsync("creem", "cust_1", bob, now, CancellationToken.None);
+        Assert.Equal(alice, await payments.FindCustomerByProviderIdAsync("creem", "cust_1", CancellationToken.None));
+        Assert.Null(await payments.FindCustomerByProviderIdAsync("stripe", "cust_1", CancellationToken.None));
+        Assert.Equal("cust_1", await payments.FindProviderCustomerAsync("creem", alice, CancellationToken.None));
+        Assert.Null(await payments.FindProviderCustomerAsync("creem", bob, CancellationToken.None));
+        Assert.Empty(await KeysAsync(bob));
+
+        var customers = Enumerable.Range(0, 8).Select(_ => NewCustomer()).ToList();
+        await Task.WhenAll(customers.Select(c => Task.Run(() => payments.LinkProviderCustomerAsync("creem", "cust_race", c, now, CancellationToken.None))));
+
+        var owner = await payments.FindCustomerByProviderIdAsync("creem", "cust_race", CancellationToken.None);
+        Assert.Contains(owner, customers);
+        Assert.Equal(1, await CountAsync("SELECT count(*) FROM provider_customers WHERE provider_customer_id = 'cust_race'"));
+        Assert.Equal(1, await CountAsync("SELECT count(*) FROM customer_keys WHERE kind = 'provider_customer' AND key = 'cust_race'"));
+        foreach (var c in customers)
+        {
+            Assert.Equal(c == owner ? "cust_race" : null, await payments.FindProviderCustomerAsync("creem", c, CancellationToken.None));
+        }
+    }
+
+    [Fact]
+    public async Task Events_GetTheirRowsWithThem_AndAreFoundThroughThem()
+    {
+        var customer = NewCustomer();
+        var written = OutboundEvent.Create(EventTypes.SubscriptionCreated, customer, new JsonObject { ["id"] = "sub_1" }, Clock);
+        await using (var transaction = Db.Database.Transactions.Begin())
+        {
+            Db.Database.Outbox.Add(written);
+            await transaction.CommitAsync(CancellationToken.None);
+        }
+
+        Assert.Equal([(written.EventId, "event", "")], (await KeysAsync(customer)).Select(k => (k.Key, k.Kind, k.Provider)).ToList());
+        var stored = (await Db.Database.Endpoints.GetEventAsync(written.EventId, CancellationToken.None))!;
+        Assert.Equal((customer, 1L, EventTypes.SubscriptionCreated), (stored.CustomerId, stored.Sequence, stored.Type));
+        Assert.Null(await Db.Database.Endpoints.GetEventAsync("evt_unknown", CancellationToken.None));
+        Assert.True(await Db.Database.Endpoints.RedeliverAsync(written.EventId, Clock.GetUtcNow(), CancellationToken.None));
+
+        // Pruned by age (retention), the event takes its key with it.
+        Assert.Equal(1, await Db.Database.Endpoints.PruneAsync(Clock.GetUtcNow().AddSeconds(1), 10, CancellationToken.None));
+        Assert.Empty(await KeysAsync(customer));
+        Assert.Null(await Db.Database.Endpoints.GetEventAsync(written.EventId, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Migration0017_GivesTheRowsWrittenBeforeIt_TheirKeys()
+    {
+        // Rows as a server before 0017 left them — without keys — then the migration's backfill statements: every
+        // lookup finds them again.
+        var customer = NewCustomer();
+        var now = Clock.GetUtcNow();
+        await Db.Database.Subscriptions.SaveAsync(new Subscription("sub_old", customer, "pro", "creem", "psub_old", "cust_old", SubscriptionStatus.Active,
+            null, null, false, null, null, null, now, now), CancellationToken.None);
+        await Db.Database.Payments.LinkProviderCustomerAsync("creem", "cust_old", customer, now, CancellationToken.None);
+        var written = OutboundEvent.Create(EventTypes.SubscriptionCreated, customer, new JsonObject(), Clock);
+        await using (var transaction = Db.Database.Transactions.Begin())
+        {
+            Db.Database.Outbox.Add(written);
+            await transaction.CommitAsync(CancellationToken.None);
+        }
+
+        await ExecuteAsync("DELETE FROM customer_keys");
+        Assert.Null(await Db.Database.Subscriptions.GetAsync("sub_old", CancellationToken.None));
+
+        using var stream = typeof(TollgateDatabase).Assembly.GetManifestResourceStream($"Tollgate.Migrations.{Provider}/0017_distributable_rest.sql")!;
+        var script = string.Join('\n', new StreamReader(stream).ReadToEnd().Split('\n').Where(line => !line.TrimStart().StartsWith("--", StringComparison.Ordinal)));
+        var backfill = script.Split(';').Select(x => x.Trim()).Where(x => x.StartsWith("INSERT INTO customer_keys", StringComparison.Ordinal)).ToList();
+        Assert.Equal(4, backfill.Count);
+        foreach (var statement in backfill)
+        {
+            await ExecuteAsync(statement);
+        }
+
+        Assert.Equal(customer, (await Db.Database.Subscriptions.GetAsync("sub_old", CancellationToken.None))!.CustomerId);
+        Assert.Equal("sub_old", (await Db.Database.Subscriptions.FindByProviderIdAsync("creem", "psub_old", CancellationToken.None))!.Id);
+        Assert.Equal(customer, await Db.Database.Payments.FindCustomerByProviderIdAsync("creem", "cust_old", CancellationToken.None));
+        Assert.Equal(customer, (await Db.Database.Endpoints.GetEventAsync(written.EventId, CancellationToken.None))!.CustomerId);
+        Assert.Equal(4, (await KeysAsync(customer)).Count);
+    }
+
     private async Task<List<(string Key, string Kind, string Provider, string CustomerId)>> KeysAsync(string customer)
     {
         await using var connection = await OpenAsync();
@@ -106,6 +265,14 @@ public abstract class CustomerKeyTests : LedgerTestBase
         }
 
         return rows;
+    }
+
+    private async Task ExecuteAsync(string sql)
+    {
+        await using var connection = await OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
     }
 
     private async Task<long> CountAsync(string sql)
