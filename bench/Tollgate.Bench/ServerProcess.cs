@@ -151,6 +151,10 @@ internal sealed class ServerProcess : IAsyncDisposable
             {
                 // Not listening yet.
             }
+            catch (TaskCanceledException)
+            {
+                // Listening but not answering within the probe's 5 s (a starting server on a machine at a load above 50).
+            }
 
             await Task.Delay(100);
         }
