@@ -49,8 +49,10 @@ internal sealed class WebhookInbox(Sql sql, bool skipLocked) : IWebhookInbox
 
     public async Task<IReadOnlyList<WebhookEvent>> ListAsync(WebhookStatus? status, int limit, CancellationToken cancellationToken) =>
         status is { } s
-            ? await sql.QueryAsync($"SELECT {Columns} FROM webhook_events WHERE status = @s ORDER BY received_at DESC, event_id LIMIT @limit", Read,
-                cancellationToken, ("@s", SnakeCase<WebhookStatus>.Name(s)), ("@limit", limit)).ConfigureAwait(false)
+            // The status in the text, as in CountAsync: once auto-prepared, a generic plan for "status = @s" walks the newest
+            // events of every status filtering them (a rare status: the whole table) instead of reading the status index.
+            ? await sql.QueryAsync($"SELECT {Columns} FROM webhook_events WHERE status = '{SnakeCase<WebhookStatus>.Name(s)}' ORDER BY received_at DESC, event_id LIMIT @limit",
+                Read, cancellationToken, ("@limit", limit)).ConfigureAwait(false)
             : await sql.QueryAsync($"SELECT {Columns} FROM webhook_events ORDER BY received_at DESC, event_id LIMIT @limit", Read,
                 cancellationToken, ("@limit", limit)).ConfigureAwait(false);
 

@@ -42,6 +42,23 @@ public abstract class GrowthPlanTests
             "SELECT count(*) FROM (SELECT 1 FROM webhook_events WHERE status = 'failed' LIMIT $1) capped", "integer|500", ["webhook_events_status"] },
         { "the dashboard's flagged payments (capped count)",
             "SELECT count(*) FROM (SELECT 1 FROM payments WHERE flag IS NOT NULL LIMIT $1) capped", "integer|500", ["payments_flagged"] },
+        // The admin lists, as the stores send them. The webhook list's status is in the text (a closed set of names): with
+        // "status = $1" the generic plan walked the newest events of every status filtering them.
+        { "the admin webhook list of one status",
+            "SELECT * FROM webhook_events WHERE status = 'failed' ORDER BY received_at DESC, event_id LIMIT $1",
+            "integer|100", ["webhook_events_status"] },
+        { "the admin webhook list, newest first",
+            "SELECT * FROM webhook_events ORDER BY received_at DESC, event_id LIMIT $1", "integer|100", ["webhook_events_received"] },
+        { "the admin flagged payments",
+            "SELECT * FROM payments WHERE flag IS NOT NULL ORDER BY created_at DESC LIMIT $1", "integer|200", ["payments_flagged"] },
+        { "the ledger expiry sweep's customers due",
+            """
+            SELECT customer_id FROM ledger_lots WHERE live AND expires_at <= $1 AND remaining > 0
+            UNION
+            SELECT customer_id FROM ledger_holds WHERE status = 'active' AND expires_at <= $1
+            LIMIT $2
+            """,
+            "timestamptz,integer|timestamptz '2026-12-31',100", ["ledger_lots_due", "ledger_holds_due"] },
         { "the admin customer list",
             "SELECT * FROM customers ORDER BY created_at DESC, customer_id LIMIT $1", "integer|50", ["customers_created"] },
         { "the admin customer search",
@@ -197,6 +214,18 @@ public sealed class PostgresGrowthPlanTests : GrowthPlanTests
             ["created_at"] = "timestamptz '2026-01-01' + i * interval '20 minutes'",
         },
         ["api_idempotency"] = [],
+        // Most lots never expire or are used up; a few expire later. Most holds were settled; a few are active, due later.
+        ["ledger_lots"] = new()
+        {
+            ["customer_id"] = "'c' || i", ["amount"] = "1000", ["remaining"] = "CASE WHEN i % 10 = 0 THEN 0 ELSE 500 END", ["held"] = "0",
+            ["clawed"] = "0", ["expired"] = "0", ["live"] = "i % 10 <> 0",
+            ["expires_at"] = "CASE WHEN i % 50 = 0 THEN timestamptz '2027-06-01' + i * interval '1 minute' END",
+        },
+        ["ledger_holds"] = new()
+        {
+            ["customer_id"] = "'c' || i", ["amount"] = "1", ["status"] = "CASE WHEN i % 100 = 0 THEN 'active' ELSE 'settled' END",
+            ["expires_at"] = "timestamptz '2027-01-01' + i * interval '1 minute'",
+        },
         // Most operations are usage; one in ten guards a grant and is kept forever.
         ["ledger_operations"] = new() { ["kind"] = "CASE WHEN i % 10 = 0 THEN 'grant' ELSE 'consume' END" },
         ["customers"] = new()
