@@ -217,4 +217,30 @@ public sealed class AllowanceRulesTests
         Assert.Null(grants["ai"].Carry);
         Assert.All(Due("yearly", On("yearly", PeriodStart, PeriodStart.AddYears(1)), PeriodStart.AddDays(1)), g => Assert.Null(g.Carry));
     }
+    [Fact]
+    public void Rule_ThePeriodTheProviderNamed_IsTheWindow_EvenWhenItIsLongerThanOneInterval()
+    {
+        // A provider may name a longer first period (a billing anchor moved, days added by hand): its end is the
+        // window's end, not the start plus one month.
+        var end = PeriodStart.AddDays(40);
+        var grants = Due("pro", On("pro", PeriodStart, end), PeriodStart.AddDays(35));
+
+        Assert.Equal(2, grants.Count);
+        Assert.All(grants, g => Assert.Equal((PeriodStart, end), (g.WindowStart!.Value, g.WindowEnd!.Value)));
+    }
+
+    [Fact]
+    public void Rule_APaidPlansCredits_HeldWithoutASubscription_OweCalendarWindows_AndNeverCarry()
+    {
+        // Without a subscription there is no paid period to carry into: the plan owes per calendar month, like the
+        // default plan, and its rollover does not apply.
+        var now = new DateTimeOffset(2025, 3, 10, 0, 0, 0, TimeSpan.Zero);
+        var grants = Allowances.Due(Catalog, new EffectivePlan(Catalog.PlansById["pro"], null, [Catalog.PlansById["pro"]]), now)
+            .ToDictionary(g => g.Feature, StringComparer.Ordinal);
+
+        Assert.Equal((10L, LotSource.PlanAllowance), (grants["credits"].Amount, grants["credits"].Source));
+        Assert.Equal((new DateTimeOffset(2025, 3, 1, 0, 0, 0, TimeSpan.Zero), new DateTimeOffset(2025, 4, 1, 0, 0, 0, TimeSpan.Zero)),
+            (grants["credits"].WindowStart!.Value, grants["credits"].WindowEnd!.Value));
+        Assert.Null(grants["credits"].Carry);
+    }
 }

@@ -73,8 +73,9 @@ public sealed class PeriodRulesTests
     [Fact]
     public void Rule_AUnitThatNeverResets_AndAOneTimePlan_HaveNoPeriods()
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => Periods.Add(Utc(2025, 1, 1), ResetInterval.Never, 1));
-        Assert.Throws<ArgumentOutOfRangeException>(() => Periods.Add(Utc(2025, 1, 1), BillingInterval.Once, 1));
-        Assert.Throws<ArgumentOutOfRangeException>(() => Periods.Calendar(ResetInterval.Never, Utc(2025, 1, 1)));
+        // The error says why, so an operator reading a log line knows which setting has no period.
+        Assert.Contains("never resets has no length", Assert.Throws<ArgumentOutOfRangeException>(() => Periods.Add(Utc(2025, 1, 1), ResetInterval.Never, 1)).Message, StringComparison.Ordinal);
+        Assert.Contains("one-time plan has no periods", Assert.Throws<ArgumentOutOfRangeException>(() => Periods.Add(Utc(2025, 1, 1), BillingInterval.Once, 1)).Message, StringComparison.Ordinal);
+        Assert.Contains("never resets has no calendar window", Assert.Throws<ArgumentOutOfRangeException>(() => Periods.Calendar(ResetInterval.Never, Utc(2025, 1, 1))).Message, StringComparison.Ordinal);
     }
 }
