@@ -31,8 +31,9 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
                   """, CheckoutArgs(c)),
             ], (_, _) => true, cancellationToken);
 
+    // A checkout's row is updated by the webhook that completes it, which reads no count: in its flow, deferred.
     public Task UpdateCheckoutAsync(Checkout c, CancellationToken cancellationToken) =>
-        sql.ExecuteAsync(
+        sql.ExecuteOrDeferAsync(
             "UPDATE checkouts SET status = @status, failure = @failure, updated_at = @updated, completed_at = @completed WHERE customer_id = @c AND checkout_id = @id",
             cancellationToken, CheckoutArgs(c));
 
@@ -67,7 +68,7 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
     // share it, all of one customer), so that a refund naming only the checkout finds its payment.
     public async Task<bool> TryInsertPaymentAsync(Payment p, CancellationToken cancellationToken)
     {
-        List<(string, (string, object?)[])> statements =
+        List<(string Sql, (string, object?)[] Args)> statements =
         [
             (CustomerKeys.InsertSql + " ON CONFLICT (key, kind, provider) DO NOTHING",
                 CustomerKeys.Args(p.ProviderPaymentId, CustomerKeys.Payment, p.Provider, p.CustomerId)),
@@ -81,6 +82,24 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
         {
             statements.Add((CustomerKeys.InsertSql + " ON CONFLICT (key, kind, provider) DO NOTHING",
                 CustomerKeys.Args(p.ProviderCheckoutId, CustomerKeys.PaymentCheckout, p.Provider, p.CustomerId)));
+        }
+
+        if (sql.Defers)
+        {
+            // In a PostgreSQL flow (a webhook's transaction): only the guard's answer is waited for (it travels with what
+            // the flow deferred before it); the payment's rows, written only when the guard was taken, as below, go with
+            // the flow's next statement.
+            if (await sql.ExecuteAsync(statements[0].Sql, cancellationToken, statements[0].Args).ConfigureAwait(false) != 1)
+            {
+                return false;
+            }
+
+            foreach (var (text, args) in statements.Skip(1))
+            {
+                await sql.ExecuteOrDeferAsync(text, cancellationToken, args).ConfigureAwait(false);
+            }
+
+            return true;
         }
 
         var counts = await sql.ExecuteAllAsync(statements, (i, rows) => i > 0 || rows == 1, cancellationToken).ConfigureAwait(false);
@@ -204,7 +223,8 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
 
     public Task LinkProviderCustomerAsync(string provider, string providerCustomerId, string customerId, DateTimeOffset now,
         CancellationToken cancellationToken) =>
-        sql.ExecuteAsync(
+        // Nothing reads its count: in a webhook's flow it travels with the flow's next statement.
+        sql.ExecuteOrDeferAsync(
             "INSERT INTO provider_customers (provider, provider_customer_id, customer_id, created_at) VALUES (@p, @pcid, @c, @now) ON CONFLICT (provider, provider_customer_id) DO NOTHING",
             cancellationToken, ("@p", provider), ("@pcid", providerCustomerId), ("@c", customerId), ("@now", now));
 
