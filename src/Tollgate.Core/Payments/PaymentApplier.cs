@@ -191,10 +191,12 @@ public sealed class PaymentApplier(
         var flag = pack.OncePerCustomer && await payments.HasCompletedPaymentAsync(customer, pack.Id, ct).ConfigureAwait(false)
             ? $"second purchase of once-per-customer pack {pack.Id}; credits granted (the customer paid)"
             : null;
-        var inserted = await payments.TryInsertPaymentAsync(new Payment(Ids.New("pay", time), customer, e.Provider, PaymentKind.Pack, pack.Id, PaymentStatus.Completed,
-            c.Amount, c.Currency, checkout?.Id, c.ProviderCheckoutId, paymentId, null, null, ledgerRef, credits, 0, 0, flag, payload, now, now), ct)
-            .ConfigureAwait(false);
-        var payment = (await payments.FindPaymentAsync(e.Provider, [paymentId], ct).ConfigureAwait(false))!;
+        var recording = new Payment(Ids.New("pay", time), customer, e.Provider, PaymentKind.Pack, pack.Id, PaymentStatus.Completed,
+            c.Amount, c.Currency, checkout?.Id, c.ProviderCheckoutId, paymentId, null, null, ledgerRef, credits, 0, 0, flag, payload, now, now);
+        var inserted = await payments.TryInsertPaymentAsync(recording, ct).ConfigureAwait(false);
+        // Inserted: the payment is the one just written, in this transaction (no read back: two round trips less per
+        // delivery). Not inserted: the guard was taken by an earlier event, whose payment decides what is granted.
+        var payment = inserted ? recording : (await payments.FindPaymentAsync(e.Provider, [paymentId], ct).ConfigureAwait(false))!;
         if (inserted)
         {
             Emit(Events.EventTypes.PaymentSucceeded, payment.CustomerId, PaymentData(payment));

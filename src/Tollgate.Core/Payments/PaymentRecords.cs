@@ -208,8 +208,15 @@ public interface IPaymentStore
 /// <summary>Storage port of the webhook inbox.</summary>
 public interface IWebhookInbox
 {
-    /// <summary>Stores a verified event unless (provider, event id) is already stored; returns whether it was new.</summary>
+    /// <summary>Stores a verified event unless (provider, event id) is already stored; returns whether it was new. Inside a
+    /// flow's transaction a store may send the insert later, with the flow's next statement (PostgreSQL: one round trip
+    /// less per delivery): it then returns true, and an event stored already makes that later statement throw an
+    /// exception for which <see cref="IsDuplicate"/> is true, before anything after the insert runs. The flow's
+    /// transaction is then rolled back, and the delivery is a duplicate.</summary>
     Task<bool> TryStoreAsync(WebhookEvent webhookEvent, CancellationToken cancellationToken);
+
+    /// <summary>Whether <paramref name="exception"/> is a deferred <see cref="TryStoreAsync"/> finding its event stored already.</summary>
+    bool IsDuplicate(Exception exception) => false;
 
     /// <summary>A stored event, or null.</summary>
     Task<WebhookEvent?> GetAsync(string provider, string eventId, CancellationToken cancellationToken);

@@ -206,6 +206,12 @@ public sealed class WebhookProcessor(
 
                 return result;
             }
+            catch (Exception ex) when (webhookEvent.Status == WebhookStatus.Received && webhookEvent.Attempts == 0 && inbox.IsDuplicate(ex))
+            {
+                // The inbox's insert went with a later statement and found the event stored (by an earlier or a
+                // concurrent delivery, which it waited for): the transaction is rolled back, nothing of it is kept.
+                return null;
+            }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 failure = ex;

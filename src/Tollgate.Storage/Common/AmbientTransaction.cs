@@ -56,8 +56,7 @@ internal abstract class AmbientTransaction : IDatabaseTransaction
         ObjectDisposedException.ThrowIf(_done, this);
         if (PendingEvents.Count > 0)
         {
-            var connection = await ConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await Events.OutboxSql.WriteAsync(connection, Transaction, Dialect, PendingEvents, cancellationToken).ConfigureAwait(false);
+            await WriteEventsAsync(PendingEvents, cancellationToken).ConfigureAwait(false);
             PendingEvents.Clear();
             WroteEvents = true;
         }
@@ -84,6 +83,13 @@ internal abstract class AmbientTransaction : IDatabaseTransaction
     }
 
     protected abstract Task CommitCoreAsync(CancellationToken cancellationToken);
+
+    /// <summary>Writes the flow's events in its transaction, after every other write of it (just before the commit).</summary>
+    protected virtual async Task WriteEventsAsync(IReadOnlyList<Tollgate.Core.Events.OutboundEvent> events, CancellationToken cancellationToken)
+    {
+        var connection = await ConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await Events.OutboxSql.WriteAsync(connection, Transaction, Dialect, events, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>Rolls back unless committed, and releases the connection.</summary>
     protected abstract ValueTask CloseAsync(bool committed);

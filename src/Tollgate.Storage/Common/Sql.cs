@@ -17,6 +17,22 @@ internal sealed class Sql(Func<CancellationToken, Task<DbConnection>> open, Dial
     public async Task<List<T>> QueryAsync<T>(string sql, Func<DbDataReader, T> map, CancellationToken cancellationToken, params (string Name, object? Value)[] args)
     {
         var ambient = AmbientTransaction.For(owner);
+        if (ambient is Postgres.PostgresFlowTransaction flow)
+        {
+            // In the same round trip as the flow's deferred statements (which return no rows: the first result is ours).
+            await using var batch = new Npgsql.NpgsqlBatch(await flow.OpenAsync(cancellationToken).ConfigureAwait(false));
+            flow.TakePending(batch);
+            batch.BatchCommands.Add(BatchCommand(sql, args));
+            await using var batchReader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var found = new List<T>();
+            while (await batchReader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                found.Add(map(batchReader));
+            }
+
+            return found;
+        }
+
         var connection = ambient is null ? await open(cancellationToken).ConfigureAwait(false) : await ambient.ConnectionAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -51,9 +67,41 @@ internal sealed class Sql(Func<CancellationToken, Task<DbConnection>> open, Dial
         return await QueryAsync(sql, map, cancellationToken, args).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// A write whose count the caller does not need and which returns no rows. In a PostgreSQL flow it waits and travels
+    /// with the flow's next statement or its commit (see <see cref="Postgres.PostgresFlowTransaction"/>): it still runs
+    /// in order and in the flow's transaction, and if it fails, the flow fails before anything after it runs. Elsewhere
+    /// it runs now, as <see cref="ExecuteAsync"/>.
+    /// </summary>
+    /// <returns>Whether it was deferred.</returns>
+    public async Task<bool> ExecuteOrDeferAsync(string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] args)
+    {
+        if (AmbientTransaction.For(owner) is Postgres.PostgresFlowTransaction flow)
+        {
+            flow.Defer(BatchCommand(sql, args));
+            return true;
+        }
+
+        await ExecuteAsync(sql, cancellationToken, args).ConfigureAwait(false);
+        return false;
+    }
+
+    /// <summary>Whether statements of this database are deferred in the calling flow (<see cref="ExecuteOrDeferAsync"/>).</summary>
+    public bool Defers => AmbientTransaction.For(owner) is Postgres.PostgresFlowTransaction;
+
     public async Task<int> ExecuteAsync(string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] args)
     {
         var ambient = AmbientTransaction.For(owner);
+        if (ambient is Postgres.PostgresFlowTransaction flow)
+        {
+            await using var batch = new Npgsql.NpgsqlBatch(await flow.OpenAsync(cancellationToken).ConfigureAwait(false));
+            flow.TakePending(batch);
+            var command = BatchCommand(sql, args);
+            batch.BatchCommands.Add(command);
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return command.RecordsAffected;
+        }
+
         using var turn = ambient is null && writeGate is not null ? await writeGate.EnterAsync(cancellationToken).ConfigureAwait(false) : null;
         var connection = ambient is null ? await open(cancellationToken).ConfigureAwait(false) : await ambient.ConnectionAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -107,6 +155,22 @@ internal sealed class Sql(Func<CancellationToken, Task<DbConnection>> open, Dial
                 await connection.DisposeAsync().ConfigureAwait(false);
             }
         }
+    }
+
+    private Npgsql.NpgsqlBatchCommand BatchCommand(string sql, (string Name, object? Value)[] args)
+    {
+        var command = new Npgsql.NpgsqlBatchCommand(sql);
+        foreach (var (name, value) in args)
+        {
+            command.Parameters.Add(new Npgsql.NpgsqlParameter(name, value switch
+            {
+                null => DBNull.Value,
+                DateTimeOffset instant => dialect.Time(instant),
+                _ => value,
+            }));
+        }
+
+        return command;
     }
 
     private DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql, (string Name, object? Value)[] args)

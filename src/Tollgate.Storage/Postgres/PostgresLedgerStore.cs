@@ -25,10 +25,10 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
     public async Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads, IReadOnlyCollection<(string Scope, string Key)> apiKeys,
         CancellationToken cancellationToken)
     {
-        var ambient = AmbientTransaction.For(database);
+        var ambient = (PostgresFlowTransaction?)AmbientTransaction.For(database);
         var connection = ambient is null
             ? await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false)
-            : (NpgsqlConnection)await ambient.ConnectionAsync(cancellationToken).ConfigureAwait(false);
+            : await ambient.OpenAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             var customers = loads.ToDictionary(l => l.CustomerId, l => new LedgerRows.CustomerDataBuilder(l.CustomerId), StringComparer.Ordinal);
@@ -49,6 +49,9 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             }
             else
             {
+                // The flow's statements still waiting (its BEGIN, a webhook's inbox and payment rows) go first, in this
+                // round trip.
+                ambient.TakePending(batch);
                 // In a flow's transaction a failed insert would abort the whole flow: its customers are created up
                 // front, waiting (not failing) on a concurrent creator. Its writes are real ones (webhooks).
                 Add(batch, "INSERT INTO customers (customer_id, created_at, updated_at) SELECT id, $2, $2 FROM unnest($1::text[]) AS id ORDER BY id ON CONFLICT (customer_id) DO NOTHING",
@@ -364,28 +367,11 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             ConstraintName: "ledger_operations_pkey" or "api_idempotency_pkey" or "customers_pkey",
         };
 
-    /// <summary>After a flow's transaction committed: the change notification for the customers it changed, in a
-    /// transaction of its own (see <see cref="Session.AddNotifications"/>). A failure here leaves the write standing.</summary>
-    internal static async Task NotifyAfterCommitAsync(NpgsqlConnection connection, string origin, IReadOnlyCollection<string> ledgerChanged,
-        IReadOnlyCollection<string> subscriptionsChanged)
-    {
-        if (ledgerChanged.Count == 0 && subscriptionsChanged.Count == 0)
-        {
-            return;
-        }
-
-        try
-        {
-            await using var batch = new NpgsqlBatch(connection);
-            Session.AddNotifications(batch, origin, ledgerChanged, subscriptionsChanged);
-            await batch.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException)
-        {
-            // Committed: failing the flow now would make its caller retry something that happened. Other servers'
-            // views of these customers stay stale until their cache lifetime ends.
-        }
-    }
+    /// <summary>The change notifications for a commit, appended to its batch after its <c>COMMIT</c> (see
+    /// <see cref="Session.AddNotifications"/>); returns the commands added, so a failure among them can be told apart.</summary>
+    internal static List<NpgsqlBatchCommand> ChangeNotifications(NpgsqlBatch batch, string origin, IEnumerable<string> customerIds,
+        IEnumerable<string> subscriptionsChanged) =>
+        Session.AddNotifications(batch, origin, customerIds, subscriptionsChanged);
 
     // Values come as an explicit array ("[ids]"): with a params array, a lone string[] would be taken as the array itself.
     private static void Add(NpgsqlBatch batch, string sql, object[] values)
@@ -402,7 +388,7 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
     private static object TimeOrNull(DateTimeOffset? value) => value is { } v ? Instants.Normalize(v) : DBNull.Value;
 
     private sealed class Session(NpgsqlConnection connection, IReadOnlyDictionary<string, CustomerLedgerData> customers,
-        IReadOnlyDictionary<(string Scope, string Key), StoredResponse> apiResponses, TimeProvider time, string origin, AmbientTransaction? ambient,
+        IReadOnlyDictionary<(string Scope, string Key), StoredResponse> apiResponses, TimeProvider time, string origin, PostgresFlowTransaction? ambient,
         PostgresDatabase database)
         : ILedgerWriteSession
     {
@@ -414,6 +400,7 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
 
         public async Task<IReadOnlyList<OperationRecord>> LoadOperationsAsync(IReadOnlyList<(string CustomerId, string Key)> keys, CancellationToken cancellationToken)
         {
+            await FlushFlowAsync(cancellationToken).ConfigureAwait(false);
             await using var batch = new NpgsqlBatch(connection);
             foreach (var (customerId, key) in keys)
             {
@@ -432,6 +419,16 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
 
             return found;
+        }
+
+        /// <summary>In a flow, whatever it deferred since this session's load runs before the session's own commands
+        /// (nothing, as the flow waits on this write; no round trip then).</summary>
+        private async ValueTask FlushFlowAsync(CancellationToken cancellationToken)
+        {
+            if (ambient is not null)
+            {
+                await ambient.ConnectionAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
 
         /// <summary>Rolls back an open transaction and returns the connection to the pool.</summary>
@@ -458,8 +455,10 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
         public async Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken)
         {
             // The events this write reports, in its transaction (nothing to do, and no round trip, for most writes).
-            var events = await Events.OutboxSql.WriteLedgerAsync(connection, null, Dialect.Postgres, database.LedgerEvents, changes, cancellationToken)
-                .ConfigureAwait(false);
+            await FlushFlowAsync(cancellationToken).ConfigureAwait(false);
+            // In a flow, its events join the flow's, written in its commit's round trips rather than three of their own each.
+            var events = await Events.OutboxSql.WriteLedgerAsync(connection, null, Dialect.Postgres, database.LedgerEvents, changes, cancellationToken,
+                ambient?.PendingEvents).ConfigureAwait(false);
             await using var batch = new NpgsqlBatch(connection);
 
             if (changes.NewCustomers.Count > 0)
@@ -595,9 +594,13 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
 
             if (ambient is not null)
             {
-                // The flow commits, and then notifies for everything it changed.
-                await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                NotifyTopups(triggers);
+                // Nothing here needs an answer before the flow goes on: the rows travel with the flow's next statement
+                // or its commit, in order and in its transaction (a failure fails the flow, as it would have here). The
+                // flow commits, and then notifies for everything it changed.
+                var commands = batch.BatchCommands.ToList<NpgsqlBatchCommand>();
+                batch.BatchCommands.Clear();
+                commands.ForEach(ambient.Defer);
+                ambient.AfterCommit(() => NotifyTopups(triggers));
                 ambient.ChangedCustomers.UnionWith(changes.Customers);
                 ambient.WroteEvents |= events > 0;
                 _committed = true;

@@ -542,7 +542,10 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                     p.AddWithValue("$body", r.Response.Body);
                     p.AddWithValue("$at", D.Time(r.CreatedAt));
                 }, cancellationToken).ConfigureAwait(false);
-            var events = await Events.OutboxSql.WriteLedgerAsync(connection, transaction, D, database.LedgerEvents, changes, cancellationToken)
+            // In a flow, its events join the flow's (written at its commit, after the flow's own), as on PostgreSQL, so a
+            // flow's events are numbered in the same order on both databases.
+            var events = await Events.OutboxSql.WriteLedgerAsync(connection, transaction, D, database.LedgerEvents, changes, cancellationToken,
+                    inFlow ? AmbientTransaction.For(database)!.PendingEvents : null)
                 .ConfigureAwait(false);
             var topupsDue = 0;
             foreach (var crossing in Core.Events.AutoTopupTrigger.Crossings(changes, database.AutoTopupFeature))

@@ -31,8 +31,9 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
                   """, CheckoutArgs(c)),
             ], (_, _) => true, cancellationToken);
 
+    // A checkout's row is updated by the webhook that completes it, which reads no count: in its flow, deferred.
     public Task UpdateCheckoutAsync(Checkout c, CancellationToken cancellationToken) =>
-        sql.ExecuteAsync(
+        sql.ExecuteOrDeferAsync(
             "UPDATE checkouts SET status = @status, failure = @failure, updated_at = @updated, completed_at = @completed WHERE customer_id = @c AND checkout_id = @id",
             cancellationToken, CheckoutArgs(c));
 
@@ -67,7 +68,7 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
     // share it, all of one customer), so that a refund naming only the checkout finds its payment.
     public async Task<bool> TryInsertPaymentAsync(Payment p, CancellationToken cancellationToken)
     {
-        List<(string, (string, object?)[])> statements =
+        List<(string Sql, (string, object?)[] Args)> statements =
         [
             (CustomerKeys.InsertSql + " ON CONFLICT (key, kind, provider) DO NOTHING",
                 CustomerKeys.Args(p.ProviderPaymentId, CustomerKeys.Payment, p.Provider, p.CustomerId)),
@@ -81,6 +82,24 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
         {
             statements.Add((CustomerKeys.InsertSql + " ON CONFLICT (key, kind, provider) DO NOTHING",
                 CustomerKeys.Args(p.ProviderCheckoutId, CustomerKeys.PaymentCheckout, p.Provider, p.CustomerId)));
+        }
+
+        if (sql.Defers)
+        {
+            // In a PostgreSQL flow (a webhook's transaction): only the guard's answer is waited for (it travels with what
+            // the flow deferred before it); the payment's rows, written only when the guard was taken, as below, go with
+            // the flow's next statement.
+            if (await sql.ExecuteAsync(statements[0].Sql, cancellationToken, statements[0].Args).ConfigureAwait(false) != 1)
+            {
+                return false;
+            }
+
+            foreach (var (text, args) in statements.Skip(1))
+            {
+                await sql.ExecuteOrDeferAsync(text, cancellationToken, args).ConfigureAwait(false);
+            }
+
+            return true;
         }
 
         var counts = await sql.ExecuteAllAsync(statements, (i, rows) => i > 0 || rows == 1, cancellationToken).ConfigureAwait(false);
@@ -206,15 +225,23 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
     // place of the table's old primary key across customers, migration 0017), taken first in the link's transaction as a
     // payment's is. Taken already — by this customer or another, or by a concurrent link the insert waits for — and
     // nothing more is written; the first link stands, as before.
-    public Task LinkProviderCustomerAsync(string provider, string providerCustomerId, string customerId, DateTimeOffset now,
-        CancellationToken cancellationToken) =>
-        sql.ExecuteAllAsync(
-            [
-                (CustomerKeys.InsertSql + " ON CONFLICT (key, kind, provider) DO NOTHING",
-                    CustomerKeys.Args(providerCustomerId, CustomerKeys.ProviderCustomer, provider, customerId)),
-                ("INSERT INTO provider_customers (customer_id, provider, provider_customer_id, created_at) VALUES (@c, @p, @pcid, @now)",
-                    new (string, object?)[] { ("@c", customerId), ("@p", provider), ("@pcid", providerCustomerId), ("@now", now) }),
-            ], (i, rows) => i > 0 || rows == 1, cancellationToken);
+    // Both statements are answerless (in a webhook's flow they travel with the flow's next statement): the key first, then
+    // the row only where the key is this customer's, so a key another customer holds links nothing.
+    public async Task LinkProviderCustomerAsync(string provider, string providerCustomerId, string customerId, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        await sql.ExecuteOrDeferAsync(CustomerKeys.InsertSql + " ON CONFLICT (key, kind, provider) DO NOTHING", cancellationToken,
+            CustomerKeys.Args(providerCustomerId, CustomerKeys.ProviderCustomer, provider, customerId)).ConfigureAwait(false);
+        await sql.ExecuteOrDeferAsync(
+            """
+            INSERT INTO provider_customers (customer_id, provider, provider_customer_id, created_at)
+            SELECT @c, @p, @pcid, @now WHERE EXISTS (
+                SELECT 1 FROM customer_keys WHERE key = @pcid AND kind = @kind AND provider = @p AND customer_id = @c)
+            ON CONFLICT DO NOTHING
+            """,
+            cancellationToken, ("@c", customerId), ("@p", provider), ("@pcid", providerCustomerId), ("@now", now),
+            ("@kind", CustomerKeys.ProviderCustomer)).ConfigureAwait(false);
+    }
 
     // The key row is the answer: whose the provider's customer is.
     public Task<string?> FindCustomerByProviderIdAsync(string provider, string providerCustomerId, CancellationToken cancellationToken) =>

@@ -10,21 +10,38 @@ internal sealed class WebhookInbox(Sql sql, bool skipLocked) : IWebhookInbox
     private const string Columns =
         "provider, event_id, event_type, occurred_at, received_at, payload, status, attempts, next_attempt_at, last_error, applied_at, customer_id";
 
-    public async Task<bool> TryStoreAsync(WebhookEvent e, CancellationToken cancellationToken) =>
-        await sql.ExecuteAsync(
+    public async Task<bool> TryStoreAsync(WebhookEvent e, CancellationToken cancellationToken)
+    {
+        if (sql.Defers)
+        {
+            // In a PostgreSQL flow: a plain insert, sent with the flow's next statement. An event stored already (or being
+            // stored by a concurrent delivery, which the insert waits for, as the upsert below does) fails on the key,
+            // which stops the batch there and fails the flow: IsDuplicate tells the processor it is a duplicate.
+            await sql.ExecuteOrDeferAsync(
+                $"INSERT INTO webhook_events ({Columns}) VALUES (@p, @id, @type, @occurred, @received, @payload, @status, @attempts, @next, @error, @applied, @c)",
+                cancellationToken, Args(e)).ConfigureAwait(false);
+            return true;
+        }
+
+        return await sql.ExecuteAsync(
             $"""
             INSERT INTO webhook_events ({Columns})
             VALUES (@p, @id, @type, @occurred, @received, @payload, @status, @attempts, @next, @error, @applied, @c)
             ON CONFLICT (provider, event_id) DO NOTHING
             """,
             cancellationToken, Args(e)).ConfigureAwait(false) == 1;
+    }
+
+    public bool IsDuplicate(Exception exception) =>
+        exception is Npgsql.PostgresException { SqlState: Npgsql.PostgresErrorCodes.UniqueViolation, ConstraintName: "webhook_events_pkey" };
 
     public Task<WebhookEvent?> GetAsync(string provider, string eventId, CancellationToken cancellationToken) =>
         sql.QuerySingleAsync($"SELECT {Columns} FROM webhook_events WHERE provider = @p AND event_id = @id", Read, cancellationToken,
             ("@p", provider), ("@id", eventId));
 
+    // In a flow (the outcome of an attempt) it goes with the commit: the row is the flow's own, nothing reads the count.
     public Task UpdateAsync(WebhookEvent e, CancellationToken cancellationToken) =>
-        sql.ExecuteAsync(
+        sql.ExecuteOrDeferAsync(
             """
             UPDATE webhook_events SET status = @status, attempts = @attempts, next_attempt_at = @next, last_error = @error, applied_at = @applied,
                 customer_id = @c

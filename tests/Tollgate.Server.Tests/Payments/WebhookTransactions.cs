@@ -103,6 +103,51 @@ public abstract class WebhookTransactions : IAsyncLifetime
         Assert.Equal(1700, (long)(await App.BalanceAsync(c, "credits"))["available"]!);
     }
 
+    /// <summary>
+    /// The batched delivery path (PostgreSQL sends the inbox insert, the payment's rows, the ledger's writes and the inbox
+    /// update with later statements or the commit): one event raced by 24 requests, one order delivered under 8 event
+    /// ids at once, and an event with nothing to apply (whose inbox insert first reaches the database in the commit's
+    /// batch) raced by 8. Each event is stored once, the order is paid and granted once, nothing else is written, and
+    /// every answer is a 200 of the stored event.
+    /// </summary>
+    [Fact]
+    public async Task BatchedDeliveries_RacedByManyRequests_StoreEachEventOnce_AndGrantTheOrderOnce()
+    {
+        var c = TollgateApp.NewCustomer();
+        var ignored = JsonNode.Parse(PackPaid("evt_race_ignored", c, "ord_race_ignored"))!.AsObject();
+        ignored["eventType"] = "checkout.viewed";
+        var deliveries = Enumerable.Range(0, 24).Select(_ => PackPaid("evt_race_one", c, "ord_race_one"))
+            .Concat(Enumerable.Range(0, 8).Select(i => PackPaid($"evt_race_order_{i}", c, "ord_race_shared")))
+            .Concat(Enumerable.Range(0, 8).Select(_ => ignored.ToJsonString()))
+            .ToList();
+        var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var sends = deliveries.Select(body => Task.Run(async () =>
+        {
+            await start.Task;
+            using var response = await App.Client.SendAsync(SignedWebhooks.Creem(body));
+            return ((int)response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject());
+        })).ToList();
+        start.SetResult();
+        var answers = await Task.WhenAll(sends);
+
+        Assert.All(answers, a => Assert.Equal(200, a.Item1));
+        // Of each raced event exactly one delivery stored it; every other one answers as a duplicate.
+        Assert.Equal(23, answers.Take(24).Count(a => (bool?)a.Item2["duplicate"] == true));
+        Assert.Equal(7, answers.Skip(32).Count(a => (bool?)a.Item2["duplicate"] == true));
+        Assert.Equal(0, answers.Skip(24).Take(8).Count(a => (bool?)a.Item2["duplicate"] == true));
+        Assert.All(answers.Take(32), a => Assert.Equal("applied", (string?)a.Item2["status"]));
+        Assert.All(answers.Skip(32), a => Assert.Equal("ignored", (string?)a.Item2["status"]));
+
+        // Books: 1 + 8 + 1 events, two orders each paid once (the 8 events of one order share its payment), 200 credits.
+        Assert.Equal(10, await App.CountRowsAsync("webhook_events"));
+        Assert.Equal(2, await App.CountRowsAsync("payments"));
+        Assert.Equal(200, (long)(await App.BalanceAsync(c, "credits"))["available"]!);
+        var inbox = App.Services.GetRequiredService<IWebhookInbox>();
+        Assert.Equal(WebhookStatus.Ignored, (await inbox.GetAsync("creem", "evt_race_ignored", CancellationToken.None))!.Status);
+        Assert.Equal((WebhookStatus.Applied, 1), ((await inbox.GetAsync("creem", "evt_race_one", CancellationToken.None))!.Status,
+            (await inbox.GetAsync("creem", "evt_race_one", CancellationToken.None))!.Attempts));
+    }
+
     /// <summary>The documented checkout.completed, turned into a one-time purchase of the catalog's pack.</summary>
     private static string PackPaid(string eventId, string customer, string orderId)
     {
