@@ -342,6 +342,30 @@ public abstract class OutboundEventsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task EventsAWebhookFlowWrote_AreFoundByTheirIdAlone_AndRedeliverable()
+    {
+        // A paid checkout's events are written in the webhook's flow (on PostgreSQL with its batched writes): each must
+        // carry its customer_keys row, which GET /v1/events/{id} and redelivery find it by (migration 0017).
+        var app = await StartAsync();
+        var receiver = await ReceiverAsync();
+        await CreateEndpointAsync(app, receiver);
+        var customer = TollgateApp.NewCustomer();
+        Assert.Equal(302, (await app.BuyInSandboxAsync(customer, "new_user_pack")).PayStatus);
+
+        var received = await receiver.WaitForAsync(r => r.Count(e => e.CustomerId == customer) >= 2);
+        var mine = received.Where(e => e.CustomerId == customer).ToList();
+        Assert.Contains(mine, e => e.Type == EventTypes.PaymentSucceeded);
+        Assert.Contains(mine, e => e.Type == EventTypes.CreditsGranted);
+        foreach (var e in mine)
+        {
+            var stored = await Json.ReadAsync(await app.Client.GetAsync($"/v1/events/{e.WebhookId}"), 200);
+            Assert.Equal((customer, e.Type), ((string)stored["customer_id"]!, (string)stored["type"]!));
+        }
+
+        Assert.Equal(202, (int)(await app.PostAsync($"/v1/events/{mine[0].WebhookId}/redeliver", null)).StatusCode);
+    }
+
+    [Fact]
     public async Task Redeliver_SendsTheSameEventAgain()
     {
         var app = await StartAsync();
