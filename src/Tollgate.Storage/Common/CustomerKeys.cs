@@ -37,9 +37,16 @@ internal static class CustomerKeys
     /// <summary>An outbound event by its id (<c>GET /v1/events/{id}</c>, redelivery), written with the event.</summary>
     public const string Event = "event";
 
-    /// <summary>The owner of a key, by the dialect's parameter names (the caller adds the provider).</summary>
+    /// <summary>The owner of a key, by the dialect's parameter names (the caller adds the provider). The ledger stores,
+    /// which run their own commands, use this; the stores on <see cref="Sql"/> call <see cref="OwnerAsync"/>.</summary>
     public static string OwnerSql(string key, string kind) =>
         $"SELECT customer_id FROM customer_keys WHERE key = {key} AND kind = {kind}";
+
+    /// <summary>Whose <paramref name="key"/> of this kind is (<c>null</c>: nobody's): the first of the two single-shard
+    /// statements of a lookup by an id named without its customer. Tollgate's own ids have the provider <c>''</c>.</summary>
+    public static Task<string?> OwnerAsync(Sql sql, string key, string kind, string provider, CancellationToken cancellationToken) =>
+        sql.QuerySingleAsync(OwnerSql("@k", "@kind") + " AND provider = @p", r => r.GetString(0), cancellationToken,
+            ("@k", key), ("@kind", kind), ("@p", provider));
 
     public const string InsertSql = "INSERT INTO customer_keys (key, kind, provider, customer_id) VALUES (@key, @kind, @provider, @customer)";
 

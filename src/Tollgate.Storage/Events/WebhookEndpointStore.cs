@@ -76,8 +76,7 @@ internal sealed class WebhookEndpointStore(Sql sql, bool skipLocked) : IWebhookE
     // GET /v1/events/{id} and redelivery name the event alone: whose it is comes from its customer_keys row (written with
     // the event), then the event is read within that customer (docs/scaling.md).
     public async Task<StoredEvent?> GetEventAsync(string eventId, CancellationToken cancellationToken) =>
-        await sql.QuerySingleAsync(CustomerKeys.OwnerSql("@id", "@kind") + " AND provider = ''", r => r.GetString(0), cancellationToken,
-            ("@id", eventId), ("@kind", CustomerKeys.Event)).ConfigureAwait(false) is { } owner
+        await CustomerKeys.OwnerAsync(sql, eventId, CustomerKeys.Event, "", cancellationToken).ConfigureAwait(false) is { } owner
             ? await sql.QuerySingleAsync("SELECT event_id, customer_id, seq, event_type, payload, created_at FROM events WHERE customer_id = @c AND event_id = @id",
                 r => new StoredEvent(r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4), sql.Dialect.ReadTime(r, 5)),
                 cancellationToken, ("@c", owner), ("@id", eventId)).ConfigureAwait(false)

@@ -38,7 +38,7 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
             cancellationToken, CheckoutArgs(c));
 
     public async Task<Checkout?> GetCheckoutAsync(string checkoutId, CancellationToken cancellationToken) =>
-        await OwnerAsync(checkoutId, CustomerKeys.Checkout, "", cancellationToken).ConfigureAwait(false) is { } owner
+        await CustomerKeys.OwnerAsync(sql, checkoutId, CustomerKeys.Checkout, "", cancellationToken).ConfigureAwait(false) is { } owner
             ? await sql.QuerySingleAsync($"SELECT {CheckoutColumns} FROM checkouts WHERE customer_id = @c AND checkout_id = @id", ReadCheckout,
                 cancellationToken, ("@c", owner), ("@id", checkoutId)).ConfigureAwait(false)
             : null;
@@ -55,7 +55,7 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
             """, ReadCheckout, cancellationToken, ("@now", now), ("@before", createdBefore), ("@limit", limit)).ConfigureAwait(false);
 
     public async Task<Checkout?> FindCheckoutByProviderIdAsync(string provider, string providerCheckoutId, CancellationToken cancellationToken) =>
-        await OwnerAsync(providerCheckoutId, CustomerKeys.CheckoutSession, provider, cancellationToken).ConfigureAwait(false) is { } owner
+        await CustomerKeys.OwnerAsync(sql, providerCheckoutId, CustomerKeys.CheckoutSession, provider, cancellationToken).ConfigureAwait(false) is { } owner
             ? await sql.QuerySingleAsync(
                 $"SELECT {CheckoutColumns} FROM checkouts WHERE customer_id = @c AND provider = @p AND provider_checkout_id = @pcid", ReadCheckout,
                 cancellationToken, ("@c", owner), ("@p", provider), ("@pcid", providerCheckoutId)).ConfigureAwait(false)
@@ -180,10 +180,6 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
         return null;
     }
 
-    private Task<string?> OwnerAsync(string key, string kind, string provider, CancellationToken cancellationToken) =>
-        sql.QuerySingleAsync(CustomerKeys.OwnerSql("@k", "@kind") + " AND provider = @p", r => r.GetString(0), cancellationToken,
-            ("@k", key), ("@kind", kind), ("@p", provider));
-
     public async Task<IReadOnlyList<Payment>> ListPaymentsAsync(string customerId, CancellationToken cancellationToken) =>
         await sql.QueryAsync($"SELECT {PaymentColumns} FROM payments WHERE customer_id = @c ORDER BY created_at DESC, payment_id", ReadPayment,
             cancellationToken, ("@c", customerId)).ConfigureAwait(false);
@@ -245,7 +241,7 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
 
     // The key row is the answer: whose the provider's customer is.
     public Task<string?> FindCustomerByProviderIdAsync(string provider, string providerCustomerId, CancellationToken cancellationToken) =>
-        OwnerAsync(providerCustomerId, CustomerKeys.ProviderCustomer, provider, cancellationToken);
+        CustomerKeys.OwnerAsync(sql, providerCustomerId, CustomerKeys.ProviderCustomer, provider, cancellationToken);
 
     public async Task<string?> FindProviderCustomerAsync(string provider, string customerId, CancellationToken cancellationToken) =>
         (await sql.QueryAsync("SELECT provider_customer_id FROM provider_customers WHERE provider = @p AND customer_id = @c ORDER BY created_at, provider_customer_id LIMIT 1",

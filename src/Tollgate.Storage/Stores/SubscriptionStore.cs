@@ -16,21 +16,17 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
     // Both ids are named without their customer (API and portal; webhooks): whose each is comes from customer_keys, then
     // the row is read within that customer (docs/scaling.md).
     public async Task<Subscription?> GetAsync(string subscriptionId, CancellationToken cancellationToken) =>
-        await OwnerAsync(subscriptionId, CustomerKeys.Subscription, "", cancellationToken).ConfigureAwait(false) is { } owner
+        await CustomerKeys.OwnerAsync(sql, subscriptionId, CustomerKeys.Subscription, "", cancellationToken).ConfigureAwait(false) is { } owner
             ? await sql.QuerySingleAsync($"SELECT {Columns} FROM subscriptions WHERE customer_id = @c AND subscription_id = @id", Read, cancellationToken,
                 ("@c", owner), ("@id", subscriptionId)).ConfigureAwait(false)
             : null;
 
     public async Task<Subscription?> FindByProviderIdAsync(string provider, string providerSubscriptionId, CancellationToken cancellationToken) =>
-        await OwnerAsync(providerSubscriptionId, CustomerKeys.ProviderSubscription, provider, cancellationToken).ConfigureAwait(false) is { } owner
+        await CustomerKeys.OwnerAsync(sql, providerSubscriptionId, CustomerKeys.ProviderSubscription, provider, cancellationToken).ConfigureAwait(false) is { } owner
             ? await sql.QuerySingleAsync(
                 $"SELECT {Columns} FROM subscriptions WHERE customer_id = @c AND provider = @provider AND provider_subscription_id = @pid", Read,
                 cancellationToken, ("@c", owner), ("@provider", provider), ("@pid", providerSubscriptionId)).ConfigureAwait(false)
             : null;
-
-    private Task<string?> OwnerAsync(string key, string kind, string provider, CancellationToken cancellationToken) =>
-        sql.QuerySingleAsync(CustomerKeys.OwnerSql("@k", "@kind") + " AND provider = @p", r => r.GetString(0), cancellationToken,
-            ("@k", key), ("@kind", kind), ("@p", provider));
 
     public async Task<IReadOnlyList<Subscription>> ListByCustomerAsync(string customerId, CancellationToken cancellationToken) =>
         await sql.QueryAsync($"SELECT {Columns} FROM subscriptions WHERE customer_id = @c ORDER BY created_at, subscription_id", Read,
