@@ -142,6 +142,9 @@ public abstract class RevenueRollupTests : LedgerTestBase
             }
         }
 
+        // Thousands of payments a day more (written as the growth benchmark does, without markers): a pass's sum of a day
+        // takes long enough for writes to commit while it runs.
+        await SeedAsync(days, 4000);
         await PassAsync();
         await using var second = Db.OpenAnother(Clock);
         using var stop = new CancellationTokenSource();
@@ -157,11 +160,24 @@ public abstract class RevenueRollupTests : LedgerTestBase
             return count;
         }))).ToList();
 
+        // Meanwhile the invariant, read in one statement (one snapshot): no computed day without a marker differs from its
+        // live sum. (A loss would heal when a later write of the day marks it again: only a check during the race sees it.)
+        var checker = Task.Run(async () =>
+        {
+            var checks = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                Assert.Equal(0, await CountAsync(WrongComputedDays()));
+                checks++;
+            }
+
+            return checks;
+        });
         var reversal = 0;
         var writers = Enumerable.Range(0, 6).Select(w => Task.Run(async () =>
         {
             var mine = new Random(w);
-            for (var i = 0; i < 40; i++)
+            for (var i = 0; i < 80; i++)
             {
                 var server = i % 2 == 0 ? Db.Database : second;
                 var target = payments[mine.Next(payments.Count)];
@@ -183,6 +199,7 @@ public abstract class RevenueRollupTests : LedgerTestBase
         await stop.CancelAsync();
         var rounds = await Task.WhenAll(passes);
         Assert.All(rounds, r => Assert.True(r > 1, "each pass loop ran more than once"));
+        Assert.True(await checker > 1, "the invariant was checked during the race");
 
         // Before a final pass: every computed day without a marker holds exactly the live sum (a change whose marker a
         // pass deleted was in its sum), and the dashboard is exact.
@@ -192,6 +209,27 @@ public abstract class RevenueRollupTests : LedgerTestBase
         Assert.Equal(0, await CountAsync($"SELECT count(*) FROM payment_changes WHERE day < {Literal(Midnight(Today))}"));
         await AssertComputedUnmarkedDaysExactAsync();
         await AssertExactAsync("after a final pass");
+    }
+
+    private async Task SeedAsync(IReadOnlyList<DateTimeOffset> days, int perDay)
+    {
+        var n = 0;
+        foreach (var day in days)
+        {
+            for (var batch = 0; batch < perDay; batch += 500)
+            {
+                var rows = Enumerable.Range(0, Math.Min(500, perDay - batch)).Select(i =>
+                {
+                    var id = $"seed_{++n}";
+                    var at = Literal(day + TimeSpan.FromSeconds(n % 86_400));
+                    return $"('cus_seed{n % 50}', '{id}', 'stripe', 'pack', 'pack', '{(n % 7 == 0 ? "refunded" : "completed")}', {100 + n % 900}, "
+                        + $"'{Currencies[n % 3]}', '{id}', {n % 7 * 10}, '{id}', 10, 0, '|', '{{}}', {at}, {at})";
+                });
+                await ExecuteAsync(
+                    "INSERT INTO payments (customer_id, payment_id, provider, kind, product, status, amount, currency, provider_payment_id, refunded_amount, "
+                    + "ledger_ref, credits, credits_clawed, reversals, payload, created_at, updated_at) VALUES " + string.Join(", ", rows));
+            }
+        }
     }
 
     private async Task WriteAsync(TollgateDatabase server, Payment target, DateTimeOffset day, string customer, Random random, int n)
@@ -240,6 +278,23 @@ public abstract class RevenueRollupTests : LedgerTestBase
             Assert.True(expected.SequenceEqual(actual),
                 $"{step}, [{from:O}, {to:O}): expected {string.Join("; ", expected)} but got {string.Join("; ", actual)}");
         }
+    }
+
+    /// <summary>How many computed days without a marker differ from the day's live sum, in one statement.</summary>
+    private string WrongComputedDays()
+    {
+        var next = Provider == DatabaseProvider.Postgres ? "r.day + interval '1 day'" : "r.day + 86400000000";
+        var live = $"""
+                    SELECT coalesce(currency, '?'), CAST(sum(CASE WHEN status = 'disputed' THEN 0 ELSE amount - refunded_amount END) AS BIGINT), count(*)
+                    FROM payments WHERE created_at >= r.day AND created_at < {next} AND amount IS NOT NULL AND status IN ('completed', 'refunded', 'disputed')
+                    GROUP BY coalesce(currency, '?')
+                    """;
+        const string computed = "SELECT currency, amount, payments FROM revenue_days d WHERE d.day = r.day";
+        return $"""
+                SELECT count(*) FROM revenue_rollup r
+                WHERE NOT EXISTS (SELECT 1 FROM payment_changes m WHERE m.day = r.day)
+                  AND (EXISTS ({computed} EXCEPT {live}) OR EXISTS ({live} EXCEPT {computed}))
+                """;
     }
 
     /// <summary>The rollup's invariant read from its tables: a computed day without a marker holds the day's live sum.</summary>
