@@ -144,7 +144,7 @@ public abstract class RevenueRollupTests : LedgerTestBase
 
         // Thousands of payments a day more (written as the growth benchmark does, without markers): a pass's sum of a day
         // takes long enough for writes to commit while it runs.
-        await SeedAsync(days, 4000);
+        await SeedAsync(days, 8000);
         await PassAsync();
         await using var second = Db.OpenAnother(Clock);
         using var stop = new CancellationTokenSource();
@@ -177,7 +177,7 @@ public abstract class RevenueRollupTests : LedgerTestBase
         var writers = Enumerable.Range(0, 6).Select(w => Task.Run(async () =>
         {
             var mine = new Random(w);
-            for (var i = 0; i < 80; i++)
+            for (var i = 0; i < 120; i++)
             {
                 var server = i % 2 == 0 ? Db.Database : second;
                 var target = payments[mine.Next(payments.Count)];
