@@ -39,6 +39,8 @@ public abstract class RevenueRollupTests : LedgerTestBase
             payments.Add(await InsertAsync(customers[random.Next(customers.Count)], created, random));
         }
 
+        // The window's first day: it leaves the window below, after it was computed.
+        var leaving = await InsertAsync(customers[2], Midnight(Today.AddDays(-29)) + TimeSpan.FromHours(1), random, PaymentStatus.Completed);
         var tampered = Today.AddDays(-3);
         payments.Add(await InsertAsync(customers[0], Midnight(tampered) + TimeSpan.FromHours(2), random, PaymentStatus.Completed));
 
@@ -121,6 +123,7 @@ public abstract class RevenueRollupTests : LedgerTestBase
         await AssertExactAsync("two days later");
         var old = payments.First(p => p.CreatedAt < Midnight(Today.AddDays(-32)) && p.Amount is not null && p.Status == PaymentStatus.Completed);
         Assert.True(await Payments.RecordReversalAsync(old, "re_old", 3, null, 0, PaymentStatus.Refunded, Clock.GetUtcNow(), CancellationToken.None));
+        Assert.True(await Payments.RecordReversalAsync(leaving, "re_leaving", 4, null, 0, PaymentStatus.Refunded, Clock.GetUtcNow(), CancellationToken.None));
         await PassAsync();
         Assert.Equal(0, await CountAsync("SELECT count(*) FROM payment_changes"));
         await AssertExactAsync("a refund older than the window");
