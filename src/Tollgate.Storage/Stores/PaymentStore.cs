@@ -305,7 +305,7 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
             result.AddRange(await sql.QueryAsync(
                 $"""
                  SELECT {day}, {RevenueRollup.Sums}
-                 FROM ({string.Join(" UNION ALL ", parts)}) payments
+                 FROM ({string.Join(" UNION ALL ", parts)}) live
                  WHERE {RevenueRollup.Counted}
                  GROUP BY {day}, coalesce(currency, '?')
                  """,
