@@ -49,6 +49,9 @@ public abstract class TollgateDatabase : IAsyncDisposable
     /// <summary>Deletes what only guarded retries, once past its window (<see cref="Stores.RetentionOptions"/>).</summary>
     public abstract Stores.RetentionSweep Retention { get; }
 
+    /// <summary>Keeps the revenue of closed days computed for the dashboard (<see cref="Stores.RevenueRollup"/>).</summary>
+    public abstract Stores.RevenueRollup RevenueRollup { get; }
+
     /// <summary>The Sandbox provider's sessions and subscriptions.</summary>
     public abstract ISandboxStore Sandbox { get; }
 

@@ -102,6 +102,34 @@ internal sealed class RetentionSweeper(TollgateDatabase database, TollgateSettin
     }
 }
 
+/// <summary>Keeps the revenue of the dashboard's closed days computed (docs/operations.md, "Revenue rollup"): each pass
+/// computes the closed days of the window that were never computed or whose payments changed since, and drops what is
+/// older. The dashboard is exact whether it runs or not (it sums live what is not computed); it only makes the page
+/// cheap. Every server runs it; two computing one day take turns on the day's row.</summary>
+internal sealed class RevenueRollupWorker(TollgateDatabase database, TimeProvider time, ILogger<RevenueRollupWorker> logger) : BackgroundService
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // Wall-clock polling, as the other workers; which days are closed comes from the clock.
+        using var timer = new PeriodicTimer(Interval);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                var now = time.GetUtcNow();
+                var today = DateOnly.FromDateTime(now.UtcDateTime);
+                await database.RevenueRollup.RollUpAsync(today.AddDays(-(Pages.Admin.IndexModel.Days - 1)), today, now, stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogWarning(ex, "Revenue rollup pass failed; retrying in {Interval}", Interval);
+            }
+        }
+    }
+}
+
 /// <summary>Renews (or ends) Sandbox subscriptions whose period has ended, as a real provider's billing run would.</summary>
 internal sealed class SandboxRenewer(Tollgate.Providers.Sandbox.SandboxBilling billing, ILogger<SandboxRenewer> logger) : BackgroundService
 {

@@ -53,6 +53,7 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
         Payments = new PaymentStore(sql);
         Webhooks = new WebhookInbox(sql, skipLocked: true);
         Retention = new RetentionSweep(sql);
+        RevenueRollup = new RevenueRollup(sql, this);
         Endpoints = new Events.WebhookEndpointStore(sql, skipLocked: true);
         Outbox = new Events.EventOutbox(this);
         AutoTopups = new Events.AutoTopupStore(sql, skipLocked: true);
@@ -130,6 +131,8 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
     public override IWebhookInbox Webhooks { get; }
 
     public override RetentionSweep Retention { get; }
+
+    public override RevenueRollup RevenueRollup { get; }
 
     public override Core.Events.IWebhookEndpointStore Endpoints { get; }
 

@@ -34,6 +34,7 @@ internal sealed class SqliteDatabase : TollgateDatabase, IDatabaseTransactions
         Payments = new PaymentStore(sql);
         Webhooks = new WebhookInbox(sql, skipLocked: false);
         Retention = new RetentionSweep(sql);
+        RevenueRollup = new RevenueRollup(sql, this);
         Endpoints = new Events.WebhookEndpointStore(sql, skipLocked: false);
         Outbox = new Events.EventOutbox(this);
         AutoTopups = new Events.AutoTopupStore(sql, skipLocked: false);
@@ -75,6 +76,8 @@ internal sealed class SqliteDatabase : TollgateDatabase, IDatabaseTransactions
     public override IWebhookInbox Webhooks { get; }
 
     public override RetentionSweep Retention { get; }
+
+    public override RevenueRollup RevenueRollup { get; }
 
     public override Core.Events.IWebhookEndpointStore Endpoints { get; }
 

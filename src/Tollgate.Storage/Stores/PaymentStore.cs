@@ -77,6 +77,8 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
               VALUES (@c, @id, @provider, @kind, @product, @status, @amount, @currency, @checkout, @pcheckout, @ppid, @psub, @sub, @ref,
                       @credits, @refunded, @clawed, @flag, @payload, @created, @updated, '|')
               """, PaymentArgs(p)),
+            // The revenue rollup's marker of the payment's day (RevenueRollup): written only with the row (after the guard).
+            (RevenueRollup.MarkerSql(sql.Dialect), MarkerArgs(p.CustomerId, p.Id)),
         ];
         if (!string.IsNullOrEmpty(p.ProviderCheckoutId))
         {
@@ -107,19 +109,19 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
     }
 
     public Task UpdatePaymentAsync(Payment p, CancellationToken cancellationToken) =>
-        sql.ExecuteAsync(
+        WriteMarkedAsync(
             """
             UPDATE payments SET status = @status, subscription_id = @sub, ledger_ref = @ref, credits = @credits, refunded_amount = @refunded,
                 credits_clawed = @clawed, flag = @flag, updated_at = @updated
             WHERE customer_id = @c AND payment_id = @id
             """,
-            cancellationToken, PaymentArgs(p));
+            PaymentArgs(p), p.CustomerId, p.Id, cancellationToken);
 
     public async Task<bool> RecordReversalAsync(Payment payment, string reversalId, long? refundedDelta, long? refundedTotal, long creditsClawed,
         PaymentStatus status, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var pattern = "%" + Like("|" + reversalId + "|") + "%";
-        return await sql.ExecuteAsync(
+        return await WriteMarkedAsync(
             """
             UPDATE payments SET
                 refunded_amount = CASE WHEN CAST(@total AS BIGINT) IS NULL THEN refunded_amount + @delta
@@ -131,10 +133,39 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
                 reversals = reversals || @append
             WHERE customer_id = @c AND payment_id = @id AND reversals NOT LIKE @pattern ESCAPE '\'
             """,
-            cancellationToken, ("@total", refundedTotal), ("@delta", refundedDelta ?? 0), ("@clawed", creditsClawed),
+            [("@total", refundedTotal), ("@delta", refundedDelta ?? 0), ("@clawed", creditsClawed),
             ("@status", SnakeCase<PaymentStatus>.Name(status)), ("@now", now), ("@append", reversalId + "|"), ("@c", payment.CustomerId),
-            ("@id", payment.Id), ("@pattern", pattern)).ConfigureAwait(false) == 1;
+            ("@id", payment.Id), ("@pattern", pattern)], payment.CustomerId, payment.Id, cancellationToken).ConfigureAwait(false) == 1;
     }
+
+    /// <summary>
+    /// A payment update that can change revenue, and — only when it changed the row — the revenue rollup's marker of the
+    /// payment's day, in the update's own transaction (a committed change without its marker would leave a computed day
+    /// wrong for good). In a PostgreSQL flow the update is answered as before and the marker, answerless, travels with
+    /// the flow's next batch or its commit (no round trip more); elsewhere both run in one transaction (the flow's on
+    /// SQLite, else their own), the marker only after an update that changed the row.
+    /// </summary>
+    /// <returns>The rows the update changed.</returns>
+    private async Task<int> WriteMarkedAsync(string update, (string, object?)[] args, string customerId, string paymentId,
+        CancellationToken cancellationToken)
+    {
+        if (sql.Defers)
+        {
+            var changed = await sql.ExecuteAsync(update, cancellationToken, args).ConfigureAwait(false);
+            if (changed == 1)
+            {
+                await sql.ExecuteOrDeferAsync(RevenueRollup.MarkerSql(sql.Dialect), cancellationToken, MarkerArgs(customerId, paymentId)).ConfigureAwait(false);
+            }
+
+            return changed;
+        }
+
+        var counts = await sql.ExecuteAllAsync([(update, args), (RevenueRollup.MarkerSql(sql.Dialect), MarkerArgs(customerId, paymentId))],
+            (i, rows) => i > 0 || rows == 1, cancellationToken).ConfigureAwait(false);
+        return counts[0];
+    }
+
+    private static (string, object?)[] MarkerArgs(string customerId, string paymentId) => [("@c", customerId), ("@id", paymentId)];
 
     public Task AddFlagAsync(Payment payment, string note, string marker, DateTimeOffset now, CancellationToken cancellationToken) =>
         sql.ExecuteAsync(
@@ -196,21 +227,90 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
         await sql.QueryAsync($"SELECT {PaymentColumns} FROM payments WHERE provider = @p ORDER BY created_at DESC, payment_id LIMIT @limit", ReadPayment,
             cancellationToken, ("@p", provider), ("@limit", limit)).ConfigureAwait(false);
 
+    /// <summary>
+    /// The closed days the rollup computed (RevenueRollup) are read from revenue_days, one row a day and currency; every
+    /// other part of the range — today, a day with markers (a payment of it changed since it was computed), a day never
+    /// computed, a partial day at either end — is summed live from payments, as it always was. A day's computed rows are
+    /// used only while it has no marker, and a marker commits with its payment change: the answer includes every change
+    /// committed before the call, as the live sum did. (The two statements are not one snapshot: a change committing
+    /// between them shows in the days read by the second only, as if it had come a moment later for the others.)
+    /// </summary>
     public async Task<IReadOnlyList<DailyRevenue>> RevenueByDayAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
     {
-        // Summed by the database per UTC day and currency: the dashboard reads 30 rows a currency, not every payment.
-        var day = sql.Dialect == Dialect.Postgres ? "date_trunc('day', created_at, 'UTC')" : "created_at - created_at % 86400000000";
-        var rows = await sql.QueryAsync(
-            $"""
-            SELECT {day}, coalesce(currency, '?'), CAST(sum(CASE WHEN status = 'disputed' THEN 0 ELSE amount - refunded_amount END) AS BIGINT), count(*)
-            FROM payments
-            WHERE created_at >= @from AND created_at < @to AND amount IS NOT NULL AND status IN ('completed', 'refunded', 'disputed')
-            GROUP BY {day}, coalesce(currency, '?')
-            """,
-            r => new DailyRevenue(DateOnly.FromDateTime(sql.Dialect.ReadTime(r, 0).UtcDateTime), r.GetString(1), r.GetInt64(2),
-                Convert.ToInt32(r.GetValue(3), System.Globalization.CultureInfo.InvariantCulture)),
-            cancellationToken, ("@from", from), ("@to", to)).ConfigureAwait(false);
-        return rows.OrderBy(r => r.Day).ThenBy(r => r.Currency, StringComparer.Ordinal).ToList();
+        var oneDay = TimeSpan.FromDays(1);
+        // The whole days inside [from, to): only those can be read computed.
+        var first = RevenueRollup.Midnight(DateOnly.FromDateTime(from.UtcDateTime));
+        if (first < from)
+        {
+            first += oneDay;
+        }
+
+        var end = RevenueRollup.Midnight(DateOnly.FromDateTime(to.UtcDateTime));
+        var result = new List<DailyRevenue>();
+        var computed = new List<DateTimeOffset>();
+        if (first < end)
+        {
+            // One statement: the computed days with their rows (a day without revenue has none: null currency), and the
+            // days with markers.
+            var found = await sql.QueryAsync(
+                """
+                SELECT r.day, d.currency, d.amount, d.payments, 0 FROM revenue_rollup r LEFT JOIN revenue_days d ON d.day = r.day
+                WHERE r.day >= @first AND r.day < @end
+                UNION ALL
+                SELECT day, NULL, NULL, NULL, 1 FROM payment_changes WHERE day >= @first AND day < @end GROUP BY day
+                """,
+                r => (Day: sql.Dialect.ReadTime(r, 0), Currency: r.IsDBNull(1) ? null : r.GetString(1), Amount: r.IsDBNull(2) ? 0 : r.GetInt64(2),
+                    Payments: r.IsDBNull(3) ? 0 : Convert.ToInt32(r.GetValue(3), System.Globalization.CultureInfo.InvariantCulture),
+                    Marked: Convert.ToInt32(r.GetValue(4), System.Globalization.CultureInfo.InvariantCulture) == 1),
+                cancellationToken, ("@first", first), ("@end", end)).ConfigureAwait(false);
+            var marked = found.Where(f => f.Marked).Select(f => f.Day).ToHashSet();
+            foreach (var f in found.Where(f => !f.Marked && !marked.Contains(f.Day)))
+            {
+                if (f.Currency is not null)
+                {
+                    result.Add(new DailyRevenue(DateOnly.FromDateTime(f.Day.UtcDateTime), f.Currency, f.Amount, f.Payments));
+                }
+            }
+
+            computed = found.Where(f => !f.Marked && !marked.Contains(f.Day)).Select(f => f.Day).Distinct().Order().ToList();
+        }
+
+        // The rest of [from, to), as ranges between the computed days: summed live, each range read from the index.
+        var ranges = new List<(DateTimeOffset From, DateTimeOffset To)>();
+        var cursor = from;
+        foreach (var day in computed)
+        {
+            if (day > cursor)
+            {
+                ranges.Add((cursor, day));
+            }
+
+            cursor = day + oneDay;
+        }
+
+        if (cursor < to)
+        {
+            ranges.Add((cursor, to));
+        }
+
+        if (ranges.Count > 0)
+        {
+            var day = RevenueRollup.DayOf(sql.Dialect, "created_at");
+            var parts = ranges.Select((_, i) => $"SELECT created_at, currency, status, amount, refunded_amount FROM payments WHERE created_at >= @f{i} AND created_at < @t{i}");
+            var args = ranges.SelectMany((r, i) => new (string, object?)[] { ($"@f{i}", r.From), ($"@t{i}", r.To) }).ToArray();
+            result.AddRange(await sql.QueryAsync(
+                $"""
+                 SELECT {day}, {RevenueRollup.Sums}
+                 FROM ({string.Join(" UNION ALL ", parts)}) live
+                 WHERE {RevenueRollup.Counted}
+                 GROUP BY {day}, coalesce(currency, '?')
+                 """,
+                r => new DailyRevenue(DateOnly.FromDateTime(sql.Dialect.ReadTime(r, 0).UtcDateTime), r.GetString(1), r.GetInt64(2),
+                    Convert.ToInt32(r.GetValue(3), System.Globalization.CultureInfo.InvariantCulture)),
+                cancellationToken, args).ConfigureAwait(false));
+        }
+
+        return result.OrderBy(r => r.Day).ThenBy(r => r.Currency, StringComparer.Ordinal).ToList();
     }
 
     public async Task<bool> HasCompletedPaymentAsync(string customerId, string product, CancellationToken cancellationToken) =>
