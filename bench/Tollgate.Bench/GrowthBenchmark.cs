@@ -118,14 +118,15 @@ internal sealed class GrowthBenchmark(BenchOptions options, GrowthOptions growth
         }
         finally
         {
-            await emptyDb.Drop();
             if (growth.Keep)
             {
-                // To look at plans afterwards (EXPLAIN ANALYZE); drop the schema by hand.
+                // To compare plans and buffers of the two afterwards (EXPLAIN (ANALYZE, BUFFERS)); drop the schemas by hand.
+                Console.Error.WriteLine($"growth: kept the empty database: {emptyDb.ConnectionString}");
                 Console.Error.WriteLine($"growth: kept the grown database: {grownDb.ConnectionString}");
             }
             else
             {
+                await emptyDb.Drop();
                 await grownDb.Drop();
             }
         }
@@ -472,7 +473,7 @@ internal sealed class GrowthBenchmark(BenchOptions options, GrowthOptions growth
 /// <summary>The growth suite's size and repetitions (<c>--customers</c>, <c>--entries</c>, <c>--big</c>, <c>--iterations</c>).</summary>
 internal sealed record GrowthOptions(int Customers, int EntriesPerCustomer, int BigEntries, int Iterations, int Warmup)
 {
-    /// <summary>Keep the grown schema after the run (<c>--keep</c>).</summary>
+    /// <summary>Keep both schemas after the run (<c>--keep</c>).</summary>
     public bool Keep { get; init; }
 
     public static GrowthOptions Parse(string[] args)
