@@ -80,9 +80,17 @@ internal sealed class GrowthBenchmark(BenchOptions options, GrowthOptions growth
             }
 
             size = size with { Drained = drained, DrainTime = clock.Elapsed };
-            // The first revenue rollup pass, on both sides (the fill writes payments with SQL, so no day is computed yet):
-            // what the servers' rollup worker does within a minute of start. The dashboard is then measured as it reads in
-            // steady state (computed closed days, today live), and the steady pass among the sweeps.
+            // The first revenue rollup pass, on both sides. The fill writes payments with SQL, past Tollgate and so without
+            // the markers a payment write leaves: the servers' rollup worker, started with the servers, may have computed
+            // days while the fill ran, and nothing would tell it those days changed. So the computed days are cleared first,
+            // as after any write made outside Tollgate (docs/operations.md, "Revenue rollup"), then computed: what the
+            // worker does within a minute. The dashboard is then measured as it reads in steady state (computed closed
+            // days, today live), and the steady pass among the sweeps.
+            foreach (var db in new[] { emptyDb, grownDb })
+            {
+                await VacuumAsync(db.ConnectionString, "DELETE FROM revenue_days; DELETE FROM revenue_rollup");
+            }
+
             foreach (var side in sides)
             {
                 clock.Restart();
