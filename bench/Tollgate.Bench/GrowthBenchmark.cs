@@ -89,6 +89,9 @@ internal sealed class GrowthBenchmark(BenchOptions options, GrowthOptions growth
             foreach (var db in new[] { emptyDb, grownDb })
             {
                 await VacuumAsync(db.ConnectionString, "DELETE FROM revenue_days; DELETE FROM revenue_rollup");
+                // Likewise the subscriptions the fill wrote: counted once, as migration 0019 does.
+                await VacuumAsync(db.ConnectionString, "BEGIN; DELETE FROM subscription_count_changes; DELETE FROM subscription_counts; "
+                    + "INSERT INTO subscription_counts (plan_id, status, count) SELECT plan_id, status, count(*) FROM subscriptions GROUP BY plan_id, status; COMMIT");
             }
 
             foreach (var side in sides)
@@ -206,6 +209,7 @@ internal sealed class GrowthBenchmark(BenchOptions options, GrowthOptions growth
             TimeProvider.System.GetUtcNow(), 100, CancellationToken.None));
         yield return ("sweep", "retention pass (steady: drained first)", (side, _) => side.Database.Retention.SweepOnceAsync(
             RetentionOptions.Default, TimeProvider.System.GetUtcNow(), CancellationToken.None));
+        yield return ("sweep", "subscription count fold (steady)", (side, _) => side.Database.SubscriptionCounts.FoldAsync(10_000, CancellationToken.None));
         yield return ("sweep", "inbox backlog gauges", (side, _) => side.Database.Webhooks.BacklogAsync(CancellationToken.None));
         yield return ("sweep", "revenue rollup pass (steady)", (side, _) => RollUpAsync(side));
     }

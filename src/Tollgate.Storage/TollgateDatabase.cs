@@ -52,6 +52,9 @@ public abstract class TollgateDatabase : IAsyncDisposable
     /// <summary>Keeps the revenue of closed days computed for the dashboard (<see cref="Stores.RevenueRollup"/>).</summary>
     public abstract Stores.RevenueRollup RevenueRollup { get; }
 
+    /// <summary>Keeps the dashboard's subscriptions per plan and status as counts (<see cref="Stores.SubscriptionCounts"/>).</summary>
+    public abstract Stores.SubscriptionCounts SubscriptionCounts { get; }
+
     /// <summary>The Sandbox provider's sessions and subscriptions.</summary>
     public abstract ISandboxStore Sandbox { get; }
 

@@ -101,7 +101,7 @@ public static class TollgateServiceCollectionExtensions
         services.AddHostedService<ChangeFeedListener>();
         services.AddHostedService<WebhookRetryWorker>();
         services.AddHostedService<RetentionSweeper>();
-        services.AddHostedService<RevenueRollupWorker>();
+        services.AddHostedService<DashboardRollupWorker>();
         if (settings.Providers.SandboxEnabled)
         {
             services.AddHostedService<SandboxRenewer>();

@@ -54,6 +54,7 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
         Webhooks = new WebhookInbox(sql, skipLocked: true);
         Retention = new RetentionSweep(sql);
         RevenueRollup = new RevenueRollup(sql, this);
+        SubscriptionCounts = new SubscriptionCounts(sql);
         Endpoints = new Events.WebhookEndpointStore(sql, skipLocked: true);
         Outbox = new Events.EventOutbox(this);
         AutoTopups = new Events.AutoTopupStore(sql, skipLocked: true);
@@ -133,6 +134,8 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
     public override RetentionSweep Retention { get; }
 
     public override RevenueRollup RevenueRollup { get; }
+
+    public override SubscriptionCounts SubscriptionCounts { get; }
 
     public override Core.Events.IWebhookEndpointStore Endpoints { get; }
 

@@ -35,6 +35,7 @@ internal sealed class SqliteDatabase : TollgateDatabase, IDatabaseTransactions
         Webhooks = new WebhookInbox(sql, skipLocked: false);
         Retention = new RetentionSweep(sql);
         RevenueRollup = new RevenueRollup(sql, this);
+        SubscriptionCounts = new SubscriptionCounts(sql);
         Endpoints = new Events.WebhookEndpointStore(sql, skipLocked: false);
         Outbox = new Events.EventOutbox(this);
         AutoTopups = new Events.AutoTopupStore(sql, skipLocked: false);
@@ -78,6 +79,8 @@ internal sealed class SqliteDatabase : TollgateDatabase, IDatabaseTransactions
     public override RetentionSweep Retention { get; }
 
     public override RevenueRollup RevenueRollup { get; }
+
+    public override SubscriptionCounts SubscriptionCounts { get; }
 
     public override Core.Events.IWebhookEndpointStore Endpoints { get; }
 

@@ -39,16 +39,16 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
     public async Task<IReadOnlyList<(string PlanId, SubscriptionStatus Status, int Count)>> CountByPlanAsync(
         IReadOnlyCollection<SubscriptionStatus> statuses, CancellationToken cancellationToken)
     {
-        var counts = new List<(string, SubscriptionStatus, int)>();
-        foreach (var status in statuses)
+        // Kept counts plus the changes not yet folded (SubscriptionCounts): as many rows as plans and statuses, however many
+        // subscriptions there are (counting 40,000 active ones took the dashboard 4 ms more each view).
+        if (statuses.Count == 0)
         {
-            // One status at a time: each an index-only range of (status, plan_id).
-            counts.AddRange(await sql.QueryAsync("SELECT plan_id, count(*) FROM subscriptions WHERE status = @s GROUP BY plan_id",
-                r => (r.GetString(0), status, Convert.ToInt32(r.GetValue(1), System.Globalization.CultureInfo.InvariantCulture)),
-                cancellationToken, ("@s", SnakeCase<SubscriptionStatus>.Name(status))).ConfigureAwait(false));
+            return [];
         }
 
-        return counts;
+        return await sql.QueryAsync(SubscriptionCounts.ReadSql(statuses.Select(SnakeCase<SubscriptionStatus>.Name)),
+            r => (r.GetString(0), SnakeCase<SubscriptionStatus>.Parse(r.GetString(1)), Convert.ToInt32(r.GetValue(2), System.Globalization.CultureInfo.InvariantCulture)),
+            cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<bool> SaveAsync(Subscription s, CancellationToken cancellationToken)
@@ -93,15 +93,36 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
             ("@end", s.CurrentPeriodEnd), ("@cancel", s.CancelAtPeriodEnd), ("@pending", s.PendingPlanId), ("@canceled", s.CanceledAt),
             ("@pupdated", s.ProviderUpdatedAt), ("@created", s.CreatedAt), ("@updated", s.UpdatedAt), ("@access", s.AccessEndsAt), ("@quantity", s.Quantity),
             });
-        // Thrown inside the transaction, not after it: the keys the claim did take (the subscription's own id) must go
-        // with it, where stopping would commit them.
-        var counts = await sql.ExecuteAllAsync([claim, upsert], (i, rows) => i > 0 || rows == keys.Count
-                ? true
-                : throw new CustomerKeyTakenException(
-                    $"subscription {s.Id} ({s.Provider} {s.ProviderSubscriptionId}) is another customer's; not saved for {s.CustomerId}",
-                    keys.Count > 1 ? CustomerKeys.ProviderSubscription : CustomerKeys.Subscription),
-            cancellationToken).ConfigureAwait(false);
-        var saved = counts[1] == 1;
+        // The dashboard's counts per plan and status (SubscriptionCounts): the row as it was taken away, under its lock,
+        // before the upsert; the row as it is added after it.
+        (string, object?)[] row = [("@c", s.CustomerId), ("@id", s.Id)];
+        var before = (SubscriptionCounts.ChangeSql(sql.Dialect, -1), row);
+        var after = (SubscriptionCounts.ChangeSql(sql.Dialect, +1), row);
+        bool saved;
+        if (sql.Defers)
+        {
+            // In a PostgreSQL flow (a webhook's transaction) the two changes are answerless and travel with the statements
+            // after them: no round trip more than the claim and the upsert.
+            if (await sql.ExecuteAsync(claim.Sql, cancellationToken, claim.Args).ConfigureAwait(false) != keys.Count)
+            {
+                throw KeyTaken(s, keys.Count);
+            }
+
+            await sql.ExecuteOrDeferAsync(before.Item1, cancellationToken, before.row).ConfigureAwait(false);
+            saved = await sql.ExecuteAsync(upsert.Item1, cancellationToken, upsert.Item2).ConfigureAwait(false) == 1;
+            await sql.ExecuteOrDeferAsync(after.Item1, cancellationToken, after.row).ConfigureAwait(false);
+        }
+        else
+        {
+            // Thrown inside the transaction, not after it: the keys the claim did take (the subscription's own id) must go
+            // with it, where stopping would commit them.
+            var counts = await sql.ExecuteAllAsync([claim, before, upsert, after], (i, rows) => i > 0 || rows == keys.Count
+                    ? true
+                    : throw KeyTaken(s, keys.Count),
+                cancellationToken).ConfigureAwait(false);
+            saved = counts[2] == 1;
+        }
+
         if (saved && notify is not null)
         {
             await notify(s.CustomerId, cancellationToken).ConfigureAwait(false);
@@ -109,6 +130,10 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
 
         return saved;
     }
+
+    private static CustomerKeyTakenException KeyTaken(Subscription s, int keys) => new(
+        $"subscription {s.Id} ({s.Provider} {s.ProviderSubscriptionId}) is another customer's; not saved for {s.CustomerId}",
+        keys > 1 ? CustomerKeys.ProviderSubscription : CustomerKeys.Subscription);
 
     private Subscription Read(DbDataReader r) => new(
         r.GetString(1), r.GetString(0), r.GetString(2), r.GetString(3), r.IsDBNull(4) ? null : r.GetString(4),
