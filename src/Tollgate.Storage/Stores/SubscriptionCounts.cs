@@ -18,7 +18,9 @@ public sealed class SubscriptionCounts
     /// <summary>The change a save appends for the row as it is, by <c>@c</c> and <c>@id</c>: <paramref name="delta"/> -1
     /// before the save, +1 after it. Before the save it locks the row on PostgreSQL, so that a concurrent save of the same
     /// subscription waits and then reads the state this one leaves (each state is taken away once); SQLite has one writer.
-    /// A save the ordering rule skips leaves the row as it was, and its two changes cancel.</summary>
+    /// A save the ordering rule skips leaves the row as it was, and its two changes cancel. (Today the save's claim of
+    /// the subscription's own key, taken first, already orders two saves of one subscription; the lock keeps this rule
+    /// true on its own. Hand-removed, no test sees it, for that reason: docs/testing.md.)</summary>
     internal static string ChangeSql(Dialect dialect, int delta) =>
         $"""
          INSERT INTO subscription_count_changes (customer_id, plan_id, status, delta)
@@ -43,7 +45,8 @@ public sealed class SubscriptionCounts
 
     /// <summary>Moves the changes there are into the counts. PostgreSQL: one statement deletes the changes it moves and
     /// adds them up (a fold running at the same time skips the rows this one holds, so no change is moved twice; a change
-    /// not yet committed is not seen, and waits for the next fold). SQLite: both in one write transaction, with no other
+    /// not yet committed is not seen, and waits for the next fold). The counts are written in key order, so two folds
+    /// never wait on each other in a cycle (the race test met that deadlock before the ORDER BY). SQLite: both in one write transaction, with no other
     /// writer between them.</summary>
     /// <returns>The changes moved.</returns>
     public async Task<int> FoldAsync(int batchSize, CancellationToken cancellationToken)
@@ -58,7 +61,7 @@ public sealed class SubscriptionCounts
                     RETURNING plan_id, status, delta),
                 added AS (
                     INSERT INTO subscription_counts (plan_id, status, count)
-                    SELECT plan_id, status, sum(delta) FROM moved GROUP BY plan_id, status
+                    SELECT plan_id, status, sum(delta) FROM moved GROUP BY plan_id, status ORDER BY plan_id, status
                     ON CONFLICT (plan_id, status) DO UPDATE SET count = subscription_counts.count + excluded.count)
                 SELECT count(*) FROM moved
                 """,
