@@ -50,6 +50,17 @@ public sealed class TestDatabase : IAsyncDisposable
     /// <summary>Another connection pool on the same database, as a second process would have.</summary>
     public TollgateDatabase OpenAnother(TimeProvider time) => TollgateDatabase.Create(Options, time);
 
+    /// <summary>A plain open connection to this database, past Tollgate's stores: for a test that reads or checks the
+    /// tables themselves (an invariant in one statement, an oracle).</summary>
+    public async Task<System.Data.Common.DbConnection> OpenConnectionAsync()
+    {
+        System.Data.Common.DbConnection connection = Options.Provider == DatabaseProvider.Postgres
+            ? new NpgsqlConnection(Options.ConnectionString)
+            : new Microsoft.Data.Sqlite.SqliteConnection(Options.ConnectionString);
+        await connection.OpenAsync();
+        return connection;
+    }
+
     public ValueTask DisposeAsync() => _cleanup();
 
     private static DatabaseOptions NewSqlite(out string? folder)

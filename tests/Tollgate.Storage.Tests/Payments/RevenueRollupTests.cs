@@ -368,14 +368,7 @@ public abstract class RevenueRollupTests : LedgerTestBase
 
     private async Task<long> CountAsync(string sql) => (await QueryAsync(sql, r => Convert.ToInt64(r.GetValue(0), CultureInfo.InvariantCulture)))[0];
 
-    private async Task<DbConnection> OpenAsync()
-    {
-        DbConnection connection = Provider == DatabaseProvider.Postgres
-            ? new Npgsql.NpgsqlConnection(Db.Options.ConnectionString)
-            : new Microsoft.Data.Sqlite.SqliteConnection(Db.Options.ConnectionString);
-        await connection.OpenAsync();
-        return connection;
-    }
+    private Task<DbConnection> OpenAsync() => Db.OpenConnectionAsync();
 }
 
 public sealed class SqliteRevenueRollupTests : RevenueRollupTests

@@ -283,14 +283,7 @@ public abstract class CustomerKeyTests : LedgerTestBase
         return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
     }
 
-    private async Task<DbConnection> OpenAsync()
-    {
-        DbConnection connection = Provider == DatabaseProvider.Postgres
-            ? new Npgsql.NpgsqlConnection(Db.Options.ConnectionString)
-            : new Microsoft.Data.Sqlite.SqliteConnection(Db.Options.ConnectionString);
-        await connection.OpenAsync();
-        return connection;
-    }
+    private Task<DbConnection> OpenAsync() => Db.OpenConnectionAsync();
 }
 
 public sealed class SqliteCustomerKeyTests : CustomerKeyTests
