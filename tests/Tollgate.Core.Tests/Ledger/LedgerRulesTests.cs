@@ -421,6 +421,26 @@ public sealed class LedgerRulesTests
     }
 
     [Fact]
+    public void Rule_ASecondClawback_NeverRevokesAHoldsAllocationAgain_OnceItIsWhollyRevoked()
+    {
+        Grant("credits", 10, sourceRef: "pay_1");
+        var older = Hold("credits", 3);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        var newer = Hold("credits", 4);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+
+        // Two partial refunds of one payment: the first takes the 3 remaining and the newer hold's 4 whole; the second
+        // finds nothing left to revoke in the newer hold and takes its 2 from the older one.
+        var first = _rules.Clawback(_ledger, new ClawbackRequest(Customer, "pay_1", Key()) { Amount = 7 }, Now);
+        var second = _rules.Clawback(_ledger, new ClawbackRequest(Customer, "pay_1", Key()) { Amount = 2 }, Now);
+
+        Assert.Equal((3L, 4L, 0L), (first.Clawed, first.RevokedFromHolds, first.DebtCreated));
+        Assert.Equal((0L, 2L, 0L), (second.Clawed, second.RevokedFromHolds, second.DebtCreated));
+        Assert.Equal([4L], _ledger.Hold(newer.HoldId)!.Allocations.Select(a => a.Revoked));
+        Assert.Equal([2L], _ledger.Hold(older.HoldId)!.Allocations.Select(a => a.Revoked));
+    }
+
+    [Fact]
     public void Rule_AmongHoldsMadeAtTheSameInstant_RevocationGoesByHoldId()
     {
         Grant("credits", 10, sourceRef: "pay_1");
