@@ -120,6 +120,11 @@ public abstract class TelemetryTests : IAsyncLifetime
             WebhookStatus.Received, 0, now.AddMinutes(1), null, null, null), CancellationToken.None);
         await inbox.TryStoreAsync(new WebhookEvent("sandbox", "evt_given_up", "checkout.completed", now.AddHours(-9), now.AddHours(-9), "{}",
             WebhookStatus.Failed, 12, null, "planted", null, null), CancellationToken.None);
+        // Processed events, with no next attempt like the given-up one: neither pending nor given up.
+        await inbox.TryStoreAsync(new WebhookEvent("sandbox", "evt_backlog_applied", "checkout.completed", now.AddHours(-8), now.AddHours(-8), "{}",
+            WebhookStatus.Applied, 1, null, null, now.AddHours(-8), null), CancellationToken.None);
+        await inbox.TryStoreAsync(new WebhookEvent("sandbox", "evt_backlog_ignored", "checkout.completed", now.AddHours(-7), now.AddHours(-7), "{}",
+            WebhookStatus.Ignored, 1, null, null, null, null), CancellationToken.None);
 
         await _app.Services.GetRequiredService<InboxMetrics>().RefreshAsync(CancellationToken.None);
         Flush();
