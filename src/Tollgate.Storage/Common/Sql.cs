@@ -157,6 +157,51 @@ internal sealed class Sql(Func<CancellationToken, Task<DbConnection>> open, Dial
         }
     }
 
+    /// <summary>
+    /// Writes whose answers the caller reads, with follow-ups whose counts nobody reads (a revenue day's marker, a
+    /// subscription count's changes) that must commit with them: all in order, in one transaction. A committed write
+    /// without its follow-up would leave what the follow-up keeps (a computed day, a count) wrong for good, with nothing
+    /// to mend it. In a PostgreSQL flow (<see cref="Defers"/>) each answered write is sent and waited for, as
+    /// <see cref="ExecuteAsync"/> does, and each follow-up is deferred (<see cref="ExecuteOrDeferAsync"/>): it rides with
+    /// the flow's next batch or its commit, no round trip more. Elsewhere they all run as <see cref="ExecuteAllAsync"/>
+    /// does, in the flow's transaction or in their own.
+    /// </summary>
+    /// <param name="next">After each answered write, from its index among the answered writes and the rows it changed:
+    /// whether to run the rest (false: nothing after it runs, its own follow-ups neither; what ran stays). It may throw,
+    /// which fails the whole: outside a flow nothing of it commits (thrown inside the transaction); in a flow, the flow fails.</param>
+    /// <returns>The rows each answered write that ran changed, in order.</returns>
+    public async Task<IReadOnlyList<int>> ExecuteWithFollowUpsAsync(IReadOnlyList<SqlWrite> writes, Func<int, int, bool> next,
+        CancellationToken cancellationToken)
+    {
+        if (!Defers)
+        {
+            var ran = await ExecuteAllAsync([.. writes.Select(w => (w.Text, w.Args))], (i, rows) => writes[i].IsFollowUp || next(Answered(i), rows),
+                cancellationToken).ConfigureAwait(false);
+            return [.. ran.Where((_, i) => !writes[i].IsFollowUp)];
+        }
+
+        var counts = new List<int>();
+        foreach (var write in writes)
+        {
+            if (write.IsFollowUp)
+            {
+                await ExecuteOrDeferAsync(write.Text, cancellationToken, write.Args).ConfigureAwait(false);
+                continue;
+            }
+
+            counts.Add(await ExecuteAsync(write.Text, cancellationToken, write.Args).ConfigureAwait(false));
+            if (!next(counts.Count - 1, counts[^1]))
+            {
+                break;
+            }
+        }
+
+        return counts;
+
+        // The index of writes[i] among the answered writes.
+        int Answered(int i) => writes.Take(i).Count(w => !w.IsFollowUp);
+    }
+
     private Npgsql.NpgsqlBatchCommand BatchCommand(string sql, (string Name, object? Value)[] args)
     {
         var command = new Npgsql.NpgsqlBatchCommand(sql);
@@ -193,4 +238,13 @@ internal sealed class Sql(Func<CancellationToken, Task<DbConnection>> open, Dial
 
         return command;
     }
+}
+
+/// <summary>A statement of <see cref="Sql.ExecuteWithFollowUpsAsync"/>: an answered write, or a follow-up whose count
+/// nobody reads.</summary>
+internal readonly record struct SqlWrite(string Text, (string Name, object? Value)[] Args, bool IsFollowUp)
+{
+    public static SqlWrite Answered(string text, (string Name, object? Value)[] args) => new(text, args, false);
+
+    public static SqlWrite FollowUp(string text, (string Name, object? Value)[] args) => new(text, args, true);
 }
