@@ -59,6 +59,24 @@ internal sealed class Sql(Func<CancellationToken, Task<DbConnection>> open, Dial
         where T : class =>
         (await QueryAsync(sql, map, cancellationToken, args).ConfigureAwait(false)).FirstOrDefault();
 
+    /// <summary>
+    /// Runs <paramref name="reads"/>, queries through this <see cref="Sql"/>, on one snapshot: a write that commits while
+    /// they run is seen by all of them or by none (<see cref="ReadSnapshot"/>: a read transaction of their own). In a
+    /// flow's transaction of this database they run in it instead, as every statement does, with its isolation.
+    /// </summary>
+    public async Task<T> ReadOneSnapshotAsync<T>(Func<Task<T>> reads, CancellationToken cancellationToken)
+    {
+        if (AmbientTransaction.For(owner) is not null)
+        {
+            return await reads().ConfigureAwait(false);
+        }
+
+        await using var snapshot = new ReadSnapshot(owner, open, dialect);
+        var result = await reads().ConfigureAwait(false);
+        await snapshot.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
     /// <summary>A statement that writes and returns rows (<c>UPDATE … RETURNING</c>): as <see cref="QueryAsync"/>, taking
     /// SQLite's turn to write first, as <see cref="ExecuteAsync"/> does.</summary>
     public async Task<List<T>> WriteQueryAsync<T>(string sql, Func<DbDataReader, T> map, CancellationToken cancellationToken, params (string Name, object? Value)[] args)
