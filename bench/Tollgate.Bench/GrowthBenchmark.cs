@@ -89,9 +89,9 @@ internal sealed class GrowthBenchmark(BenchOptions options, GrowthOptions growth
             // days, today live), and the steady pass among the sweeps.
             foreach (var db in new[] { emptyDb, grownDb })
             {
-                await VacuumAsync(db.ConnectionString, "DELETE FROM revenue_days; DELETE FROM revenue_rollup");
+                await RunSqlAsync(db.ConnectionString, "DELETE FROM revenue_days; DELETE FROM revenue_rollup");
                 // Likewise the subscriptions the fill wrote: counted once, as migration 0019 does.
-                await VacuumAsync(db.ConnectionString, "BEGIN; DELETE FROM subscription_count_changes; DELETE FROM subscription_counts; "
+                await RunSqlAsync(db.ConnectionString, "BEGIN; DELETE FROM subscription_count_changes; DELETE FROM subscription_counts; "
                     + "INSERT INTO subscription_counts (plan_id, status, count) SELECT plan_id, status, count(*) FROM subscriptions GROUP BY plan_id, status; COMMIT");
             }
 
@@ -107,7 +107,7 @@ internal sealed class GrowthBenchmark(BenchOptions options, GrowthOptions growth
             // steady pass's. Both sides alike.
             foreach (var db in new[] { emptyDb, grownDb })
             {
-                await VacuumAsync(db.ConnectionString, "VACUUM ANALYZE api_idempotency, ledger_operations, webhook_events");
+                await RunSqlAsync(db.ConnectionString, "VACUUM ANALYZE api_idempotency, ledger_operations, webhook_events");
             }
 
             try
@@ -426,11 +426,14 @@ internal sealed class GrowthBenchmark(BenchOptions options, GrowthOptions growth
         await CheckBooksAsync(connection);
     }
 
-    private static async Task VacuumAsync(string connectionString, string statement)
+    /// <summary>Runs <paramref name="sql"/> — one statement, or several separated by semicolons — on a connection of its
+    /// own, with a timeout long enough for a grown database: the upkeep between the bench's phases (clearing and recounting
+    /// what the fill wrote past Tollgate, a VACUUM).</summary>
+    private static async Task RunSqlAsync(string connectionString, string sql)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(statement, connection) { CommandTimeout = 1800 };
+        await using var command = new NpgsqlCommand(sql, connection) { CommandTimeout = 1800 };
         await command.ExecuteNonQueryAsync();
     }
 

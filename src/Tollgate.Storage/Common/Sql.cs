@@ -59,6 +59,24 @@ internal sealed class Sql(Func<CancellationToken, Task<DbConnection>> open, Dial
         where T : class =>
         (await QueryAsync(sql, map, cancellationToken, args).ConfigureAwait(false)).FirstOrDefault();
 
+    /// <summary>
+    /// Runs <paramref name="reads"/>, queries through this <see cref="Sql"/>, on one snapshot: a write that commits while
+    /// they run is seen by all of them or by none (<see cref="ReadSnapshot"/>: a read transaction of their own). In a
+    /// flow's transaction of this database they run in it instead, as every statement does, with its isolation.
+    /// </summary>
+    public async Task<T> ReadOneSnapshotAsync<T>(Func<Task<T>> reads, CancellationToken cancellationToken)
+    {
+        if (AmbientTransaction.For(owner) is not null)
+        {
+            return await reads().ConfigureAwait(false);
+        }
+
+        await using var snapshot = new ReadSnapshot(owner, open, dialect);
+        var result = await reads().ConfigureAwait(false);
+        await snapshot.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
     /// <summary>A statement that writes and returns rows (<c>UPDATE … RETURNING</c>): as <see cref="QueryAsync"/>, taking
     /// SQLite's turn to write first, as <see cref="ExecuteAsync"/> does.</summary>
     public async Task<List<T>> WriteQueryAsync<T>(string sql, Func<DbDataReader, T> map, CancellationToken cancellationToken, params (string Name, object? Value)[] args)
@@ -157,6 +175,51 @@ internal sealed class Sql(Func<CancellationToken, Task<DbConnection>> open, Dial
         }
     }
 
+    /// <summary>
+    /// Writes whose answers the caller reads, with follow-ups whose counts nobody reads (a revenue day's marker, a
+    /// subscription count's changes) that must commit with them: all in order, in one transaction. A committed write
+    /// without its follow-up would leave what the follow-up keeps (a computed day, a count) wrong for good, with nothing
+    /// to mend it. In a PostgreSQL flow (<see cref="Defers"/>) each answered write is sent and waited for, as
+    /// <see cref="ExecuteAsync"/> does, and each follow-up is deferred (<see cref="ExecuteOrDeferAsync"/>): it rides with
+    /// the flow's next batch or its commit, no round trip more. Elsewhere they all run as <see cref="ExecuteAllAsync"/>
+    /// does, in the flow's transaction or in their own.
+    /// </summary>
+    /// <param name="next">After each answered write, from its index among the answered writes and the rows it changed:
+    /// whether to run the rest (false: nothing after it runs, its own follow-ups neither; what ran stays). It may throw,
+    /// which fails the whole: outside a flow nothing of it commits (thrown inside the transaction); in a flow, the flow fails.</param>
+    /// <returns>The rows each answered write that ran changed, in order.</returns>
+    public async Task<IReadOnlyList<int>> ExecuteWithFollowUpsAsync(IReadOnlyList<SqlWrite> writes, Func<int, int, bool> next,
+        CancellationToken cancellationToken)
+    {
+        if (!Defers)
+        {
+            var ran = await ExecuteAllAsync([.. writes.Select(w => (w.Text, w.Args))], (i, rows) => writes[i].IsFollowUp || next(Answered(i), rows),
+                cancellationToken).ConfigureAwait(false);
+            return [.. ran.Where((_, i) => !writes[i].IsFollowUp)];
+        }
+
+        var counts = new List<int>();
+        foreach (var write in writes)
+        {
+            if (write.IsFollowUp)
+            {
+                await ExecuteOrDeferAsync(write.Text, cancellationToken, write.Args).ConfigureAwait(false);
+                continue;
+            }
+
+            counts.Add(await ExecuteAsync(write.Text, cancellationToken, write.Args).ConfigureAwait(false));
+            if (!next(counts.Count - 1, counts[^1]))
+            {
+                break;
+            }
+        }
+
+        return counts;
+
+        // The index of writes[i] among the answered writes.
+        int Answered(int i) => writes.Take(i).Count(w => !w.IsFollowUp);
+    }
+
     private Npgsql.NpgsqlBatchCommand BatchCommand(string sql, (string Name, object? Value)[] args)
     {
         var command = new Npgsql.NpgsqlBatchCommand(sql);
@@ -193,4 +256,13 @@ internal sealed class Sql(Func<CancellationToken, Task<DbConnection>> open, Dial
 
         return command;
     }
+}
+
+/// <summary>A statement of <see cref="Sql.ExecuteWithFollowUpsAsync"/>: an answered write, or a follow-up whose count
+/// nobody reads.</summary>
+internal readonly record struct SqlWrite(string Text, (string Name, object? Value)[] Args, bool IsFollowUp)
+{
+    public static SqlWrite Answered(string text, (string Name, object? Value)[] args) => new(text, args, false);
+
+    public static SqlWrite FollowUp(string text, (string Name, object? Value)[] args) => new(text, args, true);
 }

@@ -68,44 +68,28 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
     // share it, all of one customer), so that a refund naming only the checkout finds its payment.
     public async Task<bool> TryInsertPaymentAsync(Payment p, CancellationToken cancellationToken)
     {
-        List<(string Sql, (string, object?)[] Args)> statements =
+        // Only the guard is answered; the payment's rows follow it, written only when it was taken (in a PostgreSQL flow,
+        // a webhook's, they go with the flow's next statement).
+        List<SqlWrite> writes =
         [
-            (CustomerKeys.InsertSql + " ON CONFLICT (key, kind, provider) DO NOTHING",
+            SqlWrite.Answered(CustomerKeys.InsertSql + " ON CONFLICT (key, kind, provider) DO NOTHING",
                 CustomerKeys.Args(p.ProviderPaymentId, CustomerKeys.Payment, p.Provider, p.CustomerId)),
-            ($"""
-              INSERT INTO payments ({InsertColumns})
-              VALUES (@c, @id, @provider, @kind, @product, @status, @amount, @currency, @checkout, @pcheckout, @ppid, @psub, @sub, @ref,
-                      @credits, @refunded, @clawed, @flag, @payload, @created, @updated, '|')
-              """, PaymentArgs(p)),
+            SqlWrite.FollowUp(
+                $"""
+                 INSERT INTO payments ({InsertColumns})
+                 VALUES (@c, @id, @provider, @kind, @product, @status, @amount, @currency, @checkout, @pcheckout, @ppid, @psub, @sub, @ref,
+                         @credits, @refunded, @clawed, @flag, @payload, @created, @updated, '|')
+                 """, PaymentArgs(p)),
             // The revenue rollup's marker of the payment's day (RevenueRollup): written only with the row (after the guard).
-            (RevenueRollup.MarkerSql(sql.Dialect), MarkerArgs(p.CustomerId, p.Id)),
+            SqlWrite.FollowUp(RevenueRollup.MarkerSql(sql.Dialect), MarkerArgs(p.CustomerId, p.Id)),
         ];
         if (!string.IsNullOrEmpty(p.ProviderCheckoutId))
         {
-            statements.Add((CustomerKeys.InsertSql + " ON CONFLICT (key, kind, provider) DO NOTHING",
+            writes.Add(SqlWrite.FollowUp(CustomerKeys.InsertSql + " ON CONFLICT (key, kind, provider) DO NOTHING",
                 CustomerKeys.Args(p.ProviderCheckoutId, CustomerKeys.PaymentCheckout, p.Provider, p.CustomerId)));
         }
 
-        if (sql.Defers)
-        {
-            // In a PostgreSQL flow (a webhook's transaction): only the guard's answer is waited for (it travels with what
-            // the flow deferred before it); the payment's rows, written only when the guard was taken, as below, go with
-            // the flow's next statement.
-            if (await sql.ExecuteAsync(statements[0].Sql, cancellationToken, statements[0].Args).ConfigureAwait(false) != 1)
-            {
-                return false;
-            }
-
-            foreach (var (text, args) in statements.Skip(1))
-            {
-                await sql.ExecuteOrDeferAsync(text, cancellationToken, args).ConfigureAwait(false);
-            }
-
-            return true;
-        }
-
-        var counts = await sql.ExecuteAllAsync(statements, (i, rows) => i > 0 || rows == 1, cancellationToken).ConfigureAwait(false);
-        return counts[0] == 1;
+        return (await sql.ExecuteWithFollowUpsAsync(writes, (_, rows) => rows == 1, cancellationToken).ConfigureAwait(false))[0] == 1;
     }
 
     public Task UpdatePaymentAsync(Payment p, CancellationToken cancellationToken) =>
@@ -138,32 +122,14 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
             ("@id", payment.Id), ("@pattern", pattern)], payment.CustomerId, payment.Id, cancellationToken).ConfigureAwait(false) == 1;
     }
 
-    /// <summary>
-    /// A payment update that can change revenue, and — only when it changed the row — the revenue rollup's marker of the
-    /// payment's day, in the update's own transaction (a committed change without its marker would leave a computed day
-    /// wrong for good). In a PostgreSQL flow the update is answered as before and the marker, answerless, travels with
-    /// the flow's next batch or its commit (no round trip more); elsewhere both run in one transaction (the flow's on
-    /// SQLite, else their own), the marker only after an update that changed the row.
-    /// </summary>
+    /// <summary>A payment update that can change revenue, and — only when it changed the row — the revenue rollup's
+    /// marker of the payment's day, a follow-up in the update's own transaction (<see cref="Sql.ExecuteWithFollowUpsAsync"/>).</summary>
     /// <returns>The rows the update changed.</returns>
     private async Task<int> WriteMarkedAsync(string update, (string, object?)[] args, string customerId, string paymentId,
-        CancellationToken cancellationToken)
-    {
-        if (sql.Defers)
-        {
-            var changed = await sql.ExecuteAsync(update, cancellationToken, args).ConfigureAwait(false);
-            if (changed == 1)
-            {
-                await sql.ExecuteOrDeferAsync(RevenueRollup.MarkerSql(sql.Dialect), cancellationToken, MarkerArgs(customerId, paymentId)).ConfigureAwait(false);
-            }
-
-            return changed;
-        }
-
-        var counts = await sql.ExecuteAllAsync([(update, args), (RevenueRollup.MarkerSql(sql.Dialect), MarkerArgs(customerId, paymentId))],
-            (i, rows) => i > 0 || rows == 1, cancellationToken).ConfigureAwait(false);
-        return counts[0];
-    }
+        CancellationToken cancellationToken) =>
+        (await sql.ExecuteWithFollowUpsAsync(
+            [SqlWrite.Answered(update, args), SqlWrite.FollowUp(RevenueRollup.MarkerSql(sql.Dialect), MarkerArgs(customerId, paymentId))],
+            (_, rows) => rows == 1, cancellationToken).ConfigureAwait(false))[0];
 
     private static (string, object?)[] MarkerArgs(string customerId, string paymentId) => [("@c", customerId), ("@id", paymentId)];
 
@@ -232,10 +198,16 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
     /// other part of the range — today, a day with markers (a payment of it changed since it was computed), a day never
     /// computed, a partial day at either end — is summed live from payments, as it always was. A day's computed rows are
     /// used only while it has no marker, and a marker commits with its payment change: the answer includes every change
-    /// committed before the call, as the live sum did. (The two statements are not one snapshot: a change committing
-    /// between them shows in the days read by the second only, as if it had come a moment later for the others.)
+    /// committed before the call, as the live sum did. The two statements read one snapshot: a change committing between
+    /// them (one transaction's payments of a computed day and of today) would otherwise show in the days the second reads
+    /// only, an answer no state of the database ever had. They stay two because the live ranges follow from what the first
+    /// finds; one statement would have to sum every payment of the range and drop the computed days' (the scan the rollup
+    /// exists to avoid), or build the ranges from a day series in each dialect's own SQL.
     /// </summary>
-    public async Task<IReadOnlyList<DailyRevenue>> RevenueByDayAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<DailyRevenue>> RevenueByDayAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
+        sql.ReadOneSnapshotAsync(() => ReadRevenueByDayAsync(from, to, cancellationToken), cancellationToken);
+
+    private async Task<IReadOnlyList<DailyRevenue>> ReadRevenueByDayAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
     {
         var oneDay = TimeSpan.FromDays(1);
         // The whole days inside [from, to): only those can be read computed.

@@ -71,7 +71,7 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
         }
 
         var claim = CustomerKeys.Claim(s.CustomerId, keys);
-        var upsert = (
+        var upsert = SqlWrite.Answered(
             $"""
             INSERT INTO subscriptions ({Columns})
             VALUES (@c, @id, @plan, @provider, @pid, @pcid, @status, @start, @end, @cancel, @pending, @canceled, @pupdated, @created, @updated, @access, @quantity,
@@ -86,43 +86,23 @@ internal sealed class SubscriptionStore(Sql sql, Func<string, CancellationToken,
                 plan_version = CASE WHEN subscriptions.plan_id = excluded.plan_id THEN subscriptions.plan_version ELSE excluded.plan_version END
             WHERE subscriptions.provider_updated_at IS NULL OR subscriptions.provider_updated_at <= excluded.provider_updated_at
             """,
-            new (string, object?)[]
-            {
-            ("@c", s.CustomerId), ("@id", s.Id), ("@plan", s.PlanId), ("@provider", s.Provider), ("@pid", s.ProviderSubscriptionId),
-            ("@pcid", s.ProviderCustomerId), ("@status", SnakeCase<SubscriptionStatus>.Name(s.Status)), ("@start", s.CurrentPeriodStart),
-            ("@end", s.CurrentPeriodEnd), ("@cancel", s.CancelAtPeriodEnd), ("@pending", s.PendingPlanId), ("@canceled", s.CanceledAt),
-            ("@pupdated", s.ProviderUpdatedAt), ("@created", s.CreatedAt), ("@updated", s.UpdatedAt), ("@access", s.AccessEndsAt), ("@quantity", s.Quantity),
-            });
-        // The dashboard's counts per plan and status (SubscriptionCounts): the row as it was taken away, under its lock,
-        // before the upsert; the row as it is added after it.
+            [
+                ("@c", s.CustomerId), ("@id", s.Id), ("@plan", s.PlanId), ("@provider", s.Provider), ("@pid", s.ProviderSubscriptionId),
+                ("@pcid", s.ProviderCustomerId), ("@status", SnakeCase<SubscriptionStatus>.Name(s.Status)), ("@start", s.CurrentPeriodStart),
+                ("@end", s.CurrentPeriodEnd), ("@cancel", s.CancelAtPeriodEnd), ("@pending", s.PendingPlanId), ("@canceled", s.CanceledAt),
+                ("@pupdated", s.ProviderUpdatedAt), ("@created", s.CreatedAt), ("@updated", s.UpdatedAt), ("@access", s.AccessEndsAt), ("@quantity", s.Quantity),
+            ]);
+        // The dashboard's counts per plan and status (SubscriptionCounts), follow-ups of the save: the row as it was taken
+        // away, under its lock, before the upsert; the row as it is added after it. In a PostgreSQL flow (a webhook's)
+        // they travel with the statements after them: no round trip more than the claim and the upsert. A key taken by
+        // another customer throws inside the save's transaction, not after it: the keys the claim did take (the
+        // subscription's own id) must go with it, where stopping would commit them.
         (string, object?)[] row = [("@c", s.CustomerId), ("@id", s.Id)];
-        var before = (SubscriptionCounts.ChangeSql(sql.Dialect, -1), row);
-        var after = (SubscriptionCounts.ChangeSql(sql.Dialect, +1), row);
-        bool saved;
-        if (sql.Defers)
-        {
-            // In a PostgreSQL flow (a webhook's transaction) the two changes are answerless and travel with the statements
-            // after them: no round trip more than the claim and the upsert.
-            if (await sql.ExecuteAsync(claim.Sql, cancellationToken, claim.Args).ConfigureAwait(false) != keys.Count)
-            {
-                throw KeyTaken(s, keys.Count);
-            }
-
-            await sql.ExecuteOrDeferAsync(before.Item1, cancellationToken, before.row).ConfigureAwait(false);
-            saved = await sql.ExecuteAsync(upsert.Item1, cancellationToken, upsert.Item2).ConfigureAwait(false) == 1;
-            await sql.ExecuteOrDeferAsync(after.Item1, cancellationToken, after.row).ConfigureAwait(false);
-        }
-        else
-        {
-            // Thrown inside the transaction, not after it: the keys the claim did take (the subscription's own id) must go
-            // with it, where stopping would commit them.
-            var counts = await sql.ExecuteAllAsync([claim, before, upsert, after], (i, rows) => i > 0 || rows == keys.Count
-                    ? true
-                    : throw KeyTaken(s, keys.Count),
-                cancellationToken).ConfigureAwait(false);
-            saved = counts[2] == 1;
-        }
-
+        var counts = await sql.ExecuteWithFollowUpsAsync(
+            [SqlWrite.Answered(claim.Sql, claim.Args), SqlWrite.FollowUp(SubscriptionCounts.ChangeSql(sql.Dialect, -1), row), upsert,
+                SqlWrite.FollowUp(SubscriptionCounts.ChangeSql(sql.Dialect, +1), row)],
+            (i, rows) => i > 0 || rows == keys.Count ? true : throw KeyTaken(s, keys.Count), cancellationToken).ConfigureAwait(false);
+        var saved = counts[1] == 1;
         if (saved && notify is not null)
         {
             await notify(s.CustomerId, cancellationToken).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Diagnostics;
 using System.Globalization;
 using Tollgate.Core.Payments;
 using Tollgate.Storage.Stores;
@@ -19,11 +20,11 @@ public abstract class RevenueRollupTests : LedgerTestBase
 
     private IPaymentStore Payments => Db.Database.Payments;
 
-    private DateOnly Today => DateOnly.FromDateTime(Clock.GetUtcNow().UtcDateTime);
+    protected DateOnly Today => DateOnly.FromDateTime(Clock.GetUtcNow().UtcDateTime);
 
-    private static DateTimeOffset Midnight(DateOnly day) => new(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+    protected static DateTimeOffset Midnight(DateOnly day) => new(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
 
-    private Task<RevenueRollupReport> PassAsync(TollgateDatabase? server = null) =>
+    protected Task<RevenueRollupReport> PassAsync(TollgateDatabase? server = null) =>
         (server ?? Db.Database).RevenueRollup.RollUpAsync(Today.AddDays(-29), Today, Clock.GetUtcNow(), CancellationToken.None);
 
     [Fact]
@@ -250,7 +251,7 @@ public abstract class RevenueRollupTests : LedgerTestBase
         }
     }
 
-    private async Task<Payment> InsertAsync(string customer, DateTimeOffset created, Random random, PaymentStatus? status = null, TollgateDatabase? server = null)
+    protected async Task<Payment> InsertAsync(string customer, DateTimeOffset created, Random random, PaymentStatus? status = null, TollgateDatabase? server = null)
     {
         var id = Interlocked.Increment(ref _ids);
         var pick = random.Next(10);
@@ -264,7 +265,7 @@ public abstract class RevenueRollupTests : LedgerTestBase
         return payment;
     }
 
-    private Task<IReadOnlyList<DailyRevenue>> DashboardAsync() =>
+    protected Task<IReadOnlyList<DailyRevenue>> DashboardAsync() =>
         Payments.RevenueByDayAsync(Midnight(Today.AddDays(-29)), Clock.GetUtcNow(), CancellationToken.None);
 
     /// <summary>The dashboard's range, a longer one starting mid-day, and one wholly in the past: each equal to the oracle.</summary>
@@ -379,4 +380,65 @@ public sealed class SqliteRevenueRollupTests : RevenueRollupTests
 public sealed class PostgresRevenueRollupTests : RevenueRollupTests
 {
     protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
+
+    /// <summary>
+    /// The dashboard's read is one snapshot: a transaction refunding a payment of a computed day and one of today, made
+    /// to commit between the read's two statements (from Npgsql's tracing, when the first one's command ends), is seen
+    /// whole or not at all — not the computed day as before it and today as after it. PostgreSQL only: SQLite's driver
+    /// has no tracing to commit a write from at that point (the snapshot there is a deferred read transaction, which WAL
+    /// keeps for its whole length).
+    /// </summary>
+    [Fact]
+    public async Task RevenueByDay_AWriteCommittingBetweenItsTwoStatements_IsSeenWholeOrNotAtAll()
+    {
+        var random = new Random(11);
+        var customer = NewCustomer();
+        var ofYesterday = await InsertAsync(customer, Midnight(Today.AddDays(-1)) + TimeSpan.FromHours(3), random, PaymentStatus.Completed);
+        var ofToday = await InsertAsync(customer, Midnight(Today) + TimeSpan.FromHours(1), random, PaymentStatus.Completed);
+        await PassAsync(); // yesterday computed, without a marker: the first statement reads it; today is summed live by the second
+        var before = await DashboardAsync();
+
+        var schema = "Search Path=" + new Npgsql.NpgsqlConnectionStringBuilder(Db.Options.ConnectionString).SearchPath;
+        Task? write = null;
+        using (var listener = new ActivityListener
+               {
+                   ShouldListenTo = s => s.Name == "Npgsql",
+                   Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+                   ActivityStopped = a =>
+                   {
+                       if (a.GetTagItem("db.query.text") is string text && text.Contains("FROM revenue_rollup r LEFT JOIN revenue_days", StringComparison.Ordinal)
+                           && a.GetTagItem("db.npgsql.data_source") is string source && source.Contains(schema, StringComparison.OrdinalIgnoreCase)
+                           && write is null)
+                       {
+                           // The write's own transaction, outside the read's (its ambient transaction does not flow in), committed
+                           // before the read goes on.
+                           using (ExecutionContext.SuppressFlow())
+                           {
+                               write = Task.Run(async () =>
+                               {
+                                   await using var flow = Db.Database.Transactions.Begin();
+                                   Assert.True(await Db.Database.Payments.RecordReversalAsync(ofYesterday, "re_snap_1", 1, null, 0, PaymentStatus.Refunded,
+                                       Clock.GetUtcNow(), CancellationToken.None));
+                                   Assert.True(await Db.Database.Payments.RecordReversalAsync(ofToday, "re_snap_2", 1, null, 0, PaymentStatus.Refunded,
+                                       Clock.GetUtcNow(), CancellationToken.None));
+                                   await flow.CommitAsync(CancellationToken.None);
+                               });
+                           }
+
+                           ((IAsyncResult)write).AsyncWaitHandle.WaitOne();
+                       }
+                   },
+               })
+        {
+            ActivitySource.AddActivityListener(listener);
+            var during = await DashboardAsync();
+            Assert.NotNull(write);
+            await write;
+            Assert.Equal(before, during);
+        }
+
+        var after = await DashboardAsync();
+        Assert.NotEqual(before.Single(r => r.Day == Today.AddDays(-1)), after.Single(r => r.Day == Today.AddDays(-1)));
+        Assert.NotEqual(before.Single(r => r.Day == Today), after.Single(r => r.Day == Today));
+    }
 }
