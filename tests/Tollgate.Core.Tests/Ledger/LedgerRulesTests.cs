@@ -160,6 +160,36 @@ public sealed class LedgerRulesTests
         Assert.Equal(4, _ledger.Debt("credits"));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Rule_CreditsARefundRevokedFromAnOpenHold_CountOnceNotTwice_AReversalGivesBackWhatTheLotOwns_BeforeOrAfterTheHoldCloses(bool releaseFirst)
+    {
+        var lot = Grant("credits", 10, sourceRef: "pay_1");
+        var before = _ledger.NewEntries.Count;
+        _rules.Consume(_ledger, new ConsumeRequest(Customer, "credits", 4, Key()), Now);
+        var usage = EntriesFrom(before);
+        var hold = Hold("credits", 4);
+        // A refund of 8 of the 10: the 2 left, the hold's 4 revoked, and 2 of the 4 spent as debt. The lot still owns
+        // the other 2 the usage spent. The revoked 4 are in both the lot's held and its clawed credits until the hold
+        // closes: counted twice, the reversal gave back nothing while the hold was open.
+        _rules.Clawback(_ledger, new ClawbackRequest(Customer, "pay_1", Key()) { Amount = 8 }, Now);
+        if (releaseFirst)
+        {
+            _rules.Release(_ledger, new ReleaseRequest(hold.HoldId), Now);
+        }
+
+        var reversed = _rules.Reverse(_ledger, new ReverseRequest(Customer, usage[0].EntryId, usage), Now);
+        if (!releaseFirst)
+        {
+            _rules.Release(_ledger, new ReleaseRequest(hold.HoldId), Now);
+        }
+
+        Assert.Equal((2L, 0L, 2L), (reversed.Restored, reversed.Expired, reversed.Clawed));
+        Assert.Equal((2L, 0L, 8L), (_ledger.Lot(lot.LotId).Remaining, _ledger.Lot(lot.LotId).Held, _ledger.Lot(lot.LotId).Clawed));
+        Assert.Equal(2, _ledger.Debt("credits"));
+    }
+
     private GrantResult PlanGrant(string feature, long amount, LotSource source, string sourceRef, DateTimeOffset expiresAt) =>
         _rules.Grant(_ledger, new GrantRequest(Customer, feature, amount, source, Key()) { SourceRef = sourceRef, ExpiresAt = expiresAt }, Now);
 
