@@ -448,6 +448,20 @@ public sealed class LedgerRulesTests
     }
 
     [Fact]
+    public void Rule_ACountMayReachItsLimitExactly_OnePastItIsLimitReached_BelowZeroIsBelowZero()
+    {
+        // The model test reaches these only in some of its random sequences: the CI slice's score depended on them.
+        var atLimit = _rules.Count(_ledger, new CountRequest(Customer, "seats", 3, Key()) { Limit = 3 }, Now);
+        var past = _rules.Count(_ledger, new CountRequest(Customer, "seats", 1, Key()) { Limit = 3 }, Now);
+        var below = _rules.Count(_ledger, new CountRequest(Customer, "seats", -4, Key()) { Limit = 3 }, Now);
+
+        Assert.Equal((true, 3L), (atLimit.Succeeded, atLimit.Level));
+        Assert.Equal((LedgerRefusal.LimitReached, 3L, (long?)3), (past.Refusal, past.Level, past.Limit));
+        Assert.Equal((LedgerRefusal.BelowZero, 3L), (below.Refusal, below.Level));
+        Assert.Equal(3, _ledger.Counter("seats"));
+    }
+
+    [Fact]
     public void Rule_InOneBatch_CreditsRetiredByAnEarlierRequest_CannotBeSpentByALaterOne()
     {
         // The engine applies a batch's requests one after another on one state, catching up only once, before the first.
