@@ -494,8 +494,12 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
                     continue;
                 }
 
-                // What the lot has spent and still owns: never more goes back (a refund took the rest).
-                var spent = lot.Amount - lot.Remaining - lot.Held - lot.Clawed - lot.Expired;
+                // What the lot has spent and still owns: never more goes back (a refund took the rest). Credits a refund
+                // revoked from a hold still open stay in the lot's Held until the hold closes, and are in Clawed too:
+                // counted once, or a reversal gives back less while the hold is open than after it closes.
+                var revokedHeld = ledger.ActiveHolds.SelectMany(h => h.Allocations)
+                    .Where(a => a.LotId == lot.LotId).Sum(a => a.Revoked);
+                var spent = lot.Amount - lot.Remaining - (lot.Held - revokedHeld) - lot.Clawed - lot.Expired;
                 var give = Math.Clamp(spent, 0, draw.Amount);
                 clawed += draw.Amount - give;
                 if (give > 0)

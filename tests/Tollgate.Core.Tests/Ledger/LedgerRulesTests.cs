@@ -136,6 +136,60 @@ public sealed class LedgerRulesTests
         Assert.Empty(reversed.Draws);
     }
 
+    [Fact]
+    public void Rule_ReversalsGiveAPartlyRefundedLotBackOnlyWhatItStillOwns_CountingWhatItHolds()
+    {
+        var lot = Grant("credits", 10, sourceRef: "pay_1");
+        var firstFrom = _ledger.NewEntries.Count;
+        _rules.Consume(_ledger, new ConsumeRequest(Customer, "credits", 4, Key()), Now);
+        var first = EntriesFrom(firstFrom);
+        var secondFrom = _ledger.NewEntries.Count;
+        _rules.Consume(_ledger, new ConsumeRequest(Customer, "credits", 4, Key()), Now);
+        var second = EntriesFrom(secondFrom);
+        // A refund of 6 of the 10: the 2 left, and 4 of the 8 spent as debt. The lot still owns 4 of what was spent.
+        _rules.Clawback(_ledger, new ClawbackRequest(Customer, "pay_1", Key()) { Amount = 6 }, Now);
+
+        var reversedFirst = _rules.Reverse(_ledger, new ReverseRequest(Customer, first[0].EntryId, first), Now);
+        Hold("credits", 3);                                                           // 3 of those 4 are held again
+        var reversedSecond = _rules.Reverse(_ledger, new ReverseRequest(Customer, second[0].EntryId, second), Now);
+
+        Assert.Equal((4L, 0L, 0L), (reversedFirst.Restored, reversedFirst.Expired, reversedFirst.Clawed));
+        // The lot owns no more than it has (1 remaining, 3 held): the second usage's 4 are the refund's.
+        Assert.Equal((0L, 0L, 4L), (reversedSecond.Restored, reversedSecond.Expired, reversedSecond.Clawed));
+        Assert.Equal((1L, 3L, 6L), (_ledger.Lot(lot.LotId).Remaining, _ledger.Lot(lot.LotId).Held, _ledger.Lot(lot.LotId).Clawed));
+        Assert.Equal(4, _ledger.Debt("credits"));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Rule_CreditsARefundRevokedFromAnOpenHold_CountOnceNotTwice_AReversalGivesBackWhatTheLotOwns_BeforeOrAfterTheHoldCloses(bool releaseFirst)
+    {
+        var lot = Grant("credits", 10, sourceRef: "pay_1");
+        var before = _ledger.NewEntries.Count;
+        _rules.Consume(_ledger, new ConsumeRequest(Customer, "credits", 4, Key()), Now);
+        var usage = EntriesFrom(before);
+        var hold = Hold("credits", 4);
+        // A refund of 8 of the 10: the 2 left, the hold's 4 revoked, and 2 of the 4 spent as debt. The lot still owns
+        // the other 2 the usage spent. The revoked 4 are in both the lot's held and its clawed credits until the hold
+        // closes: counted twice, the reversal gave back nothing while the hold was open.
+        _rules.Clawback(_ledger, new ClawbackRequest(Customer, "pay_1", Key()) { Amount = 8 }, Now);
+        if (releaseFirst)
+        {
+            _rules.Release(_ledger, new ReleaseRequest(hold.HoldId), Now);
+        }
+
+        var reversed = _rules.Reverse(_ledger, new ReverseRequest(Customer, usage[0].EntryId, usage), Now);
+        if (!releaseFirst)
+        {
+            _rules.Release(_ledger, new ReleaseRequest(hold.HoldId), Now);
+        }
+
+        Assert.Equal((2L, 0L, 2L), (reversed.Restored, reversed.Expired, reversed.Clawed));
+        Assert.Equal((2L, 0L, 8L), (_ledger.Lot(lot.LotId).Remaining, _ledger.Lot(lot.LotId).Held, _ledger.Lot(lot.LotId).Clawed));
+        Assert.Equal(2, _ledger.Debt("credits"));
+    }
+
     private GrantResult PlanGrant(string feature, long amount, LotSource source, string sourceRef, DateTimeOffset expiresAt) =>
         _rules.Grant(_ledger, new GrantRequest(Customer, feature, amount, source, Key()) { SourceRef = sourceRef, ExpiresAt = expiresAt }, Now);
 
@@ -224,6 +278,25 @@ public sealed class LedgerRulesTests
         _rules.Consume(_ledger, new ConsumeRequest(Customer, "credits", 100, Key()), Now);
         var carried = _rules.Carry(_ledger, request, Now);
         Assert.Equal((true, 20L), (carried.Succeeded, carried.Amount));
+    }
+
+    [Fact]
+    public void Rule_ACarryThatCarriesNothing_IsNeverRefusedAsOverflow_EvenAtTheTopOfTheBalance()
+    {
+        var windowStart = Now.AddHours(1);
+        // Only an earlier carry ends at the window start, no grant of the period it belonged to: nothing is carried.
+        PlanGrant("credits", 20, LotSource.Rollover, "allowance:sub_1:-1", windowStart);
+        Grant("credits", long.MaxValue - 25);
+        _clock.Set(windowStart);
+        _rules.CatchUp(_ledger, Now);                                                                // the 20 expire unused
+        Grant("credits", 15);                                                                        // now 10 below the top
+        var entries = _ledger.NewEntries.Count;
+
+        var nothing = _rules.Carry(_ledger, new CarryRequest(Customer, "credits", 50, windowStart, windowStart.AddHours(1), "allowance:sub_1:", "rollover:top"), Now);
+
+        Assert.Equal((true, 0L, long.MaxValue - 10), (nothing.Succeeded, nothing.Amount, nothing.Balance));
+        Assert.Equal(entries, _ledger.NewEntries.Count);
+        Assert.DoesNotContain(_ledger.Lots, l => l.Source == LotSource.Rollover && l.ExpiresAt > windowStart);
     }
 
     [Fact]
@@ -372,6 +445,20 @@ public sealed class LedgerRulesTests
         Assert.True(replay.Replayed);
         Assert.Equal(first.HoldId, replay.HoldId);
         Assert.Equal(2, _ledger.ActiveHoldUnits("jobs"));
+    }
+
+    [Fact]
+    public void Rule_ACountMayReachItsLimitExactly_OnePastItIsLimitReached_BelowZeroIsBelowZero()
+    {
+        // The model test reaches these only in some of its random sequences: the CI slice's score depended on them.
+        var atLimit = _rules.Count(_ledger, new CountRequest(Customer, "seats", 3, Key()) { Limit = 3 }, Now);
+        var past = _rules.Count(_ledger, new CountRequest(Customer, "seats", 1, Key()) { Limit = 3 }, Now);
+        var below = _rules.Count(_ledger, new CountRequest(Customer, "seats", -4, Key()) { Limit = 3 }, Now);
+
+        Assert.Equal((true, 3L), (atLimit.Succeeded, atLimit.Level));
+        Assert.Equal((LedgerRefusal.LimitReached, 3L, (long?)3), (past.Refusal, past.Level, past.Limit));
+        Assert.Equal((LedgerRefusal.BelowZero, 3L), (below.Refusal, below.Level));
+        Assert.Equal(3, _ledger.Counter("seats"));
     }
 
     [Fact]

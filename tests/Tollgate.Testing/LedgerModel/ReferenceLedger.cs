@@ -305,7 +305,8 @@ public sealed class ReferenceLedger(IReadOnlyDictionary<string, BurnOrder> burnO
 
     /// <summary>Puts back what a consume took (<paramref name="draws"/>), once (<paramref name="reversed"/> before: refused).
     /// A lot past its expiry gets nothing (its part is expired); a lot gets back at most what it has spent and still
-    /// owns (amount − remaining − held − clawed − expired): a refund took the rest (clawed). Debt is not touched.</summary>
+    /// owns (amount − remaining − held − clawed − expired, where held leaves out what a refund revoked from a hold still
+    /// open: that is in clawed already): a refund took the rest (clawed). Debt is not touched.</summary>
     public Answer Reverse(IReadOnlyList<(string LotId, string Feature, long Amount)> draws, bool reversed, DateTimeOffset now)
     {
         if (reversed)
@@ -324,7 +325,9 @@ public sealed class ReferenceLedger(IReadOnlyDictionary<string, BurnOrder> burnO
                 continue;
             }
 
-            var give = Math.Clamp(lot.Amount - lot.Remaining - lot.Held - lot.Clawed - lot.Expired, 0, amount);
+            var revokedHeld = _holds.Where(h => h.Status == HoldStatus.Active).SelectMany(h => h.Allocations)
+                .Where(a => a.LotId == lotId).Sum(a => a.Revoked);
+            var give = Math.Clamp(lot.Amount - lot.Remaining - (lot.Held - revokedHeld) - lot.Clawed - lot.Expired, 0, amount);
             clawed += amount - give;
             if (give > 0)
             {
