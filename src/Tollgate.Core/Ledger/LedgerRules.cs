@@ -478,12 +478,14 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
             return new ReverseResult { Refusal = LedgerRefusal.AlreadyReversed, EntryId = request.EntryId };
         }
 
-        long restored = 0, expired = 0, clawed = 0;
-        string? firstEntryId = null;
-        var draws = new List<Draw>();
+        // What each lot gets back is worked out before anything is written, so that a reversal that would pass 64 bits
+        // (available plus held, as a grant counts them) is refused whole, as a grant is. Written, the held credits would
+        // throw when they come back (a release, the hold's TTL) and fail every later batch of the customer.
+        long expired = 0, clawed = 0;
+        var given = new Dictionary<string, long>(StringComparer.Ordinal);
+        var plan = new List<(EntryRecord Usage, List<LotDraw> Back)>(request.Entries.Count);
         foreach (var usage in request.Entries)
         {
-            var writer = new EntryWriter(this, ledger, usage.Feature);
             var back = new List<LotDraw>();
             foreach (var draw in usage.Lots)
             {
@@ -496,19 +498,44 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
 
                 // What the lot has spent and still owns: never more goes back (a refund took the rest). Credits a refund
                 // revoked from a hold still open stay in the lot's Held until the hold closes, and are in Clawed too:
-                // counted once, or a reversal gives back less while the hold is open than after it closes.
+                // counted once, or a reversal gives back less while the hold is open than after it closes. Less what
+                // this reversal already gives the lot: nothing is written yet.
                 var revokedHeld = ledger.ActiveHolds.SelectMany(h => h.Allocations)
                     .Where(a => a.LotId == lot.LotId).Sum(a => a.Revoked);
-                var spent = lot.Amount - lot.Remaining - (lot.Held - revokedHeld) - lot.Clawed - lot.Expired;
+                var spent = lot.Amount - lot.Remaining - (lot.Held - revokedHeld) - lot.Clawed - lot.Expired
+                    - given.GetValueOrDefault(lot.LotId);
                 var give = Math.Clamp(spent, 0, draw.Amount);
                 clawed += draw.Amount - give;
                 if (give > 0)
                 {
-                    ledger.UpdateLot(lot with { Remaining = lot.Remaining + give });
+                    given[lot.LotId] = given.GetValueOrDefault(lot.LotId) + give;
                     back.Add(new LotDraw(lot.LotId, give));
-                    draws.Add(new Draw(lot.LotId, usage.Feature, give));
-                    restored += give;
                 }
+            }
+
+            plan.Add((usage, back));
+        }
+
+        foreach (var feature in plan.GroupBy(p => p.Usage.Feature, StringComparer.Ordinal))
+        {
+            if (!FitsAfterAdding(ledger, feature.Key, feature.Sum(p => p.Back.Sum(d => d.Amount))))
+            {
+                return new ReverseResult { Refusal = LedgerRefusal.Overflow, EntryId = request.EntryId };
+            }
+        }
+
+        long restored = 0;
+        string? firstEntryId = null;
+        var draws = new List<Draw>();
+        foreach (var (usage, back) in plan)
+        {
+            var writer = new EntryWriter(this, ledger, usage.Feature);
+            foreach (var give in back)
+            {
+                var lot = ledger.Lot(give.LotId);
+                ledger.UpdateLot(lot with { Remaining = lot.Remaining + give.Amount });
+                draws.Add(new Draw(lot.LotId, usage.Feature, give.Amount));
+                restored += give.Amount;
             }
 
             // The entry takes back the units the usage counted (its statistics), also where no lot got anything.

@@ -200,6 +200,8 @@ public sealed partial class Gate
         LedgerRefusal.AlreadyReversed => new ReverseOutcome(entryId, customerId, 0, 0, 0, [], TollgateRefusal.AlreadyReversed,
             $"the usage of entry {entryId} was reversed before"),
         LedgerRefusal.KeyReused => new ReverseOutcome(entryId, customerId, 0, 0, 0, [], TollgateRefusal.IdempotencyKeyReused, KeyReusedMessage),
+        // As a grant that would overflow is answered (GrantOutcomeOf).
+        LedgerRefusal.Overflow => new ReverseOutcome(entryId, customerId, 0, 0, 0, [], TollgateRefusal.InvalidRequest, OverflowMessage),
         _ => new ReverseOutcome(entryId, customerId, 0, 0, 0, [], TollgateRefusal.InvalidRequest, result.Refusal.Value.ToString()),
     };
 
@@ -325,10 +327,12 @@ public sealed partial class Gate
     {
         null => new GrantOutcome(result.LotId, featureId, amount, result.ExpiresAt, null, null),
         LedgerRefusal.KeyReused => new GrantOutcome(null, featureId, amount, expiresAt, TollgateRefusal.IdempotencyKeyReused, KeyReusedMessage),
-        _ => new GrantOutcome(null, featureId, amount, expiresAt, TollgateRefusal.InvalidRequest, "the balance would overflow"),
+        _ => new GrantOutcome(null, featureId, amount, expiresAt, TollgateRefusal.InvalidRequest, OverflowMessage),
     };
 
     private const string KeyReusedMessage = "this idempotency key was used with a different request";
+
+    private const string OverflowMessage = "the balance would overflow";
 
     /// <summary>An API call at the gate's level turned into one at the ledger's: the ledger's result is mapped as the
     /// gate maps it, then rendered.</summary>

@@ -190,6 +190,56 @@ public sealed class LedgerRulesTests
         Assert.Equal(2, _ledger.Debt("credits"));
     }
 
+    [Fact]
+    public void Rule_AReversalThatWouldPassTheBalanceBeyond64Bits_CountingHeldCredits_IsRefusedAsOverflow_NothingWritten()
+    {
+        // Two lots, so that each lot's share fits on its own and only what the reversal gives back in all does not.
+        var soon = Grant("credits", 5, expiresAt: Now.AddDays(1));                       // burns first
+        Grant("credits", long.MaxValue - 10);
+        var before = _ledger.NewEntries.Count;
+        _rules.Consume(_ledger, new ConsumeRequest(Customer, "credits", 10, Key()), Now); // 5 from each lot
+        var usage = EntriesFrom(before);
+        Grant("credits", 8);
+        Hold("credits", 8);                                          // available + held: 7 below the top
+        var entries = _ledger.NewEntries.Count;
+
+        var refused = _rules.Reverse(_ledger, new ReverseRequest(Customer, usage[0].EntryId, usage), Now);
+
+        // Put back, the 10 would pass 64 bits once the hold returns its 8: releasing it, or its TTL, would then throw
+        // on every later batch of this customer. Refused as a grant that would overflow is, before anything is written.
+        Assert.Equal((LedgerRefusal.Overflow, usage[0].EntryId), (refused.Refusal, refused.EntryId));
+        Assert.Equal(entries, _ledger.NewEntries.Count);
+        Assert.Equal((long.MaxValue - 15, 8L, 0L), (_ledger.Available("credits"), _ledger.Held("credits"), _ledger.Lot(soon.LotId).Remaining));
+        Assert.Null(_ledger.Operation(new ReverseRequest(Customer, usage[0].EntryId, usage).OperationKey));
+
+        // The customer still works: the hold's TTL returns its credits, and once there is room the reversal is written.
+        _clock.Advance(TimeSpan.FromHours(2));
+        _rules.CatchUp(_ledger, Now);
+        _rules.Consume(_ledger, new ConsumeRequest(Customer, "credits", 3, Key()), Now);
+        var reversed = _rules.Reverse(_ledger, new ReverseRequest(Customer, usage[0].EntryId, usage), Now);
+        Assert.Equal((true, 10L), (reversed.Succeeded, reversed.Restored));
+        Assert.Equal(long.MaxValue, _ledger.Available("credits"));
+    }
+
+    [Fact]
+    public void Rule_AReversalOfASpilledUsage_WhereOnlyTheSpillWouldPass64Bits_IsRefusedAsOverflow_NoFeatureWritten()
+    {
+        var allowance = Grant("msgs", 3);
+        Grant("credits", long.MaxValue - 10);
+        var before = _ledger.NewEntries.Count;
+        _rules.Consume(_ledger, new ConsumeRequest(Customer, "msgs", 5, Key()) { Spill = new Spill("credits", 2) }, Now); // 3 msgs, 4 credits
+        var usage = EntriesFrom(before);
+        Grant("credits", 14);                                                                 // credits at the top
+        var entries = _ledger.NewEntries.Count;
+
+        var refused = _rules.Reverse(_ledger, new ReverseRequest(Customer, usage[0].EntryId, usage), Now);
+
+        // The msgs would fit; the credits would not: the whole reversal is refused, not its msgs entry written alone.
+        Assert.Equal(LedgerRefusal.Overflow, refused.Refusal);
+        Assert.Equal(entries, _ledger.NewEntries.Count);
+        Assert.Equal((0L, long.MaxValue), (_ledger.Lot(allowance.LotId).Remaining, _ledger.Available("credits")));
+    }
+
     private GrantResult PlanGrant(string feature, long amount, LotSource source, string sourceRef, DateTimeOffset expiresAt) =>
         _rules.Grant(_ledger, new GrantRequest(Customer, feature, amount, source, Key()) { SourceRef = sourceRef, ExpiresAt = expiresAt }, Now);
 

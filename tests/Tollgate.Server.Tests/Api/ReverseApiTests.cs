@@ -116,6 +116,36 @@ public abstract class ReverseApiTests : AppTestBase
     }
 
     [Fact]
+    public async Task Reverse_ThatWouldPassTheBalanceBeyond64Bits_IsRefusedAsAGrantThatWouldOverflow_NothingWritten()
+    {
+        var c = TollgateApp.NewCustomer();
+        await App.GrantAsync(c, "credits", long.MaxValue - 10);
+        var entry = await UseAsync(c, "credits", 10);
+        await App.GrantAsync(c, "credits", 20);
+        var hold = (string)(await Json.ReadAsync(
+            await App.PostAsync("/v1/holds", new { customer_id = c, feature = "credits", amount = 20 }, App.Key()), 201))["id"]!;
+
+        // Available plus held is at the top: the answer a grant that would overflow gets, never a 500, nor a 200 after
+        // which the hold's release (or TTL) would fail every later write of the customer.
+        var grant = await Json.ProblemAsync(
+            await App.PostAsync($"/v1/customers/{c}/grants", new { feature = "credits", amount = 1, reason = "test" }, App.Key()), 400, "invalid_request");
+        var refused = await Json.ProblemAsync(await ReverseAsync(entry), 400, "invalid_request");
+
+        Assert.Equal((string?)grant["detail"], (string?)refused["detail"]);
+        var credits = await App.BalanceAsync(c, "credits");
+        Assert.Equal((long.MaxValue - 20, 20L), ((long)credits["available"]!, (long)credits["held"]!));
+        Assert.Equal(0, await App.CountRowsAsync("ledger_entries WHERE type = 'reverse'"));
+
+        // The customer still works, and once there is room the usage is reversed.
+        await Json.ReadAsync(await App.PostAsync($"/v1/holds/{hold}/release", null), 200);
+        await UseAsync(c, "credits", 10);
+        var reversed = await Json.ReadAsync(await ReverseAsync(entry), 200);
+        Assert.Equal(10, (long)reversed["restored"]!);
+        Assert.Equal(long.MaxValue, (long)(await App.BalanceAsync(c, "credits"))["available"]!);
+        await Books.AssertBalancedAsync(App, c);
+    }
+
+    [Fact]
     public async Task Reverse_OfNoUsage_IsRefusedAndChangesNothing()
     {
         var c = TollgateApp.NewCustomer();

@@ -80,6 +80,35 @@ public abstract class LedgerContract : LedgerTestBase
     }
 
     [Fact]
+    public async Task Reverse_WhenTheBalanceWithWhatIsHeldWouldOverflow_IsRefusedAsAGrantIs_NothingWritten_AndTheCustomerStillWorks()
+    {
+        var c = NewCustomer();
+        await Grant(c, "credits", long.MaxValue - 10);
+        var used = await Consume(c, "credits", 10);
+        await Grant(c, "credits", 20);
+        var hold = await Hold(c, "credits", 20);
+        var usage = (await AllEntries(c)).Where(e => e.EntryId == used.EntryId).ToList();
+        var entries = (await AllEntries(c)).Count;
+
+        // Written, the 10 put back plus the 20 held would pass 64 bits when the hold comes back: its release, or its
+        // TTL at the next load, would throw in every later write of this customer.
+        var refused = await Ledger.ReverseAsync(new ReverseRequest(c, used.EntryId, usage));
+
+        Assert.Equal(LedgerRefusal.Overflow, refused.Refusal);
+        var balance = await Balance(c, "credits");
+        Assert.Equal((long.MaxValue - 20, 20L, 0L), (balance.Available, balance.Held, balance.Debt));
+        Assert.Equal(entries, (await AllEntries(c)).Count);
+
+        // The customer still works; refused, the reversal was not remembered: once there is room it is written.
+        Assert.True((await Ledger.ReleaseAsync(new ReleaseRequest(hold.HoldId))).Succeeded);
+        Assert.True((await Consume(c, "credits", 10)).Succeeded);
+        var reversed = await Ledger.ReverseAsync(new ReverseRequest(c, used.EntryId, usage));
+        Assert.Equal((true, 10L), (reversed.Succeeded, reversed.Restored));
+        Assert.Equal(long.MaxValue, (await Balance(c, "credits")).Available);
+        await AssertBooksBalance(c);
+    }
+
+    [Fact]
     public async Task Consume_TakesAllOrNothing()
     {
         var c = NewCustomer();
