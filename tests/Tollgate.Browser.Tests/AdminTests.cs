@@ -18,7 +18,7 @@ public sealed class AdminTests(BrowserServer server) : BrowserTest(server)
         foreach (var path in new[] { "/admin", "/admin/customers", "/admin/webhooks?status=failed", "/admin/payments", "/admin/reconcile?provider=stripe" })
         {
             await page.GotoAsync(path);
-            await page.WaitForURLAsync(new Regex("/admin/login\\?return="));
+            await ArriveAsync(page, new Regex("/admin/login\\?return="));
             await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Admin sign-in" })).ToBeVisibleAsync();
         }
 
@@ -83,7 +83,7 @@ public sealed class AdminTests(BrowserServer server) : BrowserTest(server)
         await page.GetByLabel("Find a customer by id, email or name").FillAsync("Refunded Rita");
         await page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();
         await page.GetByRole(AriaRole.Link, new() { Name = customer }).ClickAsync();
-        await page.WaitForURLAsync(new Regex($"/admin/customers/{customer}$"));
+        await ArriveAsync(page, new Regex($"/admin/customers/{customer}$"));
         await Expect(page.Locator("tr[data-feature='credits']")).ToHaveAttributeAsync("data-available", "220");
         await Expect(page.Locator("tr[data-payment]")).ToHaveCountAsync(3);
         await Expect(page.Locator("tr[data-event][data-status='failed']")).ToHaveCountAsync(1);

@@ -18,7 +18,7 @@ public sealed class LanguageTests(BrowserServer server) : BrowserTest(server)
 
         // The whole path in Chinese: demo customer, pricing, the Sandbox, the return page, the portal.
         await page.GetByRole(AriaRole.Button, new() { Name = "创建演示客户" }).ClickAsync();
-        await page.WaitForURLAsync(PortalUrl());
+        await ArriveAsync(page, PortalUrl());
         await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("我的账户");
         await page.GotoAsync("/pricing");
         await Expect(page.Locator("[data-plan='free'] [data-state='current']")).ToHaveTextAsync("当前套餐");
@@ -52,7 +52,7 @@ public sealed class LanguageTests(BrowserServer server) : BrowserTest(server)
         await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Pricing");
 
         await page.GetByRole(AriaRole.Link, new() { Name = "中文" }).ClickAsync();
-        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/pricing$"));
+        await ArriveAsync(page, new System.Text.RegularExpressions.Regex("/pricing$"));
         await Expect(page.Locator("html")).ToHaveAttributeAsync("lang", "zh-CN");
         await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("价格");
 

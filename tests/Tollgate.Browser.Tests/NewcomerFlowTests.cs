@@ -32,18 +32,18 @@ public sealed class NewcomerFlowTests(BrowserServer server) : BrowserTest(server
 
         // The new user pack, paid in the Sandbox; the return page shows what the webhook granted.
         await page.Locator("[data-pack='new_user_pack']").GetByRole(AriaRole.Button, new() { Name = "Buy" }).ClickAsync();
-        await page.WaitForURLAsync(new Regex("/sandbox/checkout/"));
+        await ArriveAsync(page, new Regex("/sandbox/checkout/"));
         await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("New user pack");
         await Screenshots.TakeAsync(page, "03-sandbox-checkout");
         await PayOnSandboxAsync(page, PaysCard);
-        await page.WaitForURLAsync(new Regex("/checkout/return\\?checkout_id=chk_"));
+        await ArriveAsync(page, new Regex("/checkout/return\\?checkout_id=chk_"));
         await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Payment received" })).ToBeVisibleAsync();
         await Expect(page.Locator("[data-granted]")).ToContainTextAsync("60 credits");
         await Screenshots.TakeAsync(page, "04-checkout-return");
 
         // 60 credits in the portal, from one purchased lot that expires.
         await page.GetByRole(AriaRole.Link, new() { Name = "Go to my account" }).ClickAsync();
-        await page.WaitForURLAsync(PortalUrl());
+        await ArriveAsync(page, PortalUrl());
         Assert.Equal(60, await AvailableAsync(page, "credits"));
         await Expect(page.Locator("[data-feature='credits'] .big")).ToHaveTextAsync("60 left");
         await Expect(page.Locator("[data-feature='credits'] tr[data-lot-source='payment']")).ToHaveCountAsync(1);

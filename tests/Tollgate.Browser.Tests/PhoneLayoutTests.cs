@@ -32,24 +32,24 @@ public sealed partial class PhoneLayoutTests(BrowserServer server) : BrowserTest
         // A customer with a bit of everything, made the way a visitor does it.
         await page.GotoAsync("/");
         await page.Locator("form button.btn-lg").ClickAsync();
-        await page.WaitForURLAsync(PortalUrl());
+        await ArriveAsync(page, PortalUrl());
         var customer = (await page.Locator("[data-customer]").InnerTextAsync()).Trim();
         await page.GotoAsync("/pricing");
         await page.Locator("[data-pack='new_user_pack'] button").First.ClickAsync();
-        await page.WaitForURLAsync(new Regex("/sandbox/checkout/"));
+        await ArriveAsync(page, new Regex("/sandbox/checkout/"));
         var sandboxPage = new Uri(page.Url).PathAndQuery;
         problems.AddRange(await CheckAsync(page, "sandbox checkout"));
         await page.Locator("input[name='card']").FillAsync(PaysCard);
         await page.Locator("button.btn-lg[type='submit']").ClickAsync();
-        await page.WaitForURLAsync(new Regex("/checkout/return\\?checkout_id="));
+        await ArriveAsync(page, new Regex("/checkout/return\\?checkout_id="));
         await Expect(page.Locator("[data-granted]")).ToBeVisibleAsync();
         var returnPage = new Uri(page.Url).PathAndQuery;
         await page.GotoAsync("/pricing");
         await page.Locator("[data-plan='pro'] button").First.ClickAsync();
-        await page.WaitForURLAsync(new Regex("/sandbox/checkout/"));
+        await ArriveAsync(page, new Regex("/sandbox/checkout/"));
         await page.Locator("input[name='card']").FillAsync(PaysCard);
         await page.Locator("button.btn-lg[type='submit']").ClickAsync();
-        await page.WaitForURLAsync(new Regex("/checkout/return\\?checkout_id="));
+        await ArriveAsync(page, new Regex("/checkout/return\\?checkout_id="));
         await Expect(page.Locator("[data-granted]")).ToBeVisibleAsync();
         await Server.ApiJsonAsync(HttpMethod.Post, "/v1/usage", new { customer_id = customer, feature = "ai_messages", amount = 999 });
         await Server.ApiJsonAsync(HttpMethod.Post, "/v1/usage", new { customer_id = customer, feature = "ai_messages", amount = 12 });
@@ -63,7 +63,7 @@ public sealed partial class PhoneLayoutTests(BrowserServer server) : BrowserTest
 
         await page.GotoAsync("/portal/payments");
         await page.Locator("tr[data-payment] a").First.ClickAsync();
-        await page.WaitForURLAsync(new Regex("/portal/payments/pay_"));
+        await ArriveAsync(page, new Regex("/portal/payments/pay_"));
         problems.AddRange(await CheckAsync(page, "receipt"));
 
         await page.GotoAsync("/admin/login");
@@ -90,7 +90,7 @@ public sealed partial class PhoneLayoutTests(BrowserServer server) : BrowserTest
         await page.GotoAsync("/admin/login");
         await page.Locator("input[type='password']").FillAsync(BrowserServer.AdminKey);
         await page.Locator("form button[type='submit']").ClickAsync();
-        await page.WaitForURLAsync(new Regex("/admin$"));
+        await ArriveAsync(page, new Regex("/admin$"));
     }
 
     /// <summary>The page's layout (no sideways scroll, nothing past the right edge, no squeezed text) and axe-core's

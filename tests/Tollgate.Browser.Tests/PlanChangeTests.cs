@@ -17,19 +17,19 @@ public sealed class PlanChangeTests(BrowserServer server) : BrowserTest(server)
         var page = await NewPageAsync(locale);
         await page.GotoAsync("/");
         await page.Locator("form button.btn-lg").ClickAsync();
-        await page.WaitForURLAsync(PortalUrl());
+        await ArriveAsync(page, PortalUrl());
         var customer = (await page.Locator("[data-customer]").InnerTextAsync()).Trim();
         await page.GotoAsync("/pricing");
         await page.Locator("[data-plan='pro'] button").First.ClickAsync();
         await page.Locator("input[name='card']").FillAsync(PaysCard);
         await page.Locator("button.btn-lg[type='submit']").ClickAsync();
-        await page.WaitForURLAsync(new Regex("/checkout/return"));
+        await ArriveAsync(page, new Regex("/checkout/return"));
         await Expect(page.Locator("[data-granted]")).ToBeVisibleAsync();
 
         // From the pricing page: Upgrade leads to the confirmation, which changes nothing by itself.
         await page.GotoAsync("/pricing");
         await page.Locator("[data-plan='team'] a[data-state='upgrade']").ClickAsync();
-        await page.WaitForURLAsync(new Regex("/portal/confirm\\?action=change"));
+        await ArriveAsync(page, new Regex("/portal/confirm\\?action=change"));
         var zh = locale == "zh-CN";
         await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync(zh ? "从专业版变更为团队版？" : "Change from Pro to Team?");
         await Expect(page.Locator(".confirm")).ToContainTextAsync(zh ? "立即生效" : "Takes effect now");
@@ -43,13 +43,13 @@ public sealed class PlanChangeTests(BrowserServer server) : BrowserTest(server)
 
         // Go back: still Pro.
         await page.Locator(".confirm a.btn-secondary").ClickAsync();
-        await page.WaitForURLAsync(PortalUrl());
+        await ArriveAsync(page, PortalUrl());
         Assert.Equal("pro", await PlanAsync(customer));
 
         // From the portal's list this time, and confirmed: Team.
         await page.Locator("[data-choice='team'] a").ClickAsync();
         await page.Locator("button[data-confirm]").ClickAsync();
-        await page.WaitForURLAsync(new Regex("/portal\\?done=change"));
+        await ArriveAsync(page, new Regex("/portal\\?done=change"));
         await Expect(page.Locator("#plan")).ToHaveAttributeAsync("data-plan", "team", new() { Timeout = 10_000 });
         Assert.Equal("team", await PlanAsync(customer));
     }
@@ -91,7 +91,7 @@ public sealed class PlanChangeTests(BrowserServer server) : BrowserTest(server)
         var lifetime = page.Locator("[data-choice='lifetime']");
         await Expect(lifetime).ToContainTextAsync("$199.00");
         await lifetime.GetByRole(AriaRole.Button, new() { Name = "Buy" }).ClickAsync();
-        await page.WaitForURLAsync(new Regex("/sandbox/checkout/"));
+        await ArriveAsync(page, new Regex("/sandbox/checkout/"));
         await Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Lifetime");
     }
 

@@ -22,12 +22,23 @@ public abstract partial class BrowserTest(BrowserServer server) : IAsyncDisposab
         return page;
     }
 
+    /// <summary>Waits until the page is at <paramref name="url"/> and its document has loaded. Not
+    /// <c>IPage.WaitForURLAsync</c>: when the address already matches, that waits for the frame's "load" event in the
+    /// .NET client, which checks whether the event came and then subscribes to it; an event landing in between is missed
+    /// and the wait runs out (CI: a return page long loaded, "networkidle" seen, the test timed out after 30 s). Both
+    /// waits here poll inside the browser, so nothing can slip between a check and a subscription.</summary>
+    protected static async Task ArriveAsync(IPage page, Regex url)
+    {
+        await Expect(page).ToHaveURLAsync(url, new() { Timeout = 30_000 });
+        await page.WaitForFunctionAsync("() => document.readyState === 'complete'");
+    }
+
     /// <summary>The landing page's demo button: a customer, signed in to their portal. Returns the customer id.</summary>
     protected static async Task<string> CreateDemoCustomerAsync(IPage page)
     {
         await page.GotoAsync("/");
         await page.GetByRole(AriaRole.Button, new() { Name = "Create a demo customer" }).ClickAsync();
-        await page.WaitForURLAsync(PortalUrl());
+        await ArriveAsync(page, PortalUrl());
         Assert.DoesNotContain("token=", page.Url, StringComparison.Ordinal);
         return (await page.Locator("[data-customer]").InnerTextAsync()).Trim();
     }
@@ -35,7 +46,7 @@ public abstract partial class BrowserTest(BrowserServer server) : IAsyncDisposab
     /// <summary>Pays on the Sandbox's hosted checkout page the browser is on.</summary>
     protected static async Task PayOnSandboxAsync(IPage page, string card)
     {
-        await page.WaitForURLAsync(new Regex("/sandbox/checkout/"));
+        await ArriveAsync(page, new Regex("/sandbox/checkout/"));
         await page.GetByLabel("Card number").FillAsync(card);
         await page.GetByRole(AriaRole.Button, new() { NameRegex = new Regex("^Pay ") }).ClickAsync();
     }
@@ -45,7 +56,7 @@ public abstract partial class BrowserTest(BrowserServer server) : IAsyncDisposab
     {
         await button.ClickAsync();
         await PayOnSandboxAsync(page, PaysCard);
-        await page.WaitForURLAsync(new Regex("/checkout/return\\?checkout_id="));
+        await ArriveAsync(page, new Regex("/checkout/return\\?checkout_id="));
         await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Payment received" })).ToBeVisibleAsync();
     }
 
@@ -54,7 +65,7 @@ public abstract partial class BrowserTest(BrowserServer server) : IAsyncDisposab
         await page.GotoAsync("/admin/login");
         await page.GetByLabel("Admin key").FillAsync(BrowserServer.AdminKey);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await page.WaitForURLAsync(new Regex("/admin$"));
+        await ArriveAsync(page, new Regex("/admin$"));
     }
 
     protected static async Task<long> AvailableAsync(IPage page, string feature) =>
