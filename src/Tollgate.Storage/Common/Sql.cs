@@ -175,6 +175,34 @@ internal sealed class Sql(Func<CancellationToken, Task<DbConnection>> open, Dial
         }
     }
 
+    /// <summary>Runs <paramref name="statements"/> in order in one transaction, as <see cref="ExecuteAllAsync"/> does, but
+    /// on PostgreSQL outside a flow in one round trip: one batch, which PostgreSQL runs as one implicit transaction (a
+    /// failing statement rolls back the ones before it). Returns the rows each one changed.</summary>
+    public async Task<IReadOnlyList<int>> ExecuteBatchAsync(IReadOnlyList<(string Sql, (string Name, object? Value)[] Args)> statements,
+        CancellationToken cancellationToken)
+    {
+        if (dialect != Dialect.Postgres || AmbientTransaction.For(owner) is not null)
+        {
+            return await ExecuteAllAsync(statements, (_, _) => true, cancellationToken).ConfigureAwait(false);
+        }
+
+        await using var connection = await open(cancellationToken).ConfigureAwait(false);
+        await using var batch = new Npgsql.NpgsqlBatch((Npgsql.NpgsqlConnection)connection);
+        foreach (var (sql, args) in statements)
+        {
+            batch.BatchCommands.Add(BatchCommand(sql, args));
+        }
+
+        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        var counts = new List<int>(batch.BatchCommands.Count);
+        foreach (var command in batch.BatchCommands)
+        {
+            counts.Add(command.RecordsAffected);
+        }
+
+        return counts;
+    }
+
     /// <summary>
     /// Writes whose answers the caller reads, with follow-ups whose counts nobody reads (a revenue day's marker, a
     /// subscription count's changes) that must commit with them: all in order, in one transaction. A committed write

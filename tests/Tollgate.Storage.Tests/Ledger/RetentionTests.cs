@@ -114,4 +114,35 @@ public sealed class SqliteRetentionTests : RetentionTests
 public sealed class PostgresRetentionTests : RetentionTests
 {
     protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
+
+    /// <summary>The sweep's statements run with the generic plans <c>GrowthPlanTests</c> checks, never the per-instant
+    /// custom plans PostgreSQL would otherwise choose (always for a prepared statement's first five runs; on a grown table
+    /// for good, planning each afresh: docs/benchmarks.md, issue 18), and the setting ends with the pass: the pooled
+    /// connection it ran on plans the next caller's statements as before.</summary>
+    [Fact]
+    public async Task Sweep_RunsOnGenericPlans_AndLeavesTheConnectionAsItFoundIt()
+    {
+        // One connection in the pool, so the statements the sweep prepared can be read back from it.
+        var options = Db.Options with { ConnectionString = new Npgsql.NpgsqlConnectionStringBuilder(Db.Options.ConnectionString) { MaxPoolSize = 1 }.ToString() };
+        await using var database = TollgateDatabase.Create(options, Clock);
+        for (var pass = 0; pass < 8; pass++)
+        {
+            Clock.Advance(TimeSpan.FromDays(8));
+            await database.Retention.SweepOnceAsync(RetentionOptions.Default, Clock.GetUtcNow(), CancellationToken.None);
+        }
+
+        // The pool's data source is the database's own (an internal type's public property).
+        var source = (Npgsql.NpgsqlDataSource)database.GetType().GetProperty("DataSource")!.GetValue(database)!;
+        await using var command = source.CreateCommand("""
+            SELECT count(*), coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0), current_setting('plan_cache_mode')
+            FROM pg_prepared_statements WHERE statement LIKE 'DELETE FROM api_idempotency%' OR statement LIKE 'DELETE FROM ledger_operations%'
+                OR statement LIKE 'UPDATE webhook_events SET payload%'
+            """);
+        await using var reader = await command.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        Assert.Equal(3, reader.GetInt64(0));
+        Assert.True(reader.GetInt64(1) >= 3 * 3, $"generic plans: {reader.GetInt64(1)}");
+        Assert.Equal(0, reader.GetInt64(2));
+        Assert.Equal("auto", reader.GetString(3));
+    }
 }
