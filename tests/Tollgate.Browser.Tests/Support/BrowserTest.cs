@@ -24,9 +24,9 @@ public abstract partial class BrowserTest(BrowserServer server) : IAsyncDisposab
 
     /// <summary>Waits until the page is at <paramref name="url"/> and its document has loaded. Not
     /// <c>IPage.WaitForURLAsync</c>: when the address already matches, that waits for the frame's "load" event in the
-    /// .NET client, which checks whether the event came and then subscribes to it; an event landing in between is missed
-    /// and the wait runs out (CI: a return page long loaded, "networkidle" seen, the test timed out after 30 s). Both
-    /// waits here poll inside the browser, so nothing can slip between a check and a subscription.</summary>
+    /// .NET client, and twice (once on CI) it ran out after 30 s on a page that had loaded, its log showing "networkidle" seen
+    /// and "load" not. Our reading (not confirmed in Playwright's code): the client checks whether "load" came, then
+    /// subscribes to it, and an event landing in between is missed. Both waits here poll inside the browser instead.</summary>
     protected static async Task ArriveAsync(IPage page, Regex url)
     {
         await Expect(page).ToHaveURLAsync(url, new() { Timeout = 30_000 });
