@@ -36,7 +36,9 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
 
         foreach (var lot in ledger.Lots)
         {
-            if (lot.ExpiresAt <= now && (lot.Remaining > 0 || lot.Held > 0))
+            if (lot.ExpiresAt <= now &&
+                // Stryker disable once Equality : the lots a changed bound adds or drops have nothing remaining, and ExpireLot returns at once for them
+                (lot.Remaining > 0 || lot.Held > 0))
             {
                 (due ??= []).Add((lot.ExpiresAt.Value, 1, lot.LotId));
             }
@@ -50,6 +52,7 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         due.Sort((a, b) =>
         {
             var c = a.At.CompareTo(b.At);
+            // Stryker disable once Block : without it the id tie-break orders them the same way (hold_ sorts before lot_)
             if (c == 0)
             {
                 c = a.Kind.CompareTo(b.Kind);
@@ -115,7 +118,10 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         var amount = Math.Min(unused, request.Max);
         // The carry belongs to the period it came from: a refund of that period claws it back with the period's grant.
         var sourceRef = ended.Where(l => l.Source == LotSource.SubscriptionPeriod).Select(l => l.SourceRef).FirstOrDefault();
-        if (amount > 0 && sourceRef is not null && !FitsAfterAdding(ledger, request.Feature, amount))
+        if (sourceRef is not null &&
+            // Stryker disable once Equality : a carry of 0 always fits, every write keeps available + held within 64 bits
+            amount > 0 &&
+            !FitsAfterAdding(ledger, request.Feature, amount))
         {
             return new GrantResult { Refusal = LedgerRefusal.Overflow, Feature = request.Feature, Amount = amount };
         }
@@ -145,6 +151,7 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
             request.Amount - repaid, 0, 0, 0, request.Source, request.SourceRef, expiresAt,
             request.Priority ?? LedgerOptions.DefaultPriority(request.Source), seq, now);
         ledger.AddLot(lot);
+        // Stryker disable once Equality : with nothing repaid it writes the unchanged debt again
         if (repaid > 0)
         {
             ledger.SetDebt(request.Feature, debt - repaid);
@@ -323,10 +330,14 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
 
         var level = ledger.Counter(request.Feature);
         var next = checked(level + request.Delta);
-        if (next < 0 || (request.Delta > 0 && request.Limit is { } limit && next > limit))
+        if (next < 0 || (request.Limit is { } limit &&
+                         // Stryker disable once Equality : the engine refuses a zero delta before the rules run
+                         request.Delta > 0 &&
+                         next > limit))
         {
             return new CountResult
             {
+                // Stryker disable once Equality : a refused count never lands on 0 (a delta of 0 never reaches the rules)
                 Refusal = next < 0 ? LedgerRefusal.BelowZero : LedgerRefusal.LimitReached,
                 Feature = request.Feature,
                 Level = level,
@@ -407,6 +418,7 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
             {
                 var current = ledger.Lot(lot.LotId);
                 var take = Math.Min(need, current.Amount - current.Clawed - current.Expired);
+                // Stryker disable once Equality,Statement : with nothing to take the body moves nothing (it rewrites the lot unchanged)
                 if (take <= 0)
                 {
                     continue;
@@ -456,7 +468,9 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         }
 
         long retired = 0;
-        foreach (var lot in ledger.Lots.Where(l => l.SourceRef == request.SourceRef && (l.ExpiresAt is null || l.ExpiresAt > now)).ToList())
+        foreach (var lot in ledger.Lots.Where(l => l.SourceRef == request.SourceRef && (l.ExpiresAt is null ||
+                     // Stryker disable once Equality : a lot expiring exactly now was expired by the catch-up before every request
+                     l.ExpiresAt > now)).ToList())
         {
             retired += lot.Remaining;
             ledger.UpdateLot(lot with { ExpiresAt = now });
@@ -548,6 +562,7 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         var result = new ReverseResult
         {
             EntryId = request.EntryId,
+            // Stryker disable once String : never used, every reversal has entries and each writes one (the engine refuses one without)
             ReverseEntryId = firstEntryId ?? "",
             Restored = restored,
             Expired = expired,
@@ -566,12 +581,15 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         {
             if (done == amount)
             {
+                // Stryker disable once Statement : once done == amount the loop below takes nothing more
                 break;
             }
 
             var changed = false;
             var allocations = hold.Allocations.ToList();
-            for (var i = 0; i < allocations.Count && done < amount; i++)
+            for (var i = 0; i < allocations.Count &&
+                 // Stryker disable once Equality : at done == amount every allocation gets 0 more, and the hold is already changed
+                 done < amount; i++)
             {
                 var a = allocations[i];
                 var owned = a.Amount - a.Revoked;
@@ -751,6 +769,7 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
             draws.Add(new LotDraw(lot.LotId, take));
         }
 
+        // Stryker disable once Conditional,String : PlanDraw plans only what is available, so the throw is never reached
         return need == 0 ? draws : throw new InvalidOperationException($"Planned draw of {amount} {feature} found too little.");
     }
 
@@ -829,6 +848,7 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
             var actual = ledger.Balance(feature);
             if (actual != _running)
             {
+                // Stryker disable once Statement,String : reached only when a rule is wrong; the mutants that make one wrong are killed by the tests
                 throw new InvalidOperationException(
                     $"Ledger invariant broken for {ledger.CustomerId}/{feature}: entries say {_running}, state says {actual}.");
             }

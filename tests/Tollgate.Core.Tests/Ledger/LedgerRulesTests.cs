@@ -578,6 +578,28 @@ public sealed class LedgerRulesTests
     }
 
     [Fact]
+    public void Rule_AClawbackRewritesOnlyTheHoldsItRevokesFrom()
+    {
+        // Each rewritten hold is an UPDATE in the batch's transaction: a hold holding only other lots stays as loaded.
+        Grant("credits", 5, sourceRef: "pay_a");
+        var holdsA = Hold("credits", 5);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Grant("credits", 5, sourceRef: "pay_b");
+        var holdsB = Hold("credits", 5);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        var loaded = new CustomerLedger(new CustomerLedgerData(Customer, _ledger.Seq, [.. _ledger.Lots], [.. _ledger.Holds],
+            new Dictionary<string, long>(), [], new Dictionary<string, long>()));
+
+        var clawback = _rules.Clawback(loaded, new ClawbackRequest(Customer, "pay_a", Key()), Now);
+
+        Assert.Equal(5, clawback.RevokedFromHolds);
+        var changes = new LedgerChangesBuilder();
+        loaded.CollectChanges(changes);
+        Assert.Equal([holdsA.HoldId], changes.UpdatedHolds.Select(h => h.HoldId));
+        Assert.Equal([0L], loaded.Hold(holdsB.HoldId)!.Allocations.Select(a => a.Revoked));
+    }
+
+    [Fact]
     public void Rule_AmongHoldsMadeAtTheSameInstant_RevocationGoesByHoldId()
     {
         Grant("credits", 10, sourceRef: "pay_1");
@@ -712,4 +734,43 @@ public sealed class LedgerRulesTests
         Assert.Equal([1L, 2L], entries.Select(e => e.Seq));
         Assert.Equal([1L, 2L], new[] { _ledger.Lot(first.LotId).Seq, _ledger.Lot(second.LotId).Seq });
     }
+
+    [Fact]
+    public void Rule_EveryKeyedOperation_CalledAgainWithItsKey_AnswersItsFirstResult_AndWritesNothing()
+    {
+        // Each operation's replay path, one by one: the model test reaches each only when its random sequence replays
+        // that kind of operation, so the CI slice's score depended on chance (a clawback's replay, 2026-12-03).
+        var grant = new GrantRequest(Customer, "credits", 10, LotSource.Payment, "grant") { SourceRef = "pay_1" };
+        var consume = new ConsumeRequest(Customer, "credits", 3, "consume");
+        var hold = new HoldRequest(Customer, "credits", 2, TimeSpan.FromHours(1), "hold");
+        var count = new CountRequest(Customer, "seats", 1, "count") { Limit = 5 };
+        var clawback = new ClawbackRequest(Customer, "pay_1", "clawback") { Amount = 4 };
+        var retire = new RetireRequest(Customer, "pay_1", "retire");
+        var calls = new List<(string Name, Func<LedgerResult> Call)>
+        {
+            ("grant", () => _rules.Grant(_ledger, grant, Now)),
+            ("consume", () => _rules.Consume(_ledger, consume, Now)),
+            ("hold", () => _rules.Hold(_ledger, hold, Now)),
+            ("count", () => _rules.Count(_ledger, count, Now)),
+            ("clawback", () => _rules.Clawback(_ledger, clawback, Now)),
+            ("retire", () => _rules.Retire(_ledger, retire, Now)),
+        };
+        var firsts = calls.Select(c => (c.Name, Result: c.Call())).ToList();
+        Assert.All(firsts, f => Assert.True(f.Result.Succeeded, $"{f.Name} was refused: {f.Result.Refusal}"));
+        var entries = _ledger.NewEntries.Count;
+        var balance = (_ledger.Available("credits"), _ledger.Held("credits"), _ledger.Debt("credits"), _ledger.Counter("seats"));
+
+        foreach (var (name, call) in calls)
+        {
+            var again = call();
+            var first = firsts.Single(f => f.Name == name).Result;
+            Assert.True(again.Replayed, $"{name} was executed again");
+            Assert.Equal(Json(first with { Replayed = true }), Json(again));
+        }
+
+        Assert.Equal(entries, _ledger.NewEntries.Count);
+        Assert.Equal(balance, (_ledger.Available("credits"), _ledger.Held("credits"), _ledger.Debt("credits"), _ledger.Counter("seats")));
+    }
+
+    private static string Json(LedgerResult result) => System.Text.Json.JsonSerializer.Serialize(result, result.GetType());
 }

@@ -173,6 +173,18 @@ public sealed class LedgerModelRun(ILedgerUnderTest ledger, ManualTimeProvider c
             var now = clock.GetUtcNow();
             model.CatchUp(now);
             var where = $"step {number} {step} of [{string.Join(", ", steps.Take(number + 1))}]";
+
+            // Reverses a consume on both sides and compares the answers; the steps that reverse differ only in what
+            // they do to the consume's lots first.
+            async Task<ReferenceLedger.Answer> ReverseAndCompare((string Key, IReadOnlyList<(string LotId, string Feature, long Amount)> Draws) consume)
+            {
+                var entries = (await ledger.AllEntriesAsync(c)).Where(e => e.OperationKey == consume.Key && e.Type == EntryType.Consume).ToList();
+                var result = await ledger.ReverseAsync(new ReverseRequest(c, entries[0].EntryId, entries));
+                var expected = model.Reverse(consume.Draws, !reversedKeys.Add(consume.Key), now);
+                AssertSame(expected, Project(result), where);
+                return expected;
+            }
+
             switch (step)
             {
                 case GrantStep g:
@@ -336,11 +348,7 @@ public sealed class LedgerModelRun(ILedgerUnderTest ledger, ManualTimeProvider c
 
                 case ReverseStep r when consumed.Count > 0:
                 {
-                    var (key, draws) = consumed[r.Index % consumed.Count];
-                    var entries = (await ledger.AllEntriesAsync(c)).Where(e => e.OperationKey == key && e.Type == EntryType.Consume).ToList();
-                    var result = await ledger.ReverseAsync(new ReverseRequest(c, entries[0].EntryId, entries));
-                    var expected = model.Reverse(draws, !reversedKeys.Add(key), now);
-                    AssertSame(expected, Project(result), where);
+                    var expected = await ReverseAndCompare(consumed[r.Index % consumed.Count]);
                     Reached("reversal refused as done before", expected.Refusal == LedgerRefusal.AlreadyReversed);
                     Reached("reversal of an expired lot", expected.ExpiredBack > 0);
                     Reached("reversal of a refunded lot", expected.Clawed > 0);
@@ -366,10 +374,7 @@ public sealed class LedgerModelRun(ILedgerUnderTest ledger, ManualTimeProvider c
                         model.CatchUp(now);
                     }
 
-                    var entries = (await ledger.AllEntriesAsync(c)).Where(e => e.OperationKey == key && e.Type == EntryType.Consume).ToList();
-                    var result = await ledger.ReverseAsync(new ReverseRequest(c, entries[0].EntryId, entries));
-                    var expected = model.Reverse(draws, !reversedKeys.Add(key), now);
-                    AssertSame(expected, Project(result), where);
+                    var expected = await ReverseAndCompare((key, draws));
                     Reached("reversal of a refunded lot", expected.Clawed > 0);
                     Reached("reversal of an expired lot", expected.ExpiredBack > 0);
                     break;
