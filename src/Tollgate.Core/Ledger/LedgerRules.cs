@@ -418,7 +418,7 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
             {
                 var current = ledger.Lot(lot.LotId);
                 var take = Math.Min(need, current.Amount - current.Clawed - current.Expired);
-                // Stryker disable once Equality,Statement : with nothing to take the body moves nothing (it rewrites the lot unchanged)
+                // Stryker disable once Equality,Statement,Block : with nothing to take the body moves nothing (it rewrites the lot unchanged)
                 if (take <= 0)
                 {
                     continue;
@@ -579,9 +579,9 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         long done = 0;
         foreach (var hold in ledger.ActiveHolds.OrderByDescending(h => h.CreatedAt).ThenBy(h => h.HoldId, StringComparer.Ordinal).ToList())
         {
+            // Stryker disable once Statement,Block : once done == amount the loop below takes nothing more
             if (done == amount)
             {
-                // Stryker disable once Statement : once done == amount the loop below takes nothing more
                 break;
             }
 
@@ -846,9 +846,9 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         public void Verify()
         {
             var actual = ledger.Balance(feature);
+            // Stryker disable once Statement,String,Block : reached only when a rule is wrong; the mutants that make one wrong are killed by the tests
             if (actual != _running)
             {
-                // Stryker disable once Statement,String : reached only when a rule is wrong; the mutants that make one wrong are killed by the tests
                 throw new InvalidOperationException(
                     $"Ledger invariant broken for {ledger.CustomerId}/{feature}: entries say {_running}, state says {actual}.");
             }
