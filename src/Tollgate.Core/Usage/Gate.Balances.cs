@@ -42,7 +42,8 @@ public sealed partial class Gate
     }
 
     /// <summary>Units of a feature used per day or month between two instants (UTC buckets), and the limit of the
-    /// customer's plan for it, for a chart of used against limit.</summary>
+    /// customer's plan for it, for a chart of used against limit. A member's are its billing customer's, as its
+    /// balances are: its usage is charged there, and nothing is written on the member itself.</summary>
     public async Task<UsageStats> StatsAsync(string customerId, string featureId, ResetInterval bucket, DateTimeOffset from, DateTimeOffset to,
         CancellationToken cancellationToken = default)
     {
@@ -52,10 +53,11 @@ public sealed partial class Gate
             throw new ArgumentOutOfRangeException(nameof(bucket), bucket, "Buckets are days or months.");
         }
 
-        var plan = await PlanAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var (payer, _) = await PayerAsync(customerId, cancellationToken).ConfigureAwait(false);
+        var plan = await PlanAsync(payer, cancellationToken).ConfigureAwait(false);
         // Per day from the hourly rollup (24 rows a day, however many entries): the page stays as fast on a customer
         // with 241k entries in the period as on a new one.
-        var days = await _ledger.GetDailyUsageAsync(customerId, feature.Id, from, to, cancellationToken).ConfigureAwait(false);
+        var days = await _ledger.GetDailyUsageAsync(payer, feature.Id, from, to, cancellationToken).ConfigureAwait(false);
         var buckets = new List<UsageBucket>();
         for (var start = Periods.Calendar(bucket, from).Start; start < to; start = Periods.Add(start, bucket, 1))
         {

@@ -111,8 +111,11 @@ public abstract class OrganizationTests : IAsyncLifetime
         var aliceBalance = await App.BalanceAsync(alice, "credits");
         var aliceOwnEntries = await EntriesAsync(alice);
         var check = await App.CheckAsync(alice, "credits", 71);
+        var aliceStats = await Json.ReadAsync(await App.Client.GetAsync($"/v1/customers/{alice}/usage?feature=credits"), 200);
 
         Assert.Equal(org, (string?)attached["billing_customer_id"]);
+        // The member's usage statistics are what it draws from too: the organization's use and its plan's limit.
+        Assert.Equal((30L, (long?)100), (aliceStats["buckets"]!.AsArray().Sum(b => (long)b!["used"]!), (long?)aliceStats["limit"]));
         Assert.Equal(70, (long)used["remaining"]!);
         var consume = ledger["entries"]!.AsArray().Single(e => (string)e!["type"]! == "consume")!;
         Assert.Equal(alice, (string?)consume["member_id"]);
