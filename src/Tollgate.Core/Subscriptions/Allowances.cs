@@ -84,7 +84,11 @@ public static class Allowances
                             End: subscription.CurrentPeriodEnd ?? Periods.Add(subscription.CurrentPeriodStart!.Value, plan.Primary.Interval!.Value, 1))
                         : Periods.Containing(subscription!.CurrentPeriodStart!.Value, setting.Reset, now);
                 start = window.Start;
-                windowEnd = paidPeriods && subscription!.CurrentPeriodEnd is { } periodEnd && periodEnd < window.End ? periodEnd : window.End;
+                windowEnd = paidPeriods && subscription!.CurrentPeriodEnd is { } periodEnd &&
+                    // Stryker disable once Equality : when they are equal both arms are the same instant
+                    periodEnd < window.End
+                    ? periodEnd
+                    : window.End;
             }
 
             var source = paidPeriods ? LotSource.SubscriptionPeriod : LotSource.PlanAllowance;
