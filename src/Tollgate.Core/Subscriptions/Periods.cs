@@ -66,8 +66,7 @@ public static class Periods
         };
     }
 
-    // The seed of the two loops in Containing, which move it until the period contains the instant: a wrong seed changes
-    // how many steps they take, never the period.
+    // The seed of the two loops in Containing, which move it until the period contains the instant.
     // Stryker disable once Arithmetic : a wrong seed changes how many steps the loops take, not the period
     private static int Estimate(DateTimeOffset anchor, ResetInterval unit, DateTimeOffset at) => unit switch
     {
