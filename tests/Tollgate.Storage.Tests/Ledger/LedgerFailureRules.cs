@@ -1,0 +1,279 @@
+using Tollgate.Core.Idempotency;
+using Tollgate.Core.Ledger;
+
+namespace Tollgate.Storage.Tests.Ledger;
+
+/// <summary>
+/// What the engine does when its store fails: a request that fails its batch fails alone and the others in the batch
+/// commit; a transient error is retried up to the limit; a key stored by another transaction reruns the batch with the
+/// keys loaded, at most five times, without using up the transient retries; and every public call refuses a null
+/// request before anything is queued. The store is the real one (SQLite or PostgreSQL) behind a decorator that injects
+/// the failure. Found untested by the `ledger-engine` mutation slice (docs/testing.md). Each test names its rule.
+/// </summary>
+public abstract class LedgerFailureRules : LedgerTestBase
+{
+    private sealed class InjectedFault(string message) : Exception(message);
+
+    private sealed class TransientFault() : Exception("injected transient fault");
+
+    private sealed class KeyConflictFault() : Exception("injected key conflict");
+
+    /// <summary>The real store, failing as told: <see cref="Poison"/> fails any write that loads that customer;
+    /// <see cref="TransientFailures"/> and <see cref="KeyConflicts"/> fail that many attempts to begin and to commit.</summary>
+    private sealed class FaultyStore(ILedgerStore inner) : ILedgerStore
+    {
+        public string? Poison { get; init; }
+
+        public int TransientFailures;
+
+        public int KeyConflicts;
+
+        /// <summary>Transient failures armed when the last key conflict is thrown (so they follow the conflicts).</summary>
+        public int TransientAfterConflicts { get; init; }
+
+        /// <summary>When set, the first write waits for it: the requests sent meanwhile queue up for the next batch.</summary>
+        public TaskCompletionSource? FirstWriteGate { get; init; }
+
+        /// <summary>Set when the first write has begun (and, with a gate, waits).</summary>
+        public TaskCompletionSource FirstWriteStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public List<IReadOnlyList<CustomerLoad>> Writes { get; } = [];
+
+        public bool InTransaction => inner.InTransaction;
+
+        public async Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads, IReadOnlyCollection<(string Scope, string Key)> apiKeys,
+            CancellationToken cancellationToken)
+        {
+            bool first;
+            lock (Writes)
+            {
+                first = Writes.Count == 0;
+                Writes.Add(loads);
+            }
+
+            if (first)
+            {
+                FirstWriteStarted.SetResult();
+                if (FirstWriteGate is { } gate)
+                {
+                    await gate.Task;
+                }
+            }
+
+            if (Interlocked.Decrement(ref TransientFailures) >= 0)
+            {
+                throw new TransientFault();
+            }
+
+            if (Poison is { } poison && loads.Any(l => l.CustomerId == poison))
+            {
+                throw new InjectedFault($"the store failed on {poison}");
+            }
+
+            return new Session(await inner.BeginWriteAsync(loads, apiKeys, cancellationToken), this);
+        }
+
+        public Task<CustomerLedgerData> ReadAsync(string customerId, IReadOnlyCollection<string> operationKeys, CancellationToken cancellationToken) =>
+            inner.ReadAsync(customerId, operationKeys, cancellationToken);
+
+        public Task<string?> FindHoldOwnerAsync(string holdId, CancellationToken cancellationToken) => inner.FindHoldOwnerAsync(holdId, cancellationToken);
+
+        public Task<HoldRecord?> GetHoldAsync(string holdId, CancellationToken cancellationToken) => inner.GetHoldAsync(holdId, cancellationToken);
+
+        public Task<EntryRecord?> FindEntryAsync(string entryId, CancellationToken cancellationToken) => inner.FindEntryAsync(entryId, cancellationToken);
+
+        public Task<EntryPage> GetEntriesAsync(string customerId, string? feature, int limit, long? before, CancellationToken cancellationToken) =>
+            inner.GetEntriesAsync(customerId, feature, limit, before, cancellationToken);
+
+        public Task<IReadOnlyList<(DateTimeOffset Day, long Used)>> GetDailyUsageAsync(string customerId, string feature, DateTimeOffset from,
+            DateTimeOffset to, CancellationToken cancellationToken) => inner.GetDailyUsageAsync(customerId, feature, from, to, cancellationToken);
+
+        public Task<IReadOnlyList<LotRecord>> GetAllLotsAsync(string customerId, CancellationToken cancellationToken) =>
+            inner.GetAllLotsAsync(customerId, cancellationToken);
+
+        public Task<IReadOnlyList<string>> FindCustomersWithDueExpiriesAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken) =>
+            inner.FindCustomersWithDueExpiriesAsync(now, limit, cancellationToken);
+
+        public bool IsTransient(Exception exception) => exception is TransientFault || inner.IsTransient(exception);
+
+        public bool IsKeyConflict(Exception exception) => exception is KeyConflictFault || inner.IsKeyConflict(exception);
+
+        private sealed class Session(ILedgerWriteSession inner, FaultyStore store) : ILedgerWriteSession
+        {
+            public IReadOnlyDictionary<string, CustomerLedgerData> Customers => inner.Customers;
+
+            public IReadOnlyDictionary<(string Scope, string Key), StoredResponse> ApiResponses => inner.ApiResponses;
+
+            public Task<IReadOnlyList<OperationRecord>> LoadOperationsAsync(IReadOnlyList<(string CustomerId, string Key)> keys,
+                CancellationToken cancellationToken) => inner.LoadOperationsAsync(keys, cancellationToken);
+
+            public Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken)
+            {
+                var left = Interlocked.Decrement(ref store.KeyConflicts);
+                if (left < 0)
+                {
+                    return inner.CommitAsync(changes, cancellationToken);
+                }
+
+                if (left == 0)
+                {
+                    Volatile.Write(ref store.TransientFailures, store.TransientAfterConflicts);
+                }
+
+                throw new KeyConflictFault();
+            }
+
+            public ValueTask DisposeAsync() => inner.DisposeAsync();
+        }
+    }
+
+    private LedgerEngine Engine(FaultyStore store, int transientRetries = 5) =>
+        new(store, Clock, new LedgerOptions { Lanes = 1, TransientRetries = transientRetries });
+
+    private static GrantRequest Grant(string customer, string key) => new(customer, "credits", 10, LotSource.Payment, key);
+
+    [Fact]
+    public async Task Rule_ARequestThatFailsItsBatch_FailsAlone_AndTheOthersInTheBatchCommit()
+    {
+        var poison = NewCustomer();
+        var store = new FaultyStore(Db.Database.Ledger) { Poison = poison, FirstWriteGate = new TaskCompletionSource() };
+        await using var engine = Engine(store);
+        var first = engine.GrantAsync(Grant(NewCustomer(), "first"));
+        await store.FirstWriteStarted.Task;
+        var others = Enumerable.Range(0, 4).Select(_ => NewCustomer()).ToList();
+
+        // While the first write waits, the poisoned request and four others queue up: the next batch holds all five.
+        var poisoned = engine.GrantAsync(Grant(poison, "poisoned"));
+        var writes = others.Select(c => engine.GrantAsync(Grant(c, "ok"))).ToList();
+        store.FirstWriteGate!.SetResult();
+
+        Assert.True((await first).Succeeded);
+        var error = await Assert.ThrowsAsync<InjectedFault>(() => poisoned);
+        Assert.All(await Task.WhenAll(writes), w => Assert.True(w.Succeeded));
+        Assert.Contains(poison, error.Message, StringComparison.Ordinal);
+        Assert.Contains(store.Writes, loads => loads.Count == 5); // they were one batch, then each went alone
+        foreach (var customer in others)
+        {
+            Assert.Equal(10, (await Ledger.GetBalancesAsync(customer)).For("credits").Available);
+        }
+
+        Assert.Equal(0, (await Ledger.GetBalancesAsync(poison)).For("credits").Available);
+    }
+
+    [Fact]
+    public async Task Rule_ARequestThatFailsAlone_FailsItsCaller_AndTheLaneGoesOn()
+    {
+        var poison = NewCustomer();
+        var store = new FaultyStore(Db.Database.Ledger) { Poison = poison };
+        await using var engine = Engine(store);
+        var after = NewCustomer();
+
+        await Assert.ThrowsAsync<InjectedFault>(() => engine.GrantAsync(Grant(poison, "poisoned")));
+        var next = await engine.GrantAsync(Grant(after, "next"));
+
+        Assert.True(next.Succeeded);
+        Assert.Equal(10, (await Ledger.GetBalancesAsync(after)).For("credits").Available);
+    }
+
+    [Theory]
+    [InlineData(4, true)]
+    [InlineData(5, false)]
+    public async Task Rule_ATransientErrorIsRetried_TheAttemptsAreTheOptionsLimit(int failures, bool succeeds)
+    {
+        var store = new FaultyStore(Db.Database.Ledger) { TransientFailures = failures };
+        await using var engine = Engine(store, transientRetries: 5);
+        var customer = NewCustomer();
+
+        var grant = engine.GrantAsync(Grant(customer, "g"));
+
+        if (succeeds)
+        {
+            Assert.True((await grant).Succeeded);
+        }
+        else
+        {
+            await Assert.ThrowsAsync<TransientFault>(() => grant);
+        }
+
+        Assert.Equal(succeeds ? 10 : 0, (await Ledger.GetBalancesAsync(customer)).For("credits").Available);
+        Assert.Equal(Math.Min(failures + 1, 5), store.Writes.Count);
+    }
+
+    [Theory]
+    [InlineData(5, true)]
+    [InlineData(6, false)]
+    public async Task Rule_AKeyConflictRerunsTheBatchWithItsKeysLoaded_AtMostFiveTimes(int conflicts, bool succeeds)
+    {
+        var store = new FaultyStore(Db.Database.Ledger) { KeyConflicts = conflicts };
+        await using var engine = Engine(store);
+        var customer = NewCustomer();
+
+        var grant = engine.GrantAsync(Grant(customer, "g"));
+
+        if (succeeds)
+        {
+            Assert.True((await grant).Succeeded);
+        }
+        else
+        {
+            await Assert.ThrowsAsync<KeyConflictFault>(() => grant);
+        }
+
+        Assert.Equal(succeeds ? 10 : 0, (await Ledger.GetBalancesAsync(customer)).For("credits").Available);
+        // The first attempt runs as if every key were new; each rerun loads the request's key.
+        Assert.Empty(store.Writes[0].Single().OperationKeys);
+        Assert.All(store.Writes.Skip(1), loads => Assert.Equal(["g"], loads.Single().OperationKeys));
+        Assert.Equal(Math.Min(conflicts + 1, 6), store.Writes.Count);
+    }
+
+    [Fact]
+    public async Task Rule_KeyConflicts_DoNotUseUpTheTransientRetries()
+    {
+        // Five conflicts, then four transient errors: still within both limits, because a rerun for a stored key is not
+        // an attempt that failed.
+        var store = new FaultyStore(Db.Database.Ledger) { KeyConflicts = 5, TransientAfterConflicts = 4 };
+        await using var engine = Engine(store, transientRetries: 5);
+        var customer = NewCustomer();
+
+        var result = await engine.GrantAsync(Grant(customer, "g"));
+
+        Assert.True(result.Succeeded);
+        Assert.Equal(10, (await Ledger.GetBalancesAsync(customer)).For("credits").Available);
+        Assert.Equal(10, store.Writes.Count); // five conflicted commits, four failed begins, one that went through
+    }
+
+    [Fact]
+    public async Task Rule_EveryWriteAndReadRefusesANullRequest_AndAPageOfNoEntries()
+    {
+        var calls = new Func<Task>[]
+        {
+            () => Ledger.GrantAsync(null!),
+            () => Ledger.ConsumeAsync(null!),
+            () => Ledger.HoldAsync(null!),
+            () => Ledger.SettleAsync(null!),
+            () => Ledger.ReleaseAsync(null!),
+            () => Ledger.CountAsync(null!),
+            () => Ledger.ApplyDueAsync(NewCustomer(), null!),
+            () => Ledger.ReverseAsync(null!),
+            () => Ledger.RetireAsync(null!),
+            () => Ledger.ClawbackAsync(null!),
+        };
+
+        foreach (var call in calls)
+        {
+            await Assert.ThrowsAsync<ArgumentNullException>(call);
+        }
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Ledger.GetEntriesAsync(NewCustomer(), limit: 0));
+    }
+}
+
+public sealed class SqliteLedgerFailureRules : LedgerFailureRules
+{
+    protected override DatabaseProvider Provider => DatabaseProvider.Sqlite;
+}
+
+public sealed class PostgresLedgerFailureRules : LedgerFailureRules
+{
+    protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
+}
