@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
 
@@ -76,7 +77,13 @@ public abstract class LedgerFailureRules : LedgerTestBase
         public Task<CustomerLedgerData> ReadAsync(string customerId, IReadOnlyCollection<string> operationKeys, CancellationToken cancellationToken) =>
             inner.ReadAsync(customerId, operationKeys, cancellationToken);
 
-        public Task<string?> FindHoldOwnerAsync(string holdId, CancellationToken cancellationToken) => inner.FindHoldOwnerAsync(holdId, cancellationToken);
+        public int OwnerLookups;
+
+        public Task<string?> FindHoldOwnerAsync(string holdId, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref OwnerLookups);
+            return inner.FindHoldOwnerAsync(holdId, cancellationToken);
+        }
 
         public Task<HoldRecord?> GetHoldAsync(string holdId, CancellationToken cancellationToken) => inner.GetHoldAsync(holdId, cancellationToken);
 
@@ -127,8 +134,29 @@ public abstract class LedgerFailureRules : LedgerTestBase
         }
     }
 
+    /// <summary>What the engine logged: event id and message.</summary>
+    private sealed class ListLogger : ILogger<LedgerEngine>
+    {
+        public List<(int Id, string Message)> Lines { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (Lines)
+            {
+                Lines.Add((eventId.Id, formatter(state, exception)));
+            }
+        }
+    }
+
+    private readonly ListLogger _log = new();
+
     private LedgerEngine Engine(FaultyStore store, int transientRetries = 5) =>
-        new(store, Clock, new LedgerOptions { Lanes = 1, TransientRetries = transientRetries });
+        new(store, Clock, new LedgerOptions { Lanes = 1, TransientRetries = transientRetries }, _log);
 
     private static GrantRequest Grant(string customer, string key) => new(customer, "credits", 10, LotSource.Payment, key);
 
@@ -158,6 +186,9 @@ public abstract class LedgerFailureRules : LedgerTestBase
         }
 
         Assert.Equal(0, (await Ledger.GetBalancesAsync(poison)).For("credits").Available);
+        // The operator sees why: the batch's failure, then the one request that failed alone.
+        Assert.Contains((1001, "A ledger batch of 5 requests failed; running them one by one"), _log.Lines);
+        Assert.Contains((1002, $"A ledger request for customer {poison} failed"), _log.Lines);
     }
 
     [Fact]
@@ -173,6 +204,7 @@ public abstract class LedgerFailureRules : LedgerTestBase
 
         Assert.True(next.Succeeded);
         Assert.Equal(10, (await Ledger.GetBalancesAsync(after)).For("credits").Available);
+        Assert.Equal([(1002, $"A ledger request for customer {poison} failed")], _log.Lines);
     }
 
     [Theory]
@@ -197,6 +229,8 @@ public abstract class LedgerFailureRules : LedgerTestBase
 
         Assert.Equal(succeeds ? 10 : 0, (await Ledger.GetBalancesAsync(customer)).For("credits").Available);
         Assert.Equal(Math.Min(failures + 1, 5), store.Writes.Count);
+        Assert.Equal(Enumerable.Range(1, 4).Select(a => $"Ledger batch attempt {a} hit a transient database error: injected transient fault"),
+            _log.Lines.Where(l => l.Id == 1003).Select(l => l.Message));
     }
 
     [Theory]
@@ -240,6 +274,51 @@ public abstract class LedgerFailureRules : LedgerTestBase
         Assert.True(result.Succeeded);
         Assert.Equal(10, (await Ledger.GetBalancesAsync(customer)).For("credits").Available);
         Assert.Equal(10, store.Writes.Count); // five conflicted commits, four failed begins, one that went through
+    }
+
+    [Fact]
+    public async Task Rule_ASettleOrReleaseOfAHoldThisEngineWrote_NeedsNoLookupOfItsOwner_AClosedOneIsForgotten()
+    {
+        var store = new FaultyStore(Db.Database.Ledger);
+        await using var engine = Engine(store);
+        var (a, b) = (NewCustomer(), NewCustomer());
+        await engine.GrantAsync(Grant(a, "ga"));
+        await engine.GrantAsync(Grant(b, "gb"));
+        var first = await engine.HoldAsync(new HoldRequest(a, "credits", 3, TimeSpan.FromHours(1), "ha"));
+        var second = await engine.HoldAsync(new HoldRequest(b, "credits", 4, TimeSpan.FromHours(1), "hb"));
+
+        var settled = await engine.SettleAsync(new SettleRequest(first.HoldId!));
+        var released = await engine.ReleaseAsync(new ReleaseRequest(second.HoldId!));
+        var lookupsWhileOpen = store.OwnerLookups;
+        // Closed holds are forgotten: asking about one again looks it up (and finds it not active).
+        var again = await engine.ReleaseAsync(new ReleaseRequest(first.HoldId!));
+
+        Assert.True(settled.Succeeded && released.Succeeded);
+        Assert.Equal(0, lookupsWhileOpen);
+        Assert.Equal(1, store.OwnerLookups);
+        Assert.Equal(LedgerRefusal.HoldNotActive, again.Refusal);
+    }
+
+    [Fact]
+    public async Task Rule_ARequestCancelledWhileQueued_IsNeverWritten_AndItsCallerHearsSo()
+    {
+        var store = new FaultyStore(Db.Database.Ledger) { FirstWriteGate = new TaskCompletionSource() };
+        await using var engine = Engine(store);
+        var first = engine.GrantAsync(Grant(NewCustomer(), "first"));
+        await store.FirstWriteStarted.Task;
+        var customer = NewCustomer();
+        using var cancel = new CancellationTokenSource();
+
+        var queued = engine.GrantAsync(Grant(customer, "queued"), cancel.Token);
+        await cancel.CancelAsync();
+        store.FirstWriteGate!.SetResult();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => queued);
+        Assert.True((await first).Succeeded);
+        // The engine goes on, and the cancelled request was left out of every write.
+        Assert.True((await engine.GrantAsync(Grant(NewCustomer(), "after"))).Succeeded);
+        Assert.DoesNotContain(store.Writes, loads => loads.Any(l => l.CustomerId == customer));
+        Assert.Equal(0, (await Ledger.GetBalancesAsync(customer)).For("credits").Available);
     }
 
     [Fact]
