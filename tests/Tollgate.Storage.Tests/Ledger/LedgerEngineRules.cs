@@ -94,7 +94,8 @@ public abstract class LedgerEngineRules : LedgerTestBase
     {
         Ledger.Observe(new RecordingObserver());
 
-        Assert.Throws<InvalidOperationException>(() => Ledger.Observe(new RecordingObserver()));
+        var second = Assert.Throws<InvalidOperationException>(() => Ledger.Observe(new RecordingObserver()));
+        Assert.Equal("The ledger already has an observer.", second.Message);
         Assert.Throws<ArgumentNullException>(() => Ledger.Observe(null!));
     }
 

@@ -155,8 +155,24 @@ public abstract class LedgerFailureRules : LedgerTestBase
 
     private readonly ListLogger _log = new();
 
-    private LedgerEngine Engine(FaultyStore store, int transientRetries = 5) =>
-        new(store, Clock, new LedgerOptions { Lanes = 1, TransientRetries = transientRetries }, _log);
+    private LedgerEngine Engine(FaultyStore store, int transientRetries = 5, int maxBatchSize = 256) =>
+        new(store, Clock, new LedgerOptions { Lanes = 1, TransientRetries = transientRetries, MaxBatchSize = maxBatchSize }, _log);
+
+    /// <summary>The customers each committed write told the observer about.</summary>
+    private sealed class Observer : ILedgerObserver
+    {
+        public List<string> Customers { get; } = [];
+
+        public long BeforeWrite() => 0;
+
+        public void Committed(long stamp, IReadOnlyList<LedgerSnapshot> customers)
+        {
+            lock (Customers)
+            {
+                Customers.AddRange(customers.Select(c => c.Data.CustomerId));
+            }
+        }
+    }
 
     private static GrantRequest Grant(string customer, string key) => new(customer, "credits", 10, LotSource.Payment, key);
 
@@ -166,6 +182,8 @@ public abstract class LedgerFailureRules : LedgerTestBase
         var poison = NewCustomer();
         var store = new FaultyStore(Db.Database.Ledger) { Poison = poison, FirstWriteGate = new TaskCompletionSource() };
         await using var engine = Engine(store);
+        var observer = new Observer();
+        engine.Observe(observer);
         var first = engine.GrantAsync(Grant(NewCustomer(), "first"));
         await store.FirstWriteStarted.Task;
         var others = Enumerable.Range(0, 4).Select(_ => NewCustomer()).ToList();
@@ -186,6 +204,8 @@ public abstract class LedgerFailureRules : LedgerTestBase
         }
 
         Assert.Equal(0, (await Ledger.GetBalancesAsync(poison)).For("credits").Available);
+        // Each write that went through alone was published like any other (the cache must drop what it had of them).
+        Assert.Superset(others.ToHashSet(), observer.Customers.ToHashSet());
         // The operator sees why: the batch's failure, then the one request that failed alone.
         Assert.Contains((1001, "A ledger batch of 5 requests failed; running them one by one"), _log.Lines);
         Assert.Contains((1002, $"A ledger request for customer {poison} failed"), _log.Lines);
@@ -318,7 +338,24 @@ public abstract class LedgerFailureRules : LedgerTestBase
         // The engine goes on, and the cancelled request was left out of every write.
         Assert.True((await engine.GrantAsync(Grant(NewCustomer(), "after"))).Succeeded);
         Assert.DoesNotContain(store.Writes, loads => loads.Any(l => l.CustomerId == customer));
+        Assert.DoesNotContain(store.Writes, loads => loads.Count == 0); // a batch left empty is no transaction
         Assert.Equal(0, (await Ledger.GetBalancesAsync(customer)).For("credits").Available);
+    }
+
+    [Fact]
+    public async Task Rule_ABatchHoldsAtMostMaxBatchSizeRequests()
+    {
+        var store = new FaultyStore(Db.Database.Ledger) { FirstWriteGate = new TaskCompletionSource() };
+        await using var engine = Engine(store, maxBatchSize: 2);
+        var first = engine.GrantAsync(Grant(NewCustomer(), "first"));
+        await store.FirstWriteStarted.Task;
+
+        var queued = Enumerable.Range(0, 5).Select(_ => engine.GrantAsync(Grant(NewCustomer(), "q"))).ToList();
+        store.FirstWriteGate!.SetResult();
+
+        Assert.True((await first).Succeeded);
+        Assert.All(await Task.WhenAll(queued), g => Assert.True(g.Succeeded));
+        Assert.Equal([1, 2, 2, 1], store.Writes.Select(w => w.Count));
     }
 
     [Fact]

@@ -13,17 +13,18 @@ public abstract class LedgerInputRules : LedgerTestBase
     private const string Credits = "credits";
 
     /// <summary>Asserts <paramref name="write"/> throws <typeparamref name="T"/> and the customer's books are untouched.</summary>
-    private async Task RefusedAndNothingWritten<T>(string customer, Func<Task> write)
+    private async Task<T> RefusedAndNothingWritten<T>(string customer, Func<Task> write)
         where T : Exception
     {
         var before = await Balance(customer, Credits);
         var entriesBefore = (await AllEntries(customer)).Count;
 
-        await Assert.ThrowsAnyAsync<T>(write);
+        var error = await Assert.ThrowsAnyAsync<T>(write);
 
         var after = await Balance(customer, Credits);
         Assert.Equal((before.Available, before.Held, before.Debt), (after.Available, after.Held, after.Debt));
         Assert.Equal(entriesBefore, (await AllEntries(customer)).Count);
+        return error;
     }
 
     [Theory]
@@ -84,6 +85,9 @@ public abstract class LedgerInputRules : LedgerTestBase
             ("ai_messages", new Spill(Credits, -2)),
         ];
 
+        var itself = await RefusedAndNothingWritten<ArgumentException>(c,
+            () => Ledger.ConsumeAsync(new ConsumeRequest(c, Credits, 2, Key()) { Spill = new Spill(Credits, 1) }));
+        Assert.StartsWith("A feature cannot spill into itself.", itself.Message, StringComparison.Ordinal);
         foreach (var (feature, spill) in bad)
         {
             await RefusedAndNothingWritten<ArgumentException>(c,
@@ -101,8 +105,9 @@ public abstract class LedgerInputRules : LedgerTestBase
         var c = NewCustomer();
         await Grant(c, Credits, 10);
 
-        await RefusedAndNothingWritten<ArgumentException>(c, () => Ledger.HoldAsync(
+        var error = await RefusedAndNothingWritten<ArgumentException>(c, () => Ledger.HoldAsync(
             new HoldRequest(c, "jobs", 1, TimeSpan.FromMinutes(5), Key()) { ConcurrencyLimit = 2, Spill = new Spill(Credits, 1) }));
+        Assert.StartsWith("A concurrency hold reserves slots, not credits: it cannot spill.", error.Message, StringComparison.Ordinal);
         // Without the spill the same slot hold is taken.
         var slot = await Ledger.HoldAsync(new HoldRequest(c, "jobs", 1, TimeSpan.FromMinutes(5), Key()) { ConcurrencyLimit = 2 });
         Assert.True(slot.Succeeded, $"refused: {slot.Refusal}");
@@ -114,7 +119,8 @@ public abstract class LedgerInputRules : LedgerTestBase
         var c = NewCustomer();
         await Ledger.CountAsync(new CountRequest(c, "seats", 2, Key()) { Limit = 5 });
 
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Ledger.CountAsync(new CountRequest(c, "seats", 0, Key()) { Limit = 5 }));
+        var error = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Ledger.CountAsync(new CountRequest(c, "seats", 0, Key()) { Limit = 5 }));
+        Assert.StartsWith("A count changes by at least one.", error.Message, StringComparison.Ordinal);
 
         var next = await Ledger.CountAsync(new CountRequest(c, "seats", 1, Key()) { Limit = 5 });
         Assert.Equal(3, next.Level);
@@ -125,7 +131,8 @@ public abstract class LedgerInputRules : LedgerTestBase
     [InlineData("")]
     public async Task Rule_AnInvalidCustomerId_IsAnErrorForEveryWrite(string customer)
     {
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => Ledger.GrantAsync(new GrantRequest(customer, Credits, 1, LotSource.Payment, Key())));
+        var error = await Assert.ThrowsAnyAsync<ArgumentException>(() => Ledger.GrantAsync(new GrantRequest(customer, Credits, 1, LotSource.Payment, Key())));
+        Assert.StartsWith($"'{customer}' is not a valid customer id.", error.Message, StringComparison.Ordinal);
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Ledger.ConsumeAsync(new ConsumeRequest(customer, Credits, 1, Key())));
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Ledger.HoldAsync(new HoldRequest(customer, Credits, 1, TimeSpan.FromMinutes(1), Key())));
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Ledger.CountAsync(new CountRequest(customer, "seats", 1, Key())));
@@ -209,7 +216,8 @@ public abstract class LedgerInputRules : LedgerTestBase
         var grant = entries.First(e => e.Type == EntryType.Grant);
         var othersConsume = (await AllEntries(other)).Single(e => e.EntryId == usedByOther.EntryId);
 
-        await RefusedAndNothingWritten<ArgumentException>(c, () => Ledger.ReverseAsync(new ReverseRequest(c, used.EntryId, [])));
+        var none = await RefusedAndNothingWritten<ArgumentException>(c, () => Ledger.ReverseAsync(new ReverseRequest(c, used.EntryId, [])));
+        Assert.StartsWith("A reversal takes the consume entries of one customer's usage.", none.Message, StringComparison.Ordinal);
         await RefusedAndNothingWritten<ArgumentException>(c, () => Ledger.ReverseAsync(new ReverseRequest(c, used.EntryId, [consume, grant])));
         await RefusedAndNothingWritten<ArgumentException>(c, () => Ledger.ReverseAsync(new ReverseRequest(c, used.EntryId, [consume, othersConsume])));
         Assert.Equal((7L, 7L), ((await Balance(c, Credits)).Available, (await Balance(other, Credits)).Available));
