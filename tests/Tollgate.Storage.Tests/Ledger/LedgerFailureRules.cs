@@ -8,8 +8,9 @@ namespace Tollgate.Storage.Tests.Ledger;
 /// What the engine does when its store fails: a request that fails its batch fails alone and the others in the batch
 /// commit; a transient error is retried up to the limit; a key stored by another transaction reruns the batch with the
 /// keys loaded, at most five times, without using up the transient retries; and every public call refuses a null
-/// request before anything is queued. The store is the real one (SQLite or PostgreSQL) behind a decorator that injects
-/// the failure. Found untested by the `ledger-engine` mutation slice (docs/testing.md). Each test names its rule.
+/// request before anything is queued. Beside them, what the same decorator lets a test see of the lanes: a request
+/// cancelled while queued, the cap on a batch, the hold owners the engine remembers. The store is the real one (SQLite
+/// or PostgreSQL) behind a decorator that injects the failure and records each write's loads. Found untested by the `ledger-engine` mutation slice (docs/testing.md). Each test names its rule.
 /// </summary>
 public abstract class LedgerFailureRules : LedgerTestBase
 {
