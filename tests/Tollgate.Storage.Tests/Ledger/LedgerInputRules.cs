@@ -138,6 +138,10 @@ public abstract class LedgerInputRules : LedgerTestBase
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Ledger.CountAsync(new CountRequest(customer, "seats", 1, Key())));
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Ledger.RetireAsync(new RetireRequest(customer, "src", Key())));
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Ledger.ClawbackAsync(new ClawbackRequest(customer, "src", Key())));
+        // Entries that name the same invalid customer: the id is refused before the entries are read.
+        var entry = new EntryRecord(customer, 1, "ent_x", Credits, EntryType.Consume, -1, 0, DateTimeOffset.UnixEpoch, [], null, null, null);
+        var reversal = await Assert.ThrowsAnyAsync<ArgumentException>(() => Ledger.ReverseAsync(new ReverseRequest(customer, "ent_x", [entry])));
+        Assert.StartsWith($"'{customer}' is not a valid customer id.", reversal.Message, StringComparison.Ordinal);
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Ledger.ApplyDueAsync(customer,
             new DueWrites([new GrantRequest(NewCustomer(), Credits, 1, LotSource.PlanAllowance, Key())], null)));
     }
@@ -155,7 +159,13 @@ public abstract class LedgerInputRules : LedgerTestBase
         await RefusedAndNothingWritten<ArgumentException>(c, () => Ledger.CountAsync(new CountRequest(c, "", 1, Key())));
         await RefusedAndNothingWritten<ArgumentException>(c, () => Ledger.RetireAsync(new RetireRequest(c, "src", "")));
         await RefusedAndNothingWritten<ArgumentException>(c, () => Ledger.ClawbackAsync(new ClawbackRequest(c, "src", "")));
-        Assert.Equal(10, (await Balance(c, Credits)).Available);
+        // A clawback may leave its feature out (all features of the source), but one it names is not empty.
+        await RefusedAndNothingWritten<ArgumentException>(c, () => Ledger.ClawbackAsync(new ClawbackRequest(c, "src", Key()) { Feature = "" }));
+        // A reversal's key is the entry it reverses.
+        var used = await Consume(c, Credits, 2);
+        var consume = (await AllEntries(c)).Single(e => e.EntryId == used.EntryId);
+        await RefusedAndNothingWritten<ArgumentException>(c, () => Ledger.ReverseAsync(new ReverseRequest(c, "", [consume])));
+        Assert.Equal(8, (await Balance(c, Credits)).Available);
     }
 
     [Fact]
