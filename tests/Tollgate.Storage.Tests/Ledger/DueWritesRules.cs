@@ -98,8 +98,42 @@ public abstract class DueWritesRules : LedgerTestBase
         Assert.Equal(50, (await Balance(c, "ai_messages")).Available);
     }
 
-    [Fact]
-    public async Task Rule_ACarryAloneIsOwed_AWriteOfItsOwnWritesIt_Once()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Rule_ARetirementEndsTheSpentLotsOfItsSourceToo_SoAUsageReversedAfterItDoesNotBringTheAllowanceBack(bool owed)
+    {
+        var c = NewCustomer();
+        await Ledger.GrantAsync(new GrantRequest(c, "ai_messages", 10, LotSource.SubscriptionPeriod, Key())
+        {
+            SourceRef = "allowance:sub_1:1",
+            ExpiresAt = Clock.GetUtcNow().AddDays(30),
+        });
+        var used = await Consume(c, "ai_messages", 10); // the lot is spent: nothing left to retire, and not live
+        var retire = new RetireRequest(c, "allowance:sub_1:1", "retire:sub_1:1");
+        if (owed)
+        {
+            await Ledger.ApplyDueAsync(c, new DueWrites([], retire));
+        }
+        else
+        {
+            Assert.Equal(0, (await Ledger.RetireAsync(retire)).Retired);
+        }
+
+        Clock.Advance(TimeSpan.FromMinutes(1));
+        var consume = (await AllEntries(c)).Single(e => e.EntryId == used.EntryId);
+        var reversed = await Ledger.ReverseAsync(new ReverseRequest(c, used.EntryId, [consume]));
+
+        // The usage is undone, but what it gives back belongs to an allowance that ended: it comes back expired.
+        Assert.True(reversed.Succeeded, $"refused: {reversed.Refusal}");
+        Assert.Equal(0, (await Balance(c, "ai_messages")).Available);
+        await AssertBooksBalance(c);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Rule_ACarryAloneIsOwed_AWriteOfItsOwnWritesIt_Once_WhetherOrNotTheSweepEndedThePeriodFirst(bool swept)
     {
         var c = NewCustomer();
         var start = Clock.GetUtcNow();
@@ -109,6 +143,12 @@ public abstract class DueWritesRules : LedgerTestBase
             ExpiresAt = start.AddDays(30),
         });
         Clock.Advance(TimeSpan.FromDays(30));
+        if (swept)
+        {
+            // The ended period's lot is no longer live: the carry finds it by its source's prefix.
+            Assert.Equal(1, await Ledger.SweepAsync());
+        }
+
         var due = new DueWrites([], null) { Carries = [Carry(c, "rollover:sub_1:2", Clock.GetUtcNow())] };
 
         await Ledger.ApplyDueAsync(c, due);

@@ -75,6 +75,30 @@ public abstract class LedgerEngineRules : LedgerTestBase
     }
 
     [Fact]
+    public async Task Rule_AWriteInsideAFlowsTransaction_JoinsIt_RolledBackWithIt_CommittedWithIt()
+    {
+        var c = NewCustomer();
+        await Grant(c, "credits", 10);
+
+        await using (Db.Database.Transactions.Begin())
+        {
+            Assert.True((await Consume(c, "credits", 3)).Succeeded);
+            // Disposed without a commit: the flow failed, and its write goes with it.
+        }
+
+        Assert.Equal(10, (await Balance(c, "credits")).Available);
+
+        await using (var flow = Db.Database.Transactions.Begin())
+        {
+            Assert.True((await Consume(c, "credits", 3)).Succeeded);
+            await flow.CommitAsync(CancellationToken.None);
+        }
+
+        Assert.Equal(7, (await Balance(c, "credits")).Available);
+        Assert.Single(await AllEntries(c), e => e.Type == EntryType.Consume);
+    }
+
+    [Fact]
     public async Task Rule_AnObserverThatFails_DoesNotFailTheCommittedWrite_ItsCallerGetsItsResult()
     {
         // The write is committed whatever a cache makes of it: a failure here would make the caller retry something

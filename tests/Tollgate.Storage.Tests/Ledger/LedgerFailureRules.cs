@@ -41,6 +41,15 @@ public abstract class LedgerFailureRules : LedgerTestBase
 
         public List<IReadOnlyList<CustomerLoad>> Writes { get; } = [];
 
+        /// <summary>The API keys each write loaded, in the order of <see cref="Writes"/>.</summary>
+        public List<IReadOnlyCollection<(string Scope, string Key)>> ApiKeyLoads { get; } = [];
+
+        /// <summary>The keys of each lookup of stored operations a write made (a refusal that may hide a replay).</summary>
+        public List<IReadOnlyList<(string CustomerId, string Key)>> Lookups { get; } = [];
+
+        /// <summary>The API responses each commit stored.</summary>
+        public List<IReadOnlyList<ApiResponseRecord>> StoredResponses { get; } = [];
+
         public bool InTransaction => inner.InTransaction;
 
         public async Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads, IReadOnlyCollection<(string Scope, string Key)> apiKeys,
@@ -51,6 +60,7 @@ public abstract class LedgerFailureRules : LedgerTestBase
             {
                 first = Writes.Count == 0;
                 Writes.Add(loads);
+                ApiKeyLoads.Add(apiKeys);
             }
 
             if (first)
@@ -113,14 +123,22 @@ public abstract class LedgerFailureRules : LedgerTestBase
             public IReadOnlyDictionary<(string Scope, string Key), StoredResponse> ApiResponses => inner.ApiResponses;
 
             public Task<IReadOnlyList<OperationRecord>> LoadOperationsAsync(IReadOnlyList<(string CustomerId, string Key)> keys,
-                CancellationToken cancellationToken) => inner.LoadOperationsAsync(keys, cancellationToken);
+                CancellationToken cancellationToken)
+            {
+                lock (store.Lookups)
+                {
+                    store.Lookups.Add(keys);
+                }
+
+                return inner.LoadOperationsAsync(keys, cancellationToken);
+            }
 
             public Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken)
             {
                 var left = Interlocked.Decrement(ref store.KeyConflicts);
                 if (left < 0)
                 {
-                    return inner.CommitAsync(changes, cancellationToken);
+                    return CommitAndRecordAsync(changes, cancellationToken);
                 }
 
                 if (left == 0)
@@ -129,6 +147,15 @@ public abstract class LedgerFailureRules : LedgerTestBase
                 }
 
                 throw new KeyConflictFault();
+            }
+
+            private async Task CommitAndRecordAsync(LedgerChanges changes, CancellationToken cancellationToken)
+            {
+                await inner.CommitAsync(changes, cancellationToken);
+                lock (store.StoredResponses)
+                {
+                    store.StoredResponses.Add(changes.ApiResponses);
+                }
             }
 
             public ValueTask DisposeAsync() => inner.DisposeAsync();
@@ -156,18 +183,31 @@ public abstract class LedgerFailureRules : LedgerTestBase
 
     private readonly ListLogger _log = new();
 
-    private LedgerEngine Engine(FaultyStore store, int transientRetries = 5, int maxBatchSize = 256) =>
-        new(store, Clock, new LedgerOptions { Lanes = 1, TransientRetries = transientRetries, MaxBatchSize = maxBatchSize }, _log);
+    private LedgerEngine Engine(FaultyStore store, int transientRetries = 5, int maxBatchSize = 256, int transactionsPerLane = 1) =>
+        new(store, Clock, new LedgerOptions
+        {
+            Lanes = 1,
+            TransientRetries = transientRetries,
+            MaxBatchSize = maxBatchSize,
+            TransactionsPerLane = transactionsPerLane,
+        }, _log);
 
-    /// <summary>The customers each committed write told the observer about.</summary>
+    /// <summary>The customers each committed write told the observer about; <see cref="Throw"/> makes it fail.</summary>
     private sealed class Observer : ILedgerObserver
     {
         public List<string> Customers { get; } = [];
+
+        public bool Throw { get; init; }
 
         public long BeforeWrite() => 0;
 
         public void Committed(long stamp, IReadOnlyList<LedgerSnapshot> customers)
         {
+            if (Throw)
+            {
+                throw new InjectedFault("the observer failed");
+            }
+
             lock (Customers)
             {
                 Customers.AddRange(customers.Select(c => c.Data.CustomerId));
@@ -357,6 +397,199 @@ public abstract class LedgerFailureRules : LedgerTestBase
         Assert.True((await first).Succeeded);
         Assert.All(await Task.WhenAll(queued), g => Assert.True(g.Succeeded));
         Assert.Equal([1, 2, 2, 1], store.Writes.Select(w => w.Count));
+    }
+
+    /// <summary>An HTTP call made with an Idempotency-Key, as the API hands it to the ledger: its response is the
+    /// entry id the write made (or the refusal), rendered inside the batch.</summary>
+    private static LedgerWrite Call(string scope, string key, string requestHash) => new()
+    {
+        Call = new IdempotentCall<LedgerResult>(scope, key, requestHash,
+            r => new StoredResponse("", r.Succeeded ? 200 : 409, (r as ConsumeResult)?.EntryId ?? r.Refusal.ToString()!)),
+    };
+
+    private static ConsumeRequest Use(string customer, long amount, string key) => new(customer, "credits", amount, key);
+
+    [Fact]
+    public async Task Rule_AnApiCallsResponseIsStoredWithItsWrite_TheSameCallReplaysIt_AnotherRequestUnderItsKeyIsRefused()
+    {
+        var c = NewCustomer();
+        var store = new FaultyStore(Db.Database.Ledger);
+        await using var engine = Engine(store);
+        await engine.GrantAsync(Grant(c, "g"));
+
+        var first = await engine.ConsumeAsync(Use(c, 3, "op-1"), Call("api_key_1", "K", "h1"));
+
+        Assert.True(first.Succeeded);
+        Assert.False(first.Replayed);
+        Assert.Equal(new StoredResponse("h1", 200, first.EntryId!), first.Response); // the ledger sets the request hash
+        Assert.Equal(first.Response, await Db.Database.Idempotency.GetAsync("api_key_1", "K", CancellationToken.None));
+        // Keys are optimistic: the write loaded no API key, and nothing was refused, so nothing was looked up.
+        Assert.All(store.ApiKeyLoads, keys => Assert.Empty(keys));
+        Assert.Empty(store.Lookups);
+
+        // The same call again (whatever operation key the retry carries): the stored response, nothing written.
+        var again = await engine.ConsumeAsync(Use(c, 3, "op-2"), Call("api_key_1", "K", "h1"));
+        Assert.True(again.Replayed);
+        Assert.Equal(first.Response, again.Response);
+        // It ran as new first, its commit met the stored key, and the rerun loaded it.
+        Assert.Equal(("api_key_1", "K"), Assert.Single(store.ApiKeyLoads[^1]));
+
+        // Another request under the key is refused; the same key of another API key is another call.
+        var other = await engine.ConsumeAsync(Use(c, 1, "op-3"), Call("api_key_1", "K", "h2"));
+        Assert.Equal(LedgerRefusal.KeyReused, other.Refusal);
+        Assert.Null(other.Response);
+        var otherScope = await engine.ConsumeAsync(Use(c, 1, "op-4"), Call("api_key_2", "K", "h2"));
+        Assert.True(otherScope.Succeeded);
+        Assert.False(otherScope.Replayed);
+
+        Assert.Equal(6, (await Ledger.GetBalancesAsync(c)).For("credits").Available);
+        Assert.Equal(2, (await AllEntries(c)).Count(e => e.Type == EntryType.Consume));
+    }
+
+    [Fact]
+    public async Task Rule_TwoRequestsOfOneBatchUnderOneApiKey_TheSecondIsAnsweredByTheFirst_InTheSameTransaction()
+    {
+        var c = NewCustomer();
+        var store = new FaultyStore(Db.Database.Ledger) { FirstWriteGate = new TaskCompletionSource() };
+        await using var engine = Engine(store);
+        var grant = engine.GrantAsync(Grant(c, "g"));
+        await store.FirstWriteStarted.Task;
+
+        // While the grant waits, three calls queue up into one batch: a call, the same call again, another request
+        // under the same key.
+        var first = engine.ConsumeAsync(Use(c, 3, "op-1"), Call("api_key_1", "K", "h1"));
+        var same = engine.ConsumeAsync(Use(c, 3, "op-2"), Call("api_key_1", "K", "h1"));
+        var other = engine.ConsumeAsync(Use(c, 3, "op-3"), Call("api_key_1", "K", "h2"));
+        store.FirstWriteGate!.SetResult();
+        await grant;
+
+        Assert.True((await first).Succeeded);
+        Assert.True((await same).Replayed);
+        Assert.Equal((await first).Response, (await same).Response);
+        Assert.Equal(LedgerRefusal.KeyReused, (await other).Refusal);
+        Assert.Equal(7, (await Ledger.GetBalancesAsync(c)).For("credits").Available);
+        // One transaction for the three, which stored the one response: no conflict, no rerun.
+        Assert.Equal([1, 1], store.Writes.Select(w => w.Count));
+        Assert.Equal(("api_key_1", "K"), Assert.Single(store.StoredResponses[^1]) is var r ? (r.Scope, r.Key) : default);
+    }
+
+    [Fact]
+    public async Task Rule_ARefusalThatHidesAReplay_IsLookedUpOnce_AndTheBatchRunsAgainWithTheStoredResult()
+    {
+        var c = NewCustomer();
+        await Ledger.GrantAsync(new GrantRequest(c, "credits", 5, LotSource.Payment, "g"));
+        var used = await Ledger.ConsumeAsync(Use(c, 5, "op-1"));
+        Assert.True(used.Succeeded);
+
+        var store = new FaultyStore(Db.Database.Ledger) { FirstWriteGate = new TaskCompletionSource() };
+        await using var engine = Engine(store);
+        var other = NewCustomer();
+        var grant = engine.GrantAsync(Grant(other, "g"));
+        await store.FirstWriteStarted.Task;
+        // One batch: the spending consume retried (run again now, it would be refused: nothing is left), beside a call
+        // with an API key, whose response must be stored once although the batch is applied twice.
+        var retried = engine.ConsumeAsync(Use(c, 5, "op-1"));
+        var call = engine.ConsumeAsync(Use(other, 1, "op-2"), Call("api_key_1", "K", "h1"));
+        store.FirstWriteGate!.SetResult();
+        await grant;
+
+        var replay = await retried;
+        Assert.True(replay.Succeeded, $"refused: {replay.Refusal}");
+        Assert.True(replay.Replayed);
+        Assert.Equal(used.EntryId, replay.EntryId);
+        Assert.True((await call).Succeeded);
+        Assert.Equal(0, (await Ledger.GetBalancesAsync(c)).For("credits").Available);
+        Assert.Equal(9, (await Ledger.GetBalancesAsync(other)).For("credits").Available);
+        // The refused key was looked up once, found, and the batch applied again in the same transaction.
+        Assert.Equal([(c, "op-1")], Assert.Single(store.Lookups));
+        Assert.Equal([1, 2], store.Writes.Select(w => w.Count));
+        Assert.Equal([0, 1], store.StoredResponses.Select(r => r.Count));
+    }
+
+    [Fact]
+    public async Task Rule_AnObserverThatFails_IsLoggedForTheOperator_AndTheWriteStands()
+    {
+        var store = new FaultyStore(Db.Database.Ledger);
+        await using var engine = Engine(store);
+        engine.Observe(new Observer { Throw = true });
+        var c = NewCustomer();
+
+        Assert.True((await engine.GrantAsync(Grant(c, "g"))).Succeeded);
+
+        Assert.Equal([(1004, "A ledger batch committed, but its observer failed; its callers are answered all the same")], _log.Lines);
+        Assert.Equal(10, (await Ledger.GetBalancesAsync(c)).For("credits").Available);
+    }
+
+    [Fact]
+    public async Task Rule_TwoTransactionsPerLane_BothServeTheLane_AndTheEngineStopsCleanly()
+    {
+        var store = new FaultyStore(Db.Database.Ledger);
+        var engine = Engine(store, transactionsPerLane: 2);
+        // Both workers of the one lane wait on it at once (a channel made for one reader would drop one of them).
+        await Task.Delay(200);
+        var customers = Enumerable.Range(0, 20).Select(_ => NewCustomer()).ToList();
+
+        var writes = await Task.WhenAll(customers.Select(c => engine.GrantAsync(Grant(c, "g"))));
+        await Task.Delay(200);
+        var later = await Task.WhenAll(customers.Select(c => engine.ConsumeAsync(Use(c, 1, "u"))));
+
+        Assert.All(writes.Concat<LedgerResult>(later), w => Assert.True(w.Succeeded));
+        await engine.DisposeAsync(); // every worker ends normally
+        Assert.All(customers, c => Assert.Equal(9, Ledger.GetBalancesAsync(c).Result.For("credits").Available));
+        Assert.Empty(_log.Lines);
+    }
+
+    [Fact]
+    public async Task Rule_EachBatchRecordsItsSizeAndHowLongItsTransactionTook()
+    {
+        var sizes = new List<int>();
+        var durations = new List<double>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == LedgerTelemetry.Name)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<int>((instrument, value, _, _) =>
+        {
+            lock (sizes)
+            {
+                sizes.Add(value);
+            }
+        });
+        listener.SetMeasurementEventCallback<double>((instrument, value, _, _) =>
+        {
+            lock (durations)
+            {
+                durations.Add(value);
+            }
+        });
+        listener.Start();
+
+        var store = new FaultyStore(Db.Database.Ledger) { FirstWriteGate = new TaskCompletionSource() };
+        await using var engine = Engine(store);
+        var first = engine.GrantAsync(Grant(NewCustomer(), "first"));
+        await store.FirstWriteStarted.Task;
+        // Other tests write at the same time (the listener hears them too): a batch of 37 is this test's.
+        var queued = Enumerable.Range(0, 37).Select(_ => engine.GrantAsync(Grant(NewCustomer(), "q"))).ToList();
+        store.FirstWriteGate!.SetResult();
+        await first;
+        await Task.WhenAll(queued);
+        listener.Dispose();
+
+        Assert.Equal([1, 37], store.Writes.Select(w => w.Count));
+        lock (sizes)
+        {
+            Assert.Contains(37, sizes);
+        }
+
+        lock (durations)
+        {
+            Assert.NotEmpty(durations);
+            Assert.All(durations, d => Assert.True(d > 0, $"a transaction took {d} s"));
+        }
     }
 
     [Fact]
