@@ -88,11 +88,13 @@ internal sealed class PendingOperation<T> : PendingOperation
     }
 
     public override void Attach(StoredResponse response) =>
+        // Stryker disable once String : never thrown, Attach follows Apply; the message is for whoever breaks that
         _result = (T)((LedgerResult)(_result ?? throw new InvalidOperationException("Nothing was applied.")) with { Response = response });
 
     public override bool RefusedWithKey => OperationKey is not null && !_fromStore && _result is { Refusal: not null };
 
     public override void Complete() =>
+        // Stryker disable once String : never thrown, a batch applies every request before it commits
         _completion.TrySetResult(_result ?? throw new InvalidOperationException("A batch committed without applying every request."));
 
     public override void Fail(Exception exception) => _completion.TrySetException(exception);

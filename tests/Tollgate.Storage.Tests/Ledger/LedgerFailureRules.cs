@@ -468,8 +468,10 @@ public abstract class LedgerFailureRules : LedgerTestBase
         Assert.Equal((await first).Response, (await same).Response);
         Assert.Equal(LedgerRefusal.KeyReused, (await other).Refusal);
         Assert.Equal(7, (await Ledger.GetBalancesAsync(c)).For("credits").Available);
-        // One transaction for the three, which stored the one response: no conflict, no rerun.
+        // One transaction for the three, which stored the one response: no conflict, no rerun, and no lookup (an
+        // answer from a stored response is not a refusal that could hide a replay).
         Assert.Equal([1, 1], store.Writes.Select(w => w.Count));
+        Assert.Empty(store.Lookups);
         Assert.Equal(("api_key_1", "K"), Assert.Single(store.StoredResponses[^1]) is var r ? (r.Scope, r.Key) : default);
     }
 
@@ -544,11 +546,17 @@ public abstract class LedgerFailureRules : LedgerTestBase
     {
         var sizes = new List<int>();
         var durations = new List<double>();
+        var instruments = new List<(string Name, string? Unit, string? Description)>();
         using var listener = new System.Diagnostics.Metrics.MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
             if (instrument.Meter.Name == LedgerTelemetry.Name)
             {
+                lock (instruments)
+                {
+                    instruments.Add((instrument.Name, instrument.Unit, instrument.Description));
+                }
+
                 l.EnableMeasurementEvents(instrument);
             }
         };
@@ -580,6 +588,13 @@ public abstract class LedgerFailureRules : LedgerTestBase
         listener.Dispose();
 
         Assert.Equal([1, 37], store.Writes.Select(w => w.Count));
+        // The names, units and descriptions operators' dashboards are built on.
+        Assert.Equal(
+            [
+                ("tollgate.ledger.batch_size", "{request}", "Requests written in one ledger transaction"),
+                ("tollgate.ledger.commit.duration", "s", "Time of one ledger transaction, from opening it (locks taken) to its commit"),
+            ],
+            instruments.Order());
         lock (sizes)
         {
             Assert.Contains(37, sizes);
@@ -590,6 +605,57 @@ public abstract class LedgerFailureRules : LedgerTestBase
             Assert.NotEmpty(durations);
             Assert.All(durations, d => Assert.True(d > 0, $"a transaction took {d} s"));
         }
+    }
+
+    [Fact]
+    public async Task Rule_ABatchIsOneSpan_AChildOfItsFirstCaller_LinkedToEveryCaller_WithItsSize()
+    {
+        using var callers = new System.Diagnostics.ActivitySource("tollgate.tests.callers");
+        var batches = new List<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == LedgerTelemetry.Name || source == callers,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) =>
+                System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                if (activity.Source.Name == LedgerTelemetry.Name)
+                {
+                    lock (batches)
+                    {
+                        batches.Add(activity);
+                    }
+                }
+            },
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+
+        var store = new FaultyStore(Db.Database.Ledger) { FirstWriteGate = new TaskCompletionSource() };
+        await using var engine = Engine(store);
+        var first = engine.GrantAsync(Grant(NewCustomer(), "first"));
+        await store.FirstWriteStarted.Task;
+        // Two requests, each in a trace of its own, queue into one batch.
+        var traced = new List<(System.Diagnostics.ActivityContext Context, Task<GrantResult> Write)>();
+        foreach (var name in new[] { "request one", "request two" })
+        {
+            using var request = callers.StartActivity(name)!;
+            traced.Add((request.Context, engine.GrantAsync(Grant(NewCustomer(), name))));
+        }
+
+        store.FirstWriteGate!.SetResult();
+        await first;
+        await Task.WhenAll(traced.Select(t => t.Write));
+
+        System.Diagnostics.Activity batch;
+        lock (batches)
+        {
+            batch = Assert.Single(batches, b => b.TraceId == traced[0].Context.TraceId);
+        }
+
+        Assert.Equal("ledger.batch", batch.OperationName);
+        Assert.Equal(traced[0].Context.SpanId, batch.ParentSpanId);
+        Assert.Equal(2, batch.GetTagItem("tollgate.batch_size"));
+        Assert.Equal(traced.Select(t => t.Context.SpanId.ToHexString()).Order(), batch.Links.Select(l => l.Context.SpanId.ToHexString()).Order());
     }
 
     [Fact]
