@@ -12,7 +12,8 @@ namespace Tollgate.Storage.Tests.Usage;
 public abstract class GateTestBase : IAsyncLifetime
 {
     /// <summary>A free default plan and a paid one, with one feature of each type; metered <c>ai_messages</c> spills into
-    /// <c>credits</c> at 2 credits a message, metered <c>reports</c> has no credit cost.</summary>
+    /// <c>credits</c> at 2 credits a message, metered <c>reports</c> has no credit cost (and pro leaves it out), and no plan
+    /// has the concurrency feature <c>gpus</c>.</summary>
     protected const string CatalogYaml = """
         features:
           credits: { type: credits, name: Credits }
@@ -21,6 +22,7 @@ public abstract class GateTestBase : IAsyncLifetime
           hd_export: { type: boolean }
           projects: { type: count }
           jobs: { type: concurrency }
+          gpus: { type: concurrency }
         plans:
           free:
             default: true
