@@ -59,6 +59,9 @@ public abstract class GateTestBase : IAsyncLifetime
     /// <summary>The outside source of capabilities the gate asks, or none.</summary>
     protected virtual IExternalAccessSource? External => null;
 
+    /// <summary>Whether the gate knows members (customers billed on another): it then reads the customers' store.</summary>
+    protected virtual bool WithMembers => false;
+
     /// <summary>The subscription store the gate reads (the database's, unless a test puts something in front of it).</summary>
     protected virtual ISubscriptionStore Subscriptions(ISubscriptionStore database) => database;
 
@@ -68,7 +71,8 @@ public abstract class GateTestBase : IAsyncLifetime
         Clock.Set(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero));
         Db = await TestDatabase.CreateAsync(Provider, Clock);
         Ledger = new LedgerEngine(Db.Database.Ledger, Clock, new LedgerOptions { Lanes = 1 });
-        Gate = new Gate(Catalog, Ledger, Subscriptions(Db.Database.Subscriptions), Clock, external: External);
+        Gate = new Gate(Catalog, Ledger, Subscriptions(Db.Database.Subscriptions), Clock, external: External,
+            customers: WithMembers ? Db.Database.Customers : null);
     }
 
     public async ValueTask DisposeAsync()
