@@ -34,11 +34,14 @@ public sealed class LedgerShapesTests
     public void Rule_LotsAlikeInExpiryPriorityAndAge_AreBurnedInLotIdOrder(BurnOrder order)
     {
         // Two lots of one entry (the same seq): nothing but their ids tells them apart.
-        var lots = new List<LotRecord> { Lot("lot_b", seq: 4), Lot("lot_a", seq: 4), Lot("lot_c", seq: 3) };
+        var comparer = BurnOrderComparers.For(order);
+        var lots = new List<LotRecord> { Lot("lot_c", seq: 3), Lot("lot_b", seq: 4), Lot("lot_a", seq: 4) };
 
-        lots.Sort(BurnOrderComparers.For(order));
+        lots.Sort(comparer);
 
         Assert.Equal(["lot_c", "lot_a", "lot_b"], lots.Select(l => l.LotId));
+        Assert.True(comparer.Compare(Lot("lot_a", seq: 4), Lot("lot_b", seq: 4)) < 0);
+        Assert.True(comparer.Compare(Lot("lot_b", seq: 4), Lot("lot_a", seq: 4)) > 0);
     }
 
     [Fact]
