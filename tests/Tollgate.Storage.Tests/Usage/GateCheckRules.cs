@@ -8,7 +8,7 @@ namespace Tollgate.Storage.Tests.Usage;
 /// <summary>
 /// Rules of <c>Gate.CheckAsync</c>, <i>may this customer do X</i>, per feature type: who is allowed at the exact edge,
 /// which refusal a customer gets (not entitled vs. used up), what the balance summary says, and that a database
-/// failure answers "unavailable", never yes. Found untested below the HTTP server by the `usage-gate` mutation slice
+/// failure answers "unavailable", never yes. Written for the `usage-gate` mutation slice, below the HTTP server
 /// (docs/testing.md); run on SQLite and PostgreSQL. Each test names its rule.
 /// </summary>
 public abstract class GateCheckRules : GateTestBase
