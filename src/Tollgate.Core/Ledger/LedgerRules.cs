@@ -288,7 +288,8 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
     private HoldResult HoldSlots(CustomerLedger ledger, HoldRequest request, long limit, string fingerprint, DateTimeOffset now)
     {
         var inUse = ledger.ActiveHoldUnits(request.Feature);
-        if (checked(inUse + request.Amount) > limit)
+        // Compared without adding: slots past 64 bits are past any limit, refused rather than thrown.
+        if (request.Amount > limit - inUse)
         {
             return new HoldResult
             {
@@ -329,7 +330,21 @@ internal sealed class LedgerRules(LedgerOptions options, TimeProvider time)
         }
 
         var level = ledger.Counter(request.Feature);
-        var next = checked(level + request.Delta);
+        if (request.Delta > 0 && level > long.MaxValue - request.Delta)
+        {
+            // A level past 64 bits is past any limit: refused as at the limit (or as an overflow, without one), never
+            // thrown, which would fail the caller's request as a server error. A level is never negative, so only an
+            // increase can pass 64 bits.
+            return new CountResult
+            {
+                Refusal = request.Limit is null ? LedgerRefusal.Overflow : LedgerRefusal.LimitReached,
+                Feature = request.Feature,
+                Level = level,
+                Limit = request.Limit,
+            };
+        }
+
+        var next = level + request.Delta;
         if (next < 0 || (request.Limit is { } limit &&
                          // Stryker disable once Equality : the engine refuses a zero delta before the rules run
                          request.Delta > 0 &&

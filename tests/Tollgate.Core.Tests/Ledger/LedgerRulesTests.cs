@@ -191,6 +191,26 @@ public sealed class LedgerRulesTests
     }
 
     [Fact]
+    public void Rule_ACountThatWouldPassSixtyFourBits_IsRefused_AtTheLimitWhenItHasOne_ElseAsOverflow_NothingWritten()
+    {
+        _rules.Count(_ledger, new CountRequest(Customer, "seats", 2, Key()), Now);
+        var entries = _ledger.NewEntries.Count;
+
+        var limited = _rules.Count(_ledger, new CountRequest(Customer, "seats", long.MaxValue - 1, Key()) { Limit = 5 }, Now);
+        var unlimited = _rules.Count(_ledger, new CountRequest(Customer, "seats", long.MaxValue - 1, Key()), Now);
+
+        Assert.Equal((LedgerRefusal.LimitReached, 2L, (long?)5), (limited.Refusal, limited.Level, limited.Limit));
+        Assert.Equal((LedgerRefusal.Overflow, 2L, (long?)null), (unlimited.Refusal, unlimited.Level, unlimited.Limit));
+        Assert.Equal(entries, _ledger.NewEntries.Count);
+        Assert.Equal(2, _ledger.Counter("seats"));
+
+        // At the edge: the largest increase that fits is written.
+        var top = _rules.Count(_ledger, new CountRequest(Customer, "seats", long.MaxValue - 2, Key()), Now);
+        Assert.Equal((null, long.MaxValue), (top.Refusal, _ledger.Counter("seats")));
+        Assert.Equal("seats", limited.Feature);
+    }
+
+    [Fact]
     public void Rule_AReversalThatWouldPassTheBalanceBeyond64Bits_CountingHeldCredits_IsRefusedAsOverflow_NothingWritten()
     {
         // Two lots, so that each lot's share fits on its own and only what the reversal gives back in all does not.
@@ -641,14 +661,24 @@ public sealed class LedgerRulesTests
     }
 
     [Fact]
-    public void Rule_ConcurrencyAndCountArithmetic_NeverWraps_PastItsLimitItThrows()
+    public void Rule_ConcurrencyAndCountArithmetic_NeverWraps_PastSixtyFourBitsItIsRefused_NotThrown()
     {
         _rules.Hold(_ledger, new HoldRequest(Customer, "jobs", 1, TimeSpan.FromHours(1), Key()) { ConcurrencyLimit = long.MaxValue }, Now);
         _rules.Count(_ledger, new CountRequest(Customer, "seats", long.MaxValue, Key()), Now);
+        var entries = _ledger.NewEntries.Count;
 
-        Assert.Throws<OverflowException>(() =>
-            _rules.Hold(_ledger, new HoldRequest(Customer, "jobs", long.MaxValue, TimeSpan.FromHours(1), Key()) { ConcurrencyLimit = long.MaxValue }, Now));
-        Assert.Throws<OverflowException>(() => _rules.Count(_ledger, new CountRequest(Customer, "seats", 1, Key()), Now));
+        // They threw an OverflowException, which failed the caller's request as a server error.
+        var slots = _rules.Hold(_ledger, new HoldRequest(Customer, "jobs", long.MaxValue, TimeSpan.FromHours(1), Key()) { ConcurrencyLimit = long.MaxValue }, Now);
+        var count = _rules.Count(_ledger, new CountRequest(Customer, "seats", 1, Key()), Now);
+
+        Assert.Equal((LedgerRefusal.ConcurrencyLimit, long.MaxValue - 1), (slots.Refusal, slots.Remaining));
+        Assert.Equal((LedgerRefusal.Overflow, long.MaxValue), (count.Refusal, count.Level));
+        Assert.Equal(entries, _ledger.NewEntries.Count);
+        Assert.Equal(1, _ledger.ActiveHoldUnits("jobs"));
+
+        // Exactly up to the limit is still taken.
+        var rest = _rules.Hold(_ledger, new HoldRequest(Customer, "jobs", long.MaxValue - 1, TimeSpan.FromHours(1), Key()) { ConcurrencyLimit = long.MaxValue }, Now);
+        Assert.Null(rest.Refusal);
     }
 
     [Theory]

@@ -107,6 +107,22 @@ public abstract class GateApiTests : AppTestBase
     }
 
     [Fact]
+    public async Task Usage_OfACountAndAConcurrencyHold_ThatWouldPassSixtyFourBits_AreRefusedAtTheLimit_NotAServerError()
+    {
+        // Both threw an OverflowException in the ledger's rules: a 500 for an amount the API accepts.
+        var c = TollgateApp.NewCustomer();
+        await Json.ReadAsync(await App.UseAsync(c, "projects", 1), 200);
+        await Json.ReadAsync(await App.PostAsync("/v1/holds", new { customer_id = c, feature = "video_jobs", amount = 1 }, App.Key()), 201);
+
+        await Json.ProblemAsync(await App.UseAsync(c, "projects", long.MaxValue), 402, "limit_reached");
+        await Json.ProblemAsync(await App.PostAsync("/v1/holds", new { customer_id = c, feature = "video_jobs", amount = long.MaxValue }, App.Key()),
+            429, "concurrency_limit");
+        Assert.False((bool)(await App.CheckAsync(c, "projects", long.MaxValue))["allowed"]!);
+        Assert.False((bool)(await App.CheckAsync(c, "video_jobs", long.MaxValue))["allowed"]!);
+        Assert.Equal(1L, (long)(await Json.ReadAsync(await App.UseAsync(c, "projects", -1), 200))["remaining"]!); // the one taken, given back
+    }
+
+    [Fact]
     public async Task Usage_OfBooleanOrConcurrencyFeatures_Is400()
     {
         await Json.ProblemAsync(await App.UseAsync("a", "hd_export", 1), 400, "invalid_request");

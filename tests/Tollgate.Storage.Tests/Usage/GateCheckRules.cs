@@ -136,6 +136,16 @@ public abstract class GateCheckRules : GateTestBase
         _external.Answer = new ExternalAccess(true, ["plan:pro", "hd_export"]); // only feature:* is taken
         Assert.False((await Gate.CheckAsync(free, "hd_export")).Allowed);
     }
+
+    [Fact]
+    public async Task Rule_Boolean_OfSeveralPlansHeld_OneThatGrantsItIsEnough()
+    {
+        var c = NewCustomer();
+        await Subscribe(c, "pro");
+        await Subscribe(c, "free"); // a second subscription, to a plan without the feature
+
+        Assert.Equal(new CheckResult(c, "hd_export", true, null, null), await Gate.CheckAsync(c, "hd_export"));
+    }
 }
 
 public sealed class SqliteGateCheckRules : GateCheckRules

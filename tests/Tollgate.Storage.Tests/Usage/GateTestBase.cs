@@ -54,7 +54,13 @@ public abstract class GateTestBase : IAsyncLifetime
 
     protected Gate Gate { get; private set; } = null!;
 
-    protected ProductCatalog Catalog { get; } = CatalogLoader.Parse(CatalogYaml, "catalog.yaml", [new CatalogMapping("sandbox", null)]);
+    protected ProductCatalog Catalog { get; private set; } = null!;
+
+    /// <summary>The catalog the gate decides against (<see cref="CatalogYaml"/> unless a test class needs another).</summary>
+    protected virtual string Yaml => CatalogYaml;
+
+    /// <summary>The ledger store the engine writes through (the database's, unless a test puts a fault in front of it).</summary>
+    protected virtual ILedgerStore Store(ILedgerStore database) => database;
 
     /// <summary>The outside source of capabilities the gate asks, or none.</summary>
     protected virtual IExternalAccessSource? External => null;
@@ -69,8 +75,9 @@ public abstract class GateTestBase : IAsyncLifetime
     {
         // The first of a month, so the free plan's calendar window is the whole month ahead.
         Clock.Set(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero));
+        Catalog = CatalogLoader.Parse(Yaml, "catalog.yaml", [new CatalogMapping("sandbox", null)]);
         Db = await TestDatabase.CreateAsync(Provider, Clock);
-        Ledger = new LedgerEngine(Db.Database.Ledger, Clock, new LedgerOptions { Lanes = 1 });
+        Ledger = new LedgerEngine(Store(Db.Database.Ledger), Clock, new LedgerOptions { Lanes = 1 });
         Gate = new Gate(Catalog, Ledger, Subscriptions(Db.Database.Subscriptions), Clock, external: External,
             customers: WithMembers ? Db.Database.Customers : null);
     }

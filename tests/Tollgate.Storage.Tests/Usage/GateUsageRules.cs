@@ -225,6 +225,55 @@ public abstract class GateUsageRules : GateTestBase
         var balances = await Ledger.GetBalancesAsync(c);
         Assert.Equal((10L, 3L), (balances.For("credits").Available, balances.For("ai_messages").Available));
     }
+
+    [Fact]
+    public async Task Rule_OnlyAUsageMadeThroughTheGateIsReversed_NotAConsumeTheLedgerWroteForAnotherReason()
+    {
+        var c = NewCustomer();
+        await GrantCredits(c, 10);
+        var other = await Ledger.ConsumeAsync(new ConsumeRequest(c, "credits", 2, "job:1"));
+
+        var refused = await Gate.ReverseAsync(other.EntryId!, null);
+
+        Assert.Equal((TollgateRefusal.NotReversible, $"entry {other.EntryId} is a consume, not a usage of credits or a metered feature"),
+            (refused.Refusal!, refused.Message));
+        Assert.Equal(8, (await Ledger.GetBalancesAsync(c)).For("credits").Available);
+    }
+
+    [Fact]
+    public async Task Rule_AReversalTakesOnlyItsOwnUsagesEntries_NotTheUsagesWrittenJustBeforeOrAfter()
+    {
+        var c = NewCustomer();
+        await GrantCredits(c, 100);
+        await Gate.UseAsync(c, "credits", 1, Key());
+        var middle = await Gate.UseAsync(c, "credits", 10, Key());
+        await Gate.UseAsync(c, "credits", 100 - 11, Key());
+
+        var reversed = await Gate.ReverseAsync(middle.EntryId!, null);
+
+        Assert.Equal((middle.EntryId, 10L), (reversed.EntryId, reversed.Restored));
+        Assert.Equal(10, (await Ledger.GetBalancesAsync(c)).For("credits").Available);
+    }
+
+    [Fact]
+    public async Task Rule_ACountThatWouldPassSixtyFourBits_IsRefusedAtTheLimit_NotThrown()
+    {
+        var c = NewCustomer();
+        Assert.True((await Gate.UseAsync(c, "projects", 1, Key())).Allowed);
+
+        // It threw an OverflowException out of the ledger's rules, failing the request as a server error.
+        Assert.Equal(new UsageResult("projects", false, 1, null, TollgateRefusal.LimitReached, "projects is at 1 of 2"),
+            await Gate.UseAsync(c, "projects", long.MaxValue, Key()));
+        Assert.Equal(1, (await Ledger.GetBalancesAsync(c)).Counter("projects"));
+    }
+
+    [Fact]
+    public async Task Rule_ACatalogWithoutASeatsFeature_TakesNoSeatForAMember()
+    {
+        var c = NewCustomer();
+        Assert.Null(await Gate.SeatAsync(c, "m1", +1));
+        Assert.Empty((await Ledger.GetEntriesAsync(c, null, 10)).Entries);
+    }
 }
 
 public sealed class SqliteGateUsageRules : GateUsageRules
