@@ -317,7 +317,8 @@ public sealed class PaymentApplier(
             CurrentPeriodStart = s.CurrentPeriodStart is { } ps ? Instants.Normalize(ps) : current.CurrentPeriodStart,
             CurrentPeriodEnd = s.CurrentPeriodEnd is { } pe ? Instants.Normalize(pe) : current.CurrentPeriodEnd,
             CancelAtPeriodEnd = s.CancelAtPeriodEnd,
-            CanceledAt = s.CanceledAt ?? (status == SubscriptionStatus.Canceled ? e.OccurredAt : current.CanceledAt),
+            // A provider that does not say when: the first canceled snapshot's time, kept by later ones (it does not drift).
+            CanceledAt = s.CanceledAt ?? (status == SubscriptionStatus.Canceled ? current.CanceledAt ?? e.OccurredAt : current.CanceledAt),
             ProviderCustomerId = current.ProviderCustomerId ?? s.Link.ProviderCustomerId,
             AccessEndsAt = s.AccessEndsAt is { } accessEnds ? Instants.Normalize(accessEnds) : current.AccessEndsAt,
             Quantity = s.Quantity ?? current.Quantity,

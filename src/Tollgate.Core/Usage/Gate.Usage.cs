@@ -99,6 +99,7 @@ public sealed partial class Gate
         var (plan, now) = await PlanNowAsync(billingCustomerId, cancellationToken).ConfigureAwait(false);
         var setting = plan?.Primary.Feature(feature.Id);
         // Never replayed: the flow's transaction makes an attach happen once; the key only has to be new.
+        // Stryker disable once Equality : the callers pass +1 or −1, never 0
         var key = $"seat:{(delta > 0 ? "take" : "free")}:{memberId}:{Guid.NewGuid():N}";
         try
         {

@@ -1,4 +1,4 @@
-using Microsoft.Extensions.Logging;
+using Tollgate.Testing;
 using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
 
@@ -162,26 +162,7 @@ public abstract class LedgerFailureRules : LedgerTestBase
         }
     }
 
-    /// <summary>What the engine logged: event id and message.</summary>
-    private sealed class ListLogger : ILogger<LedgerEngine>
-    {
-        public List<(int Id, string Message)> Lines { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            lock (Lines)
-            {
-                Lines.Add((eventId.Id, formatter(state, exception)));
-            }
-        }
-    }
-
-    private readonly ListLogger _log = new();
+    private readonly ListLogger<LedgerEngine> _log = new();
 
     private LedgerEngine Engine(FaultyStore store, int transientRetries = 5, int maxBatchSize = 256, int transactionsPerLane = 1) =>
         new(store, Clock, new LedgerOptions

@@ -11,6 +11,10 @@ namespace Tollgate.Storage.Tests.Usage;
 /// </summary>
 public abstract class GateCatalogRules : GateTestBase
 {
+    private LostAcknowledgementStore? _store;
+
+    protected override ILedgerStore Store(ILedgerStore database) => _store = new LostAcknowledgementStore(database);
+
     protected override string Yaml => """
         features:
           credits: { type: credits }
@@ -129,6 +133,19 @@ public abstract class GateCatalogRules : GateTestBase
         Assert.Equal(new UsageResult("seats", true, 0, null, null, null), await Gate.SeatAsync(c, "m0", -1));
         Assert.Equal(2, (await Ledger.GetEntriesAsync(c, "seats", 10)).Entries.Count);
         Assert.Equal(0, (await Ledger.GetBalancesAsync(c)).Counter("seats"));
+    }
+
+    [Fact]
+    public async Task Rule_ASeatWhoseOutcomeIsUnknown_FailsTheAttach_AndTheNextAnswerReadsWhatWasCommitted()
+    {
+        var c = NewCustomer();
+        await Subscribe(c, "team", quantity: 1);
+        Gate.CacheEnabled = true;
+        Assert.True((await Gate.CheckAsync(c, "seats")).Allowed); // cached: a seat free
+
+        await _store!.LoseNextAcknowledgement(() => Gate.SeatAsync(c, "m1", +1));
+
+        Assert.Equal(new CheckResult(c, "seats", false, TollgateRefusal.LimitReached, new BalanceSummary(0, 0, 1, 1, null)), await Gate.CheckAsync(c, "seats"));
     }
 
     private async Task Subscribe(string customer, string plan, long quantity)

@@ -208,6 +208,7 @@ public abstract class GateUnavailableRules : GateTestBase
         var answer = await Gate.CheckAsync(c, "credits", 1);
 
         Assert.Equal(new CheckResult(c, "credits", false, TollgateRefusal.Unavailable, null), answer);
+        Assert.Equal([(2004, $"Check for customer {c} could not read the database; answering unavailable")], Log.Lines);
     }
 
     [Fact]
@@ -218,6 +219,7 @@ public abstract class GateUnavailableRules : GateTestBase
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => Gate.CheckAsync(NewCustomer(), "credits", 1));
 
         Assert.Equal("a bug", error.Message);
+        Assert.Empty(Log.Lines);
     }
 }
 

@@ -1,3 +1,4 @@
+using Tollgate.Core.Ledger;
 using Tollgate.Core.Usage;
 
 namespace Tollgate.Storage.Tests.Usage;
@@ -84,6 +85,9 @@ public abstract class GateMemberRules : GateTestBase
         Assert.NotEqual(mine.HoldId, theirs.HoldId);
         var balance = (await Ledger.GetBalancesAsync(organization)).For("credits");
         Assert.Equal((4L, 6L), (balance.Available, balance.Held));
+        var holds = (await Ledger.GetEntriesAsync(organization, "credits", 10)).Entries.Where(e => e.Type == EntryType.Hold).ToList();
+        Assert.Equal(member, Assert.Single(holds, e => e.HoldId == mine.HoldId).MemberId);
+        Assert.Null(Assert.Single(holds, e => e.HoldId == theirs.HoldId).MemberId);
     }
 
     [Fact]

@@ -54,6 +54,9 @@ public abstract class GateTestBase : IAsyncLifetime
 
     protected Gate Gate { get; private set; } = null!;
 
+    /// <summary>What the gate logged.</summary>
+    protected ListLogger<Gate> Log { get; } = new();
+
     protected ProductCatalog Catalog { get; private set; } = null!;
 
     /// <summary>The catalog the gate decides against (<see cref="CatalogYaml"/> unless a test class needs another).</summary>
@@ -78,7 +81,7 @@ public abstract class GateTestBase : IAsyncLifetime
         Catalog = CatalogLoader.Parse(Yaml, "catalog.yaml", [new CatalogMapping("sandbox", null)]);
         Db = await TestDatabase.CreateAsync(Provider, Clock);
         Ledger = new LedgerEngine(Store(Db.Database.Ledger), Clock, new LedgerOptions { Lanes = 1 });
-        Gate = new Gate(Catalog, Ledger, Subscriptions(Db.Database.Subscriptions), Clock, external: External,
+        Gate = new Gate(Catalog, Ledger, Subscriptions(Db.Database.Subscriptions), Clock, external: External, logger: Log,
             customers: WithMembers ? Db.Database.Customers : null);
     }
 
