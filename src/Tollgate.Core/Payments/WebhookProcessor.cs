@@ -270,9 +270,12 @@ public sealed class WebhookProcessor(
     {
         var id = "rejected:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(body))[..32];
         var text = Encoding.UTF8.GetString(body).Replace('\0', '\uFFFD');
-        return new WebhookEvent(provider, id, "rejected", now, now, text, WebhookStatus.Rejected, 0, null,
-            reason.Length > 2000 ? reason[..2000] : reason, null, null);
+        return new WebhookEvent(provider, id, "rejected", now, now, text, WebhookStatus.Rejected, 0, null, Storable(reason), null, null);
     }
+
+    /// <summary>An error as the inbox can store it: at most 2,000 characters, and no NUL, which PostgreSQL's text refuses
+    /// (a reason may quote the body or an id from it, and JSON can carry <c>\u0000</c>).</summary>
+    private static string Storable(string error) => (error.Length > 2000 ? error[..2000] : error).Replace('\0', '\uFFFD');
 
     /// <summary>Backoff 30 s, 1 min, 2 min … capped at 6 h; after <see cref="MaxAttempts"/> only an operator replays it.</summary>
     private static WebhookEvent Failed(WebhookEvent stored, int attempt, string error, DateTimeOffset now)
@@ -282,7 +285,7 @@ public sealed class WebhookProcessor(
         {
             Status = WebhookStatus.Failed,
             Attempts = attempt,
-            LastError = error.Length > 2000 ? error[..2000] : error,
+            LastError = Storable(error),
             NextAttemptAt = attempt >= MaxAttempts ? null : now + delay,
         };
     }

@@ -75,6 +75,18 @@ public abstract class ApplierTestBase : IAsyncLifetime
 
     protected SubscriptionService Subscriptions { get; private set; } = null!;
 
+    /// <summary>The gate the subscription service writes allowances through (and a webhook's commit invalidates).</summary>
+    protected Gate Gate { get; private set; } = null!;
+
+    /// <summary>Whether the applier runs inside database transactions (a webhook's): its events then go to the database's outbox.</summary>
+    protected virtual bool InTransactions => false;
+
+    /// <summary>The ledger store the engine writes through (the database's, unless a test puts a fault in front of it).</summary>
+    protected virtual ILedgerStore LedgerStore(ILedgerStore database) => database;
+
+    /// <summary>The payment store the applier writes (the database's, unless a test puts a fault in front of it).</summary>
+    protected virtual IPaymentStore PaymentStore(IPaymentStore database) => database;
+
     protected IPaymentStore Payments => Db.Database.Payments;
 
     protected ProductCatalog Catalog { get; } = CatalogLoader.Parse(CatalogYaml, "catalog.yaml",
@@ -87,10 +99,12 @@ public abstract class ApplierTestBase : IAsyncLifetime
     {
         Clock.Set(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero));
         Db = await TestDatabase.CreateAsync(Provider, Clock);
-        Ledger = new LedgerEngine(Db.Database.Ledger, Clock, new LedgerOptions { Lanes = 1 });
-        var gate = new Gate(Catalog, Ledger, Db.Database.Subscriptions, Clock);
-        Subscriptions = new SubscriptionService(Catalog, Db.Database.Subscriptions, Ledger, gate, Clock, Emitted);
-        Applier = new PaymentApplier(Catalog, Payments, Db.Database.Subscriptions, Subscriptions, Ledger, Clock, Emitted);
+        Ledger = new LedgerEngine(LedgerStore(Db.Database.Ledger), Clock, new LedgerOptions { Lanes = 1 });
+        Gate = new Gate(Catalog, Ledger, Db.Database.Subscriptions, Clock);
+        // In a webhook's transaction (WebhookProcessorRules) the events go into the database's outbox, as in the server.
+        IEventOutbox outbox = InTransactions ? Db.Database.Outbox : Emitted;
+        Subscriptions = new SubscriptionService(Catalog, Db.Database.Subscriptions, Ledger, Gate, Clock, outbox);
+        Applier = new PaymentApplier(Catalog, PaymentStore(Db.Database.Payments), Db.Database.Subscriptions, Subscriptions, Ledger, Clock, outbox);
     }
 
     public async ValueTask DisposeAsync()

@@ -1,7 +1,7 @@
 using Tollgate.Core.Idempotency;
 using Tollgate.Core.Ledger;
 
-namespace Tollgate.Storage.Tests.Usage;
+namespace Tollgate.Storage.Tests;
 
 /// <summary>The real store, whose next commit (when armed) commits and then fails, as a connection lost before the
 /// database's acknowledgement arrived: the write happened, the caller cannot know it.</summary>
@@ -9,12 +9,22 @@ internal sealed class LostAcknowledgementStore(ILedgerStore inner) : ILedgerStor
 {
     public const string Message = "connection lost after the commit";
 
-    public volatile bool LoseNext;
+    /// <summary>What the next commit throws once it has committed (then it is cleared); null: commits succeed.</summary>
+    public Exception? NextFailure
+    {
+        get => Volatile.Read(ref _nextFailure);
+        set => Volatile.Write(ref _nextFailure, value);
+    }
+
+    private Exception? _nextFailure;
+
+    /// <summary>When set, what every commit throws once it has committed.</summary>
+    public Func<Exception>? FailEach { get; set; }
 
     /// <summary>Runs <paramref name="write"/> with the next commit's acknowledgement lost, and checks that it failed so.</summary>
     public async Task LoseNextAcknowledgement(Func<Task> write)
     {
-        LoseNext = true;
+        NextFailure = new InvalidOperationException(Message);
         var lost = await Assert.ThrowsAsync<InvalidOperationException>(write);
         Assert.Equal(Message, lost.Message);
     }
@@ -61,10 +71,9 @@ internal sealed class LostAcknowledgementStore(ILedgerStore inner) : ILedgerStor
         public async Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken)
         {
             await inner.CommitAsync(changes, cancellationToken);
-            if (store.LoseNext)
+            if ((Interlocked.Exchange(ref store._nextFailure, null) ?? store.FailEach?.Invoke()) is { } failure)
             {
-                store.LoseNext = false;
-                throw new InvalidOperationException(Message);
+                throw failure;
             }
         }
 
