@@ -103,7 +103,8 @@ public abstract class ApplierTestBase : IAsyncLifetime
         Gate = new Gate(Catalog, Ledger, Db.Database.Subscriptions, Clock);
         // In a webhook's transaction (WebhookProcessorRules) the events go into the database's outbox, as in the server.
         IEventOutbox outbox = InTransactions ? Db.Database.Outbox : Emitted;
-        Subscriptions = new SubscriptionService(Catalog, Db.Database.Subscriptions, Ledger, Gate, Clock, outbox);
+        Subscriptions = new SubscriptionService(Catalog, Db.Database.Subscriptions, Ledger, Gate, Clock, outbox, Db.Database.Transactions,
+            trials: Db.Database.Trials);
         Applier = new PaymentApplier(Catalog, PaymentStore(Db.Database.Payments), Db.Database.Subscriptions, Subscriptions, Ledger, Clock, outbox);
     }
 

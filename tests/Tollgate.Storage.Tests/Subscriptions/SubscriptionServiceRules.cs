@@ -1,0 +1,202 @@
+using Tollgate.Core.Subscriptions;
+using Tollgate.Storage.Tests.Payments;
+
+namespace Tollgate.Storage.Tests.Subscriptions;
+
+/// <summary>
+/// Rules of the subscription service over a real database, without the HTTP server: a subscription started grants its
+/// allowances, a lifetime one has no periods; a renewal only moves a period on; a plan change waits for the renewal or
+/// applies at once, granting the larger allowance's difference once; a cancellation at the period end keeps access, one
+/// without a period ends it; a quantity and a resumption; a customer's capabilities reported when a save changes them;
+/// a provider's trial once per customer and plan; a paid subscription ending the customer's card-less trial. Uses the
+/// applier's catalog (monthly pro and team, a lifetime plan). Each test names its rule. Run on SQLite and PostgreSQL.
+/// </summary>
+public abstract class SubscriptionServiceRules : ApplierTestBase
+{
+    private static readonly DateTimeOffset T0 = new(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
+
+    private Task<Subscription> Start(string customer, string plan = "pro", SubscriptionStatus status = SubscriptionStatus.Active, string provider = Creem,
+        string? providerId = "sub_1") =>
+        Subscriptions.StartAsync(customer, plan, provider, providerId, null, status, T0, T0.AddMonths(1), T0);
+
+    [Fact]
+    public async Task Rule_ASubscriptionStarted_IsStoredAndGrantsItsPeriodsAllowance_ALifetimeOneHasNoPeriods()
+    {
+        var c = NewCustomer();
+        var started = await Start(c);
+
+        Assert.Equal(started, await Subscriptions.GetAsync(started.Id, CancellationToken.None));
+        Assert.Equal((c, "pro", Creem, "sub_1", SubscriptionStatus.Active), (started.CustomerId, started.PlanId, started.Provider, started.ProviderSubscriptionId, started.Status));
+        Assert.Equal(((DateTimeOffset?)T0, (DateTimeOffset?)T0.AddMonths(1), (DateTimeOffset?)T0, Clock.GetUtcNow()),
+            (started.CurrentPeriodStart, started.CurrentPeriodEnd, started.ProviderUpdatedAt, started.CreatedAt));
+        Assert.Equal(10, await Credits(c));
+
+        var lifetime = await Subscriptions.StartAsync(NewCustomer(), "lifetime", Creem, "payment:ord_1", null, SubscriptionStatus.Active, T0, T0.AddMonths(1));
+        Assert.Equal(((DateTimeOffset?)null, (DateTimeOffset?)null, (DateTimeOffset?)null), (lifetime.CurrentPeriodStart, lifetime.CurrentPeriodEnd, lifetime.ProviderUpdatedAt));
+
+        Assert.Equal("'gold' is not a plan of the catalog. (Parameter 'planId')",
+            (await Assert.ThrowsAsync<ArgumentException>(() => Subscriptions.StartAsync(c, "gold", Creem, "sub_2", null, SubscriptionStatus.Active, T0, T0))).Message);
+        Assert.Equal("No subscription sub_missing.",
+            (await Assert.ThrowsAsync<KeyNotFoundException>(() => Subscriptions.GetAsync("sub_missing", CancellationToken.None))).Message);
+    }
+
+    [Fact]
+    public async Task Rule_ARenewal_MovesThePeriodOn_ActivatesAndAppliesAWaitingPlan_AndAPeriodNotNewerChangesNothing()
+    {
+        var c = NewCustomer();
+        var started = await Start(c, status: SubscriptionStatus.PastDue);
+        await Subscriptions.ChangePlanAsync(started.Id, "team", PlanChangePolicy.NextCycle);
+
+        var same = await Subscriptions.RenewAsync(started.Id, T0, T0.AddMonths(1), T0.AddDays(1));
+        Assert.Equal((SubscriptionStatus.PastDue, "pro", "team"), (same.Status, same.PlanId, same.PendingPlanId));
+
+        var next = T0.AddMonths(1);
+        var renewed = await Subscriptions.RenewAsync(started.Id, next, next.AddMonths(1));
+        Assert.Equal((SubscriptionStatus.Active, "team", (string?)null, (DateTimeOffset?)next, (DateTimeOffset?)next.AddMonths(1), (DateTimeOffset?)T0),
+            (renewed.Status, renewed.PlanId, renewed.PendingPlanId, renewed.CurrentPeriodStart, renewed.CurrentPeriodEnd, renewed.ProviderUpdatedAt));
+
+        var later = await Subscriptions.RenewAsync(started.Id, next.AddMonths(1), next.AddMonths(2), next.AddMonths(1));
+        Assert.Equal(("team", (DateTimeOffset?)next.AddMonths(1)), (later.PlanId, later.ProviderUpdatedAt));
+    }
+
+    [Fact]
+    public async Task Rule_APlanChangeForTheNextCycle_Waits_AndBackToTheCurrentPlanClearsIt()
+    {
+        var c = NewCustomer();
+        var started = await Start(c);
+
+        var waiting = await Subscriptions.ChangePlanAsync(started.Id, "team", PlanChangePolicy.NextCycle);
+        Assert.Equal(("pro", "team"), (waiting.PlanId, waiting.PendingPlanId));
+        var back = await Subscriptions.ChangePlanAsync(started.Id, "pro", PlanChangePolicy.NextCycle);
+        Assert.Equal(("pro", (string?)null), (back.PlanId, back.PendingPlanId));
+        Assert.Equal(10, await Credits(c));
+        await Assert.ThrowsAsync<ArgumentException>(() => Subscriptions.ChangePlanAsync(started.Id, "gold", PlanChangePolicy.NextCycle));
+    }
+
+    [Fact]
+    public async Task Rule_AnImmediatePlanChange_GrantsTheLargerAllowancesDifference_Once_AndADownAndUpAgainGrantsNothingMore()
+    {
+        var c = NewCustomer();
+        var started = await Start(c);
+        Clock.Set(T0.AddDays(5));
+
+        var up = await Subscriptions.ChangePlanAsync(started.Id, "team", PlanChangePolicy.Immediate);
+        Assert.Equal(("team", (string?)null), (up.PlanId, up.PendingPlanId));
+        Assert.Equal(40, await Credits(c));
+        var topUp = (await Ledger.GetEntriesAsync(c, "credits", 10)).Entries.Single(e => e.Reference == "plan change pro → team");
+        Assert.Equal(30, topUp.Amount);
+        Assert.EndsWith(":upto:40", topUp.OperationKey);
+
+        await Subscriptions.ChangePlanAsync(started.Id, "pro", PlanChangePolicy.Immediate); // a smaller allowance takes nothing back
+        Assert.Equal(40, await Credits(c));
+        await Subscriptions.ChangePlanAsync(started.Id, "team", PlanChangePolicy.Immediate);
+        Assert.Equal(40, await Credits(c));
+        Assert.Equal("team", (await Subscriptions.GetAsync(started.Id, CancellationToken.None)).PlanId);
+    }
+
+    [Fact]
+    public async Task Rule_ACancellationAtThePeriodEnd_KeepsAccessUntilThen_OneWithoutAPeriodEndsNow_AndAResumptionUndoesIt()
+    {
+        var c = NewCustomer();
+        var started = await Start(c);
+        Clock.Set(T0.AddDays(3));
+
+        var scheduled = await Subscriptions.CancelAsync(started.Id, atPeriodEnd: true);
+        Assert.Equal((SubscriptionStatus.Active, true, (DateTimeOffset?)Clock.GetUtcNow()), (scheduled.Status, scheduled.CancelAtPeriodEnd, scheduled.CanceledAt));
+
+        var resumed = await Subscriptions.ResumeAsync(started.Id);
+        Assert.Equal((SubscriptionStatus.Active, false, (DateTimeOffset?)null), (resumed.Status, resumed.CancelAtPeriodEnd, resumed.CanceledAt));
+
+        var now = await Subscriptions.CancelAsync(started.Id, atPeriodEnd: false);
+        Assert.Equal((SubscriptionStatus.Canceled, false, (DateTimeOffset?)Clock.GetUtcNow()), (now.Status, now.CancelAtPeriodEnd, now.CanceledAt));
+
+        // A lifetime plan has no period end: cancelled "at the period end", it ends now.
+        var lifetime = await Subscriptions.StartAsync(c, "lifetime", Creem, "payment:ord_1", null, SubscriptionStatus.Active, null, null);
+        Assert.Equal(SubscriptionStatus.Canceled, (await Subscriptions.CancelAsync(lifetime.Id, atPeriodEnd: true)).Status);
+    }
+
+    [Fact]
+    public async Task Rule_AQuantity_IsAtLeastOne_ItsProviderTimeKept_AndTheSameQuantityIsNoSave()
+    {
+        var c = NewCustomer();
+        var started = await Start(c);
+        Clock.Set(T0.AddDays(1));
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => { _ = Subscriptions.SetQuantityAsync(started.Id, 0); });
+        var same = await Subscriptions.SetQuantityAsync(started.Id, 1, T0.AddDays(1));
+        Assert.Equal((1L, (DateTimeOffset?)T0, started.UpdatedAt), (same.Quantity, same.ProviderUpdatedAt, same.UpdatedAt));
+
+        var three = await Subscriptions.SetQuantityAsync(started.Id, 3, T0.AddDays(1));
+        Assert.Equal((3L, (DateTimeOffset?)T0.AddDays(1), Clock.GetUtcNow()), (three.Quantity, three.ProviderUpdatedAt, three.UpdatedAt));
+        var four = await Subscriptions.SetQuantityAsync(started.Id, 4);
+        Assert.Equal((4L, (DateTimeOffset?)T0.AddDays(1)), (four.Quantity, four.ProviderUpdatedAt));
+    }
+
+    [Fact]
+    public async Task Rule_ASaveThatChangesWhatTheCustomerCanDo_ReportsTheCapabilitiesBeforeAndAfter_AndOneThatDoesNotReportsNothing()
+    {
+        var c = NewCustomer();
+        var started = await Subscriptions.StartAsync(c, "lifetime", Creem, "payment:ord_1", null, SubscriptionStatus.Active, null, null);
+        var gained = Assert.Single(Emitted.Drain(), e => e.Type == "customer.capabilities_changed");
+        Assert.Equal(["feature:hd_export", "plan:lifetime"], gained.Data["capabilities"]!.AsArray().Select(n => (string)n!));
+        Assert.Equal(["feature:ai_messages", "plan:free"], gained.Data["previous"]!.AsArray().Select(n => (string)n!));
+
+        await Subscriptions.SetQuantityAsync(started.Id, 2);
+        Assert.DoesNotContain(Emitted.Drain(), e => e.Type == "customer.capabilities_changed");
+
+        await Subscriptions.CancelAsync(started.Id, atPeriodEnd: false);
+        var lost = Assert.Single(Emitted.Drain(), e => e.Type == "customer.capabilities_changed");
+        Assert.Equal(["feature:ai_messages", "plan:free"], lost.Data["capabilities"]!.AsArray().Select(n => (string)n!));
+    }
+
+    [Fact]
+    public async Task Rule_AProvidersTrial_IsTheCustomersTrialOfThePlan_Once_ASecondTrialOfItGivesNothingUntilPaid()
+    {
+        var c = NewCustomer();
+        var first = await Start(c, status: SubscriptionStatus.Trialing, providerId: "sub_1");
+        Assert.Equal(SubscriptionStatus.Trialing, first.Status);
+        // The same subscription saved again stays the trial.
+        await Subscriptions.SaveAsync(first with { Quantity = 2 });
+        Assert.Equal(SubscriptionStatus.Trialing, (await Subscriptions.GetAsync(first.Id, CancellationToken.None)).Status);
+
+        await Subscriptions.CancelAsync(first.Id, atPeriodEnd: false);
+        var second = await Start(c, status: SubscriptionStatus.Trialing, providerId: "sub_2");
+        Assert.Equal(SubscriptionStatus.Incomplete, second.Status);
+
+        // Another plan's trial is a first one.
+        Assert.Equal(SubscriptionStatus.Trialing, (await Start(c, "team", SubscriptionStatus.Trialing, providerId: "sub_3")).Status);
+    }
+
+    [Fact]
+    public async Task Rule_APaidSubscription_EndsTheCustomersCardlessTrial_RetiringWhatIsLeftOfItsAllowance_Once()
+    {
+        var c = NewCustomer();
+        var trial = await Subscriptions.StartAsync(c, "team", TrialService.Provider, null, null, SubscriptionStatus.Trialing, T0, T0.AddDays(14));
+        Assert.Equal(40, await Credits(c));
+        Drain();
+        Clock.Set(T0.AddDays(2));
+
+        var paid = await Subscriptions.StartAsync(c, "pro", Creem, "sub_1", null, SubscriptionStatus.Active, T0.AddDays(2), T0.AddDays(2).AddMonths(1));
+
+        var ended = await Subscriptions.GetAsync(trial.Id, CancellationToken.None);
+        Assert.Equal((SubscriptionStatus.Canceled, (DateTimeOffset?)Clock.GetUtcNow(), (DateTimeOffset?)Clock.GetUtcNow()), (ended.Status, ended.CanceledAt, ended.AccessEndsAt));
+        Assert.Equal(10, await Credits(c)); // the trial's 40 retired; the paid period's 10 granted
+        var canceled = Assert.Single(Emitted.Drain(), e => e.Type == "subscription.canceled");
+        Assert.Equal((trial.Id, paid.Id), ((string?)canceled.Data["subscription_id"], (string?)canceled.Data["replaced_by"]));
+
+        // Saved again (a webhook delivered twice): nothing more ends or retires.
+        await Subscriptions.SaveAsync(paid with { Quantity = 2 });
+        Assert.Equal(10, await Credits(c));
+        Assert.DoesNotContain(Emitted.Drain(), e => e.Type == "subscription.canceled");
+    }
+}
+
+public sealed class SqliteSubscriptionServiceRules : SubscriptionServiceRules
+{
+    protected override DatabaseProvider Provider => DatabaseProvider.Sqlite;
+}
+
+public sealed class PostgresSubscriptionServiceRules : SubscriptionServiceRules
+{
+    protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
+}
