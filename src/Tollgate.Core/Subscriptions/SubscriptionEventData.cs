@@ -16,5 +16,7 @@ internal static class SubscriptionEventData
         ["current_period_end"] = s.CurrentPeriodEnd is { } end ? System.Text.Json.Nodes.JsonValue.Create(end) : null,
         ["cancel_at_period_end"] = s.CancelAtPeriodEnd,
         ["pending_plan"] = s.PendingPlanId,
+        // The seats the provider bills: a change of it alone is reported too (the app sizes its organization by it).
+        ["quantity"] = s.Quantity,
     };
 }

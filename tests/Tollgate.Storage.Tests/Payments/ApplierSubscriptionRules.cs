@@ -142,6 +142,19 @@ public abstract class ApplierSubscriptionRules : ApplierTestBase
     }
 
     [Fact]
+    public async Task Rule_ASnapshotThatChangesOnlyTheQuantity_IsReported_WithTheNewQuantity()
+    {
+        var c = await Start();
+
+        await ApplyAt(T0.AddMinutes(1), Snapshot(For(c), "sub_1", T0) with { Quantity = 5 });
+
+        var updated = Assert.Single(Emitted.Drain(), e => e.Type != "customer.capabilities_changed");
+        Assert.Equal(("subscription.updated", 5L), (updated.Type, (long)updated.Data["quantity"]!));
+        await ApplyAt(T0.AddMinutes(2), Snapshot(For(c), "sub_1", T0) with { Quantity = 5 });
+        Assert.Empty(Drain());
+    }
+
+    [Fact]
     public async Task Rule_ASnapshotThatMovesThePeriodOn_IsTheRenewal_AndAPlanChangeWaitingForItTakesEffect()
     {
         var c = await Start();
