@@ -79,6 +79,7 @@ public sealed class WebhookProcessor(
         try
         {
             parsed = provider.ParseWebhook(body);
+            // Stryker disable once Boolean : a provider's JSON parse (above) refuses invalid UTF-8 first, and the BOM flag only affects encoding
             payload = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(body);
         }
         catch (Exception ex) when (ex is FormatException or DecoderFallbackException)
@@ -105,6 +106,9 @@ public sealed class WebhookProcessor(
         CancellationToken cancellationToken)
     {
         var now = Instants.Now(time);
+        // The lease is for a process that dies mid-attempt; the row is stored and settled in one transaction, so this
+        // lease is never committed as such (a failed attempt is stored with its own retry time).
+        // Stryker disable once Arithmetic : never committed (above)
         var received = new WebhookEvent(parsed.Provider, parsed.EventId, parsed.EventType, Instants.Normalize(parsed.OccurredAt), now, payload,
             WebhookStatus.Received, 0, now + InlineLease, null, null, null);
         // From here on the provider's request no longer cancels anything: the event is stored whatever happens.
@@ -275,6 +279,7 @@ public sealed class WebhookProcessor(
 
     /// <summary>An error as the inbox can store it: at most 2,000 characters, and no NUL, which PostgreSQL's text refuses
     /// (a reason may quote the body or an id from it, and JSON can carry <c>\u0000</c>).</summary>
+    // Stryker disable once Equality : at exactly 2,000 characters the cut keeps the whole text
     private static string Storable(string error) => (error.Length > 2000 ? error[..2000] : error).Replace('\0', '\uFFFD');
 
     /// <summary>Backoff 30 s, 1 min, 2 min … capped at 6 h; after <see cref="MaxAttempts"/> only an operator replays it.</summary>

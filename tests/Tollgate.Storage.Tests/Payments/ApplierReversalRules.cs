@@ -128,6 +128,53 @@ public abstract class ApplierReversalRules : ApplierTestBase
     }
 
     [Fact]
+    public async Task Rule_ARefundTheProviderCallsFull_IsFull_WhateverItsAmount()
+    {
+        var c = await BuyPack();
+
+        await Apply(Refund("ref_1", 100, full: true));
+
+        var payment = await PaymentOf("ord_1");
+        Assert.Equal((PaymentStatus.Refunded, 100L, 100L), (payment.Status, payment.RefundedAmount, payment.CreditsClawed));
+        Assert.Equal(0, await Credits(c));
+    }
+
+    [Fact]
+    public async Task Rule_AFullRefund_CountsTheCreditsItRevokedFromARunningJobsHold_AsClawed()
+    {
+        var c = await BuyPack();
+        Assert.True((await Ledger.HoldAsync(new HoldRequest(c, "credits", 30, TimeSpan.FromHours(1), "job-1"))).Succeeded);
+
+        await Apply(Refund("ref_1", 500, full: true));
+
+        Assert.Equal(100L, (await PaymentOf("ord_1")).CreditsClawed); // 70 available + 30 held
+        var credits = (await Ledger.GetBalancesAsync(c)).For("credits");
+        Assert.Equal((0L, 0L, 0L), (credits.Available, credits.Held, credits.Debt));
+    }
+
+    [Fact]
+    public async Task Rule_AFullRefundOfAPeriodsPayment_ClawsThatPeriodsWholeAllowance_EveryFeatureOfIt_AndEndsTheSubscription()
+    {
+        var c = NewCustomer();
+        var start = Clock.GetUtcNow();
+        await Apply(Snapshot(For(c, productRef: "prod_pro"), "sub_1", start));
+        await Apply(new SubscriptionPaymentSucceeded(For(null), "sub_1", "tran_1", 1900, "USD", start, start.AddMonths(1)));
+        var before = await Ledger.GetBalancesAsync(c);
+        Assert.Equal((10L, 100L), (before.For("credits").Available, before.For("ai_messages").Available));
+
+        await Apply(new RefundIssued(For(null), "ref_1", ["tran_1"], 1900, "USD", true));
+
+        var subscription = await SubscriptionOf("sub_1");
+        var period = (await Ledger.GetAllLotsAsync(c)).Where(l => l.SourceRef?.StartsWith("allowance:" + subscription.Id, StringComparison.Ordinal) == true).ToList();
+        Assert.Equal(["ai_messages", "credits"], period.Select(l => l.Feature).Order());
+        Assert.All(period, l => Assert.Equal(0, l.Remaining));
+        Assert.Equal(SubscriptionStatus.Canceled, subscription.Status);
+        var after = await Ledger.GetBalancesAsync(c);
+        Assert.Equal((0L, 3L), (after.For("credits").Available, after.For("ai_messages").Available)); // the free plan's 3 again
+        Assert.Equal(110L, (await PaymentOf("tran_1")).CreditsClawed);
+    }
+
+    [Fact]
     public async Task Rule_AFullRefundOfALifetimePlan_RevokesIt_APartialOneDoesNot_AndItsReversalRestoresIt()
     {
         var c = NewCustomer();

@@ -142,6 +142,19 @@ public abstract class ApplierSubscriptionRules : ApplierTestBase
     }
 
     [Fact]
+    public async Task Rule_TheProvidersCancellationTime_IsKept_OverTheEventsTime()
+    {
+        var c = await Start();
+        var requested = T0.AddDays(2);
+
+        await ApplyAt(T0.AddDays(3), Snapshot(For(c), "sub_1", T0) with { CancelAtPeriodEnd = true, CanceledAt = requested });
+        Assert.Equal(requested, (await SubscriptionOf("sub_1")).CanceledAt);
+
+        await ApplyAt(T0.AddDays(4), Snapshot(For(c), "sub_1", T0, ProviderSubscriptionStatus.Canceled) with { CanceledAt = T0.AddDays(4).AddMinutes(-5) });
+        Assert.Equal(T0.AddDays(4).AddMinutes(-5), (await SubscriptionOf("sub_1")).CanceledAt);
+    }
+
+    [Fact]
     public async Task Rule_ASnapshotThatChangesOnlyTheQuantity_IsReported_WithTheNewQuantity()
     {
         var c = await Start();
@@ -295,6 +308,12 @@ public abstract class ApplierSubscriptionRules : ApplierTestBase
 
         Assert.Equal(new ApplyOutcome(WebhookStatus.Applied, c, "the subscription renews into prod_gone, which the catalog does not map; it stays on pro"),
             await ApplyAt(T0.AddMinutes(3), new PlanChangeScheduled(For(null), "sub_1", "prod_gone")));
+
+        // At the watermark's very instant: applied (only a strictly older event is stale).
+        await ApplyAt(T0.AddMinutes(10), Snapshot(For(c), "sub_1", T0) with { CancelAtPeriodEnd = true });
+        await ApplyAt(T0.AddMinutes(10), new PlanChangeScheduled(For(null), "sub_1", "prod_team"));
+        Assert.Equal(("pro", "team"), await Plans());
+        await ApplyAt(T0.AddMinutes(10), new PlanChangeScheduled(For(null), "sub_1", "prod_pro"));
 
         // Older than the newest snapshot applied: nothing.
         await ApplyAt(T0.AddMinutes(10), Snapshot(For(c), "sub_1", T0) with { CancelAtPeriodEnd = true });

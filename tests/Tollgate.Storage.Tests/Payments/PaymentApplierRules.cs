@@ -271,6 +271,67 @@ public abstract class PaymentApplierRules : ApplierTestBase
         Assert.Equal(350, await Credits(c));
     }
 
+    [Fact]
+    public async Task Rule_EveryPaymentRecorded_HasAPaymentId()
+    {
+        var c = NewCustomer();
+        await Apply(Paid(For(c, "pack"), "ord_1"));
+        await Apply(Paid(For(c, "lifetime"), "ord_2", amount: 9900));
+        await Apply(Snapshot(For(c, productRef: "prod_pro"), "sub_1", Clock.GetUtcNow()));
+        await Apply(new SubscriptionPaymentSucceeded(For(null), "sub_1", "tran_1", 1900, "USD", null, null));
+        await Apply(new SubscriptionPaymentFailed(For(null), "sub_1", "tran_2", 1900, "USD"));
+
+        foreach (var id in new[] { "ord_1", "ord_2", "tran_1", "tran_2" })
+        {
+            Assert.StartsWith("pay_", (await PaymentOf(id)).Id);
+        }
+    }
+
+    [Fact]
+    public async Task Rule_AnOrderRecordedAsOneKindOfPurchase_IsNotGrantedAsAnother_ByALaterEventNamingIt()
+    {
+        var c = NewCustomer();
+        // Recorded as a lifetime plan: a later event naming the same order as a pack grants no credits.
+        await Apply(Paid(For(c, "lifetime"), "ord_1", amount: 9900));
+        await Apply(Paid(For(c, "pack"), "ord_1"));
+        Assert.Equal(0, await Credits(c));
+
+        // Recorded as a pack: a later event naming it as the lifetime plan starts no subscription.
+        await Apply(Paid(For(c, "pack"), "ord_2"));
+        await Apply(Paid(For(c, "lifetime"), "ord_2", amount: 9900));
+        Assert.Single(await Db.Database.Subscriptions.ListByCustomerAsync(c, CancellationToken.None)); // ord_1's
+        Assert.Equal(100, await Credits(c));
+
+        // A lifetime purchase refunded before this event was applied starts nothing either.
+        var d = NewCustomer();
+        await Apply(Paid(For(d, "lifetime"), "ord_3", amount: 9900));
+        var subscription = Assert.Single(await Db.Database.Subscriptions.ListByCustomerAsync(d, CancellationToken.None));
+        await Apply(new RefundIssued(For(null), "ref_3", ["ord_3"], 9900, "USD", true));
+        await Apply(Paid(For(d, "lifetime"), "ord_3", amount: 9900));
+        Assert.Equal(SubscriptionStatus.Canceled, Assert.Single(await Db.Database.Subscriptions.ListByCustomerAsync(d, CancellationToken.None)).Status);
+        Assert.Equal(subscription.Id, (await PaymentOf("ord_3")).SubscriptionId);
+    }
+
+    [Fact]
+    public async Task Rule_APackBoughtZeroTimes_GrantsNothing_AndFailsNothing()
+    {
+        var c = NewCustomer();
+        Assert.Equal(ApplyOutcome.Applied(c), await Apply(Paid(For(c, "pack"), "ord_1", amount: 0, quantity: 0)));
+        Assert.Equal(0L, (await PaymentOf("ord_1")).Credits);
+        Assert.Empty(await Ledger.GetAllLotsAsync(c));
+    }
+
+    [Fact]
+    public async Task Rule_ALifetimePlanBoughtByItsProviderProduct_WithoutMetadata_StartsItsSubscription()
+    {
+        var c = NewCustomer();
+        await Payments.LinkProviderCustomerAsync(Creem, "cust_c", c, Clock.GetUtcNow(), CancellationToken.None);
+
+        Assert.Equal(ApplyOutcome.Applied(c), await Apply(Paid(For(null, providerCustomer: "cust_c", productRef: "prod_lifetime"), "ord_1", amount: 9900)));
+
+        Assert.Equal("lifetime", (await SubscriptionOf("payment:ord_1")).PlanId);
+    }
+
     private Checkout NewCheckout(string id, string customer, string product, string providerCheckoutId) =>
         new(id, customer, product, Creem, providerCheckoutId, "https://pay.example/" + providerCheckoutId, CheckoutStatus.Open, null, null,
             new Dictionary<string, string>(), null, Clock.GetUtcNow(), Clock.GetUtcNow(), null);

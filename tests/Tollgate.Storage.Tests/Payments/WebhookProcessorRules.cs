@@ -230,6 +230,54 @@ public abstract class WebhookProcessorRules : ApplierTestBase
     }
 
     [Fact]
+    public async Task Rule_ConcurrentDeliveriesOfOneEvent_AreStoredAndAppliedOnce_TheOthersAnsweredAsDuplicates()
+    {
+        var c = NewCustomer();
+        var body = Body("evt_1", customer: c);
+
+        var receipts = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => Receive(body))));
+
+        Assert.Single(receipts, r => r.Receipt == WebhookReceipt.Accepted);
+        Assert.All(receipts.Where(r => r.Receipt != WebhookReceipt.Accepted), r => Assert.Equal(WebhookReceipt.Duplicate, r.Receipt));
+        Assert.Equal(100, await Credits(c));
+        Assert.Single(await Payments.ListPaymentsAsync(c, CancellationToken.None));
+        Assert.Equal((WebhookStatus.Applied, 1), ((await Stored("evt_1"))!.Status, (await Stored("evt_1"))!.Attempts));
+    }
+
+    [Fact]
+    public async Task Rule_EachDeliveryAndEachAttempt_IsASpan_TaggedWithItsReceiptOrStatus()
+    {
+        var c = NewCustomer();
+        var spans = new List<(string, object?, object?)>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == WebhookTelemetry.Name,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) =>
+                System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                lock (spans)
+                {
+                    spans.Add((activity.OperationName, activity.GetTagItem("tollgate.receipt") ?? activity.GetTagItem("tollgate.status"),
+                        activity.GetTagItem("tollgate.event_id")));
+                }
+            },
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        var id = "evt_" + c;
+
+        await Receive(Body(id, customer: c));
+        await Receive(Body(id, customer: c));
+
+        lock (spans)
+        {
+            Assert.Contains(("webhook.apply", (object?)"applied", (object?)id), spans);
+            Assert.Contains(("webhook.receive", (object?)"accepted", (object?)null), spans);
+            Assert.Contains(("webhook.receive", (object?)"duplicate", (object?)null), spans);
+        }
+    }
+
+    [Fact]
     public async Task Rule_AnOperatorsReplay_AppliesAStoredEventAgain_ChangingNothingTwice()
     {
         var c = NewCustomer();
