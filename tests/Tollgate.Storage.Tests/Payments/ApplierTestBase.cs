@@ -14,7 +14,7 @@ namespace Tollgate.Storage.Tests.Payments;
 /// in order (<see cref="Emitted"/>); in the server they go into the webhook's transaction.</summary>
 public abstract class ApplierTestBase : IAsyncLifetime
 {
-    /// <summary>Monthly <c>pro</c> and <c>team</c> plans and a <c>lifetime</c> plan, a pack that expires after 30 days and a
+    /// <summary>Monthly <c>pro</c> and <c>team</c> plans (and <c>basic</c>, without credits) and a <c>lifetime</c> plan, a pack that expires after 30 days and a
     /// once-per-customer starter pack; every product is mapped at Creem (<c>prod_…</c>).</summary>
     protected const string CatalogYaml = """
         features:
@@ -40,6 +40,11 @@ public abstract class ApplierTestBase : IAsyncLifetime
             features:
               ai_messages: { limit: 500, reset: month }
               credits: { grant: 40, reset: month }
+          basic:
+            interval: month
+            price: { amount: 900, currency: USD }
+            features:
+              ai_messages: { limit: 50, reset: month }
           lifetime:
             interval: once
             price: { amount: 9900, currency: USD }
@@ -84,6 +89,9 @@ public abstract class ApplierTestBase : IAsyncLifetime
     /// <summary>The ledger store the engine writes through (the database's, unless a test puts a fault in front of it).</summary>
     protected virtual ILedgerStore LedgerStore(ILedgerStore database) => database;
 
+    /// <summary>The subscription store the service writes (the database's, unless a test puts something in front of it).</summary>
+    protected virtual ISubscriptionStore SubscriptionStore(ISubscriptionStore database) => database;
+
     /// <summary>The payment store the applier writes (the database's, unless a test puts a fault in front of it).</summary>
     protected virtual IPaymentStore PaymentStore(IPaymentStore database) => database;
 
@@ -103,7 +111,7 @@ public abstract class ApplierTestBase : IAsyncLifetime
         Gate = new Gate(Catalog, Ledger, Db.Database.Subscriptions, Clock);
         // In a webhook's transaction (WebhookProcessorRules) the events go into the database's outbox, as in the server.
         IEventOutbox outbox = InTransactions ? Db.Database.Outbox : Emitted;
-        Subscriptions = new SubscriptionService(Catalog, Db.Database.Subscriptions, Ledger, Gate, Clock, outbox, Db.Database.Transactions,
+        Subscriptions = new SubscriptionService(Catalog, SubscriptionStore(Db.Database.Subscriptions), Ledger, Gate, Clock, outbox, Db.Database.Transactions,
             trials: Db.Database.Trials);
         Applier = new PaymentApplier(Catalog, PaymentStore(Db.Database.Payments), Db.Database.Subscriptions, Subscriptions, Ledger, Clock, outbox);
     }
@@ -159,7 +167,11 @@ public abstract class ApplierTestBase : IAsyncLifetime
     {
         private readonly List<OutboundEvent> _events = [];
 
-        public bool InTransaction => true;
+        /// <summary>Whether the caller is inside a flow's transaction: always, as in a webhook's, unless a test asks the
+        /// database (a change asked through the API opens a transaction of its own).</summary>
+        public Func<bool> InTransactionProbe { get; set; } = () => true;
+
+        public bool InTransaction => InTransactionProbe();
 
         public void Add(OutboundEvent outboundEvent)
         {

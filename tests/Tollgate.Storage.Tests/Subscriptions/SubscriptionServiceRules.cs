@@ -1,3 +1,4 @@
+using Tollgate.Core.Ledger;
 using Tollgate.Core.Subscriptions;
 using Tollgate.Storage.Tests.Payments;
 
@@ -13,6 +14,10 @@ namespace Tollgate.Storage.Tests.Subscriptions;
 /// </summary>
 public abstract class SubscriptionServiceRules : ApplierTestBase
 {
+    private RefusingStore? _store;
+
+    protected override ISubscriptionStore SubscriptionStore(ISubscriptionStore database) => _store = new RefusingStore(database);
+
     private static readonly DateTimeOffset T0 = new(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
 
     private Task<Subscription> Start(string customer, string plan = "pro", SubscriptionStatus status = SubscriptionStatus.Active, string provider = Creem,
@@ -188,6 +193,143 @@ public abstract class SubscriptionServiceRules : ApplierTestBase
         await Subscriptions.SaveAsync(paid with { Quantity = 2 });
         Assert.Equal(10, await Credits(c));
         Assert.DoesNotContain(Emitted.Drain(), e => e.Type == "subscription.canceled");
+    }
+
+    [Fact]
+    public async Task Rule_ASubscriptionsId_CarriesItsPrefix()
+    {
+        Assert.StartsWith("sub_", (await Start(NewCustomer())).Id);
+    }
+
+    [Fact]
+    public async Task Rule_AnImmediateChangeFromAPlanWithoutCredits_GrantsTheWindowsAllowanceUnderItsOwnKey_SoItIsGrantedOnce()
+    {
+        var c = NewCustomer();
+        var started = await Start(c, "basic");
+        Assert.Equal(0, await Credits(c));
+
+        await Subscriptions.ChangePlanAsync(started.Id, "pro", PlanChangePolicy.Immediate);
+        Assert.Equal(10, await Credits(c));
+        // The allowance check that every read makes finds the window granted under its own key: nothing more.
+        Gate.Invalidate(c);
+        Assert.True((await Gate.CheckAsync(c, "credits", 10)).Allowed);
+        Assert.False((await Gate.CheckAsync(c, "credits", 11)).Allowed);
+    }
+
+    [Fact]
+    public async Task Rule_AChangeAskedThroughTheApi_IsSavedInItsOwnTransaction_WithItsSubscriptionEvent_OnlyWhenItChangesSomething()
+    {
+        var c = NewCustomer();
+        var started = await Start(c);
+        Emitted.Drain();
+        // As the database's outbox: in a transaction only inside one (here none: the API's change opens its own).
+        Emitted.InTransactionProbe = () => Db.Database.Outbox.InTransaction;
+
+        await Subscriptions.ApplyRequestedAsync(started.Id, service => service.CancelAsync(started.Id, atPeriodEnd: true));
+        var updated = Assert.Single(Emitted.Drain());
+        Assert.Equal(("subscription.updated", true), (updated.Type, (bool)updated.Data["cancel_at_period_end"]!));
+
+        await Subscriptions.ApplyRequestedAsync(started.Id, service => service.CancelAsync(started.Id, atPeriodEnd: true));
+        Assert.Empty(Drain()); // already so: nothing to report
+
+        await Subscriptions.ApplyRequestedAsync(started.Id, service => service.CancelAsync(started.Id, atPeriodEnd: false));
+        Assert.Equal(["subscription.canceled"], Drain());
+        Assert.Equal(SubscriptionStatus.Canceled, (await Subscriptions.GetAsync(started.Id, CancellationToken.None)).Status);
+
+        await Assert.ThrowsAsync<ArgumentNullException>(() => Subscriptions.ApplyRequestedAsync(started.Id, null!));
+        await Assert.ThrowsAsync<ArgumentNullException>(() => Subscriptions.SaveAsync(null!));
+    }
+
+    [Fact]
+    public async Task Rule_ACardlessTrialWhosePeriodEnded_IsMarkedExpired_AnythingElseIsLeftAsItIs()
+    {
+        var c = NewCustomer();
+        var trial = await Subscriptions.StartAsync(c, "team", TrialService.Provider, null, null, SubscriptionStatus.Trialing, T0, T0.AddDays(14));
+        var providers = await Start(NewCustomer(), "team", SubscriptionStatus.Trialing);
+
+        Clock.Set(T0.AddDays(14).AddTicks(-10));
+        Assert.Equal(SubscriptionStatus.Trialing, (await Subscriptions.ExpireTrialAsync(trial.Id)).Status);
+        Clock.Set(T0.AddDays(14));
+        var expired = await Subscriptions.ExpireTrialAsync(trial.Id);
+        Assert.Equal((SubscriptionStatus.Expired, Clock.GetUtcNow()), (expired.Status, expired.UpdatedAt));
+        Assert.Equal(SubscriptionStatus.Trialing, (await Subscriptions.ExpireTrialAsync(providers.Id)).Status);
+
+        var active = await Subscriptions.StartAsync(c, "pro", TrialService.Provider, null, null, SubscriptionStatus.Active, T0, T0.AddDays(1));
+        Assert.Equal(SubscriptionStatus.Active, (await Subscriptions.ExpireTrialAsync(active.Id)).Status);
+    }
+
+    [Fact]
+    public async Task Rule_OnlyASubscriptionThatStartsGivingAccess_EndsACardlessTrial_NotOneWithoutAccessNorARenewal_NorAProvidersTrial()
+    {
+        var c = NewCustomer();
+        var trial = await Subscriptions.StartAsync(c, "team", TrialService.Provider, null, null, SubscriptionStatus.Trialing, T0, T0.AddDays(14));
+
+        // A paid subscription not giving access yet (its first payment failed) ends nothing.
+        var incomplete = await Start(c, "pro", SubscriptionStatus.Incomplete, providerId: "sub_1");
+        Assert.Equal(SubscriptionStatus.Trialing, (await Subscriptions.GetAsync(trial.Id, CancellationToken.None)).Status);
+        // A provider's trial is not ended by a paid subscription.
+        var providers = await Start(c, "basic", SubscriptionStatus.Trialing, providerId: "sub_2");
+        // Nor is a card-less trial by a subscription already giving access, renewed or saved again.
+        var d = NewCustomer();
+        var paid = await Start(d, "pro", providerId: "sub_3");
+        var laterTrial = await Subscriptions.StartAsync(d, "team", TrialService.Provider, null, null, SubscriptionStatus.Trialing, T0, T0.AddDays(14));
+        await Subscriptions.RenewAsync(paid.Id, T0.AddMonths(1), T0.AddMonths(2));
+        Assert.Equal(SubscriptionStatus.Trialing, (await Subscriptions.GetAsync(laterTrial.Id, CancellationToken.None)).Status);
+
+        // Now the paid subscription starts giving access: the card-less trial ends, the provider's trial stays.
+        await Subscriptions.SaveAsync(incomplete with { Status = SubscriptionStatus.Active });
+        Assert.Equal(SubscriptionStatus.Canceled, (await Subscriptions.GetAsync(trial.Id, CancellationToken.None)).Status);
+        Assert.Equal(SubscriptionStatus.Trialing, (await Subscriptions.GetAsync(providers.Id, CancellationToken.None)).Status);
+        // Its retirement is keyed by the trial: the same key for another source is a reused key.
+        Assert.Equal(LedgerRefusal.KeyReused, (await Ledger.RetireAsync(new RetireRequest(c, "allowance:other", "trial-replaced:" + trial.Id))).Refusal);
+    }
+
+    [Fact]
+    public async Task Rule_AChangeRefusedBecauseANewerEventLanded_IsMadeAgainOnTheNewerState_AndGivenUpAfterTenRefusals()
+    {
+        var c = NewCustomer();
+        var started = await Start(c);
+
+        _store!.Saves = 0;
+        _store.Refusals = 3;
+        var canceled = await Subscriptions.CancelAsync(started.Id, atPeriodEnd: true);
+        Assert.True(canceled.CancelAtPeriodEnd);
+        Assert.Equal(4, _store.Saves);
+
+        _store.Refusals = 10;
+        _store.Saves = 0;
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => Subscriptions.ResumeAsync(started.Id));
+        Assert.Equal($"Subscription {started.Id} changed under 10 saves in a row; giving up.", error.Message);
+        Assert.Equal(10, _store.Saves);
+        Assert.True((await Subscriptions.GetAsync(started.Id, CancellationToken.None)).CancelAtPeriodEnd);
+    }
+
+    /// <summary>The database's subscriptions, refusing the next <see cref="Refusals"/> saves as a newer provider event would.</summary>
+    private sealed class RefusingStore(ISubscriptionStore inner) : ISubscriptionStore
+    {
+        public int Refusals;
+
+        public int Saves;
+
+        public Task<Subscription?> GetAsync(string subscriptionId, CancellationToken cancellationToken) => inner.GetAsync(subscriptionId, cancellationToken);
+
+        public Task<Subscription?> FindByProviderIdAsync(string provider, string providerSubscriptionId, CancellationToken cancellationToken) =>
+            inner.FindByProviderIdAsync(provider, providerSubscriptionId, cancellationToken);
+
+        public Task<IReadOnlyList<Subscription>> ListByCustomerAsync(string customerId, CancellationToken cancellationToken) =>
+            inner.ListByCustomerAsync(customerId, cancellationToken);
+
+        public Task<bool> SaveAsync(Subscription subscription, CancellationToken cancellationToken)
+        {
+            Saves++;
+            return Refusals-- > 0 ? Task.FromResult(false) : inner.SaveAsync(subscription, cancellationToken);
+        }
+
+        public Task<IReadOnlyList<Subscription>> ListByStatusAsync(SubscriptionStatus status, int limit, CancellationToken cancellationToken) =>
+            inner.ListByStatusAsync(status, limit, cancellationToken);
+
+        public Task<IReadOnlyList<(string PlanId, SubscriptionStatus Status, int Count)>> CountByPlanAsync(IReadOnlyCollection<SubscriptionStatus> statuses,
+            CancellationToken cancellationToken) => inner.CountByPlanAsync(statuses, cancellationToken);
     }
 }
 
