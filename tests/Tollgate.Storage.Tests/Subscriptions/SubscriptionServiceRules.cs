@@ -1,3 +1,4 @@
+using Tollgate.Core.Catalog;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Subscriptions;
 using Tollgate.Storage.Tests.Payments;
@@ -302,6 +303,40 @@ public abstract class SubscriptionServiceRules : ApplierTestBase
         Assert.Equal($"Subscription {started.Id} changed under 10 saves in a row; giving up.", error.Message);
         Assert.Equal(10, _store.Saves);
         Assert.True((await Subscriptions.GetAsync(started.Id, CancellationToken.None)).CancelAtPeriodEnd);
+    }
+
+    [Fact]
+    public async Task Rule_AnOperatorsMigration_MovesAPlansSubscriptionsToANewVersion_ReportingEachCustomerWhoseCapabilitiesChange_Once()
+    {
+        // The lifetime plan sold first without hd_export (version 1), then with it (version 2, the catalog's now).
+        var before = CatalogLoader.Parse(CatalogYaml.Replace("""
+                  hd_export: true
+            packs:
+            """, """
+                  ai_messages: { limit: 7, reset: month }
+            packs:
+            """), "catalog.yaml", [new CatalogMapping("sandbox", null), new CatalogMapping(Creem, "product")]);
+        await PlanVersions.RegisterAsync(before, Db.Database.PlanVersions, Clock.GetUtcNow(), CancellationToken.None);
+        var c = NewCustomer();
+        var sold = await Subscriptions.StartAsync(c, "lifetime", Creem, "payment:ord_1", null, SubscriptionStatus.Active, null, null);
+        await PlanVersions.RegisterAsync(Catalog, Db.Database.PlanVersions, Clock.GetUtcNow(), CancellationToken.None);
+        Assert.Equal(1, (await Subscriptions.GetAsync(sold.Id, CancellationToken.None)).PlanVersion);
+        Assert.False((await Gate.CheckAsync(c, "hd_export")).Allowed);
+        Emitted.Drain();
+        Emitted.InTransactionProbe = () => Db.Database.Outbox.InTransaction;
+
+        Assert.Equal(1, await Subscriptions.MigrateVersionAsync(Db.Database.PlanVersions, "lifetime", 1, 2));
+
+        Assert.Equal(2, (await Subscriptions.GetAsync(sold.Id, CancellationToken.None)).PlanVersion);
+        var changed = Assert.Single(Emitted.Drain());
+        Assert.Equal(("customer.capabilities_changed", c), (changed.Type, changed.CustomerId));
+        Assert.Equal(["feature:hd_export", "plan:lifetime"], changed.Data["capabilities"]!.AsArray().Select(n => (string)n!));
+        Assert.Equal(["feature:ai_messages", "plan:lifetime"], changed.Data["previous"]!.AsArray().Select(n => (string)n!));
+        Assert.True((await Gate.CheckAsync(c, "hd_export")).Allowed); // its cached view was dropped
+
+        Assert.Equal(0, await Subscriptions.MigrateVersionAsync(Db.Database.PlanVersions, "lifetime", 1, 2));
+        Assert.Empty(Emitted.Drain());
+        await Assert.ThrowsAsync<ArgumentNullException>(() => Subscriptions.MigrateVersionAsync(null!, "lifetime", 1, 2));
     }
 
     /// <summary>The database's subscriptions, refusing the next <see cref="Refusals"/> saves as a newer provider event would.</summary>
