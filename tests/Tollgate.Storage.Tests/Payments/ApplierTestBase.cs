@@ -175,6 +175,12 @@ public abstract class ApplierTestBase : IAsyncLifetime
 
         public void Add(OutboundEvent outboundEvent)
         {
+            // As the database's outbox: an event is never written apart from its change.
+            if (!InTransaction)
+            {
+                throw new InvalidOperationException($"Event {outboundEvent.Type} was added outside a database transaction.");
+            }
+
             lock (_events)
             {
                 _events.Add(outboundEvent);
