@@ -14,7 +14,7 @@ namespace Tollgate.Storage.Tests.Payments;
 /// in order (<see cref="Emitted"/>); in the server they go into the webhook's transaction.</summary>
 public abstract class ApplierTestBase : IAsyncLifetime
 {
-    /// <summary>Monthly <c>pro</c> and <c>team</c> plans (and <c>basic</c>, without credits) and a <c>lifetime</c> plan, a pack that expires after 30 days and a
+    /// <summary>Monthly <c>pro</c> and <c>team</c> plans (<c>team</c> with a 14-day trial; and <c>basic</c>, without credits) and a <c>lifetime</c> plan, a pack that expires after 30 days and a
     /// once-per-customer starter pack; every product is mapped at Creem (<c>prod_…</c>).</summary>
     protected const string CatalogYaml = """
         features:
@@ -35,6 +35,7 @@ public abstract class ApplierTestBase : IAsyncLifetime
               credits: { grant: 10, reset: month }
           team:
             interval: month
+            trial_days: 14
             price: { amount: 4900, currency: USD }
             providers: { creem: { product: prod_team } }
             features:
