@@ -301,7 +301,6 @@ public sealed partial class Gate : ILedgerObserver, IAllowanceWriter
         }
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.ExternalAccessTimeout);
         try
         {
             // A wall-clock timeout: it bounds how long a caller waits, which has nothing to do with business time.
@@ -326,6 +325,12 @@ public sealed partial class Gate : ILedgerObserver, IAllowanceWriter
             // Fail closed: whatever went wrong (an error, a timeout), the source grants nothing.
             Log.ExternalAccessFailed(_logger, customerId, ex);
             return [];
+        }
+        finally
+        {
+            // Whatever ended the wait, the source is told to stop. (A timer on the token would race the wait's own:
+            // when the wait won, disposing the source disarmed the timer and a hanging call was never cancelled.)
+            await timeout.CancelAsync().ConfigureAwait(false);
         }
     }
 
