@@ -1,3 +1,4 @@
+using Tollgate.Core.Catalog;
 using Tollgate.Core.Events;
 using Tollgate.Core.Idempotency;
 using Tollgate.Core.Subscriptions;
@@ -34,6 +35,7 @@ public abstract class TrialServiceRules : ApplierTestBase
     public async Task Rule_ATrialStarted_IsTollgatesOwnTrialingSubscription_ForExactlyItsDays_WithThePlansAllowance_AndItsRecord()
     {
         var c = NewCustomer();
+        await PlanVersions.RegisterAsync(Catalog, Db.Database.PlanVersions, T0, CancellationToken.None);
         Assert.Equal(3, (await Gate.CheckAsync(c, "ai_messages")).Balance!.Limit); // the free plan's view, cached
 
         var outcome = await Trials().StartAsync(c, "team");
@@ -45,7 +47,7 @@ public abstract class TrialServiceRules : ApplierTestBase
         Assert.Equal(((DateTimeOffset?)T0, (DateTimeOffset?)T0.AddDays(14), (DateTimeOffset?)T0.AddDays(14), T0, T0, false),
             (trial.CurrentPeriodStart, trial.CurrentPeriodEnd, trial.AccessEndsAt, trial.CreatedAt, trial.UpdatedAt, trial.CancelAtPeriodEnd));
         Assert.StartsWith("sub_", trial.Id, StringComparison.Ordinal);
-        Assert.Equal(Catalog.Versions.Current("team"), trial.PlanVersion);
+        Assert.Equal(1, trial.PlanVersion); // the store's version, answered as stored
         Assert.Equal(trial, await Subscriptions.GetAsync(trial.Id, CancellationToken.None));
         Assert.Equal(new TrialRecord(c, "team", trial.Id, TrialService.Provider, T0), await Db.Database.Trials.FindAsync(c, "team", CancellationToken.None));
         Assert.NotNull(await Db.Database.Customers.GetAsync(c, CancellationToken.None));
@@ -86,8 +88,8 @@ public abstract class TrialServiceRules : ApplierTestBase
         Assert.Single(await Db.Database.Subscriptions.ListByCustomerAsync(c, CancellationToken.None));
         Assert.Equal(0, await Credits(d));
 
-        await Assert.ThrowsAsync<ArgumentException>(() => trials.StartAsync("", "team"));
-        await Assert.ThrowsAsync<ArgumentNullException>(() => trials.StartAsync(c, null!));
+        Assert.Equal("customerId", (await Assert.ThrowsAsync<ArgumentException>(() => trials.StartAsync("", "team"))).ParamName);
+        Assert.Equal("planId", (await Assert.ThrowsAsync<ArgumentNullException>(() => trials.StartAsync(c, null!))).ParamName);
         await Assert.ThrowsAsync<ArgumentNullException>(() => trials.IneligibleAsync(c, null!));
     }
 
@@ -162,6 +164,39 @@ public abstract class TrialServiceRules : ApplierTestBase
     }
 
     [Fact]
+    public async Task Rule_OfTwoStartsRacingPastTheEligibilityCheck_TheOneThatDoesNotRecordTheTrial_IsRefusedAndKeepsNothing()
+    {
+        var c = NewCustomer();
+        Assert.True((await Trials().StartAsync(c, "team")).Subscription is not null);
+        // The racing start looked before the winner recorded the trial: its first lookup misses it.
+        var late = new TrialService(Catalog, new LateTrials(Db.Database.Trials), Db.Database.Subscriptions, Subscriptions, Db.Database.Customers, Gate, Clock,
+            Db.Database.Idempotency, Db.Database.Transactions, Emitted);
+
+        var lost = await late.StartAsync(c, "team", Call("k1"));
+
+        Assert.Equal((TollgateRefusal.NotEligible, "the customer has had a trial of 'team'; a plan is tried once.", (Subscription?)null),
+            (lost.Refusal, lost.Message, lost.Subscription));
+        Assert.Single(await Db.Database.Subscriptions.ListByCustomerAsync(c, CancellationToken.None));
+        Assert.Null(await Db.Database.Idempotency.GetAsync("scope", "k1", CancellationToken.None));
+        Assert.Equal(40, await Credits(c));
+    }
+
+    [Fact]
+    public async Task Rule_ASweepCountsOnlyTheTrialsItExpired_NotThoseAnotherSweepExpiredFirst()
+    {
+        var trial = (await Trials().StartAsync(NewCustomer(), "team")).Subscription!;
+        var stale = new StaleSubscriptions(Db.Database.Subscriptions);
+        var sweep = new TrialService(Catalog, Db.Database.Trials, stale, Subscriptions, Db.Database.Customers, Gate, Clock, Db.Database.Idempotency,
+            Db.Database.Transactions, Emitted);
+        Clock.Set(T0.AddDays(14));
+
+        Assert.Equal(1, await sweep.ExpireEndedAsync());
+        Assert.Equal(0, await sweep.ExpireEndedAsync()); // its list still shows the trial trialing: expired already, not counted
+        Assert.Equal(SubscriptionStatus.Expired, (await Subscriptions.GetAsync(trial.Id, CancellationToken.None)).Status);
+        Assert.Equal(2, stale.Lists);
+    }
+
+    [Fact]
     public async Task Rule_WithoutTransactions_ATrialIsStillWrittenWhole()
     {
         var c = NewCustomer();
@@ -230,6 +265,47 @@ public abstract class TrialServiceRules : ApplierTestBase
             Forgotten.Add(customerId);
             Inner.Forget(customerId);
         }
+    }
+
+    /// <summary>The database's trials, whose first lookup misses what is recorded: a racing start recorded it just after.</summary>
+    private sealed class LateTrials(ITrialStore inner) : ITrialStore
+    {
+        private int _lookups;
+
+        public Task<bool> TryRecordAsync(TrialRecord trial, CancellationToken cancellationToken) => inner.TryRecordAsync(trial, cancellationToken);
+
+        public Task<TrialRecord?> FindAsync(string customerId, string planId, CancellationToken cancellationToken) =>
+            Interlocked.Increment(ref _lookups) == 1 ? Task.FromResult<TrialRecord?>(null) : inner.FindAsync(customerId, planId, cancellationToken);
+
+        public Task<IReadOnlyList<TrialRecord>> ListByCustomerAsync(string customerId, CancellationToken cancellationToken) =>
+            inner.ListByCustomerAsync(customerId, cancellationToken);
+    }
+
+    /// <summary>The database's subscriptions, whose trialing list is the one read first: another sweep changed them since.</summary>
+    private sealed class StaleSubscriptions(ISubscriptionStore inner) : ISubscriptionStore
+    {
+        private IReadOnlyList<Subscription>? _first;
+
+        public int Lists { get; private set; }
+
+        public async Task<IReadOnlyList<Subscription>> ListByStatusAsync(SubscriptionStatus status, int limit, CancellationToken cancellationToken)
+        {
+            Lists++;
+            return _first ??= await inner.ListByStatusAsync(status, limit, cancellationToken);
+        }
+
+        public Task<Subscription?> GetAsync(string subscriptionId, CancellationToken cancellationToken) => inner.GetAsync(subscriptionId, cancellationToken);
+
+        public Task<Subscription?> FindByProviderIdAsync(string provider, string providerSubscriptionId, CancellationToken cancellationToken) =>
+            inner.FindByProviderIdAsync(provider, providerSubscriptionId, cancellationToken);
+
+        public Task<IReadOnlyList<Subscription>> ListByCustomerAsync(string customerId, CancellationToken cancellationToken) =>
+            inner.ListByCustomerAsync(customerId, cancellationToken);
+
+        public Task<bool> SaveAsync(Subscription subscription, CancellationToken cancellationToken) => inner.SaveAsync(subscription, cancellationToken);
+
+        public Task<IReadOnlyList<(string PlanId, SubscriptionStatus Status, int Count)>> CountByPlanAsync(IReadOnlyCollection<SubscriptionStatus> statuses,
+            CancellationToken cancellationToken) => inner.CountByPlanAsync(statuses, cancellationToken);
     }
 
     /// <summary>The database's idempotency keys, whose first lookup misses what is stored: a racing call stored it just after.</summary>
