@@ -67,6 +67,8 @@ public sealed partial class Gate
         }
 
         var setting = plan?.Primary.Feature(feature.Id);
+        // A plan feature has a limit (metered, count, concurrency) or a grant (credits), never both: the catalog refuses it.
+        // Stryker disable once NullCoalescing : equivalent (above)
         return new UsageStats(feature.Id, SnakeCase<ResetInterval>.Name(bucket), from, to, setting?.Limit ?? setting?.Grant, buckets);
     }
 

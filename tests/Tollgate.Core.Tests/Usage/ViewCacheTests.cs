@@ -126,6 +126,8 @@ public sealed class ViewCacheTests
         fresh.Replace("c", "c", fresh.Stamp()); // a third: cleared
         Assert.Equal("c2", await fresh.GetAsync("c", Load("c2"), CancellationToken.None));
         Assert.Equal("a3", await fresh.GetAsync("a", Load("a3"), CancellationToken.None));
+        fresh.Replace("d", "d", fresh.Stamp()); // the clearing forgot the invalidations too: room for this one
+        Assert.Equal("d", await fresh.GetAsync("d", Load("d2"), CancellationToken.None));
 
         var invalidated = Cache(capacity: 2);
         invalidated.Replace("k", "k", invalidated.Stamp());

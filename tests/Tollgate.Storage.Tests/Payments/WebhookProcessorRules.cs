@@ -278,6 +278,89 @@ public abstract class WebhookProcessorRules : ApplierTestBase
     }
 
     [Fact]
+    public async Task Rule_EachReceiptAndEachAttempt_IsCounted_ByProviderAndResult_AndTheSpansNameTheProviderAndEvent()
+    {
+        // The metrics and spans are the process's: providers of this test's own names tell its measurements from others'.
+        var probe = "probe_" + Guid.NewGuid().ToString("N")[..8];
+        var absent = "absent_" + Guid.NewGuid().ToString("N")[..8];
+        var instruments = new List<(string Name, string? Unit, string? Description)>();
+        var counted = new List<(string Instrument, string Provider, string Result)>();
+        using var meters = new System.Diagnostics.Metrics.MeterListener();
+        meters.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == WebhookTelemetry.Name)
+            {
+                lock (instruments)
+                {
+                    instruments.Add((instrument.Name, instrument.Unit, instrument.Description));
+                }
+
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        meters.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            var all = tags.ToArray().ToDictionary(t => t.Key, t => (string?)t.Value);
+            if (all.GetValueOrDefault("provider") is { } provider && (provider == probe || provider == absent))
+            {
+                Assert.Equal(1, value);
+                lock (counted)
+                {
+                    counted.Add((instrument.Name, provider, all.GetValueOrDefault("receipt") ?? all["status"]!));
+                }
+            }
+        });
+        meters.Start();
+        var spans = new List<(string Name, object? Provider, object? Type)>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == WebhookTelemetry.Name,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) =>
+                System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                if (activity.GetTagItem("tollgate.provider") is string provider && provider == probe)
+                {
+                    lock (spans)
+                    {
+                        spans.Add((activity.OperationName, provider, activity.GetTagItem("tollgate.event_type")));
+                    }
+                }
+            },
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        var processor = NewProcessor(new ProviderRegistry([new StandInProvider(probe)], probe));
+
+        await processor.ReceiveAsync(probe, Signed, Body("evt_1", customer: NewCustomer()));
+        await processor.ReceiveAsync(probe, Signed, Body("evt_1", customer: NewCustomer()));
+        await processor.ReceiveAsync(probe, Signed, Body("evt_2", "something.else"));
+        await processor.ReceiveAsync(probe, new Dictionary<string, string> { ["signature"] = "forged" }, Body("evt_3"));
+        await processor.ReceiveAsync(probe, Signed, Encoding.UTF8.GetBytes("{"));
+        await processor.ReceiveAsync(absent, Signed, Body("evt_4"));
+
+        lock (counted)
+        {
+            Assert.Equal([
+                ("tollgate.webhooks.applied", probe, "applied"), ("tollgate.webhooks.received", probe, "accepted"),
+                ("tollgate.webhooks.received", probe, "duplicate"),
+                ("tollgate.webhooks.applied", probe, "ignored"), ("tollgate.webhooks.received", probe, "accepted"),
+                ("tollgate.webhooks.received", probe, "bad_signature"), ("tollgate.webhooks.received", probe, "malformed"),
+                ("tollgate.webhooks.received", absent, "unknown_provider")], counted);
+        }
+
+        Assert.Contains(("tollgate.webhooks.received", "{event}",
+            "Provider webhooks by provider and receipt (accepted, duplicate, bad_signature, malformed, unknown_provider)"), instruments);
+        Assert.Contains(("tollgate.webhooks.applied", "{attempt}",
+            "Attempts to apply a stored provider event, by provider and resulting status (applied, ignored, unmatched, failed)"), instruments);
+        lock (spans)
+        {
+            Assert.Contains(("webhook.apply", (object?)probe, (object?)"order.paid"), spans);
+            Assert.Contains(("webhook.apply", (object?)probe, (object?)"something.else"), spans);
+            Assert.Equal(5, spans.Count(s => s.Name == "webhook.receive")); // one per delivery to it
+        }
+    }
+
+    [Fact]
     public async Task Rule_AnOperatorsReplay_AppliesAStoredEventAgain_ChangingNothingTwice()
     {
         var c = NewCustomer();

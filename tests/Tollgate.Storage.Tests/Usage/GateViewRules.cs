@@ -157,6 +157,16 @@ public abstract class GateViewRules : GateTestBase
         // The pro plan's 10 credits, shown as they will be written, beside the 7.
         Assert.Equal(17, (await Gate.CheckAsync(c, "credits")).Balance!.Available);
 
+        // Invalidate alone drops the ledger's view too.
+        await using (var elsewhere = new LedgerEngine(Db.Database.Ledger, Clock, new LedgerOptions { Lanes = 1 }))
+        {
+            Assert.True((await elsewhere.GrantAsync(new GrantRequest(c, "credits", 3, LotSource.Payment, Key()))).Succeeded);
+        }
+
+        Assert.Equal(17, (await Gate.CheckAsync(c, "credits")).Balance!.Available);
+        Gate.Invalidate(c);
+        Assert.Equal(20, (await Gate.CheckAsync(c, "credits")).Balance!.Available);
+
         // A member's billing link is a view too.
         var organization = NewCustomer();
         await Db.Database.Customers.UpsertAsync(organization, null, null, null, T0, CancellationToken.None);
@@ -216,24 +226,30 @@ public abstract class GateViewRules : GateTestBase
 
         // Options given are the gate's: a shorter lifetime, and a past-due subscription without access.
         await using var ledger = new LedgerEngine(Db.Database.Ledger, Clock, new LedgerOptions { Lanes = 1 }); // one gate per ledger
+        var log = new Tollgate.Testing.ListLogger<Gate>();
         var gate = new Gate(Catalog, ledger, Db.Database.Subscriptions, Clock,
-            new GateOptions { CacheLifetime = TimeSpan.FromSeconds(5), PastDueKeepsAccess = false }, customers: Db.Database.Customers);
+            new GateOptions { CacheLifetime = TimeSpan.FromSeconds(5), PastDueKeepsAccess = false }, logger: log, customers: Db.Database.Customers);
         var d = NewCustomer();
-        Assert.False((await gate.CheckAsync(d, "hd_export")).Allowed);
-        await SaveElsewhere(d, "pro", SubscriptionStatus.PastDue);
         await Db.Database.Customers.UpsertAsync(d, null, null, null, T0, CancellationToken.None);
+        Assert.False((await gate.CheckAsync(d, "hd_export")).Allowed);
         Assert.Equal((d, (string?)null), await gate.PayerAsync(d));
+        await SaveElsewhere(d, "pro");
         var organization = NewCustomer();
         await Db.Database.Customers.UpsertAsync(organization, null, null, null, T0, CancellationToken.None);
         await Db.Database.Customers.SetBillingCustomerAsync(d, organization, T0, CancellationToken.None);
         Clock.Advance(TimeSpan.FromSeconds(5));
         Assert.Equal((organization, (string?)d), await gate.PayerAsync(d)); // the billing link's view lives as long
-        Assert.DoesNotContain("plan:pro", await gate.CapabilitiesAsync(d)); // past due: no access with these options
-        Assert.Contains("plan:pro", await Gate.CapabilitiesAsync(d)); // the default options keep it until the period ends
+        Assert.Contains("plan:pro", await gate.CapabilitiesAsync(d)); // and the subscriptions'
+
+        var e = NewCustomer();
+        await SaveElsewhere(e, "pro", SubscriptionStatus.PastDue);
+        Assert.DoesNotContain("plan:pro", await gate.CapabilitiesAsync(e)); // past due: no access with these options
+        Assert.Contains("plan:pro", await Gate.CapabilitiesAsync(e)); // the default options keep it until the period ends
+        Assert.Empty(log.Lines); // without an external source there is nothing to ask, nor to fail
     }
 
     [Fact]
-    public async Task Rule_InsideAFlowsTransaction_ReadsSeeItsWrites_AndNothingOfItIsCached()
+    public async Task Rule_InsideAFlowsTransaction_ViewsAreReadFromTheDatabase_SeeingItsWrites_AndNothingReadIsCached()
     {
         var c = NewCustomer();
         var organization = NewCustomer();
@@ -241,6 +257,11 @@ public abstract class GateViewRules : GateTestBase
         await Db.Database.Customers.UpsertAsync(c, null, null, null, T0, CancellationToken.None);
         Assert.False(await HasHdExport(c));
         Assert.Equal((c, (string?)null), await Gate.PayerAsync(c));
+        Assert.Equal(0, (await Gate.CheckAsync(organization, "credits")).Balance!.Available); // cached: none
+        await using (var elsewhere = new LedgerEngine(Db.Database.Ledger, Clock, new LedgerOptions { Lanes = 1 }))
+        {
+            Assert.True((await elsewhere.GrantAsync(new GrantRequest(organization, "credits", 5, LotSource.Payment, Key()))).Succeeded);
+        }
 
         await using (Db.Database.Transactions.Begin())
         {
@@ -249,7 +270,11 @@ public abstract class GateViewRules : GateTestBase
             Assert.Equal((organization, (string?)c), await Gate.PayerAsync(c));
             Assert.Contains("plan:pro", await Gate.CapabilitiesAsync(c));
             Assert.True(await HasHdExport(c)); // its own plan, in the transaction
+            // The ledger is read from the database, not from the cached view (which missed another server's grant).
+            Assert.Equal(5, (await Gate.CheckAsync(organization, "credits")).Balance!.Available);
         } // rolled back
+
+        Assert.Equal(0, (await Gate.CheckAsync(organization, "credits")).Balance!.Available); // what was read in it was not cached
 
         Assert.Equal((c, (string?)null), await Gate.PayerAsync(c));
         Assert.False(await HasHdExport(c));
