@@ -325,6 +325,15 @@ public abstract class SubscriptionServiceRules : ApplierTestBase
         Emitted.Drain();
         Emitted.InTransactionProbe = () => Db.Database.Outbox.InTransaction;
 
+        // Inside a flow the migration is the flow's: rolled back with it.
+        await using (Db.Database.Transactions.Begin())
+        {
+            Assert.Equal(1, await Subscriptions.MigrateVersionAsync(Db.Database.PlanVersions, "lifetime", 1, 2));
+        }
+
+        Assert.Equal(1, (await Subscriptions.GetAsync(sold.Id, CancellationToken.None)).PlanVersion);
+        Emitted.Drain();
+
         Assert.Equal(1, await Subscriptions.MigrateVersionAsync(Db.Database.PlanVersions, "lifetime", 1, 2));
 
         Assert.Equal(2, (await Subscriptions.GetAsync(sold.Id, CancellationToken.None)).PlanVersion);
@@ -337,6 +346,60 @@ public abstract class SubscriptionServiceRules : ApplierTestBase
         Assert.Equal(0, await Subscriptions.MigrateVersionAsync(Db.Database.PlanVersions, "lifetime", 1, 2));
         Assert.Empty(Emitted.Drain());
         await Assert.ThrowsAsync<ArgumentNullException>(() => Subscriptions.MigrateVersionAsync(null!, "lifetime", 1, 2));
+    }
+
+    [Fact]
+    public async Task Rule_WithoutAnOutbox_ChangesAndMigrationsAreMadeAlike_ReportingNothing()
+    {
+        var before = CatalogLoader.Parse(CatalogYaml.Replace("""
+                  hd_export: true
+            packs:
+            """, """
+                  ai_messages: { limit: 7, reset: month }
+            packs:
+            """), "catalog.yaml", [new CatalogMapping("sandbox", null), new CatalogMapping(Creem, "product")]);
+        await PlanVersions.RegisterAsync(before, Db.Database.PlanVersions, Clock.GetUtcNow(), CancellationToken.None);
+        var plain = new SubscriptionService(Catalog, Db.Database.Subscriptions, Ledger, Gate, Clock);
+        var c = NewCustomer();
+        var sold = await plain.StartAsync(c, "lifetime", Creem, "payment:ord_1", null, SubscriptionStatus.Active, null, null);
+        await PlanVersions.RegisterAsync(Catalog, Db.Database.PlanVersions, Clock.GetUtcNow(), CancellationToken.None);
+        Assert.False((await Gate.CheckAsync(c, "hd_export")).Allowed);
+
+        Assert.Equal(1, await plain.MigrateVersionAsync(Db.Database.PlanVersions, "lifetime", 1, 2));
+        Assert.True((await Gate.CheckAsync(c, "hd_export")).Allowed); // its cached view was dropped
+
+        var d = NewCustomer();
+        var started = await plain.StartAsync(d, "pro", Creem, "sub_1", null, SubscriptionStatus.Active, T0, T0.AddMonths(1), T0);
+        var canceled = await plain.ApplyRequestedAsync(started.Id, service => service.CancelAsync(started.Id, atPeriodEnd: true));
+        Assert.True(canceled.CancelAtPeriodEnd);
+        Assert.True(await plain.SaveAsync(canceled with { Quantity = 3, UpdatedAt = Clock.GetUtcNow() }));
+        Assert.Equal((true, 3L), ((await plain.GetAsync(started.Id, CancellationToken.None)).CancelAtPeriodEnd,
+            (await plain.GetAsync(started.Id, CancellationToken.None)).Quantity));
+        Assert.Empty(Emitted.Drain());
+    }
+
+    [Fact]
+    public async Task Rule_ARequestedChangeInsideAFlow_IsTheFlows_AndOneOutsideAnyFlow_GetsATransactionOfItsOwn()
+    {
+        var c = NewCustomer();
+        var started = await Start(c);
+        Emitted.Drain();
+        Emitted.InTransactionProbe = () => Db.Database.Outbox.InTransaction;
+
+        await using (Db.Database.Transactions.Begin())
+        {
+            var inFlow = await Subscriptions.ApplyRequestedAsync(started.Id, service => service.CancelAsync(started.Id, atPeriodEnd: true));
+            Assert.True(inFlow.CancelAtPeriodEnd);
+        } // rolled back
+
+        Assert.False((await Subscriptions.GetAsync(started.Id, CancellationToken.None)).CancelAtPeriodEnd);
+        Emitted.Drain();
+
+        // A save outside any flow that changes the customer's capabilities: its report needs, and gets, a transaction.
+        Assert.True(await Subscriptions.SaveAsync(started with { PlanId = "team", UpdatedAt = Clock.GetUtcNow() }));
+        var changed = Assert.Single(Emitted.Drain());
+        Assert.Equal(("customer.capabilities_changed", c), (changed.Type, changed.CustomerId));
+        Assert.Equal("team", (await Subscriptions.GetAsync(started.Id, CancellationToken.None)).PlanId);
     }
 
     /// <summary>The database's subscriptions, refusing the next <see cref="Refusals"/> saves as a newer provider event would.</summary>
