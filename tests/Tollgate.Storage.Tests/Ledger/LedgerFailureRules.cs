@@ -22,7 +22,7 @@ public abstract class LedgerFailureRules : LedgerTestBase
 
     /// <summary>The real store, failing as told: <see cref="Poison"/> fails any write that loads that customer;
     /// <see cref="TransientFailures"/> and <see cref="KeyConflicts"/> fail that many attempts to begin and to commit.</summary>
-    private sealed class FaultyStore(ILedgerStore inner) : ILedgerStore
+    private sealed class FaultyStore(ILedgerStore inner) : DelegatingLedgerStore(inner)
     {
         public string? Poison { get; init; }
 
@@ -50,9 +50,7 @@ public abstract class LedgerFailureRules : LedgerTestBase
         /// <summary>The API responses each commit stored.</summary>
         public List<IReadOnlyList<ApiResponseRecord>> StoredResponses { get; } = [];
 
-        public bool InTransaction => inner.InTransaction;
-
-        public async Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads, IReadOnlyCollection<(string Scope, string Key)> apiKeys,
+        public override async Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads, IReadOnlyCollection<(string Scope, string Key)> apiKeys,
             CancellationToken cancellationToken)
         {
             bool first;
@@ -82,47 +80,24 @@ public abstract class LedgerFailureRules : LedgerTestBase
                 throw new InjectedFault($"the store failed on {poison}");
             }
 
-            return new Session(await inner.BeginWriteAsync(loads, apiKeys, cancellationToken), this);
+            return new Session(await Inner.BeginWriteAsync(loads, apiKeys, cancellationToken), this);
         }
-
-        public Task<CustomerLedgerData> ReadAsync(string customerId, IReadOnlyCollection<string> operationKeys, CancellationToken cancellationToken) =>
-            inner.ReadAsync(customerId, operationKeys, cancellationToken);
 
         public int OwnerLookups;
 
-        public Task<string?> FindHoldOwnerAsync(string holdId, CancellationToken cancellationToken)
+        public override Task<string?> FindHoldOwnerAsync(string holdId, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref OwnerLookups);
-            return inner.FindHoldOwnerAsync(holdId, cancellationToken);
+            return Inner.FindHoldOwnerAsync(holdId, cancellationToken);
         }
 
-        public Task<HoldRecord?> GetHoldAsync(string holdId, CancellationToken cancellationToken) => inner.GetHoldAsync(holdId, cancellationToken);
+        public override bool IsTransient(Exception exception) => exception is TransientFault || Inner.IsTransient(exception);
 
-        public Task<EntryRecord?> FindEntryAsync(string entryId, CancellationToken cancellationToken) => inner.FindEntryAsync(entryId, cancellationToken);
+        public override bool IsKeyConflict(Exception exception) => exception is KeyConflictFault || Inner.IsKeyConflict(exception);
 
-        public Task<EntryPage> GetEntriesAsync(string customerId, string? feature, int limit, long? before, CancellationToken cancellationToken) =>
-            inner.GetEntriesAsync(customerId, feature, limit, before, cancellationToken);
-
-        public Task<IReadOnlyList<(DateTimeOffset Day, long Used)>> GetDailyUsageAsync(string customerId, string feature, DateTimeOffset from,
-            DateTimeOffset to, CancellationToken cancellationToken) => inner.GetDailyUsageAsync(customerId, feature, from, to, cancellationToken);
-
-        public Task<IReadOnlyList<LotRecord>> GetAllLotsAsync(string customerId, CancellationToken cancellationToken) =>
-            inner.GetAllLotsAsync(customerId, cancellationToken);
-
-        public Task<IReadOnlyList<string>> FindCustomersWithDueExpiriesAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken) =>
-            inner.FindCustomersWithDueExpiriesAsync(now, limit, cancellationToken);
-
-        public bool IsTransient(Exception exception) => exception is TransientFault || inner.IsTransient(exception);
-
-        public bool IsKeyConflict(Exception exception) => exception is KeyConflictFault || inner.IsKeyConflict(exception);
-
-        private sealed class Session(ILedgerWriteSession inner, FaultyStore store) : ILedgerWriteSession
+        private sealed class Session(ILedgerWriteSession inner, FaultyStore store) : DelegatingWriteSession(inner)
         {
-            public IReadOnlyDictionary<string, CustomerLedgerData> Customers => inner.Customers;
-
-            public IReadOnlyDictionary<(string Scope, string Key), StoredResponse> ApiResponses => inner.ApiResponses;
-
-            public Task<IReadOnlyList<OperationRecord>> LoadOperationsAsync(IReadOnlyList<(string CustomerId, string Key)> keys,
+            public override Task<IReadOnlyList<OperationRecord>> LoadOperationsAsync(IReadOnlyList<(string CustomerId, string Key)> keys,
                 CancellationToken cancellationToken)
             {
                 lock (store.Lookups)
@@ -130,10 +105,10 @@ public abstract class LedgerFailureRules : LedgerTestBase
                     store.Lookups.Add(keys);
                 }
 
-                return inner.LoadOperationsAsync(keys, cancellationToken);
+                return Inner.LoadOperationsAsync(keys, cancellationToken);
             }
 
-            public Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken)
+            public override Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken)
             {
                 var left = Interlocked.Decrement(ref store.KeyConflicts);
                 if (left < 0)
@@ -151,14 +126,12 @@ public abstract class LedgerFailureRules : LedgerTestBase
 
             private async Task CommitAndRecordAsync(LedgerChanges changes, CancellationToken cancellationToken)
             {
-                await inner.CommitAsync(changes, cancellationToken);
+                await Inner.CommitAsync(changes, cancellationToken);
                 lock (store.StoredResponses)
                 {
                     store.StoredResponses.Add(changes.ApiResponses);
                 }
             }
-
-            public ValueTask DisposeAsync() => inner.DisposeAsync();
         }
     }
 
