@@ -88,15 +88,13 @@ public sealed class TrialService(
                      .Where(s => IsOwnTrial(s) && s.CurrentPeriodEnd <= now))
         {
             // Counted only when this sweep expired it: the list may be older than another server's sweep.
-            var expiredHere = false;
-            await subscriptionService.ApplyRequestedAsync(trial.Id, async service =>
+            Subscription? before = null;
+            var after = await subscriptionService.ApplyRequestedAsync(trial.Id, async service =>
             {
-                var before = await service.GetAsync(trial.Id, cancellationToken).ConfigureAwait(false);
-                var after = await service.ExpireTrialAsync(trial.Id, cancellationToken).ConfigureAwait(false);
-                expiredHere = before.Status != SubscriptionStatus.Expired && after.Status == SubscriptionStatus.Expired;
-                return after;
+                before = await service.GetAsync(trial.Id, cancellationToken).ConfigureAwait(false);
+                return await service.ExpireTrialAsync(trial.Id, cancellationToken).ConfigureAwait(false);
             }, cancellationToken).ConfigureAwait(false);
-            expired += expiredHere ? 1 : 0;
+            expired += before?.Status != SubscriptionStatus.Expired && after.Status == SubscriptionStatus.Expired ? 1 : 0;
         }
 
         return expired;

@@ -176,6 +176,21 @@ public abstract class WebhookProcessorRules : ApplierTestBase
     }
 
     [Fact]
+    public async Task Rule_AnInboxThatStoresAtOnce_ReportsNoDeferredDuplicate_SoAFailingFirstAttemptIsStoredFailed()
+    {
+        var c = NewCustomer();
+        var processor = new WebhookProcessor(new ProviderRegistry([new StandInProvider()], Creem), new PlainInbox(Db.Database.Webhooks), Applier, Gate,
+            Db.Database.Transactions, Clock, _log);
+        _ledger!.NextFailure = new InvalidOperationException("the grant failed");
+
+        var (receipt, failed) = await processor.ReceiveAsync(Creem, Signed, Body("evt_1", customer: c));
+
+        Assert.Equal((WebhookReceipt.Accepted, WebhookStatus.Failed), (receipt, failed!.Status));
+        Assert.Equal(WebhookStatus.Failed, (await Stored("evt_1"))!.Status);
+        Assert.False(((IWebhookInbox)new PlainInbox(Db.Database.Webhooks)).IsDuplicate(new InvalidOperationException("any")));
+    }
+
+    [Fact]
     public async Task Rule_AFailingEvent_BacksOffDoublingFrom30Seconds_CappedAtSixHours_AndIsGivenUpAfter12Attempts()
     {
         var c = NewCustomer();
@@ -408,6 +423,31 @@ public abstract class WebhookProcessorRules : ApplierTestBase
         public IDatabaseTransaction Begin() => inner.Begin();
 
         public bool IsTransient(Exception exception) => exception is TransientFault || inner.IsTransient(exception);
+    }
+
+    /// <summary>The database's inbox less its deferred-insert duplicate test: an inbox that stores at once, which keeps the
+    /// interface's default (no exception is a deferred duplicate).</summary>
+    private sealed class PlainInbox(IWebhookInbox inner) : IWebhookInbox
+    {
+        public Task<bool> TryStoreAsync(WebhookEvent webhookEvent, CancellationToken cancellationToken) => inner.TryStoreAsync(webhookEvent, cancellationToken);
+
+        public Task<WebhookEvent?> GetAsync(string provider, string eventId, CancellationToken cancellationToken) =>
+            inner.GetAsync(provider, eventId, cancellationToken);
+
+        public Task UpdateAsync(WebhookEvent webhookEvent, CancellationToken cancellationToken) => inner.UpdateAsync(webhookEvent, cancellationToken);
+
+        public Task<IReadOnlyList<WebhookEvent>> ClaimDueAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int limit, CancellationToken cancellationToken) =>
+            inner.ClaimDueAsync(now, leaseUntil, limit, cancellationToken);
+
+        public Task<IReadOnlyList<WebhookEvent>> ListAsync(WebhookStatus? status, int limit, CancellationToken cancellationToken) =>
+            inner.ListAsync(status, limit, cancellationToken);
+
+        public Task<int> CountAsync(WebhookStatus status, int cap, CancellationToken cancellationToken) => inner.CountAsync(status, cap, cancellationToken);
+
+        public Task<IReadOnlyList<WebhookEvent>> ListByCustomerAsync(string customerId, int limit, CancellationToken cancellationToken) =>
+            inner.ListByCustomerAsync(customerId, limit, cancellationToken);
+
+        public Task<InboxBacklog> BacklogAsync(CancellationToken cancellationToken) => inner.BacklogAsync(cancellationToken);
     }
 
     /// <summary>A provider under Creem's id (or another) that reads the JSON <see cref="Body"/> writes.</summary>

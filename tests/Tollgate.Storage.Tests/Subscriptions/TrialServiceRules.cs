@@ -207,6 +207,10 @@ public abstract class TrialServiceRules : ApplierTestBase
         Assert.Equal(outcome.Subscription, await Subscriptions.GetAsync(outcome.Subscription!.Id, CancellationToken.None));
         Assert.NotNull(await Db.Database.Trials.FindAsync(c, "team", CancellationToken.None));
         Assert.Equal(40, await Credits(c));
+
+        // With no transaction to roll back, an empty customer id is refused before anything is written.
+        await Assert.ThrowsAsync<ArgumentException>(() => trials.StartAsync("", "team"));
+        Assert.Null(await Db.Database.Trials.FindAsync("", "team", CancellationToken.None));
     }
 
     [Fact]
