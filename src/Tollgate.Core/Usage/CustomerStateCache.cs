@@ -75,7 +75,7 @@ internal sealed class ViewCache<T>(TimeProvider time, TimeSpan lifetime, int cap
     public void Replace(string customerId, T state, long stamp)
     {
         // Only spares work: with the cache off nothing stored is read, and turning it on clears it.
-        // Stryker disable once Statement : equivalent (above)
+        // Stryker disable once Statement,Block : equivalent (above)
         if (!_enabled)
         {
             return;
