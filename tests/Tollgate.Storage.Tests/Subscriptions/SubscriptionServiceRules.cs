@@ -375,6 +375,12 @@ public abstract class SubscriptionServiceRules : ApplierTestBase
         Assert.True(await plain.SaveAsync(canceled with { Quantity = 3, UpdatedAt = Clock.GetUtcNow() }));
         Assert.Equal((true, 3L), ((await plain.GetAsync(started.Id, CancellationToken.None)).CancelAtPeriodEnd,
             (await plain.GetAsync(started.Id, CancellationToken.None)).Quantity));
+
+        // Transactions without an outbox: nothing to report, so no transaction of its own either.
+        var unreported = new SubscriptionService(Catalog, Db.Database.Subscriptions, Ledger, Gate, Clock, transactions: Db.Database.Transactions);
+        var resumed = await unreported.ApplyRequestedAsync(started.Id, service => service.ResumeAsync(started.Id));
+        Assert.False(resumed.CancelAtPeriodEnd);
+        Assert.Equal(0, await unreported.MigrateVersionAsync(Db.Database.PlanVersions, "lifetime", 1, 2)); // moved already
         Assert.Empty(Emitted.Drain());
     }
 
