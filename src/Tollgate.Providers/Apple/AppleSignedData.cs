@@ -65,6 +65,9 @@ internal sealed class AppleJwsVerifier
 
     private const int MaxRemembered = 64;
 
+    // A static initializer runs once per process, so a mutant of it cannot be switched per test; the rule is
+    // AppleSignatureTests.AHeaderWithDuplicateKeys_IsRefused.
+    // Stryker disable once Boolean : static initializer (above)
     private static readonly JsonDocumentOptions StrictJson = new() { AllowDuplicateProperties = false, MaxDepth = 16 };
 
     private readonly ConcurrentDictionary<(string Leaf, string Intermediate), VerifiedChain> _verified = new();
@@ -209,6 +212,7 @@ internal sealed class AppleJwsVerifier
         {
             foreach (var certificate in certificates)
             {
+                // Stryker disable once Statement : releases native handles only; no answer depends on it
                 certificate.Dispose();
             }
         }
@@ -238,6 +242,7 @@ internal sealed class AppleJwsVerifier
             return AppleSignedData.Refused(AppleVerificationFailure.CertificateChain, "the chain is not leaf → x5c intermediate → trusted root");
         }
 
+        // Stryker disable once Linq : equivalent, the Any just above found the root
         path = [leaf, intermediate, _roots.First(r => r.RawDataMemory.Span.SequenceEqual(elements[2].Certificate.RawDataMemory.Span))];
 
         if (_online && elements[2].Certificate.RawDataMemory.Span.SequenceEqual(_appleRoot.RawDataMemory.Span))
@@ -320,7 +325,10 @@ internal sealed class AppleJwsVerifier
 
     private static bool TryBase64(string text, out byte[] bytes)
     {
+        // A larger buffer decodes the same; an empty or undecodable entry fails to load as a certificate anyway.
+        // Stryker disable once Arithmetic : equivalent (above)
         bytes = new byte[(text.Length * 3 / 4) + 3];
+        // Stryker disable once Logical,Equality : equivalent (above)
         if (Convert.TryFromBase64String(text, bytes, out var written) && written > 0)
         {
             bytes = bytes[..written];

@@ -18,6 +18,10 @@ public sealed record ApplePkiOptions
     public DateTimeOffset LeafNotAfter { get; init; } = new(2030, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
     public string Name { get; init; } = "Tollgate Test";
+
+    /// <summary>The key the leaf certificate names: <c>p256</c> (Apple's), or <c>p384</c>, <c>brainpool256</c> (256 bits,
+    /// not P-256), <c>rsa</c>. The JWS are still signed with a P-256 key, so only the key's kind is wrong.</summary>
+    public string LeafKey { get; init; } = "p256";
 }
 
 /// <summary>
@@ -67,8 +71,18 @@ public sealed class AppleTestPki : IDisposable
         Intermediate = X509CertificateLoader.LoadCertificate(intermediatePublic.RawData);
 
         _leafKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var leafRequest = new CertificateRequest($"CN={options.Name} ECC App Store Receipt Signing, OU=G6, O=Tollgate Tests, C=US", _leafKey,
-            HashAlgorithmName.SHA256);
+        var leafName = $"CN={options.Name} ECC App Store Receipt Signing, OU=G6, O=Tollgate Tests, C=US";
+        using AsymmetricAlgorithm? otherKey = options.LeafKey switch
+        {
+            "p256" => null,
+            "p384" => ECDsa.Create(ECCurve.NamedCurves.nistP384),
+            "brainpool256" => ECDsa.Create(ECCurve.NamedCurves.brainpoolP256r1),
+            "rsa" => RSA.Create(2048),
+            _ => throw new ArgumentException($"Unknown leaf key '{options.LeafKey}'.", nameof(options)),
+        };
+        var leafRequest = otherKey is null
+            ? new CertificateRequest(leafName, _leafKey, HashAlgorithmName.SHA256)
+            : new CertificateRequest(new X500DistinguishedName(leafName), new PublicKey(otherKey), HashAlgorithmName.SHA256);
         leafRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
         leafRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
         leafRequest.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(intermediatePublic, true, false));
@@ -77,7 +91,11 @@ public sealed class AppleTestPki : IDisposable
             leafRequest.CertificateExtensions.Add(new X509Extension(LeafOid, [0x05, 0x00], false));
         }
 
-        Leaf = leafRequest.Create(intermediateWithKey, options.LeafNotBefore, options.LeafNotAfter, [0x20, 0x02]);
+        // A leaf of another key algorithm than its issuer's needs the issuer's signature generator, not its certificate.
+        Leaf = otherKey is null
+            ? leafRequest.Create(intermediateWithKey, options.LeafNotBefore, options.LeafNotAfter, [0x20, 0x02])
+            : leafRequest.Create(intermediatePublic.SubjectName, X509SignatureGenerator.CreateForECDsa(intermediateKey), options.LeafNotBefore,
+                options.LeafNotAfter, [0x20, 0x02]);
     }
 
     /// <summary>A chain built once for the whole test run (building one costs a few key generations).</summary>
