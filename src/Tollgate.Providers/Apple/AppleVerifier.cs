@@ -112,6 +112,7 @@ internal sealed class AppleVerifier(AppleJwsVerifier jws, AppleOptions options)
         {
             return read(payload);
         }
+        // Stryker disable once Block : equivalent, the method's default is null too
         catch (FormatException)
         {
             return null;

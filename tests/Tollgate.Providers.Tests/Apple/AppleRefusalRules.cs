@@ -105,6 +105,16 @@ public sealed class AppleRefusalRules
         using var trusted = X509CertificateLoader.LoadCertificate(root.RawData);
         Assert.Equal((AppleVerificationFailure.CertificateChain, "the chain is not leaf → x5c intermediate → trusted root"),
             Refusal(B64(header.ToJsonString()) + "." + B64(Payload().ToJsonString()) + ".AAAA", Verifier(roots: [trusted])));
+        // Nor with the root itself as the x5c intermediate.
+        header["x5c"] = new JsonArray(Convert.ToBase64String(leaf.RawData), Convert.ToBase64String(root.RawData), Convert.ToBase64String(root.RawData));
+        Assert.Equal((AppleVerificationFailure.CertificateChain, "the chain is not leaf → x5c intermediate → trusted root"),
+            Refusal(B64(header.ToJsonString()) + "." + B64(Payload().ToJsonString()) + ".AAAA", Verifier(roots: [trusted])));
+
+        // Every reason the chain gives is named: an untrusted root, and a leaf expired at the signing date.
+        using var expiredStranger = new AppleTestPki(new ApplePkiOptions { Name = "Expired Stranger", LeafNotAfter = new DateTimeOffset(2025, 6, 1, 0, 0, 0, TimeSpan.Zero) });
+        var reasons = Refusal(expiredStranger.Sign(Payload())).Item2!["the certificate chain does not verify: ".Length..].Split(", ");
+        Assert.True(reasons.Length >= 2, string.Join(", ", reasons));
+        Assert.Contains("NotTimeValid", reasons);
 
         using var noLeafOid = new AppleTestPki(new ApplePkiOptions { LeafOid = false });
         using var noIntermediateOid = new AppleTestPki(new ApplePkiOptions { IntermediateOid = false });
@@ -227,6 +237,12 @@ public sealed class AppleRefusalRules
         var emptyRenewal = store.Notification("SUBSCRIBED", "INITIAL_BUY", Signed, subscription, null, status: 1);
         emptyRenewal["data"]!["signedRenewalInfo"] = Pki.Sign(Payload());
         Assert.Equal((AppleVerificationFailure.Malformed, "signedRenewalInfo lacks fields every renewal info has"), Check(Signed_(emptyRenewal)));
+        var noBundle = store.Notification("SUBSCRIBED", "INITIAL_BUY", Signed, subscription, renewal, status: 1);
+        noBundle["data"]!.AsObject().Remove("bundleId");
+        Assert.Equal((AppleVerificationFailure.WrongBundleId, $"signed for bundle '(none)', not '{FakeAppStore.BundleId}'"), Check(Signed_(noBundle)));
+        var noEnvironment = store.Notification("SUBSCRIBED", "INITIAL_BUY", Signed, subscription, renewal, status: 1);
+        noEnvironment["data"]!.AsObject().Remove("environment");
+        Assert.Equal((AppleVerificationFailure.WrongEnvironment, "signed in (no environment); this server accepts Production"), Check(Signed_(noEnvironment)));
         Assert.Equal((AppleVerificationFailure.WrongEnvironment, "signedRenewalInfo is from Sandbox; this server accepts Production"),
             Check(Signed_(store.Notification("SUBSCRIBED", "INITIAL_BUY", Signed, subscription, renewal with { Environment = "Sandbox" }, status: 1))));
     }
