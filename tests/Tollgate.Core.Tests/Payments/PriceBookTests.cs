@@ -125,11 +125,10 @@ public sealed class PriceBookTests
         Assert.Equal("minimal cannot change a subscription's quantity.", refused.Message);
     }
 
-    /// <summary>A provider with prices to give, or a failure, that records what it was asked.</summary>
-    private sealed class Provider(string id) : IPaymentProvider
+    /// <summary>A provider with prices to give, or a failure, that records what it was asked. It maps
+    /// <see cref="IPaymentProvider.Capabilities"/> again (the interface re-implemented), which <see cref="Minimal"/> leaves to the default.</summary>
+    private sealed class Provider(string id) : Minimal(id), IPaymentProvider
     {
-        public string Id => id;
-
         public ProviderCapabilities Capabilities { get; init; } = ProviderCapabilities.All;
 
         public Dictionary<string, ProviderPrice> Prices { get; } = [];
@@ -138,35 +137,19 @@ public sealed class PriceBookTests
 
         public List<string> Asked { get; } = [];
 
-        public Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken)
+        public override Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken)
         {
             Asked.Add(providerProductRef);
             return Failure is not null ? Task.FromException<ProviderPrice>(Failure) : Task.FromResult(Prices[providerProductRef]);
         }
-
-        public Task<ProviderCheckout> CreateCheckoutAsync(CheckoutRequest request, CancellationToken cancellationToken) => throw new NotSupportedException();
-
-        public Task CancelSubscriptionAsync(string providerSubscriptionId, bool atPeriodEnd, CancellationToken cancellationToken) => throw new NotSupportedException();
-
-        public Task ResumeSubscriptionAsync(string providerSubscriptionId, CancellationToken cancellationToken) => throw new NotSupportedException();
-
-        public Task ChangeSubscriptionAsync(string providerSubscriptionId, string newProviderProductRef, PlanChangePolicy policy, CancellationToken cancellationToken) =>
-            throw new NotSupportedException();
-
-        public Task<string?> GetCustomerPortalUrlAsync(string providerCustomerId, string returnUrl, CancellationToken cancellationToken) => throw new NotSupportedException();
-
-        public WebhookVerification VerifyWebhook(IReadOnlyDictionary<string, string> headers, ReadOnlySpan<byte> body, DateTimeOffset now) =>
-            throw new NotSupportedException();
-
-        public ProviderEvent ParseWebhook(ReadOnlySpan<byte> body) => throw new NotSupportedException();
     }
 
-    /// <summary>A provider that overrides none of the interface's defaults.</summary>
-    private sealed class Minimal : IPaymentProvider
+    /// <summary>A provider that overrides none of the interface's defaults, and can do nothing else.</summary>
+    private class Minimal(string id = "minimal") : IPaymentProvider
     {
-        public string Id => "minimal";
+        public string Id => id;
 
-        public Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public virtual Task<ProviderPrice> GetPriceAsync(string providerProductRef, CancellationToken cancellationToken) => throw new NotSupportedException();
 
         public Task<ProviderCheckout> CreateCheckoutAsync(CheckoutRequest request, CancellationToken cancellationToken) => throw new NotSupportedException();
 

@@ -29,34 +29,12 @@ public abstract class GateViewRules : GateTestBase
 
     /// <summary>The base catalog with the pro plan's credits rolling over (up to 30), a <c>lite</c> plan giving only
     /// <c>hd_export</c>, and this instance's metered probe feature.</summary>
-    protected override string Yaml => $$"""
-        features:
-          credits: { type: credits, name: Credits }
-          ai_messages: { type: metered, credit_cost: 2 }
-          reports: { type: metered }
-          hd_export: { type: boolean }
-          projects: { type: count }
-          jobs: { type: concurrency }
-          gpus: { type: concurrency }
-          {{_probe}}: { type: metered }
-        plans:
-          free:
-            default: true
-            features:
-              ai_messages: { limit: 3, reset: month }
-              reports: { limit: 2, reset: month }
-              projects: { limit: 2 }
-              jobs: { limit: 2 }
-              {{_probe}}: { limit: 1, reset: month }
-          pro:
-            interval: month
-            price: { amount: 1900, currency: USD }
-            features:
-              hd_export: true
-              ai_messages: { limit: 100, reset: month }
-              projects: { limit: 10 }
-              jobs: { limit: 5 }
-              credits: { grant: 10, reset: month, rollover: { max: 30 } }
+    protected override string Yaml => CatalogYaml
+        .Replace("  gpus: { type: concurrency }\n", $"  gpus: {{ type: concurrency }}\n  {_probe}: {{ type: metered }}\n", StringComparison.Ordinal)
+        .Replace("      jobs: { limit: 2 }\n", $"      jobs: {{ limit: 2 }}\n      {_probe}: {{ limit: 1, reset: month }}\n", StringComparison.Ordinal)
+        .Replace("credits: { grant: 10, reset: month }", "credits: { grant: 10, reset: month, rollover: { max: 30 } }", StringComparison.Ordinal)
+        + """
+
           lite:
             interval: month
             price: { amount: 500, currency: USD }
