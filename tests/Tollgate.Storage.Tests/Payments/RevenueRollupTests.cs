@@ -154,16 +154,18 @@ public abstract class RevenueRollupTests : LedgerTestBase
         await PassAsync();
         await using var second = Db.OpenAnother(Clock);
         using var stop = new CancellationTokenSource();
-        var passes = new[] { Db.Database, second }.SelectMany(server => Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
+        // Each pass loop's passes so far: the writers go on until every loop has run twice among their writes (on a loaded
+        // machine SQLite's one writer at a time could otherwise let the writes finish before the passes got a turn).
+        var passCounts = new int[4];
+        var passes = new[] { Db.Database, second }.SelectMany((server, s) => Enumerable.Range(0, 2).Select(k => Task.Run(async () =>
         {
-            var count = 0;
             while (!stop.IsCancellationRequested)
             {
                 await PassAsync(server);
-                count++;
+                Interlocked.Increment(ref passCounts[(s * 2) + k]);
             }
 
-            return count;
+            return Volatile.Read(ref passCounts[(s * 2) + k]);
         }))).ToList();
 
         // Meanwhile the invariant, read in one statement (one snapshot): no computed day without a marker differs from its
@@ -183,7 +185,8 @@ public abstract class RevenueRollupTests : LedgerTestBase
         var writers = Enumerable.Range(0, 6).Select(w => Task.Run(async () =>
         {
             var mine = new Random(w);
-            for (var i = 0; i < (postgres ? 120 : 40); i++)
+            var writes = postgres ? 120 : 40;
+            for (var i = 0; i < writes || (passCounts.Min() < 2 && i < writes * 50); i++)
             {
                 var server = i % 2 == 0 ? Db.Database : second;
                 var target = payments[mine.Next(payments.Count)];
