@@ -44,6 +44,26 @@ public abstract class ServerTests(TollgateServer server)
         Assert.Single(await EntriesAsync(customer, "ai_messages", "consume"));
     }
 
+    /// <summary>
+    /// The probes answer as every /v1 call does, with a Content-Length. A chunked body ends with a chunk of its own,
+    /// which Kestrel may send as a second write (seen with strace): a chunked /healthz cost more per request than the
+    /// API calls it is the benchmarks' baseline for. Only the real server on Kestrel shows it; a test server does not chunk.
+    /// </summary>
+    [Fact]
+    public async Task Probes_AnswerWithTheirLength_NotChunked()
+    {
+        server.Require();
+        foreach (var path in new[] { "healthz", "readyz", "v1/products" })
+        {
+            using var response = await server.Raw.GetAsync(new Uri(path, UriKind.Relative), Ct);
+            var body = await response.Content.ReadAsByteArrayAsync(Ct);
+            Assert.True(response.IsSuccessStatusCode, $"{path}: {(int)response.StatusCode}");
+            Assert.NotEqual(true, response.Headers.TransferEncodingChunked);
+            Assert.Equal((path, (long?)body.Length), (path, response.Content.Headers.ContentLength));
+            Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        }
+    }
+
     [Fact]
     public async Task AnAnswerLostInTransit_IsRetriedWithTheSameKey_AndChargedOnce()
     {

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
@@ -7,7 +8,14 @@ namespace Tollgate.Storage.Migrations;
 /// <summary>One versioned schema script, embedded per dialect as <c>Migrations/{Dialect}/{NNNN}_{name}.sql</c>.</summary>
 internal sealed record Migration(int Version, string Name, string Sql, string Checksum)
 {
-    public static IReadOnlyList<Migration> For(DatabaseProvider provider)
+    // Read and hashed once per process: /healthz and /readyz ask for the latest version on every request, and reading
+    // and hashing twenty-odd embedded scripts each time made a probe cost three times an API call.
+    private static readonly ConcurrentDictionary<DatabaseProvider, IReadOnlyList<Migration>> Loaded = new();
+
+    /// <summary>This build's migrations for <paramref name="provider"/>, in version order.</summary>
+    public static IReadOnlyList<Migration> For(DatabaseProvider provider) => Loaded.GetOrAdd(provider, LoadAll);
+
+    private static IReadOnlyList<Migration> LoadAll(DatabaseProvider provider)
     {
         var prefix = $"Tollgate.Migrations.{provider}/";
         var assembly = typeof(Migration).Assembly;
@@ -26,7 +34,7 @@ internal sealed record Migration(int Version, string Name, string Sql, string Ch
             }
         }
 
-        return migrations;
+        return migrations.AsReadOnly();
     }
 
     private static Migration Load(Assembly assembly, string resource, string fileName)
