@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using Tollgate.Core.Usage;
 using Tollgate.Testing;
 
@@ -159,24 +158,7 @@ public sealed class ViewCacheTests
     [Fact]
     public async Task Rule_EveryLookupWithTheCacheOnIsCounted_AHitOrAMiss_NoneWithItOff()
     {
-        var results = new List<string>();
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument is { Name: "tollgate.gate.cache" } && instrument.Meter.Name == GateTelemetry.Name)
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-        {
-            Assert.Equal(1, value);
-            lock (results)
-            {
-                results.Add((string)tags.ToArray().Single(t => t.Key == "result").Value!);
-            }
-        });
-        listener.Start();
+        using var metrics = new MetricRecorder(GateTelemetry.Name, instrument: "tollgate.gate.cache");
 
         var cache = Cache();
         await cache.GetAsync("c", Load("v1"), CancellationToken.None);
@@ -185,6 +167,7 @@ public sealed class ViewCacheTests
         cache.Enabled = false;
         await cache.GetAsync("c", Load("v1"), CancellationToken.None);
 
-        Assert.Equal(["miss", "hit", "miss"], results);
+        Assert.All(metrics.Measurements, m => Assert.Equal(1, m.Value));
+        Assert.Equal(["miss", "hit", "miss"], metrics.Measurements.Select(m => m.Tag("result")));
     }
 }

@@ -498,37 +498,7 @@ public abstract class LedgerFailureRules : LedgerTestBase
     [Fact]
     public async Task Rule_EachBatchRecordsItsSizeAndHowLongItsTransactionTook()
     {
-        var sizes = new List<int>();
-        var durations = new List<double>();
-        var instruments = new List<(string Name, string? Unit, string? Description)>();
-        using var listener = new System.Diagnostics.Metrics.MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == LedgerTelemetry.Name)
-            {
-                lock (instruments)
-                {
-                    instruments.Add((instrument.Name, instrument.Unit, instrument.Description));
-                }
-
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<int>((instrument, value, _, _) =>
-        {
-            lock (sizes)
-            {
-                sizes.Add(value);
-            }
-        });
-        listener.SetMeasurementEventCallback<double>((instrument, value, _, _) =>
-        {
-            lock (durations)
-            {
-                durations.Add(value);
-            }
-        });
-        listener.Start();
+        using var metrics = new MetricRecorder(LedgerTelemetry.Name);
 
         var store = new FaultyStore(Db.Database.Ledger) { FirstWriteGate = new TaskCompletionSource() };
         await using var engine = Engine(store);
@@ -539,7 +509,7 @@ public abstract class LedgerFailureRules : LedgerTestBase
         store.FirstWriteGate!.SetResult();
         await first;
         await Task.WhenAll(queued);
-        listener.Dispose();
+        metrics.Dispose();
 
         Assert.Equal([1, 37], store.Writes.Select(w => w.Count));
         // The names, units and descriptions operators' dashboards are built on.
@@ -548,17 +518,11 @@ public abstract class LedgerFailureRules : LedgerTestBase
                 ("tollgate.ledger.batch_size", "{request}", "Requests written in one ledger transaction"),
                 ("tollgate.ledger.commit.duration", "s", "Time of one ledger transaction, from opening it (locks taken) to its commit"),
             ],
-            instruments.Order());
-        lock (sizes)
-        {
-            Assert.Contains(37, sizes);
-        }
-
-        lock (durations)
-        {
-            Assert.NotEmpty(durations);
-            Assert.All(durations, d => Assert.True(d > 0, $"a transaction took {d} s"));
-        }
+            metrics.Instruments.Order());
+        Assert.Contains(37, metrics.Measurements.Where(m => m.Instrument == "tollgate.ledger.batch_size").Select(m => m.Value));
+        var durations = metrics.Measurements.Where(m => m.Instrument == "tollgate.ledger.commit.duration").Select(m => m.Value).ToList();
+        Assert.NotEmpty(durations);
+        Assert.All(durations, d => Assert.True(d > 0, $"a transaction took {d} s"));
     }
 
     [Fact]

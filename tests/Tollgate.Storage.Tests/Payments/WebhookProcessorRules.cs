@@ -298,34 +298,7 @@ public abstract class WebhookProcessorRules : ApplierTestBase
         // The metrics and spans are the process's: providers of this test's own names tell its measurements from others'.
         var probe = "probe_" + Guid.NewGuid().ToString("N")[..8];
         var absent = "absent_" + Guid.NewGuid().ToString("N")[..8];
-        var instruments = new List<(string Name, string? Unit, string? Description)>();
-        var counted = new List<(string Instrument, string Provider, string Result)>();
-        using var meters = new System.Diagnostics.Metrics.MeterListener();
-        meters.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == WebhookTelemetry.Name)
-            {
-                lock (instruments)
-                {
-                    instruments.Add((instrument.Name, instrument.Unit, instrument.Description));
-                }
-
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        meters.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
-        {
-            var all = tags.ToArray().ToDictionary(t => t.Key, t => (string?)t.Value);
-            if (all.GetValueOrDefault("provider") is { } provider && (provider == probe || provider == absent))
-            {
-                Assert.Equal(1, value);
-                lock (counted)
-                {
-                    counted.Add((instrument.Name, provider, all.GetValueOrDefault("receipt") ?? all["status"]!));
-                }
-            }
-        });
-        meters.Start();
+        using var meters = new MetricRecorder(WebhookTelemetry.Name, m => m.Tag("provider") is { } provider && (provider == probe || provider == absent));
         var spans = new List<(string Name, object? Provider, object? Type)>();
         using var listener = new System.Diagnostics.ActivityListener
         {
@@ -353,20 +326,19 @@ public abstract class WebhookProcessorRules : ApplierTestBase
         await processor.ReceiveAsync(probe, Signed, Encoding.UTF8.GetBytes("{"));
         await processor.ReceiveAsync(absent, Signed, Body("evt_4"));
 
-        lock (counted)
-        {
-            Assert.Equal([
-                ("tollgate.webhooks.applied", probe, "applied"), ("tollgate.webhooks.received", probe, "accepted"),
-                ("tollgate.webhooks.received", probe, "duplicate"),
-                ("tollgate.webhooks.applied", probe, "ignored"), ("tollgate.webhooks.received", probe, "accepted"),
-                ("tollgate.webhooks.received", probe, "bad_signature"), ("tollgate.webhooks.received", probe, "malformed"),
-                ("tollgate.webhooks.received", absent, "unknown_provider")], counted);
-        }
+        Assert.All(meters.Measurements, m => Assert.Equal(1, m.Value));
+        Assert.Equal([
+            ("tollgate.webhooks.applied", probe, "applied"), ("tollgate.webhooks.received", probe, "accepted"),
+            ("tollgate.webhooks.received", probe, "duplicate"),
+            ("tollgate.webhooks.applied", probe, "ignored"), ("tollgate.webhooks.received", probe, "accepted"),
+            ("tollgate.webhooks.received", probe, "bad_signature"), ("tollgate.webhooks.received", probe, "malformed"),
+            ("tollgate.webhooks.received", absent, "unknown_provider")],
+            meters.Measurements.Select(m => (m.Instrument, m.Tag("provider")!, m.Tag("receipt") ?? m.Tag("status")!)));
 
         Assert.Contains(("tollgate.webhooks.received", "{event}",
-            "Provider webhooks by provider and receipt (accepted, duplicate, bad_signature, malformed, unknown_provider)"), instruments);
+            "Provider webhooks by provider and receipt (accepted, duplicate, bad_signature, malformed, unknown_provider)"), meters.Instruments);
         Assert.Contains(("tollgate.webhooks.applied", "{attempt}",
-            "Attempts to apply a stored provider event, by provider and resulting status (applied, ignored, unmatched, failed)"), instruments);
+            "Attempts to apply a stored provider event, by provider and resulting status (applied, ignored, unmatched, failed)"), meters.Instruments);
         lock (spans)
         {
             Assert.Contains(("webhook.apply", (object?)probe, (object?)"order.paid"), spans);

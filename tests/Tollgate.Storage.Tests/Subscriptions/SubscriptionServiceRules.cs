@@ -308,18 +308,7 @@ public abstract class SubscriptionServiceRules : ApplierTestBase
     [Fact]
     public async Task Rule_AnOperatorsMigration_MovesAPlansSubscriptionsToANewVersion_ReportingEachCustomerWhoseCapabilitiesChange_Once()
     {
-        // The lifetime plan sold first without hd_export (version 1), then with it (version 2, the catalog's now).
-        var before = CatalogLoader.Parse(CatalogYaml.Replace("""
-                  hd_export: true
-            packs:
-            """, """
-                  ai_messages: { limit: 7, reset: month }
-            packs:
-            """), "catalog.yaml", [new CatalogMapping("sandbox", null), new CatalogMapping(Creem, "product")]);
-        await PlanVersions.RegisterAsync(before, Db.Database.PlanVersions, Clock.GetUtcNow(), CancellationToken.None);
-        var c = NewCustomer();
-        var sold = await Subscriptions.StartAsync(c, "lifetime", Creem, "payment:ord_1", null, SubscriptionStatus.Active, null, null);
-        await PlanVersions.RegisterAsync(Catalog, Db.Database.PlanVersions, Clock.GetUtcNow(), CancellationToken.None);
+        var (c, sold) = await SellLifetimeAtVersion1Async(Subscriptions);
         Assert.Equal(1, (await Subscriptions.GetAsync(sold.Id, CancellationToken.None)).PlanVersion);
         Assert.False((await Gate.CheckAsync(c, "hd_export")).Allowed);
         Emitted.Drain();
@@ -351,18 +340,8 @@ public abstract class SubscriptionServiceRules : ApplierTestBase
     [Fact]
     public async Task Rule_WithoutAnOutbox_ChangesAndMigrationsAreMadeAlike_ReportingNothing()
     {
-        var before = CatalogLoader.Parse(CatalogYaml.Replace("""
-                  hd_export: true
-            packs:
-            """, """
-                  ai_messages: { limit: 7, reset: month }
-            packs:
-            """), "catalog.yaml", [new CatalogMapping("sandbox", null), new CatalogMapping(Creem, "product")]);
-        await PlanVersions.RegisterAsync(before, Db.Database.PlanVersions, Clock.GetUtcNow(), CancellationToken.None);
         var plain = new SubscriptionService(Catalog, Db.Database.Subscriptions, Ledger, Gate, Clock);
-        var c = NewCustomer();
-        var sold = await plain.StartAsync(c, "lifetime", Creem, "payment:ord_1", null, SubscriptionStatus.Active, null, null);
-        await PlanVersions.RegisterAsync(Catalog, Db.Database.PlanVersions, Clock.GetUtcNow(), CancellationToken.None);
+        var (c, _) = await SellLifetimeAtVersion1Async(plain);
         Assert.False((await Gate.CheckAsync(c, "hd_export")).Allowed);
 
         Assert.Equal(1, await plain.MigrateVersionAsync(Db.Database.PlanVersions, "lifetime", 1, 2));
@@ -382,6 +361,24 @@ public abstract class SubscriptionServiceRules : ApplierTestBase
         Assert.False(resumed.CancelAtPeriodEnd);
         Assert.Equal(0, await unreported.MigrateVersionAsync(Db.Database.PlanVersions, "lifetime", 1, 2)); // moved already
         Assert.Empty(Emitted.Drain());
+    }
+
+    /// <summary>The lifetime plan sold by <paramref name="service"/> to a new customer while the catalog had it without
+    /// hd_export (plan version 1: ai_messages instead), then today's catalog (with hd_export) registered as version 2.</summary>
+    private async Task<(string Customer, Subscription Sold)> SellLifetimeAtVersion1Async(SubscriptionService service)
+    {
+        var before = CatalogLoader.Parse(CatalogYaml.Replace("""
+                  hd_export: true
+            packs:
+            """, """
+                  ai_messages: { limit: 7, reset: month }
+            packs:
+            """), "catalog.yaml", [new CatalogMapping("sandbox", null), new CatalogMapping(Creem, "product")]);
+        await PlanVersions.RegisterAsync(before, Db.Database.PlanVersions, Clock.GetUtcNow(), CancellationToken.None);
+        var customer = NewCustomer();
+        var sold = await service.StartAsync(customer, "lifetime", Creem, "payment:ord_1", null, SubscriptionStatus.Active, null, null);
+        await PlanVersions.RegisterAsync(Catalog, Db.Database.PlanVersions, Clock.GetUtcNow(), CancellationToken.None);
+        return (customer, sold);
     }
 
     [Fact]

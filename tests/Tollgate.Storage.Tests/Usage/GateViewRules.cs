@@ -1,9 +1,9 @@
-using System.Diagnostics.Metrics;
 using Tollgate.Core.Catalog;
 using Tollgate.Core.Entitlements;
 using Tollgate.Core.Ledger;
 using Tollgate.Core.Subscriptions;
 using Tollgate.Core.Usage;
+using Tollgate.Testing;
 
 namespace Tollgate.Storage.Tests.Usage;
 
@@ -394,44 +394,7 @@ public abstract class GateViewRules : GateTestBase
     [Fact]
     public async Task Rule_TheGatesMetrics_CountChecksAndUsageByFeatureAndOutcome()
     {
-        var instruments = new List<(string Name, string? Unit, string? Description)>();
-        var measured = new List<(string Instrument, string Feature, string Outcome)>();
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == GateTelemetry.Name)
-            {
-                lock (instruments)
-                {
-                    instruments.Add((instrument.Name, instrument.Unit, instrument.Description));
-                }
-
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
-        {
-            string? feature = null, outcome = null;
-            foreach (var tag in tags)
-            {
-                (feature, outcome) = tag.Key switch
-                {
-                    "feature" => ((string?)tag.Value, outcome),
-                    "outcome" => (feature, (string?)tag.Value),
-                    _ => (feature, outcome),
-                };
-            }
-
-            if (feature == _probe)
-            {
-                Assert.Equal(1, value);
-                lock (measured)
-                {
-                    measured.Add((instrument.Name, feature, outcome!));
-                }
-            }
-        });
-        listener.Start();
+        using var metrics = new MetricRecorder(GateTelemetry.Name, m => m.Tag("feature") == _probe);
 
         var c = NewCustomer();
         await Gate.CheckAsync(c, _probe);
@@ -439,11 +402,12 @@ public abstract class GateViewRules : GateTestBase
         await Gate.UseAsync(c, _probe, 1, Key());
         await Gate.CheckAsync(c, _probe);
 
+        Assert.All(metrics.Measurements, m => Assert.Equal(1, m.Value));
         Assert.Equal([("tollgate.gate.checks", _probe, "allowed"), ("tollgate.gate.usage", _probe, "charged"), ("tollgate.gate.usage", _probe, "quota_exceeded"),
-            ("tollgate.gate.checks", _probe, "quota_exceeded")], measured);
-        Assert.Contains(("tollgate.gate.checks", "{check}", "Answers of POST /v1/check by feature and outcome (allowed, or the refusal)"), instruments);
-        Assert.Contains(("tollgate.gate.usage", "{call}", "Usage calls by feature and outcome (charged, or the refusal)"), instruments);
-        Assert.Contains(("tollgate.gate.cache", "{lookup}", "Lookups of a customer's cached view, by result (hit or miss)"), instruments);
+            ("tollgate.gate.checks", _probe, "quota_exceeded")], metrics.Measurements.Select(m => (m.Instrument, m.Tag("feature")!, m.Tag("outcome")!)));
+        Assert.Contains(("tollgate.gate.checks", "{check}", "Answers of POST /v1/check by feature and outcome (allowed, or the refusal)"), metrics.Instruments);
+        Assert.Contains(("tollgate.gate.usage", "{call}", "Usage calls by feature and outcome (charged, or the refusal)"), metrics.Instruments);
+        Assert.Contains(("tollgate.gate.cache", "{lookup}", "Lookups of a customer's cached view, by result (hit or miss)"), metrics.Instruments);
     }
 
     /// <summary>An outside source of capabilities: an answer, a failure, or no answer until cancelled.</summary>
