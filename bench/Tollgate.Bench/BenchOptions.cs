@@ -34,6 +34,12 @@ internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Dur
     /// <summary>How long the open-loop run is measured.</summary>
     public TimeSpan OpenLoopDuration { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long the webhooks suite drives deliveries through a fresh server before measuring, and the http suite
+    /// its calls (shared among them, 2 s each at least) (<c>--server-warmup</c>, seconds). A delivery runs through a great deal of code that .NET compiles in tiers
+    /// (quick JIT, instrumented, optimized) on a background thread; on two cores that thread was still busy for
+    /// 15–30 s under load, and a cell measured before it finished counted its compiling as the deliveries' CPU.</summary>
+    public TimeSpan ServerWarmup { get; init; } = TimeSpan.FromSeconds(20);
+
     /// <summary>Usage requests of the http suite's long run, after which the server's memory is read (0 skips it).</summary>
     public long LongRun { get; init; } = 1_000_000;
 
@@ -70,6 +76,7 @@ internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Dur
             Attempts = int.Parse(Value("--attempts", "3"), CultureInfo.InvariantCulture),
             OpenLoopRate = int.Parse(Value("--open-loop-rate", "5000"), CultureInfo.InvariantCulture),
             OpenLoopDuration = TimeSpan.FromSeconds(double.Parse(Value("--open-loop-duration", "10"), CultureInfo.InvariantCulture)),
+            ServerWarmup = TimeSpan.FromSeconds(double.Parse(Value("--server-warmup", "20"), CultureInfo.InvariantCulture)),
             LongRun = long.Parse(Value("--long-run", "1000000"), CultureInfo.InvariantCulture),
             PostgresOnly = Value("--databases", "sqlite,postgres") switch
             {

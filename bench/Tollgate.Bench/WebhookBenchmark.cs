@@ -65,8 +65,8 @@ internal sealed class WebhookBenchmark(BenchOptions options)
                 var sent = new Sent(new CreemDeliveries());
                 Console.Error.WriteLine($"{dbName}: server at {server.BaseAddress}, Creem enabled");
 
-                // JIT and pools of the server.
-                await RunCellOnceAsync(server, dbName, "warm", 16, TimeSpan.Zero, TimeSpan.FromSeconds(2), sent);
+                // JIT (until its tiers settle: see BenchOptions.ServerWarmup) and pools of the server.
+                await RunCellOnceAsync(server, dbName, "warm", 16, TimeSpan.Zero, options.ServerWarmup, sent);
                 foreach (var connections in options.Connections)
                 {
                     var healthz = await RunCellOnceAsync(server, dbName, "healthz", connections, options.Warmup, options.Duration, sent);
