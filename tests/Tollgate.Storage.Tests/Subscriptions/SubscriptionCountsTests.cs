@@ -133,12 +133,15 @@ public abstract class SubscriptionCountsTests : LedgerTestBase
         var postgres = Provider == DatabaseProvider.Postgres;
         var writes = postgres ? 150 : 60;
         using var stop = new CancellationTokenSource();
+        var movedSoFar = 0;
         var folds = servers.SelectMany(server => Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
         {
             var moved = 0;
             while (!stop.IsCancellationRequested)
             {
-                moved += await server.SubscriptionCounts.FoldAsync(5, CancellationToken.None);
+                var step = await server.SubscriptionCounts.FoldAsync(5, CancellationToken.None);
+                moved += step;
+                Interlocked.Add(ref movedSoFar, step);
             }
 
             return moved;
@@ -150,13 +153,15 @@ public abstract class SubscriptionCountsTests : LedgerTestBase
             while (!stop.IsCancellationRequested)
             {
                 wrongSeen += (int)await CountAsync(Mismatches);
-                checks++;
+                Interlocked.Increment(ref checks);
             }
         });
         var writers = Enumerable.Range(0, 6).Select(w => Task.Run(async () =>
         {
             var random = new Random(w);
-            for (var n = 0; n < writes; n++)
+            // The race must happen: on a loaded machine SQLite's one writer at a time could let the writes finish before
+            // a fold or a check had its turn, so the writers go on until both have run (capped at 50× the writes).
+            for (var n = 0; n < writes || ((Volatile.Read(ref movedSoFar) == 0 || Volatile.Read(ref checks) == 0) && n < writes * 50); n++)
             {
                 var s = subscriptions[random.Next(subscriptions.Length)];
                 // Provider times across writers interleave, so some saves are skipped as older than what is stored.
