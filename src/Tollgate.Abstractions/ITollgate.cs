@@ -81,8 +81,14 @@ public interface ITollgate
     Task<TollgateResult<PortalLink>> CreatePortalLinkAsync(string customerId, CancellationToken cancellationToken = default);
 
     /// <summary>Creates or updates a customer under the app's own id (see <see cref="UpsertCustomerRequest"/>).</summary>
-    /// <returns>The customer; refused with <c>invalid_request</c>.</returns>
+    /// <returns>The customer; refused with <c>invalid_request</c>, and when joining an organization
+    /// (<see cref="UpsertCustomerRequest.BillingCustomerId"/>) with <c>customer_not_found</c> (no such billing customer),
+    /// <c>conflict</c> (it is a member itself, or this customer has members) or <c>limit_reached</c> (its seats are taken).</returns>
     Task<TollgateResult<CustomerAccount>> UpsertCustomerAsync(UpsertCustomerRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>The members of an organization: the customers whose billing customer is <see cref="MembersRequest.CustomerId"/>.</summary>
+    /// <returns>A page of members; refused with <c>customer_not_found</c> or <c>invalid_request</c>.</returns>
+    Task<TollgateResult<Members>> GetMembersAsync(MembersRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>The plans and packs for sale, with their prices; with <paramref name="customerId"/>, whether that customer
     /// may buy each (<see cref="PlanListing.Eligible"/>, <see cref="PackListing.Eligible"/>).</summary>

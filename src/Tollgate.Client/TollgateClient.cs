@@ -202,18 +202,45 @@ public sealed class TollgateClient : ITollgate
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(request.CustomerId);
-        var body = Write(new CustomerBody(request.Email, request.Name, request.Metadata), ClientJson.Default.CustomerBody);
+        if (request.LeaveBillingCustomer && request.BillingCustomerId is not null)
+        {
+            // The server could not tell which was meant either; refused here as the engine refuses it in process.
+            return Task.FromResult(TollgateResult<CustomerAccount>.Refused(TollgateRefusal.InvalidRequest,
+                "billing_customer_id and leaving the billing customer are one or the other."));
+        }
+
+        var body = request.LeaveBillingCustomer
+            ? Write(new LeaveBillingCustomerBody(request.Email, request.Name, request.Metadata), ClientJson.Default.LeaveBillingCustomerBody)
+            : Write(new CustomerBody(request.Email, request.Name, request.Metadata, request.BillingCustomerId), ClientJson.Default.CustomerBody);
         // PUT of the same fields twice leaves the same customer: safe to repeat.
         return SendAsync(new Call(HttpMethod.Put, $"v1/customers/{Segment(request.CustomerId)}", body, null, Repeatable: true),
             ClientJson.Default.CustomerAccount, Success, cancellationToken);
     }
 
     /// <inheritdoc/>
+    public Task<TollgateResult<Members>> GetMembersAsync(MembersRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(request.CustomerId);
+        var path = WithQuery($"v1/customers/{Segment(request.CustomerId)}/members",
+            ("limit", request.Limit?.ToString(CultureInfo.InvariantCulture)), ("after", request.After));
+        return SendAsync(Read(path), ClientJson.Default.MembersBody,
+            (_, _, m) => TollgateResult<Members>.Success(new Members(m.CustomerId, m.Members, m.Next)), cancellationToken);
+    }
+
+    /// <inheritdoc/>
     public Task<TollgateResult<Products>> GetProductsAsync(string? customerId = null, string? provider = null, CancellationToken cancellationToken = default)
     {
-        var query = new StringBuilder("v1/products");
+        return SendAsync(Read(WithQuery("v1/products", ("customer_id", customerId), ("provider", provider))), ClientJson.Default.Products, Success,
+            cancellationToken);
+    }
+
+    /// <summary><paramref name="path"/> with the parameters that have a value, escaped.</summary>
+    private static string WithQuery(string path, params (string Name, string? Value)[] parameters)
+    {
+        var query = new StringBuilder(path);
         var separator = '?';
-        foreach (var (name, value) in new[] { ("customer_id", customerId), ("provider", provider) })
+        foreach (var (name, value) in parameters)
         {
             if (value is not null)
             {
@@ -222,7 +249,7 @@ public sealed class TollgateClient : ITollgate
             }
         }
 
-        return SendAsync(Read(query.ToString()), ClientJson.Default.Products, Success, cancellationToken);
+        return query.ToString();
     }
 
     private async Task<TollgateResult<T>> SendAsync<TWire, T>(Call call, JsonTypeInfo<TWire> answer, Func<Call, int, TWire, TollgateResult<T>> map,

@@ -81,7 +81,33 @@ public abstract class SameResultsTests
         Note("ensure has", await tollgate.EnsureAccessAsync(new EnsureAccessRequest(customer, "plan:free", "pro")), a => $"{a.AlreadyHasAccess}");
         Note("portal", await tollgate.CreatePortalLinkAsync(customer), p => p.Url.AbsolutePath);
         Note("portal unknown", await tollgate.CreatePortalLinkAsync(customer + "x"), p => p.Url.AbsolutePath);
+
+        // An organization: members billed on it, listed, and one leaving.
+        var org = customer + "-org";
+        var (first, other) = (customer + "-m1", customer + "-m2");
+        Note("org", await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(org) { Name = "Org" }), c => $"{c.Name} {c.BillingCustomerId is null}");
+        Note("join", await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(first) { BillingCustomerId = org }), c => $"{c.BillingCustomerId == org}");
+        Note("join again", await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(first) { Name = "M1" }), c => $"{c.Name} {c.BillingCustomerId == org}");
+        Note("join second", await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(other) { BillingCustomerId = org }), c => $"{c.BillingCustomerId == org}");
+        Note("join missing org", await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(customer + "-m3") { BillingCustomerId = customer + "-none" }), c => c.Id);
+        Note("join itself", await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(first) { BillingCustomerId = first }), c => c.Id);
+        Note("join a member", await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(customer + "-m4") { BillingCustomerId = first }), c => c.Id);
+        Note("join and leave", await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(first) { BillingCustomerId = org, LeaveBillingCustomer = true }), c => c.Id);
+        Note("join bad id", await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(first) { BillingCustomerId = "has space" }), c => c.Id);
+        Note("member uses", await tollgate.UseAsync(new UsageRequest(first, "ai_messages", 2)), u => $"{u.Remaining}");
+        Note("org balance", await tollgate.GetBalancesAsync(org), b => $"{b.For("ai_messages")?.Used}");
+        Note("members", await tollgate.GetMembersAsync(new MembersRequest(org)), Members);
+        var page = await tollgate.GetMembersAsync(new MembersRequest(org) { Limit = 1 });
+        Note("members page", page, Members);
+        Note("members next page", await tollgate.GetMembersAsync(new MembersRequest(org) { Limit = 1, After = page.Value?.Next }), Members);
+        Note("members bad limit", await tollgate.GetMembersAsync(new MembersRequest(org) { Limit = 0 }), Members);
+        Note("members unknown", await tollgate.GetMembersAsync(new MembersRequest(customer + "-none")), Members);
+        Note("leave", await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(first) { LeaveBillingCustomer = true }), c => $"{c.BillingCustomerId is null} {c.Name}");
+        Note("members after leave", await tollgate.GetMembersAsync(new MembersRequest(org)), Members);
         return log;
+
+        string Members(Members m) => $"{m.CustomerId == org} " + string.Join(",", m.Items.Select(i => i.Id == first ? "m1" : i.Id == other ? "m2" : "?"))
+            + $" next:{(m.Next is null ? "none" : m.Next == first ? "m1" : "?")}";
     }
 
     private static string Reversal(UsageReversal r) =>
@@ -108,7 +134,10 @@ public abstract class SameResultsTests
             "hold second slot: refused concurrency_limit", "portal unknown: refused customer_not_found",
             "reverse: ok 4 0 0 credits/4", "reverse same key: ok 4 0 0 credits/4", "reverse again: refused already_reversed",
             "reverse same key other entry: refused idempotency_key_reused", "reverse missing: refused entry_not_found",
-            "reverse missing, key reused: refused idempotency_key_reused", "checkout: ok sandbox Open starter_pack True" })
+            "reverse missing, key reused: refused idempotency_key_reused", "checkout: ok sandbox Open starter_pack True",
+            "join: ok True", "join missing org: refused customer_not_found", "join a member: refused conflict", "join and leave: refused invalid_request",
+            "org balance: ok 2", "members: ok True m1,m2 next:none", "members page: ok True m1 next:m1", "members next page: ok True m2 next:none",
+            "members unknown: refused customer_not_found", "leave: ok True M1", "members after leave: ok True m2 next:none" })
         {
             Assert.True(inProcess.Any(l => l.StartsWith(expected, StringComparison.Ordinal)), $"no '{expected}' in:\n{string.Join("\n", inProcess)}");
         }

@@ -24,6 +24,8 @@ public sealed class WireTests
             _ when path.EndsWith("/capabilities", StringComparison.Ordinal) => """{"customer_id":"a@b.c","capabilities":["plan:free","feature:x"]}""",
             _ when path.EndsWith("/balances", StringComparison.Ordinal) =>
                 """{"customer_id":"a@b.c","balances":[{"feature":"credits","type":"credits","available":5,"held":1,"debt":0,"lots":[{"id":"lot_1","source":"admin","amount":6,"remaining":6,"held":1}]}]}""",
+            _ when path.EndsWith("/members", StringComparison.Ordinal) =>
+                """{"customer_id":"org@1","members":[{"id":"m1","metadata":{},"created_at":"2030-01-01T00:00:00+00:00"}],"next":"m1"}""",
             _ when path.EndsWith("/portal", StringComparison.Ordinal) => """{"url":"http://127.0.0.1/portal?token=t","expires_at":"2030-01-01T01:00:00+00:00"}""",
             "/v1/checkouts" or "/v1/checkouts/chk_1" =>
                 """{"id":"chk_1","provider":"sandbox","provider_checkout_id":"sbx_1","url":"http://127.0.0.1/sandbox/checkout/sbx_1","status":"open","customer_id":"alice","product":"starter_pack","created_at":"2030-01-01T00:00:00+00:00"}""",
@@ -50,6 +52,10 @@ public sealed class WireTests
         { "ensure", "POST", "/v1/access/ensure", """{"customer_id":"alice","capability":"feature:hd_export","product":"pro"}""" },
         { "portal", "POST", "/v1/customers/alice/portal", null },
         { "upsert", "PUT", "/v1/customers/alice", """{"email":"alice@example.com","metadata":{"team":"a"}}""" },
+        { "join", "PUT", "/v1/customers/alice", """{"billing_customer_id":"org@1"}""" },
+        { "leave", "PUT", "/v1/customers/alice", """{"name":"Alice","billing_customer_id":null}""" },
+        { "members", "GET", "/v1/customers/org%401/members?limit=2&after=m1", null },
+        { "all-members", "GET", "/v1/customers/org%401/members", null },
         { "products", "GET", "/v1/products?customer_id=a%40b.c&provider=sandbox", null },
         { "all-products", "GET", "/v1/products", null },
     };
@@ -88,6 +94,10 @@ public sealed class WireTests
                 Email = "alice@example.com",
                 Metadata = new Dictionary<string, string> { ["team"] = "a" },
             }, Ct),
+            "join" => await client.UpsertCustomerAsync(new UpsertCustomerRequest("alice") { BillingCustomerId = "org@1" }, Ct),
+            "leave" => await client.UpsertCustomerAsync(new UpsertCustomerRequest("alice") { Name = "Alice", LeaveBillingCustomer = true }, Ct),
+            "members" => await client.GetMembersAsync(new MembersRequest("org@1") { Limit = 2, After = "m1" }, Ct),
+            "all-members" => await client.GetMembersAsync(new MembersRequest("org@1"), Ct),
             "products" => await client.GetProductsAsync("a@b.c", "sandbox", Ct),
             _ => await client.GetProductsAsync(cancellationToken: Ct),
         };
@@ -123,6 +133,7 @@ public sealed class WireTests
         var products = (await client.GetProductsAsync(cancellationToken: Ct)).EnsureSuccess();
         var settled = (await client.SettleHoldAsync(new SettleHoldRequest("hold_1"), Ct)).EnsureSuccess();
         var access = (await client.EnsureAccessAsync(new EnsureAccessRequest("alice", "feature:hd_export", "pro"), Ct)).EnsureSuccess();
+        var members = (await client.GetMembersAsync(new MembersRequest("org@1"), Ct)).EnsureSuccess();
 
         var credits = balances.For("credits")!;
         Assert.Equal(FeatureKind.Credits, credits.Type);
@@ -136,6 +147,9 @@ public sealed class WireTests
         Assert.Equal(new Price(500, "USD"), products.Packs.Single().Price);
         Assert.Equal(new HoldSettlement("hold_1", HoldState.Settled, 3, 2), settled);
         Assert.Equal(new AccessResult(false, "chk_1", new Uri("http://127.0.0.1/sandbox/checkout/sbx_1")), access);
+        Assert.Equal(("org@1", "m1"), (members.CustomerId, members.Next));
+        var member = Assert.Single(members.Items);
+        Assert.Equal(("m1", new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero), 0, (string?)null), (member.Id, member.CreatedAt, member.Metadata.Count, member.Email));
     }
 
     [Theory]

@@ -12,6 +12,15 @@ public sealed record UpsertCustomerRequest(string CustomerId)
 
     /// <summary>Up to 50 keys of 1–40 characters, values up to 500 characters.</summary>
     public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+
+    /// <summary>Makes the customer a member of an organization: every check, usage and hold for it is then answered
+    /// and charged on this billing customer (<c>billing_customer_id</c>). Null leaves it as it is; see
+    /// <see cref="LeaveBillingCustomer"/> to bill the customer on itself again.</summary>
+    public string? BillingCustomerId { get; init; }
+
+    /// <summary>Bills the customer on itself again, leaving its organization (<c>billing_customer_id: null</c>).
+    /// Not together with <see cref="BillingCustomerId"/>.</summary>
+    public bool LeaveBillingCustomer { get; init; }
 }
 
 /// <summary>A customer.</summary>
@@ -22,6 +31,7 @@ public sealed record UpsertCustomerRequest(string CustomerId)
 /// <param name="Email">An email address, when known.</param>
 /// <param name="Name">A display name, when known.</param>
 /// <param name="Plan">The plan the customer is on now (the default plan's id when none was bought).</param>
+/// <param name="BillingCustomerId">The organization the customer is billed on, when it is a member of one.</param>
 public sealed record CustomerAccount(
     string Id,
     IReadOnlyDictionary<string, string> Metadata,
@@ -29,7 +39,33 @@ public sealed record CustomerAccount(
     DateTimeOffset CreatedAt,
     string? Email = null,
     string? Name = null,
-    string? Plan = null);
+    string? Plan = null,
+    string? BillingCustomerId = null);
+
+/// <summary>One page of an organization's members: the customers billed on <see cref="CustomerId"/>, by id.</summary>
+/// <param name="CustomerId">The organization (the billing customer).</param>
+/// <param name="Items">The members of this page (<c>members</c> in the API's JSON).</param>
+/// <param name="Next">The id to pass as <see cref="MembersRequest.After"/> for the next page; null on the last.</param>
+public sealed record Members(string CustomerId, IReadOnlyList<Member> Items, string? Next = null);
+
+/// <summary>A member of an organization.</summary>
+/// <param name="Id">The member's own customer id.</param>
+/// <param name="Metadata">The app's own keys and values.</param>
+/// <param name="CreatedAt">When Tollgate first saw the member.</param>
+/// <param name="Email">An email address, when known.</param>
+/// <param name="Name">A display name, when known.</param>
+public sealed record Member(string Id, IReadOnlyDictionary<string, string> Metadata, DateTimeOffset CreatedAt, string? Email = null, string? Name = null);
+
+/// <summary>Lists the members of an organization, a page at a time.</summary>
+/// <param name="CustomerId">The organization (the billing customer).</param>
+public sealed record MembersRequest(string CustomerId)
+{
+    /// <summary>Members per page, 1–200; 50 when null.</summary>
+    public int? Limit { get; init; }
+
+    /// <summary>The previous page's <see cref="Members.Next"/>: members after this id.</summary>
+    public string? After { get; init; }
+}
 
 /// <summary>A subscription to a plan.</summary>
 /// <param name="Id">Tollgate's id of it.</param>

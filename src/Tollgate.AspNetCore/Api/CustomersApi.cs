@@ -41,7 +41,7 @@ internal static class CustomersApi
             .Refuses(400, "invalid_request").Refuses(402, "limit_reached").Refuses(404, "customer_not_found")
             .Refuses(409, "conflict");
 
-        customers.MapGet("/members", async (string id, int? limit, string? after, ICustomerStore store, Organizations organizations, CancellationToken ct) =>
+        customers.MapGet("/members", async (string id, int? limit, string? after, Organizations organizations, CancellationToken ct) =>
         {
             if (Validate.First(Validate.CustomerId(id, "id"), after is null ? null : Validate.CustomerId(after, "after")) is { } problem)
             {
@@ -53,16 +53,9 @@ internal static class CustomersApi
                 return Problems.InvalidRequest("limit must be from 1 to 200.");
             }
 
-            if (await store.GetAsync(id, ct) is null)
-            {
-                return Problems.NotFound("customer_not_found", $"No customer '{id}'.");
-            }
-
-            var size = limit ?? 50;
-            // One more than the page: whether there is a next page, without a second query.
-            var members = await organizations.MembersAsync(id, after, size + 1, ct);
-            var page = members.Take(size).Select(m => new MemberView(m.Id, m.Email, m.Name, m.Metadata, m.CreatedAt)).ToList();
-            return ApiResult.Ok(new MembersView(id, page, members.Count > size ? page[^1].Id : null));
+            return await organizations.MembersAsync(id, after, limit ?? 50, ct) is { } page
+                ? ApiResult.Ok(new MembersView(id, [.. page.Members.Select(m => new MemberView(m.Id, m.Email, m.Name, m.Metadata, m.CreatedAt))], page.Next))
+                : Problems.NotFound("customer_not_found", $"No customer '{id}'.");
         }).Produces<MembersView>().WithName("listMembers").Refuses(400, "invalid_request").Refuses(404, "customer_not_found");
 
         customers.MapGet("", async (string id, ICustomerStore store, Gate gate, CancellationToken ct) =>

@@ -24,6 +24,7 @@ internal sealed class InProcessTollgate(
     Gate gate,
     ProductCatalog catalog,
     ICustomerStore customers,
+    Organizations organizations,
     CheckoutService checkouts,
     PriceBook prices,
     ProviderRegistry providers,
@@ -317,7 +318,8 @@ internal sealed class InProcessTollgate(
         {
             var metadata = request.Metadata?.ToDictionary(StringComparer.Ordinal);
             if (Invalid<CustomerAccount>(Validate.CustomerId(request.CustomerId, "id"), Validate.Text(request.Email, "email", 254),
-                Validate.Text(request.Name, "name", 200), Validate.Metadata(metadata)) is { } invalid)
+                Validate.Text(request.Name, "name", 200), Validate.Metadata(metadata),
+                request.BillingCustomerId is null ? null : Validate.CustomerId(request.BillingCustomerId, "billing_customer_id")) is { } invalid)
             {
                 return invalid;
             }
@@ -327,14 +329,51 @@ internal sealed class InProcessTollgate(
                 return TollgateResult<CustomerAccount>.Refused(TollgateRefusal.InvalidRequest, "email must be an email address.");
             }
 
-            var customer = await customers.UpsertAsync(request.CustomerId, request.Email?.Trim(), request.Name?.Trim(), metadata, time.GetUtcNow(),
-                cancellationToken).ConfigureAwait(false);
+            if (request.LeaveBillingCustomer && request.BillingCustomerId is not null)
+            {
+                return TollgateResult<CustomerAccount>.Refused(TollgateRefusal.InvalidRequest,
+                    "billing_customer_id and leaving the billing customer are one or the other.");
+            }
+
+            // As PUT /v1/customers/{id}: the billing customer is set only when the request names one or leaves it.
+            var setBilling = request.BillingCustomerId is not null || request.LeaveBillingCustomer;
+            var outcome = await organizations.PutAsync(request.CustomerId, request.Email?.Trim(), request.Name?.Trim(), metadata, setBilling,
+                request.BillingCustomerId, cancellationToken).ConfigureAwait(false);
+            if (outcome.Refusal is { } refusal)
+            {
+                return TollgateResult<CustomerAccount>.Refused(refusal, outcome.Message);
+            }
+
+            var customer = outcome.Customer!;
             var plan = await gate.PlanAsync(customer.Id, cancellationToken).ConfigureAwait(false);
             var subscriptions = await gate.SubscriptionsAsync(customer.Id, cancellationToken).ConfigureAwait(false);
             return TollgateResult<CustomerAccount>.Success(new CustomerAccount(customer.Id, customer.Metadata,
                 subscriptions.Select(SubscriptionView.From).Select(v => new PlanSubscription(v.Id, v.Plan, v.Provider, v.Status,
                     v.CancelAtPeriodEnd, v.CurrentPeriodStart, v.CurrentPeriodEnd, v.PendingPlan)).ToList(),
-                customer.CreatedAt, customer.Email, customer.Name, plan?.Primary.Id));
+                customer.CreatedAt, customer.Email, customer.Name, plan?.Primary.Id, customer.BillingCustomerId));
+        });
+    }
+
+    public Task<TollgateResult<Members>> GetMembersAsync(MembersRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return Guarded(async () =>
+        {
+            if (Invalid<Members>(Validate.CustomerId(request.CustomerId, "id"),
+                request.After is null ? null : Validate.CustomerId(request.After, "after")) is { } invalid)
+            {
+                return invalid;
+            }
+
+            if (request.Limit is < 1 or > 200)
+            {
+                return TollgateResult<Members>.Refused(TollgateRefusal.InvalidRequest, "limit must be from 1 to 200.");
+            }
+
+            return await organizations.MembersAsync(request.CustomerId, request.After, request.Limit ?? 50, cancellationToken).ConfigureAwait(false) is { } page
+                ? TollgateResult<Members>.Success(new Members(request.CustomerId,
+                    [.. page.Members.Select(m => new Member(m.Id, m.Metadata, m.CreatedAt, m.Email, m.Name))], page.Next))
+                : TollgateResult<Members>.Refused(TollgateRefusal.CustomerNotFound, $"No customer '{request.CustomerId}'.");
         });
     }
 

@@ -21,13 +21,23 @@ internal sealed record CheckoutBody(string CustomerId, string Product, string? P
 
 internal sealed record EnsureBody(string CustomerId, string Capability, string Product, Uri? SuccessUrl);
 
-internal sealed record CustomerBody(string? Email, string? Name, IReadOnlyDictionary<string, string>? Metadata);
+internal sealed record CustomerBody(string? Email, string? Name, IReadOnlyDictionary<string, string>? Metadata, string? BillingCustomerId);
+
+/// <summary>A PUT that bills the customer on itself again: <c>billing_customer_id</c> sent as null, which the body
+/// above leaves out (left out, the server keeps the billing customer as it is).</summary>
+internal sealed record LeaveBillingCustomerBody(string? Email, string? Name, IReadOnlyDictionary<string, string>? Metadata)
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public string? BillingCustomerId => null;
+}
 
 // Answers whose JSON names the public types cannot carry (a member may not be named as its type).
 
 internal sealed record CapabilitiesBody(string CustomerId, IReadOnlyList<string> Capabilities);
 
 internal sealed record BalancesBody(string CustomerId, IReadOnlyList<Balance> Balances);
+
+internal sealed record MembersBody(string CustomerId, IReadOnlyList<Member> Members, string? Next = null);
 
 /// <summary>application/problem+json (RFC 9457) with Tollgate's stable <c>code</c>; every field optional, so that a
 /// body that is not one reads as such instead of failing.</summary>
@@ -59,6 +69,7 @@ internal sealed record ProblemBody(string? Type = null, string? Title = null, in
 [JsonSerializable(typeof(CheckoutBody))]
 [JsonSerializable(typeof(EnsureBody))]
 [JsonSerializable(typeof(CustomerBody))]
+[JsonSerializable(typeof(LeaveBillingCustomerBody))]
 [JsonSerializable(typeof(FeatureCheck))]
 [JsonSerializable(typeof(UsageRecord))]
 [JsonSerializable(typeof(UsageReversal))]
@@ -68,6 +79,7 @@ internal sealed record ProblemBody(string? Type = null, string? Title = null, in
 [JsonSerializable(typeof(Grant))]
 [JsonSerializable(typeof(CapabilitiesBody))]
 [JsonSerializable(typeof(BalancesBody))]
+[JsonSerializable(typeof(MembersBody))]
 [JsonSerializable(typeof(CheckoutSession))]
 [JsonSerializable(typeof(AccessResult))]
 [JsonSerializable(typeof(PortalLink))]

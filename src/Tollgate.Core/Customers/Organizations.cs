@@ -122,7 +122,22 @@ public sealed class Organizations(ICustomerStore customers, Gate gate, IDatabase
         return new CustomerOutcome(stored, null, null);
     }
 
-    /// <summary>The members billed on <paramref name="billingCustomerId"/>, by id, after <paramref name="after"/>.</summary>
-    public Task<IReadOnlyList<Customer>> MembersAsync(string billingCustomerId, string? after, int limit, CancellationToken cancellationToken) =>
-        customers.ListMembersAsync(billingCustomerId, after, limit, cancellationToken);
+    /// <summary>A page of the members billed on <paramref name="billingCustomerId"/>, by id, after <paramref name="after"/>;
+    /// null when there is no such customer.</summary>
+    public async Task<MemberPage?> MembersAsync(string billingCustomerId, string? after, int limit, CancellationToken cancellationToken)
+    {
+        if (await customers.GetAsync(billingCustomerId, cancellationToken).ConfigureAwait(false) is null)
+        {
+            return null;
+        }
+
+        // One more than the page: whether there is a next page, without a second query.
+        var members = await customers.ListMembersAsync(billingCustomerId, after, limit + 1, cancellationToken).ConfigureAwait(false);
+        return new MemberPage([.. members.Take(limit)], members.Count > limit ? members[limit - 1].Id : null);
+    }
 }
+
+/// <summary>One page of an organization's members.</summary>
+/// <param name="Members">The members of the page, by id.</param>
+/// <param name="Next">The last member's id when another page follows (the next page's "after"); null on the last.</param>
+public sealed record MemberPage(IReadOnlyList<Customer> Members, string? Next);

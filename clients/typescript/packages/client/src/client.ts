@@ -10,12 +10,14 @@ import type {
   Grant,
   Hold,
   Ledger,
+  Members,
   PortalLink,
   Products,
   ReleaseResult,
   SettleResult,
   Subscriptions,
   UsageResult,
+  UsageReversal,
 } from "./types.js";
 
 type Body<Name extends keyof components["schemas"]> = components["schemas"][Name];
@@ -67,6 +69,20 @@ export class Tollgate {
     );
   }
 
+  /** Puts back what a usage took, lot by lot (`entryId` is the usage's `entry_id`): `409 already_reversed` the second
+   * time, unless with the same key, which replays the first answer. */
+  reverseUsage(input: { entryId: string } & Keyed, options?: CallOptions): Promise<UsageReversal> {
+    return this.http.send(
+      {
+        method: "POST",
+        path: `/v1/usage/${segment(input.entryId)}/reverse`,
+        idempotencyKey: input.idempotencyKey ?? newIdempotencyKey(),
+        retry: true,
+      },
+      options,
+    );
+  }
+
   /** Reservations for work whose cost is known only at the end: create, then settle what was used or release. */
   readonly holds = {
     create: (
@@ -93,14 +109,30 @@ export class Tollgate {
 
   /** Customers under your app's own ids (1–128 characters of `A-Za-z0-9_.:@-`). */
   readonly customers = {
-    /** Creates or updates; fields left out keep their value. */
+    /**
+     * Creates or updates; fields left out keep their value. `billingCustomerId` makes the customer a member of that
+     * organization (its checks, usage and holds are charged there); `null` bills it on itself again.
+     */
     upsert: (
-      input: { customerId: string; email?: string; name?: string; metadata?: Record<string, string> },
+      input: { customerId: string; email?: string; name?: string; metadata?: Record<string, string>; billingCustomerId?: string | null },
       options?: CallOptions,
     ): Promise<Customer> => {
-      const body: Body<"CustomerBody"> = { email: input.email, name: input.name, metadata: input.metadata };
+      // `null` must reach the server (it detaches); `undefined` is left out of the JSON (it keeps the billing customer).
+      const body: Omit<Body<"CustomerBody">, "billing_customer_id"> & { billing_customer_id?: string | null } = {
+        email: input.email,
+        name: input.name,
+        metadata: input.metadata,
+        billing_customer_id: input.billingCustomerId,
+      };
       return this.http.send({ method: "PUT", path: customerPath(input.customerId), body, retry: true }, options);
     },
+    /** The customers billed on this one (an organization's members), by id, `limit` (1–200, default 50) at a time;
+     * pass the answer's `next` as `after` for the next page. */
+    members: (input: { customerId: string; limit?: number; after?: string }, options?: CallOptions): Promise<Members> =>
+      this.http.send(
+        { method: "GET", path: `${customerPath(input.customerId)}/members`, query: { limit: input.limit, after: input.after }, retry: true },
+        options,
+      ),
     get: (input: { customerId: string }, options?: CallOptions): Promise<Customer> =>
       this.http.send({ method: "GET", path: customerPath(input.customerId), retry: true }, options),
     /** `plan:<id>` and `feature:<id>` the customer has now (an unknown customer: the default plan's). */

@@ -4,10 +4,13 @@ import type { components, operations } from "./generated/openapi.js";
 type Schemas = components["schemas"];
 
 export type Customer = Schemas["CustomerView"];
+export type Members = Schemas["MembersView"];
+export type Member = Schemas["MemberView"];
 export type Capabilities = Schemas["CapabilitiesView"];
 export type CheckResult = Schemas["CheckView"];
 export type BalanceSummary = Schemas["BalanceSummary"];
 export type UsageResult = Schemas["UsageView"];
+export type UsageReversal = Schemas["ReverseView"];
 export type Hold = Schemas["HoldView"];
 export type SettleResult = Schemas["SettleView"];
 export type ReleaseResult = Schemas["ReleaseView"];

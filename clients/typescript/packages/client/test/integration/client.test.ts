@@ -168,4 +168,55 @@ describe("against a real Tollgate server", () => {
     expect(portal.url).toMatch(/\/portal\?token=/);
     expect(subscriptions.subscriptions).toMatchObject([{ plan: "pro", provider: "sandbox", status: "active" }]);
   });
+
+  it("AnOrganization_ChargesItsMembersUsage_ListsThemByPage_AndOneLeaves", async () => {
+    const client = tollgate();
+    const org = newCustomerId();
+    const [first, second] = [`${org}-m1`, `${org}-m2`];
+    await client.customers.upsert({ customerId: org, name: "Org" });
+
+    const joined = await client.customers.upsert({ customerId: first, billingCustomerId: org });
+    await client.customers.upsert({ customerId: second, billingCustomerId: org });
+    const renamed = await client.customers.upsert({ customerId: first, name: "M1" }); // billingCustomerId left out: kept
+    const used = await client.usage({ customerId: first, feature: "ai_messages", amount: 2 });
+    const all = await client.customers.members({ customerId: org });
+    const page = await client.customers.members({ customerId: org, limit: 1 });
+    const next = await client.customers.members({ customerId: org, limit: 1, after: page.next });
+    const left = await client.customers.upsert({ customerId: first, billingCustomerId: null });
+    const remaining = await client.customers.members({ customerId: org });
+
+    expect(joined.billing_customer_id).toBe(org);
+    expect(renamed).toMatchObject({ name: "M1", billing_customer_id: org });
+    expect(used).toMatchObject({ allowed: true, remaining: 48 });
+    expect(await aiMessages(client, org)).toMatchObject({ available: 48, used: 2 }); // charged on the organization
+    expect(all.members.map((m) => m.id)).toEqual([first, second]);
+    expect([page.members.map((m) => m.id), page.next]).toEqual([[first], first]);
+    expect([next.members.map((m) => m.id), next.next]).toEqual([[second], undefined]);
+    expect(left.billing_customer_id).toBeUndefined();
+    expect(remaining.members.map((m) => m.id)).toEqual([second]);
+    await expect(client.customers.members({ customerId: `${org}-none` })).rejects.toMatchObject({ status: 404, code: "customer_not_found" });
+    await expect(client.customers.upsert({ customerId: `${org}-m3`, billingCustomerId: `${org}-none` })).rejects.toMatchObject({
+      status: 404,
+      code: "customer_not_found",
+    });
+    await expect(client.customers.members({ customerId: org, limit: 0 })).rejects.toMatchObject({ status: 400, code: "invalid_request" });
+  });
+
+  it("AUsageReversed_PutsBackWhatItTook_OnceAndReplaysWithItsKey", async () => {
+    const client = tollgate();
+    const customerId = newCustomerId();
+    await client.grants.create({ customerId, feature: "credits", amount: 20, reason: "welcome" });
+    const used = await client.usage({ customerId, feature: "credits", amount: 4 });
+    const key = `undo-${customerId}`;
+
+    const reversed = await client.reverseUsage({ entryId: used.entry_id!, idempotencyKey: key });
+    const replay = await client.reverseUsage({ entryId: used.entry_id!, idempotencyKey: key });
+
+    expect(reversed).toMatchObject({ entry_id: used.entry_id, restored: 4, expired: 0, clawed: 0 });
+    expect(reversed.draws.map((d) => d.amount)).toEqual([4]);
+    expect(replay).toEqual(reversed);
+    const { balances } = await client.customers.balances({ customerId });
+    expect(balances.find((b) => b.feature === "credits")).toMatchObject({ available: 20 });
+    await expect(client.reverseUsage({ entryId: used.entry_id! })).rejects.toMatchObject({ status: 409, code: "already_reversed" });
+  });
 });
