@@ -104,7 +104,8 @@ internal static class CustomersApi
         customers.MapPost("/trials", async (string id, HttpContext http, Core.Subscriptions.TrialService trials) =>
         {
             var (body, problem) = await RequestBody.ReadAsync<TrialBody>(http);
-            problem ??= Validate.First(Validate.CustomerId(id, "id"), Validate.Required(body!.Plan, "plan"));
+            // An empty plan id is a bad request, not a plan nobody sells (the trial service refuses to be asked for one).
+            problem ??= Validate.First(Validate.CustomerId(id, "id"), Validate.Text(body!.Plan, "plan", 200, required: true));
             if (problem is not null)
             {
                 return problem;

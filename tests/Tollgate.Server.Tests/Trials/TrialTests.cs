@@ -155,6 +155,8 @@ public abstract class TrialTests : IAsyncLifetime
         var freePlan = await Json.ProblemAsync(await StartTrialAsync(c, "free"), 409, "not_eligible");
         var unknown = await Json.ProblemAsync(await StartTrialAsync(c, "platinum"), 404, "unknown_product");
         await Json.ProblemAsync(await App.PostAsync($"/v1/customers/{c}/trials", new { }, App.Key()), 400, "invalid_request");
+        await Json.ProblemAsync(await App.PostAsync($"/v1/customers/{c}/trials", new { plan = "" }, App.Key()), 400, "invalid_request");
+        await Json.ProblemAsync(await App.PostAsync($"/v1/customers/{c}/trials", new { plan = "  " }, App.Key()), 400, "invalid_request");
         await Json.ProblemAsync(await App.PostAsync("/v1/customers/bad%20id/trials", new { plan = "pro" }, App.Key()), 400, "invalid_request");
         await Json.ProblemAsync(await App.PostAsync($"/v1/customers/{c}/trials", new { plan = "pro" }), 400, "invalid_request"); // no key
 
