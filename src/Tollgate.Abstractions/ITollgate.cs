@@ -86,6 +86,11 @@ public interface ITollgate
     /// <c>conflict</c> (it is a member itself, or this customer has members) or <c>limit_reached</c> (its seats are taken).</returns>
     Task<TollgateResult<CustomerAccount>> UpsertCustomerAsync(UpsertCustomerRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>Starts a card-less trial of a plan (status <c>trialing</c>, ending after the plan's <c>trial_days</c>).</summary>
+    /// <returns>The trial's subscription; refused with <c>not_eligible</c> (a second trial of the plan, or a plan without
+    /// one), <c>unknown_product</c> or <c>invalid_request</c>.</returns>
+    Task<TollgateResult<PlanSubscription>> StartTrialAsync(StartTrialRequest request, CancellationToken cancellationToken = default);
+
     /// <summary>The members of an organization: the customers whose billing customer is <see cref="MembersRequest.CustomerId"/>.</summary>
     /// <returns>A page of members; refused with <c>customer_not_found</c> or <c>invalid_request</c>.</returns>
     Task<TollgateResult<Members>> GetMembersAsync(MembersRequest request, CancellationToken cancellationToken = default);

@@ -218,6 +218,18 @@ public sealed class TollgateClient : ITollgate
     }
 
     /// <inheritdoc/>
+    public Task<TollgateResult<PlanSubscription>> StartTrialAsync(StartTrialRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(request.CustomerId);
+        ArgumentNullException.ThrowIfNull(request.Plan);
+        // Keyed: a retry after a lost answer replays the trial started, instead of being refused as not_eligible.
+        var body = Write(new TrialBody(request.Plan), ClientJson.Default.TrialBody);
+        return SendAsync(Keyed($"v1/customers/{Segment(request.CustomerId)}/trials", body, null), ClientJson.Default.PlanSubscription, Success,
+            cancellationToken);
+    }
+
+    /// <inheritdoc/>
     public Task<TollgateResult<Members>> GetMembersAsync(MembersRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);

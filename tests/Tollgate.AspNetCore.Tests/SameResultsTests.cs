@@ -104,7 +104,17 @@ public abstract class SameResultsTests
         Note("members unknown", await tollgate.GetMembersAsync(new MembersRequest(customer + "-none")), Members);
         Note("leave", await tollgate.UpsertCustomerAsync(new UpsertCustomerRequest(first) { LeaveBillingCustomer = true }), c => $"{c.BillingCustomerId is null} {c.Name}");
         Note("members after leave", await tollgate.GetMembersAsync(new MembersRequest(org)), Members);
+
+        // A card-less trial (the catalog's pro plan has trial_days here), once per customer and plan.
+        Note("trial", await tollgate.StartTrialAsync(new StartTrialRequest(customer, "pro")), Trial);
+        Note("trial again", await tollgate.StartTrialAsync(new StartTrialRequest(customer, "pro")), Trial);
+        Note("trial without trial days", await tollgate.StartTrialAsync(new StartTrialRequest(first, "pro_yearly")), Trial);
+        Note("trial unknown plan", await tollgate.StartTrialAsync(new StartTrialRequest(first, "platinum")), Trial);
+        Note("trial no plan", await tollgate.StartTrialAsync(new StartTrialRequest(first, "")), Trial);
+        Note("on trial", await tollgate.GetCapabilitiesAsync(customer), c => $"{c.Has("plan:pro")} {c.Has("feature:hd_export")}");
         return log;
+
+        static string Trial(PlanSubscription t) => $"{t.Plan} {t.Status} {t.CancelAtPeriodEnd} {t.CurrentPeriodEnd - t.CurrentPeriodStart}";
 
         string Members(Members m) => $"{m.CustomerId == org} " + string.Join(",", m.Items.Select(i => i.Id == first ? "m1" : i.Id == other ? "m2" : "?"))
             + $" next:{(m.Next is null ? "none" : m.Next == first ? "m1" : "?")}";
@@ -121,7 +131,10 @@ public abstract class SameResultsTests
             _ = Tollgate.Testing.Postgres.ConnectionString;
         }
 
-        await using var app = await EmbeddedApp.StartAsync(Provider, kestrel: true);
+        // The demo catalog, with a 14-day trial on pro.
+        var demo = Tollgate.Core.Catalog.CatalogLoader.DemoYaml();
+        await using var app = await EmbeddedApp.StartAsync(Provider, kestrel: true,
+            catalogYaml: demo.Replace("  pro:\n    name: Pro\n", "  pro:\n    name: Pro\n    trial_days: 14\n", StringComparison.Ordinal));
         using var http = new HttpClient();
         var remote = new TollgateClient(http, new TollgateClientOptions { BaseAddress = app.Address, SecretKey = EmbeddedApp.ApiKey });
 
@@ -137,7 +150,9 @@ public abstract class SameResultsTests
             "reverse missing, key reused: refused idempotency_key_reused", "checkout: ok sandbox Open starter_pack True",
             "join: ok True", "join missing org: refused customer_not_found", "join a member: refused conflict", "join and leave: refused invalid_request",
             "org balance: ok 2", "members: ok True m1,m2 next:none", "members page: ok True m1 next:m1", "members next page: ok True m2 next:none",
-            "members unknown: refused customer_not_found", "leave: ok True M1", "members after leave: ok True m2 next:none" })
+            "members unknown: refused customer_not_found", "leave: ok True M1", "members after leave: ok True m2 next:none",
+            "trial: ok pro trialing False 14.00:00:00", "trial again: refused not_eligible", "trial unknown plan: refused unknown_product",
+            "trial no plan: refused invalid_request", "on trial: ok True True" })
         {
             Assert.True(inProcess.Any(l => l.StartsWith(expected, StringComparison.Ordinal)), $"no '{expected}' in:\n{string.Join("\n", inProcess)}");
         }

@@ -409,7 +409,7 @@ public abstract class ServerTests(TollgateServer server)
         server.Require();
         var document = JsonNode.Parse(await server.Raw.GetStringAsync(new Uri("openapi/v1.json", UriKind.Relative), Ct))!;
         string[] operations = ["check", "usage", "createHold", "settleHold", "releaseHold", "createGrant", "getCapabilities", "getBalances",
-            "createCheckout", "getCheckout", "ensureAccess", "createPortalLink", "upsertCustomer", "listMembers", "listProducts"];
+            "createCheckout", "getCheckout", "ensureAccess", "createPortalLink", "upsertCustomer", "listMembers", "startTrial", "listProducts"];
 
         var found = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
         foreach (var (_, path) in document["paths"]!.AsObject())

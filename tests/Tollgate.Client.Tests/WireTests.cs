@@ -24,6 +24,8 @@ public sealed class WireTests
             _ when path.EndsWith("/capabilities", StringComparison.Ordinal) => """{"customer_id":"a@b.c","capabilities":["plan:free","feature:x"]}""",
             _ when path.EndsWith("/balances", StringComparison.Ordinal) =>
                 """{"customer_id":"a@b.c","balances":[{"feature":"credits","type":"credits","available":5,"held":1,"debt":0,"lots":[{"id":"lot_1","source":"admin","amount":6,"remaining":6,"held":1}]}]}""",
+            _ when path.EndsWith("/trials", StringComparison.Ordinal) =>
+                """{"id":"sub_1","plan":"pro","provider":"tollgate","status":"trialing","cancel_at_period_end":false,"current_period_start":"2030-01-01T00:00:00+00:00","current_period_end":"2030-01-15T00:00:00+00:00"}""",
             _ when path.EndsWith("/members", StringComparison.Ordinal) =>
                 """{"customer_id":"org@1","members":[{"id":"m1","metadata":{},"created_at":"2030-01-01T00:00:00+00:00"}],"next":"m1"}""",
             _ when path.EndsWith("/portal", StringComparison.Ordinal) => """{"url":"http://127.0.0.1/portal?token=t","expires_at":"2030-01-01T01:00:00+00:00"}""",
@@ -33,7 +35,8 @@ public sealed class WireTests
             "/v1/products" => """{"provider":"sandbox","plans":[{"id":"free","name":"Free","default":true,"features":{"ai_messages":{"enabled":true,"limit":50,"reset":"month"},"credits":{"enabled":true,"grant":500,"reset":"month","rollover":{"max":1000}}}}],"packs":[{"id":"starter_pack","name":"Starter pack","credits":100,"once_per_customer":false,"price":{"amount":500,"currency":"USD"}}]}""",
             _ => """{"id":"alice","metadata":{"team":"a"},"subscriptions":[],"created_at":"2030-01-01T00:00:00+00:00","email":"alice@example.com","plan":"free"}""",
         };
-        return Answer.Json(path == "/v1/holds" || path.EndsWith("/grants", StringComparison.Ordinal) || path == "/v1/checkouts" ? 201 : 200, json)(context);
+        return Answer.Json(path == "/v1/holds" || path.EndsWith("/grants", StringComparison.Ordinal) || path.EndsWith("/trials", StringComparison.Ordinal)
+            || path == "/v1/checkouts" ? 201 : 200, json)(context);
     }
 
     public static TheoryData<string, string, string, string?> Calls => new()
@@ -54,6 +57,7 @@ public sealed class WireTests
         { "upsert", "PUT", "/v1/customers/alice", """{"email":"alice@example.com","metadata":{"team":"a"}}""" },
         { "join", "PUT", "/v1/customers/alice", """{"billing_customer_id":"org@1"}""" },
         { "leave", "PUT", "/v1/customers/alice", """{"name":"Alice","billing_customer_id":null}""" },
+        { "trial", "POST", "/v1/customers/alice/trials", """{"plan":"pro"}""" },
         { "members", "GET", "/v1/customers/org%401/members?limit=2&after=m1", null },
         { "all-members", "GET", "/v1/customers/org%401/members", null },
         { "products", "GET", "/v1/products?customer_id=a%40b.c&provider=sandbox", null },
@@ -96,6 +100,7 @@ public sealed class WireTests
             }, Ct),
             "join" => await client.UpsertCustomerAsync(new UpsertCustomerRequest("alice") { BillingCustomerId = "org@1" }, Ct),
             "leave" => await client.UpsertCustomerAsync(new UpsertCustomerRequest("alice") { Name = "Alice", LeaveBillingCustomer = true }, Ct),
+            "trial" => await client.StartTrialAsync(new StartTrialRequest("alice", "pro"), Ct),
             "members" => await client.GetMembersAsync(new MembersRequest("org@1") { Limit = 2, After = "m1" }, Ct),
             "all-members" => await client.GetMembersAsync(new MembersRequest("org@1"), Ct),
             "products" => await client.GetProductsAsync("a@b.c", "sandbox", Ct),
@@ -118,7 +123,7 @@ public sealed class WireTests
             Assert.Equal("application/json", seen.ContentType);
         }
 
-        var keyed = call is "usage" or "hold" or "grant";
+        var keyed = call is "usage" or "hold" or "grant" or "trial";
         Assert.Equal(keyed, seen.IdempotencyKey is not null);
     }
 
@@ -134,6 +139,7 @@ public sealed class WireTests
         var settled = (await client.SettleHoldAsync(new SettleHoldRequest("hold_1"), Ct)).EnsureSuccess();
         var access = (await client.EnsureAccessAsync(new EnsureAccessRequest("alice", "feature:hd_export", "pro"), Ct)).EnsureSuccess();
         var members = (await client.GetMembersAsync(new MembersRequest("org@1"), Ct)).EnsureSuccess();
+        var trial = (await client.StartTrialAsync(new StartTrialRequest("alice", "pro"), Ct)).EnsureSuccess();
 
         var credits = balances.For("credits")!;
         Assert.Equal(FeatureKind.Credits, credits.Type);
@@ -148,6 +154,8 @@ public sealed class WireTests
         Assert.Equal(new HoldSettlement("hold_1", HoldState.Settled, 3, 2), settled);
         Assert.Equal(new AccessResult(false, "chk_1", new Uri("http://127.0.0.1/sandbox/checkout/sbx_1")), access);
         Assert.Equal(("org@1", "m1"), (members.CustomerId, members.Next));
+        Assert.Equal(new PlanSubscription("sub_1", "pro", "tollgate", "trialing", false, new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero),
+            new DateTimeOffset(2030, 1, 15, 0, 0, 0, TimeSpan.Zero)), trial);
         var member = Assert.Single(members.Items);
         Assert.Equal(("m1", new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero), 0, (string?)null), (member.Id, member.CreatedAt, member.Metadata.Count, member.Email));
     }

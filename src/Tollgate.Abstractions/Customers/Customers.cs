@@ -56,6 +56,11 @@ public sealed record Members(string CustomerId, IReadOnlyList<Member> Items, str
 /// <param name="Name">A display name, when known.</param>
 public sealed record Member(string Id, IReadOnlyDictionary<string, string> Metadata, DateTimeOffset CreatedAt, string? Email = null, string? Name = null);
 
+/// <summary>Starts a card-less trial of a plan whose catalog entry has <c>trial_days</c>: once per customer and plan.</summary>
+/// <param name="CustomerId">The app's own customer id.</param>
+/// <param name="Plan">The plan's id in the catalog.</param>
+public sealed record StartTrialRequest(string CustomerId, string Plan);
+
 /// <summary>Lists the members of an organization, a page at a time.</summary>
 /// <param name="CustomerId">The organization (the billing customer).</param>
 public sealed record MembersRequest(string CustomerId)

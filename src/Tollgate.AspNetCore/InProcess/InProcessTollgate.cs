@@ -5,6 +5,7 @@ using Tollgate.Core.Common;
 using Tollgate.Core.Customers;
 using Tollgate.Core.Idempotency;
 using Tollgate.Core.Payments;
+using Tollgate.Core.Subscriptions;
 using Tollgate.Core.Usage;
 using Tollgate.Server.Api;
 using Tollgate.Server.Api.Http;
@@ -25,6 +26,7 @@ internal sealed class InProcessTollgate(
     ProductCatalog catalog,
     ICustomerStore customers,
     Organizations organizations,
+    TrialService trials,
     CheckoutService checkouts,
     PriceBook prices,
     ProviderRegistry providers,
@@ -348,10 +350,33 @@ internal sealed class InProcessTollgate(
             var plan = await gate.PlanAsync(customer.Id, cancellationToken).ConfigureAwait(false);
             var subscriptions = await gate.SubscriptionsAsync(customer.Id, cancellationToken).ConfigureAwait(false);
             return TollgateResult<CustomerAccount>.Success(new CustomerAccount(customer.Id, customer.Metadata,
-                subscriptions.Select(SubscriptionView.From).Select(v => new PlanSubscription(v.Id, v.Plan, v.Provider, v.Status,
-                    v.CancelAtPeriodEnd, v.CurrentPeriodStart, v.CurrentPeriodEnd, v.PendingPlan)).ToList(),
+                subscriptions.Select(PlanSubscriptionOf).ToList(),
                 customer.CreatedAt, customer.Email, customer.Name, plan?.Primary.Id, customer.BillingCustomerId));
         });
+    }
+
+    public Task<TollgateResult<PlanSubscription>> StartTrialAsync(StartTrialRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return Guarded(async () =>
+        {
+            if (Invalid<PlanSubscription>(Validate.CustomerId(request.CustomerId, "id"), Validate.Text(request.Plan, "plan", 200, required: true)) is { } invalid)
+            {
+                return invalid;
+            }
+
+            var outcome = await trials.StartAsync(request.CustomerId, request.Plan, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return outcome.Subscription is { } trial
+                ? TollgateResult<PlanSubscription>.Success(PlanSubscriptionOf(trial))
+                : TollgateResult<PlanSubscription>.Refused(outcome.Refusal!, outcome.Message);
+        });
+    }
+
+    /// <summary>A subscription as the API shows it (<c>SubscriptionView</c>), in ITollgate's terms.</summary>
+    private static PlanSubscription PlanSubscriptionOf(Core.Subscriptions.Subscription subscription)
+    {
+        var v = SubscriptionView.From(subscription);
+        return new PlanSubscription(v.Id, v.Plan, v.Provider, v.Status, v.CancelAtPeriodEnd, v.CurrentPeriodStart, v.CurrentPeriodEnd, v.PendingPlan);
     }
 
     public Task<TollgateResult<Members>> GetMembersAsync(MembersRequest request, CancellationToken cancellationToken = default)

@@ -37,6 +37,8 @@ internal sealed record CapabilitiesBody(string CustomerId, IReadOnlyList<string>
 
 internal sealed record BalancesBody(string CustomerId, IReadOnlyList<Balance> Balances);
 
+internal sealed record TrialBody(string Plan);
+
 internal sealed record MembersBody(string CustomerId, IReadOnlyList<Member> Members, string? Next = null);
 
 /// <summary>application/problem+json (RFC 9457) with Tollgate's stable <c>code</c>; every field optional, so that a
@@ -70,6 +72,8 @@ internal sealed record ProblemBody(string? Type = null, string? Title = null, in
 [JsonSerializable(typeof(EnsureBody))]
 [JsonSerializable(typeof(CustomerBody))]
 [JsonSerializable(typeof(LeaveBillingCustomerBody))]
+[JsonSerializable(typeof(TrialBody))]
+[JsonSerializable(typeof(PlanSubscription))]
 [JsonSerializable(typeof(FeatureCheck))]
 [JsonSerializable(typeof(UsageRecord))]
 [JsonSerializable(typeof(UsageReversal))]

@@ -39,11 +39,14 @@ public static partial class CatalogLoader
     }
 
     /// <summary>The built-in demo catalog drawn from the seed teams' plans.</summary>
-    public static ProductCatalog LoadDemo(IReadOnlyCollection<CatalogMapping> providers)
+    public static ProductCatalog LoadDemo(IReadOnlyCollection<CatalogMapping> providers) => Parse(DemoYaml(), DemoCatalogName, providers);
+
+    /// <summary>The demo catalog's YAML text (a starting point for a catalog of one's own).</summary>
+    public static string DemoYaml()
     {
         using var stream = typeof(CatalogLoader).Assembly.GetManifestResourceStream("Tollgate.Core.Catalog.demo-catalog.yaml")!;
         using var reader = new StreamReader(stream);
-        return Parse(reader.ReadToEnd(), DemoCatalogName, providers);
+        return reader.ReadToEnd();
     }
 
     /// <summary>Reads a catalog from its YAML text; <paramref name="file"/> names it in errors (see <see cref="LoadFile"/>).</summary>

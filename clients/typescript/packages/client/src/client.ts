@@ -13,6 +13,7 @@ import type {
   Members,
   PortalLink,
   Products,
+  Subscription,
   ReleaseResult,
   SettleResult,
   Subscriptions,
@@ -125,6 +126,21 @@ export class Tollgate {
         billing_customer_id: input.billingCustomerId,
       };
       return this.http.send({ method: "PUT", path: customerPath(input.customerId), body, retry: true }, options);
+    },
+    /** Starts a card-less trial of `plan` (one with `trial_days` in the catalog), once per customer and plan:
+     * `409 not_eligible` the second time; a retry with the same key replays the trial started. */
+    startTrial: (input: { customerId: string; plan: string } & Keyed, options?: CallOptions): Promise<Subscription> => {
+      const body: Body<"TrialBody"> = { plan: input.plan };
+      return this.http.send(
+        {
+          method: "POST",
+          path: `${customerPath(input.customerId)}/trials`,
+          body,
+          idempotencyKey: input.idempotencyKey ?? newIdempotencyKey(),
+          retry: true,
+        },
+        options,
+      );
     },
     /** The customers billed on this one (an organization's members), by id, `limit` (1–200, default 50) at a time;
      * pass the answer's `next` as `after` for the next page. */

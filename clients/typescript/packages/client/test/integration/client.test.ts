@@ -219,4 +219,16 @@ describe("against a real Tollgate server", () => {
     expect(balances.find((b) => b.feature === "credits")).toMatchObject({ available: 20 });
     await expect(client.reverseUsage({ entryId: used.entry_id! })).rejects.toMatchObject({ status: 409, code: "already_reversed" });
   });
+
+  it("ATrial_OfAPlanWithoutTrialDays_IsRefused_AndAnUnknownPlanIsNotFound", async () => {
+    // The demo catalog the test server runs has no plan with trial_days; a trial that starts is tested in .NET
+    // (SameResultsTests, in process and through the client, against a catalog with one).
+    const client = tollgate();
+    const customerId = newCustomerId();
+
+    await expect(client.customers.startTrial({ customerId, plan: "pro" })).rejects.toMatchObject({ status: 409, code: "not_eligible" });
+    await expect(client.customers.startTrial({ customerId, plan: "platinum" })).rejects.toMatchObject({ status: 404, code: "unknown_product" });
+    await expect(client.customers.startTrial({ customerId, plan: "" })).rejects.toMatchObject({ status: 400, code: "invalid_request" });
+    expect((await client.customers.subscriptions({ customerId })).subscriptions).toEqual([]);
+  });
 });
