@@ -64,24 +64,13 @@ export class Tollgate {
   /** Records `amount` of `feature` as used, all or nothing: `402 quota_exceeded | insufficient_balance | limit_reached` when it does not fit. */
   usage(input: { customerId: string; feature: string; amount: number } & Keyed, options?: CallOptions): Promise<UsageResult> {
     const body: Body<"UsageBody"> = { customer_id: input.customerId, feature: input.feature, amount: input.amount };
-    return this.http.send(
-      { method: "POST", path: "/v1/usage", body, idempotencyKey: input.idempotencyKey ?? newIdempotencyKey(), retry: true },
-      options,
-    );
+    return this.keyed("/v1/usage", body, input.idempotencyKey, options);
   }
 
   /** Puts back what a usage took, lot by lot (`entryId` is the usage's `entry_id`): `409 already_reversed` the second
    * time, unless with the same key, which replays the first answer. */
   reverseUsage(input: { entryId: string } & Keyed, options?: CallOptions): Promise<UsageReversal> {
-    return this.http.send(
-      {
-        method: "POST",
-        path: `/v1/usage/${segment(input.entryId)}/reverse`,
-        idempotencyKey: input.idempotencyKey ?? newIdempotencyKey(),
-        retry: true,
-      },
-      options,
-    );
+    return this.keyed(`/v1/usage/${segment(input.entryId)}/reverse`, undefined, input.idempotencyKey, options);
   }
 
   /** Reservations for work whose cost is known only at the end: create, then settle what was used or release. */
@@ -91,10 +80,7 @@ export class Tollgate {
       options?: CallOptions,
     ): Promise<Hold> => {
       const body: Body<"HoldBody"> = { customer_id: input.customerId, feature: input.feature, amount: input.amount, ttl_seconds: input.ttlSeconds };
-      return this.http.send(
-        { method: "POST", path: "/v1/holds", body, idempotencyKey: input.idempotencyKey ?? newIdempotencyKey(), retry: true },
-        options,
-      );
+      return this.keyed("/v1/holds", body, input.idempotencyKey, options);
     },
     /** Settles `amount` (default: all of it); the rest goes back where it came from. */
     settle: (input: { holdId: string; amount?: number }, options?: CallOptions): Promise<SettleResult> => {
@@ -131,16 +117,7 @@ export class Tollgate {
      * `409 not_eligible` the second time; a retry with the same key replays the trial started. */
     startTrial: (input: { customerId: string; plan: string } & Keyed, options?: CallOptions): Promise<Subscription> => {
       const body: Body<"TrialBody"> = { plan: input.plan };
-      return this.http.send(
-        {
-          method: "POST",
-          path: `${customerPath(input.customerId)}/trials`,
-          body,
-          idempotencyKey: input.idempotencyKey ?? newIdempotencyKey(),
-          retry: true,
-        },
-        options,
-      );
+      return this.keyed(`${customerPath(input.customerId)}/trials`, body, input.idempotencyKey, options);
     },
     /** The customers billed on this one (an organization's members), by id, `limit` (1–200, default 50) at a time;
      * pass the answer's `next` as `after` for the next page. */
@@ -188,16 +165,7 @@ export class Tollgate {
         reason: input.reason,
         expires_at: input.expiresAt instanceof Date ? input.expiresAt.toISOString() : input.expiresAt,
       };
-      return this.http.send(
-        {
-          method: "POST",
-          path: `${customerPath(input.customerId)}/grants`,
-          body,
-          idempotencyKey: input.idempotencyKey ?? newIdempotencyKey(),
-          retry: true,
-        },
-        options,
-      );
+      return this.keyed(`${customerPath(input.customerId)}/grants`, body, input.idempotencyKey, options);
     },
   };
 
@@ -253,6 +221,12 @@ export class Tollgate {
         options,
       ),
   };
+
+  /** A money-moving POST: the caller's key, or one made for this call and reused on every retry, so a retry after a
+   * lost answer replays the first result instead of applying it twice. */
+  private keyed<T>(path: string, body: unknown, idempotencyKey: string | undefined, options?: CallOptions): Promise<T> {
+    return this.http.send({ method: "POST", path, body, idempotencyKey: idempotencyKey ?? newIdempotencyKey(), retry: true }, options);
+  }
 }
 
 function segment(value: string): string {
