@@ -11,7 +11,11 @@ namespace Tollgate.Bench;
 
 /// <summary>One measured cell of the webhooks suite: signed Creem deliveries (or the healthz baseline) in a closed loop.</summary>
 internal sealed record WebhookCell(string Database, string Load, int Connections, Measurement Run, long Applied, long Duplicates, long Errors,
-    string? FirstError, double ServerCpuUs);
+    string? FirstError, double ServerCpuUs)
+{
+    /// <summary>The part of <see cref="ServerCpuUs"/> the server's tiered-compilation thread used (<see cref="ServerProcess.JitCpuTime"/>).</summary>
+    public double ServerJitCpuUs { get; init; }
+}
 
 /// <summary>A burst: a fixed list of deliveries sent as fast as the connections allow, then the books checked.</summary>
 internal sealed record WebhookBurst(string Database, int Deliveries, int Events, int Connections, double Seconds, double P50Ms, double P99Ms,
@@ -75,7 +79,7 @@ internal sealed class WebhookBenchmark(BenchOptions options)
                     cells.Add(webhooks);
                     Console.Error.WriteLine(FormattableString.Invariant(
                         $"{dbName,-10} {connections,3} conns: healthz {healthz.Run.PerSecond:F0}/s, webhooks {webhooks.Run.PerSecond:F0}/s ")
-                        + FormattableString.Invariant($"(p50 {webhooks.Run.P50Ms:F2} ms, p99 {webhooks.Run.P99Ms:F2} ms, server {webhooks.ServerCpuUs:F0} µs CPU each); ")
+                        + FormattableString.Invariant($"(p50 {webhooks.Run.P50Ms:F2} ms, p99 {webhooks.Run.P99Ms:F2} ms, server {webhooks.ServerCpuUs:F0} µs CPU each, tier-up JIT {webhooks.ServerJitCpuUs:F0} of it); ")
                         + $"{webhooks.Applied} applied, {webhooks.Duplicates} duplicates, {webhooks.Errors} errors{(webhooks.FirstError is null ? "" : $" (first: {webhooks.FirstError})")}");
                 }
 
@@ -96,14 +100,14 @@ internal sealed class WebhookBenchmark(BenchOptions options)
     public static string Markdown(IReadOnlyList<WebhookCell> cells, IReadOnlyList<WebhookBurst> bursts)
     {
         var markdown = new StringBuilder();
-        markdown.AppendLine("| database | conns | healthz req/s | webhooks deliveries/s | p50 ms | p99 ms | ÷ healthz | server CPU µs/delivery | applied | duplicates | errors |");
-        markdown.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        markdown.AppendLine("| database | conns | healthz req/s | webhooks deliveries/s | p50 ms | p99 ms | ÷ healthz | server CPU µs/delivery | of which tier-up JIT | applied | duplicates | errors |");
+        markdown.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var pair in cells.Chunk(2))
         {
             var (healthz, webhooks) = (pair[0], pair[1]);
             markdown.AppendLine(CultureInfo.InvariantCulture,
                 $"| {webhooks.Database} | {webhooks.Connections} | {healthz.Run.PerSecond:F0} | {webhooks.Run.PerSecond:F0} | {webhooks.Run.P50Ms:F2} | {webhooks.Run.P99Ms:F2} | "
-                + $"{webhooks.Run.PerSecond / healthz.Run.PerSecond:F2}× | {webhooks.ServerCpuUs:F0} | {webhooks.Applied} | {webhooks.Duplicates} | {webhooks.Errors} |");
+                + $"{webhooks.Run.PerSecond / healthz.Run.PerSecond:F2}× | {webhooks.ServerCpuUs:F0} | {webhooks.ServerJitCpuUs:F0} | {webhooks.Applied} | {webhooks.Duplicates} | {webhooks.Errors} |");
         }
 
         markdown.AppendLine();
@@ -141,7 +145,10 @@ internal sealed class WebhookBenchmark(BenchOptions options)
         var total = Math.Max(1, run.SucceededInAll + counts.Errors);
         return new WebhookCell(dbName, load, connections,
             new Measurement(load, dbName, "spread", connections, run.Requests, run.Succeeded, run.Seconds, run.P50, run.P99),
-            counts.Applied, counts.Duplicates, counts.Errors, counts.FirstError, used.Server.TotalMicroseconds / total);
+            counts.Applied, counts.Duplicates, counts.Errors, counts.FirstError, used.Server.TotalMicroseconds / total)
+        {
+            ServerJitCpuUs = used.ServerJit.TotalMicroseconds / total,
+        };
     }
 
     private static async Task<WebhookBurst> RunBurstAsync(ServerProcess server, BenchDatabase bench, string dbName, Sent sent)
