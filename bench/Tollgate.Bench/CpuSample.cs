@@ -5,7 +5,7 @@ namespace Tollgate.Bench;
 
 /// <summary>CPU used so far by the server, this process, each <c>postgres</c> process and the whole machine (Linux
 /// /proc; 0 elsewhere). Ticks of /proc are USER_HZ, 1/100 s.</summary>
-internal sealed record CpuSample(TimeSpan Server, TimeSpan ServerJit, TimeSpan Bench, IReadOnlyDictionary<int, long> Postgres, TimeSpan Machine, TimeSpan Wall)
+internal sealed record CpuSample(TimeSpan Server, IReadOnlyDictionary<int, long> ServerJit, TimeSpan Bench, IReadOnlyDictionary<int, long> Postgres, TimeSpan Machine, TimeSpan Wall)
 {
     private static readonly Process Self = Process.GetCurrentProcess();
 
@@ -15,7 +15,7 @@ internal sealed record CpuSample(TimeSpan Server, TimeSpan ServerJit, TimeSpan B
     public static CpuSample Take(ServerProcess server)
     {
         Self.Refresh();
-        return new CpuSample(server.CpuTime, server.JitCpuTime, Self.TotalProcessorTime, PostgresTicks(), MachineBusy(), Stopwatch.GetElapsedTime(0));
+        return new CpuSample(server.CpuTime, server.JitTicks, Self.TotalProcessorTime, PostgresTicks(), MachineBusy(), Stopwatch.GetElapsedTime(0));
     }
 
     /// <summary>The machine is shared: before a cell, wait (up to a minute) until less than a third of a core is busy
@@ -49,10 +49,10 @@ internal sealed record CpuSample(TimeSpan Server, TimeSpan ServerJit, TimeSpan B
         }
     }
 
-    /// <summary>What was used between two samples; a postgres process that ended in between is left out, one that
-    /// started is counted whole.</summary>
+    /// <summary>What was used between two samples; a postgres process (or a tiered-compilation thread of the server) that
+    /// ended in between is left out, one that started is counted whole.</summary>
     public static CpuUse operator -(CpuSample a, CpuSample b) =>
-        new(a.Server - b.Server, a.ServerJit - b.ServerJit, a.Bench - b.Bench, Ticks(a.Postgres.Sum(p => p.Value - b.Postgres.GetValueOrDefault(p.Key))),
+        new(a.Server - b.Server, Ticks(a.ServerJit.Sum(t => t.Value - b.ServerJit.GetValueOrDefault(t.Key))), a.Bench - b.Bench, Ticks(a.Postgres.Sum(p => p.Value - b.Postgres.GetValueOrDefault(p.Key))),
             a.Machine - b.Machine, a.Wall - b.Wall);
 
     /// <summary>Busy time of all cores: user, nice, system, irq and softirq of the first line of /proc/stat.</summary>
@@ -114,5 +114,5 @@ internal sealed record CpuSample(TimeSpan Server, TimeSpan ServerJit, TimeSpan B
 }
 
 /// <summary>CPU used between two samples; <see cref="ServerJit"/> is the part of <see cref="Server"/> its tiered-compilation
-/// thread used (<see cref="ServerProcess.JitCpuTime"/>).</summary>
+/// thread used (<see cref="ServerProcess.JitTicks"/>).</summary>
 internal readonly record struct CpuUse(TimeSpan Server, TimeSpan ServerJit, TimeSpan Bench, TimeSpan Postgres, TimeSpan Machine, TimeSpan Wall);

@@ -30,7 +30,7 @@ internal enum HttpCall
 internal sealed record HttpCell(string Database, HttpCall Call, string Shape, int Connections, Measurement Run, long Ok, long Refused, long Errors,
     string? FirstError, double ServerCpuUs, double BenchCpuUs, double PostgresCpuUs, double OtherCpuUs, double MachineBusy)
 {
-    /// <summary>The part of <see cref="ServerCpuUs"/> the server's tiered-compilation thread used (<see cref="ServerProcess.JitCpuTime"/>).</summary>
+    /// <summary>The part of <see cref="ServerCpuUs"/> the server's tiered-compilation thread used (<see cref="ServerProcess.JitTicks"/>).</summary>
     public double ServerJitCpuUs { get; init; }
 
     /// <summary>The server's CPU per request without its tiered-compilation thread: what the requests themselves cost.</summary>

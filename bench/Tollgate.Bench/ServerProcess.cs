@@ -38,20 +38,22 @@ internal sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// CPU time the server's tiered-compilation thread has used so far (Linux /proc; zero elsewhere). .NET first runs a
+    /// CPU ticks the server's tiered-compilation threads have used so far (Linux /proc; zero elsewhere). .NET first runs a
     /// method as quickly compiled code and recompiles it optimized, on that one background thread, once it has been
     /// called often; on two cores under load that thread was still busy a minute after start (a fifth of the server's
     /// CPU in a usage cell 20 s after the warm-up, 6 % after 90 s), so the cells report it apart from the requests' own.
+    /// By thread id, in /proc's ticks (1/100 s): the worker ends after a few idle seconds and a new one starts when there
+    /// is work again, so only a difference per thread says what was used between two readings.
     /// </summary>
-    public TimeSpan JitCpuTime
+    public IReadOnlyDictionary<int, long> JitTicks
     {
         get
         {
-            var ticks = 0L;
+            var ticks = new Dictionary<int, long>();
             var tasks = $"/proc/{_process.Id}/task";
             if (!Directory.Exists(tasks))
             {
-                return TimeSpan.Zero;
+                return ticks;
             }
 
             foreach (var task in Directory.EnumerateDirectories(tasks))
@@ -67,7 +69,8 @@ internal sealed class ServerProcess : IAsyncDisposable
                     var stat = File.ReadAllText(Path.Combine(task, "stat"));
                     // After the name (which has spaces): utime and stime are the 12th and 13th fields.
                     var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                    ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+                    ticks[int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture)] =
+                        long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
                 }
                 catch (IOException)
                 {
@@ -75,7 +78,7 @@ internal sealed class ServerProcess : IAsyncDisposable
                 }
             }
 
-            return TimeSpan.FromMilliseconds(ticks * 10);
+            return ticks;
         }
     }
 

@@ -13,7 +13,7 @@ namespace Tollgate.Bench;
 internal sealed record WebhookCell(string Database, string Load, int Connections, Measurement Run, long Applied, long Duplicates, long Errors,
     string? FirstError, double ServerCpuUs)
 {
-    /// <summary>The part of <see cref="ServerCpuUs"/> the server's tiered-compilation thread used (<see cref="ServerProcess.JitCpuTime"/>).</summary>
+    /// <summary>The part of <see cref="ServerCpuUs"/> the server's tiered-compilation thread used (<see cref="ServerProcess.JitTicks"/>).</summary>
     public double ServerJitCpuUs { get; init; }
 }
 
