@@ -38,10 +38,10 @@ internal sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// CPU ticks the server's tiered-compilation threads have used so far (Linux /proc; zero elsewhere). .NET first runs a
+    /// CPU ticks the server's tiered-compilation threads have used so far, by thread (Linux /proc; empty elsewhere). .NET first runs a
     /// method as quickly compiled code and recompiles it optimized, on that one background thread, once it has been
     /// called often; on two cores under load that thread was still busy a minute after start (a fifth of the server's
-    /// CPU in a usage cell 20 s after the warm-up, 6 % after 90 s), so the cells report it apart from the requests' own.
+    /// CPU in a usage cell after a 20 s warm-up and three other cells; 6 % after a 90 s warm-up), so the cells report it apart from the requests' own.
     /// By thread id, in /proc's ticks (1/100 s): the worker ends after a few idle seconds and a new one starts when there
     /// is work again, so only a difference per thread says what was used between two readings.
     /// </summary>
