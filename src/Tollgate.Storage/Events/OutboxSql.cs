@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Tollgate.Core.Common;
 using Tollgate.Core.Events;
 using Tollgate.Core.Ledger;
 using Tollgate.Storage.Common;
@@ -80,24 +81,27 @@ internal static class OutboxSql
     }
 
     /// <summary>
-    /// PostgreSQL, in a flow's transaction: <see cref="WriteAsync"/> in one round trip instead of three per event. Every
-    /// event's sequence number is taken in one batch (after <paramref name="takePending"/>, the flow's writes still to
-    /// be sent, so the counter rows are still locked last), in customer order as there; the event and delivery rows,
-    /// which need no answer, come back as commands for the flow's commit batch.
+    /// PostgreSQL, in a flow's transaction: <see cref="WriteAsync"/> in one round trip instead of three per event, and in
+    /// one statement per kind instead of four per event. Each customer's sequence numbers are taken in one batch (after
+    /// <paramref name="takePending"/>, the flow's writes still to be sent, so the counter rows are still locked last), one
+    /// upsert per customer that moves its counter by its number of events, in customer order as there; the event, key and
+    /// delivery rows, which need no answer, come back as three commands for the flow's commit batch.
     /// </summary>
     public static async Task<IReadOnlyList<Npgsql.NpgsqlBatchCommand>> WriteBatchedAsync(Npgsql.NpgsqlConnection connection,
         Action<Npgsql.NpgsqlBatch> takePending, IReadOnlyList<OutboundEvent> events, CancellationToken cancellationToken)
     {
+        // Stable: each customer's events keep their order, and their sequence numbers follow it.
         var ordered = events.OrderBy(e => e.CustomerId, StringComparer.Ordinal).ToList();
-        var seqs = new List<long>(ordered.Count);
+        var customers = ordered.GroupBy(e => e.CustomerId, StringComparer.Ordinal).Select(g => (Id: g.Key, Count: g.Count())).ToList();
+        var lastSeqs = new List<long>(customers.Count);
         await using (var batch = new Npgsql.NpgsqlBatch(connection))
         {
             takePending(batch);
-            foreach (var e in ordered)
+            foreach (var (customer, count) in customers)
             {
                 batch.BatchCommands.Add(Batched(
-                    "INSERT INTO event_counters (customer_id, seq) VALUES ($1, 1) ON CONFLICT (customer_id) DO UPDATE SET seq = event_counters.seq + 1 RETURNING seq",
-                    e.CustomerId));
+                    "INSERT INTO event_counters (customer_id, seq) VALUES ($1, $2) ON CONFLICT (customer_id) DO UPDATE SET seq = event_counters.seq + excluded.seq RETURNING seq",
+                    customer, (long)count));
             }
 
             // The pending statements return no rows: the reader's result sets are the counters', in order.
@@ -106,36 +110,48 @@ internal static class OutboxSql
             {
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    seqs.Add(reader.GetInt64(0));
+                    lastSeqs.Add(reader.GetInt64(0));
                 }
             }
             while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
         }
 
-        if (seqs.Count != ordered.Count)
+        if (lastSeqs.Count != customers.Count)
         {
-            throw new InvalidOperationException($"The outbox took {seqs.Count} sequence numbers for {ordered.Count} events.");
+            throw new InvalidOperationException($"The outbox took {lastSeqs.Count} counters for {customers.Count} customers.");
         }
 
-        var rows = new List<Npgsql.NpgsqlBatchCommand>(ordered.Count * 3);
-        for (var i = 0; i < ordered.Count; i++)
+        // A customer's counter now stands at its last event's number: its events take the numbers up to it, in order.
+        var seqs = new long[ordered.Count];
+        var next = 0;
+        for (var c = 0; c < customers.Count; c++)
         {
-            var (e, seq) = (ordered[i], seqs[i]);
-            var at = Dialect.Postgres.Time(e.CreatedAt);
-            rows.Add(Batched("INSERT INTO events (event_id, customer_id, seq, event_type, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                e.EventId, e.CustomerId, seq, e.Type, e.Body(seq), at));
-            // Whose the event is (GET /v1/events/{id}, redelivery), as WriteAsync writes it.
-            rows.Add(Batched("INSERT INTO customer_keys (key, kind, provider, customer_id) VALUES ($1, $2, '', $3)",
-                e.EventId, CustomerKeys.Event, e.CustomerId));
-            rows.Add(Batched(
+            for (var i = 0; i < customers[c].Count; i++)
+            {
+                seqs[next++] = lastSeqs[c] - customers[c].Count + 1 + i;
+            }
+        }
+
+        var ids = ordered.Select(e => e.EventId).ToArray();
+        var owners = ordered.Select(e => e.CustomerId).ToArray();
+        var types = ordered.Select(e => e.Type).ToArray();
+        var at = ordered.Select(e => Instants.Normalize(e.CreatedAt)).ToArray();
+        return
+        [
+            Batched(
+                "INSERT INTO events (event_id, customer_id, seq, event_type, payload, created_at) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::timestamptz[])",
+                ids, owners, seqs, types, ordered.Select((e, i) => e.Body(seqs[i])).ToArray(), at),
+            // Whose each event is (GET /v1/events/{id}, redelivery), as WriteAsync writes it.
+            Batched("INSERT INTO customer_keys (key, kind, provider, customer_id) SELECT k, $2, '', c FROM unnest($1::text[], $3::text[]) AS t(k, c)",
+                ids, CustomerKeys.Event, owners),
+            Batched(
                 """
                 INSERT INTO event_deliveries (endpoint_id, event_id, customer_id, seq, status, attempts, next_attempt_at, updated_at)
-                SELECT endpoint_id, $1, $2, $3, 'pending', 0, $4, $4 FROM webhook_endpoints
-                WHERE status = 'enabled' AND (event_types IS NULL OR ',' || event_types || ',' LIKE '%,' || $5 || ',%')
-                """, e.EventId, e.CustomerId, seq, at, e.Type));
-        }
-
-        return rows;
+                SELECT w.endpoint_id, e.id, e.c, e.seq, 'pending', 0, e.at, e.at
+                FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::text[]) AS e(id, c, seq, at, type)
+                JOIN webhook_endpoints w ON w.status = 'enabled' AND (w.event_types IS NULL OR ',' || w.event_types || ',' LIKE '%,' || e.type || ',%')
+                """, ids, owners, seqs, at, types),
+        ];
     }
 
     private static Npgsql.NpgsqlBatchCommand Batched(string sql, params object[] values)

@@ -216,6 +216,67 @@ public abstract class CustomerKeyTests : LedgerTestBase
         Assert.Null(await Db.Database.Endpoints.GetEventAsync(written.EventId, CancellationToken.None));
     }
 
+    /// <summary>A transaction's events, several customers' mixed, are written as it commits (on PostgreSQL, in a flow, one
+    /// statement per kind for all of them): each customer's take its next numbers in the order they were added, each
+    /// gets its key, and each goes to every enabled endpoint that takes its type.</summary>
+    [Fact]
+    public async Task EventsOfOneTransaction_TakeEachCustomersNextNumbersInOrder_GetTheirKeys_AndFanOutByType()
+    {
+        var (alice, bob) = (NewCustomer(), NewCustomer());
+        var now = Clock.GetUtcNow();
+        await Db.Database.Endpoints.CreateAsync(new WebhookEndpoint("we_all", "https://app.example/all", null, null, EndpointStatus.Enabled, null,
+            "whsec_all", null, null, now, now), CancellationToken.None);
+        await Db.Database.Endpoints.CreateAsync(new WebhookEndpoint("we_created", "https://app.example/created", [EventTypes.SubscriptionCreated], null,
+            EndpointStatus.Enabled, null, "whsec_created", null, null, now, now), CancellationToken.None);
+        await Db.Database.Endpoints.CreateAsync(new WebhookEndpoint("we_off", "https://app.example/off", null, null, EndpointStatus.Disabled, "off",
+            "whsec_off", null, null, now, now), CancellationToken.None);
+        OutboundEvent Event(string type, string customer) => OutboundEvent.Create(type, customer, new JsonObject(), Clock);
+
+        // Alice has an event already: her numbers go on from it.
+        var earlier = Event(EventTypes.SubscriptionCreated, alice);
+        await WriteEventsAsync(earlier);
+        OutboundEvent[] events =
+        [
+            Event(EventTypes.SubscriptionUpdated, bob), Event(EventTypes.SubscriptionCreated, alice), Event(EventTypes.SubscriptionUpdated, alice),
+            Event(EventTypes.SubscriptionCreated, bob), Event(EventTypes.CreditsGranted, alice),
+        ];
+        await WriteEventsAsync(events);
+
+        var stored = new List<StoredEvent>();
+        foreach (var e in events.Prepend(earlier))
+        {
+            stored.Add((await Db.Database.Endpoints.GetEventAsync(e.EventId, CancellationToken.None))!);
+        }
+
+        Assert.Equal(
+            [(alice, 1L), (bob, 1L), (alice, 2L), (alice, 3L), (bob, 2L), (alice, 4L)],
+            stored.Select(e => (e.CustomerId, e.Sequence)).ToList());
+        Assert.Equal(events.Prepend(earlier).Select(e => e.Type), stored.Select(e => e.Type));
+        // The body sent carries the same number.
+        Assert.All(stored, e => Assert.Equal(e.Sequence, JsonNode.Parse(e.Payload)!["sequence"]!.GetValue<long>()));
+        Assert.Equal(
+            events.Prepend(earlier).Select(e => (e.EventId, "event", "", e.CustomerId)).Order().ToList(),
+            (await KeysAsync(alice)).Concat(await KeysAsync(bob)).Order().ToList());
+
+        var deliveries = await RowsAsync("SELECT endpoint_id, event_id FROM event_deliveries");
+        Assert.Equal(
+            events.Prepend(earlier).Select(e => ("we_all", e.EventId))
+                .Concat(events.Prepend(earlier).Where(e => e.Type == EventTypes.SubscriptionCreated).Select(e => ("we_created", e.EventId)))
+                .Order().ToList(),
+            deliveries.Order().ToList());
+    }
+
+    private async Task WriteEventsAsync(params OutboundEvent[] events)
+    {
+        await using var transaction = Db.Database.Transactions.Begin();
+        foreach (var e in events)
+        {
+            Db.Database.Outbox.Add(e);
+        }
+
+        await transaction.CommitAsync(CancellationToken.None);
+    }
+
     [Fact]
     public async Task Migration0017_GivesTheRowsWrittenBeforeIt_TheirKeys()
     {
@@ -262,6 +323,21 @@ public abstract class CustomerKeyTests : LedgerTestBase
         while (await reader.ReadAsync())
         {
             rows.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3)));
+        }
+
+        return rows;
+    }
+
+    private async Task<List<(string, string)>> RowsAsync(string sql)
+    {
+        await using var connection = await OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<(string, string)>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add((reader.GetString(0), reader.GetString(1)));
         }
 
         return rows;
