@@ -266,6 +266,41 @@ public abstract class CustomerKeyTests : LedgerTestBase
             deliveries.Order().ToList());
     }
 
+    /// <summary>The race: 16 transactions at once, each writing two events of one customer and one of another (added in
+    /// mixed order), number every customer's events without a gap or a repeat, each transaction's pair consecutive and
+    /// in order, every event fanned out once.</summary>
+    [Fact]
+    public async Task ConcurrentTransactions_NumberEachCustomersEvents_WithoutGapsOrRepeats()
+    {
+        var (alice, bob) = (NewCustomer(), NewCustomer());
+        var now = Clock.GetUtcNow();
+        await Db.Database.Endpoints.CreateAsync(new WebhookEndpoint("we_all", "https://app.example/all", null, null, EndpointStatus.Enabled, null,
+            "whsec_all", null, null, now, now), CancellationToken.None);
+        OutboundEvent Event(string type, string customer) => OutboundEvent.Create(type, customer, new JsonObject(), Clock);
+        var transactions = Enumerable.Range(0, 16).Select(i => i % 2 == 0
+            ? new[] { Event(EventTypes.SubscriptionCreated, alice), Event(EventTypes.SubscriptionUpdated, bob), Event(EventTypes.CreditsGranted, alice) }
+            : [Event(EventTypes.SubscriptionUpdated, bob), Event(EventTypes.SubscriptionCreated, alice), Event(EventTypes.CreditsGranted, alice)]).ToList();
+
+        await Task.WhenAll(transactions.Select(events => Task.Run(() => WriteEventsAsync(events))));
+
+        var numbers = new Dictionary<string, long>();
+        foreach (var e in transactions.SelectMany(t => t))
+        {
+            numbers[e.EventId] = (await Db.Database.Endpoints.GetEventAsync(e.EventId, CancellationToken.None))!.Sequence;
+        }
+
+        Assert.Equal(Enumerable.Range(1, 32).Select(n => (long)n),
+            transactions.SelectMany(t => t).Where(e => e.CustomerId == alice).Select(e => numbers[e.EventId]).Order());
+        Assert.Equal(Enumerable.Range(1, 16).Select(n => (long)n),
+            transactions.SelectMany(t => t).Where(e => e.CustomerId == bob).Select(e => numbers[e.EventId]).Order());
+        Assert.All(transactions, t =>
+        {
+            var pair = t.Where(e => e.CustomerId == alice).Select(e => numbers[e.EventId]).ToList();
+            Assert.Equal(pair[0] + 1, pair[1]);
+        });
+        Assert.Equal(48, (await RowsAsync("SELECT endpoint_id, event_id FROM event_deliveries")).Distinct().Count());
+    }
+
     private async Task WriteEventsAsync(params OutboundEvent[] events)
     {
         await using var transaction = Db.Database.Transactions.Begin();
