@@ -39,6 +39,8 @@ internal abstract class DelegatingLedgerStore(ILedgerStore inner) : ILedgerStore
     public virtual bool IsTransient(Exception exception) => inner.IsTransient(exception);
 
     public virtual bool IsKeyConflict(Exception exception) => inner.IsKeyConflict(exception);
+
+    public virtual bool IsStale(Exception exception) => inner.IsStale(exception);
 }
 
 /// <summary>A real write session, passed through (see <see cref="DelegatingLedgerStore"/>).</summary>
@@ -54,6 +56,8 @@ internal abstract class DelegatingWriteSession(ILedgerWriteSession inner) : ILed
         CancellationToken cancellationToken) => inner.LoadOperationsAsync(keys, cancellationToken);
 
     public virtual Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken) => inner.CommitAsync(changes, cancellationToken);
+
+    public virtual IReadOnlyDictionary<string, long> Versions => inner.Versions;
 
     public ValueTask DisposeAsync() => inner.DisposeAsync();
 }

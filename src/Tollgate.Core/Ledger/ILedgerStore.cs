@@ -52,6 +52,11 @@ public interface ILedgerStore
     /// (customer, key), an API call's (scope, key), a new customer's row. The engine then reruns the batch at once with
     /// the stored keys loaded.</summary>
     bool IsKeyConflict(Exception exception);
+
+    /// <summary>True when a commit failed because a customer's row no longer held the version of the state the batch was
+    /// written from (<see cref="CustomerLoad.Known"/>): another writer changed that customer meanwhile. Nothing was
+    /// written; the engine reruns the batch with its customers loaded.</summary>
+    bool IsStale(Exception exception);
 }
 
 /// <summary>One locked write transaction.</summary>
@@ -68,4 +73,9 @@ public interface ILedgerWriteSession : IAsyncDisposable
 
     /// <summary>Persists <paramref name="changes"/> and commits. Disposing without committing rolls back.</summary>
     Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken);
+
+    /// <summary>After <see cref="CommitAsync"/>, the version each customer's row holds (every committed change of a
+    /// customer's ledger moves it on), for a later batch to write from the state it knows (<see cref="CustomerLoad.Known"/>).
+    /// Empty for a store that does not version its customers, and for customers without a row.</summary>
+    IReadOnlyDictionary<string, long> Versions { get; }
 }

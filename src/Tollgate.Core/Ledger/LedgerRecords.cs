@@ -167,7 +167,17 @@ public sealed record CustomerLoad(
     /// <summary>Source ref prefixes whose lots are loaded in any state (a subscription's periods, whose ended lots a
     /// rollover carries from).</summary>
     public IReadOnlyCollection<string> SourcePrefixes { get; init; } = [];
+
+    /// <summary>The state this process last committed for the customer, when nothing else needs loading. A store that
+    /// versions its customers may use it instead of loading: it then checks, in the commit, that the customer's row still
+    /// holds <see cref="KnownLedger.Version"/> and fails the commit (<see cref="ILedgerStore.IsStale"/>) if another
+    /// writer changed it since. A store without versions ignores it.</summary>
+    public KnownLedger? Known { get; init; }
 }
+
+/// <summary>A customer's ledger state as a commit of this process left it, and the version that commit gave the
+/// customer's row (see <see cref="ILedgerWriteSession.Versions"/>).</summary>
+public sealed record KnownLedger(long Version, CustomerLedgerData Data);
 
 /// <summary>A customer's live ledger state: the last entry sequence number, lots with something remaining or held
 /// (plus requested sources), active holds (plus requested ones), debts, and requested operation records.</summary>
@@ -212,6 +222,19 @@ public sealed record LedgerChanges(
     /// <summary>The customers whose state this changes (for cache invalidation).</summary>
     public IEnumerable<string> Customers =>
         Entries.Select(e => e.CustomerId).Concat(Operations.Select(o => o.CustomerId)).Distinct(StringComparer.Ordinal);
+
+    /// <summary>The customers any of whose ledger rows this writes (lots, holds, entries, debts, operations, counters):
+    /// a store that versions its customers moves each one's version on with the commit (see <see cref="ILedgerWriteSession.Versions"/>).</summary>
+    public HashSet<string> LedgerCustomers() =>
+        InsertedLots.Select(l => l.CustomerId)
+            .Concat(UpdatedLots.Select(l => l.CustomerId))
+            .Concat(InsertedHolds.Select(h => h.CustomerId))
+            .Concat(UpdatedHolds.Select(h => h.CustomerId))
+            .Concat(Entries.Select(e => e.CustomerId))
+            .Concat(Debts.Select(d => d.CustomerId))
+            .Concat(Operations.Select(o => o.CustomerId))
+            .Concat(Counters.Select(c => c.CustomerId))
+            .ToHashSet(StringComparer.Ordinal);
 }
 
 /// <summary>A response of an API call stored under (scope, Idempotency-Key).</summary>

@@ -21,6 +21,11 @@ public static class LedgerTelemetry
     internal static readonly Histogram<double> CommitDuration = Meter.CreateHistogram<double>("tollgate.ledger.commit.duration", "s",
         "Time of one ledger transaction, from opening it (locks taken) to its commit");
 
+    // Stryker disable once String : a static field's initializer runs once per process, so a mutant there is never switched
+    // on; KnownStateRules pin the name and its "state" tag
+    internal static readonly Counter<long> KnownState = Meter.CreateCounter<long>("tollgate.ledger.known_state", "{batch}",
+        "Batches written from the state this process last committed instead of loading it: state=used (it was current), state=stale (another writer got in between; the batch ran again with its customers loaded)");
+
     /// <summary>A batch serves many requests, each with a trace of its own: the span is a child of the first caller's
     /// and links to every caller's, so each request's trace reaches the transaction that committed it.</summary>
     internal static Activity? StartBatch(IReadOnlyList<PendingOperation> batch)

@@ -165,6 +165,25 @@ internal static class OutboxSql
         return command;
     }
 
+    /// <summary>Whether <see cref="WriteLedgerAsync"/> sends anything for <paramref name="changes"/>: events to write or
+    /// alert marks to read or change. A write that has not opened its transaction yet opens it first when so.</summary>
+    public static bool WritesForLedger(LedgerEvents? rules, LedgerChanges changes)
+    {
+        if (rules is null || (changes.Entries.Count == 0 && changes.InsertedLots.Count == 0))
+        {
+            return false;
+        }
+
+        if (rules.MarksNeeded(changes).Count > 0)
+        {
+            return true;
+        }
+
+        // With no marks to read, WriteLedgerAsync plans from none: the same plan as here.
+        var plan = rules.Plan(changes, new Dictionary<(string, string), IReadOnlySet<long>>());
+        return plan.Events.Count > 0 || plan.MarksSet.Count > 0 || plan.MarksCleared.Count > 0;
+    }
+
     /// <summary>Writes what a ledger write reports (<see cref="LedgerEvents"/>) in its transaction, its customers
     /// locked. Returns the number of events written.</summary>
     /// <param name="flowEvents">In a flow's transaction whose outbox writes its events at its commit: the events are added

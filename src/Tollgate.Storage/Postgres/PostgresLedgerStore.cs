@@ -26,11 +26,21 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
         CancellationToken cancellationToken)
     {
         var ambient = (PostgresFlowTransaction?)AmbientTransaction.For(database);
+        if (ambient is null && apiKeys.Count == 0 && loads.Count > 0 && loads.All(l => l.Known is not null))
+        {
+            // Every customer's state is known from this process's last commit: nothing to load, and no round trip now.
+            // The commit's round trip opens the transaction, checks each customer's version and then writes.
+            var known = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            return new Session(known, loads.ToDictionary(l => l.CustomerId, l => l.Known!.Data, StringComparer.Ordinal), NoResponses, time, origin,
+                null, database, loads.ToDictionary(l => l.CustomerId, l => l.Known!.Version, StringComparer.Ordinal), claimPending: true);
+        }
+
         var connection = ambient is null
             ? await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false)
             : await ambient.OpenAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            var versions = new Dictionary<string, long>(StringComparer.Ordinal);
             var customers = loads.ToDictionary(l => l.CustomerId, l => new LedgerRows.CustomerDataBuilder(l.CustomerId), StringComparer.Ordinal);
             var lotIds = new HashSet<string>(StringComparer.Ordinal);
             var holdIds = new HashSet<string>(StringComparer.Ordinal);
@@ -65,8 +75,12 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             {
                 var data = customers[load.CustomerId];
                 data.Exists = false;
-                Add(batch, "SELECT 1 FROM customers WHERE customer_id = $1 FOR NO KEY UPDATE", [load.CustomerId]);
-                readers.Add(_ => data.Exists = true);
+                Add(batch, "SELECT ledger_version FROM customers WHERE customer_id = $1 FOR NO KEY UPDATE", [load.CustomerId]);
+                readers.Add(r =>
+                {
+                    data.Exists = true;
+                    versions[load.CustomerId] = r.GetInt64(0);
+                });
             }
 
             foreach (var load in loads)
@@ -136,7 +150,8 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                 }
             }
 
-            return new Session(connection, customers.ToDictionary(c => c.Key, c => c.Value.Build(), StringComparer.Ordinal), responses, time, origin, ambient, database);
+            return new Session(connection, customers.ToDictionary(c => c.Key, c => c.Value.Build(), StringComparer.Ordinal), responses, time, origin, ambient,
+                database, versions, claimPending: false);
 
             void AddLot(LedgerRows.CustomerDataBuilder data, LotRecord lot)
             {
@@ -360,6 +375,14 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
         exception is PostgresException { SqlState: "40001" or "40P01" or "55P03" }
         || exception is NpgsqlException { IsTransient: true };
 
+    public bool IsStale(Exception exception) => exception is PostgresException { SqlState: StaleLedger };
+
+    // Raised by tollgate_claim_ledger (migration 0021) when a customer's row no longer holds the version a batch knew.
+    private const string StaleLedger = "TG001";
+
+    private static readonly IReadOnlyDictionary<(string Scope, string Key), StoredResponse> NoResponses =
+        new Dictionary<(string Scope, string Key), StoredResponse>();
+
     public bool IsKeyConflict(Exception exception) =>
         exception is PostgresException
         {
@@ -387,20 +410,78 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
 
     private static object TimeOrNull(DateTimeOffset? value) => value is { } v ? Instants.Normalize(v) : DBNull.Value;
 
+    /// <param name="versions">The version of each locked customer's row, as loaded, or as known when
+    /// <paramref name="claimPending"/>.</param>
+    /// <param name="claimPending">Written from known state: the transaction is not open yet. Its first round trip
+    /// opens it and checks every customer's version (<see cref="Claim"/>).</param>
     private sealed class Session(NpgsqlConnection connection, IReadOnlyDictionary<string, CustomerLedgerData> customers,
         IReadOnlyDictionary<(string Scope, string Key), StoredResponse> apiResponses, TimeProvider time, string origin, PostgresFlowTransaction? ambient,
-        PostgresDatabase database)
+        PostgresDatabase database, Dictionary<string, long> versions, bool claimPending)
         : ILedgerWriteSession
     {
         private bool _committed;
+        private bool _claimPending = claimPending;
+        // Customers whose version this transaction already moved on (their claim did it).
+        private readonly HashSet<string> _moved = new(StringComparer.Ordinal);
 
         public IReadOnlyDictionary<string, CustomerLedgerData> Customers { get; } = customers;
 
         public IReadOnlyDictionary<(string Scope, string Key), StoredResponse> ApiResponses { get; } = apiResponses;
 
+        public IReadOnlyDictionary<string, long> Versions => _committed && ambient is null ? versions : NoVersions;
+
+        private static readonly IReadOnlyDictionary<string, long> NoVersions = new Dictionary<string, long>();
+
+        /// <summary>Opens a transaction written from known state, in an empty <paramref name="batch"/>: BEGIN, then each
+        /// customer's version checked (in id order, as locks are always taken) and, for those in <paramref name="changing"/>,
+        /// moved on. A version another writer moved meanwhile fails the batch there (<see cref="IsStale"/>), before any write.</summary>
+        private void Claim(NpgsqlBatch batch, IReadOnlySet<string> changing)
+        {
+            if (!_claimPending)
+            {
+                return;
+            }
+
+            _claimPending = false;
+            var claims = new List<NpgsqlBatchCommand> { new("BEGIN") };
+            foreach (var (customerId, version) in versions.OrderBy(v => v.Key, StringComparer.Ordinal))
+            {
+                var step = changing.Contains(customerId) ? 1L : 0L;
+                var claim = new NpgsqlBatchCommand("SELECT tollgate_claim_ledger($1, $2, $3)");
+                claim.Parameters.Add(new NpgsqlParameter { Value = customerId });
+                claim.Parameters.Add(new NpgsqlParameter { Value = version });
+                claim.Parameters.Add(new NpgsqlParameter { Value = step });
+                claims.Add(claim);
+                if (step > 0)
+                {
+                    _moved.Add(customerId);
+                }
+            }
+
+            claims.ForEach(batch.BatchCommands.Add);
+        }
+
+        /// <summary>Opens a transaction written from known state in a round trip of its own, before a statement that
+        /// needs an answer inside it (a refusal's stored keys, a ledger event's alert marks). Versions are only checked
+        /// here; the commit moves on those it changes.</summary>
+        private async Task OpenClaimedAsync(CancellationToken cancellationToken)
+        {
+            if (!_claimPending)
+            {
+                return;
+            }
+
+            await using var open = new NpgsqlBatch(connection);
+            Claim(open, EmptySet);
+            await open.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        private static readonly IReadOnlySet<string> EmptySet = new HashSet<string>();
+
         public async Task<IReadOnlyList<OperationRecord>> LoadOperationsAsync(IReadOnlyList<(string CustomerId, string Key)> keys, CancellationToken cancellationToken)
         {
             await FlushFlowAsync(cancellationToken).ConfigureAwait(false);
+            await OpenClaimedAsync(cancellationToken).ConfigureAwait(false);
             await using var batch = new NpgsqlBatch(connection);
             foreach (var (customerId, key) in keys)
             {
@@ -456,17 +537,34 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
         {
             // The events this write reports, in its transaction (nothing to do, and no round trip, for most writes).
             await FlushFlowAsync(cancellationToken).ConfigureAwait(false);
+            var changing = changes.LedgerCustomers();
+            if (_claimPending && Events.OutboxSql.WritesForLedger(database.LedgerEvents, changes))
+            {
+                await OpenClaimedAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             // In a flow, its events join the flow's, written in its commit's round trips rather than three of their own each.
             var events = await Events.OutboxSql.WriteLedgerAsync(connection, null, Dialect.Postgres, database.LedgerEvents, changes, cancellationToken,
                 ambient?.PendingEvents).ConfigureAwait(false);
             await using var batch = new NpgsqlBatch(connection);
+            // Written from known state and nothing sent yet: the transaction opens, and the versions are checked (and
+            // moved on for the customers this changes), in this same round trip, ahead of the writes.
+            Claim(batch, changing);
 
             if (changes.NewCustomers.Count > 0)
             {
                 // A plain insert: a concurrent first write of the same customer fails here on the key (after waiting
-                // for the other to commit) and its batch runs again, this time locking the row.
-                Add(batch, "INSERT INTO customers (customer_id, created_at, updated_at) SELECT id, $2, $2 FROM unnest($1::text[]) AS id ORDER BY id",
+                // for the other to commit) and its batch runs again, this time locking the row. Born at version 1.
+                Add(batch, "INSERT INTO customers (customer_id, created_at, updated_at, ledger_version) SELECT id, $2, $2, 1 FROM unnest($1::text[]) AS id ORDER BY id",
                     [changes.NewCustomers.ToArray(), Instants.Now(time)]);
+            }
+
+            // Every customer whose ledger this changes moves its version on, so a server writing from the state it
+            // knows (Claim) fails rather than overwrite this change.
+            foreach (var customerId in changing.Where(c => versions.ContainsKey(c) && !_moved.Contains(c)).Order(StringComparer.Ordinal))
+            {
+                Add(batch, "UPDATE customers SET ledger_version = ledger_version + 1 WHERE customer_id = $1", [customerId]);
+                _moved.Add(customerId);
             }
 
             if (changes.InsertedLots.Count > 0)
@@ -621,6 +719,16 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             }
 
             _committed = true;
+            foreach (var customerId in _moved)
+            {
+                versions[customerId]++;
+            }
+
+            foreach (var customerId in changes.NewCustomers)
+            {
+                versions[customerId] = 1;
+            }
+
             NotifyTopups(triggers);
             if (events > 0)
             {

@@ -245,6 +245,9 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
     public bool IsTransient(Exception exception) =>
         exception is SqliteException { SqliteErrorCode: 5 or 6 }; // SQLITE_BUSY, SQLITE_LOCKED
 
+    /// <summary>Never: one writer at a time holds the database, and every batch loads its customers (in process, no round trip).</summary>
+    public bool IsStale(Exception exception) => false;
+
     public bool IsKeyConflict(Exception exception) =>
         exception is SqliteException { SqliteExtendedErrorCode: 1555 } e // SQLITE_CONSTRAINT_PRIMARYKEY
         && (e.Message.Contains("ledger_operations.", StringComparison.Ordinal)
@@ -368,6 +371,9 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
     {
         // Without a turn of its own the session is part of a flow's transaction, which holds the turn and commits.
         private readonly bool inFlow = turn is null;
+
+        // No versions: a SQLite write always loads (see IsStale).
+        public IReadOnlyDictionary<string, long> Versions { get; } = new Dictionary<string, long>();
 
         public IReadOnlyDictionary<string, CustomerLedgerData> Customers { get; } = customers;
 

@@ -517,6 +517,8 @@ public abstract class LedgerFailureRules : LedgerTestBase
             [
                 ("tollgate.ledger.batch_size", "{request}", "Requests written in one ledger transaction"),
                 ("tollgate.ledger.commit.duration", "s", "Time of one ledger transaction, from opening it (locks taken) to its commit"),
+                ("tollgate.ledger.known_state", "{batch}",
+                    "Batches written from the state this process last committed instead of loading it: state=used (it was current), state=stale (another writer got in between; the batch ran again with its customers loaded)"),
             ],
             metrics.Instruments.Order());
         Assert.Contains(37, metrics.Measurements.Where(m => m.Instrument == "tollgate.ledger.batch_size").Select(m => m.Value));

@@ -1,0 +1,138 @@
+using Tollgate.Core.Ledger;
+using Tollgate.Testing;
+
+namespace Tollgate.Storage.Tests.Ledger;
+
+/// <summary>
+/// A customer's next batch written from the state this process last committed for it (<see cref="KnownLedger"/>), not
+/// loaded again (issue 10): it must leave exactly what a loaded batch leaves, and a write of another server in between
+/// must fail it and have it run again loaded, never be overwritten. On PostgreSQL the known state is used; SQLite loads
+/// every batch (one writer, in process), and the same rules hold there.
+/// </summary>
+public abstract class KnownStateRules : LedgerTestBase
+{
+    /// <summary>The real store, its sessions reporting no versions: an engine over it loads every batch.</summary>
+    private sealed class LoadingStore(ILedgerStore inner) : DelegatingLedgerStore(inner)
+    {
+        public override async Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads,
+            IReadOnlyCollection<(string Scope, string Key)> apiKeys, CancellationToken cancellationToken)
+        {
+            Assert.All(loads, l => Assert.Null(l.Known));
+            return new Session(await Inner.BeginWriteAsync(loads, apiKeys, cancellationToken));
+        }
+
+        private sealed class Session(ILedgerWriteSession inner) : DelegatingWriteSession(inner)
+        {
+            public override IReadOnlyDictionary<string, long> Versions { get; } = new Dictionary<string, long>();
+        }
+    }
+
+    private static int Known(MetricRecorder metrics, string state) =>
+        metrics.Measurements.Count(m => m.Instrument == "tollgate.ledger.known_state" && Equals(m.Tags.GetValueOrDefault("state"), state));
+
+    [Fact]
+    public async Task Rule_EveryKindOfWrite_LeavesTheSameLedger_WhetherWrittenFromKnownStateOrLoaded()
+    {
+        using var metrics = new MetricRecorder(LedgerTelemetry.Name);
+        await using var loading = new LedgerEngine(new LoadingStore(Db.Database.Ledger), Clock, Options);
+        var known = NewCustomer();
+        var loaded = NewCustomer();
+
+        // The same script against two customers: one through the engine under test (writing from what it knows after
+        // its first commit), one through an engine that loads every batch.
+        foreach (var (engine, customer) in new[] { (Ledger, known), (loading, loaded) })
+        {
+            var key = 0;
+            string K() => $"{customer}-{++key}";
+            var start = Clock.GetUtcNow();
+            Assert.True((await engine.GrantAsync(new GrantRequest(customer, "credits", 100, LotSource.Payment, K()) { SourceRef = "pay_1" })).Succeeded);
+            Assert.True((await engine.GrantAsync(new GrantRequest(customer, "credits", 50, LotSource.Promo, K()) { ExpiresAt = start.AddHours(2) })).Succeeded);
+            Assert.True((await engine.ConsumeAsync(new ConsumeRequest(customer, "credits", 30, K()))).Succeeded);
+            Assert.False((await engine.ConsumeAsync(new ConsumeRequest(customer, "credits", 1_000, K()))).Succeeded);
+            var hold = await engine.HoldAsync(new HoldRequest(customer, "credits", 40, TimeSpan.FromHours(1), K()));
+            var other = await engine.HoldAsync(new HoldRequest(customer, "credits", 10, TimeSpan.FromHours(1), K()));
+            Assert.True((await engine.HoldAsync(new HoldRequest(customer, "credits", 5, TimeSpan.FromMinutes(30), K()))).Succeeded);
+            Assert.True((await engine.SettleAsync(new SettleRequest(hold.HoldId) { Amount = 25 })).Succeeded);
+            Assert.True((await engine.ReleaseAsync(new ReleaseRequest(other.HoldId))).Succeeded);
+            Assert.True((await engine.CountAsync(new CountRequest(customer, "seats", 3, K()) { Limit = 5 })).Succeeded);
+            Assert.False((await engine.CountAsync(new CountRequest(customer, "seats", 3, K()) { Limit = 5 })).Succeeded);
+            Assert.True((await engine.CountAsync(new CountRequest(customer, "seats", -1, K()))).Succeeded);
+            // A refund takes back more than is left (a debt), a later grant repays it, a usage spills into another feature.
+            Assert.True((await engine.ClawbackAsync(new ClawbackRequest(customer, "pay_1", K()))).Succeeded);
+            Assert.True((await engine.GrantAsync(new GrantRequest(customer, "credits", 200, LotSource.Payment, K()))).Succeeded);
+            Assert.True((await engine.GrantAsync(new GrantRequest(customer, "overage", 500, LotSource.Payment, K()))).Succeeded);
+            Assert.True((await engine.ConsumeAsync(new ConsumeRequest(customer, "credits", 20, K()) { Spill = new Spill("overage", 2) })).Succeeded);
+            // Time passes: the promo lot and the third hold expire inside the next write.
+            Clock.Advance(TimeSpan.FromHours(3));
+            Assert.True((await engine.ConsumeAsync(new ConsumeRequest(customer, "credits", 7, K()))).Succeeded);
+        }
+
+        Assert.Equal(Shape(await AllEntries(loaded)), Shape(await AllEntries(known)));
+        var loadedBalances = await Ledger.GetBalancesAsync(loaded);
+        var knownBalances = await Ledger.GetBalancesAsync(known);
+        foreach (var feature in new[] { "credits", "overage", "seats" })
+        {
+            var (a, b) = (loadedBalances.For(feature), knownBalances.For(feature));
+            Assert.Equal((a.Available, a.Held, a.Debt), (b.Available, b.Held, b.Debt));
+        }
+
+        var (loadedData, knownData) = (await Ledger.ReadAsync(loaded), await Ledger.ReadAsync(known));
+        Assert.Equal(loadedData.Seq, knownData.Seq);
+        Assert.Equal(loadedData.Counters.OrderBy(c => c.Key), knownData.Counters.OrderBy(c => c.Key));
+        Assert.Equal(loadedData.Debts.OrderBy(c => c.Key), knownData.Debts.OrderBy(c => c.Key));
+        Assert.Equal(2, knownData.Counters["seats"]);
+        if (Provider == DatabaseProvider.Postgres)
+        {
+            // All but the customer's first write (and those that name stored keys or sources) were written from known state.
+            Assert.True(Known(metrics, "used") >= 10, $"{Known(metrics, "used")} batches written from known state");
+        }
+
+        static List<string> Shape(List<EntryRecord> entries) =>
+            entries.Select(e => $"{e.Feature} {e.Type} {e.Amount} {e.BalanceAfter}").ToList();
+    }
+
+    [Fact]
+    public async Task Race_TwoServersSpendingOneCustomer_EachFromWhatItKnows_NeverSpendMoreThanThereIs()
+    {
+        using var metrics = new MetricRecorder(LedgerTelemetry.Name);
+        // A second server: its own engine, and so its own known state, on the same database.
+        await using var second = new LedgerEngine(Db.Database.Ledger, Clock, Options);
+        var customer = NewCustomer();
+        Assert.True((await Grant(customer, "credits", 300)).Succeeded);
+        // Each server learns the customer's state with a write of its own.
+        Assert.True((await Consume(customer, "credits", 1)).Succeeded);
+        Assert.True((await second.ConsumeAsync(new ConsumeRequest(customer, "credits", 1, Key()))).Succeeded);
+
+        // Rounds of concurrent usage from both servers: each one's next batch starts from what its last commit left,
+        // which the other server's commits have made stale.
+        var results = new List<ConsumeResult>();
+        for (var round = 0; round < 20; round++)
+        {
+            var first = Enumerable.Range(0, 10).Select(_ => Consume(customer, "credits", 1));
+            var other = Enumerable.Range(0, 10).Select(_ => second.ConsumeAsync(new ConsumeRequest(customer, "credits", 1, Key())));
+            results.AddRange(await Task.WhenAll(first.Concat(other)));
+        }
+
+        // 298 were left for 400 asks: exactly 298 succeed, whoever wrote them, and the rest are refused.
+        Assert.Equal(298, results.Count(r => r.Succeeded));
+        Assert.All(results.Where(r => !r.Succeeded), r => Assert.Equal(LedgerRefusal.InsufficientBalance, r.Refusal));
+        Assert.Equal(0, (await Balance(customer, "credits")).Available);
+        Assert.Equal(300, (await AllEntries(customer)).Where(e => e.Type == EntryType.Consume).Sum(e => -e.Amount));
+        await AssertBooksBalance(customer);
+        if (Provider == DatabaseProvider.Postgres)
+        {
+            Assert.True(Known(metrics, "used") > 0, "no batch was written from known state");
+            Assert.True(Known(metrics, "stale") > 0, "no batch found its known state stale");
+        }
+    }
+}
+
+public sealed class SqliteKnownStateRules : KnownStateRules
+{
+    protected override DatabaseProvider Provider => DatabaseProvider.Sqlite;
+}
+
+public sealed class PostgresKnownStateRules : KnownStateRules
+{
+    protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
+}
