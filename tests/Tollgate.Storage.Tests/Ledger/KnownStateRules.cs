@@ -125,6 +125,44 @@ public abstract class KnownStateRules : LedgerTestBase
             Assert.True(Known(metrics, "stale") > 0, "no batch found its known state stale");
         }
     }
+
+    [Fact]
+    public async Task Rule_AFlowsWrite_RolledBackOrCommitted_ByThisServerOrAnother_IsNeverWrittenOverFromKnownState()
+    {
+        using var metrics = new MetricRecorder(LedgerTelemetry.Name);
+        await using var second = new LedgerEngine(Db.Database.Ledger, Clock, Options);
+        var customer = NewCustomer();
+        Assert.True((await Grant(customer, "credits", 100)).Succeeded);
+        Assert.True((await Consume(customer, "credits", 1)).Succeeded);
+
+        // A flow of this server consumes and rolls back: nothing of it stays, and the next usage does not start from it.
+        await using (Db.Database.Transactions.Begin())
+        {
+            Assert.True((await Consume(customer, "credits", 30)).Succeeded);
+        }
+
+        Assert.True((await Consume(customer, "credits", 1)).Succeeded);
+        Assert.Equal(98, (await Balance(customer, "credits")).Available);
+
+        // A flow of another server (a webhook's grant, say) commits: this server's known state is stale, and its next
+        // usage must see the grant and the consume, not write over them.
+        await using (var flow = Db.Database.Transactions.Begin())
+        {
+            Assert.True((await second.ConsumeAsync(new ConsumeRequest(customer, "credits", 50, Key()))).Succeeded);
+            await flow.CommitAsync(CancellationToken.None);
+        }
+
+        Assert.True((await Consume(customer, "credits", 1)).Succeeded);
+        Assert.False((await Consume(customer, "credits", 48)).Succeeded);
+        Assert.True((await Consume(customer, "credits", 47)).Succeeded);
+        Assert.Equal(0, (await Balance(customer, "credits")).Available);
+        Assert.Equal(100, (await AllEntries(customer)).Where(e => e.Type == EntryType.Consume).Sum(e => -e.Amount));
+        await AssertBooksBalance(customer);
+        if (Provider == DatabaseProvider.Postgres)
+        {
+            Assert.True(Known(metrics, "stale") > 0, "the other server's flow did not make this server's known state stale");
+        }
+    }
 }
 
 public sealed class SqliteKnownStateRules : KnownStateRules
