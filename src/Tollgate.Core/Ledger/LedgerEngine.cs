@@ -32,8 +32,11 @@ public sealed class LedgerEngine : IAsyncDisposable
     // The next batch of that customer is written from it instead of loading it again (on PostgreSQL: one round trip
     // instead of two, and none of the loads' statements); the store checks the version in the commit, so a write of
     // another server, or of a flow, in between fails the batch, which then runs again with the customer loaded. Being
-    // wrong here costs a round trip, never money.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, KnownLedger> _known = new(StringComparer.Ordinal);
+    // wrong here costs a round trip, never money, as long as every write of a customer's ledger rows gives the row a new
+    // version (every write of Tollgate does; a correction in SQL must too: docs/operations.md, "Several servers").
+    // Each with the order in which this process remembered it (versions are random, so they do not tell which is later).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Order, KnownLedger State)> _known = new(StringComparer.Ordinal);
+    private long _remembered;
     private const int MaxKnown = 10_000;
 
     /// <summary>A ledger over <paramref name="store"/>. Writes are batched per customer in the background, so dispose it to stop them.</summary>
@@ -474,30 +477,35 @@ public sealed class LedgerEngine : IAsyncDisposable
             {
                 return await ExecuteOnceAsync(batch, loadKeys, useKnown, inFlow: false).ConfigureAwait(false);
             }
-            catch (Exception ex) when (useKnown && _store.IsStale(ex))
+            catch (Exception ex)
             {
-                // Another writer changed one of these customers since this process last committed it: nothing was
-                // written, and the batch runs again at once with its customers loaded.
-                LedgerTelemetry.KnownState.Add(1, new KeyValuePair<string, object?>("state", "stale"));
-                foreach (var operation in batch)
+                // Whatever failed, the customers' known state is not written from again: a state that failed a write once
+                // (stale, or wrong in a way no version caught) would fail every later batch of theirs the same way.
+                Forget(batch);
+                if (useKnown && _store.IsStale(ex))
                 {
-                    _known.TryRemove(operation.CustomerId, out _);
+                    // Another writer changed one of these customers since this process last committed it: nothing was
+                    // written, and the batch runs again at once with its customers loaded.
+                    LedgerTelemetry.KnownState.Add(1, new KeyValuePair<string, object?>("state", "stale"));
+                    useKnown = false;
+                    attempt--;
                 }
-
-                useKnown = false;
-                attempt--;
-            }
-            catch (Exception ex) when (conflicts < MaxKeyConflicts && _store.IsKeyConflict(ex))
-            {
-                loadKeys = true;
-                conflicts++;
-                attempt--;
-            }
-            catch (Exception ex) when (attempt < _options.TransientRetries && _store.IsTransient(ex))
-            {
-                Log.TransientRetry(_logger, attempt, ex.Message);
-                // Wall-clock backoff: this waits out lock contention, not business time.
-                await Task.Delay(TimeSpan.FromMilliseconds(5 * attempt * attempt)).ConfigureAwait(false);
+                else if (conflicts < MaxKeyConflicts && _store.IsKeyConflict(ex))
+                {
+                    loadKeys = true;
+                    conflicts++;
+                    attempt--;
+                }
+                else if (attempt < _options.TransientRetries && _store.IsTransient(ex))
+                {
+                    Log.TransientRetry(_logger, attempt, ex.Message);
+                    // Wall-clock backoff: this waits out lock contention, not business time.
+                    await Task.Delay(TimeSpan.FromMilliseconds(5 * attempt * attempt)).ConfigureAwait(false);
+                }
+                else
+                {
+                    throw;
+                }
             }
         }
     }
@@ -597,13 +605,22 @@ public sealed class LedgerEngine : IAsyncDisposable
             .ToList());
     }
 
+    /// <summary>Forgets the known state of a failed batch's customers: their next batch loads them.</summary>
+    private void Forget(IReadOnlyList<PendingOperation> batch)
+    {
+        foreach (var operation in batch)
+        {
+            _known.TryRemove(operation.CustomerId, out _);
+        }
+    }
+
     /// <summary>The customer's last committed state, for a load that needs nothing else: no stored keys, no lots or holds
     /// beyond the live ones (a hold to settle or release must be one of the known active holds).</summary>
     private CustomerLoad WithKnown(CustomerLoad load) =>
         load is { OperationKeys.Count: 0, SourceRefs.Count: 0, LotIds.Count: 0, SourcePrefixes.Count: 0 }
         && _known.TryGetValue(load.CustomerId, out var known)
-        && load.HoldIds.All(id => known.Data.Holds.Any(h => h.HoldId == id))
-            ? load with { Known = known }
+        && load.HoldIds.All(id => known.State.Data.Holds.Any(h => h.HoldId == id))
+            ? load with { Known = known.State }
             : load;
 
     /// <summary>Remembers what a committed batch left of each customer, at the version it gave the customer's row; forgets
@@ -624,9 +641,10 @@ public sealed class LedgerEngine : IAsyncDisposable
             }
 
             // Operations are looked up by key when needed, never taken from here.
-            var state = new KnownLedger(version, ledger.Snapshot() with { Operations = [] });
-            // Two batches of a customer can finish in either order (several transactions per lane): keep the later version.
-            _known.AddOrUpdate(ledger.CustomerId, state, (_, held) => held.Version > version ? held : state);
+            var state = (Interlocked.Increment(ref _remembered), new KnownLedger(version, ledger.Snapshot() with { Operations = [] }));
+            // Two batches of a customer can finish in either order (several transactions per lane): keep the one remembered
+            // last. Should that be the earlier commit after all, its version fails the next batch, which then loads.
+            _known.AddOrUpdate(ledger.CustomerId, state, (_, held) => held.Order > state.Item1 ? held : state);
         }
     }
 

@@ -165,31 +165,16 @@ internal static class OutboxSql
         return command;
     }
 
-    /// <summary>Whether <see cref="WriteLedgerAsync"/> sends anything for <paramref name="changes"/>: events to write or
-    /// alert marks to read or change. A write that has not opened its transaction yet opens it first when so.</summary>
-    public static bool WritesForLedger(LedgerEvents? rules, LedgerChanges changes)
-    {
-        if (rules is null || (changes.Entries.Count == 0 && changes.InsertedLots.Count == 0))
-        {
-            return false;
-        }
-
-        if (rules.MarksNeeded(changes).Count > 0)
-        {
-            return true;
-        }
-
-        // With no marks to read, WriteLedgerAsync plans from none: the same plan as here.
-        var plan = rules.Plan(changes, new Dictionary<(string, string), IReadOnlySet<long>>());
-        return plan.Events.Count > 0 || plan.MarksSet.Count > 0 || plan.MarksCleared.Count > 0;
-    }
-
     /// <summary>Writes what a ledger write reports (<see cref="LedgerEvents"/>) in its transaction, its customers
     /// locked. Returns the number of events written.</summary>
     /// <param name="flowEvents">In a flow's transaction whose outbox writes its events at its commit: the events are added
     /// there instead of being written now (their rows then cost no round trips of their own).</param>
+    /// <param name="beforeFirstStatement">Run once before the first statement this sends, if it sends any: a ledger write
+    /// from known state opens its transaction there (PostgreSQL: BEGIN and the versions' claims), so that nothing of this
+    /// runs outside it, and pays no round trip of its own when nothing is sent.</param>
     public static async Task<int> WriteLedgerAsync(DbConnection connection, DbTransaction? transaction, Dialect dialect, LedgerEvents? rules,
-        LedgerChanges changes, CancellationToken cancellationToken, List<OutboundEvent>? flowEvents = null)
+        LedgerChanges changes, CancellationToken cancellationToken, List<OutboundEvent>? flowEvents = null,
+        Func<CancellationToken, Task>? beforeFirstStatement = null)
     {
         if (rules is null || (changes.Entries.Count == 0 && changes.InsertedLots.Count == 0))
         {
@@ -200,6 +185,7 @@ internal static class OutboxSql
         var marks = new Dictionary<(string, string), IReadOnlySet<long>>();
         if (needed.Count > 0)
         {
+            await OpenAsync().ConfigureAwait(false);
             foreach (var (customer, feature) in needed)
             {
                 await using var read = Command(connection, transaction, "SELECT threshold FROM alert_marks WHERE customer_id = @c AND feature = @f");
@@ -221,6 +207,7 @@ internal static class OutboxSql
         var plan = rules.Plan(changes, marks);
         if (plan.MarksCleared.Count > 0)
         {
+            await OpenAsync().ConfigureAwait(false);
             foreach (var (customer, feature) in plan.MarksCleared)
             {
                 await using var clear = Command(connection, transaction, "DELETE FROM alert_marks WHERE customer_id = @c AND feature = @f");
@@ -232,6 +219,7 @@ internal static class OutboxSql
 
         if (plan.MarksSet.Count > 0)
         {
+            await OpenAsync().ConfigureAwait(false);
             foreach (var (customer, feature, threshold) in plan.MarksSet)
             {
                 await using var set = Command(connection, transaction,
@@ -250,7 +238,22 @@ internal static class OutboxSql
             return plan.Events.Count;
         }
 
+        if (plan.Events.Count > 0)
+        {
+            await OpenAsync().ConfigureAwait(false);
+        }
+
         return await WriteAsync(connection, transaction, dialect, plan.Events, cancellationToken).ConfigureAwait(false);
+
+        // Once, before the first statement this sends (most ledger writes send none).
+        async Task OpenAsync()
+        {
+            if (beforeFirstStatement is { } open)
+            {
+                beforeFirstStatement = null;
+                await open(cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
 
     private static DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql)

@@ -421,8 +421,9 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
     {
         private bool _committed;
         private bool _claimPending = claimPending;
-        // Customers whose version this transaction already moved on (their claim did it).
-        private readonly HashSet<string> _moved = new(StringComparer.Ordinal);
+        // The version this transaction gives each customer whose ledger it changes, once the statement that sets it is
+        // in a batch (their claim, the commit's update, a new customer's insert).
+        private readonly Dictionary<string, long> _next = new(StringComparer.Ordinal);
 
         public IReadOnlyDictionary<string, CustomerLedgerData> Customers { get; } = customers;
 
@@ -434,7 +435,7 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
 
         /// <summary>Opens a transaction written from known state, in an empty <paramref name="batch"/>: BEGIN, then each
         /// customer's version checked (in id order, as locks are always taken) and, for those in <paramref name="changing"/>,
-        /// moved on. A version another writer moved meanwhile fails the batch there (<see cref="IsStale"/>), before any write.</summary>
+        /// replaced. A version another writer replaced meanwhile fails the batch there (<see cref="IsStale"/>), before any write.</summary>
         private void Claim(NpgsqlBatch batch, IReadOnlySet<string> changing)
         {
             if (!_claimPending)
@@ -446,16 +447,12 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             var claims = new List<NpgsqlBatchCommand> { new("BEGIN") };
             foreach (var (customerId, version) in versions.OrderBy(v => v.Key, StringComparer.Ordinal))
             {
-                var step = changing.Contains(customerId) ? 1L : 0L;
+                var next = changing.Contains(customerId) ? NextVersion(customerId) : version;
                 var claim = new NpgsqlBatchCommand("SELECT tollgate_claim_ledger($1, $2, $3)");
                 claim.Parameters.Add(new NpgsqlParameter { Value = customerId });
                 claim.Parameters.Add(new NpgsqlParameter { Value = version });
-                claim.Parameters.Add(new NpgsqlParameter { Value = step });
+                claim.Parameters.Add(new NpgsqlParameter { Value = next });
                 claims.Add(claim);
-                if (step > 0)
-                {
-                    _moved.Add(customerId);
-                }
             }
 
             claims.ForEach(batch.BatchCommands.Add);
@@ -477,6 +474,21 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
         }
 
         private static readonly IReadOnlySet<string> EmptySet = new HashSet<string>();
+
+        /// <summary>A new version for <paramref name="customerId"/>'s row: random, so that no other state of the customer
+        /// ever had it (see migration 0021). Zero is what rows had before any versioned write; it is never given.</summary>
+        private long NextVersion(string customerId)
+        {
+            long next;
+            do
+            {
+                next = Random.Shared.NextInt64(long.MinValue, long.MaxValue);
+            }
+            while (next == 0 || (versions.TryGetValue(customerId, out var current) && next == current));
+
+            _next[customerId] = next;
+            return next;
+        }
 
         public async Task<IReadOnlyList<OperationRecord>> LoadOperationsAsync(IReadOnlyList<(string CustomerId, string Key)> keys, CancellationToken cancellationToken)
         {
@@ -538,14 +550,11 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             // The events this write reports, in its transaction (nothing to do, and no round trip, for most writes).
             await FlushFlowAsync(cancellationToken).ConfigureAwait(false);
             var changing = changes.LedgerCustomers();
-            if (_claimPending && Events.OutboxSql.WritesForLedger(database.LedgerEvents, changes))
-            {
-                await OpenClaimedAsync(cancellationToken).ConfigureAwait(false);
-            }
-
             // In a flow, its events join the flow's, written in its commit's round trips rather than three of their own each.
+            // Written from known state, the transaction is not open yet: it opens (claims checked) before the outbox's
+            // first statement, if it sends one.
             var events = await Events.OutboxSql.WriteLedgerAsync(connection, null, Dialect.Postgres, database.LedgerEvents, changes, cancellationToken,
-                ambient?.PendingEvents).ConfigureAwait(false);
+                ambient?.PendingEvents, _claimPending ? OpenClaimedAsync : null).ConfigureAwait(false);
             await using var batch = new NpgsqlBatch(connection);
             // Written from known state and nothing sent yet: the transaction opens, and the versions are checked (and
             // moved on for the customers this changes), in this same round trip, ahead of the writes.
@@ -554,17 +563,16 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             if (changes.NewCustomers.Count > 0)
             {
                 // A plain insert: a concurrent first write of the same customer fails here on the key (after waiting
-                // for the other to commit) and its batch runs again, this time locking the row. Born at version 1.
-                Add(batch, "INSERT INTO customers (customer_id, created_at, updated_at, ledger_version) SELECT id, $2, $2, 1 FROM unnest($1::text[]) AS id ORDER BY id",
-                    [changes.NewCustomers.ToArray(), Instants.Now(time)]);
+                // for the other to commit) and its batch runs again, this time locking the row. Born with a version.
+                Add(batch, "INSERT INTO customers (customer_id, created_at, updated_at, ledger_version) SELECT id, $2, $2, v FROM unnest($1::text[], $3::bigint[]) AS t(id, v) ORDER BY id",
+                    [changes.NewCustomers.ToArray(), Instants.Now(time), changes.NewCustomers.Select(NextVersion).ToArray()]);
             }
 
-            // Every customer whose ledger this changes moves its version on, so a server writing from the state it
+            // Every customer whose ledger this changes gets a new version, so a server writing from the state it
             // knows (Claim) fails rather than overwrite this change.
-            foreach (var customerId in changing.Where(c => versions.ContainsKey(c) && !_moved.Contains(c)).Order(StringComparer.Ordinal))
+            foreach (var customerId in changing.Where(c => versions.ContainsKey(c) && !_next.ContainsKey(c)).Order(StringComparer.Ordinal))
             {
-                Add(batch, "UPDATE customers SET ledger_version = ledger_version + 1 WHERE customer_id = $1", [customerId]);
-                _moved.Add(customerId);
+                Add(batch, "UPDATE customers SET ledger_version = $2 WHERE customer_id = $1", [customerId, NextVersion(customerId)]);
             }
 
             if (changes.InsertedLots.Count > 0)
@@ -719,14 +727,9 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             }
 
             _committed = true;
-            foreach (var customerId in _moved)
+            foreach (var (customerId, version) in _next)
             {
-                versions[customerId]++;
-            }
-
-            foreach (var customerId in changes.NewCustomers)
-            {
-                versions[customerId] = 1;
+                versions[customerId] = version;
             }
 
             NotifyTopups(triggers);
