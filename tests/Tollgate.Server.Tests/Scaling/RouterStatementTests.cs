@@ -148,8 +148,8 @@ public sealed class RouterStatementTests : IAsyncLifetime
     }
 
     /// <summary>Round trips per call (commands and batches Npgsql ran for it, the pool's connection opens aside): the
-    /// lookup rows travel in the ledger's commit batch, so usage, holds and settle cost what they did; a hold read by
-    /// its id alone costs one more (its owner first).</summary>
+    /// lookup rows travel in the ledger's commit batch, and usage, holds and settle after the customer's first write are
+    /// written from known state; a hold read by its id alone costs one more (its owner first).</summary>
     [Fact]
     public async Task HotPath_RoundTrips()
     {
@@ -169,8 +169,10 @@ public sealed class RouterStatementTests : IAsyncLifetime
                 await Json.ReadAsync(await _app.SendAsync(HttpMethod.Post, $"/v1/usage/{entries[i]}/reverse", null, _app.Key()), 200)),
         };
 
-        // Before customer_keys: the same, except GET hold 1 and reverse 4 (the hold and the entry were read by their id alone).
-        Assert.Equal(new Dictionary<string, int> { ["usage"] = 2, ["hold"] = 2, ["get hold"] = 2, ["settle"] = 2, ["reverse"] = 5 }, counts);
+        // Usage, hold and settle are written from the state the server's previous write of the customer left (known
+        // state, migration 0021): one round trip, BEGIN to COMMIT, where a locked load and then the writes took two.
+        // Before customer_keys: GET hold 1 and reverse 4 (the hold and the entry were read by their id alone).
+        Assert.Equal(new Dictionary<string, int> { ["usage"] = 1, ["hold"] = 1, ["get hold"] = 2, ["settle"] = 1, ["reverse"] = 5 }, counts);
     }
 
     /// <summary>A pack bought and refunded on the Sandbox, its webhooks applied in their flows: the revenue rollup's
@@ -223,6 +225,13 @@ public sealed class RouterStatementTests : IAsyncLifetime
     {
         if (Regex.IsMatch(sql, @"^(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|SET LOCAL)\b") || sql.StartsWith("SELECT pg_notify(", StringComparison.Ordinal)
             || FanOut.Any(f => sql.StartsWith(f.Start, StringComparison.Ordinal)))
+        {
+            return null;
+        }
+
+        // The known-state claim (migration 0021): a function of one customer, its first argument, whose statements each
+        // name it (customer_id = p_customer); a distributed function colocated with customers on Citus (docs/scaling.md).
+        if (sql.StartsWith("SELECT tollgate_claim_ledger($1, ", StringComparison.Ordinal))
         {
             return null;
         }
