@@ -75,7 +75,7 @@ public interface ILedgerWriteSession : IAsyncDisposable
     Task CommitAsync(LedgerChanges changes, CancellationToken cancellationToken);
 
     /// <summary>After <see cref="CommitAsync"/>, the version each customer's row holds (every committed change of a
-    /// customer's ledger moves it on), for a later batch to write from the state it knows (<see cref="CustomerLoad.Known"/>).
+    /// customer's ledger gives it a new one), for a later batch to write from the state it knows (<see cref="CustomerLoad.Known"/>).
     /// Empty for a store that does not version its customers, and for customers without a row.</summary>
     IReadOnlyDictionary<string, long> Versions { get; }
 }

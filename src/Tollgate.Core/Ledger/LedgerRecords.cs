@@ -224,7 +224,7 @@ public sealed record LedgerChanges(
         Entries.Select(e => e.CustomerId).Concat(Operations.Select(o => o.CustomerId)).Distinct(StringComparer.Ordinal);
 
     /// <summary>The customers any of whose ledger rows this writes (lots, holds, entries, debts, operations, counters):
-    /// a store that versions its customers moves each one's version on with the commit (see <see cref="ILedgerWriteSession.Versions"/>).</summary>
+    /// a store that versions its customers gives each a new version in the commit (see <see cref="ILedgerWriteSession.Versions"/>).</summary>
     public HashSet<string> LedgerCustomers() =>
         InsertedLots.Select(l => l.CustomerId)
             .Concat(UpdatedLots.Select(l => l.CustomerId))

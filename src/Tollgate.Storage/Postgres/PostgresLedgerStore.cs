@@ -460,7 +460,7 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
 
         /// <summary>Opens a transaction written from known state in a round trip of its own, before a statement that
         /// needs an answer inside it (a refusal's stored keys, a ledger event's alert marks). Versions are only checked
-        /// here; the commit moves on those it changes.</summary>
+        /// here; the commit gives those it changes new ones.</summary>
         private async Task OpenClaimedAsync(CancellationToken cancellationToken)
         {
             if (!_claimPending)
@@ -557,7 +557,7 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                 ambient?.PendingEvents, _claimPending ? OpenClaimedAsync : null).ConfigureAwait(false);
             await using var batch = new NpgsqlBatch(connection);
             // Written from known state and nothing sent yet: the transaction opens, and the versions are checked (and
-            // moved on for the customers this changes), in this same round trip, ahead of the writes.
+            // replaced for the customers this changes), in this same round trip, ahead of the writes.
             Claim(batch, changing);
 
             if (changes.NewCustomers.Count > 0)
@@ -795,8 +795,9 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                 return;
             }
 
-            if (_committed)
+            if (_committed || _claimPending)
             {
+                // Committed, or written from known state and never sent: no transaction to roll back.
                 await connection.DisposeAsync().ConfigureAwait(false);
             }
             else
