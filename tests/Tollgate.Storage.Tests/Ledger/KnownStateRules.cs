@@ -273,6 +273,123 @@ public abstract class KnownStateRules : LedgerTestBase
         Assert.Equal(known ? 8 : 7, (await Balance(customer, "credits")).Available);
         await AssertBooksBalance(customer);
     }
+
+    /// <summary>The real store; while a hold is set, the next write waits in it before it begins, so the calls made
+    /// meanwhile queue behind it and go as one batch (a lane reads all it has queued).</summary>
+    private sealed class GatedStore(ILedgerStore inner) : DelegatingLedgerStore(inner)
+    {
+        private Hold? _hold;
+
+        public List<IReadOnlyList<CustomerLoad>> Loads { get; } = [];
+
+        /// <summary>Holds the next write until the returned release is set; the first task ends when it is waiting.</summary>
+        public (Task Entered, TaskCompletionSource Release) HoldNext()
+        {
+            var hold = new Hold(new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously),
+                new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            Volatile.Write(ref _hold, hold);
+            return (hold.Entered.Task, hold.Release);
+        }
+
+        private sealed record Hold(TaskCompletionSource Entered, TaskCompletionSource Release);
+
+        public override async Task<ILedgerWriteSession> BeginWriteAsync(IReadOnlyList<CustomerLoad> loads,
+            IReadOnlyCollection<(string Scope, string Key)> apiKeys, CancellationToken cancellationToken)
+        {
+            lock (Loads)
+            {
+                Loads.Add(loads);
+            }
+
+            if (Interlocked.Exchange(ref _hold, null) is { } hold)
+            {
+                hold.Entered.SetResult();
+                await hold.Release.Task;
+            }
+
+            return await Inner.BeginWriteAsync(loads, apiKeys, cancellationToken);
+        }
+    }
+
+    /// <summary>Runs <paramref name="calls"/> as one batch of a one-lane engine: they queue behind a write held in the store.</summary>
+    private async Task<T[]> OneBatchAsync<T>(GatedStore store, LedgerEngine engine, string blocker, Func<IEnumerable<Task<T>>> calls,
+        Func<Task>? meanwhile = null)
+    {
+        var (entered, release) = store.HoldNext();
+        var first = engine.GrantAsync(new GrantRequest(blocker, "credits", 1, LotSource.Promo, Key()));
+        await entered;
+        var queued = calls().ToList();
+        if (meanwhile is not null)
+        {
+            await meanwhile();
+        }
+
+        release.SetResult();
+        Assert.True((await first).Succeeded);
+        return await Task.WhenAll(queued);
+    }
+
+    [Fact]
+    public async Task Rule_ABatchOfManyCustomers_WritesEachAsIfAlone_AndOneCustomerChangedByAnotherServer_RerunsTheWholeBatchLoaded()
+    {
+        using var metrics = new MetricRecorder(LedgerTelemetry.Name);
+        var store = new GatedStore(Db.Database.Ledger);
+        await using var engine = new LedgerEngine(store, Clock, Options with { Lanes = 1 });
+        await using var second = new LedgerEngine(Db.Database.Ledger, Clock, Options);
+        var blocker = NewCustomer();
+        var customers = Enumerable.Range(0, 6).Select(_ => NewCustomer()).Order(StringComparer.Ordinal).ToList();
+        var expires = Clock.GetUtcNow().AddDays(30);
+
+        // New customers in one batch: the first (in id order, the order of the batch's rows) gets a lot without an expiry,
+        // each other one with and one without. The batch's lot rows start with no expiry and later have one (on
+        // PostgreSQL, an array parameter whose first value is null and a later one is not). The first customer gets its
+        // expiring lot afterwards.
+        var grants = await OneBatchAsync(store, engine, blocker, () => customers.SelectMany((c, i) => i == 0
+            ? [engine.GrantAsync(new GrantRequest(c, "credits", 100, LotSource.Payment, Key()))]
+            : new[]
+            {
+                engine.GrantAsync(new GrantRequest(c, "credits", 100, LotSource.Payment, Key()) { ExpiresAt = i % 2 == 0 ? null : expires }),
+                engine.GrantAsync(new GrantRequest(c, "credits", 100, LotSource.Payment, Key()) { ExpiresAt = i % 2 == 0 ? expires : null }),
+            }));
+        Assert.All(grants, g => Assert.True(g.Succeeded));
+        Assert.True((await engine.GrantAsync(new GrantRequest(customers[0], "credits", 100, LotSource.Payment, Key()) { ExpiresAt = expires })).Succeeded);
+        Assert.Contains(store.Loads, loads => customers.All(c => loads.Any(l => l.CustomerId == c)));
+
+        // Every customer spends across both of its lots (each lot updated) in one batch, written from what this server
+        // knows on PostgreSQL; meanwhile another server spends from the fourth customer, so that batch's claim of it
+        // fails, after the claims before it in id order succeeded, and the batch runs again loaded, whole.
+        var stale = customers[3];
+        var spent = await OneBatchAsync(store, engine, blocker,
+            () => customers.Select(c => engine.ConsumeAsync(new ConsumeRequest(c, "credits", 150, Key()))),
+            async () => Assert.True((await second.ConsumeAsync(new ConsumeRequest(stale, "credits", 1, Key()))).Succeeded));
+        Assert.All(spent, s => Assert.True(s.Succeeded));
+
+        // And once more, every customer known and none changed by another server.
+        var again = await OneBatchAsync(store, engine, blocker,
+            () => customers.Select(c => engine.ConsumeAsync(new ConsumeRequest(c, "credits", 10, Key()))));
+        Assert.All(again, s => Assert.True(s.Succeeded));
+
+        foreach (var customer in customers)
+        {
+            Assert.Equal(customer == stale ? 39 : 40, (await Balance(customer, "credits")).Available);
+            var lots = await Db.Database.Ledger.GetAllLotsAsync(customer, CancellationToken.None);
+            Assert.Equal(2, lots.Count);
+            Assert.Equal(customer == stale ? 39 : 40, lots.Sum(l => l.Remaining));
+            Assert.Single(lots, l => l.ExpiresAt == expires);
+            await AssertBooksBalance(customer);
+        }
+
+        if (Provider == DatabaseProvider.Postgres)
+        {
+            // The batches of the six customers (the blocker's writes go alone): the grants, loaded (new customers); the
+            // spend from known state; its rerun, loaded; the last one from known state.
+            var batches = store.Loads.Where(loads => loads.Count == customers.Count)
+                .Select(loads => loads.All(l => l.Known is not null) ? "known" : loads.All(l => l.Known is null) ? "loaded" : "mixed")
+                .ToList();
+            Assert.Equal(["loaded", "known", "loaded", "known"], batches);
+            Assert.True(Known(metrics, "stale") >= 1, "no batch found its known state stale");
+        }
+    }
 }
 
 public sealed class SqliteKnownStateRules : KnownStateRules
