@@ -197,7 +197,10 @@ internal sealed record BenchDatabase(bool IsPostgres, string ConnectionString, F
         var schema = "bench_" + Guid.NewGuid().ToString("N")[..12];
         await ExecuteAsync(postgres, $"CREATE SCHEMA {schema}");
         var builder = new NpgsqlConnectionStringBuilder(postgres) { SearchPath = schema, MaxPoolSize = 100 };
-        return new BenchDatabase(true, builder.ToString(), () => ExecuteAsync(postgres, $"DROP SCHEMA {schema} CASCADE"));
+        // TOLLGATE_BENCH_KEEP_SCHEMAS=1 leaves each schema behind for inspection afterwards (pg_stat_user_tables and the
+        // like, per table of one run); drop them by hand (DROP SCHEMA bench_… CASCADE).
+        var keep = Environment.GetEnvironmentVariable("TOLLGATE_BENCH_KEEP_SCHEMAS") == "1";
+        return new BenchDatabase(true, builder.ToString(), () => keep ? Task.CompletedTask : ExecuteAsync(postgres, $"DROP SCHEMA {schema} CASCADE"));
     }
 
     private static async Task ExecuteAsync(string connectionString, string sql)
