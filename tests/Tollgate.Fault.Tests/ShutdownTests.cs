@@ -167,6 +167,13 @@ public abstract class ShutdownTests
         {
             return Outcome.NotReceived;
         }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.NotConnected)
+        {
+            // Seen in CI: the kernel completed the handshake from the listener's backlog, the listener closed, and
+            // SocketsHttpHandler's connect step then threw this bare (from Socket.RemoteEndPoint, before any byte of
+            // the request was written). The server never read the request, so it is not received, like a refusal.
+            return Outcome.NotReceived;
+        }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException)
         {
             return Outcome.Cut;
