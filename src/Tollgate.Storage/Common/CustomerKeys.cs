@@ -42,6 +42,11 @@ internal static class CustomerKeys
     public static string OwnerSql(string key, string kind) =>
         $"SELECT customer_id FROM customer_keys WHERE key = {key} AND kind = {kind}";
 
+    /// <summary>Whose a ledger entry is, and its seq there (NULL when an earlier version keyed it), by the dialect's name
+    /// of the parameter holding the entry's id.</summary>
+    public static string EntryOwnerSql(string key) =>
+        $"SELECT customer_id, seq FROM customer_keys WHERE key = {key} AND kind = '{Entry}' AND provider = ''";
+
     /// <summary>Whose <paramref name="key"/> of this kind is (<c>null</c>: nobody's): the first of the two single-shard
     /// statements of a lookup by an id named without its customer. Tollgate's own ids have the provider <c>''</c>.</summary>
     public static Task<string?> OwnerAsync(Sql sql, string key, string kind, string provider, CancellationToken cancellationToken) =>
@@ -74,12 +79,14 @@ internal static class CustomerKeys
     /// <summary>The lookup rows of a ledger commit: one per new hold and per new entry.</summary>
     public static IReadOnlyList<CustomerKey> OfLedger(LedgerChanges changes) =>
         [
-            .. changes.InsertedHolds.Select(h => new CustomerKey(h.HoldId, Hold, h.CustomerId)),
-            .. changes.Entries.Select(e => new CustomerKey(e.EntryId, Entry, e.CustomerId)),
+            .. changes.InsertedHolds.Select(h => new CustomerKey(h.HoldId, Hold, h.CustomerId, null)),
+            .. changes.Entries.Select(e => new CustomerKey(e.EntryId, Entry, e.CustomerId, e.Seq)),
         ];
 }
 
-internal sealed record CustomerKey(string Key, string Kind, string CustomerId);
+/// <summary>A ledger id's row of <c>customer_keys</c>. An entry's carries its seq (migration 0023), so that the entry is
+/// then read by its primary key and ledger_entries needs no index on its id.</summary>
+internal sealed record CustomerKey(string Key, string Kind, string CustomerId, long? Seq);
 
 /// <summary>
 /// A write named a key (<see cref="CustomerKeys"/>) that another customer holds: nothing was written. It takes the place

@@ -40,13 +40,15 @@ internal static class LedgerRows
             r.IsDBNull(10) ? null : r.GetString(10), r.IsDBNull(11) ? null : r.GetString(11), detail.Settled, detail.DebtRepaid, detail.Units, detail.MemberId);
     }
 
-    /// <summary>Units used per customer, feature and UTC hour by <paramref name="entries"/>: the increments of
-    /// <c>ledger_usage_hourly</c>, written in the transaction that writes the entries (hours with no use left out).</summary>
+    /// <summary>Units used per customer, feature and UTC hour by <paramref name="entries"/>, with the first and last seq of
+    /// the entries that used them: the increments of <c>ledger_usage_hourly</c>, written in the transaction that writes
+    /// the entries. An hour whose uses sum to zero still gets its row (used 0): a chart's partial hour at an edge reads
+    /// the entries between the hour's bounds (migration 0023), so the bounds must take in every entry that used units,
+    /// whether or not a batch's entries share one time (today they do).</summary>
     public static IReadOnlyList<HourlyUsage> UsageByHour(IEnumerable<EntryRecord> entries) =>
         entries.Where(e => e.UsedUnits != 0)
             .GroupBy(e => (e.CustomerId, e.Feature, Hour: Hour(e.At)))
-            .Select(g => new HourlyUsage(g.Key.CustomerId, g.Key.Feature, g.Key.Hour, g.Sum(e => e.UsedUnits)))
-            .Where(u => u.Used != 0)
+            .Select(g => new HourlyUsage(g.Key.CustomerId, g.Key.Feature, g.Key.Hour, g.Sum(e => e.UsedUnits), g.Min(e => e.Seq), g.Max(e => e.Seq)))
             .OrderBy(u => u.CustomerId, StringComparer.Ordinal).ThenBy(u => u.Feature, StringComparer.Ordinal).ThenBy(u => u.Hour)
             .ToList();
 
@@ -63,8 +65,10 @@ internal static class LedgerRows
         $"CASE type WHEN 'consume' THEN coalesce({jsonField("units")}, -amount) WHEN 'settle' THEN coalesce({jsonField("settled")}, 0) "
         + "WHEN 'count' THEN amount ELSE 0 END";
 
-    /// <summary>Units of a feature a customer used in one UTC hour.</summary>
-    public sealed record HourlyUsage(string CustomerId, string Feature, DateTimeOffset Hour, long Used);
+    /// <summary>Units of a feature a customer used in one UTC hour, and the first and last seq of the entries that used
+    /// them (seq and time need not agree when servers' clocks differ: between the bounds may lie entries of other hours,
+    /// never outside them one of this hour).</summary>
+    public sealed record HourlyUsage(string CustomerId, string Feature, DateTimeOffset Hour, long Used, long FirstSeq, long LastSeq);
 
     public static OperationRecord Operation(DbDataReader r, Dialect d) => new(
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), d.ReadTime(r, 5));
@@ -97,4 +101,19 @@ internal static class UsageRanges
             ? (to, to, [(from, to), (to, to)])
             : (firstWhole, lastWhole, [(from, firstWhole), (lastWhole, to)]);
     }
+
+    /// <summary>The first UTC hour whose rollup rows bound an edge's entries by seq (migration 0023): the hour holding the
+    /// edge's start. An empty edge gets its end, so that it names no hour and reads no entries.</summary>
+    public static DateTimeOffset FirstHour((DateTimeOffset From, DateTimeOffset To) edge) =>
+        edge.From >= edge.To ? edge.To : LedgerRows.Hour(edge.From);
+
+    /// <summary>The condition that bounds an edge's entries by seq, between the least first seq and the greatest last seq
+    /// of the rollup rows of the hours it touches, given the dialect's parameter names. No rows (no use in those hours):
+    /// NULL bounds, no entries read. The entries of an hour lie between its bounds whatever the servers' clocks did;
+    /// any other entry in that range is left out by the time condition that goes with this.</summary>
+    public static string SeqBoundsSql(string customer, string feature, string firstHour, string to) =>
+        $"""
+        seq >= (SELECT min(first_seq) FROM ledger_usage_hourly WHERE customer_id = {customer} AND feature = {feature} AND hour >= {firstHour} AND hour < {to})
+        AND seq <= (SELECT max(last_seq) FROM ledger_usage_hourly WHERE customer_id = {customer} AND feature = {feature} AND hour >= {firstHour} AND hour < {to})
+        """;
 }

@@ -258,16 +258,34 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
 
     public async Task<EntryRecord?> FindEntryAsync(string entryId, CancellationToken cancellationToken)
     {
-        if (await OwnerAsync(entryId, CustomerKeys.Entry, cancellationToken).ConfigureAwait(false) is not { } owner)
+        // customer_keys gives the entry's customer and seq (migration 0023): the entry is then read by its primary key.
+        // An entry keyed by an earlier version has no seq there, and is read by its id among its customer's entries.
+        await using var owner = dataSource.CreateCommand(CustomerKeys.EntryOwnerSql("$1"));
+        owner.Parameters.AddWithValue(entryId);
+        string customerId;
+        long? seq;
+        await using (var reader = await owner.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
-            return null;
+            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            (customerId, seq) = (reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetInt64(1));
         }
 
-        await using var command = dataSource.CreateCommand($"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $1 AND entry_id = $2");
-        command.Parameters.AddWithValue(owner);
+        await using var command = dataSource.CreateCommand(seq is null
+            ? $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $1 AND entry_id = $2"
+            : $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $1 AND entry_id = $2 AND seq = $3");
+        command.Parameters.AddWithValue(customerId);
         command.Parameters.AddWithValue(entryId);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? LedgerRows.Entry(reader, D) : null;
+        if (seq is { } s)
+        {
+            command.Parameters.AddWithValue(s);
+        }
+
+        await using var entry = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await entry.ReadAsync(cancellationToken).ConfigureAwait(false) ? LedgerRows.Entry(entry, D) : null;
     }
 
     private async Task<string?> OwnerAsync(string key, string kind, CancellationToken cancellationToken)
@@ -312,14 +330,15 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             WHERE customer_id = $1 AND feature = $2 AND hour >= $3 AND hour < $4 GROUP BY 1
             UNION ALL
             SELECT date_trunc('day', at, 'UTC'), sum({UsedUnits})::bigint FROM ledger_entries
-            WHERE customer_id = $1 AND feature = $2 AND at >= $5 AND at < $6 GROUP BY 1
+            WHERE customer_id = $1 AND feature = $2 AND at >= $5 AND at < $6 AND {UsageRanges.SeqBoundsSql("$1", "$2", "$9", "$6")} GROUP BY 1
             UNION ALL
             SELECT date_trunc('day', at, 'UTC'), sum({UsedUnits})::bigint FROM ledger_entries
-            WHERE customer_id = $1 AND feature = $2 AND at >= $7 AND at < $8 GROUP BY 1
+            WHERE customer_id = $1 AND feature = $2 AND at >= $7 AND at < $8 AND {UsageRanges.SeqBoundsSql("$1", "$2", "$10", "$8")} GROUP BY 1
             """);
         command.Parameters.AddWithValue(customerId);
         command.Parameters.AddWithValue(feature);
-        foreach (var at in new[] { wholeFrom, wholeTo, edges[0].From, edges[0].To, edges[1].From, edges[1].To })
+        foreach (var at in new[] { wholeFrom, wholeTo, edges[0].From, edges[0].To, edges[1].From, edges[1].To,
+                     UsageRanges.FirstHour(edges[0]), UsageRanges.FirstHour(edges[1]) })
         {
             command.Parameters.AddWithValue(D.Time(at));
         }
@@ -656,17 +675,20 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                 // Whose each new hold and entry is (customer_keys), in the same batch: no round trip of its own. A plain
                 // insert: ids are generated, and a clash must fail the write rather than point an id at two customers.
                 Add(batch,
-                    "INSERT INTO customer_keys (key, kind, provider, customer_id) SELECT k, kind, '', c FROM unnest($1::text[], $2::text[], $3::text[]) AS t(k, kind, c)",
-                    [Col(k, x => x.Key), Col(k, x => x.Kind), Col(k, x => x.CustomerId)]);
+                    "INSERT INTO customer_keys (key, kind, provider, customer_id, seq) SELECT k, kind, '', c, s FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t(k, kind, c, s)",
+                    [Col(k, x => x.Key), Col(k, x => x.Kind), Col(k, x => x.CustomerId), Col(k, x => x.Seq)]);
             }
 
             if (LedgerRows.UsageByHour(changes.Entries) is { Count: > 0 } u)
             {
                 Add(batch,
                     """
-                    INSERT INTO ledger_usage_hourly (customer_id, feature, hour, used) SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[])
-                    ON CONFLICT (customer_id, feature, hour) DO UPDATE SET used = ledger_usage_hourly.used + excluded.used
-                    """, [Col(u, x => x.CustomerId), Col(u, x => x.Feature), Col(u, x => (DateTimeOffset?)x.Hour), Col(u, x => x.Used)]);
+                    INSERT INTO ledger_usage_hourly (customer_id, feature, hour, used, first_seq, last_seq)
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[], $6::bigint[])
+                    ON CONFLICT (customer_id, feature, hour) DO UPDATE SET used = ledger_usage_hourly.used + excluded.used,
+                        first_seq = least(ledger_usage_hourly.first_seq, excluded.first_seq), last_seq = greatest(ledger_usage_hourly.last_seq, excluded.last_seq)
+                    """, [Col(u, x => x.CustomerId), Col(u, x => x.Feature), Col(u, x => (DateTimeOffset?)x.Hour), Col(u, x => x.Used),
+                    Col(u, x => x.FirstSeq), Col(u, x => x.LastSeq)]);
             }
 
             if (changes.Debts.Count > 0)
@@ -832,6 +854,13 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
         private static long[] Col<T>(IReadOnlyList<T> rows, Func<T, long> value) => rows.Select(value).ToArray();
 
         private static int[] Col<T>(IReadOnlyList<T> rows, Func<T, int> value) => rows.Select(value).ToArray();
+
+        // Typed as bigint[] for the same reason as the times below: an array of nothing but nulls says no type of its own.
+        private static NpgsqlParameter Col<T>(IReadOnlyList<T> rows, Func<T, long?> value) => new()
+        {
+            Value = rows.Select(value).ToArray(),
+            NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Bigint,
+        };
 
         // Typed as timestamptz[] rather than inferred from the values: in a standalone program Npgsql 10 sent a DateTime?[]
         // starting with a null as timestamp[], and a later UTC value then failed the whole batch. The ledger's own batches

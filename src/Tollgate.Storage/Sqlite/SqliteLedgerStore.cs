@@ -123,17 +123,34 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
 
     public async Task<EntryRecord?> FindEntryAsync(string entryId, CancellationToken cancellationToken)
     {
+        // The entry's customer and seq from customer_keys, then the entry by its primary key (see the PostgreSQL store).
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        if (await OwnerAsync(connection, entryId, CustomerKeys.Entry, cancellationToken).ConfigureAwait(false) is not { } owner)
+        string customerId;
+        long? seq;
+        await using (var owner = Command(connection, null, CustomerKeys.EntryOwnerSql("$k")))
         {
-            return null;
+            owner.Parameters.AddWithValue("$k", entryId);
+            await using var reader = await owner.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            (customerId, seq) = (reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetInt64(1));
         }
 
-        await using var command = Command(connection, null, $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $c AND entry_id = $id");
-        command.Parameters.AddWithValue("$c", owner);
+        await using var command = Command(connection, null, seq is null
+            ? $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $c AND entry_id = $id"
+            : $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $c AND entry_id = $id AND seq = $seq");
+        command.Parameters.AddWithValue("$c", customerId);
         command.Parameters.AddWithValue("$id", entryId);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? LedgerRows.Entry(reader, D) : null;
+        if (seq is { } s)
+        {
+            command.Parameters.AddWithValue("$seq", s);
+        }
+
+        await using var entry = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await entry.ReadAsync(cancellationToken).ConfigureAwait(false) ? LedgerRows.Entry(entry, D) : null;
     }
 
     private static async Task<string?> OwnerAsync(SqliteConnection connection, string key, string kind, CancellationToken cancellationToken)
@@ -180,10 +197,10 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
             WHERE customer_id = $c AND feature = $f AND hour >= $d0 AND hour < $d1 GROUP BY 1
             UNION ALL
             SELECT at - at % 86400000000, sum({UsedUnits}) FROM ledger_entries
-            WHERE customer_id = $c AND feature = $f AND at >= $a0 AND at < $a1 GROUP BY 1
+            WHERE customer_id = $c AND feature = $f AND at >= $a0 AND at < $a1 AND {UsageRanges.SeqBoundsSql("$c", "$f", "$ah", "$a1")} GROUP BY 1
             UNION ALL
             SELECT at - at % 86400000000, sum({UsedUnits}) FROM ledger_entries
-            WHERE customer_id = $c AND feature = $f AND at >= $b0 AND at < $b1 GROUP BY 1
+            WHERE customer_id = $c AND feature = $f AND at >= $b0 AND at < $b1 AND {UsageRanges.SeqBoundsSql("$c", "$f", "$bh", "$b1")} GROUP BY 1
             """);
         command.Parameters.AddWithValue("$c", customerId);
         command.Parameters.AddWithValue("$f", feature);
@@ -193,6 +210,8 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
         command.Parameters.AddWithValue("$a1", D.Time(edges[0].To));
         command.Parameters.AddWithValue("$b0", D.Time(edges[1].From));
         command.Parameters.AddWithValue("$b1", D.Time(edges[1].To));
+        command.Parameters.AddWithValue("$ah", D.Time(UsageRanges.FirstHour(edges[0])));
+        command.Parameters.AddWithValue("$bh", D.Time(UsageRanges.FirstHour(edges[1])));
         var days = new List<(DateTimeOffset, long)>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -490,17 +509,19 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                 }, cancellationToken).ConfigureAwait(false);
             // Whose each new hold and entry is (see the PostgreSQL store); a plain insert, as there.
             await ExecuteEachAsync(CustomerKeys.OfLedger(changes),
-                "INSERT INTO customer_keys (key, kind, provider, customer_id) VALUES ($k, $kind, '', $c)",
+                "INSERT INTO customer_keys (key, kind, provider, customer_id, seq) VALUES ($k, $kind, '', $c, $seq)",
                 (p, k) =>
                 {
                     p.AddWithValue("$k", k.Key);
                     p.AddWithValue("$kind", k.Kind);
                     p.AddWithValue("$c", k.CustomerId);
+                    p.AddWithValue("$seq", (object?)k.Seq ?? DBNull.Value);
                 }, cancellationToken).ConfigureAwait(false);
             await ExecuteEachAsync(LedgerRows.UsageByHour(changes.Entries),
                 """
-                INSERT INTO ledger_usage_hourly (customer_id, feature, hour, used) VALUES ($c, $f, $hour, $used)
-                ON CONFLICT (customer_id, feature, hour) DO UPDATE SET used = used + excluded.used
+                INSERT INTO ledger_usage_hourly (customer_id, feature, hour, used, first_seq, last_seq) VALUES ($c, $f, $hour, $used, $first, $last)
+                ON CONFLICT (customer_id, feature, hour) DO UPDATE SET used = used + excluded.used,
+                    first_seq = min(first_seq, excluded.first_seq), last_seq = max(last_seq, excluded.last_seq)
                 """,
                 (p, u) =>
                 {
@@ -508,6 +529,8 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                     p.AddWithValue("$f", u.Feature);
                     p.AddWithValue("$hour", D.Time(u.Hour));
                     p.AddWithValue("$used", u.Used);
+                    p.AddWithValue("$first", u.FirstSeq);
+                    p.AddWithValue("$last", u.LastSeq);
                 }, cancellationToken).ConfigureAwait(false);
             await ExecuteEachAsync(changes.Debts,
                 "INSERT INTO ledger_debts (customer_id, feature, amount) VALUES ($c, $f, $amount) ON CONFLICT (customer_id, feature) DO UPDATE SET amount = excluded.amount",

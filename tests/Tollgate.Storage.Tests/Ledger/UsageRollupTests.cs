@@ -63,6 +63,133 @@ public abstract class UsageRollupTests : LedgerTestBase
         // The spilled consume counts all 15 units of the metered feature, not the 10 its allowance paid.
         Assert.Equal(15, (await Ledger.GetDailyUsageAsync(customer, "api_calls", ranges[0].From, ranges[0].To)).Sum(d => d.Used));
     }
+
+    /// <summary>Migration 0023: a partial hour's entries are found between the first and last seq its rollup row keeps, not
+    /// through an index on time. Servers whose clocks disagree write entries whose seq and time disagree (a later entry in
+    /// an earlier hour); every entry of every partial range is still found, and no other.</summary>
+    [Fact]
+    public async Task PartialHours_FindEveryEntryOfTheirRange_WhenSeqAndTimeDisagree()
+    {
+        var customer = NewCustomer();
+        var day = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero);
+        Clock.Set(day.AddHours(8));
+        await Grant(customer, "credits", 10_000);
+        // In seq order; each amount a power of two, so that a sum names the entries it holds.
+        (int Hour, int Minute)[] times = [(10, 50), (9, 55), (10, 5), (11, 20), (9, 40), (10, 30), (11, 5), (10, 55)];
+        for (var i = 0; i < times.Length; i++)
+        {
+            Clock.Set(day.AddHours(times[i].Hour).AddMinutes(times[i].Minute));
+            Assert.True((await Consume(customer, "credits", 1L << i)).Succeeded);
+        }
+
+        var entries = await AllEntries(customer, "credits");
+        var ranges = 0;
+        for (var from = day.AddHours(9); from < day.AddHours(12); from = from.AddMinutes(10))
+        {
+            for (var to = from.AddMinutes(10); to <= day.AddHours(12); to = to.AddMinutes(10))
+            {
+                var expected = entries.Where(e => e.At >= from && e.At < to).Sum(e => e.UsedUnits);
+                var actual = (await Ledger.GetDailyUsageAsync(customer, "credits", from, to)).Sum(d => d.Used);
+                Assert.True(expected == actual, $"{from:HH:mm}–{to:HH:mm}: the entries say {expected}, the chart {actual}");
+                ranges++;
+            }
+        }
+
+        Assert.Equal(171, ranges);
+        Assert.Equal((1L << times.Length) - 1, (await Ledger.GetDailyUsageAsync(customer, "credits", day, day.AddDays(1))).Sum(d => d.Used));
+    }
+
+    /// <summary>Migration 0023 on rows an earlier version wrote: entry keys without a seq and rollup rows without bounds (the
+    /// column defaults, the widest range) are still read right, and the migration's backfill gives them their seq and
+    /// exact bounds, recreating an hour's row that is missing.</summary>
+    [Fact]
+    public async Task Migration0023_GivesEarlierRowsTheirSeqAndBounds_AndTheyAreReadRightBeforeAndAfter()
+    {
+        var customer = NewCustomer();
+        var day = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero);
+        Clock.Set(day.AddHours(8));
+        await Grant(customer, "credits", 10_000);
+        foreach (var (hour, minute, amount) in new[] { (9, 10, 3L), (9, 40, 5L), (10, 20, 7L), (9, 50, 11L), (11, 30, 13L) })
+        {
+            Clock.Set(day.AddHours(hour).AddMinutes(minute));
+            Assert.True((await Consume(customer, "credits", amount)).Succeeded);
+        }
+
+        var entries = await AllEntries(customer);
+        await ExecuteAsync($"UPDATE customer_keys SET seq = NULL WHERE customer_id = '{customer}'");
+        await ExecuteAsync($"UPDATE ledger_usage_hourly SET first_seq = 0, last_seq = 9223372036854775807 WHERE customer_id = '{customer}'");
+        Assert.Equal(0, await CountAsync($"SELECT count(*) FROM customer_keys WHERE customer_id = '{customer}' AND seq IS NOT NULL"));
+        await AssertReadRight();
+
+        using var stream = typeof(TollgateDatabase).Assembly.GetManifestResourceStream($"Tollgate.Migrations.{Provider}/0023_fewer_entry_indexes.sql")!;
+        var script = string.Join('\n', new StreamReader(stream).ReadToEnd().Split('\n').Where(line => !line.TrimStart().StartsWith("--", StringComparison.Ordinal)));
+        var backfill = script.Split(';').Select(x => x.Trim())
+            .Where(x => x.StartsWith("UPDATE customer_keys", StringComparison.Ordinal) || x.StartsWith("INSERT INTO ledger_usage_hourly", StringComparison.Ordinal))
+            .ToList();
+        Assert.Equal(2, backfill.Count);
+        // The 10:00 hour's row lost as well: the backfill writes it again, its units with it.
+        await ExecuteAsync($"DELETE FROM ledger_usage_hourly WHERE customer_id = '{customer}' AND used = 7");
+        foreach (var statement in backfill)
+        {
+            await ExecuteAsync(statement);
+        }
+
+        Assert.Equal(0, await CountAsync($"SELECT count(*) FROM customer_keys WHERE customer_id = '{customer}' AND kind = 'entry' AND seq IS NULL"));
+        // Per hour, in order: its units and the first and last seq of the entries that used them.
+        var expected = entries.Where(e => e.UsedUnits != 0)
+            .GroupBy(e => e.At.UtcDateTime.Date.AddHours(e.At.UtcDateTime.Hour)).OrderBy(g => g.Key)
+            .Select(g => (g.Sum(e => e.UsedUnits), g.Min(e => e.Seq), g.Max(e => e.Seq))).ToList();
+        Assert.Equal(3, expected.Count);
+        Assert.Equal(expected, await HourlyRowsAsync(customer));
+        await AssertReadRight();
+
+        async Task AssertReadRight()
+        {
+            foreach (var entry in entries)
+            {
+                var found = await Ledger.FindEntryAsync(entry.EntryId);
+                Assert.Equal((entry.CustomerId, entry.Seq, entry.Type, entry.Amount, entry.At), (found?.CustomerId, found?.Seq, found?.Type, found?.Amount, found?.At));
+            }
+
+            for (var from = day.AddHours(9); from < day.AddHours(12); from = from.AddMinutes(10))
+            {
+                var to = from.AddMinutes(50);
+                Assert.Equal(entries.Where(e => e.At >= from && e.At < to).Sum(e => e.UsedUnits),
+                    (await Ledger.GetDailyUsageAsync(customer, "credits", from, to)).Sum(d => d.Used));
+            }
+        }
+    }
+
+    private async Task ExecuteAsync(string sql)
+    {
+        await using var connection = await Db.OpenConnectionAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private async Task<List<(long Used, long FirstSeq, long LastSeq)>> HourlyRowsAsync(string customer)
+    {
+        await using var connection = await Db.OpenConnectionAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT used, first_seq, last_seq FROM ledger_usage_hourly WHERE customer_id = '{customer}' ORDER BY hour";
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<(long, long, long)>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add((reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2)));
+        }
+
+        return rows;
+    }
+
+    private async Task<long> CountAsync(string sql)
+    {
+        await using var connection = await Db.OpenConnectionAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
 }
 
 public sealed class SqliteUsageRollupTests : UsageRollupTests

@@ -27,9 +27,16 @@ public abstract class GrowthPlanTests
         { "usage per day from the hourly rollup",
             "SELECT hour, sum(used) FROM ledger_usage_hourly WHERE customer_id = $1 AND feature = $2 AND hour >= $3 AND hour < $4 GROUP BY 1",
             "text,text,timestamptz,timestamptz|'big','f3',timestamptz '2026-01-02',timestamptz '2026-01-30'", ["ledger_usage_hourly_pkey"] },
+        // Migration 0023: by the feature's index between the seq bounds the hourly rollup keeps, not by an index on time.
         { "usage of a partial hour from the entries",
-            "SELECT at, sum(amount) FROM ledger_entries WHERE customer_id = $1 AND feature = $2 AND at >= $3 AND at < $4 GROUP BY 1",
-            "text,text,timestamptz,timestamptz|'big','f3',timestamptz '2026-01-05 13:37',timestamptz '2026-01-05 14:00'", ["ledger_entries_usage"] },
+            """
+            SELECT at, sum(amount) FROM ledger_entries WHERE customer_id = $1 AND feature = $2 AND at >= $3 AND at < $4
+            AND seq >= (SELECT min(first_seq) FROM ledger_usage_hourly WHERE customer_id = $1 AND feature = $2 AND hour >= $5 AND hour < $4)
+            AND seq <= (SELECT max(last_seq) FROM ledger_usage_hourly WHERE customer_id = $1 AND feature = $2 AND hour >= $5 AND hour < $4)
+            GROUP BY 1
+            """,
+            "text,text,timestamptz,timestamptz,timestamptz|'big','f3',timestamptz '2026-01-05 13:37',timestamptz '2026-01-05 14:00',timestamptz '2026-01-05 13:00'",
+            ["ledger_entries_feature", "ledger_usage_hourly_pkey"] },
         { "the dashboard's revenue of 30 days",
             """
             SELECT created_at, currency, sum(amount), count(*) FROM payments
@@ -220,7 +227,7 @@ public sealed class PostgresGrowthPlanTests : GrowthPlanTests
             ["customer_id"] = "CASE WHEN i % 10 = 0 THEN 'c' || i ELSE 'big' END", ["feature"] = "'f' || (i % 8)", ["type"] = "'consume'",
             ["detail"] = "'{}'", ["at"] = "timestamptz '2026-01-01' + i * interval '2 minutes'",
         },
-        ["ledger_usage_hourly"] = new() { ["customer_id"] = "'c' || (i % 500)", ["feature"] = "'f' || (i % 8)", ["hour"] = "timestamptz '2026-01-01' + i * interval '1 hour'" },
+        ["ledger_usage_hourly"] = new() { ["customer_id"] = "CASE WHEN i % 2 = 0 THEN 'big' ELSE 'c' || (i % 500) END", ["feature"] = "'f' || (i % 8)", ["hour"] = "timestamptz '2026-01-01' + i * interval '1 hour'" },
         ["payments"] = new()
         {
             ["status"] = "CASE WHEN i % 20 = 0 THEN 'refunded' ELSE 'completed' END", ["currency"] = "'usd'",

@@ -30,7 +30,10 @@ public abstract class LookupPlanTests
             ) found ORDER BY preference LIMIT 1
             """,
             ["provider_payment_id"] },
-        { "an entry by its id, within its customer", "SELECT * FROM ledger_entries WHERE customer_id = 'c' AND entry_id = 'x'", ["entry_id"] },
+        // Migration 0023: customer_keys holds an entry's seq, and the entry is read by its primary key (no index on its id).
+        { "whose is an entry, and its seq (customer_keys)",
+            "SELECT customer_id, seq FROM customer_keys WHERE key = 'x' AND kind = 'entry' AND provider = ''", ["key"] },
+        { "an entry by its id, within its customer", "SELECT * FROM ledger_entries WHERE customer_id = 'c' AND entry_id = 'x' AND seq = 7", ["seq"] },
         { "a customer's payments of a product", "SELECT * FROM payments WHERE customer_id = 'c' AND product = 'p' AND status = 'completed' LIMIT 1",
             ["customer_id", "product"] },
         { "checkout by the provider's id, within its customer",
