@@ -71,7 +71,7 @@ public static class TollgateServiceCollectionExtensions
         services.AddSingleton(sp => new LedgerEngine(
             sp.GetRequiredService<TollgateDatabase>().Ledger,
             sp.GetRequiredService<TimeProvider>(),
-            new LedgerOptions { Lanes = settings.Database.Provider == DatabaseProvider.Postgres ? 4 : 1, BurnOrders = catalog.BurnOrders() },
+            new LedgerOptions { Lanes = settings.LedgerLanesOrDefault, BurnOrders = catalog.BurnOrders() },
             sp.GetRequiredService<ILogger<LedgerEngine>>()));
         services.AddSingleton(sp => new Gate(catalog, sp.GetRequiredService<LedgerEngine>(), sp.GetRequiredService<ISubscriptionStore>(),
             sp.GetRequiredService<TimeProvider>(), new GateOptions { PastDueKeepsAccess = settings.PastDueKeepsAccess },

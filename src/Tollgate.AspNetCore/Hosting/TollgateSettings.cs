@@ -20,6 +20,7 @@ namespace Tollgate.Server.Hosting;
 /// <param name="AllowPrivateWebhookAddresses">Let webhook endpoints point at private and loopback addresses (<c>Tollgate__Webhooks__AllowPrivateAddresses</c>); off in production.</param>
 /// <param name="EventRetentionDays">Days sent events and their deliveries are kept (<c>Tollgate__Webhooks__RetentionDays</c>).</param>
 /// <param name="Retention">What the retention sweep keeps (<c>Tollgate__Retention__*</c>); null: <see cref="RetentionOptions.Default"/>.</param>
+/// <param name="LedgerLanes">The ledger's parallel write transactions on PostgreSQL (<c>Tollgate__Ledger__Lanes</c>); null: <see cref="DefaultPostgresLanes"/>.</param>
 public sealed record TollgateSettings(
     DatabaseOptions Database,
     string? CatalogPath,
@@ -31,8 +32,21 @@ public sealed record TollgateSettings(
     bool ForwardedHeaders = false,
     bool AllowPrivateWebhookAddresses = false,
     int EventRetentionDays = TollgateSettings.DefaultEventRetentionDays,
-    RetentionOptions? Retention = null)
+    RetentionOptions? Retention = null,
+    int? LedgerLanes = null)
 {
+    /// <summary>
+    /// The ledger's lanes on PostgreSQL unless set. A lane writes one batch at a time, and every request queued meanwhile
+    /// joins its next batch, so fewer lanes mean larger batches: fewer transactions, commits and statements per usage.
+    /// On the 2-core bench machine, where the server and PostgreSQL share the cores, one lane beat two, three, four and
+    /// eight in usage spread over many customers (docs/benchmarks.md, "Lanes"). A database with cores to spare may
+    /// gain from more; SQLite has one writer and always runs one.
+    /// </summary>
+    public const int DefaultPostgresLanes = 1;
+
+    /// <summary>The lanes the ledger engine runs: always one on SQLite.</summary>
+    public int LedgerLanesOrDefault => Database.Provider == DatabaseProvider.Postgres ? LedgerLanes ?? DefaultPostgresLanes : 1;
+
     /// <summary>How long sent events and their deliveries are kept (<c>Tollgate__Webhooks__RetentionDays</c>).</summary>
     public const int DefaultEventRetentionDays = 30;
 
@@ -90,8 +104,15 @@ public sealed record TollgateSettings(
                 ? days
                 : throw new ConfigurationException("Tollgate__Webhooks__RetentionDays", "must be a whole number of days from 1 to 3650.")
             : DefaultEventRetentionDays;
+        // SQLite has one writer: a second lane would only wait for the first, so asking for one is a mistake worth a word.
+        var lanes = Number(section.GetSection("Ledger"), "Lanes", "Tollgate__Ledger__Lanes", 1, 64, "a whole number from 1 to 64");
+        if (lanes > 1 && database.Provider != DatabaseProvider.Postgres)
+        {
+            throw new ConfigurationException("Tollgate__Ledger__Lanes", "more than one lane needs PostgreSQL; SQLite has one writer.");
+        }
+
         return new TollgateSettings(database, catalog, apiKeys, adminKey, baseUrl, ProviderSettings.Read(section.GetSection("Providers")), pastDue, forwarded,
-            allowPrivate, retention, ReadRetention(section.GetSection("Retention")));
+            allowPrivate, retention, ReadRetention(section.GetSection("Retention")), (int?)lanes);
     }
 
     private static RetentionOptions ReadRetention(IConfigurationSection section)

@@ -28,6 +28,11 @@ public sealed class ConfigurationTests
     [InlineData("Tollgate:Retention:IdempotencyHours", "a week", "Tollgate__Retention__IdempotencyHours")]
     [InlineData("Tollgate:Retention:WebhookPayloadDays", "-1", "Tollgate__Retention__WebhookPayloadDays")]
     [InlineData("Tollgate:Retention:BatchSize", "0", "Tollgate__Retention__BatchSize")]
+    [InlineData("Tollgate:Ledger:Lanes", "0", "Tollgate__Ledger__Lanes")]
+    [InlineData("Tollgate:Ledger:Lanes", "65", "Tollgate__Ledger__Lanes")]
+    [InlineData("Tollgate:Ledger:Lanes", "four", "Tollgate__Ledger__Lanes")]
+    // The database is SQLite (the default): one writer, one lane.
+    [InlineData("Tollgate:Ledger:Lanes", "2", "Tollgate__Ledger__Lanes")]
     public void ABadSetting_IsReportedWithItsKey(string key, string value, string reportedKey)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [key] = value }).Build();
@@ -36,6 +41,19 @@ public sealed class ConfigurationTests
 
         Assert.Equal(reportedKey, error.Key);
         Assert.StartsWith(reportedKey + ": ", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void LedgerLanes_AreOneOnSQLite_TheDefaultOnPostgreSQL_OrAsSet()
+    {
+        static TollgateSettings Read(params (string Key, string Value)[] values) => TollgateSettings.Read(new ConfigurationBuilder()
+            .AddInMemoryCollection(values.ToDictionary(v => v.Key, v => (string?)v.Value)).Build());
+        (string, string)[] postgres = [("Tollgate:Database:Provider", "postgres"), ("Tollgate:Database:ConnectionString", "Host=db")];
+
+        Assert.Equal(1, Read().LedgerLanesOrDefault);
+        Assert.Equal(1, Read(("Tollgate:Ledger:Lanes", "1")).LedgerLanesOrDefault);
+        Assert.Equal(TollgateSettings.DefaultPostgresLanes, Read(postgres).LedgerLanesOrDefault);
+        Assert.Equal(3, Read([.. postgres, ("Tollgate:Ledger:Lanes", "3")]).LedgerLanesOrDefault);
     }
 
     [Fact]
