@@ -72,15 +72,9 @@ public abstract class UsageRollupTests : LedgerTestBase
     {
         var customer = NewCustomer();
         var day = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero);
-        Clock.Set(day.AddHours(8));
-        await Grant(customer, "credits", 10_000);
         // In seq order; each amount a power of two, so that a sum names the entries it holds.
         (int Hour, int Minute)[] times = [(10, 50), (9, 55), (10, 5), (11, 20), (9, 40), (10, 30), (11, 5), (10, 55)];
-        for (var i = 0; i < times.Length; i++)
-        {
-            Clock.Set(day.AddHours(times[i].Hour).AddMinutes(times[i].Minute));
-            Assert.True((await Consume(customer, "credits", 1L << i)).Succeeded);
-        }
+        await ConsumeAtAsync(customer, day, times.Select((t, i) => (t.Hour, t.Minute, 1L << i)));
 
         var entries = await AllEntries(customer, "credits");
         var ranges = 0;
@@ -107,13 +101,7 @@ public abstract class UsageRollupTests : LedgerTestBase
     {
         var customer = NewCustomer();
         var day = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero);
-        Clock.Set(day.AddHours(8));
-        await Grant(customer, "credits", 10_000);
-        foreach (var (hour, minute, amount) in new[] { (9, 10, 3L), (9, 40, 5L), (10, 20, 7L), (9, 50, 11L), (11, 30, 13L) })
-        {
-            Clock.Set(day.AddHours(hour).AddMinutes(minute));
-            Assert.True((await Consume(customer, "credits", amount)).Succeeded);
-        }
+        await ConsumeAtAsync(customer, day, [(9, 10, 3L), (9, 40, 5L), (10, 20, 7L), (9, 50, 11L), (11, 30, 13L)]);
 
         var entries = await AllEntries(customer);
         await ExecuteAsync($"UPDATE customer_keys SET seq = NULL WHERE customer_id = '{customer}'");
@@ -157,6 +145,19 @@ public abstract class UsageRollupTests : LedgerTestBase
                 Assert.Equal(entries.Where(e => e.At >= from && e.At < to).Sum(e => e.UsedUnits),
                     (await Ledger.GetDailyUsageAsync(customer, "credits", from, to)).Sum(d => d.Used));
             }
+        }
+    }
+
+    /// <summary>Grants credits at 08:00 of <paramref name="day"/>, then consumes each amount at its time of that day, in the
+    /// order given (the clock set back and forth, as servers whose clocks disagree would write them).</summary>
+    private async Task ConsumeAtAsync(string customer, DateTimeOffset day, IEnumerable<(int Hour, int Minute, long Amount)> consumes)
+    {
+        Clock.Set(day.AddHours(8));
+        await Grant(customer, "credits", 10_000);
+        foreach (var (hour, minute, amount) in consumes)
+        {
+            Clock.Set(day.AddHours(hour).AddMinutes(minute));
+            Assert.True((await Consume(customer, "credits", amount)).Succeeded);
         }
     }
 
