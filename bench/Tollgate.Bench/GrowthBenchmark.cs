@@ -358,9 +358,9 @@ internal sealed class GrowthBenchmark(BenchOptions options, GrowthOptions growth
             SELECT customer_id, operation_key, CASE type WHEN 'grant' THEN 'grant' ELSE 'consume' END, 'fp',
                    '{"remaining":' || balance_after || ',"lots":[]}', at
             FROM ledger_entries;
-            INSERT INTO ledger_usage_hourly (customer_id, feature, hour, used)
-            SELECT customer_id, feature, date_trunc('hour', at, 'UTC'), sum(-amount) FROM ledger_entries WHERE type = 'consume' GROUP BY 1, 2, 3;
-            INSERT INTO customer_keys (key, kind, provider, customer_id) SELECT entry_id, 'entry', '', customer_id FROM ledger_entries;
+            INSERT INTO ledger_usage_hourly (customer_id, feature, hour, used, first_seq, last_seq)
+            SELECT customer_id, feature, date_trunc('hour', at, 'UTC'), sum(-amount), min(seq), max(seq) FROM ledger_entries WHERE type = 'consume' GROUP BY 1, 2, 3;
+            INSERT INTO customer_keys (key, kind, provider, customer_id, seq) SELECT entry_id, 'entry', '', customer_id, seq FROM ledger_entries;
             """,
             // The API responses stored under the usage calls' Idempotency-Keys.
             """

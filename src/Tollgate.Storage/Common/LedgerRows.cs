@@ -63,7 +63,7 @@ internal static class LedgerRows
     /// of the detail JSON: for the partial hours at the edges of a range, which the hourly rollup cannot split.</summary>
     public static string UsedUnitsSql(Func<string, string> jsonField) =>
         $"CASE type WHEN 'consume' THEN coalesce({jsonField("units")}, -amount) WHEN 'settle' THEN coalesce({jsonField("settled")}, 0) "
-        + "WHEN 'count' THEN amount ELSE 0 END";
+        + $"WHEN 'count' THEN amount WHEN 'reverse' THEN coalesce({jsonField("units")}, 0) ELSE 0 END";
 
     /// <summary>Units of a feature a customer used in one UTC hour, and the first and last seq of the entries that used
     /// them (seq and time need not agree when servers' clocks differ: between the bounds may lie entries of other hours,

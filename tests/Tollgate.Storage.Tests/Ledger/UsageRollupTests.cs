@@ -66,7 +66,7 @@ public abstract class UsageRollupTests : LedgerTestBase
 
     /// <summary>Migration 0023: a partial hour's entries are found between the first and last seq its rollup row keeps, not
     /// through an index on time. Servers whose clocks disagree write entries whose seq and time disagree (a later entry in
-    /// an earlier hour); every entry of every partial range is still found, and no other.</summary>
+    /// an earlier hour); every entry of every partial range is still found, and no other, reversals included.</summary>
     [Fact]
     public async Task PartialHours_FindEveryEntryOfTheirRange_WhenSeqAndTimeDisagree()
     {
@@ -75,6 +75,14 @@ public abstract class UsageRollupTests : LedgerTestBase
         // In seq order; each amount a power of two, so that a sum names the entries it holds.
         (int Hour, int Minute)[] times = [(10, 50), (9, 55), (10, 5), (11, 20), (9, 40), (10, 30), (11, 5), (10, 55)];
         await ConsumeAtAsync(customer, day, times.Select((t, i) => (t.Hour, t.Minute, 1L << i)));
+        // Two usages reversed, by the disagreeing clocks too: a reversal gives its usage's units back in its own hour (the
+        // 10:50 one at 10:35, the 11:20 one at 09:45).
+        var consumes = (await AllEntries(customer, "credits")).Where(e => e.Type == EntryType.Consume).OrderBy(e => e.Seq).ToList();
+        foreach (var (usage, hour, minute) in new[] { (consumes[0], 10, 35), (consumes[3], 9, 45) })
+        {
+            Clock.Set(day.AddHours(hour).AddMinutes(minute));
+            Assert.True((await Ledger.ReverseAsync(new ReverseRequest(customer, usage.EntryId, [usage]))).Succeeded);
+        }
 
         var entries = await AllEntries(customer, "credits");
         var ranges = 0;
@@ -90,7 +98,8 @@ public abstract class UsageRollupTests : LedgerTestBase
         }
 
         Assert.Equal(171, ranges);
-        Assert.Equal((1L << times.Length) - 1, (await Ledger.GetDailyUsageAsync(customer, "credits", day, day.AddDays(1))).Sum(d => d.Used));
+        Assert.Equal((1L << times.Length) - 1 - 1 - 8, entries.Sum(e => e.UsedUnits));
+        Assert.Equal((1L << times.Length) - 1 - 1 - 8, (await Ledger.GetDailyUsageAsync(customer, "credits", day, day.AddDays(1))).Sum(d => d.Used));
     }
 
     /// <summary>Migration 0023 on rows an earlier version wrote: entry keys without a seq and rollup rows without bounds (the
@@ -102,6 +111,10 @@ public abstract class UsageRollupTests : LedgerTestBase
         var customer = NewCustomer();
         var day = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero);
         await ConsumeAtAsync(customer, day, [(9, 10, 3L), (9, 40, 5L), (10, 20, 7L), (9, 50, 11L), (11, 30, 13L)]);
+        // The 09:10 usage reversed at 10:40: the 10:00 hour used 7 - 3.
+        var first = (await AllEntries(customer, "credits")).Where(e => e.Type == EntryType.Consume).MinBy(e => e.Seq)!;
+        Clock.Set(day.AddHours(10).AddMinutes(40));
+        Assert.True((await Ledger.ReverseAsync(new ReverseRequest(customer, first.EntryId, [first]))).Succeeded);
 
         var entries = await AllEntries(customer);
         await ExecuteAsync($"UPDATE customer_keys SET seq = NULL WHERE customer_id = '{customer}'");
@@ -115,8 +128,9 @@ public abstract class UsageRollupTests : LedgerTestBase
             .Where(x => x.StartsWith("UPDATE customer_keys", StringComparison.Ordinal) || x.StartsWith("INSERT INTO ledger_usage_hourly", StringComparison.Ordinal))
             .ToList();
         Assert.Equal(2, backfill.Count);
-        // The 10:00 hour's row lost as well: the backfill writes it again, its units with it.
-        await ExecuteAsync($"DELETE FROM ledger_usage_hourly WHERE customer_id = '{customer}' AND used = 7");
+        // The 10:00 hour's row lost as well: the backfill writes it again, its units (the reversal's among them) with it.
+        Assert.Equal(1, await CountAsync($"SELECT count(*) FROM ledger_usage_hourly WHERE customer_id = '{customer}' AND used = 4"));
+        await ExecuteAsync($"DELETE FROM ledger_usage_hourly WHERE customer_id = '{customer}' AND used = 4");
         foreach (var statement in backfill)
         {
             await ExecuteAsync(statement);

@@ -23,15 +23,17 @@ WHERE k.kind = 'entry' AND k.provider = '' AND e.customer_id = k.customer_id AND
 ALTER TABLE ledger_usage_hourly
     ADD COLUMN first_seq bigint NOT NULL DEFAULT 0,
     ADD COLUMN last_seq bigint NOT NULL DEFAULT 9223372036854775807;
--- Every hour with an entry that may use units gets its bounds; an hour whose uses summed to zero had no row, and gets
--- one (used 0), since the partial hour at a chart's edge may still hold some of those uses.
+-- Every hour with an entry that may use units (a reversal gives units back) gets its bounds; an hour whose uses summed
+-- to zero had no row, and gets one (its sum, zero), since the partial hour at a chart's edge may still hold some of
+-- those uses.
 INSERT INTO ledger_usage_hourly (customer_id, feature, hour, used, first_seq, last_seq)
 SELECT customer_id, feature, date_trunc('hour', at, 'UTC'),
        sum(CASE type WHEN 'consume' THEN coalesce((detail::json ->> 'units')::bigint, -amount)
                      WHEN 'settle' THEN coalesce((detail::json ->> 'settled')::bigint, 0)
+                     WHEN 'reverse' THEN coalesce((detail::json ->> 'units')::bigint, 0)
                      ELSE amount END),
        min(seq), max(seq)
-FROM ledger_entries WHERE type IN ('consume', 'settle', 'count')
+FROM ledger_entries WHERE type IN ('consume', 'settle', 'count', 'reverse')
 GROUP BY customer_id, feature, date_trunc('hour', at, 'UTC')
 ON CONFLICT (customer_id, feature, hour) DO UPDATE SET first_seq = excluded.first_seq, last_seq = excluded.last_seq;
 

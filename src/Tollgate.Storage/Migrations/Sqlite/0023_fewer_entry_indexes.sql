@@ -13,9 +13,10 @@ INSERT INTO ledger_usage_hourly (customer_id, feature, hour, used, first_seq, la
 SELECT customer_id, feature, at - at % 3600000000,
        sum(CASE type WHEN 'consume' THEN coalesce(json_extract(detail, '$.units'), -amount)
                      WHEN 'settle' THEN coalesce(json_extract(detail, '$.settled'), 0)
+                     WHEN 'reverse' THEN coalesce(json_extract(detail, '$.units'), 0)
                      ELSE amount END),
        min(seq), max(seq)
-FROM ledger_entries WHERE type IN ('consume', 'settle', 'count')
+FROM ledger_entries WHERE type IN ('consume', 'settle', 'count', 'reverse')
 GROUP BY customer_id, feature, at - at % 3600000000
 ON CONFLICT (customer_id, feature, hour) DO UPDATE SET first_seq = excluded.first_seq, last_seq = excluded.last_seq;
 
