@@ -171,11 +171,52 @@ internal sealed class SqliteDatabase : TollgateDatabase, IDatabaseTransactions
         }
     }
 
-    public override ValueTask DisposeAsync()
+    // The ledger's writer between two writes (null while a write session has it, or before the first one).
+    private SqliteWriter? _writer;
+    private bool _disposed;
+
+    /// <summary>The ledger's writer (<see cref="SqliteWriter"/>): the one kept from the last write, or a new one. The
+    /// caller has it alone until it gives it back with <see cref="ReturnWriterAsync"/> or disposes it.</summary>
+    internal async Task<SqliteWriter> TakeWriterAsync(CancellationToken cancellationToken)
     {
+        if (Interlocked.Exchange(ref _writer, null) is { } kept)
+        {
+            if (kept.Connection.State == System.Data.ConnectionState.Open)
+            {
+                return kept;
+            }
+
+            await kept.DisposeAsync().ConfigureAwait(false);
+        }
+
+        return new SqliteWriter(await OpenAsync(cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>Keeps <paramref name="writer"/> for the next write session; call it only when the session ended cleanly
+    /// (committed, or rolled back without an error), so its connection has no transaction or statement in progress.</summary>
+    internal async ValueTask ReturnWriterAsync(SqliteWriter writer)
+    {
+        if (Volatile.Read(ref _disposed) || Interlocked.CompareExchange(ref _writer, writer, null) is not null)
+        {
+            await writer.DisposeAsync().ConfigureAwait(false);
+        }
+        else if (Volatile.Read(ref _disposed) && Interlocked.Exchange(ref _writer, null) is { } late)
+        {
+            // Disposed while this was being kept: close it here, as DisposeAsync may already have looked.
+            await late.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        Volatile.Write(ref _disposed, true);
+        if (Interlocked.Exchange(ref _writer, null) is { } writer)
+        {
+            await writer.DisposeAsync().ConfigureAwait(false);
+        }
+
         using var connection = new SqliteConnection(_connectionString);
         SqliteConnection.ClearPool(connection);
-        return ValueTask.CompletedTask;
     }
 
     private static async Task ExecuteAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql, CancellationToken cancellationToken)

@@ -24,11 +24,12 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
         var ambient = AmbientTransaction.For(database);
         var turn = ambient is null ? await database.WriteGate.EnterAsync(cancellationToken).ConfigureAwait(false) : null;
         SqliteConnection connection;
+        // The ledger's own writer (kept open with its compiled statements) outside a flow; the flow's connection in one.
+        SqliteWriter? writer = null;
         try
         {
-            connection = ambient is null
-                ? await database.OpenAsync(cancellationToken).ConfigureAwait(false)
-                : (SqliteConnection)await ambient.ConnectionAsync(cancellationToken).ConfigureAwait(false);
+            writer = ambient is null ? await database.TakeWriterAsync(cancellationToken).ConfigureAwait(false) : null;
+            connection = writer?.Connection ?? (SqliteConnection)await ambient!.ConnectionAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -47,20 +48,20 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                 if (ambient is not null)
                 {
                     // In a flow's transaction its writes are real ones (webhooks): the customer is created up front.
-                    await using var ensure = Command(connection, transaction,
+                    await using var ensure = Statement(writer, connection, transaction,
                         "INSERT OR IGNORE INTO customers (customer_id, created_at, updated_at) VALUES ($c, $now, $now)");
                     ensure.Parameters.AddWithValue("$c", load.CustomerId);
                     ensure.Parameters.AddWithValue("$now", D.Time(Instants.Now(time)));
                     await ensure.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 
-                customers[load.CustomerId] = await LoadAsync(connection, transaction, load, cancellationToken).ConfigureAwait(false);
+                customers[load.CustomerId] = await LoadAsync(writer, connection, transaction, load, cancellationToken).ConfigureAwait(false);
             }
 
             var responses = new Dictionary<(string Scope, string Key), StoredResponse>();
             if (apiKeys.Count > 0)
             {
-                await using var command = Command(connection, transaction,
+                await using var command = Statement(writer, connection, transaction,
                     "SELECT request_hash, status, response FROM api_idempotency WHERE scope = $s AND idempotency_key = $k");
                 foreach (var (scope, key) in apiKeys)
                 {
@@ -75,7 +76,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                 }
             }
 
-            return new Session(connection, transaction, customers, responses, time, turn, database);
+            return new Session(connection, transaction, customers, responses, time, turn, writer, database);
         }
         catch when (ambient is null)
         {
@@ -84,7 +85,8 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                 await transaction.DisposeAsync().ConfigureAwait(false);
             }
 
-            await connection.DisposeAsync().ConfigureAwait(false);
+            // A failed start leaves the writer's state unknown: it is closed, not kept.
+            await writer!.DisposeAsync().ConfigureAwait(false);
             turn?.Dispose();
             throw;
         }
@@ -95,7 +97,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         // A deferred transaction gives the reads one consistent snapshot under WAL.
         await using var transaction = connection.BeginTransaction(deferred: true);
-        return await LoadAsync(connection, transaction, new CustomerLoad(customerId, operationKeys, [], []), cancellationToken).ConfigureAwait(false);
+        return await LoadAsync(null, connection, transaction, new CustomerLoad(customerId, operationKeys, [], []), cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<string?> FindHoldOwnerAsync(string holdId, CancellationToken cancellationToken)
@@ -284,10 +286,11 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
         return new EntryPage(entries, entries[^1].Seq);
     }
 
-    private static async Task<CustomerLedgerData> LoadAsync(SqliteConnection connection, SqliteTransaction transaction, CustomerLoad load, CancellationToken cancellationToken)
+    private static async Task<CustomerLedgerData> LoadAsync(SqliteWriter? writer, SqliteConnection connection, SqliteTransaction transaction, CustomerLoad load,
+        CancellationToken cancellationToken)
     {
         var data = new LedgerRows.CustomerDataBuilder(load.CustomerId);
-        await using (var seq = Command(connection, transaction,
+        await using (var seq = Statement(writer, connection, transaction,
             "SELECT (SELECT count(*) FROM customers WHERE customer_id = $c), (SELECT coalesce(max(seq), 0) FROM ledger_entries WHERE customer_id = $c)"))
         {
             seq.Parameters.AddWithValue("$c", load.CustomerId);
@@ -315,7 +318,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                 + " AND EXISTS (SELECT 1 FROM json_each($prefixes) p WHERE substr(source_ref, 1, length(p.value)) = p.value)";
         }
 
-        await using (var lots = Command(connection, transaction, lotsSql))
+        await using (var lots = Statement(writer, connection, transaction, lotsSql))
         {
             lots.Parameters.AddWithValue("$c", load.CustomerId);
             lots.Parameters.AddWithValue("$refs", JsonSerializer.Serialize(load.SourceRefs));
@@ -328,7 +331,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
             }
         }
 
-        await using (var holds = Command(connection, transaction,
+        await using (var holds = Statement(writer, connection, transaction,
             $"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = $c AND (status = 'active' OR hold_id IN (SELECT value FROM json_each($ids)))"))
         {
             holds.Parameters.AddWithValue("$c", load.CustomerId);
@@ -340,7 +343,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
             }
         }
 
-        await using (var debts = Command(connection, transaction, "SELECT feature, amount FROM ledger_debts WHERE customer_id = $c"))
+        await using (var debts = Statement(writer, connection, transaction, "SELECT feature, amount FROM ledger_debts WHERE customer_id = $c"))
         {
             debts.Parameters.AddWithValue("$c", load.CustomerId);
             await using var reader = await debts.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -350,7 +353,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
             }
         }
 
-        await using (var counters = Command(connection, transaction, "SELECT feature, level FROM ledger_counters WHERE customer_id = $c"))
+        await using (var counters = Statement(writer, connection, transaction, "SELECT feature, level FROM ledger_counters WHERE customer_id = $c"))
         {
             counters.Parameters.AddWithValue("$c", load.CustomerId);
             await using var reader = await counters.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -362,7 +365,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
 
         if (load.OperationKeys.Count > 0)
         {
-            await using var operations = Command(connection, transaction,
+            await using var operations = Statement(writer, connection, transaction,
                 $"SELECT {LedgerRows.OperationColumns} FROM ledger_operations WHERE customer_id = $c AND operation_key IN (SELECT value FROM json_each($keys))");
             operations.Parameters.AddWithValue("$c", load.CustomerId);
             operations.Parameters.AddWithValue("$keys", JsonSerializer.Serialize(load.OperationKeys));
@@ -384,12 +387,19 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
         return command;
     }
 
+    /// <summary>A statement of a write session: the writer's compiled one, or (in a flow, or a read) one for this use.</summary>
+    private static SqliteStatement Statement(SqliteWriter? writer, SqliteConnection connection, SqliteTransaction? transaction, string sql) =>
+        writer?.Statement(sql, transaction) ?? SqliteStatement.Once(connection, transaction, sql);
+
     private sealed class Session(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyDictionary<string, CustomerLedgerData> customers,
-        IReadOnlyDictionary<(string Scope, string Key), StoredResponse> apiResponses, TimeProvider time, WriteGate.Turn? turn, SqliteDatabase database)
+        IReadOnlyDictionary<(string Scope, string Key), StoredResponse> apiResponses, TimeProvider time, WriteGate.Turn? turn, SqliteWriter? writer,
+        SqliteDatabase database)
         : ILedgerWriteSession
     {
         // Without a turn of its own the session is part of a flow's transaction, which holds the turn and commits.
         private readonly bool inFlow = turn is null;
+
+        private bool _committed;
 
         // No versions: a SQLite write always loads (see IsStale).
         public IReadOnlyDictionary<string, long> Versions { get; } = new Dictionary<string, long>();
@@ -401,7 +411,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
         public async Task<IReadOnlyList<OperationRecord>> LoadOperationsAsync(IReadOnlyList<(string CustomerId, string Key)> keys, CancellationToken cancellationToken)
         {
             var found = new List<OperationRecord>();
-            await using var command = Command(connection, transaction,
+            await using var command = Statement(writer, connection, transaction,
                 $"SELECT {LedgerRows.OperationColumns} FROM ledger_operations WHERE customer_id = $c AND operation_key = $k");
             foreach (var (customerId, key) in keys)
             {
@@ -580,7 +590,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
             foreach (var crossing in Core.Events.AutoTopupTrigger.Crossings(changes, database.AutoTopupFeature))
             {
                 var (sql, values) = Events.TopupSql.Trigger(crossing, Core.Common.Ids.New("tup", time), Core.Common.Instants.Now(time), D, i => "$p" + i);
-                await using var trigger = Command(connection, transaction, sql);
+                await using var trigger = Statement(writer, connection, transaction, sql);
                 for (var i = 0; i < values.Length; i++)
                 {
                     trigger.Parameters.AddWithValue("$p" + (i + 1), values[i]);
@@ -597,6 +607,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
             if (!inFlow)
             {
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                _committed = true;
                 if (events > 0)
                 {
                     database.OutboxSignal.Notify();
@@ -616,14 +627,35 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                 return;
             }
 
-            await transaction.DisposeAsync().ConfigureAwait(false);
-            await connection.DisposeAsync().ConfigureAwait(false);
-            turn!.Dispose();
+            try
+            {
+                await transaction.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                // Kept for the next write only after a commit: a session that ended otherwise (a failed statement, a
+                // key conflict) may have left the connection in a state not worth reasoning about, and is rare.
+                try
+                {
+                    if (_committed)
+                    {
+                        await database.ReturnWriterAsync(writer!).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await writer!.DisposeAsync().ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    turn!.Dispose();
+                }
+            }
         }
 
         private async Task ExecuteEachAsync<T>(IEnumerable<T> rows, string sql, Action<SqliteParameterCollection, T> bind, CancellationToken cancellationToken)
         {
-            await using var command = Command(connection, transaction, sql);
+            await using var command = Statement(writer, connection, transaction, sql);
             foreach (var row in rows)
             {
                 command.Parameters.Clear();
