@@ -192,8 +192,9 @@ internal sealed class SqliteDatabase : TollgateDatabase, IDatabaseTransactions
         return new SqliteWriter(await OpenAsync(cancellationToken).ConfigureAwait(false));
     }
 
-    /// <summary>Keeps <paramref name="writer"/> for the next write session; call it only when the session ended cleanly
-    /// (committed, or rolled back without an error), so its connection has no transaction or statement in progress.</summary>
+    /// <summary>Keeps <paramref name="writer"/> for the next write session; call it only after the session committed, so
+    /// its connection has no transaction or statement in progress. Closes it instead when one is kept already or the
+    /// database is disposed.</summary>
     internal async ValueTask ReturnWriterAsync(SqliteWriter writer)
     {
         if (Volatile.Read(ref _disposed) || Interlocked.CompareExchange(ref _writer, writer, null) is not null)
