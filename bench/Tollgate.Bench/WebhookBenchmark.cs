@@ -15,6 +15,12 @@ internal sealed record WebhookCell(string Database, string Load, int Connections
 {
     /// <summary>The part of <see cref="ServerCpuUs"/> the server's tiered-compilation thread used (<see cref="ServerProcess.JitTicks"/>).</summary>
     public double ServerJitCpuUs { get; init; }
+
+    /// <summary>CPU per delivery of every <c>postgres</c> process (0 on SQLite, whose work is the server's own).</summary>
+    public double PostgresCpuUs { get; init; }
+
+    /// <summary>CPU per delivery of this process: the load generator signing and sending.</summary>
+    public double BenchCpuUs { get; init; }
 }
 
 /// <summary>A burst: a fixed list of deliveries sent as fast as the connections allow, then the books checked.</summary>
@@ -79,7 +85,7 @@ internal sealed class WebhookBenchmark(BenchOptions options)
                     cells.Add(webhooks);
                     Console.Error.WriteLine(FormattableString.Invariant(
                         $"{dbName,-10} {connections,3} conns: healthz {healthz.Run.PerSecond:F0}/s, webhooks {webhooks.Run.PerSecond:F0}/s ")
-                        + FormattableString.Invariant($"(p50 {webhooks.Run.P50Ms:F2} ms, p99 {webhooks.Run.P99Ms:F2} ms, server {webhooks.ServerCpuUs:F0} µs CPU each, tier-up JIT {webhooks.ServerJitCpuUs:F0} of it); ")
+                        + FormattableString.Invariant($"(p50 {webhooks.Run.P50Ms:F2} ms, p99 {webhooks.Run.P99Ms:F2} ms, server {webhooks.ServerCpuUs:F0} µs CPU each, tier-up JIT {webhooks.ServerJitCpuUs:F0} of it, postgres {webhooks.PostgresCpuUs:F0}, bench {webhooks.BenchCpuUs:F0}); ")
                         + $"{webhooks.Applied} applied, {webhooks.Duplicates} duplicates, {webhooks.Errors} errors{(webhooks.FirstError is null ? "" : $" (first: {webhooks.FirstError})")}");
                 }
 
@@ -100,14 +106,14 @@ internal sealed class WebhookBenchmark(BenchOptions options)
     public static string Markdown(IReadOnlyList<WebhookCell> cells, IReadOnlyList<WebhookBurst> bursts)
     {
         var markdown = new StringBuilder();
-        markdown.AppendLine("| database | conns | healthz req/s | webhooks deliveries/s | p50 ms | p99 ms | ÷ healthz | server CPU µs/delivery | of which tier-up JIT | applied | duplicates | errors |");
-        markdown.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        markdown.AppendLine("| database | conns | healthz req/s | webhooks deliveries/s | p50 ms | p99 ms | ÷ healthz | server CPU µs/delivery | of which tier-up JIT | PostgreSQL CPU µs/delivery | bench CPU µs/delivery | applied | duplicates | errors |");
+        markdown.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var pair in cells.Chunk(2))
         {
             var (healthz, webhooks) = (pair[0], pair[1]);
             markdown.AppendLine(CultureInfo.InvariantCulture,
                 $"| {webhooks.Database} | {webhooks.Connections} | {healthz.Run.PerSecond:F0} | {webhooks.Run.PerSecond:F0} | {webhooks.Run.P50Ms:F2} | {webhooks.Run.P99Ms:F2} | "
-                + $"{webhooks.Run.PerSecond / healthz.Run.PerSecond:F2}× | {webhooks.ServerCpuUs:F0} | {webhooks.ServerJitCpuUs:F0} | {webhooks.Applied} | {webhooks.Duplicates} | {webhooks.Errors} |");
+                + $"{webhooks.Run.PerSecond / healthz.Run.PerSecond:F2}× | {webhooks.ServerCpuUs:F0} | {webhooks.ServerJitCpuUs:F0} | {webhooks.PostgresCpuUs:F0} | {webhooks.BenchCpuUs:F0} | {webhooks.Applied} | {webhooks.Duplicates} | {webhooks.Errors} |");
         }
 
         markdown.AppendLine();
@@ -148,6 +154,8 @@ internal sealed class WebhookBenchmark(BenchOptions options)
             counts.Applied, counts.Duplicates, counts.Errors, counts.FirstError, used.Server.TotalMicroseconds / total)
         {
             ServerJitCpuUs = used.ServerJit.TotalMicroseconds / total,
+            PostgresCpuUs = used.Postgres.TotalMicroseconds / total,
+            BenchCpuUs = used.Bench.TotalMicroseconds / total,
         };
     }
 

@@ -286,6 +286,13 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
         return new EntryPage(entries, entries[^1].Seq);
     }
 
+    /// <summary>A customer's active holds and the closed ones a batch names, as two searches: written as one
+    /// <c>status = 'active' OR hold_id IN (…)</c>, SQLite searched the primary key by the customer alone and so read every
+    /// hold the customer ever had on every write (a customer with 15,000 settled holds wrote at a third of the speed).</summary>
+    internal const string HoldsLoadSql =
+        $"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = $c AND status = 'active'"
+        + $" UNION SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = $c AND hold_id IN (SELECT value FROM json_each($ids))";
+
     private static async Task<CustomerLedgerData> LoadAsync(SqliteWriter? writer, SqliteConnection connection, SqliteTransaction transaction, CustomerLoad load,
         CancellationToken cancellationToken)
     {
@@ -331,8 +338,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
             }
         }
 
-        await using (var holds = Statement(writer, connection, transaction,
-            $"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = $c AND (status = 'active' OR hold_id IN (SELECT value FROM json_each($ids)))"))
+        await using (var holds = Statement(writer, connection, transaction, HoldsLoadSql))
         {
             holds.Parameters.AddWithValue("$c", load.CustomerId);
             holds.Parameters.AddWithValue("$ids", JsonSerializer.Serialize(load.HoldIds));
