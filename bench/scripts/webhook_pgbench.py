@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PostgreSQL's own ceiling for webhook deliveries (docs/benchmarks.md, "PostgreSQL alone, one delivery's statements").
+"""PostgreSQL's own ceiling for webhook deliveries (docs/benchmarks.md, "PostgreSQL alone on one delivery's statements").
 
 Replays one delivery's statements (webhook_delivery.pgbench.sql, captured from the server) with pgbench, prepared and
 pipelined as the server sends them, with no Tollgate server running: what PostgreSQL can do on this machine with a
@@ -17,7 +17,9 @@ client far cheaper than the server. Variants drop or change statements, to price
   one_trip     every statement in one pipeline, the notification before COMMIT: the round trips' share (a server
                cannot do this: it needs some answers before it sends the next statements)
 
-Each run gets a fresh schema migrated by the server's own "migrate" verb, then pgbench for --seconds at --clients.
+Each run gets a fresh schema migrated by the server's own "migrate" verb, a --warmup of pgbench that fills its tables,
+ANALYZE (so that plans are made, as on a database in use, with statistics: the batched sketch's lookups by a set of
+ids were planned as scans on tables never analyzed), then pgbench for --seconds at --clients with new connections.
 PostgreSQL's CPU is every postgres process's plus the postmaster's reaped children (backends that exited), so it
 includes autovacuum; it needs /proc of the postgres processes (run as root or as the postgres user).
 
@@ -72,6 +74,12 @@ def inbox_once(lines):
     return out
 
 
+def read_script(name):
+    """A script of this folder without its comment lines."""
+    with open(os.path.join(HERE, name)) as f:
+        return [l for l in f.read().split("\n") if not l.startswith("--")]
+
+
 def one_trip(lines):
     sets = [l for l in lines if l.startswith("\\set")]
     body = [l for l in lines if l and not l.startswith("\\")]
@@ -93,7 +101,7 @@ VARIANTS = {
     "no_outbox": lambda lines: [l for l in lines if not l.startswith(OUTBOX)],
     "one_trip": one_trip,
     "floor": floor,
-    "batched8": None,
+    "batched8": lambda _: read_script("webhook_delivery_batched8.pgbench.sql"),
 }
 
 # Deliveries per pgbench transaction, where it is not one.
@@ -144,12 +152,27 @@ def run(args, env, name, lines):
         script = os.path.join("/tmp", f"{schema}.sql")
         with open(script, "w") as f:
             f.write("\n".join(lines) + "\n")
-        command = [PGBENCH, "-n", "-M", "prepared", "-c", str(args.clients), "-j", "2", "-T", str(args.seconds), "-f", script]
-        for key, value in VARIABLES.items():
-            command += ["-D", f"{key}={value}"]
+        pgbench_env = dict(env, PGOPTIONS=f"-c search_path={schema}")
+
+        def pgbench(seconds):
+            command = [PGBENCH, "-n", "-M", "prepared", "-c", str(args.clients), "-j", "2", "-T", str(seconds), "-f", script]
+            for key, value in VARIABLES.items():
+                command += ["-D", f"{key}={value}"]
+            return subprocess.run(command, env=pgbench_env, capture_output=True, text=True)
+
+        if args.warmup > 0:
+            warm = pgbench(args.warmup)
+            if warm.returncode != 0:
+                raise SystemExit(warm.stdout + warm.stderr)
+            subprocess.run(["psql", "-q", "-c", "DO $$ DECLARE t text; BEGIN FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = "
+                            "current_schema() LOOP EXECUTE format('ANALYZE %I', t); END LOOP; END $$"], env=pgbench_env, check=True)
         postmaster = postmaster_pid()
+        # The backends of the previous connections exit when their client does, and their CPU moves to the postmaster's
+        # reaped-children count only once it has reaped them: give it a moment on each side of the measured run.
+        time.sleep(1)
         ticks, started = postgres_ticks(postmaster), os.times()
-        out = subprocess.run(command, env=dict(env, PGOPTIONS=f"-c search_path={schema}"), capture_output=True, text=True)
+        out = pgbench(args.seconds)
+        time.sleep(1)
         ended = os.times()
         used = postgres_ticks(postmaster) - ticks
         os.remove(script)
@@ -174,24 +197,19 @@ def main():
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of pgbench before ANALYZE and the measured run")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args()
     if not args.postgres:
         raise SystemExit("--postgres or TOLLGATE_TEST_POSTGRES is required")
     env = libpq_env(args.postgres)
-    with open(os.path.join(HERE, "webhook_delivery.pgbench.sql")) as f:
-        base = [l for l in f.read().split("\n") if not l.startswith("--")]
+    base = read_script("webhook_delivery.pgbench.sql")
     print(f"pgbench, {args.clients} clients, {args.seconds} s per run, prepared; each run on a fresh schema")
     print("| variant | statements per transaction | deliveries/s | PostgreSQL CPU µs per delivery | pgbench CPU µs per delivery | failed |")
     print("|---|---:|---:|---:|---:|---:|")
     for _ in range(args.rounds):
         for name in args.variants.split(","):
-            if name == "batched8":
-                with open(os.path.join(HERE, "webhook_delivery_batched8.pgbench.sql")) as f:
-                    lines = [l for l in f.read().split("\n") if not l.startswith("--")]
-            else:
-                lines = VARIANTS[name](base)
-            run(args, env, name, lines)
+            run(args, env, name, VARIANTS[name](base))
             time.sleep(2)
 
 
