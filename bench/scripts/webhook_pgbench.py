@@ -36,7 +36,7 @@ import time
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PGBENCH = sorted(glob.glob("/usr/lib/postgresql/*/bin/pgbench"))[-1] if glob.glob("/usr/lib/postgresql/*/bin/pgbench") else "pgbench"
+PGBENCH = (sorted(glob.glob("/usr/lib/postgresql/*/bin/pgbench")) or ["pgbench"])[-1]
 
 # What the bench's Creem delivery carries (CreemDeliveries), and the texts the server writes with it.
 VARIABLES = {
@@ -144,12 +144,12 @@ def postgres_ticks(postmaster):
 
 def run(args, env, name, lines):
     schema = "pgb_" + uuid.uuid4().hex[:12]
+    script = os.path.join("/tmp", f"{schema}.sql")
     subprocess.run(["psql", "-q", "-c", f"CREATE SCHEMA {schema}"], env=env, check=True)
     try:
         server_env = dict(os.environ, Tollgate__Database__Provider="postgres",
                           Tollgate__Database__ConnectionString=args.postgres.rstrip(";") + f";Search Path={schema}")
         subprocess.run(["dotnet", args.server, "migrate"], env=server_env, check=True, stdout=subprocess.DEVNULL)
-        script = os.path.join("/tmp", f"{schema}.sql")
         with open(script, "w") as f:
             f.write("\n".join(lines) + "\n")
         pgbench_env = dict(env, PGOPTIONS=f"-c search_path={schema}")
@@ -175,7 +175,6 @@ def run(args, env, name, lines):
         time.sleep(1)
         ended = os.times()
         used = postgres_ticks(postmaster) - ticks
-        os.remove(script)
         if out.returncode != 0:
             raise SystemExit(out.stdout + out.stderr)
         per = PER_TRANSACTION.get(name, 1)
@@ -187,6 +186,8 @@ def run(args, env, name, lines):
         statements = sum(1 for l in lines if l and not l.startswith(("\\", "--")))
         print(f"| {name} | {statements} | {tps:,.0f} | {used / tick / tx * 1e6:,.0f} | {client / tx * 1e6:,.0f} | {failed.group(1) if failed else '?'} |", flush=True)
     finally:
+        if os.path.exists(script):
+            os.remove(script)
         subprocess.run(["psql", "-q", "-c", f"DROP SCHEMA {schema} CASCADE"], env=env, check=True, stderr=subprocess.DEVNULL)
 
 
