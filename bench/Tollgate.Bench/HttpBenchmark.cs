@@ -276,6 +276,7 @@ internal sealed class HttpBenchmark(BenchOptions options)
             var ratio = usageSpread.Run.PerSecond / baseline.PerSecond;
             markdown.AppendLine(CultureInfo.InvariantCulture,
                 $"- usage over HTTP, spread over 1,000 customers, {most} connections ÷ the per-request baseline (same shape and callers, in process, no HTTP): **{ratio:F1}×** ({usageSpread.Run.PerSecond:F0} vs {baseline.PerSecond:F0} req/s) — target ≥ 3×: {Verdict(ratio >= 3)}");
+            markdown.AppendLine("  - " + CpuCeiling.Describe(usageSpread.MachineBusy, usageSpread.Run.PerSecond, 3 * baseline.PerSecond, "usage"));
         }
 
         if (usageHot is not null && checkHot is not null)
