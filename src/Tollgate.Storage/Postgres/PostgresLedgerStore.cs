@@ -621,8 +621,9 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                     l.Select(LedgerRows.IsLive).ToArray()]);
             }
 
-            // Primary-key updates, lot by lot: no join for a cached plan to get wrong. One lot is a plain statement; several
-            // are one procedure call (migration 0022) that updates each in turn.
+            // Primary-key updates, lot by lot. One lot is a plain statement; several are one procedure call (migrations 0022
+            // and 0024): one UPDATE joined to each lot by its primary key, a plan the procedure pins whatever the table's
+            // statistics say (a cached join planned on a small table would scan it).
             if (changes.UpdatedLots is [var lot])
             {
                 Add(batch, "UPDATE ledger_lots SET remaining = $3, held = $4, clawed = $5, expired = $6, live = $7, expires_at = $8 WHERE customer_id = $1 AND lot_id = $2",
