@@ -79,7 +79,7 @@ public abstract class LookupPlanTests
 
     protected abstract bool IsIndexCondition(string plan, string column);
 
-    protected static async Task<string> ReadPlanAsync(DbConnection connection, string sql, int column)
+    internal static async Task<string> ReadPlanAsync(DbConnection connection, string sql, int column)
     {
         await using var command = connection.CreateCommand();
         command.CommandText = sql;

@@ -31,9 +31,9 @@ public sealed class PostgresLotUpdateTests
             ANALYZE ledger_lots;
             """);
         // The same update as a plain statement: what the planner makes of this table when nothing pins the plan.
-        Assert.Contains("Seq Scan on ledger_lots", await PlanAsync(connection,
+        Assert.Contains("Seq Scan on ledger_lots", await LookupPlanTests.ReadPlanAsync(connection,
             "EXPLAIN UPDATE ledger_lots AS l SET remaining = u.r FROM unnest(ARRAY['a', 'b'], ARRAY['a-1', 'b-2'], ARRAY[1, 2]::bigint[]) AS u(c, lot, r) "
-            + "WHERE l.customer_id = u.c AND l.lot_id = u.lot"), StringComparison.Ordinal);
+            + "WHERE l.customer_id = u.c AND l.lot_id = u.lot", 0), StringComparison.Ordinal);
 
         // Three lots of three customers, one of them of a customer with another lot: spent, held and emptied, with and
         // without an expiry (a null first in the array, a value after it).
@@ -90,19 +90,6 @@ public sealed class PostgresLotUpdateTests
     {
         await using var command = new NpgsqlCommand(sql, connection);
         await command.ExecuteNonQueryAsync();
-    }
-
-    private static async Task<string> PlanAsync(NpgsqlConnection connection, string sql)
-    {
-        await using var command = new NpgsqlCommand(sql, connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var lines = new List<string>();
-        while (await reader.ReadAsync())
-        {
-            lines.Add(reader.GetString(0));
-        }
-
-        return string.Join(Environment.NewLine, lines);
     }
 
     /// <summary>Sequential and index scans of ledger_lots in the current transaction (not yet in the cumulative view).</summary>
