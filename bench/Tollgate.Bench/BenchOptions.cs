@@ -57,6 +57,12 @@ internal sealed record BenchOptions(string Suite, string? Postgres, TimeSpan Dur
         var suite = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "ledger";
         var postgres = Value("--postgres", Environment.GetEnvironmentVariable("TOLLGATE_TEST_POSTGRES") ?? "");
         var server = Value("--server", "");
+        if (Value("--databases", "") == "postgres" && postgres.Length == 0)
+        {
+            // Without a database to run on, the suites skip PostgreSQL: asked for it alone, they would measure SQLite instead.
+            throw new ArgumentException("--databases postgres needs --postgres or TOLLGATE_TEST_POSTGRES (a connection string).");
+        }
+
         CpuSample.QuietWait = TimeSpan.FromSeconds(double.Parse(Value("--quiet-wait", "60"), CultureInfo.InvariantCulture));
         return new BenchOptions(
             suite,
