@@ -136,7 +136,7 @@ public sealed class PostgresClaimTests
     /// one chain from its first version to the one it ends with: a claim that wrote over a change it had not seen would
     /// start a second change from the same version.</summary>
     [Fact]
-    public async Task ConcurrentClaims_OfOverlappingCustomers_NeverDeadlock_AndEachCommittedClaimLeavesItsVersions()
+    public async Task ConcurrentClaims_OfOverlappingCustomers_NeverDeadlock_AndEachCustomersChangesFormOneChain()
     {
         await using var test = await TestDatabase.CreateAsync(DatabaseProvider.Postgres, new ManualTimeProvider());
         var customers = Enumerable.Range(1, 30).Select(i => $"r{i:D2}").ToArray();
