@@ -733,11 +733,12 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                         Col(r, x => x.Response.Body), Col(r, x => x.CreatedAt)]);
             }
 
-            // Auto top-up: a charge row when a threshold was crossed, in this transaction (no round trip of its own).
+            // Auto top-up: a charge row when a threshold was crossed, in this transaction (no round trip of its own), for
+            // every customer of the batch in one statement.
             var triggers = new List<NpgsqlBatchCommand>();
-            foreach (var crossing in Core.Events.AutoTopupTrigger.Crossings(changes, database.AutoTopupFeature))
+            if (Core.Events.AutoTopupTrigger.Crossings(changes, database.AutoTopupFeature) is { Count: > 0 } crossings)
             {
-                var (sql, values) = Events.TopupSql.Trigger(crossing, Ids.New("tup", time), Instants.Now(time), D, i => "$" + i);
+                var (sql, values) = Events.TopupSql.TriggerAll(crossings, () => Ids.New("tup", time), Instants.Now(time));
                 Add(batch, sql, values);
                 triggers.Add(batch.BatchCommands[^1]);
             }

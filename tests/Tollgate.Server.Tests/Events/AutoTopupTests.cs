@@ -242,6 +242,57 @@ public abstract class AutoTopupTests : IAsyncLifetime
         Assert.Single(await Store(app).ChargesAsync(customer, Month(app), CancellationToken.None));
     }
 
+    /// <summary>Usages of six customers at once, which PostgreSQL's ledger writes in shared batches, their crossings in
+    /// one statement (<c>TopupSql.TriggerAll</c>): each customer is charged exactly when its own threshold lies in the
+    /// range its own balance fell through (one customer's range holds another's threshold), the edges included, and not
+    /// when it has no auto top-up or turned it off.</summary>
+    [Fact]
+    public async Task UsagesOfManyCustomersAtOnce_ChargeExactlyThoseWhoseOwnThresholdTheirBalanceFellThrough()
+    {
+        var app = await SandboxAppAsync();
+        // Each starts at 100 and uses four times its amount at once: 100 → 60, or 100 → 40 for the first.
+        var setups = new (string Name, int Amount, int? Below, bool TurnedOff, bool Charged)[]
+        {
+            ("crossed", 15, 80, false, true),
+            ("above", 10, 50, false, false),        // 50 lies in the first customer's (40, 100], not in its own (60, 100]
+            ("none", 10, null, false, false),
+            ("off", 10, 80, true, false),
+            ("just_crossed", 10, 61, false, true),  // 61 lies in (60, 100]
+            ("landed_on", 10, 60, false, false),    // the balance stops at 60: it did not fall below it
+        };
+        var customers = setups.ToDictionary(s => s.Name, _ => TollgateApp.NewCustomer());
+        foreach (var (name, _, below, turnedOff, _) in setups)
+        {
+            Assert.Equal(302, (await app.BuyInSandboxAsync(customers[name], "starter_pack")).PayStatus);
+            if (below is { } threshold)
+            {
+                await Json.ReadAsync(await PutAsync(app, customers[name], new { feature = "credits", below = threshold, pack = "starter_pack", monthly_limit = 5 }), 200);
+            }
+
+            if (turnedOff)
+            {
+                Assert.True((await app.SendAsync(HttpMethod.Delete, $"/v1/customers/{customers[name]}/auto-topup", null)).IsSuccessStatusCode);
+            }
+        }
+
+        var used = await Task.WhenAll(setups.SelectMany(s => Enumerable.Range(0, 4).Select(_ => app.UseAsync(customers[s.Name], "credits", s.Amount))));
+        Assert.All(used, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+
+        foreach (var (name, _, _, _, _) in setups.Where(s => s.Charged))
+        {
+            await WaitForChargesAsync(app, customers[name], c => c.Count == 1 && c[0].Status == TopupChargeStatus.Succeeded);
+        }
+
+        await Task.Delay(500);
+        foreach (var (name, amount, _, _, charged) in setups)
+        {
+            Assert.True((charged ? 1 : 0) == (await Store(app).ChargesAsync(customers[name], Month(app), CancellationToken.None)).Count,
+                $"{name}: charged {!charged}");
+            Assert.Equal(100 - (4 * amount) + (charged ? 100 : 0), await AvailableAsync(app, customers[name]));
+            await Books.AssertBalancedAsync(app, customers[name]);
+        }
+    }
+
     [Fact]
     public async Task MonthlyLimit_HoldsExactly_Under64ConcurrentCrossings_AndAStormOfUsagesAndGrants()
     {
@@ -371,6 +422,30 @@ public abstract class AutoTopupTests : IAsyncLifetime
         Assert.Equal(TopupChargeStatus.Failed,
             Assert.Single(await WaitForChargesAsync(app, customer, c => c.Count == 1 && c[0].Status != TopupChargeStatus.Due)).Status);
         Assert.Equal("no_payment_method", (string)Assert.Single(await EventsAsync(app, customer, "auto_topup.failed"))["data"]!["code"]!);
+    }
+
+    [Fact]
+    public async Task Stripe_ACrossingWhileAChargeWaitsToRetry_WritesNoSecondCharge()
+    {
+        var (app, stripe, _) = await StripeAppAsync();
+        var customer = TollgateApp.NewCustomer();
+        await LinkStripeCustomerAsync(app, stripe, customer, "cus_Due" + Guid.NewGuid().ToString("N")[..8], "pm_card_visa");
+        await Json.ReadAsync(await PutAsync(app, customer, new { feature = "credits", below = 50, pack = "pack", monthly_limit = 3 }), 200);
+
+        // Stripe is unreachable: the first crossing's charge stays due, waiting to retry (the clock does not move).
+        stripe.IntentsUnavailable = true;
+        Assert.Equal(HttpStatusCode.OK, (await app.UseAsync(customer, "credits", 70)).StatusCode);
+        await WaitForChargesAsync(app, customer, c => c.Count == 1 && c[0].Status == TopupChargeStatus.Due && c[0].Attempts == 1);
+
+        // A grant lifts the balance over the threshold (30 → 90) and a usage takes it through again (90 → 30): the
+        // charge still due answers that crossing too. No second charge, though the monthly limit (3) would allow one.
+        await Json.ReadAsync(await app.PostAsync($"/v1/customers/{customer}/grants", new { feature = "credits", amount = 60, reason = "refill" }, app.Key()), 201);
+        Assert.Equal(HttpStatusCode.OK, (await app.UseAsync(customer, "credits", 60)).StatusCode);
+        await Task.Delay(300);
+        var charge = Assert.Single(await Store(app).ChargesAsync(customer, Month(app), CancellationToken.None));
+        Assert.Equal(TopupChargeStatus.Due, charge.Status);
+        Assert.Equal(30, await AvailableAsync(app, customer));
+        await Books.AssertBalancedAsync(app, customer);
     }
 
     [Theory]
