@@ -34,15 +34,7 @@ BEGIN
         RETURN;
     END IF;
 
-    IF p_next IS NOT DISTINCT FROM p_versions THEN
-        -- A check and a lock alone (a transaction opened before it knows what it changes).
-        PERFORM 1
-        FROM unnest(p_customers, p_versions) WITH ORDINALITY AS u(customer_id, version, position)
-        JOIN customers AS c ON c.customer_id = u.customer_id AND c.ledger_version = u.version
-        ORDER BY u.position
-        FOR NO KEY UPDATE OF c;
-        GET DIAGNOSTICS v_claimed = ROW_COUNT;
-    ELSIF NOT (p_next && p_versions) THEN
+    IF NOT (p_next && p_versions) THEN
         -- Every version changes (no new one equals an old one: new versions are random): each row is checked, locked and
         -- replaced in one pass. (A plain expression, so PL/pgSQL evaluates it without running a query.)
         UPDATE customers AS c SET ledger_version = u.next
@@ -50,15 +42,16 @@ BEGIN
         WHERE c.customer_id = u.customer_id AND c.ledger_version = u.version;
         GET DIAGNOSTICS v_claimed = ROW_COUNT;
     ELSE
-        -- Some change (or a new version happens to equal an old one): all are locked in order first, then those that
-        -- change are replaced, locked already, so in any order.
+        -- None changes (a transaction opened before it knows what it changes), some do, or a new version happens to
+        -- equal an old one: all are locked in order first, then those that change are replaced, locked already, so in
+        -- any order.
         PERFORM 1
         FROM unnest(p_customers, p_versions) WITH ORDINALITY AS u(customer_id, version, position)
         JOIN customers AS c ON c.customer_id = u.customer_id AND c.ledger_version = u.version
         ORDER BY u.position
         FOR NO KEY UPDATE OF c;
         GET DIAGNOSTICS v_claimed = ROW_COUNT;
-        IF v_claimed = v_expected THEN
+        IF v_claimed = v_expected AND p_next IS DISTINCT FROM p_versions THEN
             UPDATE customers AS c SET ledger_version = u.next
             FROM unnest(p_customers, p_versions, p_next) AS u(customer_id, version, next)
             WHERE c.customer_id = u.customer_id AND c.ledger_version = u.version AND u.next <> u.version;
