@@ -50,7 +50,8 @@ internal static class TopupSql
     /// spread usage (docs/benchmarks.md, issue 10). Each crossing is one customer (<see cref="AutoTopupTrigger.Crossings"/>
     /// groups by customer), so a statement writes at most one charge per customer, exactly as the statement per crossing
     /// did; its ranges travel flattened, each tagged with its customer. The customer's settings are read in a lateral
-    /// subquery kept from being flattened (OFFSET 0), so each is looked up by its key whatever plan is cached.
+    /// subquery kept from being flattened (OFFSET 0), so each is looked up by its key whatever plan is cached. Its checks
+    /// must stay those of <see cref="Trigger"/> (SQLite's, which has no arrays): the auto top-up tests run both databases.
     /// </summary>
     public static (string Sql, object[] Values) TriggerAll(IReadOnlyList<AutoTopupTrigger.Crossing> crossings, Func<string> newChargeId,
         DateTimeOffset now)
