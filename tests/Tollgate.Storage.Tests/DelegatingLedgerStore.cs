@@ -59,5 +59,9 @@ internal abstract class DelegatingWriteSession(ILedgerWriteSession inner) : ILed
 
     public virtual IReadOnlyDictionary<string, long> Versions => inner.Versions;
 
+    public bool FromKnownState => inner.FromKnownState;
+
+    public virtual void OnFlowCommitted(Action<IReadOnlyDictionary<string, long>> committed) => inner.OnFlowCommitted(committed);
+
     public ValueTask DisposeAsync() => inner.DisposeAsync();
 }

@@ -78,4 +78,15 @@ public interface ILedgerWriteSession : IAsyncDisposable
     /// customer's ledger gives it a new one), for a later batch to write from the state it knows (<see cref="CustomerLoad.Known"/>).
     /// Empty for a store that does not version its customers, and for customers without a row.</summary>
     IReadOnlyDictionary<string, long> Versions { get; }
+
+    /// <summary>Whether <see cref="Customers"/> are the known states the session was opened with (<see cref="CustomerLoad.Known"/>)
+    /// rather than loaded: in a flow, after the customers' locks found their rows still at the known versions.</summary>
+    bool FromKnownState => false;
+
+    /// <summary>In a flow's transaction: calls <paramref name="committed"/> with the version this session left on each
+    /// customer's row once the flow has committed, and never if it rolls back (see <see cref="Versions"/>, which a flow's
+    /// session leaves empty). A store that does not version its customers never calls it.</summary>
+    void OnFlowCommitted(Action<IReadOnlyDictionary<string, long>> committed)
+    {
+    }
 }

@@ -171,7 +171,9 @@ public sealed record CustomerLoad(
     /// <summary>The state this process last committed for the customer, when nothing else needs loading. A store that
     /// versions its customers may use it instead of loading: it then checks, in the commit, that the customer's row still
     /// holds <see cref="KnownLedger.Version"/> and fails the commit (<see cref="ILedgerStore.IsStale"/>) if another
-    /// writer changed it since. A store without versions ignores it.</summary>
+    /// writer changed it since. A store without versions ignores it. In a flow's transaction, where a failed commit
+    /// would fail the whole flow, the load may also name <see cref="OperationKeys"/>: the store then locks the customer's
+    /// row first, reads only those keys, and loads the customer after all if the row no longer holds that version.</summary>
     public KnownLedger? Known { get; init; }
 }
 

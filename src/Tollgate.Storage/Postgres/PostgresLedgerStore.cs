@@ -35,6 +35,12 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                 null, database, loads.ToDictionary(l => l.CustomerId, l => l.Known!.Version, StringComparer.Ordinal), claimPending: true);
         }
 
+        if (ambient is not null && apiKeys.Count == 0 && loads.Count > 0 && loads.All(l => l.Known is not null)
+            && await CheckKnownInFlowAsync(ambient, loads, cancellationToken).ConfigureAwait(false) is { } checkedSession)
+        {
+            return checkedSession;
+        }
+
         var connection = ambient is null
             ? await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false)
             : await ambient.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -174,6 +180,62 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             await Session.AbandonAsync(connection).ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>
+    /// A flow's write from known state: its customers' rows locked (in id order, as every write takes them) and the
+    /// operation keys it names read, in the round trip that carries the flow's waiting statements, instead of the
+    /// customer upsert, the lock and six reads per customer. The known states are used only if every row still holds
+    /// its known version under the lock: a flow cannot fail its commit on a moved version as a lane's batch does (it
+    /// would fail the flow), so a moved or missing row returns null, and the caller loads the customers in the same
+    /// transaction, their rows already locked.
+    /// </summary>
+    private async Task<ILedgerWriteSession?> CheckKnownInFlowAsync(PostgresFlowTransaction ambient, IReadOnlyList<CustomerLoad> loads,
+        CancellationToken cancellationToken)
+    {
+        var connection = await ambient.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var versions = new Dictionary<string, long>(StringComparer.Ordinal);
+        var operations = loads.ToDictionary(l => l.CustomerId, _ => new List<OperationRecord>(), StringComparer.Ordinal);
+        await using (var batch = new NpgsqlBatch(connection))
+        {
+            ambient.TakePending(batch);
+            var readers = new List<Action<NpgsqlDataReader>>();
+            foreach (var load in loads)
+            {
+                Add(batch, "SELECT ledger_version FROM customers WHERE customer_id = $1 FOR NO KEY UPDATE", [load.CustomerId]);
+                readers.Add(r => versions[load.CustomerId] = r.GetInt64(0));
+            }
+
+            foreach (var load in loads)
+            {
+                foreach (var key in load.OperationKeys)
+                {
+                    Add(batch, $"SELECT {LedgerRows.OperationColumns} FROM ledger_operations WHERE customer_id = $1 AND operation_key = $2", [load.CustomerId, key]);
+                    readers.Add(r => operations[load.CustomerId].Add(LedgerRows.Operation(r, D)));
+                }
+            }
+
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            // Statements without rows (BEGIN, the flow's deferred writes) have no result set: the reader starts at the first lock.
+            foreach (var read in readers)
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    read(reader);
+                }
+
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        if (!loads.All(l => versions.TryGetValue(l.CustomerId, out var version) && version == l.Known!.Version))
+        {
+            return null;
+        }
+
+        return new Session(connection, loads.ToDictionary(l => l.CustomerId, l => l.Known!.Data with { Operations = operations[l.CustomerId] },
+                StringComparer.Ordinal), NoResponses, time, origin, ambient, database, versions, claimPending: false)
+            { FromKnownState = true };
     }
 
     public async Task<CustomerLedgerData> ReadAsync(string customerId, IReadOnlyCollection<string> operationKeys, CancellationToken cancellationToken)
@@ -449,6 +511,26 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
         public IReadOnlyDictionary<(string Scope, string Key), StoredResponse> ApiResponses { get; } = apiResponses;
 
         public IReadOnlyDictionary<string, long> Versions => _committed && ambient is null ? versions : NoVersions;
+
+        public bool FromKnownState { get; init; }
+
+        /// <summary>The versions this session leaves (a new one for each customer it changed, the locked one for the
+        /// others), reported once the flow's commit has been answered.</summary>
+        public void OnFlowCommitted(Action<IReadOnlyDictionary<string, long>> committed)
+        {
+            if (ambient is null)
+            {
+                return;
+            }
+
+            var left = new Dictionary<string, long>(versions, StringComparer.Ordinal);
+            foreach (var (customerId, next) in _next)
+            {
+                left[customerId] = next;
+            }
+
+            ambient.AfterCommit(() => committed(left));
+        }
 
         private static readonly IReadOnlyDictionary<string, long> NoVersions = new Dictionary<string, long>();
 

@@ -24,6 +24,10 @@ public abstract class KnownStateRules : LedgerTestBase
         private sealed class Session(ILedgerWriteSession inner) : DelegatingWriteSession(inner)
         {
             public override IReadOnlyDictionary<string, long> Versions { get; } = new Dictionary<string, long>();
+
+            public override void OnFlowCommitted(Action<IReadOnlyDictionary<string, long>> committed)
+            {
+            }
         }
     }
 
@@ -161,6 +165,101 @@ public abstract class KnownStateRules : LedgerTestBase
         if (Provider == DatabaseProvider.Postgres)
         {
             Assert.True(Known(metrics, "stale") > 0, "the other server's flow did not make this server's known state stale");
+        }
+    }
+
+    [Fact]
+    public async Task Rule_AFlowsWrites_FromKnownStateCheckedUnderTheLock_LeaveWhatLoadedWritesLeave_AndBecomeKnownOnceItCommits()
+    {
+        using var metrics = new MetricRecorder(LedgerTelemetry.Name);
+        var customer = NewCustomer();
+        Assert.True((await Grant(customer, "credits", 100)).Succeeded);
+        Assert.True((await Consume(customer, "credits", 1)).Succeeded);
+        var before = (Used: Known(metrics, "used"), Stale: Known(metrics, "stale"));
+
+        // A flow (a webhook's, say) writes the customer twice: a grant from the state the lane's last commit left, then
+        // a consume that needs that grant, so it must start from what the grant left, not from the known state.
+        var grantKey = Key();
+        await using (var flow = Db.Database.Transactions.Begin())
+        {
+            Assert.True((await Ledger.GrantAsync(new GrantRequest(customer, "credits", 50, LotSource.Payment, grantKey))).Succeeded);
+            Assert.True((await Consume(customer, "credits", 140)).Succeeded);
+            await flow.CommitAsync(CancellationToken.None);
+        }
+
+        var afterFlow = Known(metrics, "used");
+        // The lane's next batch writes from what the flow's commit left (9 left): no stale state, no load.
+        Assert.True((await Consume(customer, "credits", 9)).Succeeded);
+        Assert.False((await Consume(customer, "credits", 1)).Succeeded);
+        // The flow's grant again, in a flow from known state: its stored key answers, nothing is granted twice.
+        await using (var flow = Db.Database.Transactions.Begin())
+        {
+            var replay = await Ledger.GrantAsync(new GrantRequest(customer, "credits", 50, LotSource.Payment, grantKey));
+            Assert.True(replay.Succeeded);
+            await flow.CommitAsync(CancellationToken.None);
+        }
+
+        Assert.Equal(0, (await Balance(customer, "credits")).Available);
+        Assert.Single(await AllEntries(customer), e => e.Type == EntryType.Grant && e.Amount == 50);
+        Assert.Equal(150, (await AllEntries(customer)).Where(e => e.Type == EntryType.Consume).Sum(e => -e.Amount));
+        await AssertBooksBalance(customer);
+        if (Provider == DatabaseProvider.Postgres)
+        {
+            // The flow's grant and the replay were written from known state (the consume in between loaded: the grant
+            // had made the known state unusable until the flow committed); the lane's writes after the flow too.
+            Assert.True(afterFlow - before.Used >= 1, "the flow's grant was not written from known state");
+            Assert.True(Known(metrics, "used") - afterFlow >= 3, $"{Known(metrics, "used") - afterFlow} writes after the flow were from known state");
+            Assert.Equal(before.Stale, Known(metrics, "stale"));
+        }
+    }
+
+    [Fact]
+    public async Task Race_FlowsAndBatchesOfTwoServers_OnOneCustomer_EachFromWhatItKnows_NeverLoseOrDoubleAWrite()
+    {
+        using var metrics = new MetricRecorder(LedgerTelemetry.Name);
+        // A second server: its own engine and known state, on the same database.
+        await using var second = new LedgerEngine(Db.Database.Ledger, Clock, Options);
+        var customer = NewCustomer();
+        Assert.True((await Grant(customer, "credits", 200)).Succeeded);
+        Assert.True((await Consume(customer, "credits", 1)).Succeeded);
+        Assert.True((await second.ConsumeAsync(new ConsumeRequest(customer, "credits", 1, Key()))).Succeeded);
+
+        // Rounds of webhook-like flows (a keyed grant of 10, each delivered twice, on either server) racing usage of 1 on
+        // both servers' lanes: each flow and batch starts from what its server last saw commit, which the others keep
+        // moving on.
+        var grantKeys = new List<string>();
+        var results = new List<ConsumeResult>();
+        for (var round = 0; round < 10; round++)
+        {
+            var keys = Enumerable.Range(0, 4).Select(_ => Key()).ToList();
+            grantKeys.AddRange(keys);
+            var flows = keys.Concat(keys).Select((key, i) => Task.Run(async () =>
+            {
+                var engine = i % 2 == 0 ? Ledger : second;
+                await using var flow = Db.Database.Transactions.Begin();
+                var granted = await engine.GrantAsync(new GrantRequest(customer, "credits", 10, LotSource.Payment, key));
+                await flow.CommitAsync(CancellationToken.None);
+                return granted.Succeeded;
+            }));
+            var usage = Enumerable.Range(0, 16).Select(i => i % 2 == 0
+                ? Consume(customer, "credits", 1)
+                : second.ConsumeAsync(new ConsumeRequest(customer, "credits", 1, Key())));
+            var flowTask = Task.WhenAll(flows);
+            results.AddRange(await Task.WhenAll(usage));
+            Assert.All(await flowTask, Assert.True);
+        }
+
+        // 198 + 40 grants of 10 = 598 for 160 asks of 1: every ask succeeds, and every grant counts once.
+        var entries = await AllEntries(customer);
+        Assert.All(results, r => Assert.True(r.Succeeded));
+        Assert.Equal(40, entries.Count(e => e.Type == EntryType.Grant && e.Amount == 10));
+        Assert.Equal(162, entries.Where(e => e.Type == EntryType.Consume).Sum(e => -e.Amount));
+        Assert.Equal(200 + 400 - 162, (await Balance(customer, "credits")).Available);
+        await AssertBooksBalance(customer);
+        if (Provider == DatabaseProvider.Postgres)
+        {
+            Assert.True(Known(metrics, "used") > 0, "nothing was written from known state");
+            Assert.True(Known(metrics, "stale") > 0, "no write found its known state moved on");
         }
     }
 
