@@ -9,6 +9,9 @@ client far cheaper than the server. Variants drop or change statements, to price
   inbox_once   the inbox row written once, with its outcome, before COMMIT (an existence check first, no UPDATE)
   no_load      the customer's ledger not loaded (no upsert, lock or six reads), as if written from known state
   both         inbox_once and no_load together
+  known_in_flow  the ledger written from known state checked under the customer's lock: the lock and the key's lookup
+               kept, no upsert and no other reads (what the server sends since 2026-12-07; a customer's first write still
+               loads)
   no_outbox    without the two outbound events (their counter, rows, keys and deliveries): what they cost
   batched8     eight deliveries per transaction, each statement written once for the eight
                (webhook_delivery_batched8.pgbench.sql, hand-written): what batching across requests could give
@@ -54,6 +57,9 @@ VARIABLES = {
 
 LOAD = ("SELECT ledger_version", "SELECT seq FROM", "SELECT customer_id, lot_id", "SELECT customer_id, hold_id", "SELECT feature, amount",
         "SELECT feature, level", "SELECT customer_id, operation_key", "INSERT INTO customers")
+# The loads a flow's write from known state leaves out (it keeps the lock and the operation key's lookup).
+KNOWN_IN_FLOW = ("SELECT seq FROM", "SELECT customer_id, lot_id", "SELECT customer_id, hold_id", "SELECT feature, amount", "SELECT feature, level",
+                 "INSERT INTO customers")
 OUTBOX = ("INSERT INTO events", "INSERT INTO event_counters", "INSERT INTO event_deliveries", "INSERT INTO customer_keys (key, kind, provider, customer_id) SELECT k, 'event'")
 
 
@@ -98,6 +104,7 @@ VARIANTS = {
     "inbox_once": inbox_once,
     "no_load": lambda lines: [l for l in lines if not l.startswith(LOAD)],
     "both": lambda lines: [l for l in inbox_once(lines) if not l.startswith(LOAD)],
+    "known_in_flow": lambda lines: [l for l in lines if not l.startswith(KNOWN_IN_FLOW)],
     "no_outbox": lambda lines: [l for l in lines if not l.startswith(OUTBOX)],
     "one_trip": one_trip,
     "floor": floor,
