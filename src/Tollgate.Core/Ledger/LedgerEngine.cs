@@ -634,11 +634,13 @@ public sealed class LedgerEngine : IAsyncDisposable
 
     /// <summary>The customer's last committed state, for a load that needs nothing else: no lots or holds beyond the live
     /// ones (a hold to settle or release must be one of the known active holds), and no stored keys unless
-    /// <paramref name="withKeys"/> (a flow's store reads them beside the known state).</summary>
-    private CustomerLoad WithKnown(CustomerLoad load, bool withKeys) =>
+    /// <paramref name="inFlow"/> (a flow's store reads them beside the known state). A flow takes the state: the customer
+    /// is loaded next time unless the flow commits (and then what it left is known), since a state that failed a flow
+    /// once would fail each of its retries the same way (a lane's batch forgets its customers on any failure).</summary>
+    private CustomerLoad WithKnown(CustomerLoad load, bool inFlow) =>
         load is { SourceRefs.Count: 0, LotIds.Count: 0, SourcePrefixes.Count: 0 }
-        && (withKeys || load.OperationKeys.Count == 0)
-        && _known.TryGetValue(load.CustomerId, out var known)
+        && (inFlow || load.OperationKeys.Count == 0)
+        && (inFlow ? _known.TryRemove(load.CustomerId, out var known) : _known.TryGetValue(load.CustomerId, out known))
         && load.HoldIds.All(id => known.State.Data.Holds.Any(h => h.HoldId == id))
             ? load with { Known = known.State }
             : load;

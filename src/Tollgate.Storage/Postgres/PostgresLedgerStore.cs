@@ -81,7 +81,7 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             {
                 var data = customers[load.CustomerId];
                 data.Exists = false;
-                Add(batch, "SELECT ledger_version FROM customers WHERE customer_id = $1 FOR NO KEY UPDATE", [load.CustomerId]);
+                Add(batch, LockCustomerSql, [load.CustomerId]);
                 readers.Add(r =>
                 {
                     data.Exists = true;
@@ -131,7 +131,7 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                 readers.Add(r => data.Counters[r.GetString(0)] = r.GetInt64(1));
                 foreach (var key in load.OperationKeys)
                 {
-                    Add(batch, $"SELECT {LedgerRows.OperationColumns} FROM ledger_operations WHERE customer_id = $1 AND operation_key = $2", [load.CustomerId, key]);
+                    Add(batch, OperationByKeySql, [load.CustomerId, key]);
                     readers.Add(r => data.Operations.Add(LedgerRows.Operation(r, D)));
                 }
             }
@@ -142,19 +142,7 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                 readers.Add(r => responses[(scope, key)] = new StoredResponse(r.GetString(0), r.GetInt32(1), r.GetString(2)));
             }
 
-            await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-            {
-                // Statements without rows (BEGIN, INSERT) have no result set: the reader starts at the first lock.
-                foreach (var read in readers)
-                {
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        read(reader);
-                    }
-
-                    await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-                }
-            }
+            await ReadEachAsync(batch, readers, cancellationToken).ConfigureAwait(false);
 
             return new Session(connection, customers.ToDictionary(c => c.Key, c => c.Value.Build(), StringComparer.Ordinal), responses, time, origin, ambient,
                 database, versions, claimPending: false);
@@ -202,7 +190,7 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             var readers = new List<Action<NpgsqlDataReader>>();
             foreach (var load in loads)
             {
-                Add(batch, "SELECT ledger_version FROM customers WHERE customer_id = $1 FOR NO KEY UPDATE", [load.CustomerId]);
+                Add(batch, LockCustomerSql, [load.CustomerId]);
                 readers.Add(r => versions[load.CustomerId] = r.GetInt64(0));
             }
 
@@ -210,22 +198,12 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             {
                 foreach (var key in load.OperationKeys)
                 {
-                    Add(batch, $"SELECT {LedgerRows.OperationColumns} FROM ledger_operations WHERE customer_id = $1 AND operation_key = $2", [load.CustomerId, key]);
+                    Add(batch, OperationByKeySql, [load.CustomerId, key]);
                     readers.Add(r => operations[load.CustomerId].Add(LedgerRows.Operation(r, D)));
                 }
             }
 
-            await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            // Statements without rows (BEGIN, the flow's deferred writes) have no result set: the reader starts at the first lock.
-            foreach (var read in readers)
-            {
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    read(reader);
-                }
-
-                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-            }
+            await ReadEachAsync(batch, readers, cancellationToken).ConfigureAwait(false);
         }
 
         if (!loads.All(l => versions.TryGetValue(l.CustomerId, out var version) && version == l.Known!.Version))
@@ -236,6 +214,28 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
         return new Session(connection, loads.ToDictionary(l => l.CustomerId, l => l.Known!.Data with { Operations = operations[l.CustomerId] },
                 StringComparer.Ordinal), NoResponses, time, origin, ambient, database, versions, claimPending: false)
             { FromKnownState = true };
+    }
+
+    private const string LockCustomerSql = "SELECT ledger_version FROM customers WHERE customer_id = $1 FOR NO KEY UPDATE";
+
+    private static readonly string OperationByKeySql =
+        $"SELECT {LedgerRows.OperationColumns} FROM ledger_operations WHERE customer_id = $1 AND operation_key = $2";
+
+    /// <summary>Runs <paramref name="batch"/> and hands each statement that returns rows, in order, to its reader.
+    /// Statements without rows (BEGIN, a flow's waiting writes, an insert) have no result set, so the first result set
+    /// is the first reader's.</summary>
+    private static async Task ReadEachAsync(NpgsqlBatch batch, List<Action<NpgsqlDataReader>> readers, CancellationToken cancellationToken)
+    {
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var read in readers)
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                read(reader);
+            }
+
+            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public async Task<CustomerLedgerData> ReadAsync(string customerId, IReadOnlyCollection<string> operationKeys, CancellationToken cancellationToken)
@@ -252,7 +252,7 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
         Add(batch, "SELECT feature, level FROM ledger_counters WHERE customer_id = $1", [customerId]);
         foreach (var key in operationKeys)
         {
-            Add(batch, $"SELECT {LedgerRows.OperationColumns} FROM ledger_operations WHERE customer_id = $1 AND operation_key = $2", [customerId, key]);
+            Add(batch, OperationByKeySql, [customerId, key]);
         }
 
         batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
@@ -605,7 +605,7 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             await using var batch = new NpgsqlBatch(connection);
             foreach (var (customerId, key) in keys)
             {
-                Add(batch, $"SELECT {LedgerRows.OperationColumns} FROM ledger_operations WHERE customer_id = $1 AND operation_key = $2", [customerId, key]);
+                Add(batch, OperationByKeySql, [customerId, key]);
             }
 
             var found = new List<OperationRecord>();

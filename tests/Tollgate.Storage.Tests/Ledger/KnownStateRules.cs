@@ -373,6 +373,44 @@ public abstract class KnownStateRules : LedgerTestBase
         await AssertBooksBalance(customer);
     }
 
+    [Fact]
+    public async Task Rule_AFlowsWriteFromKnownState_ThatFails_LeavesItsCustomerLoadedNextTime()
+    {
+        var store = new FailOnceStore(Db.Database.Ledger);
+        await using var engine = new LedgerEngine(store, Clock, Options);
+        var customer = NewCustomer();
+        Assert.True((await engine.GrantAsync(new GrantRequest(customer, "credits", 10, LotSource.Payment, Key()))).Succeeded);
+
+        // A webhook's grant in a flow, from known state on PostgreSQL: its write fails and the flow rolls back. Its
+        // retry must load the customer, not trust the state that failed it (it would fail every retry the same way).
+        var failure = await Record.ExceptionAsync(async () =>
+        {
+            await using var flow = Db.Database.Transactions.Begin();
+            await engine.GrantAsync(new GrantRequest(customer, "credits", 5, LotSource.Payment, Key()));
+            await flow.CommitAsync(CancellationToken.None);
+        });
+        var known = store.Failed;
+        await using (var retry = Db.Database.Transactions.Begin())
+        {
+            Assert.True((await engine.GrantAsync(new GrantRequest(customer, "credits", 5, LotSource.Payment, Key()))).Succeeded);
+            await retry.CommitAsync(CancellationToken.None);
+        }
+
+        if (Provider == DatabaseProvider.Postgres)
+        {
+            Assert.True(known, "no flow was written from known state");
+            Assert.Equal("the commit failed", Assert.IsType<InvalidOperationException>(failure).Message);
+            Assert.Null(Assert.Single(store.Loads[^1]).Known);
+        }
+        else
+        {
+            Assert.Null(failure);
+        }
+
+        Assert.Equal(known ? 15 : 20, (await Balance(customer, "credits")).Available);
+        await AssertBooksBalance(customer);
+    }
+
     /// <summary>The real store; while a hold is set, the next write waits in it before it begins, so the calls made
     /// meanwhile queue behind it and go as one batch (a lane reads all it has queued).</summary>
     private sealed class GatedStore(ILedgerStore inner) : DelegatingLedgerStore(inner)
