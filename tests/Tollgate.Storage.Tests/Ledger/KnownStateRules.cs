@@ -253,6 +253,8 @@ public abstract class KnownStateRules : LedgerTestBase
         var entries = await AllEntries(customer);
         Assert.All(results, r => Assert.True(r.Succeeded));
         Assert.Equal(40, entries.Count(e => e.Type == EntryType.Grant && e.Amount == 10));
+        Assert.Equal(grantKeys.Order(StringComparer.Ordinal), entries.Where(e => e.Type == EntryType.Grant && e.Amount == 10)
+            .Select(e => e.OperationKey!).Order(StringComparer.Ordinal));
         Assert.Equal(162, entries.Where(e => e.Type == EntryType.Consume).Sum(e => -e.Amount));
         Assert.Equal(200 + 400 - 162, (await Balance(customer, "credits")).Available);
         await AssertBooksBalance(customer);
