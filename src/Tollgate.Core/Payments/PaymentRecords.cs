@@ -215,8 +215,22 @@ public interface IWebhookInbox
     /// transaction is then rolled back, and the delivery is a duplicate.</summary>
     Task<bool> TryStoreAsync(WebhookEvent webhookEvent, CancellationToken cancellationToken);
 
-    /// <summary>Whether <paramref name="exception"/> is a deferred <see cref="TryStoreAsync"/> finding its event stored already.</summary>
+    /// <summary>Whether <paramref name="exception"/> is a deferred <see cref="TryStoreAsync"/> or <see cref="TryBeginAsync"/> (or the
+    /// <see cref="StoreOutcomeAsync"/> after it) finding its event stored already.</summary>
     bool IsDuplicate(Exception exception) => false;
+
+    /// <summary>Begins the first attempt of an event received now, inside a flow's transaction: false when (provider, event
+    /// id) is stored already. Its row is written by <see cref="StoreOutcomeAsync"/>, in the same transaction, with the
+    /// attempt's outcome: a store may write it only then, once, instead of inserting it as received here and updating it
+    /// there (PostgreSQL: an update of indexed columns, never HOT). Such a store answers true here and lets a later
+    /// statement fail as <see cref="IsDuplicate"/> when the event is stored already, by an earlier delivery or by a
+    /// concurrent one that commits first; the flow then rolls back, and the delivery is a duplicate. By default: stored
+    /// as received at once (<see cref="TryStoreAsync"/>).</summary>
+    Task<bool> TryBeginAsync(WebhookEvent received, CancellationToken cancellationToken) => TryStoreAsync(received, cancellationToken);
+
+    /// <summary>Stores the outcome of an attempt begun with <see cref="TryBeginAsync"/>, in the same transaction. By
+    /// default an update of the row it stored (<see cref="UpdateAsync"/>).</summary>
+    Task StoreOutcomeAsync(WebhookEvent outcome, CancellationToken cancellationToken) => UpdateAsync(outcome, cancellationToken);
 
     /// <summary>A stored event, or null.</summary>
     Task<WebhookEvent?> GetAsync(string provider, string eventId, CancellationToken cancellationToken);

@@ -114,12 +114,12 @@ public sealed class WebhookProcessor(
         // From here on the provider's request no longer cancels anything: the event is stored whatever happens.
         var stored = await InTransactionAsync(async () =>
         {
-            if (!await inbox.TryStoreAsync(received, CancellationToken.None).ConfigureAwait(false))
+            if (!await inbox.TryBeginAsync(received, CancellationToken.None).ConfigureAwait(false))
             {
                 return null;
             }
 
-            return await ApplyAsync(received, parsed).ConfigureAwait(false);
+            return await ApplyAsync(received, parsed, firstAttempt: true).ConfigureAwait(false);
         }, received).ConfigureAwait(false);
         if (stored is null)
         {
@@ -168,7 +168,7 @@ public sealed class WebhookProcessor(
         }
 
         var parsed = provider.ParseWebhook(Encoding.UTF8.GetBytes(stored.Payload));
-        return (await InTransactionAsync(() => ApplyAsync(stored, parsed), stored).ConfigureAwait(false))!;
+        return (await InTransactionAsync(() => ApplyAsync(stored, parsed, firstAttempt: false), stored).ConfigureAwait(false))!;
     }
 
     /// <summary>
@@ -240,8 +240,9 @@ public sealed class WebhookProcessor(
         return failed;
     }
 
-    /// <summary>Applies an event inside the caller's transaction and records the outcome on the stored event.</summary>
-    private async Task<WebhookEvent?> ApplyAsync(WebhookEvent stored, ProviderEvent parsed)
+    /// <summary>Applies an event inside the caller's transaction and records the outcome on the stored event: the first
+    /// attempt's, begun by <see cref="IWebhookInbox.TryBeginAsync"/>, through <see cref="IWebhookInbox.StoreOutcomeAsync"/>.</summary>
+    private async Task<WebhookEvent?> ApplyAsync(WebhookEvent stored, ProviderEvent parsed, bool firstAttempt)
     {
         var attempt = stored.Attempts + 1;
         using var activity = WebhookTelemetry.StartApply(stored);
@@ -264,7 +265,8 @@ public sealed class WebhookProcessor(
             Log.WebhookUnmatched(_logger, stored.Provider, stored.EventId, stored.EventType);
         }
 
-        await inbox.UpdateAsync(updated, CancellationToken.None).ConfigureAwait(false);
+        await (firstAttempt ? inbox.StoreOutcomeAsync(updated, CancellationToken.None) : inbox.UpdateAsync(updated, CancellationToken.None))
+            .ConfigureAwait(false);
         return updated;
     }
 

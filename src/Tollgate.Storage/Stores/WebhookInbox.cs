@@ -32,6 +32,36 @@ internal sealed class WebhookInbox(Sql sql, bool skipLocked) : IWebhookInbox
             cancellationToken, Args(e)).ConfigureAwait(false) == 1;
     }
 
+    public Task<bool> TryBeginAsync(WebhookEvent received, CancellationToken cancellationToken)
+    {
+        if (!sql.Defers)
+        {
+            // SQLite (and PostgreSQL outside a flow): stored as received at once, then updated. SQLite's transaction holds
+            // the database's write lock from its first write, so nothing runs beside it, and its update costs little.
+            return TryStoreAsync(received, cancellationToken);
+        }
+
+        // In a PostgreSQL flow (migration 0026): a check that the event is not stored, sent with the flow's first
+        // statement, which fails as a taken key does; the row itself is inserted once, with its outcome, at the end.
+        return CheckAbsentAsync(received, cancellationToken);
+    }
+
+    private async Task<bool> CheckAbsentAsync(WebhookEvent received, CancellationToken cancellationToken)
+    {
+        await sql.ExecuteOrDeferAsync("CALL tollgate_webhook_absent(@p, @id)", cancellationToken, ("@p", received.Provider), ("@id", received.EventId))
+            .ConfigureAwait(false);
+        return true;
+    }
+
+    public Task StoreOutcomeAsync(WebhookEvent outcome, CancellationToken cancellationToken) =>
+        sql.Defers
+            // The row's one insert, with the commit. A concurrent delivery of the same event that committed after this
+            // flow's check makes it fail on the key (waiting for that delivery's commit if need be): a duplicate, rolled back.
+            ? sql.ExecuteOrDeferAsync(
+                $"INSERT INTO webhook_events ({Columns}) VALUES (@p, @id, @type, @occurred, @received, @payload, @status, @attempts, @next, @error, @applied, @c)",
+                cancellationToken, Args(outcome))
+            : UpdateAsync(outcome, cancellationToken);
+
     public bool IsDuplicate(Exception exception) =>
         exception is Npgsql.PostgresException { SqlState: Npgsql.PostgresErrorCodes.UniqueViolation, ConstraintName: "webhook_events_pkey" };
 

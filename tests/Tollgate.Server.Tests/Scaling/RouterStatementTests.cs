@@ -236,6 +236,13 @@ public sealed class RouterStatementTests : IAsyncLifetime
             return null;
         }
 
+        // The inbox's check that a delivery's event is not stored (migration 0026): a procedure that reads webhook_events
+        // alone, a local table.
+        if (sql.StartsWith("CALL tollgate_webhook_absent(", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
         var table = Regex.Match(sql, @"^(?:SELECT .*? FROM|INSERT INTO|UPDATE|DELETE FROM) (\w+)").Groups[1].Value;
         if (table.Length == 0)
         {

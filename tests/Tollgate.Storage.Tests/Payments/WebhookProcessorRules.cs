@@ -28,21 +28,26 @@ public abstract class WebhookProcessorRules : ApplierTestBase
 
     protected override ILedgerStore LedgerStore(ILedgerStore database) => _ledger = new LostAcknowledgementStore(database);
 
-    private static readonly Dictionary<string, string> Signed = new() { ["signature"] = "ok" };
+    protected static readonly Dictionary<string, string> Signed = new() { ["signature"] = "ok" };
 
-    private WebhookProcessor Processor => _processor ??= NewProcessor(new ProviderRegistry([new StandInProvider()], Creem));
+    protected WebhookProcessor Processor => _processor ??= NewProcessor(new ProviderRegistry([new StandInProvider()], Creem));
 
-    private WebhookProcessor NewProcessor(ProviderRegistry registry) =>
-        new(registry, Db.Database.Webhooks, Applier, Gate, new MarkedTransientTransactions(Db.Database.Transactions), Clock, _log);
+    private WebhookProcessor NewProcessor(ProviderRegistry registry) => NewProcessor(registry, Db.Database.Webhooks);
+
+    protected WebhookProcessor NewProcessor(ProviderRegistry registry, IWebhookInbox inbox) =>
+        new(registry, inbox, Applier, Gate, new MarkedTransientTransactions(Db.Database.Transactions), Clock, _log);
+
+    /// <summary>A provider under Creem's id that reads the JSON <see cref="Body"/> writes.</summary>
+    protected static IPaymentProvider StandIn() => new StandInProvider();
 
     /// <summary>The body of a delivery: a paid pack order, a refund of it, or an event type Tollgate ignores.</summary>
-    private static byte[] Body(string eventId, string type = "order.paid", string? customer = null, string order = "ord_1") =>
+    protected static byte[] Body(string eventId, string type = "order.paid", string? customer = null, string order = "ord_1") =>
         JsonSerializer.SerializeToUtf8Bytes(new { id = eventId, type, customer, order });
 
-    private Task<(WebhookReceipt Receipt, WebhookEvent? Event)> Receive(byte[] body, IReadOnlyDictionary<string, string>? headers = null,
+    protected Task<(WebhookReceipt Receipt, WebhookEvent? Event)> Receive(byte[] body, IReadOnlyDictionary<string, string>? headers = null,
         string provider = Creem) => Processor.ReceiveAsync(provider, headers ?? Signed, body);
 
-    private Task<WebhookEvent?> Stored(string eventId) => Db.Database.Webhooks.GetAsync(Creem, eventId, CancellationToken.None);
+    protected Task<WebhookEvent?> Stored(string eventId) => Db.Database.Webhooks.GetAsync(Creem, eventId, CancellationToken.None);
 
     [Fact]
     public async Task Rule_ADeliveryForNoEnabledProvider_OrNotSigned_IsRefused_AndNothingIsStored()
@@ -481,7 +486,108 @@ public sealed class SqliteWebhookProcessorRules : WebhookProcessorRules
     protected override DatabaseProvider Provider => DatabaseProvider.Sqlite;
 }
 
+/// <summary>The rules above on PostgreSQL, and how a flow there writes the inbox (migration 0026): the first attempt of
+/// a delivery checks, with the flow's first statement, that the event is not stored, and inserts its row once, with its
+/// outcome, at the commit. (SQLite stores the row at once and updates it: its transaction holds the database's write lock
+/// from its first write, so a delivery between another's check and its insert cannot happen there.)</summary>
 public sealed class PostgresWebhookProcessorRules : WebhookProcessorRules
 {
     protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
+
+    [Fact]
+    public async Task Rule_AFirstAttempt_ChecksThatItsEventIsNotStored_ThenWritesItsInboxRowOnce_WithItsOutcome()
+    {
+        var c = NewCustomer();
+        var schema = "Search Path=" + new Npgsql.NpgsqlConnectionStringBuilder(Db.Options.ConnectionString).SearchPath;
+        var statements = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Npgsql",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) =>
+                System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                if (activity.GetTagItem("db.query.text") is string text && activity.GetTagItem("db.npgsql.data_source") is string source
+                    && source.Contains(schema, StringComparison.OrdinalIgnoreCase))
+                {
+                    foreach (var statement in text.Split(";\n"))
+                    {
+                        statements.Enqueue(statement.Trim());
+                    }
+                }
+            },
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+
+        var (receipt, stored) = await Receive(Body("evt_1", customer: c));
+        var (again, _) = await Receive(Body("evt_1", customer: c));
+        var inbox = statements.Where(s => s.StartsWith("CALL tollgate_webhook_absent", StringComparison.Ordinal) || s.Contains("webhook_events", StringComparison.Ordinal))
+            .Select(s => s.Split(' ')[0] + " " + s.Split(' ')[1]).ToList();
+
+        Assert.Equal((WebhookReceipt.Accepted, WebhookStatus.Applied, WebhookReceipt.Duplicate), (receipt, stored!.Status, again));
+        Assert.Equal(stored, await Stored("evt_1"));
+        // The first delivery: the check, then one insert; no update. The duplicate: the check, which finds the event,
+        // then the stored event read for its answer.
+        Assert.Equal(["CALL tollgate_webhook_absent(@p,", "INSERT INTO", "CALL tollgate_webhook_absent(@p,", "SELECT provider,"], inbox);
+        Assert.Equal(100, await Credits(c));
+    }
+
+    [Fact]
+    public async Task Rule_ADeliveryWhoseCheckPassed_BeforeAnotherOfItsEventCommitted_IsADuplicate_AndNothingOfItIsKept()
+    {
+        var c = NewCustomer();
+        var body = Body("evt_1", customer: c);
+        var first = NewProcessor(new ProviderRegistry([StandIn()], Creem), Db.Database.Webhooks);
+        (WebhookReceipt Receipt, WebhookEvent? Event) firstAnswer = default;
+        // The late delivery's check runs (nothing is stored yet); then the other delivery of its event is received and
+        // committed whole; then the late one applies and comes to its insert.
+        var late = NewProcessor(new ProviderRegistry([StandIn()], Creem), new AfterTheCheck(Db.Database.Webhooks, async () =>
+            firstAnswer = await first.ReceiveAsync(Creem, Signed, body)));
+
+        var (receipt, found) = await late.ReceiveAsync(Creem, Signed, body);
+
+        Assert.Equal((WebhookReceipt.Accepted, WebhookStatus.Applied), (firstAnswer.Receipt, firstAnswer.Event!.Status));
+        Assert.Equal((WebhookReceipt.Duplicate, firstAnswer.Event), (receipt, found));
+        Assert.Equal(firstAnswer.Event, await Stored("evt_1"));
+        Assert.Equal(100, await Credits(c));
+        Assert.Single(await Payments.ListPaymentsAsync(c, CancellationToken.None));
+        Assert.Single(await Db.Database.Webhooks.ListAsync(null, 10, CancellationToken.None));
+    }
+
+    /// <summary>The database's inbox, running <paramref name="afterCheck"/> once a first attempt's check has reached the
+    /// database (a read in the flow sends it), before the attempt goes on.</summary>
+    private sealed class AfterTheCheck(IWebhookInbox inner, Func<Task> afterCheck) : IWebhookInbox
+    {
+        public async Task<bool> TryBeginAsync(WebhookEvent received, CancellationToken cancellationToken)
+        {
+            var absent = await inner.TryBeginAsync(received, cancellationToken);
+            Assert.Null(await inner.GetAsync(received.Provider, received.EventId, cancellationToken));
+            await afterCheck();
+            return absent;
+        }
+
+        public Task StoreOutcomeAsync(WebhookEvent outcome, CancellationToken cancellationToken) => inner.StoreOutcomeAsync(outcome, cancellationToken);
+
+        public bool IsDuplicate(Exception exception) => inner.IsDuplicate(exception);
+
+        public Task<bool> TryStoreAsync(WebhookEvent webhookEvent, CancellationToken cancellationToken) => inner.TryStoreAsync(webhookEvent, cancellationToken);
+
+        public Task<WebhookEvent?> GetAsync(string provider, string eventId, CancellationToken cancellationToken) =>
+            inner.GetAsync(provider, eventId, cancellationToken);
+
+        public Task UpdateAsync(WebhookEvent webhookEvent, CancellationToken cancellationToken) => inner.UpdateAsync(webhookEvent, cancellationToken);
+
+        public Task<IReadOnlyList<WebhookEvent>> ClaimDueAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int limit, CancellationToken cancellationToken) =>
+            inner.ClaimDueAsync(now, leaseUntil, limit, cancellationToken);
+
+        public Task<IReadOnlyList<WebhookEvent>> ListAsync(WebhookStatus? status, int limit, CancellationToken cancellationToken) =>
+            inner.ListAsync(status, limit, cancellationToken);
+
+        public Task<int> CountAsync(WebhookStatus status, int cap, CancellationToken cancellationToken) => inner.CountAsync(status, cap, cancellationToken);
+
+        public Task<IReadOnlyList<WebhookEvent>> ListByCustomerAsync(string customerId, int limit, CancellationToken cancellationToken) =>
+            inner.ListByCustomerAsync(customerId, limit, cancellationToken);
+
+        public Task<InboxBacklog> BacklogAsync(CancellationToken cancellationToken) => inner.BacklogAsync(cancellationToken);
+    }
 }
