@@ -27,7 +27,9 @@ public enum WebhookReceipt
 /// <summary>
 /// The webhook pipeline, the same for every provider: verify the raw body's signature → parse → in one database
 /// transaction: store in the inbox, unique by (provider, event id), and apply idempotently → commit → answer. A duplicate
-/// finds the event stored (waiting for a concurrent first delivery to commit) and changes nothing. When applying
+/// finds the event stored and changes nothing; one concurrent with the first delivery finds it at the latest when its
+/// own row's insert waits for the first one's commit (PostgreSQL writes that row at the end: IWebhookInbox.TryBeginAsync),
+/// and is rolled back whole. When applying
 /// fails, the transaction is rolled back and the event is stored on its own as failed, with the error visible and a
 /// retry with backoff; an operator can replay any stored event.
 /// </summary>
@@ -197,6 +199,8 @@ public sealed class WebhookProcessor(
                     await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);
                 }
 
+                WebhookTelemetry.Stored(result.Provider, result.Status);
+
                 if (result.CustomerId is { } customer)
                 {
                     gate.Invalidate(customer);
@@ -212,8 +216,8 @@ public sealed class WebhookProcessor(
             }
             catch (Exception ex) when (webhookEvent.Status == WebhookStatus.Received && webhookEvent.Attempts == 0 && inbox.IsDuplicate(ex))
             {
-                // The inbox's insert went with a later statement and found the event stored (by an earlier or a
-                // concurrent delivery, which it waited for): the transaction is rolled back, nothing of it is kept.
+                // The inbox's insert or check went with a later statement and found the event stored (by an earlier or
+                // a concurrent delivery, which it waited for): the transaction is rolled back, nothing of it is kept.
                 return null;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
@@ -229,14 +233,17 @@ public sealed class WebhookProcessor(
         // Nothing of the attempt is kept: store the event as failed, so it is retried and visible.
         var failed = Failed(webhookEvent, webhookEvent.Attempts + 1, failure!.Message, Instants.Now(time));
         Log.WebhookApplyFailed(_logger, webhookEvent.Provider, webhookEvent.EventId, webhookEvent.EventType, failed.Attempts, failed.NextAttemptAt, failure);
-        if (webhookEvent.Status == WebhookStatus.Received && webhookEvent.Attempts == 0
-            && !await inbox.TryStoreAsync(failed, CancellationToken.None).ConfigureAwait(false))
+        if (webhookEvent.Status != WebhookStatus.Received || webhookEvent.Attempts != 0)
+        {
+            await inbox.UpdateAsync(failed, CancellationToken.None).ConfigureAwait(false);
+        }
+        else if (!await inbox.TryStoreAsync(failed, CancellationToken.None).ConfigureAwait(false))
         {
             // Stored meanwhile by a concurrent delivery of the same event: that one answers for it.
             return await inbox.GetAsync(webhookEvent.Provider, webhookEvent.EventId, CancellationToken.None).ConfigureAwait(false);
         }
 
-        await inbox.UpdateAsync(failed, CancellationToken.None).ConfigureAwait(false);
+        WebhookTelemetry.Stored(failed.Provider, failed.Status);
         return failed;
     }
 
@@ -247,7 +254,7 @@ public sealed class WebhookProcessor(
         var attempt = stored.Attempts + 1;
         using var activity = WebhookTelemetry.StartApply(stored);
         var outcome = await applier.ApplyAsync(parsed, stored.Payload, CancellationToken.None).ConfigureAwait(false);
-        WebhookTelemetry.Outcome(activity, stored.Provider, outcome.Status);
+        WebhookTelemetry.Outcome(activity, outcome.Status);
         var now = Instants.Now(time);
         var updated = outcome.Status == WebhookStatus.Failed
             ? Failed(stored, attempt, outcome.Problem!, now) with { CustomerId = outcome.CustomerId ?? stored.CustomerId }

@@ -45,10 +45,11 @@ public static class WebhookTelemetry
         return activity;
     }
 
-    internal static void Outcome(Activity? activity, string provider, WebhookStatus status)
-    {
-        var name = SnakeCase<WebhookStatus>.Name(status);
-        activity?.SetTag("tollgate.status", name);
-        Applied.Add(1, new KeyValuePair<string, object?>("provider", provider), new KeyValuePair<string, object?>("status", name));
-    }
+    /// <summary>The attempt's outcome on its span, as the applier gave it (the transaction may still roll back).</summary>
+    internal static void Outcome(Activity? activity, WebhookStatus status) => activity?.SetTag("tollgate.status", SnakeCase<WebhookStatus>.Name(status));
+
+    /// <summary>An attempt whose outcome was stored: counted once its transaction committed, so an attempt rolled back
+    /// (a transient failure run again, a concurrent duplicate that lost the inbox's key) is not counted.</summary>
+    internal static void Stored(string provider, WebhookStatus status) =>
+        Applied.Add(1, new KeyValuePair<string, object?>("provider", provider), new KeyValuePair<string, object?>("status", SnakeCase<WebhookStatus>.Name(status)));
 }

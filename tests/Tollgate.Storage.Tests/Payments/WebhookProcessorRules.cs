@@ -37,8 +37,8 @@ public abstract class WebhookProcessorRules : ApplierTestBase
     protected WebhookProcessor NewProcessor(ProviderRegistry registry, IWebhookInbox inbox) =>
         new(registry, inbox, Applier, Gate, new MarkedTransientTransactions(Db.Database.Transactions), Clock, _log);
 
-    /// <summary>A provider under Creem's id that reads the JSON <see cref="Body"/> writes.</summary>
-    protected static IPaymentProvider StandIn() => new StandInProvider();
+    /// <summary>A provider under Creem's id (or another) that reads the JSON <see cref="Body"/> writes.</summary>
+    protected static IPaymentProvider StandIn(string id = Creem) => new StandInProvider(id);
 
     /// <summary>The body of a delivery: a paid pack order, a refund of it, or an event type Tollgate ignores.</summary>
     protected static byte[] Body(string eventId, string type = "order.paid", string? customer = null, string order = "ord_1") =>
@@ -353,6 +353,24 @@ public abstract class WebhookProcessorRules : ApplierTestBase
     }
 
     [Fact]
+    public async Task Rule_AnAttemptIsCounted_OnceItsOutcomeIsStored_NotEachTimeItRan()
+    {
+        var probe = "probe_" + Guid.NewGuid().ToString("N")[..8];
+        using var meters = new MetricRecorder(WebhookTelemetry.Name, m => m.Tag("provider") is { } provider && provider == probe);
+        var processor = NewProcessor(new ProviderRegistry([new StandInProvider(probe)], probe), new OutcomeFailsOnce(Db.Database.Webhooks));
+
+        // Run twice (a transient failure once the applier was done, rolled back), stored once.
+        var (_, applied) = await processor.ReceiveAsync(probe, Signed, Body("evt_1", customer: NewCustomer()));
+        // Failing for good: nothing of the attempt kept, the event stored as failed on its own, counted so.
+        _ledger!.NextFailure = new InvalidOperationException("the grant failed");
+        var (_, failed) = await processor.ReceiveAsync(probe, Signed, Body("evt_2", customer: NewCustomer(), order: "ord_2"));
+
+        Assert.Equal((WebhookStatus.Applied, WebhookStatus.Failed), (applied!.Status, failed!.Status));
+        Assert.Equal([("tollgate.webhooks.applied", "applied", 1L), ("tollgate.webhooks.applied", "failed", 1L)],
+            meters.Measurements.Where(m => m.Instrument == "tollgate.webhooks.applied").Select(m => (m.Instrument, m.Tag("status")!, m.Value)));
+    }
+
+    [Fact]
     public async Task Rule_AnOperatorsReplay_AppliesAStoredEventAgain_ChangingNothingTwice()
     {
         var c = NewCustomer();
@@ -400,6 +418,47 @@ public abstract class WebhookProcessorRules : ApplierTestBase
         public IDatabaseTransaction Begin() => inner.Begin();
 
         public bool IsTransient(Exception exception) => exception is TransientFault || inner.IsTransient(exception);
+    }
+
+    /// <summary>The database's inbox, every member passed on; a test overrides what it needs.</summary>
+    protected class DelegatingInbox(IWebhookInbox inner) : IWebhookInbox
+    {
+        protected IWebhookInbox Inner => inner;
+
+        public virtual Task<bool> TryBeginAsync(WebhookEvent received, CancellationToken cancellationToken) => inner.TryBeginAsync(received, cancellationToken);
+
+        public virtual Task StoreOutcomeAsync(WebhookEvent outcome, CancellationToken cancellationToken) => inner.StoreOutcomeAsync(outcome, cancellationToken);
+
+        public bool IsDuplicate(Exception exception) => inner.IsDuplicate(exception);
+
+        public Task<bool> TryStoreAsync(WebhookEvent webhookEvent, CancellationToken cancellationToken) => inner.TryStoreAsync(webhookEvent, cancellationToken);
+
+        public Task<WebhookEvent?> GetAsync(string provider, string eventId, CancellationToken cancellationToken) =>
+            inner.GetAsync(provider, eventId, cancellationToken);
+
+        public Task UpdateAsync(WebhookEvent webhookEvent, CancellationToken cancellationToken) => inner.UpdateAsync(webhookEvent, cancellationToken);
+
+        public Task<IReadOnlyList<WebhookEvent>> ClaimDueAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int limit, CancellationToken cancellationToken) =>
+            inner.ClaimDueAsync(now, leaseUntil, limit, cancellationToken);
+
+        public Task<IReadOnlyList<WebhookEvent>> ListAsync(WebhookStatus? status, int limit, CancellationToken cancellationToken) =>
+            inner.ListAsync(status, limit, cancellationToken);
+
+        public Task<int> CountAsync(WebhookStatus status, int cap, CancellationToken cancellationToken) => inner.CountAsync(status, cap, cancellationToken);
+
+        public Task<IReadOnlyList<WebhookEvent>> ListByCustomerAsync(string customerId, int limit, CancellationToken cancellationToken) =>
+            inner.ListByCustomerAsync(customerId, limit, cancellationToken);
+
+        public Task<InboxBacklog> BacklogAsync(CancellationToken cancellationToken) => inner.BacklogAsync(cancellationToken);
+    }
+
+    /// <summary>The database's inbox, failing the first outcome stored with a transient fault: after the applier's end.</summary>
+    private sealed class OutcomeFailsOnce(IWebhookInbox inner) : DelegatingInbox(inner)
+    {
+        private int _failed;
+
+        public override Task StoreOutcomeAsync(WebhookEvent outcome, CancellationToken cancellationToken) =>
+            Interlocked.Exchange(ref _failed, 1) == 0 ? throw new TransientFault() : Inner.StoreOutcomeAsync(outcome, cancellationToken);
     }
 
     /// <summary>The database's inbox less its deferred-insert duplicate test: an inbox that stores at once, which keeps the
@@ -537,18 +596,23 @@ public sealed class PostgresWebhookProcessorRules : WebhookProcessorRules
     {
         var c = NewCustomer();
         var body = Body("evt_1", customer: c);
-        var first = NewProcessor(new ProviderRegistry([StandIn()], Creem), Db.Database.Webhooks);
+        var probe = "probe_" + Guid.NewGuid().ToString("N")[..8];
+        using var meters = new MetricRecorder(WebhookTelemetry.Name, m => m.Tag("provider") is { } provider && provider == probe);
+        var first = NewProcessor(new ProviderRegistry([StandIn(probe)], probe), Db.Database.Webhooks);
         (WebhookReceipt Receipt, WebhookEvent? Event) firstAnswer = default;
         // The late delivery's check runs (nothing is stored yet); then the other delivery of its event is received and
         // committed whole; then the late one applies and comes to its insert.
-        var late = NewProcessor(new ProviderRegistry([StandIn()], Creem), new AfterTheCheck(Db.Database.Webhooks, async () =>
-            firstAnswer = await first.ReceiveAsync(Creem, Signed, body)));
+        var late = NewProcessor(new ProviderRegistry([StandIn(probe)], probe), new AfterTheCheck(Db.Database.Webhooks, async () =>
+            firstAnswer = await first.ReceiveAsync(probe, Signed, body)));
 
-        var (receipt, found) = await late.ReceiveAsync(Creem, Signed, body);
+        var (receipt, found) = await late.ReceiveAsync(probe, Signed, body);
 
         Assert.Equal((WebhookReceipt.Accepted, WebhookStatus.Applied), (firstAnswer.Receipt, firstAnswer.Event!.Status));
         Assert.Equal((WebhookReceipt.Duplicate, firstAnswer.Event), (receipt, found));
-        Assert.Equal(firstAnswer.Event, await Stored("evt_1"));
+        Assert.Equal(firstAnswer.Event, await Db.Database.Webhooks.GetAsync(probe, "evt_1", CancellationToken.None));
+        // The late attempt ran the applier to its end, and was rolled back: not counted.
+        Assert.Equal([("tollgate.webhooks.applied", "applied"), ("tollgate.webhooks.received", "accepted"), ("tollgate.webhooks.received", "duplicate")],
+            meters.Measurements.Select(m => (m.Instrument, m.Tag("status") ?? m.Tag("receipt")!)));
         Assert.Equal(100, await Credits(c));
         Assert.Single(await Payments.ListPaymentsAsync(c, CancellationToken.None));
         Assert.Single(await Db.Database.Webhooks.ListAsync(null, 10, CancellationToken.None));
@@ -556,38 +620,14 @@ public sealed class PostgresWebhookProcessorRules : WebhookProcessorRules
 
     /// <summary>The database's inbox, running <paramref name="afterCheck"/> once a first attempt's check has reached the
     /// database (a read in the flow sends it), before the attempt goes on.</summary>
-    private sealed class AfterTheCheck(IWebhookInbox inner, Func<Task> afterCheck) : IWebhookInbox
+    private sealed class AfterTheCheck(IWebhookInbox inner, Func<Task> afterCheck) : DelegatingInbox(inner)
     {
-        public async Task<bool> TryBeginAsync(WebhookEvent received, CancellationToken cancellationToken)
+        public override async Task<bool> TryBeginAsync(WebhookEvent received, CancellationToken cancellationToken)
         {
-            var absent = await inner.TryBeginAsync(received, cancellationToken);
-            Assert.Null(await inner.GetAsync(received.Provider, received.EventId, cancellationToken));
+            var absent = await Inner.TryBeginAsync(received, cancellationToken);
+            Assert.Null(await Inner.GetAsync(received.Provider, received.EventId, cancellationToken));
             await afterCheck();
             return absent;
         }
-
-        public Task StoreOutcomeAsync(WebhookEvent outcome, CancellationToken cancellationToken) => inner.StoreOutcomeAsync(outcome, cancellationToken);
-
-        public bool IsDuplicate(Exception exception) => inner.IsDuplicate(exception);
-
-        public Task<bool> TryStoreAsync(WebhookEvent webhookEvent, CancellationToken cancellationToken) => inner.TryStoreAsync(webhookEvent, cancellationToken);
-
-        public Task<WebhookEvent?> GetAsync(string provider, string eventId, CancellationToken cancellationToken) =>
-            inner.GetAsync(provider, eventId, cancellationToken);
-
-        public Task UpdateAsync(WebhookEvent webhookEvent, CancellationToken cancellationToken) => inner.UpdateAsync(webhookEvent, cancellationToken);
-
-        public Task<IReadOnlyList<WebhookEvent>> ClaimDueAsync(DateTimeOffset now, DateTimeOffset leaseUntil, int limit, CancellationToken cancellationToken) =>
-            inner.ClaimDueAsync(now, leaseUntil, limit, cancellationToken);
-
-        public Task<IReadOnlyList<WebhookEvent>> ListAsync(WebhookStatus? status, int limit, CancellationToken cancellationToken) =>
-            inner.ListAsync(status, limit, cancellationToken);
-
-        public Task<int> CountAsync(WebhookStatus status, int cap, CancellationToken cancellationToken) => inner.CountAsync(status, cap, cancellationToken);
-
-        public Task<IReadOnlyList<WebhookEvent>> ListByCustomerAsync(string customerId, int limit, CancellationToken cancellationToken) =>
-            inner.ListByCustomerAsync(customerId, limit, cancellationToken);
-
-        public Task<InboxBacklog> BacklogAsync(CancellationToken cancellationToken) => inner.BacklogAsync(cancellationToken);
     }
 }
