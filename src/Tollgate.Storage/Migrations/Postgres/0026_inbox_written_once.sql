@@ -1,7 +1,7 @@
 -- A webhook delivery's inbox row written once, in its final state (issue 10). The first attempt of a delivery inserted
 -- the row as received at the start of its flow and updated it to its outcome before the commit. That update can never
--- be HOT: status, customer_id and next_attempt_at are indexed, so every index took a second entry, and the row a dead
--- version for vacuum. The insert and update were the second- and fourth-costliest statements of a delivery
+-- be HOT: status, customer_id and next_attempt_at are indexed, so each index took a second entry (a partial one where
+-- the new version matched it), and the row left a dead version for vacuum. The insert and update were the second- and fourth-costliest statements of a delivery
 -- (docs/benchmarks.md). A PostgreSQL flow now checks at its start that the event is not stored (this procedure, sent
 -- with the flow's first statement) and inserts the row with its outcome at the end, with the commit.
 --
