@@ -219,6 +219,11 @@ public interface IWebhookInbox
     /// <see cref="StoreOutcomeAsync"/> after it) finding its event stored already.</summary>
     bool IsDuplicate(Exception exception) => false;
 
+    /// <summary>Whether <paramref name="exception"/>, one that <see cref="IsDuplicate"/> accepts, came from
+    /// <see cref="StoreOutcomeAsync"/>'s write, not from <see cref="TryBeginAsync"/>'s check: the event was stored by a
+    /// delivery that committed after this attempt began.</summary>
+    bool IsStoredMeanwhile(Exception exception) => false;
+
     /// <summary>Begins the first attempt of an event received now, inside a flow's transaction: false when (provider, event
     /// id) is stored already. Its row is written by <see cref="StoreOutcomeAsync"/>, in the same transaction, with the
     /// attempt's outcome: a store may write it only then, once, instead of inserting it as received here and updating it

@@ -185,9 +185,9 @@ public sealed class WebhookProcessor(
         Exception? failure = null;
         for (var attempt = 1; attempt <= TransactionAttempts; attempt++)
         {
+            WebhookEvent? result = null;
             try
             {
-                WebhookEvent? result;
                 await using (var transaction = transactions.Begin())
                 {
                     result = await work().ConfigureAwait(false);
@@ -218,6 +218,16 @@ public sealed class WebhookProcessor(
             {
                 // The inbox's insert or check went with a later statement and found the event stored (by an earlier or
                 // a concurrent delivery, which it waited for): the transaction is rolled back, nothing of it is kept.
+                if (result is { Status: not WebhookStatus.Failed } && inbox.IsStoredMeanwhile(ex)
+                    && await inbox.GetAsync(webhookEvent.Provider, webhookEvent.EventId, CancellationToken.None).ConfigureAwait(false)
+                        is { Status: WebhookStatus.Failed, Attempts: 1 } failedMeanwhile)
+                {
+                    // Except one order: a concurrent first delivery failed for good and stored the event as failed after
+                    // this attempt began, and this attempt, which succeeded, lost the key to it. Apply it again now, as
+                    // its retry, rather than leaving a success to the retry worker's next pass.
+                    return await ApplyStoredAsync(failedMeanwhile).ConfigureAwait(false);
+                }
+
                 return null;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)

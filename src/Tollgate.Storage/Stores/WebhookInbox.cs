@@ -65,6 +65,11 @@ internal sealed class WebhookInbox(Sql sql, bool skipLocked) : IWebhookInbox
     public bool IsDuplicate(Exception exception) =>
         exception is Npgsql.PostgresException { SqlState: Npgsql.PostgresErrorCodes.UniqueViolation, ConstraintName: "webhook_events_pkey" };
 
+    // The outcome's insert, not the check: PostgreSQL names the table of a key's violation, and the check's own error
+    // (migration 0026) names none.
+    public bool IsStoredMeanwhile(Exception exception) =>
+        IsDuplicate(exception) && exception is Npgsql.PostgresException { TableName: "webhook_events" };
+
     public Task<WebhookEvent?> GetAsync(string provider, string eventId, CancellationToken cancellationToken) =>
         sql.QuerySingleAsync($"SELECT {Columns} FROM webhook_events WHERE provider = @p AND event_id = @id", Read, cancellationToken,
             ("@p", provider), ("@id", eventId));

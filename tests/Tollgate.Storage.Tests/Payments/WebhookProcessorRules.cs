@@ -37,6 +37,9 @@ public abstract class WebhookProcessorRules : ApplierTestBase
     protected WebhookProcessor NewProcessor(ProviderRegistry registry, IWebhookInbox inbox) =>
         new(registry, inbox, Applier, Gate, new MarkedTransientTransactions(Db.Database.Transactions), Clock, _log);
 
+    /// <summary>Makes the ledger's next write fail with <paramref name="failure"/> (after its commit, within the flow).</summary>
+    protected void FailNextLedgerWrite(Exception failure) => _ledger!.NextFailure = failure;
+
     /// <summary>A provider under Creem's id (or another) that reads the JSON <see cref="Body"/> writes.</summary>
     protected static IPaymentProvider StandIn(string id = Creem) => new StandInProvider(id);
 
@@ -431,6 +434,8 @@ public abstract class WebhookProcessorRules : ApplierTestBase
 
         public bool IsDuplicate(Exception exception) => inner.IsDuplicate(exception);
 
+        public bool IsStoredMeanwhile(Exception exception) => inner.IsStoredMeanwhile(exception);
+
         public Task<bool> TryStoreAsync(WebhookEvent webhookEvent, CancellationToken cancellationToken) => inner.TryStoreAsync(webhookEvent, cancellationToken);
 
         public Task<WebhookEvent?> GetAsync(string provider, string eventId, CancellationToken cancellationToken) =>
@@ -618,6 +623,35 @@ public sealed class PostgresWebhookProcessorRules : WebhookProcessorRules
         Assert.Single(await Db.Database.Webhooks.ListAsync(null, 10, CancellationToken.None));
     }
 
+    [Fact]
+    public async Task Rule_ADeliveryThatSucceeded_AfterAnotherOfItsEventFailedForGoodAndStoredIt_AppliesItNow_AsItsRetry()
+    {
+        var c = NewCustomer();
+        var body = Body("evt_1", customer: c);
+        var probe = "probe_" + Guid.NewGuid().ToString("N")[..8];
+        using var meters = new MetricRecorder(WebhookTelemetry.Name, m => m.Tag("provider") is { } provider && provider == probe);
+        var first = NewProcessor(new ProviderRegistry([StandIn(probe)], probe), Db.Database.Webhooks);
+        (WebhookReceipt Receipt, WebhookEvent? Event) firstAnswer = default;
+        // The late delivery's check runs; then the other delivery of its event fails for good (its grant) and stores the
+        // event as failed; then the late one applies, succeeds, and loses the inbox's key to the failed row.
+        var late = NewProcessor(new ProviderRegistry([StandIn(probe)], probe), new AfterTheCheck(Db.Database.Webhooks, async () =>
+        {
+            FailNextLedgerWrite(new InvalidOperationException("the grant failed"));
+            firstAnswer = await first.ReceiveAsync(probe, Signed, body);
+        }));
+
+        var (receipt, stored) = await late.ReceiveAsync(probe, Signed, body);
+
+        Assert.Equal((WebhookReceipt.Accepted, WebhookStatus.Failed, 1), (firstAnswer.Receipt, firstAnswer.Event!.Status, firstAnswer.Event.Attempts));
+        Assert.Equal((WebhookReceipt.Accepted, WebhookStatus.Applied, 2, (DateTimeOffset?)null), (receipt, stored!.Status, stored.Attempts, stored.NextAttemptAt));
+        Assert.Equal(stored, await Db.Database.Webhooks.GetAsync(probe, "evt_1", CancellationToken.None));
+        Assert.Equal(100, await Credits(c));
+        Assert.Single(await Payments.ListPaymentsAsync(c, CancellationToken.None));
+        Assert.Equal([("tollgate.webhooks.applied", "failed"), ("tollgate.webhooks.received", "accepted"), ("tollgate.webhooks.applied", "applied"),
+                ("tollgate.webhooks.received", "accepted")],
+            meters.Measurements.Select(m => (m.Instrument, m.Tag("status") ?? m.Tag("receipt")!)));
+    }
+
     /// <summary>The database's inbox, running <paramref name="afterCheck"/> once a first attempt's check has reached the
     /// database (a read in the flow sends it), before the attempt goes on.</summary>
     private sealed class AfterTheCheck(IWebhookInbox inner, Func<Task> afterCheck) : DelegatingInbox(inner)
@@ -626,7 +660,14 @@ public sealed class PostgresWebhookProcessorRules : WebhookProcessorRules
         {
             var absent = await Inner.TryBeginAsync(received, cancellationToken);
             Assert.Null(await Inner.GetAsync(received.Provider, received.EventId, cancellationToken));
-            await afterCheck();
+            // Outside this flow's transaction, which is ambient (an AsyncLocal) here: as another request would run.
+            Task other;
+            using (ExecutionContext.SuppressFlow())
+            {
+                other = Task.Run(afterCheck);
+            }
+
+            await other;
             return absent;
         }
     }

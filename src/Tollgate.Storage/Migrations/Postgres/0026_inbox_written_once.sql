@@ -9,6 +9,8 @@
 -- statements after it only by failing. It fails as the insert it replaces did: unique_violation on
 -- webhook_events_pkey, which the processor reads as a duplicate. It sees committed events only: a concurrent delivery
 -- of the same event that has not committed yet is found by the final insert, which waits for it and then fails on the key.
+-- Its error names no table, where the insert's names webhook_events: the processor tells the two apart (an event
+-- stored before the delivery began, or while it ran).
 CREATE PROCEDURE tollgate_webhook_absent(p_provider text, p_event_id text)
 LANGUAGE plpgsql AS $$
 BEGIN
