@@ -20,10 +20,14 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public TollgateDatabase Database { get; }
 
-    public static async Task<TestDatabase> CreateAsync(DatabaseProvider provider, TimeProvider time, bool migrate = true)
+    /// <param name="onePooledConnection">PostgreSQL: a pool of one connection whose wait ends after 3 s, so anything that
+    /// holds a pooled connection while it asks for another fails at once instead of deadlocking only under load
+    /// (Tollgate's default pool is small: TollgateDatabase.DefaultPostgresPoolSize). Otherwise the product's default pool.</param>
+    public static async Task<TestDatabase> CreateAsync(DatabaseProvider provider, TimeProvider time, bool migrate = true,
+        bool onePooledConnection = false)
     {
         string? folder = null;
-        var options = provider == DatabaseProvider.Sqlite ? NewSqlite(out folder) : await NewPostgresSchemaAsync();
+        var options = provider == DatabaseProvider.Sqlite ? NewSqlite(out folder) : await NewPostgresSchemaAsync(onePooledConnection);
         var database = TollgateDatabase.Create(options, time);
         if (migrate)
         {
@@ -70,7 +74,7 @@ public sealed class TestDatabase : IAsyncDisposable
         return new DatabaseOptions(DatabaseProvider.Sqlite, $"Data Source={Path.Combine(folder, "tollgate.db")}");
     }
 
-    private static async Task<DatabaseOptions> NewPostgresSchemaAsync()
+    private static async Task<DatabaseOptions> NewPostgresSchemaAsync(bool onePooledConnection)
     {
         var baseConnection = Postgres.ConnectionString;
         var schema = "t_" + Guid.NewGuid().ToString("N")[..16];
@@ -81,7 +85,13 @@ public sealed class TestDatabase : IAsyncDisposable
             await command.ExecuteNonQueryAsync();
         }
 
-        var builder = new NpgsqlConnectionStringBuilder(baseConnection) { SearchPath = schema, MaxPoolSize = 20 };
+        var builder = new NpgsqlConnectionStringBuilder(baseConnection) { SearchPath = schema };
+        if (onePooledConnection)
+        {
+            builder.MaxPoolSize = 1;
+            builder.Timeout = 3;
+        }
+
         return new DatabaseOptions(DatabaseProvider.Postgres, builder.ToString());
     }
 

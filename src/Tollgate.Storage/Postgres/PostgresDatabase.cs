@@ -28,6 +28,11 @@ internal sealed class PostgresDatabase : TollgateDatabase, IDatabaseTransactions
             builder.ConnectionStringBuilder.MaxAutoPrepare = 64;
         }
 
+        if (!Mentions(connectionString, "maximumpoolsize") && !Mentions(connectionString, "maxpoolsize"))
+        {
+            builder.ConnectionStringBuilder.MaxPoolSize = DefaultPostgresPoolSize;
+        }
+
         if (!Mentions(connectionString, "noresetonclose"))
         {
             // Returning a connection to the pool otherwise resets its session (DISCARD ALL, or RESET ALL and more when

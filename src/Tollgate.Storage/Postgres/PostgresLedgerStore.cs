@@ -240,11 +240,24 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
 
     public async Task<CustomerLedgerData> ReadAsync(string customerId, IReadOnlyCollection<string> operationKeys, CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        // One snapshot for all the reads: BEGIN ISOLATION LEVEL REPEATABLE READ travels in the batch, and the
-        // transaction ends (read-only, nothing to roll back) with a COMMIT in the same round trip.
-        await using var batch = new NpgsqlBatch(connection);
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+        // Inside a flow (a webhook applying a subscription reads what its plan owes) on the flow's connection, behind what
+        // the flow has waiting: it sees the flow's own writes, and a flow never waits for a second pooled connection while
+        // it holds one (with every connection held by such flows, none would come: TollgateDatabase.DefaultPostgresPoolSize).
+        var flow = (PostgresFlowTransaction?)AmbientTransaction.For(database);
+        await using var own = flow is null ? await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false) : null;
+        await using var batch = new NpgsqlBatch(own ?? await flow!.OpenAsync(cancellationToken).ConfigureAwait(false));
+        if (flow is null)
+        {
+            // One snapshot for all the reads: BEGIN ISOLATION LEVEL REPEATABLE READ travels in the batch, and the
+            // transaction ends (read-only, nothing to roll back) with a COMMIT in the same round trip.
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+        }
+        else
+        {
+            // None of what waits returns rows: the first result set is still the first query's.
+            flow.TakePending(batch);
+        }
+
         Add(batch, "SELECT coalesce(max(seq), 0) FROM ledger_entries WHERE customer_id = $1", [customerId]);
         Add(batch, $"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $1 AND live", [customerId]);
         Add(batch, $"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = $1 AND status = 'active'", [customerId]);
@@ -255,7 +268,11 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             Add(batch, OperationByKeySql, [customerId, key]);
         }
 
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+        if (flow is null)
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+        }
+
         var data = new LedgerRows.CustomerDataBuilder(customerId);
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -299,6 +316,14 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
         return data.Build();
     }
 
+    /// <summary>A read's command: inside a flow on the flow's connection (what waits sent first), so it sees the flow's
+    /// writes and never waits for a second pooled connection (see <see cref="ReadAsync"/>); otherwise on a pooled
+    /// connection for this command alone.</summary>
+    private async ValueTask<NpgsqlCommand> ReadCommandAsync(string sql, CancellationToken cancellationToken) =>
+        AmbientTransaction.For(database) is PostgresFlowTransaction flow
+            ? new NpgsqlCommand(sql, (NpgsqlConnection)await flow.ConnectionAsync(cancellationToken).ConfigureAwait(false))
+            : dataSource.CreateCommand(sql);
+
     public Task<string?> FindHoldOwnerAsync(string holdId, CancellationToken cancellationToken) =>
         OwnerAsync(holdId, CustomerKeys.Hold, cancellationToken);
 
@@ -311,7 +336,8 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             return null;
         }
 
-        await using var command = dataSource.CreateCommand($"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = $1 AND hold_id = $2");
+        await using var command = await ReadCommandAsync(
+            $"SELECT {LedgerRows.HoldColumns} FROM ledger_holds WHERE customer_id = $1 AND hold_id = $2", cancellationToken).ConfigureAwait(false);
         command.Parameters.AddWithValue(owner);
         command.Parameters.AddWithValue(holdId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -322,7 +348,7 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
     {
         // customer_keys gives the entry's customer and seq (migration 0023): the entry is then read by its primary key.
         // An entry keyed by an earlier version has no seq there, and is read by its id among its customer's entries.
-        await using var owner = dataSource.CreateCommand(CustomerKeys.EntryOwnerSql("$1"));
+        await using var owner = await ReadCommandAsync(CustomerKeys.EntryOwnerSql("$1"), cancellationToken).ConfigureAwait(false);
         owner.Parameters.AddWithValue(entryId);
         string customerId;
         long? seq;
@@ -336,9 +362,10 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             (customerId, seq) = (reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetInt64(1));
         }
 
-        await using var command = dataSource.CreateCommand(seq is null
+        await using var command = await ReadCommandAsync(seq is null
             ? $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $1 AND entry_id = $2"
-            : $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $1 AND entry_id = $2 AND seq = $3");
+            : $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $1 AND entry_id = $2 AND seq = $3",
+            cancellationToken).ConfigureAwait(false);
         command.Parameters.AddWithValue(customerId);
         command.Parameters.AddWithValue(entryId);
         if (seq is { } s)
@@ -352,7 +379,8 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
 
     private async Task<string?> OwnerAsync(string key, string kind, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand(CustomerKeys.OwnerSql("$1", "$2") + " AND provider = ''");
+        await using var command = await ReadCommandAsync(CustomerKeys.OwnerSql("$1", "$2") + " AND provider = ''", cancellationToken)
+            .ConfigureAwait(false);
         command.Parameters.AddWithValue(key);
         command.Parameters.AddWithValue(kind);
         return (string?)await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
@@ -362,9 +390,10 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
     {
         // One statement text per filter shape: a "$2 IS NULL OR feature = $2" statement, once auto-prepared, gets a
         // generic plan that walks all of the customer's entries and filters them (6.5x slower on 241k entries).
-        await using var command = dataSource.CreateCommand(feature is null
+        await using var command = await ReadCommandAsync(feature is null
             ? $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
-            : $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $1 AND seq < $2 AND feature = $4 ORDER BY seq DESC LIMIT $3");
+            : $"SELECT {LedgerRows.EntryColumns} FROM ledger_entries WHERE customer_id = $1 AND seq < $2 AND feature = $4 ORDER BY seq DESC LIMIT $3",
+            cancellationToken).ConfigureAwait(false);
         command.Parameters.AddWithValue(customerId);
         command.Parameters.AddWithValue(before ?? long.MaxValue);
         command.Parameters.AddWithValue(limit + 1);
@@ -386,7 +415,7 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
         DateTimeOffset to, CancellationToken cancellationToken)
     {
         var (wholeFrom, wholeTo, edges) = UsageRanges.Split(from, to);
-        await using var command = dataSource.CreateCommand(
+        await using var command = await ReadCommandAsync(
             $"""
             SELECT date_trunc('day', hour, 'UTC'), sum(used)::bigint FROM ledger_usage_hourly
             WHERE customer_id = $1 AND feature = $2 AND hour >= $3 AND hour < $4 GROUP BY 1
@@ -396,7 +425,7 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             UNION ALL
             SELECT date_trunc('day', at, 'UTC'), sum({UsedUnits})::bigint FROM ledger_entries
             WHERE customer_id = $1 AND feature = $2 AND at >= $7 AND at < $8 AND {UsageRanges.SeqBoundsSql("$1", "$2", "$10", "$8")} GROUP BY 1
-            """);
+            """, cancellationToken).ConfigureAwait(false);
         command.Parameters.AddWithValue(customerId);
         command.Parameters.AddWithValue(feature);
         foreach (var at in new[] { wholeFrom, wholeTo, edges[0].From, edges[0].To, edges[1].From, edges[1].To,
@@ -419,7 +448,8 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
 
     public async Task<IReadOnlyList<LotRecord>> GetAllLotsAsync(string customerId, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand($"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $1 ORDER BY seq");
+        await using var command = await ReadCommandAsync($"SELECT {LedgerRows.LotColumns} FROM ledger_lots WHERE customer_id = $1 ORDER BY seq",
+            cancellationToken).ConfigureAwait(false);
         command.Parameters.AddWithValue(customerId);
         var lots = new List<LotRecord>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -433,13 +463,13 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
 
     public async Task<IReadOnlyList<string>> FindCustomersWithDueExpiriesAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand(
+        await using var command = await ReadCommandAsync(
             """
             SELECT customer_id FROM ledger_lots WHERE live AND expires_at <= $1 AND remaining > 0
             UNION
             SELECT customer_id FROM ledger_holds WHERE status = 'active' AND expires_at <= $1
             LIMIT $2
-            """);
+            """, cancellationToken).ConfigureAwait(false);
         command.Parameters.AddWithValue(D.Time(now));
         command.Parameters.AddWithValue(limit);
         var customers = new List<string>();

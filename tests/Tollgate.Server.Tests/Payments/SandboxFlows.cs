@@ -337,3 +337,14 @@ public sealed class PostgresSandboxFlows : SandboxFlows
 {
     protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
 }
+
+/// <summary>The flows again on PostgreSQL with one pooled connection, shared by the requests, the webhooks' flows and
+/// the background workers: a flow holds its connection from its first statement to its commit, and a read in it that
+/// took a second one (a plan change reading what the period granted) would wait for the pool's timeout and fail.
+/// Tollgate's default pool is small (docs/operations.md, "Pool").</summary>
+public sealed class PostgresSandboxFlowsOnOneConnection : SandboxFlows
+{
+    protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
+
+    protected override bool OnePooledConnection => true;
+}

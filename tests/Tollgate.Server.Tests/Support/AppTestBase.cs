@@ -11,7 +11,11 @@ public abstract class AppTestBase : IAsyncLifetime
 
     protected HttpClient Client => App.Client;
 
-    public virtual async ValueTask InitializeAsync() => App = await TollgateApp.StartAsync(Provider);
+    /// <summary>PostgreSQL with one pooled connection (TestDatabase.CreateAsync): for flows run again to show that
+    /// nothing in them asks for a second connection while it holds one.</summary>
+    protected virtual bool OnePooledConnection => false;
+
+    public virtual async ValueTask InitializeAsync() => App = await TollgateApp.StartAsync(Provider, onePooledConnection: OnePooledConnection);
 
     public async ValueTask DisposeAsync()
     {

@@ -40,10 +40,11 @@ public sealed class TollgateApp : IAsyncDisposable
     public TestDatabase Database => _database;
 
     public static async Task<TollgateApp> StartAsync(DatabaseProvider provider, ManualTimeProvider? clock = null,
-        Action<IServiceCollection>? services = null, IDictionary<string, string?>? settings = null, TestDatabase? database = null)
+        Action<IServiceCollection>? services = null, IDictionary<string, string?>? settings = null, TestDatabase? database = null,
+        bool onePooledConnection = false)
     {
         clock ??= new ManualTimeProvider(new DateTimeOffset(2026, 1, 15, 9, 0, 0, TimeSpan.Zero));
-        database ??= await TestDatabase.CreateAsync(provider, clock, migrate: false);
+        database ??= await TestDatabase.CreateAsync(provider, clock, migrate: false, onePooledConnection);
         var config = new Dictionary<string, string?>
         {
             ["Tollgate:Database:Provider"] = provider == DatabaseProvider.Postgres ? "postgres" : "sqlite",

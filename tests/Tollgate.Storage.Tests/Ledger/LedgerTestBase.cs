@@ -18,9 +18,12 @@ public abstract class LedgerTestBase : IAsyncLifetime
 
     protected virtual LedgerOptions Options => new() { Lanes = Provider == DatabaseProvider.Postgres ? 4 : 1 };
 
+    /// <summary>PostgreSQL with one pooled connection (<see cref="TestDatabase.CreateAsync"/>).</summary>
+    protected virtual bool OnePooledConnection => false;
+
     public async ValueTask InitializeAsync()
     {
-        Db = await TestDatabase.CreateAsync(Provider, Clock);
+        Db = await TestDatabase.CreateAsync(Provider, Clock, onePooledConnection: OnePooledConnection);
         Ledger = new LedgerEngine(Db.Database.Ledger, Clock, Options);
     }
 

@@ -71,6 +71,10 @@ public abstract class ApplierTestBase : IAsyncLifetime
 
     protected abstract DatabaseProvider Provider { get; }
 
+    /// <summary>PostgreSQL with one pooled connection (<see cref="TestDatabase.CreateAsync"/>): for the rules run again to
+    /// show that nothing in them asks for a second connection while it holds one.</summary>
+    protected virtual bool OnePooledConnection => false;
+
     protected ManualTimeProvider Clock { get; } = new();
 
     protected TestDatabase Db { get; private set; } = null!;
@@ -107,7 +111,7 @@ public abstract class ApplierTestBase : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         Clock.Set(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero));
-        Db = await TestDatabase.CreateAsync(Provider, Clock);
+        Db = await TestDatabase.CreateAsync(Provider, Clock, onePooledConnection: OnePooledConnection);
         Ledger = new LedgerEngine(LedgerStore(Db.Database.Ledger), Clock, new LedgerOptions { Lanes = 1 });
         Gate = new Gate(Catalog, Ledger, Db.Database.Subscriptions, Clock);
         // In a webhook's transaction (WebhookProcessorRules) the events go into the database's outbox, as in the server.

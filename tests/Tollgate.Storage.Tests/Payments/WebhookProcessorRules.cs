@@ -550,6 +550,16 @@ public sealed class SqliteWebhookProcessorRules : WebhookProcessorRules
     protected override DatabaseProvider Provider => DatabaseProvider.Sqlite;
 }
 
+/// <summary>The rules above again on PostgreSQL with one pooled connection: a delivery's flow holds it from the inbox's
+/// check to the commit, so anything in the pipeline that asked for a second one (a read beside the flow) would wait for
+/// the pool until its timeout and fail (see PostgresGateViewRulesOnOneConnection).</summary>
+public sealed class PostgresWebhookProcessorRulesOnOneConnection : WebhookProcessorRules
+{
+    protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
+
+    protected override bool OnePooledConnection => true;
+}
+
 /// <summary>The rules above on PostgreSQL, and how a flow there writes the inbox (migration 0026): the first attempt of
 /// a delivery checks, with the flow's first statement, that the event is not stored, and inserts its row once, with its
 /// outcome, at the commit. (SQLite stores the row at once and updates it: its transaction holds the database's write lock

@@ -46,6 +46,10 @@ public abstract class GateTestBase : IAsyncLifetime
 
     protected abstract DatabaseProvider Provider { get; }
 
+    /// <summary>PostgreSQL with one pooled connection (<see cref="TestDatabase.CreateAsync"/>): for the rules run again to
+    /// show that nothing in them asks for a second connection while it holds one.</summary>
+    protected virtual bool OnePooledConnection => false;
+
     protected ManualTimeProvider Clock { get; } = new();
 
     protected TestDatabase Db { get; private set; } = null!;
@@ -79,7 +83,7 @@ public abstract class GateTestBase : IAsyncLifetime
         // The first of a month, so the free plan's calendar window is the whole month ahead.
         Clock.Set(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero));
         Catalog = CatalogLoader.Parse(Yaml, "catalog.yaml", [new CatalogMapping("sandbox", null)]);
-        Db = await TestDatabase.CreateAsync(Provider, Clock);
+        Db = await TestDatabase.CreateAsync(Provider, Clock, onePooledConnection: OnePooledConnection);
         Ledger = new LedgerEngine(Store(Db.Database.Ledger), Clock, new LedgerOptions { Lanes = 1 });
         Gate = new Gate(Catalog, Ledger, Subscriptions(Db.Database.Subscriptions), Clock, external: External, logger: Log,
             customers: WithMembers ? Db.Database.Customers : null);

@@ -457,3 +457,14 @@ public sealed class PostgresGateViewRules : GateViewRules
 {
     protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
 }
+
+/// <summary>The rules again on PostgreSQL with one pooled connection, which a flow holds from its first statement to its
+/// commit: a view read inside the flow (the ledger's state, a subscription) that took a connection of its own would wait
+/// for the pool until its timeout and fail. Tollgate's default pool is small (TollgateDatabase.DefaultPostgresPoolSize), and
+/// with every connection held by flows waiting for a second one, none would come.</summary>
+public sealed class PostgresGateViewRulesOnOneConnection : GateViewRules
+{
+    protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
+
+    protected override bool OnePooledConnection => true;
+}
