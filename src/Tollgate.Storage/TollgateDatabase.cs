@@ -93,8 +93,8 @@ public abstract class TollgateDatabase : IAsyncDisposable
     /// <summary>
     /// PostgreSQL: the connection pool's size (per process) when the connection string does not set
     /// <c>Maximum Pool Size</c>; Npgsql's own default is 100. PostgreSQL does the most work with few transactions running
-    /// at once: with 64 webhook deliveries in flight, 64 backends on two cores spent 4.4 ms of CPU per delivery, against
-    /// 1.8–2.3 ms when at most 6 ran and the rest waited for a connection (docs/benchmarks.md, "A pool sized for the
+    /// at once: with 64 webhook deliveries in flight, 64 backends on two cores spent 4.2–4.6 ms of CPU per delivery, against
+    /// 2.4–3.0 ms when at most 10 ran and the rest waited for a connection (docs/benchmarks.md, "A pool sized for the
     /// database"). A request that finds every connection busy waits in the pool's queue, up to the connection string's
     /// <c>Timeout</c> (15 s by default), then fails closed (<c>unavailable</c>). Nothing in Tollgate holds a pooled
     /// connection while it waits for another (tests run whole rule sets on a pool of one), so a small pool only queues
