@@ -254,7 +254,9 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
         }
         else
         {
-            // None of what waits returns rows: the first result set is still the first query's.
+            // None of what waits returns rows: the first result set is still the first query's. The flow's transaction is
+            // READ COMMITTED, so each of these statements sees what was committed when it began: like any read without a
+            // lock, a view; a write the flow then makes locks the customer and writes from its state under that lock.
             flow.TakePending(batch);
         }
 
