@@ -51,8 +51,11 @@ internal abstract class Baseline : IAsyncDisposable
         private static string SizedAsTollgates(string connectionString)
         {
             var builder = new NpgsqlConnectionStringBuilder(connectionString);
-            if (!connectionString.Contains("pool size", StringComparison.OrdinalIgnoreCase)
-                && !connectionString.Contains("poolsize", StringComparison.OrdinalIgnoreCase))
+            // As PostgresDatabase reads it: the key "Maximum Pool Size" or "MaxPoolSize", in any case or spacing ("Minimum
+            // Pool Size" is not one of them).
+            var keys = new DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
+                .Select(k => k.Replace(" ", "", StringComparison.Ordinal).ToUpperInvariant());
+            if (!keys.Any(k => k is "MAXIMUMPOOLSIZE" or "MAXPOOLSIZE"))
             {
                 builder.MaxPoolSize = Tollgate.Storage.TollgateDatabase.DefaultPostgresPoolSize;
             }
