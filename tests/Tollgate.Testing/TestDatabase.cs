@@ -20,8 +20,8 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public TollgateDatabase Database { get; }
 
-    /// <param name="onePooledConnection">PostgreSQL: a pool of one connection whose wait ends after 3 s, so anything that
-    /// holds a pooled connection while it asks for another fails at once instead of deadlocking only under load
+    /// <param name="onePooledConnection">PostgreSQL: a pool of one connection, so anything that holds a pooled connection
+    /// while it asks for another fails (after the connection string's Timeout) instead of deadlocking only under load
     /// (Tollgate's default pool is small: TollgateDatabase.DefaultPostgresPoolSize). Otherwise the product's default pool.</param>
     public static async Task<TestDatabase> CreateAsync(DatabaseProvider provider, TimeProvider time, bool migrate = true,
         bool onePooledConnection = false)
@@ -88,8 +88,11 @@ public sealed class TestDatabase : IAsyncDisposable
         var builder = new NpgsqlConnectionStringBuilder(baseConnection) { SearchPath = schema };
         if (onePooledConnection)
         {
+            // Npgsql's Timeout bounds the pool's wait and also opening a new physical connection, which takes seconds
+            // on a loaded CI machine; a nested checkout never gets the one connection, so a longer wait only delays its
+            // failure, while a short one failed healthy tests (stop 50's CI: a connect past 3 s).
             builder.MaxPoolSize = 1;
-            builder.Timeout = 3;
+            builder.Timeout = 15;
         }
 
         return new DatabaseOptions(DatabaseProvider.Postgres, builder.ToString());
@@ -101,6 +104,8 @@ public sealed class TestDatabase : IAsyncDisposable
         var schema = builder.SearchPath!;
         builder.SearchPath = null;
         builder.Pooling = false;
+        // Not the test's own Timeout: dropping must not fail because a connect was slow.
+        builder.Timeout = 30;
         await using var connection = new NpgsqlConnection(builder.ToString());
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand($"DROP SCHEMA {schema} CASCADE", connection);

@@ -10,7 +10,7 @@ namespace Tollgate.Storage.Tests.Scaling;
 /// a small pool is safe only if nothing holds a pooled connection while it waits for another. A flow (a webhook being
 /// applied) holds its connection from its first statement to its commit: every ledger read it makes runs on that
 /// connection, and sees what the flow wrote. Here the pool has one connection, so a read that took a second one would
-/// wait for the pool's 3-second timeout and fail.
+/// wait for the pool's timeout and fail.
 /// </summary>
 public sealed class PostgresPoolTests : LedgerTestBase
 {
