@@ -104,8 +104,8 @@ public sealed class PaymentApplier(
 
     private async Task<ApplyOutcome> CheckoutAsync(ProviderEvent e, CheckoutCompleted c, string payload, CancellationToken ct)
     {
-        var checkout = await payments.FindCheckoutByProviderIdAsync(e.Provider, c.ProviderCheckoutId, ct).ConfigureAwait(false);
-        var (customer, product, linkedCheckout) = await ResolveAsync(e.Provider, c.Link, ct).ConfigureAwait(false);
+        var (checkout, linkedCheckout) = await payments.FindCheckoutsAsync(e.Provider, c.ProviderCheckoutId, c.Link.CheckoutId, ct).ConfigureAwait(false);
+        var (customer, product) = await ResolveAsync(e.Provider, c.Link, linkedCheckout, ct).ConfigureAwait(false);
         checkout ??= linkedCheckout;
         customer ??= checkout?.CustomerId;
         product ??= checkout?.Product;
@@ -264,7 +264,7 @@ public sealed class PaymentApplier(
         var status = Map(s.Status);
         if (existing is null)
         {
-            var (customer, product, _) = await ResolveAsync(e.Provider, s.Link, ct).ConfigureAwait(false);
+            var (customer, product) = await ResolveAsync(e.Provider, s.Link, ct).ConfigureAwait(false);
             var plan = mappedPlan ?? (product is null ? null : catalog.PlansById.GetValueOrDefault(product));
             if (customer is null || plan is null)
             {
@@ -353,7 +353,7 @@ public sealed class PaymentApplier(
         var subscription = await subscriptions.FindByProviderIdAsync(e.Provider, p.ProviderSubscriptionId, ct).ConfigureAwait(false);
         if (subscription is null)
         {
-            var (customer, _, _) = await ResolveAsync(e.Provider, p.Link, ct).ConfigureAwait(false);
+            var (customer, _) = await ResolveAsync(e.Provider, p.Link, ct).ConfigureAwait(false);
             return customer is null
                 ? ApplyOutcome.Unmatched($"payment {p.ProviderPaymentId} is for subscription {p.ProviderSubscriptionId}, which Tollgate does not know")
                 : ApplyOutcome.Later(customer, $"subscription {p.ProviderSubscriptionId} is not known yet; its creation event has not arrived");
@@ -405,7 +405,7 @@ public sealed class PaymentApplier(
         var payment = await payments.FindPaymentAsync(e.Provider, paymentIds, ct).ConfigureAwait(false);
         if (payment is null)
         {
-            var (customer, _, _) = await ResolveAsync(e.Provider, link, ct).ConfigureAwait(false);
+            var (customer, _) = await ResolveAsync(e.Provider, link, ct).ConfigureAwait(false);
             return customer is null
                 ? ApplyOutcome.Unmatched($"{reversalId} names no payment or customer Tollgate knows")
                 : ApplyOutcome.Later(customer, $"{reversalId}: the payment it reverses ({string.Join(", ", paymentIds)}) is not recorded yet");
@@ -463,7 +463,7 @@ public sealed class PaymentApplier(
         var subscription = await subscriptions.FindByProviderIdAsync(e.Provider, p.ProviderSubscriptionId, ct).ConfigureAwait(false);
         if (subscription is null)
         {
-            var (customer, _, _) = await ResolveAsync(e.Provider, p.Link, ct).ConfigureAwait(false);
+            var (customer, _) = await ResolveAsync(e.Provider, p.Link, ct).ConfigureAwait(false);
             return customer is null
                 ? ApplyOutcome.Unmatched($"plan change for subscription {p.ProviderSubscriptionId}, which Tollgate does not know")
                 : ApplyOutcome.Later(customer, $"subscription {p.ProviderSubscriptionId} is not known yet; its creation event has not arrived");
@@ -567,14 +567,15 @@ public sealed class PaymentApplier(
 
     /// <summary>Who and what an event is about, in API.md §5 order: Tollgate's checkout id, the tollgate_* metadata,
     /// a provider customer already linked, the catalog's provider mapping.</summary>
-    private async Task<(string? Customer, string? Product, Checkout? Checkout)> ResolveAsync(string provider, PaymentLink link, CancellationToken ct)
+    private async Task<(string? Customer, string? Product)> ResolveAsync(string provider, PaymentLink link, CancellationToken ct) =>
+        await ResolveAsync(provider, link,
+            link.CheckoutId is { } checkoutId ? await payments.GetCheckoutAsync(checkoutId, ct).ConfigureAwait(false) : null, ct).ConfigureAwait(false);
+
+    /// <summary>Whose the event is and for what, given the checkout of Tollgate's that <paramref name="link"/> names (its
+    /// <see cref="PaymentLink.CheckoutId"/>, looked up by the caller; null when it names none, or none was found).</summary>
+    private async Task<(string? Customer, string? Product)> ResolveAsync(string provider, PaymentLink link, Checkout? linkedCheckout, CancellationToken ct)
     {
-        string? customer = null, product = null;
-        Checkout? checkout = null;
-        if (link.CheckoutId is { } checkoutId && await payments.GetCheckoutAsync(checkoutId, ct).ConfigureAwait(false) is { } found)
-        {
-            (checkout, customer, product) = (found, found.CustomerId, found.Product);
-        }
+        var (customer, product) = (linkedCheckout?.CustomerId, linkedCheckout?.Product);
 
         if (customer is null && link.CustomerId is { } metadataCustomer && CustomerIds.IsValid(metadataCustomer))
         {
@@ -598,7 +599,7 @@ public sealed class PaymentApplier(
             await LinkAsync(provider, link.ProviderCustomerId, customer, ct).ConfigureAwait(false);
         }
 
-        return (customer, product, checkout);
+        return (customer, product);
     }
 
     private Task LinkAsync(string provider, string? providerCustomerId, string customer, CancellationToken ct) =>

@@ -150,13 +150,18 @@ public interface IPaymentStore
     /// <summary>A checkout by id, or null.</summary>
     Task<Checkout?> GetCheckoutAsync(string checkoutId, CancellationToken cancellationToken);
 
-    /// <summary>Marks open checkouts created before <paramref name="createdBefore"/> expired; returns how many.</summary>
     /// <summary>Marks up to <paramref name="limit"/> open or failed checkouts created before <paramref name="createdBefore"/>
     /// expired and returns them as expired (a checkout another server expired meanwhile is not returned twice).</summary>
     Task<IReadOnlyList<Checkout>> ExpireCheckoutsAsync(DateTimeOffset createdBefore, DateTimeOffset now, int limit, CancellationToken cancellationToken);
 
     /// <summary>The checkout a provider's checkout id maps to, or null.</summary>
     Task<Checkout?> FindCheckoutByProviderIdAsync(string provider, string providerCheckoutId, CancellationToken cancellationToken);
+
+    /// <summary>What <see cref="FindCheckoutByProviderIdAsync"/> and <see cref="GetCheckoutAsync"/> (of
+    /// <paramref name="checkoutId"/>, when not null) find, looked up together: a completed checkout's event names it both
+    /// ways, and each lookup alone costs a database round trip or two. Both may be the same checkout.</summary>
+    Task<(Checkout? ByProviderId, Checkout? ById)> FindCheckoutsAsync(string provider, string providerCheckoutId, string? checkoutId,
+        CancellationToken cancellationToken);
 
     /// <summary>Records a payment unless one with the same provider payment id exists; returns whether it was new.</summary>
     Task<bool> TryInsertPaymentAsync(Payment payment, CancellationToken cancellationToken);

@@ -61,6 +61,44 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
                 cancellationToken, ("@c", owner), ("@p", provider), ("@pcid", providerCheckoutId)).ConfigureAwait(false)
             : null;
 
+    // A checkout event's two lookups (PaymentApplier): the owners of both keys in one statement, then the rows, in one
+    // statement when both keys are one customer's (the usual case: a checkout Tollgate started, named both ways). Apart,
+    // they took a round trip each for the owners and one each for the rows.
+    public async Task<(Checkout? ByProviderId, Checkout? ById)> FindCheckoutsAsync(string provider, string providerCheckoutId, string? checkoutId,
+        CancellationToken cancellationToken)
+    {
+        if (checkoutId is null)
+        {
+            return (await FindCheckoutByProviderIdAsync(provider, providerCheckoutId, cancellationToken).ConfigureAwait(false), null);
+        }
+
+        var owners = await sql.QueryAsync(
+            $"""
+             SELECT kind, customer_id FROM customer_keys
+             WHERE (key = @pcid AND kind = '{CustomerKeys.CheckoutSession}' AND provider = @p) OR (key = @id AND kind = '{CustomerKeys.Checkout}' AND provider = '')
+             """,
+            r => (Kind: r.GetString(0), Customer: r.GetString(1)), cancellationToken, ("@pcid", providerCheckoutId), ("@p", provider), ("@id", checkoutId))
+            .ConfigureAwait(false);
+        var sessionOwner = owners.Find(o => o.Kind == CustomerKeys.CheckoutSession).Customer;
+        var idOwner = owners.Find(o => o.Kind == CustomerKeys.Checkout).Customer;
+        if (sessionOwner is not null && sessionOwner == idOwner)
+        {
+            var rows = await sql.QueryAsync(
+                $"SELECT {CheckoutColumns} FROM checkouts WHERE customer_id = @c AND (checkout_id = @id OR (provider = @p AND provider_checkout_id = @pcid))",
+                ReadCheckout, cancellationToken, ("@c", sessionOwner), ("@id", checkoutId), ("@p", provider), ("@pcid", providerCheckoutId))
+                .ConfigureAwait(false);
+            return (rows.Find(c => c.Provider == provider && c.ProviderCheckoutId == providerCheckoutId), rows.Find(c => c.Id == checkoutId));
+        }
+
+        var byProviderId = sessionOwner is null ? null : await sql.QuerySingleAsync(
+            $"SELECT {CheckoutColumns} FROM checkouts WHERE customer_id = @c AND provider = @p AND provider_checkout_id = @pcid", ReadCheckout,
+            cancellationToken, ("@c", sessionOwner), ("@p", provider), ("@pcid", providerCheckoutId)).ConfigureAwait(false);
+        var byId = idOwner is null ? null : await sql.QuerySingleAsync(
+            $"SELECT {CheckoutColumns} FROM checkouts WHERE customer_id = @c AND checkout_id = @id", ReadCheckout,
+            cancellationToken, ("@c", idOwner), ("@id", checkoutId)).ConfigureAwait(false);
+        return (byProviderId, byId);
+    }
+
     // The provider's payment id is unique per provider: its customer_keys row is the exactly-once guard (in place of the
     // unique index on payments, which a table distributed by customer cannot have). Taken first, in the payment's
     // transaction: a payment already recorded, or being recorded by a concurrent delivery (which the insert waits for),

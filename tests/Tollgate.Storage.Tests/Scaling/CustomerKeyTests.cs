@@ -43,6 +43,49 @@ public abstract class CustomerKeyTests : LedgerTestBase
     }
 
     [Fact]
+    public async Task ACheckoutEventsTwoLookups_FindWhatEachFindsAlone_WhetherOneCheckout_TwoOfOneCustomer_OrTwoCustomers()
+    {
+        var payments = Db.Database.Payments;
+        var (alice, bob) = (NewCustomer(), NewCustomer());
+        var now = Clock.GetUtcNow();
+        Checkout Open(string id, string customer, string provider, string session) =>
+            new(id, customer, "pack", provider, session, "https://pay.example/" + session, CheckoutStatus.Open, null, null,
+                new Dictionary<string, string> { ["order"] = id }, null, now, now, null);
+        var (a1, a2, b1) = (Open("chk_a1", alice, "creem", "cs_a1"), Open("chk_a2", alice, "creem", "cs_a2"), Open("chk_b1", bob, "creem", "cs_b1"));
+        var stripeA = Open("chk_sa", alice, "stripe", "cs_x");
+        foreach (var checkout in new[] { a1, a2, b1, stripeA })
+        {
+            await payments.InsertCheckoutAsync(checkout, CancellationToken.None);
+        }
+
+        async Task<(string?, string?)> Find(string provider, string session, string? id)
+        {
+            var (byProviderId, byId) = await payments.FindCheckoutsAsync(provider, session, id, CancellationToken.None);
+            // Each half is what the lookup of its own finds, every column (the metadata compared by content).
+            Assert.Equal(Whole(await payments.FindCheckoutByProviderIdAsync(provider, session, CancellationToken.None)), Whole(byProviderId));
+            Assert.Equal(id is null ? null : Whole(await payments.GetCheckoutAsync(id, CancellationToken.None)), Whole(byId));
+            return (byProviderId?.Id, byId?.Id);
+        }
+
+        static string? Whole(Checkout? c) => c is null ? null : c + string.Join(",", c.Metadata);
+
+        Assert.Equal(("chk_a1", "chk_a1"), await Find("creem", "cs_a1", "chk_a1"));   // one checkout, named both ways
+        Assert.Equal(("chk_a1", "chk_a2"), await Find("creem", "cs_a1", "chk_a2"));   // two of one customer's, either way round
+        Assert.Equal(("chk_a2", "chk_a1"), await Find("creem", "cs_a2", "chk_a1"));
+        Assert.Equal(("chk_a1", "chk_b1"), await Find("creem", "cs_a1", "chk_b1"));   // two customers'
+        Assert.Equal(("chk_b1", "chk_a1"), await Find("creem", "cs_b1", "chk_a1"));
+        Assert.Equal(("chk_a1", null), await Find("creem", "cs_a1", "chk_unknown"));
+        Assert.Equal((null, "chk_a1"), await Find("creem", "cs_unknown", "chk_a1"));
+        Assert.Equal(("chk_a1", null), await Find("creem", "cs_a1", null));
+        Assert.Equal(((string?)null, (string?)null), await Find("creem", "cs_unknown", "chk_unknown"));
+        // The provider's id is the provider's: another provider's session of the same text is not found, and neither is a
+        // Tollgate id passed as a session id or the other way round.
+        Assert.Equal((null, "chk_sa"), await Find("creem", "cs_x", "chk_sa"));
+        Assert.Equal(("chk_sa", "chk_a1"), await Find("stripe", "cs_x", "chk_a1"));
+        Assert.Equal(((string?)null, (string?)null), await Find("creem", "chk_a1", "cs_a1"));
+    }
+
+    [Fact]
     public async Task CheckoutsAndPayments_AreFoundByTheirIds_AndAProviderPaymentIdIsRecordedOnce_WhoeverClaimsIt()
     {
         var payments = Db.Database.Payments;
