@@ -2,7 +2,7 @@
 """Signed webhook deliveries driven by wrk, a load generator in C, to see what bench/'s own client costs the webhook cell.
 
 bench/'s `webhooks` suite signs and sends every Creem delivery with .NET on the same two cores as the server and
-PostgreSQL; it reports 190–270 µs of its own CPU per delivery. This sends the same deliveries (Creem's documented
+PostgreSQL; it reports 190–320 µs of its own CPU per delivery. This sends the same deliveries (Creem's documented
 `checkout.completed` sample, turned into a starter-pack purchase for one of 1,000 customers, a fresh event and order id
 each, signed with HMAC-SHA256 as Creem signs) from a file that is written and signed before the round starts, so the
 client's work per delivery is wrk's own. It also prices two floors of the server's path:
@@ -33,7 +33,7 @@ import tempfile
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from webhook_pgbench import postgres_ticks, postmaster_pid  # noqa: E402
+from webhook_pgbench import libpq_env, postgres_ticks, postmaster_pid  # noqa: E402
 from wrk_usage import cpu_seconds, free_port, latency, psql, wait_ready  # noqa: E402
 
 SECRET = b"whsec_bench_creem"  # bench/Tollgate.Bench/CreemDeliveries.cs
@@ -157,13 +157,10 @@ def run_round(args, pid, port, round_, work, body_template, run, state, postgres
 def check_books(postgres, schema, answered, sent):
     """Every delivery answered 200 is stored and applied once, and granted its pack once; nothing is applied that was
     not sent. A delivery sent and not answered (wrk stopped, or its 2 s timeout passed) may have been applied or not."""
-    parts = dict(p.split("=", 1) for p in postgres.split(";") if "=" in p)
-    env = dict(os.environ, PGPASSWORD=parts.get("Password", ""))
     query = (f"SELECT (SELECT count(*) FROM {schema}.webhook_events WHERE status = 'applied'), "
              f"(SELECT count(*) FROM {schema}.payments), "
              f"(SELECT coalesce(sum(amount), 0) FROM {schema}.ledger_entries WHERE type = 'grant')")
-    out = subprocess.run(["psql", "-h", parts.get("Host", "localhost"), "-U", parts.get("Username", "postgres"), "-d", parts.get("Database", "postgres"),
-                          "-qAtF", " ", "-c", query], env=env, check=True, capture_output=True, text=True).stdout.split()
+    out = subprocess.run(["psql", "-qAtF", " ", "-c", query], env=libpq_env(postgres), check=True, capture_output=True, text=True).stdout.split()
     applied, payments, granted = (int(x) for x in out)
     exact = answered <= applied <= sent and payments == applied and granted == PACK_CREDITS * applied
     books = f"{answered} answered 200 of {sent} sent in all; {applied} applied, {payments} payments, {granted} credits granted: {'exact' if exact else 'WRONG'}"
