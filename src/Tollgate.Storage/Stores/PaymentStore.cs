@@ -39,9 +39,17 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
 
     public async Task<Checkout?> GetCheckoutAsync(string checkoutId, CancellationToken cancellationToken) =>
         await CustomerKeys.OwnerAsync(sql, checkoutId, CustomerKeys.Checkout, "", cancellationToken).ConfigureAwait(false) is { } owner
-            ? await sql.QuerySingleAsync($"SELECT {CheckoutColumns} FROM checkouts WHERE customer_id = @c AND checkout_id = @id", ReadCheckout,
-                cancellationToken, ("@c", owner), ("@id", checkoutId)).ConfigureAwait(false)
+            ? await CheckoutByIdAsync(owner, checkoutId, cancellationToken).ConfigureAwait(false)
             : null;
+
+    // The rows of the two lookups, once their key's owner is known.
+    private Task<Checkout?> CheckoutByIdAsync(string owner, string checkoutId, CancellationToken cancellationToken) =>
+        sql.QuerySingleAsync($"SELECT {CheckoutColumns} FROM checkouts WHERE customer_id = @c AND checkout_id = @id", ReadCheckout,
+            cancellationToken, ("@c", owner), ("@id", checkoutId));
+
+    private Task<Checkout?> CheckoutByProviderIdAsync(string owner, string provider, string providerCheckoutId, CancellationToken cancellationToken) =>
+        sql.QuerySingleAsync($"SELECT {CheckoutColumns} FROM checkouts WHERE customer_id = @c AND provider = @p AND provider_checkout_id = @pcid",
+            ReadCheckout, cancellationToken, ("@c", owner), ("@p", provider), ("@pcid", providerCheckoutId));
 
     // The status is checked again in the outer WHERE: on PostgreSQL a row another server expired meanwhile is re-read
     // and skipped, so each checkout is expired (and reported) once.
@@ -56,9 +64,7 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
 
     public async Task<Checkout?> FindCheckoutByProviderIdAsync(string provider, string providerCheckoutId, CancellationToken cancellationToken) =>
         await CustomerKeys.OwnerAsync(sql, providerCheckoutId, CustomerKeys.CheckoutSession, provider, cancellationToken).ConfigureAwait(false) is { } owner
-            ? await sql.QuerySingleAsync(
-                $"SELECT {CheckoutColumns} FROM checkouts WHERE customer_id = @c AND provider = @p AND provider_checkout_id = @pcid", ReadCheckout,
-                cancellationToken, ("@c", owner), ("@p", provider), ("@pcid", providerCheckoutId)).ConfigureAwait(false)
+            ? await CheckoutByProviderIdAsync(owner, provider, providerCheckoutId, cancellationToken).ConfigureAwait(false)
             : null;
 
     // A checkout event's two lookups (PaymentApplier): the owners of both keys in one statement, then the rows, in one
@@ -90,12 +96,8 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
             return (rows.Find(c => c.Provider == provider && c.ProviderCheckoutId == providerCheckoutId), rows.Find(c => c.Id == checkoutId));
         }
 
-        var byProviderId = sessionOwner is null ? null : await sql.QuerySingleAsync(
-            $"SELECT {CheckoutColumns} FROM checkouts WHERE customer_id = @c AND provider = @p AND provider_checkout_id = @pcid", ReadCheckout,
-            cancellationToken, ("@c", sessionOwner), ("@p", provider), ("@pcid", providerCheckoutId)).ConfigureAwait(false);
-        var byId = idOwner is null ? null : await sql.QuerySingleAsync(
-            $"SELECT {CheckoutColumns} FROM checkouts WHERE customer_id = @c AND checkout_id = @id", ReadCheckout,
-            cancellationToken, ("@c", idOwner), ("@id", checkoutId)).ConfigureAwait(false);
+        var byProviderId = sessionOwner is null ? null : await CheckoutByProviderIdAsync(sessionOwner, provider, providerCheckoutId, cancellationToken).ConfigureAwait(false);
+        var byId = idOwner is null ? null : await CheckoutByIdAsync(idOwner, checkoutId, cancellationToken).ConfigureAwait(false);
         return (byProviderId, byId);
     }
 
