@@ -56,7 +56,7 @@ public abstract class GateBehaviour : AppTestBase
         }
     }
 
-    /// <summary>Makes the database unreadable: the PostgreSQL schema is renamed away, the SQLite file overwritten.</summary>
+    /// <summary>Makes the database unreadable: the PostgreSQL schema is renamed away, the SQLite file's folder too.</summary>
     private async Task<Func<Task>> BreakDatabaseAsync()
     {
         if (Provider == DatabaseProvider.Postgres)
@@ -70,12 +70,21 @@ public abstract class GateBehaviour : AppTestBase
             return () => Execute(admin, $"ALTER SCHEMA {schema}_gone RENAME TO {schema}");
         }
 
-        var file = new SqliteConnectionStringBuilder(App.Database.Options.ConnectionString).DataSource;
+        // The database's folder is renamed away in one step, so no new connection can open (or create) the file. The
+        // file was once overwritten in place instead, and CI (stop 51) saw the check allowed. The likely cause: a
+        // connection still open from the grant's background work closed after the overwrite, checkpointed its WAL into
+        // the same file and made the customer's rows readable again. A connection open now keeps the renamed files and
+        // is disposed, not pooled, when it closes (ClearAllPools).
+        var folder = Path.GetDirectoryName(new SqliteConnectionStringBuilder(App.Database.Options.ConnectionString).DataSource)!;
+        var away = folder + "-gone";
         SqliteConnection.ClearAllPools();
-        await File.WriteAllBytesAsync(file, new byte[4096]);
-        File.Delete(file + "-wal");
-        File.Delete(file + "-shm");
-        return () => Task.CompletedTask;
+        Directory.Move(folder, away);
+        return () =>
+        {
+            SqliteConnection.ClearAllPools();
+            Directory.Move(away, folder);
+            return Task.CompletedTask;
+        };
     }
 
     private static async Task Execute(string connectionString, string sql)
