@@ -76,6 +76,8 @@ public abstract class GateBehaviour : AppTestBase
         // the same file and made the customer's rows readable again. A connection open now keeps the renamed files and
         // is disposed, not pooled, when it closes (ClearAllPools).
         var folder = Path.GetDirectoryName(new SqliteConnectionStringBuilder(App.Database.Options.ConnectionString).DataSource)!;
+        // The folder must be this test's own (TestDatabase makes one per database), never a shared one such as /tmp.
+        Assert.Equal("tollgate-tests", Path.GetFileName(Path.GetDirectoryName(folder)));
         var away = folder + "-gone";
         SqliteConnection.ClearAllPools();
         Directory.Move(folder, away);
