@@ -39,13 +39,24 @@ public abstract class GateBehaviour : AppTestBase
     {
         var c = TollgateApp.NewCustomer();
         await App.GrantAsync(c, "credits", 10);
-        App.Services.GetRequiredService<Gate>().InvalidateAll();
 
         var restore = await BreakDatabaseAsync();
         try
         {
+            // The cached views are dropped after the break, when none can be loaded or written again. Dropped before it,
+            // the check was allowed twice under a full test run's load (stop 51's CI and the next stop's clean clone),
+            // with the database broken each of two ways; a view of this customer cached again between the invalidation
+            // and the break would explain both, though what cached it was not found.
+            App.Services.GetRequiredService<Gate>().InvalidateAll();
             var check = await App.CheckAsync(c, "credits", 1);
             var metered = await App.CheckAsync(TollgateApp.NewCustomer(), "ai_messages", 1);
+            if ((bool)check["allowed"]!)
+            {
+                // For whoever reads this failure: whether the database itself could still be read, or the answer came
+                // from memory.
+                var read = await Record.ExceptionAsync(() => App.Database.Database.Ledger.ReadAsync(c, [], CancellationToken.None));
+                Assert.Fail($"Allowed with the database broken; a direct read of the customer's ledger then {(read is null ? "succeeded" : "failed (" + read.GetType().Name + ")")}.");
+            }
 
             Assert.Equal((false, "unavailable"), ((bool)check["allowed"]!, (string?)check["reason"]));
             Assert.Equal((false, "unavailable"), ((bool)metered["allowed"]!, (string?)metered["reason"]));
@@ -70,11 +81,9 @@ public abstract class GateBehaviour : AppTestBase
             return () => Execute(admin, $"ALTER SCHEMA {schema}_gone RENAME TO {schema}");
         }
 
-        // The database's folder is renamed away in one step, so no new connection can open (or create) the file. The
-        // file was once overwritten in place instead, and CI (stop 51) saw the check allowed. The likely cause: a
-        // connection still open from the grant's background work closed after the overwrite, checkpointed its WAL into
-        // the same file and made the customer's rows readable again. A connection open now keeps the renamed files and
-        // is disposed, not pooled, when it closes (ClearAllPools).
+        // The database's folder is renamed away in one step, so no new connection can open (or create) the file. (It was
+        // overwritten in place before, which a connection still open could undo by checkpointing its WAL into the file.)
+        // A connection open now keeps the renamed files and is disposed, not pooled, when it closes (ClearAllPools).
         var folder = Path.GetDirectoryName(new SqliteConnectionStringBuilder(App.Database.Options.ConnectionString).DataSource)!;
         // The folder must be this test's own (TestDatabase makes one per database), never a shared one such as /tmp.
         Assert.Equal("tollgate-tests", Path.GetFileName(Path.GetDirectoryName(folder)));
