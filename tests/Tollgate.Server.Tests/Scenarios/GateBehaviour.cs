@@ -43,10 +43,7 @@ public abstract class GateBehaviour : AppTestBase
         var restore = await BreakDatabaseAsync();
         try
         {
-            // The cached views are dropped after the break, when none can be loaded or written again. Dropped before it,
-            // the check was allowed twice under a full test run's load (stop 51's CI and the next stop's clean clone),
-            // with the database broken each of two ways; a view of this customer cached again between the invalidation
-            // and the break would explain both, though what cached it was not found.
+            // The cached views are dropped after the break, when none can be loaded or written again.
             App.Services.GetRequiredService<Gate>().InvalidateAll();
             var check = await App.CheckAsync(c, "credits", 1);
             var metered = await App.CheckAsync(TollgateApp.NewCustomer(), "ai_messages", 1);
@@ -81,15 +78,17 @@ public abstract class GateBehaviour : AppTestBase
             return () => Execute(admin, $"ALTER SCHEMA {schema}_gone RENAME TO {schema}");
         }
 
-        // The database's folder is renamed away in one step, so no new connection can open (or create) the file. (It was
-        // overwritten in place before, which a connection still open could undo by checkpointing its WAL into the file.)
-        // A connection open now keeps the renamed files and is disposed, not pooled, when it closes (ClearAllPools).
+        // The database's folder is renamed away in one step, so no new connection can open (or create) the file; then
+        // the pools are cleared, so no connection opened before the rename is handed out again (an idle one is closed,
+        // one in use is closed when it is returned). In the other order a full test run saw the check allowed, and a
+        // direct read succeed, after the rename: a connection the app's background work opened between the clearing and
+        // the rename, pooled, and then handed to the check, still reading the renamed file, explains both.
         var folder = Path.GetDirectoryName(new SqliteConnectionStringBuilder(App.Database.Options.ConnectionString).DataSource)!;
         // The folder must be this test's own (TestDatabase makes one per database), never a shared one such as /tmp.
         Assert.Equal("tollgate-tests", Path.GetFileName(Path.GetDirectoryName(folder)));
         var away = folder + "-gone";
-        SqliteConnection.ClearAllPools();
         Directory.Move(folder, away);
+        SqliteConnection.ClearAllPools();
         return () =>
         {
             SqliteConnection.ClearAllPools();
