@@ -26,7 +26,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.request
 import uuid
 
@@ -48,25 +47,8 @@ def main():
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt install wrk)")
 
-    work = tempfile.mkdtemp(prefix="tollgate-spans-")
-    env = dict(os.environ, Tollgate__ApiKeys__0=wrk_usage.KEY, Tollgate__Metrics__Prometheus="true",
-               Logging__LogLevel__Default="Warning", ASPNETCORE_ENVIRONMENT="Production")
     postgres = None if args.sqlite else os.environ.get("TOLLGATE_TEST_POSTGRES")
-    schema = None
-    if args.sqlite:
-        env.update(Tollgate__Database__Provider="sqlite", Tollgate__Database__ConnectionString=f"Data Source={work}/tollgate.db")
-    else:
-        if not postgres:
-            sys.exit("TOLLGATE_TEST_POSTGRES is not set (or pass --sqlite)")
-        schema = "spans_" + uuid.uuid4().hex[:12]
-        wrk_usage.psql(postgres, f"CREATE SCHEMA {schema}")
-        env.update(Tollgate__Database__Provider="postgres", Tollgate__Database__ConnectionString=f"{postgres};Search Path={schema}")
-
-    port = wrk_usage.free_port()
-    server = subprocess.Popen(["dotnet", args.server, "--urls", f"http://127.0.0.1:{port}"], cwd=work, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wrk_usage.wait_ready(port)
+    with wrk_usage.started(args.server, args.sqlite, "spans", Tollgate__Metrics__Prometheus="true") as (server, port):
         status, _ = wrk_usage.api(port, "POST", "/v1/customers/hot/grants",
                                   {"feature": "credits", "amount": wrk_usage.GRANT, "reason": "bench"}, key="spans-grant")
         assert status == 201, status
@@ -83,12 +65,6 @@ def main():
             print(f"{'sqlite' if args.sqlite else 'postgres':<10} {args.connections:>5} {rate:>7.0f} {p50:>7.2f} {p99:>7.2f} "
                   f"{1e3 * request:>10.3f} {1e3 * ledger:>9.3f} {batch:>6.1f} "
                   f"{'—' if statements is None else f'{statements / max(ok, 1):.3f}':>13} {1e6 * used / max(ok, 1):>13.0f}", flush=True)
-    finally:
-        server.kill()
-        server.wait()
-        shutil.rmtree(work, ignore_errors=True)
-        if schema:
-            wrk_usage.psql(postgres, f"DROP SCHEMA {schema} CASCADE")
 
 
 def run_wrk(args, port, seconds):

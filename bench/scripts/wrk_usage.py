@@ -17,6 +17,7 @@ stops with some requests sent and not yet answered, which the server may still c
 wrk's p50 and p99, and the server's CPU per request.
 """
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -79,24 +80,7 @@ def main():
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt install wrk)")
 
-    work = tempfile.mkdtemp(prefix="tollgate-wrk-")
-    env = dict(os.environ, Tollgate__ApiKeys__0=KEY, Logging__LogLevel__Default="Warning", ASPNETCORE_ENVIRONMENT="Production")
-    schema = None
-    if args.sqlite:
-        env.update(Tollgate__Database__Provider="sqlite", Tollgate__Database__ConnectionString=f"Data Source={work}/tollgate.db")
-    else:
-        postgres = os.environ.get("TOLLGATE_TEST_POSTGRES")
-        if not postgres:
-            sys.exit("TOLLGATE_TEST_POSTGRES is not set (or pass --sqlite)")
-        schema = "wrk_" + uuid.uuid4().hex[:12]
-        psql(postgres, f"CREATE SCHEMA {schema}")
-        env.update(Tollgate__Database__Provider="postgres", Tollgate__Database__ConnectionString=f"{postgres};Search Path={schema}")
-
-    port = free_port()
-    server = subprocess.Popen(["dotnet", args.server, "--urls", f"http://127.0.0.1:{port}"], cwd=work, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_ready(port)
+    with started(args.server, args.sqlite, "wrk") as (server, port):
         customers = ["hot"] + [f"c{i}" for i in range(SPREAD)]
         for customer in customers:
             status, _ = api(port, "POST", f"/v1/customers/{customer}/grants", {"feature": "credits", "amount": GRANT, "reason": "bench"},
@@ -108,12 +92,37 @@ def main():
         print(f"{'database':<10} {'round':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'server CPU µs/req':>18}  books")
         for n, round_ in enumerate(args.rounds.split(",")):
             run_round(args, server.pid, port, round_, n, "sqlite" if args.sqlite else "postgres")
+
+
+@contextlib.contextmanager
+def started(dll, sqlite, prefix, **settings):
+    """The server (a Release tollgate.dll) on a fresh SQLite file or PostgreSQL schema (TOLLGATE_TEST_POSTGRES), with the
+    bench's API key and any more settings, ready: yields the process and its port; kills it and drops what it made."""
+    work = tempfile.mkdtemp(prefix=f"tollgate-{prefix}-")
+    env = dict(os.environ, Tollgate__ApiKeys__0=KEY, Logging__LogLevel__Default="Warning", ASPNETCORE_ENVIRONMENT="Production", **settings)
+    postgres = None if sqlite else os.environ.get("TOLLGATE_TEST_POSTGRES")
+    schema = None
+    if sqlite:
+        env.update(Tollgate__Database__Provider="sqlite", Tollgate__Database__ConnectionString=f"Data Source={work}/tollgate.db")
+    else:
+        if not postgres:
+            sys.exit("TOLLGATE_TEST_POSTGRES is not set (or pass --sqlite)")
+        schema = f"{prefix}_" + uuid.uuid4().hex[:12]
+        psql(postgres, f"CREATE SCHEMA {schema}")
+        env.update(Tollgate__Database__Provider="postgres", Tollgate__Database__ConnectionString=f"{postgres};Search Path={schema}")
+
+    port = free_port()
+    server = subprocess.Popen(["dotnet", dll, "--urls", f"http://127.0.0.1:{port}"], cwd=work, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(port)
+        yield server, port
     finally:
         server.kill()
         server.wait()
         shutil.rmtree(work, ignore_errors=True)
         if schema:
-            psql(os.environ["TOLLGATE_TEST_POSTGRES"], f"DROP SCHEMA {schema} CASCADE")
+            psql(postgres, f"DROP SCHEMA {schema} CASCADE")
 
 
 def run_round(args, pid, port, round_, n, database, seconds=None, report=True):
