@@ -15,6 +15,10 @@ client far cheaper than the server. Variants drop or change statements, to price
   no_outbox    without the two outbound events (their counter, rows, keys and deliveries): what they cost
   batched8     eight deliveries per transaction, each statement written once for the eight
                (webhook_delivery_batched8.pgbench.sql, hand-written): what batching across requests could give
+  current      inbox_once and known_in_flow together: the statements the server sends since 2026-12-07, in the
+               snapshot's round trips
+  ctes         current's rows with each round trip's statements merged into one statement of data-modifying CTEs
+               (webhook_delivery_ctes.pgbench.sql, hand-written): what PostgreSQL pays per statement rather than per row
   floor        every statement replaced by SELECT 1, in the same round trips and transaction: what the protocol and
                the round trips alone cost
   one_trip     every statement in one pipeline, the notification before COMMIT: the round trips' share (a server
@@ -109,6 +113,8 @@ VARIANTS = {
     "one_trip": one_trip,
     "floor": floor,
     "batched8": lambda _: read_script("webhook_delivery_batched8.pgbench.sql"),
+    "current": lambda lines: [l for l in inbox_once(lines) if not l.startswith(KNOWN_IN_FLOW)],
+    "ctes": lambda _: read_script("webhook_delivery_ctes.pgbench.sql"),
 }
 
 # Deliveries per pgbench transaction, where it is not one.
