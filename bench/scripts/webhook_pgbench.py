@@ -103,6 +103,31 @@ def floor(lines):
     return [l if not l or l.startswith("\\") or l in ("BEGIN;", "COMMIT;") else "SELECT 1;" for l in lines]
 
 
+def grouped(lines, count=8):
+    """count deliveries' own statements (current's) in one transaction, each inside a savepoint, one COMMIT."""
+    sets = [l for l in lines if l.startswith("\\set")]
+    body = [l for l in lines if not l.startswith("\\set") and not l.startswith("SELECT pg_notify")]
+    notify = [l for l in lines if l.startswith("SELECT pg_notify")]
+    out = []
+    for i in range(count):
+        rename = lambda l: re.sub(r":([cn])\b", lambda m: f":{m.group(1)}{i}", l)
+        out += [rename(l).replace("\\set c", f"\\set c{i}").replace("\\set n", f"\\set n{i}") if l.startswith("\\set") else l for l in sets]
+    for i in range(count):
+        rename = lambda l: re.sub(r":([cn])\b", lambda m: f":{m.group(1)}{i}", l)
+        for l in body:
+            if l == "BEGIN;":
+                out += (["BEGIN;"] if i == 0 else []) + ["SAVEPOINT d;"]
+            elif l == "COMMIT;":
+                out += ["RELEASE SAVEPOINT d;"] + (["COMMIT;"] if i == count - 1 else [])
+            else:
+                out.append(rename(l))
+    out.append("\\startpipeline")
+    for i in range(count):
+        out += [re.sub(r":([cn])\b", lambda m: f":{m.group(1)}{i}", l) for l in notify]
+    out.append("\\endpipeline")
+    return out
+
+
 VARIANTS = {
     "as_sent": lambda lines: lines,
     "inbox_once": inbox_once,
@@ -115,10 +140,11 @@ VARIANTS = {
     "batched8": lambda _: read_script("webhook_delivery_batched8.pgbench.sql"),
     "current": lambda lines: [l for l in inbox_once(lines) if not l.startswith(KNOWN_IN_FLOW)],
     "ctes": lambda _: read_script("webhook_delivery_ctes.pgbench.sql"),
+    "grouped8": lambda lines: grouped([l for l in inbox_once(lines) if not l.startswith(KNOWN_IN_FLOW)]),
 }
 
 # Deliveries per pgbench transaction, where it is not one.
-PER_TRANSACTION = {"batched8": 8}
+PER_TRANSACTION = {"batched8": 8, "grouped8": 8}
 
 
 def libpq_env(connection_string):

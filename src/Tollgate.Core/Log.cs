@@ -10,6 +10,12 @@ internal static partial class Log
     [LoggerMessage(1002, LogLevel.Error, "A ledger request for customer {CustomerId} failed")]
     public static partial void OperationFailed(ILogger logger, string customerId, Exception exception);
 
+    [LoggerMessage(1005, LogLevel.Debug, "A ledger batch of {Count} requests, some with attached rows, failed; running them one by one")]
+    public static partial void BatchWithAttachmentsFailed(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(1006, LogLevel.Debug, "A ledger request with attached rows for customer {CustomerId} failed; its caller takes its own path")]
+    public static partial void AttachedOperationFailed(ILogger logger, string customerId, Exception exception);
+
     [LoggerMessage(1003, LogLevel.Debug, "Ledger batch attempt {Attempt} hit a transient database error: {Message}")]
     public static partial void TransientRetry(ILogger logger, int attempt, string message);
 
@@ -33,6 +39,9 @@ internal static partial class Log
 
     [LoggerMessage(3004, LogLevel.Information, "Applied {Provider} event {EventId} ({EventType}) for customer {CustomerId}")]
     public static partial void WebhookApplied(ILogger logger, string provider, string eventId, string eventType, string? customerId);
+
+    [LoggerMessage(3005, LogLevel.Debug, "{Provider} event {EventId} was not written in a ledger batch ({Reason}); applying it in a transaction of its own")]
+    public static partial void BatchedDeliveryFellBack(ILogger logger, string provider, string eventId, string reason);
 
     [LoggerMessage(3003, LogLevel.Information, "{Provider} event {EventId} ({EventType}) names no customer Tollgate knows; kept as unmatched")]
     public static partial void WebhookUnmatched(ILogger logger, string provider, string eventId, string eventType);

@@ -366,11 +366,13 @@ internal sealed class LedgerChangesBuilder
     public List<(string CustomerId, string Feature, long Level)> Counters { get; } = [];
     public List<string> NewCustomers { get; } = [];
     public List<ApiResponseRecord> ApiResponses { get; } = [];
+    public List<LedgerAttachment> Attachments { get; } = [];
 
     public LedgerChanges Build() =>
         new(InsertedLots, UpdatedLots, InsertedHolds, UpdatedHolds, Entries, Debts, Operations, Counters)
         {
             NewCustomers = NewCustomers,
             ApiResponses = ApiResponses,
+            Attachments = Attachments,
         };
 }

@@ -351,7 +351,10 @@ public sealed class LedgerEngine : IAsyncDisposable
     {
         if (_store.InTransaction)
         {
-            return ExecuteInFlowAsync(operation);
+            // A flow writes its own rows: an attachment there would be one nobody writes.
+            return operation.Attachment is null
+                ? ExecuteInFlowAsync(operation)
+                : throw new InvalidOperationException("A write with an attachment runs in a lane's batch, not in a flow's transaction.");
         }
 
         if (cancellationToken.CanBeCanceled)
@@ -419,13 +422,21 @@ public sealed class LedgerEngine : IAsyncDisposable
         }
         catch (Exception ex) when (batch.Count > 1)
         {
-            // One request must not sink the others: run each alone, so only the faulty one fails.
-            Log.BatchFailed(_logger, batch.Count, ex);
+            // One request must not sink the others: run each alone, so only the faulty one fails. A request with attached
+            // rows fails by design when one of their keys was taken meanwhile (its caller then takes its own path), so a
+            // batch with such requests failing is no news; a request without that still fails alone is logged below.
+            if (batch.Any(o => o.Attachment is not null))
+            {
+                Log.BatchWithAttachmentsFailed(_logger, batch.Count, ex);
+            }
+            else
+            {
+                Log.BatchFailed(_logger, batch.Count, ex);
+            }
         }
         catch (Exception ex)
         {
-            Log.OperationFailed(_logger, batch[0].CustomerId, ex);
-            batch[0].Fail(ex);
+            Failed(batch[0], ex);
             return;
         }
 
@@ -439,10 +450,23 @@ public sealed class LedgerEngine : IAsyncDisposable
             }
             catch (Exception ex)
             {
-                Log.OperationFailed(_logger, operation.CustomerId, ex);
-                operation.Fail(ex);
+                Failed(operation, ex);
             }
         }
+    }
+
+    private void Failed(PendingOperation operation, Exception exception)
+    {
+        if (operation.Attachment is null)
+        {
+            Log.OperationFailed(_logger, operation.CustomerId, exception);
+        }
+        else
+        {
+            Log.AttachedOperationFailed(_logger, operation.CustomerId, exception);
+        }
+
+        operation.Fail(exception);
     }
 
     /// <summary>Tells the observer what a committed batch left, before its callers are answered (so a caller's next
@@ -601,6 +625,7 @@ public sealed class LedgerEngine : IAsyncDisposable
         }
 
         changes.ApiResponses.AddRange(responses);
+        changes.Attachments.AddRange(batch.Where(o => o.Attachment is not null && o.AppliedAnew).Select(o => o.Attachment!));
         await session.CommitAsync(changes.Build(), CancellationToken.None).ConfigureAwait(false);
         LedgerTelemetry.CommitDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(opened).TotalSeconds);
         RememberHoldOwners(ledgers);

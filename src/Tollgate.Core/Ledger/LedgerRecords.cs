@@ -221,6 +221,10 @@ public sealed record LedgerChanges(
     /// another transaction fails the commit on the key; the batch then runs again with the stored responses loaded.</summary>
     public IReadOnlyList<ApiResponseRecord> ApiResponses { get; init; } = [];
 
+    /// <summary>Rows of other features that commit with this write (<see cref="LedgerWrite.Attachment"/>), of the
+    /// requests that applied anew, in the batch's order.</summary>
+    public IReadOnlyList<LedgerAttachment> Attachments { get; init; } = [];
+
     /// <summary>The customers whose state this changes (for cache invalidation).</summary>
     public IEnumerable<string> Customers =>
         Entries.Select(e => e.CustomerId).Concat(Operations.Select(o => o.CustomerId)).Distinct(StringComparer.Ordinal);

@@ -11,6 +11,26 @@ public sealed record LedgerWrite
 
     /// <summary>The API call whose response is stored in the write's transaction (see <see cref="IdempotentCall{TResult}"/>).</summary>
     public IdempotentCall<LedgerResult>? Call { get; init; }
+
+    /// <summary>Rows of another feature that commit with the write, in its batch's transaction, only when the request
+    /// applies anew (not refused, not a replay of its key): a webhook delivery's payment, inbox row and events. Not in a
+    /// flow's transaction, which writes its own rows.</summary>
+    public LedgerAttachment? Attachment { get; init; }
+}
+
+/// <summary>
+/// Rows a ledger write carries for another feature (<see cref="LedgerWrite.Attachment"/>): the store writes each kind
+/// once for the whole batch beside the ledger's rows. Their unique keys are the attachment's guard: a key taken
+/// meanwhile fails the batch, whose requests then run one by one, so the attachment's write fails alone and its caller
+/// takes its own path. The ledger knows nothing of what they are; the stores do.
+/// </summary>
+public abstract record LedgerAttachment
+{
+    /// <summary>Events of the attachment's change that come before the ledger's own events of the same write.</summary>
+    public IReadOnlyList<Events.OutboundEvent> EventsBefore { get; init; } = [];
+
+    /// <summary>Events of the attachment's change that come after the ledger's own events of the same write.</summary>
+    public IReadOnlyList<Events.OutboundEvent> EventsAfter { get; init; } = [];
 }
 
 /// <summary>

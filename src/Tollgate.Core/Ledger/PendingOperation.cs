@@ -13,6 +13,7 @@ internal abstract class PendingOperation
         HoldId = holdId;
         Due = write?.Due is { IsEmpty: false } due ? due : null;
         Call = write?.Call;
+        Attachment = write?.Attachment;
     }
 
     public string CustomerId { get; }
@@ -32,6 +33,13 @@ internal abstract class PendingOperation
 
     /// <summary>The API call whose response is stored with this request's effect.</summary>
     public IdempotentCall<LedgerResult>? Call { get; }
+
+    /// <summary>Rows of another feature written with this request's effect, only when it applies anew.</summary>
+    public LedgerAttachment? Attachment { get; }
+
+    /// <summary>True when the last <see cref="Apply"/> applied the request anew: not refused, not a replay of its key,
+    /// not answered from a stored API response.</summary>
+    public abstract bool AppliedAnew { get; }
 
     /// <summary>True when the caller gave up before the batch started; such requests are not executed.</summary>
     public abstract bool IsAbandoned { get; }
@@ -90,6 +98,8 @@ internal sealed class PendingOperation<T> : PendingOperation
     public override void Attach(StoredResponse response) =>
         // Stryker disable once String : never thrown, Attach follows Apply; the message is for whoever breaks that
         _result = (T)((LedgerResult)(_result ?? throw new InvalidOperationException("Nothing was applied.")) with { Response = response });
+
+    public override bool AppliedAnew => !_fromStore && _result is { Refusal: null, Replayed: false };
 
     public override bool RefusedWithKey => OperationKey is not null && !_fromStore && _result is { Refusal: not null };
 

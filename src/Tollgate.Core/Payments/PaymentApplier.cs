@@ -49,6 +49,13 @@ public sealed class PaymentApplier(
         ["subscription_id"] = p.SubscriptionId,
     };
 
+    private static System.Text.Json.Nodes.JsonObject CheckoutData(Checkout c) => new()
+    {
+        ["checkout_id"] = c.Id,
+        ["product"] = c.Product,
+        ["provider"] = c.Provider,
+    };
+
     /// <summary>The data of a <c>subscription.*</c> event: what the app hears of a subscription.</summary>
     internal static System.Text.Json.Nodes.JsonObject SubscriptionData(Subscription s) => SubscriptionEventData.Of(s);
 
@@ -143,12 +150,7 @@ public sealed class PaymentApplier(
             var now = Instants.Now(time);
             await payments.UpdateCheckoutAsync(checkout with { Status = CheckoutStatus.Completed, Failure = null, UpdatedAt = now, CompletedAt = now }, ct)
                 .ConfigureAwait(false);
-            Emit(Events.EventTypes.CheckoutCompleted, checkout.CustomerId, new()
-            {
-                ["checkout_id"] = checkout.Id,
-                ["product"] = checkout.Product,
-                ["provider"] = checkout.Provider,
-            });
+            Emit(Events.EventTypes.CheckoutCompleted, checkout.CustomerId, CheckoutData(checkout));
         }
 
         if (payment is not null && payment.CustomerId != customer)
@@ -178,6 +180,80 @@ public sealed class PaymentApplier(
         }
 
         return ApplyOutcome.Applied(checkout.CustomerId);
+    }
+
+    /// <summary>
+    /// Decides a paid credit pack's <c>checkout.completed</c> without writing anything: the grant, and every row
+    /// <see cref="CheckoutAsync"/> and <see cref="RecordPackAsync"/> would write for it when its payment is new (the
+    /// payment, the provider link, the checkout's completion, the events, and <paramref name="received"/> with its
+    /// outcome). Null for anything else (another event, an unmatched one, a plan, a pack of no credits), and inside a
+    /// flow's transaction: those take <see cref="ApplyAsync"/>. Reads what that path reads, outside any transaction, as it
+    /// reads it inside one at read committed (without locks): the checkout by either id, the provider customer's owner
+    /// when nothing else names the customer, and whether a once-per-customer pack was paid before.
+    /// </summary>
+    public async Task<PackDeliveryPlan?> PlanPackDeliveryAsync(ProviderEvent e, string payload, WebhookEvent received, CancellationToken ct)
+    {
+        if (ledger.InTransaction || e.Facts is not [CheckoutCompleted { Paid: true } c] || catalog.CreditsFeature is not { } credits)
+        {
+            return null;
+        }
+
+        var (checkout, linkedCheckout) = await payments.FindCheckoutsAsync(e.Provider, c.ProviderCheckoutId, c.Link.CheckoutId, ct).ConfigureAwait(false);
+        var (customer, product) = await IdentifyAsync(e.Provider, c.Link, linkedCheckout, ct).ConfigureAwait(false);
+        checkout ??= linkedCheckout;
+        customer ??= checkout?.CustomerId;
+        product ??= checkout?.Product;
+        if (customer is null || product is null || catalog.PacksById.GetValueOrDefault(product) is not { } pack)
+        {
+            return null;
+        }
+
+        var now = Instants.Now(time);
+        var paymentId = c.ProviderOrderId ?? c.ProviderCheckoutId;
+        var ledgerRef = $"payment:{e.Provider}:{paymentId}";
+        var amount = checked(pack.Credits * c.Quantity);
+        if (amount <= 0)
+        {
+            return null;
+        }
+
+        var flag = pack.OncePerCustomer && await payments.HasCompletedPaymentAsync(customer, pack.Id, ct).ConfigureAwait(false)
+            ? $"second purchase of once-per-customer pack {pack.Id}; credits granted (the customer paid)"
+            : null;
+        var payment = new Payment(Ids.New("pay", time), customer, e.Provider, PaymentKind.Pack, pack.Id, PaymentStatus.Completed,
+            c.Amount, c.Currency, checkout?.Id, c.ProviderCheckoutId, paymentId, null, null, ledgerRef, amount, 0, 0, flag, payload, now, now);
+        var grant = new GrantRequest(customer, credits.Id, amount, LotSource.Payment, "grant:" + ledgerRef)
+        {
+            SourceRef = ledgerRef,
+            ExpiresAt = PackExpiry(pack, payment),
+            Reference = $"{pack.Id}{(c.Quantity > 1 ? " × " + Format(c.Quantity) : "")} ({e.Provider} {paymentId})",
+        };
+        var link = c.Link.ProviderCustomerId is { } providerCustomer ? new ProviderCustomerLink(e.Provider, providerCustomer, customer, now) : null;
+        Checkout? completed = null;
+        List<Events.OutboundEvent> after = [];
+        if (checkout is { Status: not CheckoutStatus.Completed })
+        {
+            completed = checkout with { Status = CheckoutStatus.Completed, Failure = null, UpdatedAt = now, CompletedAt = now };
+            after.Add(Events.OutboundEvent.Create(Events.EventTypes.CheckoutCompleted, checkout.CustomerId, CheckoutData(checkout), time));
+        }
+
+        var applied = received with { Status = WebhookStatus.Applied, Attempts = received.Attempts + 1, NextAttemptAt = null, LastError = null,
+            AppliedAt = now, CustomerId = customer };
+        var rows = new PackDelivery(applied, payment, link, completed)
+        {
+            // What Emit writes on the other path; nothing where this applier has no outbox.
+            EventsBefore = outbox is null ? [] : [Events.OutboundEvent.Create(Events.EventTypes.PaymentSucceeded, customer, PaymentData(payment), time)],
+            EventsAfter = outbox is null ? [] : after,
+        };
+        return new PackDeliveryPlan(grant, rows);
+    }
+
+    /// <summary>Writes a planned pack delivery: its grant, with its rows, in a ledger batch. True when it was written;
+    /// false when the grant did not apply anew (refused, or its key stored already), and then nothing of it was.</summary>
+    public async Task<bool> WritePackDeliveryAsync(PackDeliveryPlan plan, CancellationToken ct)
+    {
+        var result = await ledger.GrantAsync(plan.Grant, new LedgerWrite { Attachment = plan.Rows }, ct).ConfigureAwait(false);
+        return result is { Succeeded: true, Replayed: false };
     }
 
     /// <summary>Records a pack's payment (unique by the provider's payment id) and grants its credits to the customer the
@@ -575,6 +651,18 @@ public sealed class PaymentApplier(
     /// <see cref="PaymentLink.CheckoutId"/>, looked up by the caller; null when it names none, or none was found).</summary>
     private async Task<(string? Customer, string? Product)> ResolveAsync(string provider, PaymentLink link, Checkout? linkedCheckout, CancellationToken ct)
     {
+        var (customer, product) = await IdentifyAsync(provider, link, linkedCheckout, ct).ConfigureAwait(false);
+        if (customer is not null)
+        {
+            await LinkAsync(provider, link.ProviderCustomerId, customer, ct).ConfigureAwait(false);
+        }
+
+        return (customer, product);
+    }
+
+    /// <summary><see cref="ResolveAsync(string, PaymentLink, Checkout?, CancellationToken)"/> without the link it records.</summary>
+    private async Task<(string? Customer, string? Product)> IdentifyAsync(string provider, PaymentLink link, Checkout? linkedCheckout, CancellationToken ct)
+    {
         var (customer, product) = (linkedCheckout?.CustomerId, linkedCheckout?.Product);
 
         if (customer is null && link.CustomerId is { } metadataCustomer && CustomerIds.IsValid(metadataCustomer))
@@ -592,11 +680,6 @@ public sealed class PaymentApplier(
         {
             var (plan, pack) = catalog.FindByProviderRef(provider, reference);
             product = plan?.Id ?? pack?.Id;
-        }
-
-        if (customer is not null)
-        {
-            await LinkAsync(provider, link.ProviderCustomerId, customer, ct).ConfigureAwait(false);
         }
 
         return (customer, product);

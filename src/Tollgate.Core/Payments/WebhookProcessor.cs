@@ -40,7 +40,8 @@ public sealed class WebhookProcessor(
     Gate gate,
     IDatabaseTransactions transactions,
     TimeProvider time,
-    ILogger<WebhookProcessor>? logger = null)
+    ILogger<WebhookProcessor>? logger = null,
+    bool batchPackDeliveries = true)
 {
     /// <summary>How long a received event is left to its first (inline) attempt before the retry worker takes it.</summary>
     public static readonly TimeSpan InlineLease = TimeSpan.FromMinutes(1);
@@ -52,6 +53,10 @@ public sealed class WebhookProcessor(
     private const int TransactionAttempts = 4;
 
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
+
+    // Deliveries of this process on the batched path, by event and by payment: a second one of either waits for nothing
+    // and takes the one-transaction path, so one ledger batch never carries the same event or payment twice.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _batching = new(StringComparer.Ordinal);
 
     /// <summary>Verifies, stores and applies a provider's webhook. A delivery seen before is a duplicate and changes nothing.</summary>
     public async Task<(WebhookReceipt Receipt, WebhookEvent? Event)> ReceiveAsync(string providerId, IReadOnlyDictionary<string, string> headers,
@@ -114,6 +119,11 @@ public sealed class WebhookProcessor(
         var received = new WebhookEvent(parsed.Provider, parsed.EventId, parsed.EventType, Instants.Normalize(parsed.OccurredAt), now, payload,
             WebhookStatus.Received, 0, now + InlineLease, null, null, null);
         // From here on the provider's request no longer cancels anything: the event is stored whatever happens.
+        if (batchPackDeliveries && await TryBatchedAsync(received, parsed).ConfigureAwait(false) is { } batched)
+        {
+            return (WebhookReceipt.Accepted, batched);
+        }
+
         var stored = await InTransactionAsync(async () =>
         {
             if (!await inbox.TryBeginAsync(received, CancellationToken.None).ConfigureAwait(false))
@@ -129,6 +139,68 @@ public sealed class WebhookProcessor(
         }
 
         return (WebhookReceipt.Accepted, stored);
+    }
+
+    /// <summary>
+    /// A paid credit pack's first delivery, written in a ledger batch with other requests' (the ledger's lanes gather
+    /// them): its grant carries its payment, inbox row and events (<see cref="PackDelivery"/>), so a batch writes each kind
+    /// of row once for all of its deliveries, in one transaction and two round trips, where the one-transaction path
+    /// takes five of its own per delivery. Null when the delivery is not one of those, or its write did not go through:
+    /// stored or paid meanwhile (a duplicate, a second event of one payment), refused, or failed. Nothing of it was
+    /// written then, and the caller takes the one-transaction path, which answers for every one of those cases.
+    /// </summary>
+    private async Task<WebhookEvent?> TryBatchedAsync(WebhookEvent received, ProviderEvent parsed)
+    {
+        var eventKey = $"event\n{received.Provider}\n{received.EventId}";
+        if (!_batching.TryAdd(eventKey, 0))
+        {
+            return null;
+        }
+
+        string? paymentKey = null;
+        try
+        {
+            var plan = await applier.PlanPackDeliveryAsync(parsed, received.Payload, received, CancellationToken.None).ConfigureAwait(false);
+            if (plan is null)
+            {
+                return null;
+            }
+
+            paymentKey = $"payment\n{plan.Rows.Payment.Provider}\n{plan.Rows.Payment.ProviderPaymentId}";
+            if (!_batching.TryAdd(paymentKey, 0))
+            {
+                paymentKey = null;
+                return null;
+            }
+
+            using var activity = WebhookTelemetry.StartApply(received);
+            if (!await applier.WritePackDeliveryAsync(plan, CancellationToken.None).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            var applied = plan.Rows.Inbox;
+            WebhookTelemetry.Outcome(activity, applied.Status);
+            WebhookTelemetry.Stored(applied.Provider, applied.Status);
+            // The ledger's commit dropped what the gate caches of the customer's balances; its payments changed too.
+            gate.Invalidate(plan.Rows.Payment.CustomerId);
+            Log.WebhookApplied(_logger, applied.Provider, applied.EventId, applied.EventType, applied.CustomerId);
+            return applied;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Expected for a duplicate that raced this one (the inbox's or the payment's key); the other path decides.
+            Log.BatchedDeliveryFellBack(_logger, received.Provider, received.EventId, ex.Message);
+            return null;
+        }
+        finally
+        {
+            _batching.TryRemove(eventKey, out _);
+            if (paymentKey is not null)
+            {
+                _batching.TryRemove(paymentKey, out _);
+            }
+        }
     }
 
     /// <summary>Applies events whose attempt is due (failed ones, and received ones whose first attempt never finished).</summary>

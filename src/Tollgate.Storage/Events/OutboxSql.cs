@@ -104,11 +104,12 @@ internal static class OutboxSql
                     customer, (long)count));
             }
 
-            // The pending statements return no rows: the reader's result sets are the counters', in order.
+            // The counters' result sets are those of a column named seq, in order; a pending statement may return a row
+            // of its own (a ledger write's claim of its customers' versions returns the function's void).
             await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             do
             {
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                while (reader.FieldCount == 1 && reader.GetName(0) == "seq" && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     lastSeqs.Add(reader.GetInt64(0));
                 }

@@ -691,10 +691,29 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
             await FlushFlowAsync(cancellationToken).ConfigureAwait(false);
             var changing = changes.LedgerCustomers();
             // In a flow, its events join the flow's, written in its commit's round trips rather than three of their own each.
+            // In a lane's batch they are gathered here with its attachments' and written below, in one statement per kind.
             // Written from known state, the transaction is not open yet: it opens (claims checked) before the outbox's
             // first statement, if it sends one.
+            var ledgerEvents = new List<Core.Events.OutboundEvent>();
             var events = await Events.OutboxSql.WriteLedgerAsync(connection, null, Dialect.Postgres, database.LedgerEvents, changes, cancellationToken,
-                ambient?.PendingEvents, _claimPending ? OpenClaimedAsync : null).ConfigureAwait(false);
+                ambient?.PendingEvents ?? ledgerEvents, _claimPending ? OpenClaimedAsync : null).ConfigureAwait(false);
+            IReadOnlyList<NpgsqlBatchCommand> eventRows = [];
+            if (ambient is not null)
+            {
+                if (changes.Attachments.Count > 0)
+                {
+                    throw new InvalidOperationException("A flow's ledger write cannot carry attachments: the flow writes its own rows.");
+                }
+            }
+            else if (Stores.PackDeliverySql.Events(changes, ledgerEvents) is { Count: > 0 } outbound)
+            {
+                // Their sequence numbers in one round trip (the transaction opens in it when written from known state,
+                // claims first, so customers are locked before their counters, as everywhere); their rows go with the commit.
+                eventRows = await Events.OutboxSql.WriteBatchedAsync(connection, pending => Claim(pending, changing), outbound, cancellationToken)
+                    .ConfigureAwait(false);
+                events = outbound.Count;
+            }
+
             await using var batch = new NpgsqlBatch(connection);
             // Written from known state and nothing sent yet: the transaction opens, and the versions are checked (and
             // replaced for the customers this changes), in this same round trip, ahead of the writes.
@@ -863,6 +882,14 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database, TimeProvide
                 triggers.Add(batch.BatchCommands[^1]);
                 batch.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL plan_cache_mode TO DEFAULT"));
             }
+
+            foreach (var row in eventRows)
+            {
+                batch.BatchCommands.Add(row);
+            }
+
+            // Other features' rows last, the customers locked before them (a delivery's inbox row and payment).
+            Stores.PackDeliverySql.AddTo(batch, Stores.PackDeliverySql.Of(changes));
 
             if (ambient is not null)
             {

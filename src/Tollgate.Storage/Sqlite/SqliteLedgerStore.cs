@@ -589,9 +589,28 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database, TimeProvider ti
                 }, cancellationToken).ConfigureAwait(false);
             // In a flow, its events join the flow's (written at its commit, after the flow's own), as on PostgreSQL, so a
             // flow's events are numbered in the same order on both databases.
-            var events = await Events.OutboxSql.WriteLedgerAsync(connection, transaction, D, database.LedgerEvents, changes, cancellationToken,
-                    inFlow ? AmbientTransaction.For(database)!.PendingEvents : null)
-                .ConfigureAwait(false);
+            int events;
+            if (changes.Attachments.Count == 0)
+            {
+                events = await Events.OutboxSql.WriteLedgerAsync(connection, transaction, D, database.LedgerEvents, changes, cancellationToken,
+                        inFlow ? AmbientTransaction.For(database)!.PendingEvents : null)
+                    .ConfigureAwait(false);
+            }
+            else if (inFlow)
+            {
+                throw new InvalidOperationException("A flow's ledger write cannot carry attachments: the flow writes its own rows.");
+            }
+            else
+            {
+                // Other features' rows (a delivery's payment and inbox row), then every event of the write in order: the
+                // attachments' around the ledger's own.
+                await Stores.PackDeliverySql.WriteAsync(connection, transaction, Stores.PackDeliverySql.Of(changes), cancellationToken).ConfigureAwait(false);
+                var ledgerEvents = new List<Core.Events.OutboundEvent>();
+                await Events.OutboxSql.WriteLedgerAsync(connection, transaction, D, database.LedgerEvents, changes, cancellationToken, ledgerEvents)
+                    .ConfigureAwait(false);
+                events = await Events.OutboxSql.WriteAsync(connection, transaction, D, Stores.PackDeliverySql.Events(changes, ledgerEvents), cancellationToken)
+                    .ConfigureAwait(false);
+            }
             var topupsDue = 0;
             foreach (var crossing in Core.Events.AutoTopupTrigger.Crossings(changes, database.AutoTopupFeature))
             {

@@ -33,9 +33,11 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
 
     // A checkout's row is updated by the webhook that completes it, which reads no count: in its flow, deferred.
     public Task UpdateCheckoutAsync(Checkout c, CancellationToken cancellationToken) =>
-        sql.ExecuteOrDeferAsync(
-            "UPDATE checkouts SET status = @status, failure = @failure, updated_at = @updated, completed_at = @completed WHERE customer_id = @c AND checkout_id = @id",
-            cancellationToken, CheckoutArgs(c));
+        sql.ExecuteOrDeferAsync(UpdateCheckoutSql, cancellationToken, CheckoutArgs(c));
+
+    /// <summary>A checkout's new status, by <see cref="CheckoutArgs"/>'s names.</summary>
+    internal const string UpdateCheckoutSql =
+        "UPDATE checkouts SET status = @status, failure = @failure, updated_at = @updated, completed_at = @completed WHERE customer_id = @c AND checkout_id = @id";
 
     public async Task<Checkout?> GetCheckoutAsync(string checkoutId, CancellationToken cancellationToken) =>
         await CustomerKeys.OwnerAsync(sql, checkoutId, CustomerKeys.Checkout, "", cancellationToken).ConfigureAwait(false) is { } owner
@@ -101,6 +103,14 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
         return (byProviderId, byId);
     }
 
+    /// <summary>A payment's row, by <see cref="PaymentArgs"/>'s names (also written by a ledger batch: PackDeliverySql).</summary>
+    internal const string InsertPaymentSql =
+        $"""
+         INSERT INTO payments ({InsertColumns})
+         VALUES (@c, @id, @provider, @kind, @product, @status, @amount, @currency, @checkout, @pcheckout, @ppid, @psub, @sub, @ref,
+                 @credits, @refunded, @clawed, @flag, @payload, @created, @updated, '|')
+         """;
+
     // The provider's payment id is unique per provider: its customer_keys row is the exactly-once guard (in place of the
     // unique index on payments, which a table distributed by customer cannot have). Taken first, in the payment's
     // transaction: a payment already recorded, or being recorded by a concurrent delivery (which the insert waits for),
@@ -114,12 +124,7 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
         [
             SqlWrite.Answered(CustomerKeys.InsertSql + " ON CONFLICT (key, kind, provider) DO NOTHING",
                 CustomerKeys.Args(p.ProviderPaymentId, CustomerKeys.Payment, p.Provider, p.CustomerId)),
-            SqlWrite.FollowUp(
-                $"""
-                 INSERT INTO payments ({InsertColumns})
-                 VALUES (@c, @id, @provider, @kind, @product, @status, @amount, @currency, @checkout, @pcheckout, @ppid, @psub, @sub, @ref,
-                         @credits, @refunded, @clawed, @flag, @payload, @created, @updated, '|')
-                 """, PaymentArgs(p)),
+            SqlWrite.FollowUp(InsertPaymentSql, PaymentArgs(p)),
             // The revenue rollup's marker of the payment's day (RevenueRollup): written only with the row (after the guard).
             SqlWrite.FollowUp(RevenueRollup.MarkerSql(sql.Dialect), MarkerArgs(p.CustomerId, p.Id)),
         ];
@@ -171,7 +176,7 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
             [SqlWrite.Answered(update, args), SqlWrite.FollowUp(RevenueRollup.MarkerSql(sql.Dialect), MarkerArgs(customerId, paymentId))],
             (_, rows) => rows == 1, cancellationToken).ConfigureAwait(false))[0];
 
-    private static (string, object?)[] MarkerArgs(string customerId, string paymentId) => [("@c", customerId), ("@id", paymentId)];
+    internal static (string, object?)[] MarkerArgs(string customerId, string paymentId) => [("@c", customerId), ("@id", paymentId)];
 
     public Task AddFlagAsync(Payment payment, string note, string marker, DateTimeOffset now, CancellationToken cancellationToken) =>
         sql.ExecuteAsync(
@@ -340,16 +345,20 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
     {
         await sql.ExecuteOrDeferAsync(CustomerKeys.InsertSql + " ON CONFLICT (key, kind, provider) DO NOTHING", cancellationToken,
             CustomerKeys.Args(providerCustomerId, CustomerKeys.ProviderCustomer, provider, customerId)).ConfigureAwait(false);
-        await sql.ExecuteOrDeferAsync(
-            """
-            INSERT INTO provider_customers (customer_id, provider, provider_customer_id, created_at)
-            SELECT @c, @p, @pcid, @now WHERE EXISTS (
-                SELECT 1 FROM customer_keys WHERE key = @pcid AND kind = @kind AND provider = @p AND customer_id = @c)
-            ON CONFLICT DO NOTHING
-            """,
-            cancellationToken, ("@c", customerId), ("@p", provider), ("@pcid", providerCustomerId), ("@now", now),
-            ("@kind", CustomerKeys.ProviderCustomer)).ConfigureAwait(false);
+        await sql.ExecuteOrDeferAsync(LinkRowSql, cancellationToken, LinkArgs(provider, providerCustomerId, customerId, now)).ConfigureAwait(false);
     }
+
+    /// <summary>A link's row, where its key (taken just before) is this customer's.</summary>
+    internal const string LinkRowSql =
+        """
+        INSERT INTO provider_customers (customer_id, provider, provider_customer_id, created_at)
+        SELECT @c, @p, @pcid, @now WHERE EXISTS (
+            SELECT 1 FROM customer_keys WHERE key = @pcid AND kind = @kind AND provider = @p AND customer_id = @c)
+        ON CONFLICT DO NOTHING
+        """;
+
+    internal static (string, object?)[] LinkArgs(string provider, string providerCustomerId, string customerId, DateTimeOffset now) =>
+        [("@c", customerId), ("@p", provider), ("@pcid", providerCustomerId), ("@now", now), ("@kind", CustomerKeys.ProviderCustomer)];
 
     // The key row is the answer: whose the provider's customer is.
     public Task<string?> FindCustomerByProviderIdAsync(string provider, string providerCustomerId, CancellationToken cancellationToken) =>
@@ -359,7 +368,7 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
         (await sql.QueryAsync("SELECT provider_customer_id FROM provider_customers WHERE provider = @p AND customer_id = @c ORDER BY created_at, provider_customer_id LIMIT 1",
             r => r.GetString(0), cancellationToken, ("@p", provider), ("@c", customerId)).ConfigureAwait(false)).FirstOrDefault();
 
-    private static (string, object?)[] CheckoutArgs(Checkout c) =>
+    internal static (string, object?)[] CheckoutArgs(Checkout c) =>
     [
         ("@c", c.CustomerId), ("@id", c.Id), ("@product", c.Product), ("@provider", c.Provider), ("@pcid", c.ProviderCheckoutId), ("@url", c.Url),
         ("@status", SnakeCase<CheckoutStatus>.Name(c.Status)), ("@success", c.SuccessUrl), ("@cancel", c.CancelUrl),
@@ -367,7 +376,7 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
         ("@completed", c.CompletedAt),
     ];
 
-    private static (string, object?)[] PaymentArgs(Payment p) =>
+    internal static (string, object?)[] PaymentArgs(Payment p) =>
     [
         ("@c", p.CustomerId), ("@id", p.Id), ("@provider", p.Provider), ("@kind", SnakeCase<PaymentKind>.Name(p.Kind)), ("@product", p.Product),
         ("@status", SnakeCase<PaymentStatus>.Name(p.Status)), ("@amount", p.Amount), ("@currency", p.Currency), ("@checkout", p.CheckoutId),

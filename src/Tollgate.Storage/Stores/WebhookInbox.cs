@@ -7,7 +7,7 @@ namespace Tollgate.Storage.Stores;
 
 internal sealed class WebhookInbox(Sql sql, bool skipLocked) : IWebhookInbox
 {
-    private const string Columns =
+    internal const string Columns =
         "provider, event_id, event_type, occurred_at, received_at, payload, status, attempts, next_attempt_at, last_error, applied_at, customer_id";
 
     public async Task<bool> TryStoreAsync(WebhookEvent e, CancellationToken cancellationToken)
@@ -17,9 +17,7 @@ internal sealed class WebhookInbox(Sql sql, bool skipLocked) : IWebhookInbox
             // In a PostgreSQL flow: a plain insert, sent with the flow's next statement. An event stored already (or being
             // stored by a concurrent delivery, which the insert waits for, as the upsert below does) fails on the key,
             // which stops the batch there and fails the flow: IsDuplicate tells the processor it is a duplicate.
-            await sql.ExecuteOrDeferAsync(
-                $"INSERT INTO webhook_events ({Columns}) VALUES (@p, @id, @type, @occurred, @received, @payload, @status, @attempts, @next, @error, @applied, @c)",
-                cancellationToken, Args(e)).ConfigureAwait(false);
+            await sql.ExecuteOrDeferAsync(InsertSql, cancellationToken, Args(e)).ConfigureAwait(false);
             return true;
         }
 
@@ -57,9 +55,7 @@ internal sealed class WebhookInbox(Sql sql, bool skipLocked) : IWebhookInbox
         sql.Defers
             // The row's one insert, with the commit. A concurrent delivery of the same event that committed after this
             // flow's check makes it fail on the key (waiting for that delivery's commit if need be): a duplicate, rolled back.
-            ? sql.ExecuteOrDeferAsync(
-                $"INSERT INTO webhook_events ({Columns}) VALUES (@p, @id, @type, @occurred, @received, @payload, @status, @attempts, @next, @error, @applied, @c)",
-                cancellationToken, Args(outcome))
+            ? sql.ExecuteOrDeferAsync(InsertSql, cancellationToken, Args(outcome))
             : UpdateAsync(outcome, cancellationToken);
 
     public bool IsDuplicate(Exception exception) =>
@@ -137,7 +133,11 @@ internal sealed class WebhookInbox(Sql sql, bool skipLocked) : IWebhookInbox
 
     private string Hint(string index) => sql.Dialect == Dialect.Sqlite ? " INDEXED BY " + index : "";
 
-    private static (string, object?)[] Args(WebhookEvent e) =>
+    /// <summary>An event's row, by <see cref="Args"/>'s names.</summary>
+    internal const string InsertSql =
+        $"INSERT INTO webhook_events ({Columns}) VALUES (@p, @id, @type, @occurred, @received, @payload, @status, @attempts, @next, @error, @applied, @c)";
+
+    internal static (string, object?)[] Args(WebhookEvent e) =>
     [
         ("@p", e.Provider), ("@id", e.EventId), ("@type", e.EventType), ("@occurred", e.OccurredAt), ("@received", e.ReceivedAt),
         ("@payload", e.Payload), ("@status", SnakeCase<WebhookStatus>.Name(e.Status)), ("@attempts", e.Attempts), ("@next", e.NextAttemptAt),

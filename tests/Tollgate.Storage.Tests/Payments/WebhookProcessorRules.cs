@@ -14,7 +14,8 @@ namespace Tollgate.Storage.Tests.Payments;
 /// one that is, is stored once and applied in the same transaction, and a duplicate changes nothing; when applying fails,
 /// nothing of the attempt is kept and the event is stored as failed, retried with backoff until given up; a transient
 /// database failure runs the transaction again; an operator's replay applies a stored event again, changing nothing
-/// twice. The provider here is a stand-in under Creem's id (the catalog maps products for it): a body counts as signed
+/// twice. These are the rules of the one-transaction path, which every delivery takes here (a paid pack's first delivery
+/// takes a ledger batch in the server: BatchedPackDeliveryRules). The provider here is a stand-in under Creem's id (the catalog maps products for it): a body counts as signed
 /// when its <c>signature</c> header says <c>ok</c>, and is the small JSON <see cref="Body"/> writes. Each test names its
 /// rule. Run on SQLite and PostgreSQL.
 /// </summary>
@@ -34,8 +35,10 @@ public abstract class WebhookProcessorRules : ApplierTestBase
 
     private WebhookProcessor NewProcessor(ProviderRegistry registry) => NewProcessor(registry, Db.Database.Webhooks);
 
+    // The one-transaction path for every delivery: a pack's first delivery takes a ledger batch otherwise, whose rules
+    // are BatchedPackDeliveryRules'.
     protected WebhookProcessor NewProcessor(ProviderRegistry registry, IWebhookInbox inbox) =>
-        new(registry, inbox, Applier, Gate, new MarkedTransientTransactions(Db.Database.Transactions), Clock, _log);
+        new(registry, inbox, Applier, Gate, new MarkedTransientTransactions(Db.Database.Transactions), Clock, _log, batchPackDeliveries: false);
 
     /// <summary>Makes the ledger's next write fail with <paramref name="failure"/> (after its commit, within the flow).</summary>
     protected void FailNextLedgerWrite(Exception failure) => _ledger!.NextFailure = failure;
@@ -188,7 +191,7 @@ public abstract class WebhookProcessorRules : ApplierTestBase
     {
         var c = NewCustomer();
         var processor = new WebhookProcessor(new ProviderRegistry([new StandInProvider()], Creem), new PlainInbox(Db.Database.Webhooks), Applier, Gate,
-            Db.Database.Transactions, Clock, _log);
+            Db.Database.Transactions, Clock, _log, batchPackDeliveries: false);
         _ledger!.NextFailure = new InvalidOperationException("the grant failed");
 
         var (receipt, failed) = await processor.ReceiveAsync(Creem, Signed, Body("evt_1", customer: c));
@@ -492,7 +495,7 @@ public abstract class WebhookProcessorRules : ApplierTestBase
     }
 
     /// <summary>A provider under Creem's id (or another) that reads the JSON <see cref="Body"/> writes.</summary>
-    private sealed class StandInProvider(string id = Creem) : IPaymentProvider
+    internal sealed class StandInProvider(string id = Creem) : IPaymentProvider
     {
         public string Id => id;
 
