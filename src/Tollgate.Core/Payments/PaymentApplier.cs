@@ -189,7 +189,8 @@ public sealed class PaymentApplier(
     /// outcome). Null for anything else (another event, an unmatched one, a plan, a pack of no credits), and inside a
     /// flow's transaction: those take <see cref="ApplyAsync"/>. Reads what that path reads, outside any transaction, as it
     /// reads it inside one at read committed (without locks): the checkout by either id, the provider customer's owner
-    /// when nothing else names the customer, and whether a once-per-customer pack was paid before.
+    /// when nothing else names the customer, and whether a once-per-customer pack was paid before; and whether the payment
+    /// is recorded already (null then: a duplicate or a second event of the payment, which that path answers).
     /// </summary>
     public async Task<PackDeliveryPlan?> PlanPackDeliveryAsync(ProviderEvent e, string payload, WebhookEvent received, CancellationToken ct)
     {
@@ -198,7 +199,15 @@ public sealed class PaymentApplier(
             return null;
         }
 
-        var (checkout, linkedCheckout) = await payments.FindCheckoutsAsync(e.Provider, c.ProviderCheckoutId, c.Link.CheckoutId, ct).ConfigureAwait(false);
+        var paymentId = c.ProviderOrderId ?? c.ProviderCheckoutId;
+        var (checkout, linkedCheckout, recorded) = await payments.FindCheckoutsAndPaymentAsync(e.Provider, c.ProviderCheckoutId, c.Link.CheckoutId, paymentId, ct)
+            .ConfigureAwait(false);
+        if (recorded)
+        {
+            // A duplicate, or a second event of the payment: the other path reads the payment and grants nothing twice.
+            return null;
+        }
+
         var (customer, product) = await IdentifyAsync(e.Provider, c.Link, linkedCheckout, ct).ConfigureAwait(false);
         checkout ??= linkedCheckout;
         customer ??= checkout?.CustomerId;
@@ -209,7 +218,6 @@ public sealed class PaymentApplier(
         }
 
         var now = Instants.Now(time);
-        var paymentId = c.ProviderOrderId ?? c.ProviderCheckoutId;
         var ledgerRef = $"payment:{e.Provider}:{paymentId}";
         var amount = checked(pack.Credits * c.Quantity);
         if (amount <= 0)

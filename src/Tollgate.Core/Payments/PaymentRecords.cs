@@ -163,6 +163,12 @@ public interface IPaymentStore
     Task<(Checkout? ByProviderId, Checkout? ById)> FindCheckoutsAsync(string provider, string providerCheckoutId, string? checkoutId,
         CancellationToken cancellationToken);
 
+    /// <summary>What <see cref="FindCheckoutsAsync"/> finds, and whether a payment with the provider's payment id
+    /// <paramref name="providerPaymentId"/> is recorded (its guard key taken), in the same lookup: a delivery whose payment
+    /// is recorded is a duplicate or a second event of the payment.</summary>
+    Task<(Checkout? ByProviderId, Checkout? ById, bool PaymentRecorded)> FindCheckoutsAndPaymentAsync(string provider, string providerCheckoutId,
+        string? checkoutId, string providerPaymentId, CancellationToken cancellationToken);
+
     /// <summary>Records a payment unless one with the same provider payment id exists; returns whether it was new.</summary>
     Task<bool> TryInsertPaymentAsync(Payment payment, CancellationToken cancellationToken);
 

@@ -54,9 +54,11 @@ public sealed class WebhookProcessor(
 
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
 
-    // Deliveries of this process on the batched path, by event and by payment: a second one of either waits for nothing
-    // and takes the one-transaction path, so one ledger batch never carries the same event or payment twice.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _batching = new(StringComparer.Ordinal);
+    // Deliveries of this process on the batched path, by event and by payment, each with the task that completes when it
+    // is done. A second one of either waits for that, holding no connection, and then takes the one-transaction path,
+    // which finds the first one's rows committed: so one ledger batch never carries the same event or payment twice, and
+    // no flow holds a pooled connection waiting for a batch's keys (the batch may be waiting for a connection itself).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> _batching = new(StringComparer.Ordinal);
 
     /// <summary>Verifies, stores and applies a provider's webhook. A delivery seen before is a duplicate and changes nothing.</summary>
     public async Task<(WebhookReceipt Receipt, WebhookEvent? Event)> ReceiveAsync(string providerId, IReadOnlyDictionary<string, string> headers,
@@ -151,8 +153,9 @@ public sealed class WebhookProcessor(
     /// </summary>
     private async Task<WebhookEvent?> TryBatchedAsync(WebhookEvent received, ProviderEvent parsed)
     {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var eventKey = $"event\n{received.Provider}\n{received.EventId}";
-        if (!_batching.TryAdd(eventKey, 0))
+        if (!await TryTakeAsync(eventKey, done.Task).ConfigureAwait(false))
         {
             return null;
         }
@@ -167,7 +170,7 @@ public sealed class WebhookProcessor(
             }
 
             paymentKey = $"payment\n{plan.Rows.Payment.Provider}\n{plan.Rows.Payment.ProviderPaymentId}";
-            if (!_batching.TryAdd(paymentKey, 0))
+            if (!await TryTakeAsync(paymentKey, done.Task).ConfigureAwait(false))
             {
                 paymentKey = null;
                 return null;
@@ -200,7 +203,23 @@ public sealed class WebhookProcessor(
             {
                 _batching.TryRemove(paymentKey, out _);
             }
+
+            done.TrySetResult();
         }
+    }
+
+    /// <summary>Takes <paramref name="key"/> for this delivery (true), or waits until the delivery holding it is done
+    /// (false: the caller then takes the one-transaction path).</summary>
+    private async Task<bool> TryTakeAsync(string key, Task done)
+    {
+        var holder = _batching.GetOrAdd(key, done);
+        if (holder == done)
+        {
+            return true;
+        }
+
+        await holder.ConfigureAwait(false);
+        return false;
     }
 
     /// <summary>Applies events whose attempt is due (failed ones, and received ones whose first attempt never finished).</summary>

@@ -41,16 +41,14 @@ internal static class PackDeliverySql
         }
 
         var payments = deliveries.Select(d => d.Payment).ToList();
-        // The guards: plain, so a payment recorded meanwhile (or being recorded: the insert waits for it) fails here.
-        Add(batch,
-            "INSERT INTO customer_keys (key, kind, provider, customer_id) SELECT k, $2, p, c FROM unnest($1::text[], $3::text[], $4::text[]) AS t(k, p, c)",
-            Col(payments, p => p.ProviderPaymentId), CustomerKeys.Payment, Col(payments, p => p.Provider), Col(payments, p => p.CustomerId));
-
-        // The keys that another payment or customer may hold already, where the first stands.
+        // In the other path's order (the provider link, then the payment's guard), each statement's keys sorted: two
+        // transactions taking some of the same keys wait for each other rather than each holding what the other wants.
+        // The keys another payment or customer may hold already, where the first stands.
         var keys = deliveries.Where(d => d.Link is not null)
             .Select(d => (Key: d.Link!.ProviderCustomerId, Kind: CustomerKeys.ProviderCustomer, d.Link.Provider, Customer: d.Link.CustomerId))
             .Concat(payments.Where(p => !string.IsNullOrEmpty(p.ProviderCheckoutId))
                 .Select(p => (Key: p.ProviderCheckoutId!, Kind: CustomerKeys.PaymentCheckout, p.Provider, Customer: p.CustomerId)))
+            .OrderBy(k => k.Key, StringComparer.Ordinal).ThenBy(k => k.Kind, StringComparer.Ordinal).ThenBy(k => k.Provider, StringComparer.Ordinal)
             .ToList();
         if (keys.Count > 0)
         {
@@ -76,6 +74,12 @@ internal static class PackDeliverySql
                 CustomerKeys.ProviderCustomer);
         }
 
+        // The guards: plain, so a payment recorded meanwhile (or being recorded: the insert waits for it) fails here.
+        var guards = payments.OrderBy(p => p.ProviderPaymentId, StringComparer.Ordinal).ThenBy(p => p.Provider, StringComparer.Ordinal).ToList();
+        Add(batch,
+            "INSERT INTO customer_keys (key, kind, provider, customer_id) SELECT k, $2, p, c FROM unnest($1::text[], $3::text[], $4::text[]) AS t(k, p, c)",
+            Col(guards, p => p.ProviderPaymentId), CustomerKeys.Payment, Col(guards, p => p.Provider), Col(guards, p => p.CustomerId));
+
         Add(batch,
             """
             INSERT INTO payments (customer_id, payment_id, provider, kind, product, status, amount, currency, checkout_id, provider_checkout_id,
@@ -98,25 +102,20 @@ internal static class PackDeliverySql
             $"""
              INSERT INTO payment_changes (customer_id, day)
              SELECT p.customer_id, {RevenueRollup.DayOf(Dialect.Postgres, "p.created_at")}
-             FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(c, id, n) JOIN payments p ON p.customer_id = t.c AND p.payment_id = t.id
-             ORDER BY t.n
+             FROM unnest($1::text[], $2::text[]) AS t(c, id) JOIN payments p ON p.customer_id = t.c AND p.payment_id = t.id
              """,
             Col(payments, p => p.CustomerId), Col(payments, p => p.Id));
 
-        if (deliveries.Where(d => d.CompletedCheckout is not null).Select(d => d.CompletedCheckout!).ToList() is { Count: > 0 } checkouts)
+        // A statement per checkout, by its customer and id (as the ledger updates holds): each names one customer, so on a
+        // database distributed by customer each is a single-shard statement (docs/scaling.md).
+        foreach (var checkout in deliveries.Select(d => d.CompletedCheckout).OfType<Checkout>())
         {
-            Add(batch,
-                """
-                UPDATE checkouts SET status = t.status, failure = NULL, updated_at = t.updated, completed_at = t.completed
-                FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) AS t(c, id, status, updated, completed)
-                WHERE checkouts.customer_id = t.c AND checkouts.checkout_id = t.id
-                """,
-                Col(checkouts, c => c.CustomerId), Col(checkouts, c => c.Id), Col(checkouts, c => SnakeCase<CheckoutStatus>.Name(c.Status)),
-                Times(checkouts, c => c.UpdatedAt), Times(checkouts, c => c.CompletedAt));
+            Add(batch, "UPDATE checkouts SET status = $3, failure = NULL, updated_at = $4, completed_at = $5 WHERE customer_id = $1 AND checkout_id = $2",
+                checkout.CustomerId, checkout.Id, SnakeCase<CheckoutStatus>.Name(checkout.Status), Time(checkout.UpdatedAt), Time(checkout.CompletedAt));
         }
 
         // Plain, as a flow's outcome insert is: an event stored meanwhile fails the batch here.
-        var inbox = deliveries.Select(d => d.Inbox).ToList();
+        var inbox = deliveries.Select(d => d.Inbox).OrderBy(e => e.Provider, StringComparer.Ordinal).ThenBy(e => e.EventId, StringComparer.Ordinal).ToList();
         Add(batch,
             $"""
              INSERT INTO webhook_events ({WebhookInbox.Columns})
@@ -137,7 +136,6 @@ internal static class PackDeliverySql
         foreach (var d in deliveries)
         {
             var p = d.Payment;
-            await ExecuteAsync(CustomerKeys.InsertSql, CustomerKeys.Args(p.ProviderPaymentId, CustomerKeys.Payment, p.Provider, p.CustomerId)).ConfigureAwait(false);
             if (d.Link is { } link)
             {
                 await ExecuteAsync(CustomerKeys.InsertSql + " ON CONFLICT (key, kind, provider) DO NOTHING",
@@ -145,6 +143,8 @@ internal static class PackDeliverySql
                 await ExecuteAsync(PaymentStore.LinkRowSql, PaymentStore.LinkArgs(link.Provider, link.ProviderCustomerId, link.CustomerId, link.At))
                     .ConfigureAwait(false);
             }
+
+            await ExecuteAsync(CustomerKeys.InsertSql, CustomerKeys.Args(p.ProviderPaymentId, CustomerKeys.Payment, p.Provider, p.CustomerId)).ConfigureAwait(false);
 
             await ExecuteAsync(PaymentStore.InsertPaymentSql, PaymentStore.PaymentArgs(p)).ConfigureAwait(false);
             await ExecuteAsync(RevenueRollup.MarkerSql(Dialect.Sqlite), PaymentStore.MarkerArgs(p.CustomerId, p.Id)).ConfigureAwait(false);
@@ -196,6 +196,12 @@ internal static class PackDeliverySql
     }
 
     private static string?[] Col<T>(IReadOnlyList<T> rows, Func<T, string?> value) => rows.Select(value).ToArray();
+
+    private static NpgsqlParameter Time(DateTimeOffset? value) => new()
+    {
+        Value = value is { } v ? Instants.Normalize(v).UtcDateTime : DBNull.Value,
+        NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz,
+    };
 
     // Typed as timestamptz[]: an array of nothing but nulls says no type of its own (as PostgresLedgerStore's Col).
     private static NpgsqlParameter Times<T>(IReadOnlyList<T> rows, Func<T, DateTimeOffset?> value) => new()

@@ -80,27 +80,45 @@ internal sealed class PaymentStore(Sql sql) : IPaymentStore
             return (await FindCheckoutByProviderIdAsync(provider, providerCheckoutId, cancellationToken).ConfigureAwait(false), null);
         }
 
+        var (byProviderId, byId, _) = await LookUpCheckoutsAsync(provider, providerCheckoutId, checkoutId, null, cancellationToken).ConfigureAwait(false);
+        return (byProviderId, byId);
+    }
+
+    // A pack's delivery decided ahead of its write (PaymentApplier.PlanPackDeliveryAsync): the payment's guard is one more
+    // key of the same statement.
+    public Task<(Checkout? ByProviderId, Checkout? ById, bool PaymentRecorded)> FindCheckoutsAndPaymentAsync(string provider, string providerCheckoutId,
+        string? checkoutId, string providerPaymentId, CancellationToken cancellationToken) =>
+        LookUpCheckoutsAsync(provider, providerCheckoutId, checkoutId, providerPaymentId, cancellationToken);
+
+    // The owners of the keys in one statement (a null id matches nothing), then the rows, in one statement when both
+    // checkout keys are one customer's.
+    private async Task<(Checkout? ByProviderId, Checkout? ById, bool PaymentRecorded)> LookUpCheckoutsAsync(string provider, string providerCheckoutId,
+        string? checkoutId, string? providerPaymentId, CancellationToken cancellationToken)
+    {
         var owners = await sql.QueryAsync(
             $"""
              SELECT kind, customer_id FROM customer_keys
              WHERE (key = @pcid AND kind = '{CustomerKeys.CheckoutSession}' AND provider = @p) OR (key = @id AND kind = '{CustomerKeys.Checkout}' AND provider = '')
+                OR (key = @ppid AND kind = '{CustomerKeys.Payment}' AND provider = @p)
              """,
-            r => (Kind: r.GetString(0), Customer: r.GetString(1)), cancellationToken, ("@pcid", providerCheckoutId), ("@p", provider), ("@id", checkoutId))
+            r => (Kind: r.GetString(0), Customer: r.GetString(1)), cancellationToken, ("@pcid", providerCheckoutId), ("@p", provider), ("@id", checkoutId),
+            ("@ppid", providerPaymentId))
             .ConfigureAwait(false);
         var sessionOwner = owners.Find(o => o.Kind == CustomerKeys.CheckoutSession).Customer;
         var idOwner = owners.Find(o => o.Kind == CustomerKeys.Checkout).Customer;
+        var recorded = owners.Exists(o => o.Kind == CustomerKeys.Payment);
         if (sessionOwner is not null && sessionOwner == idOwner)
         {
             var rows = await sql.QueryAsync(
                 $"SELECT {CheckoutColumns} FROM checkouts WHERE customer_id = @c AND (checkout_id = @id OR (provider = @p AND provider_checkout_id = @pcid))",
                 ReadCheckout, cancellationToken, ("@c", sessionOwner), ("@id", checkoutId), ("@p", provider), ("@pcid", providerCheckoutId))
                 .ConfigureAwait(false);
-            return (rows.Find(c => c.Provider == provider && c.ProviderCheckoutId == providerCheckoutId), rows.Find(c => c.Id == checkoutId));
+            return (rows.Find(c => c.Provider == provider && c.ProviderCheckoutId == providerCheckoutId), rows.Find(c => c.Id == checkoutId), recorded);
         }
 
         var byProviderId = sessionOwner is null ? null : await CheckoutByProviderIdAsync(sessionOwner, provider, providerCheckoutId, cancellationToken).ConfigureAwait(false);
-        var byId = idOwner is null ? null : await CheckoutByIdAsync(idOwner, checkoutId, cancellationToken).ConfigureAwait(false);
-        return (byProviderId, byId);
+        var byId = idOwner is null ? null : await CheckoutByIdAsync(idOwner, checkoutId!, cancellationToken).ConfigureAwait(false);
+        return (byProviderId, byId, recorded);
     }
 
     /// <summary>A payment's row, by <see cref="PaymentArgs"/>'s names (also written by a ledger batch: PackDeliverySql).</summary>
