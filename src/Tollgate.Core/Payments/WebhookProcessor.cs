@@ -55,9 +55,11 @@ public sealed class WebhookProcessor(
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
 
     // Deliveries of this process on the batched path, by event and by payment, each with the task that completes when it
-    // is done. A second one of either waits for that, holding no connection, and then takes the one-transaction path,
-    // which finds the first one's rows committed: so one ledger batch never carries the same event or payment twice, and
-    // no flow holds a pooled connection waiting for a batch's keys (the batch may be waiting for a connection itself).
+    // is done. A second one of either waits for that, and then takes the one-transaction path, which finds the first
+    // one's rows committed (a duplicate, or a payment recorded). Not at once: the two paths take the same keys in
+    // different orders (a flow takes the provider link's and the payment's keys before the customer's lock, a batch
+    // locks its customers first), so a flow beside a batch of the same payment could deadlock with it until PostgreSQL
+    // broke the cycle a second later, which is what a burst of duplicates sent while their originals were in flight did.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> _batching = new(StringComparer.Ordinal);
 
     /// <summary>Verifies, stores and applies a provider's webhook. A delivery seen before is a duplicate and changes nothing.</summary>

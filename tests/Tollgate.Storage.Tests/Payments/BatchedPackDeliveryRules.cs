@@ -104,6 +104,35 @@ public abstract partial class BatchedPackDeliveryRules : ApplierTestBase
     }
 
     [Fact]
+    public async Task Rule_ADeliveryOfAnEventInFlightOnTheBatchedPath_WaitsForIt_ThenIsADuplicate()
+    {
+        // The first delivery's batch is held before it begins; a second delivery of the same event (with a provider
+        // customer to link, the key a flow would take before the batch's customer lock) arrives meanwhile.
+        var c = NewCustomer();
+        var release = _store!.HoldNext();
+        var first = Task.Run(() => Deliver(Batched, PackPaid("evt_1", c, "ord_" + c, "pcus_" + c)));
+        await _store.Held.WaitAsync(TimeSpan.FromSeconds(30));
+        var second = Task.Run(() => Deliver(Batched, PackPaid("evt_1", c, "ord_" + c, "pcus_" + c)));
+
+        // It waits for the first rather than applying the event beside it: not done while the first is held.
+        bool waited;
+        try
+        {
+            waited = await Task.WhenAny(second, Task.Delay(TimeSpan.FromSeconds(1))) != second;
+        }
+        finally
+        {
+            release();
+        }
+
+        Assert.True(waited);
+        Assert.Equal(WebhookReceipt.Accepted, (await first).Receipt);
+        Assert.Equal(WebhookReceipt.Duplicate, (await second).Receipt);
+        Assert.Equal(100, await Credits(c));
+        await AssertBooksAsync([c], 100);
+    }
+
+    [Fact]
     public async Task Rule_ABatchWithAKeyTakenMeanwhile_FailsThatDeliveryAlone_AndWritesEveryOther()
     {
         // Ten deliveries decided, then held in one batch; one's event is stored meanwhile (as by another server), one's
@@ -127,9 +156,17 @@ public abstract partial class BatchedPackDeliveryRules : ApplierTestBase
         // The lane is held in its first batch (one grant of another customer) while the ten queue behind it.
         var release = _store!.HoldNext();
         var first = Ledger.GrantAsync(new GrantRequest(NewCustomer(), "credits", 1, LotSource.Admin, "first"));
-        await _store.Held;
-        var writes = plans.Select(p => Applier.WritePackDeliveryAsync(p, CancellationToken.None)).ToList();
-        release();
+        await _store.Held.WaitAsync(TimeSpan.FromSeconds(30));
+        List<Task<bool>> writes;
+        try
+        {
+            writes = plans.Select(p => Applier.WritePackDeliveryAsync(p, CancellationToken.None)).ToList();
+        }
+        finally
+        {
+            release();
+        }
+
         await first;
 
         for (var i = 0; i < customers.Count; i++)
@@ -341,6 +378,16 @@ public abstract partial class BatchedPackDeliveryRules : ApplierTestBase
 public sealed class SqliteBatchedPackDeliveryRules : BatchedPackDeliveryRules
 {
     protected override DatabaseProvider Provider => DatabaseProvider.Sqlite;
+}
+
+/// <summary>The rules above on PostgreSQL with one pooled connection: nothing on the batched path holds a pooled
+/// connection while it asks for another (the decision's reads, the lane's batch, the other path after it), which would
+/// wait for the pool until its timeout and fail (see PostgresWebhookProcessorRulesOnOneConnection).</summary>
+public sealed class PostgresBatchedPackDeliveryRulesOnOneConnection : BatchedPackDeliveryRules
+{
+    protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
+
+    protected override bool OnePooledConnection => true;
 }
 
 /// <summary>The rules above on PostgreSQL, and two servers on one database (SQLite serves one).</summary>
