@@ -19,6 +19,8 @@ client far cheaper than the server. Variants drop or change statements, to price
                snapshot's round trips
   ctes         current's rows with each round trip's statements merged into one statement of data-modifying CTEs
                (webhook_delivery_ctes.pgbench.sql, hand-written): what PostgreSQL pays per statement rather than per row
+  grouped8     eight deliveries per transaction, each with current's own statements inside a savepoint, one COMMIT for
+               the eight: what sharing a commit gives without sharing statements
   floor        every statement replaced by SELECT 1, in the same round trips and transaction: what the protocol and
                the round trips alone cost
   one_trip     every statement in one pipeline, the notification before COMMIT: the round trips' share (a server
