@@ -217,25 +217,15 @@ public sealed class PaymentApplier(
             return null;
         }
 
-        var now = Instants.Now(time);
-        var ledgerRef = $"payment:{e.Provider}:{paymentId}";
-        var amount = checked(pack.Credits * c.Quantity);
-        if (amount <= 0)
+        if (pack.Credits <= 0 || c.Quantity <= 0)
         {
+            // Nothing to grant, so nothing to carry the rows: the other path records the payment alone.
             return null;
         }
 
-        var flag = pack.OncePerCustomer && await payments.HasCompletedPaymentAsync(customer, pack.Id, ct).ConfigureAwait(false)
-            ? $"second purchase of once-per-customer pack {pack.Id}; credits granted (the customer paid)"
-            : null;
-        var payment = new Payment(Ids.New("pay", time), customer, e.Provider, PaymentKind.Pack, pack.Id, PaymentStatus.Completed,
-            c.Amount, c.Currency, checkout?.Id, c.ProviderCheckoutId, paymentId, null, null, ledgerRef, amount, 0, 0, flag, payload, now, now);
-        var grant = new GrantRequest(customer, credits.Id, amount, LotSource.Payment, "grant:" + ledgerRef)
-        {
-            SourceRef = ledgerRef,
-            ExpiresAt = PackExpiry(pack, payment),
-            Reference = $"{pack.Id}{(c.Quantity > 1 ? " × " + Format(c.Quantity) : "")} ({e.Provider} {paymentId})",
-        };
+        var now = Instants.Now(time);
+        var payment = await NewPackPaymentAsync(e, customer, pack, paymentId, c, checkout, payload, now, ct).ConfigureAwait(false);
+        var grant = PackGrant(payment, pack, credits, e.Provider, paymentId, c.Quantity);
         var link = c.Link.ProviderCustomerId is { } providerCustomer ? new ProviderCustomerLink(e.Provider, providerCustomer, customer, now) : null;
         Checkout? completed = null;
         List<Events.OutboundEvent> after = [];
@@ -270,14 +260,7 @@ public sealed class PaymentApplier(
     private async Task<Payment> RecordPackAsync(ProviderEvent e, string customer, Pack pack, string paymentId, CheckoutCompleted c, Checkout? checkout,
         string payload, CancellationToken ct)
     {
-        var now = Instants.Now(time);
-        var ledgerRef = $"payment:{e.Provider}:{paymentId}";
-        var credits = checked(pack.Credits * c.Quantity);
-        var flag = pack.OncePerCustomer && await payments.HasCompletedPaymentAsync(customer, pack.Id, ct).ConfigureAwait(false)
-            ? $"second purchase of once-per-customer pack {pack.Id}; credits granted (the customer paid)"
-            : null;
-        var recording = new Payment(Ids.New("pay", time), customer, e.Provider, PaymentKind.Pack, pack.Id, PaymentStatus.Completed,
-            c.Amount, c.Currency, checkout?.Id, c.ProviderCheckoutId, paymentId, null, null, ledgerRef, credits, 0, 0, flag, payload, now, now);
+        var recording = await NewPackPaymentAsync(e, customer, pack, paymentId, c, checkout, payload, Instants.Now(time), ct).ConfigureAwait(false);
         var inserted = await payments.TryInsertPaymentAsync(recording, ct).ConfigureAwait(false);
         // Inserted: the payment is the one just written, in this transaction (no read back: two round trips less per
         // delivery). Not inserted: the guard was taken by an earlier event, whose payment decides what is granted.
@@ -296,13 +279,35 @@ public sealed class PaymentApplier(
         }
 
         // What the payment was recorded as (customer, pack, quantity), not what this event says: the grant key is per customer.
-        await ledger.GrantAsync(new GrantRequest(payment.CustomerId, catalog.CreditsFeature!.Id, payment.Credits, LotSource.Payment, "grant:" + ledgerRef)
+        await ledger.GrantAsync(PackGrant(payment, recorded, catalog.CreditsFeature!, e.Provider, paymentId, c.Quantity), ct).ConfigureAwait(false);
+        return payment;
+    }
+
+    /// <summary>A pack's payment as a delivery records it (completed, its credits the pack's times the quantity), a
+    /// once-per-customer pack's second purchase flagged.</summary>
+    private async Task<Payment> NewPackPaymentAsync(ProviderEvent e, string customer, Pack pack, string paymentId, CheckoutCompleted c, Checkout? checkout,
+        string payload, DateTimeOffset now, CancellationToken ct)
+    {
+        var flag = pack.OncePerCustomer && await payments.HasCompletedPaymentAsync(customer, pack.Id, ct).ConfigureAwait(false)
+            ? $"second purchase of once-per-customer pack {pack.Id}; credits granted (the customer paid)"
+            : null;
+        return new Payment(Ids.New("pay", time), customer, e.Provider, PaymentKind.Pack, pack.Id, PaymentStatus.Completed, c.Amount, c.Currency,
+            checkout?.Id, c.ProviderCheckoutId, paymentId, null, null, PackLedgerRef(e.Provider, paymentId), checked(pack.Credits * c.Quantity), 0, 0, flag,
+            payload, now, now);
+    }
+
+    private static string PackLedgerRef(string provider, string paymentId) => $"payment:{provider}:{paymentId}";
+
+    /// <summary>The grant of a pack's payment, under a key of the payment (one grant per payment, whoever's).</summary>
+    private static GrantRequest PackGrant(Payment payment, Pack recorded, Feature credits, string provider, string paymentId, int quantity)
+    {
+        var ledgerRef = PackLedgerRef(provider, paymentId);
+        return new GrantRequest(payment.CustomerId, credits.Id, payment.Credits, LotSource.Payment, "grant:" + ledgerRef)
         {
             SourceRef = ledgerRef,
             ExpiresAt = PackExpiry(recorded, payment),
-            Reference = $"{recorded.Id}{(c.Quantity > 1 ? " × " + Format(c.Quantity) : "")} ({e.Provider} {paymentId})",
-        }, ct).ConfigureAwait(false);
-        return payment;
+            Reference = $"{recorded.Id}{(quantity > 1 ? " × " + Format(quantity) : "")} ({provider} {paymentId})",
+        };
     }
 
     /// <summary>Records a lifetime plan's payment and starts its subscription, for the customer and plan the payment was

@@ -18,8 +18,10 @@ namespace Tollgate.Storage.Stores;
 /// </summary>
 internal static class PackDeliverySql
 {
-    /// <summary>The deliveries among a write's attachments, in the batch's order.</summary>
-    public static IReadOnlyList<PackDelivery> Of(LedgerChanges changes) => changes.Attachments.OfType<PackDelivery>().ToList();
+    /// <summary>A write's attachments, in the batch's order: deliveries, the one kind the stores write (an attachment they
+    /// did not know would otherwise be committed without its rows).</summary>
+    public static IReadOnlyList<PackDelivery> Of(LedgerChanges changes) =>
+        changes.Attachments.Select(a => a as PackDelivery ?? throw new NotSupportedException($"No ledger store writes a {a.GetType().Name}.")).ToList();
 
     /// <summary>The events of a write: its attachments' that come first, the ledger's own, then the attachments' that
     /// follow (for a pack: <c>payment.succeeded</c>, <c>credits.granted</c>, <c>checkout.completed</c>, as the other path
