@@ -264,7 +264,12 @@ internal sealed class Sql(Func<CancellationToken, Task<DbConnection>> open, Dial
         return command;
     }
 
-    private DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql, (string Name, object? Value)[] args)
+    private DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql, (string Name, object? Value)[] args) =>
+        Command(dialect, connection, transaction, sql, args);
+
+    /// <summary>A command with the stores' named arguments (instants in the dialect's form), for a writer that runs its
+    /// own connection and transaction (a ledger batch writing another feature's rows: PackDeliverySql).</summary>
+    internal static DbCommand Command(Dialect dialect, DbConnection connection, DbTransaction? transaction, string sql, (string Name, object? Value)[] args)
     {
         var command = connection.CreateCommand();
         command.Transaction = transaction;

@@ -166,22 +166,7 @@ internal static class PackDeliverySql
 
         async Task ExecuteAsync(string sql, (string Name, object? Value)[] args)
         {
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = sql;
-            foreach (var (name, value) in args)
-            {
-                var parameter = command.CreateParameter();
-                parameter.ParameterName = name;
-                parameter.Value = value switch
-                {
-                    null => DBNull.Value,
-                    DateTimeOffset instant => Dialect.Sqlite.Time(instant),
-                    _ => value,
-                };
-                command.Parameters.Add(parameter);
-            }
-
+            await using var command = Sql.Command(Dialect.Sqlite, connection, transaction, sql, args);
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
     }
